@@ -1,0 +1,182 @@
+"""``zida`` — admin commands: migrate, load, dump, serve, example."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from typing import Any
+
+import click
+import yaml
+
+from zida.core.bundle.dumper import dump_bundle
+from zida.core.bundle.loader import BundleError, load_bundle, parse_bundle, read_bundle
+from zida.core.errors import ZidaError
+from zida.crypto import SecretBox
+from zida.db import open_database
+from zida.db.migrate import upgrade
+from zida.settings import load_settings
+
+__all__ = ["main"]
+
+database_option = click.option(
+    "--database", "database", envvar="ZIDA_DATABASE_URL", default=None,
+    help="sqlite:///path or postgresql://… (default: $ZIDA_DATABASE_URL, else sqlite:///var/zida.db)",
+)
+
+
+@click.group()
+def main() -> None:
+    """Zida (自搭): a self-hosted low-code backend speaking the Yida and WeDa OpenAPIs."""
+
+
+@main.command()
+@database_option
+def migrate(database: str | None) -> None:
+    """Create or upgrade the database schema."""
+    settings = load_settings(database)
+    upgrade(settings.database_url)
+    click.echo(f"database is up to date: {settings.database_url}")
+
+
+async def _load(database_url: str, path: str) -> str:
+    settings = load_settings(database_url)
+    bundle = parse_bundle(read_bundle(path), source=path)
+    db = await open_database(settings.database_url)
+    try:
+        report = await load_bundle(db, SecretBox(settings.secret_key), bundle, source=path)
+    finally:
+        await db.close()
+    return report.summary()
+
+
+@main.command()
+@database_option
+@click.argument("bundle", type=click.Path(dir_okay=False))
+def load(database: str | None, bundle: str) -> None:
+    """Load a bundle (YAML or JSON) in one transaction; loading it again changes nothing."""
+    settings = load_settings(database)
+    try:
+        summary = asyncio.run(_load(settings.database_url, bundle))
+    except BundleError as exc:
+        raise click.ClickException(exc.message) from None
+    except ZidaError as exc:
+        raise click.ClickException(f"{bundle}: {exc.message}") from None
+    click.echo(f"loaded {bundle}\n{summary}")
+
+
+async def _dump(database_url: str, corp_id: str) -> dict[str, Any]:
+    db = await open_database(database_url)
+    try:
+        return await dump_bundle(db, corp_id)
+    finally:
+        await db.close()
+
+
+@main.command()
+@database_option
+@click.option("--corp", "corp_id", required=True, help="corpId of the organisation to dump")
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml")
+def dump(database: str | None, corp_id: str, fmt: str) -> None:
+    """Write a corp as a bundle on standard output (secrets are never written)."""
+    settings = load_settings(database)
+    try:
+        data = asyncio.run(_dump(settings.database_url, corp_id))
+    except ZidaError as exc:
+        raise click.ClickException(exc.message) from None
+    if fmt == "json":
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        click.echo(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), nl=False)
+
+
+@main.command()
+@database_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int)
+@click.option("--log-level", default="info", show_default=True)
+def serve(database: str | None, host: str, port: int, workers: int, log_level: str) -> None:
+    """Serve every dialect on HOST:PORT."""
+    import uvicorn
+
+    settings = load_settings(database)
+    os.environ["ZIDA_DATABASE_URL"] = settings.database_url
+    os.environ.setdefault("ZIDA_SECRET_KEY", settings.secret_key)
+    uvicorn.run(
+        "zida.server:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level,
+        access_log=False, proxy_headers=False, server_header=False,
+    )
+
+
+SNIPPET = '''\
+# pip install alibabacloud-dingtalk
+from alibabacloud_dingtalk.oauth2_1_0.client import Client as OAuthClient
+from alibabacloud_dingtalk.oauth2_1_0 import models as oauth_models
+from alibabacloud_dingtalk.yida_1_0.client import Client as YidaClient
+from alibabacloud_dingtalk.yida_1_0 import models as yida_models
+from alibabacloud_tea_openapi import models as open_api_models
+from alibabacloud_tea_util import models as util_models
+import json
+
+config = open_api_models.Config(protocol="http")
+oauth = OAuthClient(config); oauth._endpoint = "{endpoint}"
+yida = YidaClient(config); yida._endpoint = "{endpoint}"
+
+token = oauth.get_access_token(oauth_models.GetAccessTokenRequest(
+    app_key="{app_key}", app_secret="{app_secret}")).body.access_token
+headers = yida_models.SaveFormDataHeaders(x_acs_dingtalk_access_token=token)
+saved = yida.save_form_data_with_options(yida_models.SaveFormDataRequest(
+    app_type="{app_type}", system_token="{system_token}", user_id="{user_id}",
+    form_uuid="{form_uuid}", form_data_json=json.dumps({form_data})), headers, util_models.RuntimeOptions())
+print("saved", saved.body.result)
+found = yida.search_form_datas_with_options(yida_models.SearchFormDatasRequest(
+    app_type="{app_type}", system_token="{system_token}", user_id="{user_id}",
+    form_uuid="{form_uuid}", current_page=1, page_size=10),
+    yida_models.SearchFormDatasHeaders(x_acs_dingtalk_access_token=token), util_models.RuntimeOptions())
+print(found.body.total_count, "records;", found.body.data[0].form_data)
+'''
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(exists=True, dir_okay=False))
+@click.option("--endpoint", default="127.0.0.1:8080", show_default=True)
+def example(bundle: str, endpoint: str) -> None:
+    """Print a bundle's credentials and a copy-paste official-SDK example against ENDPOINT."""
+    raw = read_bundle(bundle)
+    b = parse_bundle(raw, source=bundle)
+    cred = next((c for c in b.credentials if c.appSecret), None)
+    app = next((a for a in b.apps if a.systemToken and a.admins), None)
+    form = next((f for f in app.forms if f.type == "receipt"), None) if app else None
+    if cred is None or app is None or form is None:
+        raise click.ClickException("the bundle needs a credential with appSecret and an app with a receipt form")
+    text_field = next((f.fieldId for f in form.fields if f.component == "TextField"), None)
+    form_data: dict[str, Any] = {text_field: "Hello from the official SDK"} if text_field else {}
+    for f in form.fields:
+        if f.required and f.fieldId not in form_data:
+            form_data[f.fieldId] = 1 if f.component == "NumberField" else "x"
+    click.echo(f"Zida is serving on http://{endpoint}\n")
+    click.echo(f"  corpId       {b.corp.corpId}")
+    click.echo(f"  appKey       {cred.appKey}")
+    click.echo(f"  appSecret    {cred.appSecret}")
+    click.echo(f"  appType      {app.appType}")
+    click.echo(f"  systemToken  {app.systemToken}")
+    click.echo(f"  userId       {app.admins[0]} (app admin)")
+    click.echo(f"  formUuid     {form.formUuid}\n")
+    click.echo("Paste into python (pip install alibabacloud-dingtalk):\n")
+    click.echo(SNIPPET.format(
+        endpoint=endpoint, app_key=cred.appKey, app_secret=cred.appSecret, app_type=app.appType,
+        system_token=app.systemToken, user_id=app.admins[0], form_uuid=form.formUuid,
+        form_data=json.dumps(form_data, ensure_ascii=False),
+    ))
+    click.echo(
+        f"curl: curl -s -X POST http://{endpoint}/v1.0/oauth2/accessToken -H 'content-type: application/json'"
+        f" -d '{{\"appKey\":\"{cred.appKey}\",\"appSecret\":\"{cred.appSecret}\"}}'"
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+

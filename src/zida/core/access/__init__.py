@@ -1,0 +1,1 @@
+"""Access: app credentials, access tokens, scopes, the org-level token, app actors."""

@@ -1,0 +1,1 @@
+"""Apps, forms and their versioned component schemas."""

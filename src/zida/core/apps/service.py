@@ -1,0 +1,142 @@
+"""Queries over apps and forms (writes come from bundles: ``zida.core.bundle``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+
+from zida.core.access.models import AppActor
+from zida.core.apps.models import App, Field, Form
+from zida.core.errors import InvalidArgument, NotFound
+from zida.crypto import SecretBox
+from zida.db import Connection, Row
+
+__all__ = ["AppListing", "get_form", "list_apps", "list_forms", "parse_fields"]
+
+_FIELDS_CACHE: dict[tuple[int, int], tuple[Field, ...]] = {}
+
+
+def parse_fields(form_pk: int, version: int, raw: str | bytes) -> tuple[Field, ...]:
+    """Parse a stored schema version; versions never change, so parsed schemas are cached for good."""
+    key = (form_pk, version)
+    cached = _FIELDS_CACHE.get(key)
+    if cached is None:
+        cached = tuple(Field.from_dict(f) for f in orjson.loads(raw))
+        if len(_FIELDS_CACHE) > 10_000:
+            _FIELDS_CACHE.clear()
+        _FIELDS_CACHE[key] = cached
+    return cached
+
+
+def _form(row: Row, version: int) -> Form:
+    return Form(
+        pk=row["id"],
+        app_pk=row["app_pk"],
+        app_type=row["app_type"],
+        form_uuid=row["form_uuid"],
+        title_zh=row["title_zh"],
+        title_en=row["title_en"],
+        form_type=row["form_type"],
+        version=version,
+        fields=parse_fields(row["id"], version, row["fields"]),
+        creator_user_id=row["creator_user_id"],
+        created_at=row["created_at"],
+    )
+
+
+async def get_form(
+    conn: Connection, actor: AppActor, form_uuid: str | None, *, version: int | None = None,
+    form_pk: int | None = None,
+) -> Form:
+    """The form of the actor's app at ``version`` (default: current); NotFound for other apps' forms."""
+    if form_pk is None and not form_uuid:
+        raise InvalidArgument("formUuid is required", reason="argument.missing", param="formUuid")
+    where = "f.id = :key" if form_pk is not None else "f.form_uuid = :key"
+    row = await conn.fetchrow(
+        "SELECT f.id, f.app_pk, a.app_type, f.form_uuid, f.title_zh, f.title_en, f.form_type, f.current_version,"
+        " f.creator_user_id, f.created_at, v.version, v.fields"
+        " FROM form f JOIN app a ON a.id = f.app_pk"
+        " JOIN form_version v ON v.form_pk = f.id AND v.version = COALESCE(:version, f.current_version)"
+        f" WHERE {where} AND f.app_pk = :app_pk",
+        {"key": form_pk if form_pk is not None else form_uuid, "version": version, "app_pk": actor.app_pk},
+    )
+    if row is None:
+        if version is not None:
+            raise NotFound(f"form {form_uuid} has no version {version}", reason="form.not_found")
+        raise NotFound(f"form {form_uuid or form_pk} does not exist in this application", reason="form.not_found")
+    return _form(row, row["version"])
+
+
+async def list_forms(
+    conn: Connection, actor: AppActor, form_types: list[str], page: int, size: int
+) -> tuple[int, list[Form]]:
+    """Forms of the actor's app, oldest first, optionally only some types."""
+    for t in form_types:
+        if t not in ("receipt", "process"):
+            raise InvalidArgument(f"unknown form type {t!r}", reason="argument.invalid", param="formTypes")
+    types_sql = ""
+    params: dict[str, object] = {"app_pk": actor.app_pk, "limit": size, "offset": (page - 1) * size}
+    if form_types:
+        types_sql = " AND f.form_type IN (" + ", ".join(f":t{i}" for i in range(len(form_types))) + ")"
+        params.update({f"t{i}": t for i, t in enumerate(form_types)})
+    total = await conn.fetchval(f"SELECT count(*) FROM form f WHERE f.app_pk = :app_pk{types_sql}", params)
+    rows = await conn.fetch(
+        "SELECT f.id, f.app_pk, a.app_type, f.form_uuid, f.title_zh, f.title_en, f.form_type, f.creator_user_id,"
+        " f.created_at, v.version, v.fields"
+        " FROM form f JOIN app a ON a.id = f.app_pk"
+        " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
+        f" WHERE f.app_pk = :app_pk{types_sql} ORDER BY f.id LIMIT :limit OFFSET :offset",
+        params,
+    )
+    return int(total), [_form(r, r["version"]) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class AppListing:
+    """An app as the org-level app list shows it; ``system_token`` only for the app's admins."""
+
+    app: App
+    corp_id: str
+    system_token: str | None
+
+
+async def list_apps(
+    conn: Connection, box: SecretBox, corp_pk: int, user_id: str, *, keyword: str | None,
+    created_by_me: bool, page: int, size: int,
+) -> tuple[int, list[AppListing]]:
+    """Apps of a corp, newest first; the systemToken is decrypted only for apps the user administers."""
+    user_pk = await conn.fetchval(
+        "SELECT id FROM org_user WHERE corp_pk = :c AND user_id = :u", {"c": corp_pk, "u": user_id}
+    )
+    if user_pk is None:
+        raise NotFound(f"user {user_id} does not exist in this corp", reason="user.not_found")
+    where = "a.corp_pk = :c"
+    params: dict[str, object] = {"c": corp_pk, "user_pk": user_pk, "limit": size, "offset": (page - 1) * size}
+    if keyword:
+        where += " AND a.name LIKE :kw"
+        params["kw"] = "%" + keyword.replace("%", "").replace("_", "") + "%"
+    if created_by_me:
+        where += " AND a.creator_user_id = :u"
+        params["u"] = user_id
+    total = await conn.fetchval(f"SELECT count(*) FROM app a WHERE {where}", params)
+    rows = await conn.fetch(
+        "SELECT a.id, a.corp_pk, a.app_type, a.name, a.name_en, a.description, a.icon, a.status,"
+        " a.creator_user_id, a.system_token_enc, co.corp_id,"
+        " (SELECT 1 FROM app_admin aa WHERE aa.app_pk = a.id AND aa.user_pk = :user_pk) AS is_admin"
+        f" FROM app a JOIN corp co ON co.id = a.corp_pk WHERE {where} ORDER BY a.id LIMIT :limit OFFSET :offset",
+        params,
+    )
+    listings = [
+        AppListing(
+            app=App(
+                pk=r["id"], corp_pk=r["corp_pk"], app_type=r["app_type"], name=r["name"], name_en=r["name_en"],
+                description=r["description"], icon=r["icon"], status=r["status"],
+                creator_user_id=r["creator_user_id"],
+            ),
+            corp_id=r["corp_id"],
+            system_token=box.decrypt(r["system_token_enc"]) if r["is_admin"] is not None else None,
+        )
+        for r in rows
+    ]
+    return int(total), listings

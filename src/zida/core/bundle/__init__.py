@@ -1,0 +1,1 @@
+"""Bundles: an organisation (corp, directory, credentials, apps, forms) as one YAML/JSON file."""

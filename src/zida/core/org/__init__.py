@@ -1,0 +1,1 @@
+"""Org directory: corps, departments, users, roles."""

@@ -1,0 +1,1 @@
+"""Form records (form instances): validation, storage, search, operation log."""

@@ -1,0 +1,234 @@
+"""Validate and normalise component values before they are stored.
+
+Stored shapes (JSON inside ``form_instance.data``): text components → string; Number/Rate/Date → number
+(dates in epoch ms); option components → the option *value* (Checkbox/MultiSelect: list); Employee →
+list of userIds; DepartmentSelect → list of dept ids as strings; City/CascadeSelect → list of strings;
+CascadeDate → ``[start, end]`` epoch ms numbers (``null`` for an open end); Address → object;
+CountrySelect → list of ``{"value": code}``; Attachment/Image → list of file objects; AssociationForm →
+list of link objects; TableField → list of row objects, each with a stable ``__rowId``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from zida.core.apps.models import Field
+from zida.core.errors import InvalidArgument
+from zida.ids import new_row_id
+
+__all__ = ["ROW_ID", "References", "is_empty", "normalize_values"]
+
+ROW_ID = "__rowId"
+
+
+@dataclass
+class References:
+    """Users and departments that normalised values point at (checked against the directory later)."""
+
+    user_ids: set[str] = field(default_factory=set)
+    dept_ids: set[str] = field(default_factory=set)
+    owners: dict[str, str] = field(default_factory=dict)  # referenced id -> fieldId naming it
+
+
+def _bad(f: Field, why: str, reason: str = "form_data.invalid_value") -> InvalidArgument:
+    return InvalidArgument(f"{f.field_id} ({f.label_zh}): {why}", reason=reason, field=f.field_id)
+
+
+def is_empty(value: Any) -> bool:
+    """No value: None, empty string, empty list or empty object."""
+    return value is None or value == "" or value == [] or value == {}
+
+
+def _number(f: Field, value: Any) -> int | float:
+    if isinstance(value, bool):
+        raise _bad(f, "expects a number, got a boolean", "form_data.expect_number")
+    if isinstance(value, int | float):
+        number: int | float = value
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise _bad(f, f"expects a number, got {value!r}", "form_data.expect_number") from None
+    else:
+        raise _bad(f, f"expects a number, got {type(value).__name__}", "form_data.expect_number")
+    if isinstance(number, float):
+        if not math.isfinite(number):
+            raise _bad(f, "expects a finite number", "form_data.expect_number")
+        if number.is_integer() and abs(number) < 2**53:
+            number = int(number)
+    return number
+
+
+def _string(f: Field, value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise _bad(f, f"expects a string, got {type(value).__name__}", "form_data.expect_string")
+
+
+def _string_list(f: Field, value: Any) -> list[str]:
+    if isinstance(value, str | int) and not isinstance(value, bool):
+        return [str(value)]
+    if not isinstance(value, list):
+        raise _bad(f, f"expects an array, got {type(value).__name__}", "form_data.expect_array")
+    out = []
+    for item in value:
+        if not isinstance(item, str | int) or isinstance(item, bool):
+            raise _bad(f, f"expects an array of strings, got an item {item!r}", "form_data.expect_array")
+        out.append(str(item))
+    return out
+
+
+def _option(f: Field, value: str) -> str:
+    if not f.options:
+        return value
+    opt = f.option(value)
+    if opt is None:
+        allowed = ", ".join(o.value for o in f.options)
+        raise _bad(f, f"{value!r} is not one of the options ({allowed})", "form_data.unknown_option")
+    return opt.value
+
+
+def _objects(f: Field, value: Any, required_any: tuple[str, ...]) -> list[dict[str, Any]]:
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise _bad(f, "expects an array of objects", "form_data.expect_array")
+    for item in value:
+        if required_any and not any(item.get(k) for k in required_any):
+            raise _bad(f, f"each item needs one of {', '.join(required_any)}")
+    return [dict(v) for v in value]
+
+
+def _normalize(f: Field, value: Any, refs: References, old_rows: dict[str, dict[str, Any]] | None) -> Any:
+    comp = f.component
+    if comp in ("TextField", "TextareaField", "EditorField", "SerialNumberField", "DigitalSignatureField"):
+        return _string(f, value)
+    if comp in ("NumberField", "RateField"):
+        return _number(f, value)
+    if comp == "DateField":
+        number = _number(f, value)
+        return int(number)
+    if comp in ("RadioField", "SelectField"):
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        return _option(f, _string(f, value))
+    if comp in ("CheckboxField", "MultiSelectField"):
+        return [_option(f, v) for v in _string_list(f, value)]
+    if comp == "EmployeeField":
+        users = _string_list(f, value)
+        if f.multiple is False and len(users) > 1:
+            raise _bad(f, "accepts a single employee")
+        for u in users:
+            refs.user_ids.add(u)
+            refs.owners.setdefault("user:" + u, f.field_id)
+        return users
+    if comp == "DepartmentSelectField":
+        depts = _string_list(f, value)
+        if f.multiple is False and len(depts) > 1:
+            raise _bad(f, "accepts a single department")
+        for d in depts:
+            if not d.isdigit():
+                raise _bad(f, f"department id {d!r} is not numeric")
+            refs.dept_ids.add(d)
+            refs.owners.setdefault("dept:" + d, f.field_id)
+        return depts
+    if comp in ("CitySelectField", "CascadeSelectField"):
+        return _string_list(f, value)
+    if comp == "CascadeDateField":
+        if not isinstance(value, list) or len(value) != 2:
+            raise _bad(f, "expects [startMs, endMs]", "form_data.expect_array")
+        return [None if v in ("", None) else int(_number(f, v)) for v in value]
+    if comp == "AddressField":
+        if isinstance(value, str):
+            return {"address": value}
+        if not isinstance(value, dict):
+            raise _bad(f, "expects an address object")
+        return dict(value)
+    if comp == "CountrySelectField":
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list):
+            raise _bad(f, "expects [{\"value\": \"CN\"}]", "form_data.expect_array")
+        countries = []
+        for item in value:
+            code = item.get("value") if isinstance(item, dict) else item
+            if not isinstance(code, str) or not code:
+                raise _bad(f, "each country needs a code in value")
+            countries.append({"value": code})
+        return countries
+    if comp in ("AttachmentField", "ImageField"):
+        return _objects(f, value, ("downloadUrl", "url", "previewUrl"))
+    if comp == "AssociationFormField":
+        return _objects(f, value, ("instanceId",))
+    if comp == "TableField":
+        return _table(f, value, refs, old_rows or {})
+    raise _bad(f, f"unsupported component {comp}")
+
+
+def _table(f: Field, value: Any, refs: References, old_rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+        raise _bad(f, "expects an array of row objects", "form_data.expect_array")
+    children = {c.field_id: c for c in f.children}
+    rows = []
+    for index, row in enumerate(value):
+        out: dict[str, Any] = {}
+        row_id = row.get("rowId") or row.get(ROW_ID)
+        out[ROW_ID] = row_id if isinstance(row_id, str) and row_id in old_rows else new_row_id()
+        for key, cell in row.items():
+            if key in ("rowId", ROW_ID):
+                continue
+            child = children.get(key)
+            if child is None:
+                raise InvalidArgument(
+                    f"{f.field_id}[{index}]: unknown sub-table field {key}", reason="form_data.unknown_field",
+                    field=f"{f.field_id}.{key}",
+                )
+            if is_empty(cell):
+                continue
+            out[key] = _normalize(child, cell, refs, None)
+        for child in f.children:
+            if child.required and is_empty(out.get(child.field_id)):
+                raise InvalidArgument(
+                    f"{f.field_id}[{index}].{child.field_id} ({child.label_zh}) is required",
+                    reason="form_data.required", field=f"{f.field_id}.{child.field_id}",
+                )
+        rows.append(out)
+    return rows
+
+
+def normalize_values(
+    fields: tuple[Field, ...], values: Any, *, partial: bool, current: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], References]:
+    """Validate ``values`` ({fieldId: value}) against the schema; return what to store and what it references.
+
+    ``partial`` (updates) validates only the fields given; otherwise required fields must be present.
+    A ``null``/empty value clears the field. ``current`` supplies existing sub-table rows so that rows
+    sent back with their ``rowId`` keep it.
+    """
+    if not isinstance(values, dict):
+        raise InvalidArgument("form data must be a JSON object of {fieldId: value}", reason="form_data.invalid")
+    by_id = {f.field_id: f for f in fields}
+    refs = References()
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        f = by_id.get(key)
+        if f is None:
+            raise InvalidArgument(f"unknown field {key}", reason="form_data.unknown_field", field=key)
+        if is_empty(value):
+            if f.required:
+                raise _bad(f, "is required and cannot be empty", "form_data.required")
+            out[key] = None
+            continue
+        old_rows = None
+        if f.component == "TableField" and current and isinstance(current.get(key), list):
+            old_rows = {r[ROW_ID]: r for r in current[key] if isinstance(r, dict) and ROW_ID in r}
+        out[key] = _normalize(f, value, refs, old_rows)
+    if not partial:
+        for f in fields:
+            if f.required and is_empty(out.get(f.field_id)):
+                raise _bad(f, "is required", "form_data.required")
+    return out, refs

@@ -1,0 +1,286 @@
+"""One small async database interface with two backends: ``sqlite3`` in-process and ``asyncpg``.
+
+SQL is written once with ``:name`` placeholders; the PostgreSQL backend rewrites them to ``$n`` (cached per
+statement). Where the two SQL dialects differ (JSON access, row locks) repositories ask ``db.sql`` for the
+right fragment. Every mutation runs inside ``async with db.transaction() as tx`` so that it commits or
+rolls back as one unit.
+
+SQLite runs synchronously on the event loop: indexed statements take microseconds, which is cheaper than a
+thread hop per call. One connection writes (serialised by an ``asyncio.Lock`` and ``BEGIN IMMEDIATE``, so
+several processes can share the file), another reads outside transactions (WAL keeps readers unblocked).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+from zida.settings import sqlite_path
+
+__all__ = [
+    "Connection",
+    "Database",
+    "PostgresDatabase",
+    "Row",
+    "SqlDialect",
+    "SqliteDatabase",
+    "open_database",
+    "postgres_dsn",
+]
+
+Row = Mapping[str, Any]
+Params = Mapping[str, Any]
+
+_PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+class SqlDialect:
+    """SQL fragments that differ between SQLite and PostgreSQL."""
+
+    name = "sqlite"
+    for_update = ""
+    json_cast = ""
+
+    def json_text(self, column: str, key: str) -> str:
+        """Expression for the scalar at ``column.key`` as text/number (exactly what indexes are built on)."""
+        return f"json_extract({column}, '$.{key}')"
+
+    def json_number(self, column: str, key: str) -> str:
+        """Numeric expression for ``column.key``."""
+        return f"json_extract({column}, '$.{key}')"
+
+    def json_param(self, name: str) -> str:
+        """A parameter holding JSON text, typed for the database."""
+        return f":{name}"
+
+
+class PostgresDialect(SqlDialect):
+    """PostgreSQL variants of the fragments."""
+
+    name = "postgresql"
+    for_update = " FOR UPDATE"
+    json_cast = "::jsonb"
+
+    def json_text(self, column: str, key: str) -> str:
+        return f"({column}->>'{key}')"
+
+    def json_number(self, column: str, key: str) -> str:
+        return f"(({column}->>'{key}')::numeric)"
+
+    def json_param(self, name: str) -> str:
+        return f"CAST(:{name} AS jsonb)"
+
+
+class Connection(Protocol):
+    """What repositories use: the same calls inside and outside a transaction."""
+
+    sql: SqlDialect
+
+    async def fetch(self, query: str, params: Params | None = None) -> list[Row]: ...
+
+    async def fetchrow(self, query: str, params: Params | None = None) -> Row | None: ...
+
+    async def fetchval(self, query: str, params: Params | None = None) -> Any: ...
+
+    async def execute(self, query: str, params: Params | None = None) -> int: ...
+
+    async def executemany(self, query: str, params: Iterable[Params]) -> None: ...
+
+
+class Database(Connection, Protocol):
+    """A connection source that can also open transactions."""
+
+    url: str
+
+    def transaction(self) -> Any: ...
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> bool: ...
+
+
+# ---------------------------------------------------------------- SQLite
+
+
+class _SqliteConn:
+    sql = SqlDialect()
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def fetch(self, query: str, params: Params | None = None) -> list[Row]:
+        return self._conn.execute(query, params or {}).fetchall()
+
+    async def fetchrow(self, query: str, params: Params | None = None) -> Row | None:
+        row: Row | None = self._conn.execute(query, params or {}).fetchone()
+        return row
+
+    async def fetchval(self, query: str, params: Params | None = None) -> Any:
+        row = self._conn.execute(query, params or {}).fetchone()
+        return None if row is None else row[0]
+
+    async def execute(self, query: str, params: Params | None = None) -> int:
+        return self._conn.execute(query, params or {}).rowcount
+
+    async def executemany(self, query: str, params: Iterable[Params]) -> None:
+        self._conn.executemany(query, list(params))
+
+
+def _connect_sqlite(path: str) -> sqlite3.Connection:
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+class SqliteDatabase(_SqliteConn):
+    """Embedded SQLite file (WAL, foreign keys on)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = sqlite_path(url)
+        super().__init__(_connect_sqlite(self.path))
+        self._writer = _connect_sqlite(self.path)
+        self._write_lock = asyncio.Lock()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_SqliteConn]:
+        async with self._write_lock:
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteConn(self._writer)
+            except BaseException:
+                self._writer.execute("ROLLBACK")
+                raise
+            else:
+                self._writer.execute("COMMIT")
+
+    async def close(self) -> None:
+        self._conn.close()
+        self._writer.close()
+
+    async def ping(self) -> bool:
+        return await self.fetchval("SELECT 1") == 1
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+
+@lru_cache(maxsize=4096)
+def _to_numbered(query: str) -> tuple[str, tuple[str, ...]]:
+    names: list[str] = []
+
+    def repl(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in names:
+            names.append(name)
+        return f"${names.index(name) + 1}"
+
+    return _PLACEHOLDER.sub(repl, query), tuple(names)
+
+
+def _args(query: str, params: Params | None) -> tuple[str, list[Any]]:
+    text, names = _to_numbered(query)
+    params = params or {}
+    return text, [params[n] for n in names]
+
+
+class _PgConn:
+    sql: SqlDialect = PostgresDialect()
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    async def fetch(self, query: str, params: Params | None = None) -> list[Row]:
+        text, args = _args(query, params)
+        rows: list[Row] = await self._conn.fetch(text, *args)
+        return rows
+
+    async def fetchrow(self, query: str, params: Params | None = None) -> Row | None:
+        text, args = _args(query, params)
+        row: Row | None = await self._conn.fetchrow(text, *args)
+        return row
+
+    async def fetchval(self, query: str, params: Params | None = None) -> Any:
+        text, args = _args(query, params)
+        return await self._conn.fetchval(text, *args)
+
+    async def execute(self, query: str, params: Params | None = None) -> int:
+        text, args = _args(query, params)
+        status: str = await self._conn.execute(text, *args)
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def executemany(self, query: str, params: Iterable[Params]) -> None:
+        text, names = _to_numbered(query)
+        await self._conn.executemany(text, [[p[n] for n in names] for p in params])
+
+
+def postgres_dsn(url: str) -> tuple[str, dict[str, str]]:
+    """Split a ``postgresql://…?search_path=x`` URL into a libpq DSN and server settings."""
+    parts = urlsplit(url)
+    scheme = "postgresql"
+    query = dict(parse_qsl(parts.query))
+    settings = {k: query.pop(k) for k in list(query) if k in ("search_path", "application_name")}
+    rest = "&".join(f"{k}={v}" for k, v in query.items())
+    return urlunsplit((scheme, parts.netloc, parts.path, rest, "")), settings
+
+
+class PostgresDatabase(_PgConn):
+    """PostgreSQL through an asyncpg pool."""
+
+    def __init__(self, url: str, pool: Any) -> None:
+        self.url = url
+        self._pool = pool
+        super().__init__(pool)
+
+    @classmethod
+    async def connect(cls, url: str, pool_size: int = 8) -> PostgresDatabase:
+        import asyncpg
+
+        dsn, settings = postgres_dsn(url)
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size, server_settings=settings)
+        return cls(url, pool)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_PgConn]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield _PgConn(conn)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+    async def ping(self) -> bool:
+        return await self.fetchval("SELECT 1") == 1
+
+
+def is_postgres(url: str) -> bool:
+    """True for ``postgresql://`` / ``postgres://`` URLs."""
+    return url.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
+
+
+async def open_database(url: str, pool_size: int = 8) -> Database:
+    """Open the database named by ``url`` (``sqlite:///path`` or ``postgresql://…``)."""
+    if is_postgres(url):
+        return await PostgresDatabase.connect(url, pool_size)
+    if url.startswith("sqlite:"):
+        return SqliteDatabase(url)
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path or postgresql://…")
+
+
+def chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    """Split ``items`` into slices of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

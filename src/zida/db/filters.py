@@ -1,0 +1,325 @@
+"""Compile the core filter tree (``zida.core.filters``) into SQL for SQLite or PostgreSQL.
+
+The expressions emitted for component fields are exactly the ones ``zida.db.indexes`` builds indexes on,
+and every query names its form as a literal (``form_pk = 12``) so that the per-form partial indexes apply.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+from zida.core.apps.models import Field
+from zida.core.errors import InvalidArgument
+from zida.core.filters import SYSTEM_FIELDS, And, Condition, Filter, Or, Sort
+from zida.db.database import SqlDialect
+
+__all__ = ["SYSTEM_COLUMNS", "FilterCompiler", "field_expression"]
+
+SYSTEM_COLUMNS = {
+    "instance_id": "instance_id",
+    "title": "title",
+    "originator": "originator_user_id",
+    "modifier": "modifier_user_id",
+    "created_at": "created_at",
+    "modified_at": "modified_at",
+    "instance_status": "instance_status",
+    "approved_result": "approved_result",
+    "process_instance_id": "process_instance_id",
+    "serial_no": "serial_no",
+}
+
+_FIELD_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+_ELEMENT = re.compile(r"^(?P<field>[A-Za-z][A-Za-z0-9_]{0,63})\[(?P<index>[01])\]$")
+
+
+def _key(field_id: str) -> str:
+    if not _FIELD_ID.match(field_id):
+        raise InvalidArgument(f"invalid field id {field_id!r}", reason="search.unknown_field", field=field_id)
+    return field_id
+
+
+def field_expression(sql: SqlDialect, field: Field, column: str = "data") -> str:
+    """The typed scalar expression for a text or number field (what its index is built on)."""
+    if field.kind == "number":
+        return sql.json_number(column, _key(field.field_id))
+    return sql.json_text(column, _key(field.field_id))
+
+
+def _json_value(sql: SqlDialect, column: str, key: str) -> str:
+    """The raw JSON value (arrays/objects): JSON text on SQLite, jsonb on PostgreSQL."""
+    if sql.name == "postgresql":
+        return f"({column}->'{key}')"
+    return f"json_extract({column}, '$.{key}')"
+
+
+def _json_as_text(sql: SqlDialect, column: str, key: str) -> str:
+    if sql.name == "postgresql":
+        return f"CAST({column}->'{key}' AS text)"
+    return f"json_extract({column}, '$.{key}')"
+
+
+def _escape_like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+class FilterCompiler:
+    """Turns a filter tree over one form into a WHERE fragment with named parameters."""
+
+    def __init__(self, sql: SqlDialect, fields: tuple[Field, ...]) -> None:
+        self.sql = sql
+        self.fields = {f.field_id: f for f in fields}
+        self.params: dict[str, Any] = {}
+
+    def _param(self, value: Any) -> str:
+        name = f"f{len(self.params)}"
+        self.params[name] = value
+        return f":{name}"
+
+    def _json_param(self, value: Any) -> str:
+        name = f"f{len(self.params)}"
+        self.params[name] = orjson.dumps(value).decode()
+        return self.sql.json_param(name)
+
+    # ------------------------------------------------------------ values
+
+    def _number(self, cond: Condition, value: Any) -> Any:
+        if isinstance(value, bool) or value is None:
+            raise InvalidArgument(f"{cond.field}: expects a number", reason="search.expect_number", field=cond.field)
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise InvalidArgument(
+                f"{cond.field}: expects a number, got {value!r}", reason="search.expect_number", field=cond.field
+            ) from None
+        if not number.is_finite():
+            raise InvalidArgument(f"{cond.field}: expects a finite number", reason="search.expect_number")
+        if self.sql.name == "postgresql":
+            return number
+        return int(number) if number == number.to_integral_value() else float(number)
+
+    def _scalar(self, kind: str, cond: Condition, value: Any) -> Any:
+        if kind == "number":
+            return self._number(cond, value)
+        if isinstance(value, list | dict) or value is None:
+            raise InvalidArgument(f"{cond.field}: expects a single value", reason="search.invalid_value")
+        return str(value) if not isinstance(value, str) else value
+
+    def _list(self, cond: Condition) -> list[Any]:
+        value = cond.value
+        if isinstance(value, str) and value.startswith("["):
+            try:
+                value = orjson.loads(value)
+            except orjson.JSONDecodeError:
+                pass
+        if not isinstance(value, list):
+            value = [value]
+        return value
+
+    # ------------------------------------------------------------ compile
+
+    def where(self, node: Filter | None) -> str:
+        """SQL boolean expression for ``node`` (``1=1`` for no filter)."""
+        if node is None:
+            return "1=1"
+        return self._node(node, "data", self.fields)
+
+    def _node(self, node: Filter, column: str, fields: Mapping[str, Field]) -> str:
+        if isinstance(node, And):
+            return "(" + " AND ".join(self._node(n, column, fields) for n in node.items) + ")" if node.items else "1=1"
+        if isinstance(node, Or):
+            return "(" + " OR ".join(self._node(n, column, fields) for n in node.items) + ")" if node.items else "1=0"
+        return self._condition(node, column, fields)
+
+    def _condition(self, cond: Condition, column: str, fields: Mapping[str, Field]) -> str:
+        if cond.parent is not None:
+            return self._row_condition(cond)
+        if column == "data" and cond.field in SYSTEM_FIELDS:
+            return self._scalar_condition(cond, SYSTEM_COLUMNS[cond.field], SYSTEM_FIELDS[cond.field])
+        element = _ELEMENT.match(cond.field)
+        if element:
+            f = fields.get(element["field"])
+            if f is None or f.component != "CascadeDateField":
+                raise InvalidArgument(f"unknown field {cond.field}", reason="search.unknown_field", field=cond.field)
+            path = f"{f.field_id}[{element['index']}]"
+            expr = (
+                f"(({column}->'{f.field_id}'->>{element['index']})::numeric)"
+                if self.sql.name == "postgresql"
+                else f"json_extract({column}, '$.{path}')"
+            )
+            return self._scalar_condition(cond, expr, "number")
+        f = fields.get(cond.field)
+        if f is None:
+            raise InvalidArgument(f"unknown field {cond.field}", reason="search.unknown_field", field=cond.field)
+        if f.kind in ("text", "number"):
+            return self._scalar_condition(cond, field_expression(self.sql, f, column), f.kind)
+        if f.kind == "array":
+            return self._array_condition(cond, column, f)
+        return self._other_condition(cond, column, f)
+
+    def _row_condition(self, cond: Condition) -> str:
+        table = self.fields.get(cond.parent or "")
+        if table is None or table.component != "TableField":
+            raise InvalidArgument(
+                f"{cond.parent} is not a sub-table of this form", reason="search.unknown_field", field=cond.parent
+            )
+        children = {c.field_id: c for c in table.children}
+        inner = self._condition(Condition(cond.field, cond.op, cond.value), "r.value", children)
+        key = _key(table.field_id)
+        if self.sql.name == "postgresql":
+            source = f"jsonb_array_elements(CASE WHEN jsonb_typeof(data->'{key}') = 'array' THEN data->'{key}'" \
+                     " ELSE '[]'::jsonb END) AS r(value)"
+        else:
+            source = f"json_each(data, '$.{key}') AS r"
+        return f"EXISTS (SELECT 1 FROM {source} WHERE {inner})"
+
+    def _scalar_condition(self, cond: Condition, expr: str, kind: str) -> str:
+        op = cond.op
+        if op in ("eq", "ne", "gt", "ge", "lt", "le"):
+            if isinstance(cond.value, list) and op == "eq":
+                return self._scalar_condition(Condition(cond.field, "in", cond.value), expr, kind)
+            p = self._param(self._scalar(kind, cond, cond.value))
+            sym = {"eq": "=", "ne": "<>", "gt": ">", "ge": ">=", "lt": "<", "le": "<="}[op]
+            if op == "ne":
+                return f"({expr} IS NULL OR {expr} <> {p})"
+            return f"{expr} {sym} {p}"
+        if op == "between":
+            bounds = cond.value
+            if not isinstance(bounds, list | tuple) or len(bounds) != 2:
+                raise InvalidArgument(f"{cond.field}: between expects [low, high]", reason="search.invalid_value")
+            parts = []
+            if bounds[0] not in (None, ""):
+                parts.append(f"{expr} >= {self._param(self._scalar(kind, cond, bounds[0]))}")
+            if bounds[1] not in (None, ""):
+                parts.append(f"{expr} <= {self._param(self._scalar(kind, cond, bounds[1]))}")
+            return "(" + " AND ".join(parts) + ")" if parts else f"{expr} IS NOT NULL"
+        if op in ("in", "has_any", "has_all", "seq_eq", "prefix"):
+            values = self._list(cond)
+            if op in ("has_all", "seq_eq", "prefix") and len(values) > 1:
+                return "1=0"
+            if not values:
+                return "1=0" if op in ("in", "has_any") else "1=1"
+            params = ", ".join(self._param(self._scalar(kind, cond, v)) for v in values)
+            return f"{expr} IN ({params})"
+        if op == "like":
+            if kind == "number":
+                raise InvalidArgument(
+                    f"{cond.field}: like is not supported on numbers", reason="search.unsupported_operator"
+                )
+            return self._like(expr, cond)
+        if op == "empty":
+            return f"({expr} IS NULL OR {expr} = '')" if kind == "text" else f"{expr} IS NULL"
+        if op == "not_empty":
+            return f"({expr} IS NOT NULL AND {expr} <> '')" if kind == "text" else f"{expr} IS NOT NULL"
+        raise InvalidArgument(f"{cond.field}: unsupported operator {op}", reason="search.unsupported_operator")
+
+    def _like(self, expr: str, cond: Condition) -> str:
+        if not isinstance(cond.value, str | int | float) or isinstance(cond.value, bool):
+            raise InvalidArgument(f"{cond.field}: like expects a string", reason="search.invalid_value")
+        p = self._param("%" + _escape_like(str(cond.value)) + "%")
+        if self.sql.name == "postgresql":
+            return f"{expr} ILIKE {p} ESCAPE '\\'"
+        return f"{expr} LIKE {p} ESCAPE '\\'"
+
+    def _contains(self, column: str, key: str, value: str) -> str:
+        if self.sql.name == "postgresql":
+            return f"({column}->'{key}') @> {self._json_param([value])}"
+        return f"EXISTS (SELECT 1 FROM json_each({column}, '$.{key}') AS e WHERE e.value = {self._param(value)})"
+
+    def _array_condition(self, cond: Condition, column: str, f: Field) -> str:
+        key = _key(f.field_id)
+        op = cond.op
+        if op == "eq" and not isinstance(cond.value, list):
+            return self._contains(column, key, str(cond.value))
+        if op in ("has_all", "has_any", "in", "eq"):
+            values = [str(v) for v in self._list(cond)]
+            if not values:
+                return "1=1" if op == "has_all" else "1=0"
+            if op == "eq":
+                op = "seq_eq"
+            else:
+                joiner = " AND " if op == "has_all" else " OR "
+                return "(" + joiner.join(self._contains(column, key, v) for v in values) + ")"
+        if op == "seq_eq":
+            values = [str(v) for v in self._list(cond)]
+            p = self._param(orjson.dumps(values).decode())
+            if self.sql.name == "postgresql":
+                return f"({column}->'{key}') = CAST({p} AS jsonb)"
+            return f"json_extract({column}, '$.{key}') = json({p})"
+        if op == "ne":
+            return f"NOT ({self._array_condition(Condition(cond.field, 'eq', cond.value), column, f)})"
+        if op == "prefix":
+            values = [str(v) for v in self._list(cond)]
+            parts = []
+            for i, v in enumerate(values):
+                elem = f"({column}->'{key}'->>{i})" if self.sql.name == "postgresql" else \
+                    f"json_extract({column}, '$.{key}[{i}]')"
+                parts.append(f"{elem} = {self._param(v)}")
+            return "(" + " AND ".join(parts) + ")" if parts else "1=1"
+        if op == "like":
+            return self._like(_json_as_text(self.sql, column, key), cond)
+        if op in ("empty", "not_empty"):
+            raw = _json_value(self.sql, column, key)
+            if self.sql.name == "postgresql":
+                empty = f"({raw} IS NULL OR {raw} = 'null'::jsonb OR {raw} = '[]'::jsonb)"
+            else:
+                empty = f"({raw} IS NULL OR json_array_length({column}, '$.{key}') = 0)"
+            return empty if op == "empty" else f"NOT {empty}"
+        raise InvalidArgument(
+            f"{cond.field}: operator {op} is not supported for {f.component}", reason="search.unsupported_operator"
+        )
+
+    def _other_condition(self, cond: Condition, column: str, f: Field) -> str:
+        key = _key(f.field_id)
+        if cond.op == "like":
+            return self._like(_json_as_text(self.sql, column, key), cond)
+        if cond.op in ("empty", "not_empty"):
+            raw = _json_value(self.sql, column, key)
+            if self.sql.name == "postgresql":
+                empty = f"({raw} IS NULL OR {raw} = 'null'::jsonb OR {raw} = '[]'::jsonb OR {raw} = '{{}}'::jsonb)"
+            else:
+                empty = f"({raw} IS NULL OR {raw} IN ('[]', '{{}}'))"
+            return empty if cond.op == "empty" else f"NOT {empty}"
+        if cond.op == "has_any" and f.component == "CountrySelectField":
+            values = [str(v) for v in self._list(cond)]
+            parts = []
+            for v in values:
+                if self.sql.name == "postgresql":
+                    parts.append(f"({column}->'{key}') @> {self._json_param([{'value': v}])}")
+                else:
+                    parts.append(
+                        f"EXISTS (SELECT 1 FROM json_each({column}, '$.{key}') AS e"
+                        f" WHERE json_extract(e.value, '$.value') = {self._param(v)})"
+                    )
+            return "(" + " OR ".join(parts) + ")" if parts else "1=0"
+        raise InvalidArgument(
+            f"{cond.field}: operator {cond.op} is not supported for {f.component}",
+            reason="search.unsupported_operator",
+        )
+
+    # ------------------------------------------------------------ order
+
+    def order_by(self, sorts: tuple[Sort, ...]) -> str:
+        """ORDER BY list; newest first when no sort is given; ties broken by id."""
+        if not sorts:
+            return "created_at DESC, id DESC"
+        parts = []
+        last_desc = True
+        for s in sorts:
+            direction = "DESC" if s.descending else "ASC"
+            last_desc = s.descending
+            if s.field in SYSTEM_FIELDS:
+                parts.append(f"{SYSTEM_COLUMNS[s.field]} {direction}")
+                continue
+            f = self.fields.get(s.field)
+            if f is None:
+                raise InvalidArgument(f"cannot sort by unknown field {s.field}", reason="search.unknown_field")
+            if f.kind not in ("text", "number"):
+                raise InvalidArgument(f"cannot sort by {f.component} {s.field}", reason="search.invalid_sort")
+            parts.append(f"{field_expression(self.sql, f)} {direction} NULLS LAST")
+        parts.append("id DESC" if last_desc else "id ASC")
+        return ", ".join(parts)

@@ -1,0 +1,1 @@
+"""Dialects: each translates one wire format to core calls and core results/errors back."""

@@ -1,0 +1,194 @@
+"""Request parsing, authentication and error rendering shared by every DingTalk route."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from zida.app_state import Zida
+from zida.core.access.models import AppActor, Grant
+from zida.core.access.service import require_scope, resolve_app_actor
+from zida.core.errors import InvalidArgument, ZidaError
+from zida.dialects.dingtalk.errors import error_body
+
+__all__ = ["Call", "endpoint", "json_response", "render_error"]
+
+log = logging.getLogger("zida.dingtalk")
+
+TOKEN_HEADER = "x-acs-dingtalk-access-token"
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    """A compact UTF-8 JSON response as api.dingtalk.com sends it."""
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json;charset=utf-8")
+
+
+def render_error(exc: ZidaError, request_id: str | None = None) -> Response:
+    """DingTalk's error body ``{code, message, requestid}`` with the mapped status."""
+    status, body = error_body(exc, request_id or _request_id())
+    return json_response(body, status)
+
+
+def _request_id() -> str:
+    return str(uuid.uuid4()).upper()
+
+
+_TRUE = {"true", "1", "yes", "y"}
+_FALSE = {"false", "0", "no", "n"}
+
+
+@dataclass
+class Call:
+    """One request as the handlers see it: parameters from path, query and JSON body, and the caller."""
+
+    request: Request
+    zida: Zida
+    body: dict[str, Any]
+    grant: Grant | None = None
+    path: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        """The query string parameters."""
+        return self.request.query_params
+
+    def raw(self, name: str, where: str = "any") -> Any:
+        """A parameter from the path, the query or the body (``where``: path/query/body/any)."""
+        if where in ("path", "any") and name in self.path:
+            return self.path[name]
+        if where in ("query", "any") and name in self.query:
+            return self.query[name]
+        if where in ("body", "any"):
+            return self.body.get(name)
+        return None
+
+    def str(self, name: str, where: str = "any", *, required: bool = False) -> str | None:
+        """A string parameter; ``required`` turns absence into DingTalk's parameterIsEmpty error."""
+        value = self.raw(name, where)
+        if value is None or value == "":
+            if required:
+                raise InvalidArgument(f"{name}不能为空", reason="argument.missing", param=name)
+            return None
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, int | float):
+            return str(value)
+        if not isinstance(value, str):
+            raise InvalidArgument(f"{name} must be a string", reason="argument.invalid", param=name)
+        return value
+
+    def int(self, name: str, default: int, where: str = "any", *, minimum: int = 1, maximum: int | None = None) -> int:
+        """An integer parameter (JSON number or numeric string) within bounds."""
+        value = self.raw(name, where)
+        if value is None or value == "":
+            return default
+        try:
+            number = int(value) if not isinstance(value, bool) else None
+        except (TypeError, ValueError):
+            number = None
+        if number is None:
+            raise InvalidArgument(f"{name} must be an integer, got {value!r}", reason="argument.invalid", param=name)
+        if number < minimum or (maximum is not None and number > maximum):
+            upper = f" and {maximum}" if maximum is not None else ""
+            raise InvalidArgument(
+                f"{name} must be between {minimum}{upper}, got {number}", reason="argument.invalid_page", param=name
+            )
+        return number
+
+    def bool(self, name: str, default: bool = False, where: str = "any") -> bool:
+        """A boolean (JSON boolean, or ``true``/``True``/``y``… in a query string)."""
+        value = self.raw(name, where)
+        if value is None or value == "":
+            return default
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+        raise InvalidArgument(f"{name} must be a boolean, got {value!r}", reason="argument.invalid", param=name)
+
+    def json(self, name: str, where: str = "any", *, required: bool = False) -> Any:
+        """A ``*Json`` parameter: JSON text inside a string (an already-decoded value is accepted too)."""
+        value = self.raw(name, where)
+        if value is None or value == "":
+            if required:
+                raise InvalidArgument(f"{name}不能为空", reason="argument.missing", param=name)
+            return None
+        if not isinstance(value, str):
+            return value
+        try:
+            return orjson.loads(value)
+        except orjson.JSONDecodeError:
+            raise InvalidArgument(f"{name} is not valid JSON", reason="argument.bad_json", param=name) from None
+
+    async def actor(self, *, app_type: str | None = None, app_pk: int | None = None, where: str = "any") -> AppActor:
+        """Authenticate ``systemToken`` + ``userId`` against the app named by ``appType`` (or ``app_pk``)."""
+        assert self.grant is not None
+        return await resolve_app_actor(
+            self.zida.db, self.grant,
+            app_type=app_type if app_type is not None else self.str("appType", where),
+            app_pk=app_pk,
+            system_token=self.str("systemToken", where),
+            user_id=self.str("userId", where),
+        )
+
+
+Handler = Callable[[Call], Awaitable[Any]]
+
+
+async def _read_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise InvalidArgument("the request body is not valid JSON", reason="request.malformed_json") from None
+    if not isinstance(body, dict):
+        raise InvalidArgument("the request body must be a JSON object", reason="request.malformed_json")
+    return body
+
+
+def endpoint(scope: str | None, *, authenticate: bool = True) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """Wrap a handler: parse the body, check the access token and ``scope``, render results and errors.
+
+    A handler returns a JSON-able object (sent with 200) or a ``Response``.
+    """
+
+    def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def route(request: Request) -> Response:
+            request_id = _request_id()
+            zida: Zida = request.app.state.zida
+            try:
+                body = await _read_body(request) if request.method in ("POST", "PUT", "PATCH") else {}
+                call = Call(request=request, zida=zida, body=body, path=request.path_params)
+                if authenticate:
+                    call.grant = await zida.tokens.authenticate(request.headers.get(TOKEN_HEADER))
+                    if scope is not None:
+                        require_scope(call.grant, scope)
+                result = await handler(call)
+            except ZidaError as exc:
+                return render_error(exc, request_id)
+            except Exception:
+                log.exception("unhandled error in %s %s", request.method, request.url.path)
+                return json_response({"code": "unknownError", "message": "未知错误", "requestid": request_id}, 500)
+            if isinstance(result, Response):
+                return result
+            response = json_response(result)
+            response.headers["x-acs-request-id"] = request_id
+            return response
+
+        route.__name__ = handler.__name__
+        route.__doc__ = handler.__doc__
+        return route
+
+    return wrap

@@ -1,0 +1,74 @@
+"""Token endpoints: ``POST /v1.0/oauth2/accessToken``, ``GET /gettoken``, ``POST /v1.0/oauth2/{corpId}/token``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from zida.app_state import Zida
+from zida.core.errors import InvalidArgument, Unauthenticated, ZidaError
+from zida.dialects.dingtalk.http import Call, endpoint, json_response
+
+__all__ = ["routes"]
+
+log = logging.getLogger("zida.dingtalk")
+
+
+@endpoint(None, authenticate=False)
+async def get_access_token(call: Call) -> dict[str, Any]:
+    """Internal-app token: ``{appKey, appSecret}`` → ``{accessToken, expireIn}``."""
+    issued = await call.zida.tokens.issue(call.str("appKey") or "", call.str("appSecret") or "")
+    return {"accessToken": issued.token, "expireIn": issued.expires_in}
+
+
+async def gettoken(request: Request) -> Response:
+    """Legacy oapi token: always HTTP 200, errors as ``{errcode, errmsg}``."""
+    zida: Zida = request.app.state.zida
+    appkey = request.query_params.get("appkey") or request.query_params.get("corpid")
+    appsecret = request.query_params.get("appsecret") or request.query_params.get("corpsecret")
+    if not appkey or not appsecret:
+        return json_response({"errcode": 40035, "errmsg": "缺少参数 corpid or appkey"})
+    try:
+        issued = await zida.tokens.issue(appkey, appsecret)
+    except Unauthenticated:
+        return json_response({"errcode": 40096, "errmsg": "不合法的appKey或appSecret"})
+    except ZidaError as exc:
+        return json_response({"errcode": 40035, "errmsg": exc.message})
+    except Exception:
+        log.exception("gettoken failed")
+        return json_response({"errcode": -1, "errmsg": "系统繁忙"})
+    return json_response(
+        {"errcode": 0, "access_token": issued.token, "errmsg": "ok", "expires_in": issued.expires_in}
+    )
+
+
+@endpoint(None, authenticate=False)
+async def corp_token(call: Call) -> Response | dict[str, Any]:
+    """Client-credentials token of a corp: snake_case request and reply."""
+    grant_type = call.str("grant_type")
+    if grant_type != "client_credentials":
+        return json_response(
+            {"code": "unsupported.grant.type", "message": "grant_type must be client_credentials",
+             "requestid": ""}, 400,
+        )
+    client_id, client_secret = call.str("client_id"), call.str("client_secret")
+    if not client_id or not client_secret:
+        raise InvalidArgument("client_id and client_secret are required", reason="auth.credentials_missing")
+    try:
+        issued = await call.zida.tokens.issue(client_id, client_secret, corp_id=call.path["corpId"])
+    except Unauthenticated:
+        return json_response({"code": "invalid.client", "message": "无效的client_id或client_secret", "requestid": ""}, 400)
+    return {"access_token": issued.token, "expires_in": issued.expires_in}
+
+
+def routes() -> list[Route]:
+    """The token routes."""
+    return [
+        Route("/v1.0/oauth2/accessToken", get_access_token, methods=["POST"]),
+        Route("/gettoken", gettoken, methods=["GET"]),
+        Route("/v1.0/oauth2/{corpId}/token", corp_token, methods=["POST"]),
+    ]

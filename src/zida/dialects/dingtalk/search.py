@@ -1,0 +1,272 @@
+"""Yida search syntaxes → the core filter tree.
+
+``searchFieldJson`` comes in two syntaxes (spec yida-openapi §5.3): a map ``{fieldId: value}`` whose
+match depends on the component (text fuzzy, number range, exact options…), and the "数据管理" filter array
+``[{key, value, type, operator, componentName, parentId}]`` (also the ``searchCondition`` syntax). Choices
+where the spec is silent, kept in this module:
+
+* map syntax: an empty value (``""``, ``null``, ``[]``) means "no condition on this field";
+* ``logicOperator`` ``OR`` (case-insensitive) joins the conditions with OR, anything else with AND;
+* time filters ``yyyy-MM-dd`` cover the whole day, ``yyyy-MM-dd HH:mm:ss`` is a point in time, both in
+  ``ZIDA_TIMEZONE`` (default Asia/Shanghai, the platform's own zone); epoch milliseconds are accepted too;
+* results are newest first unless ``dynamicOrder``/``orderConfigJson`` says otherwise; ``gmt_create`` and
+  ``gmt_modified`` are the built-in sort keys.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+
+from zida.core.apps.models import Field, Form
+from zida.core.errors import InvalidArgument, Unsupported
+from zida.core.filters import And, Condition, Filter, Or, Sort
+
+__all__ = ["order_from_json", "parse_search", "time_range"]
+
+# Built-in keys of the filter array and of orderConfigJson → core system fields.
+BUILTIN_KEYS = {
+    "originator": "originator",
+    "originatorId": "originator",
+    "processApprovedResult": "approved_result",
+    "approvedResult": "approved_result",
+    "instanceStatus": "instance_status",
+    "processInstanceStatus": "instance_status",
+    "title": "title",
+    "formInstanceId": "instance_id",
+    "formInstId": "instance_id",
+    "processInstanceId": "process_instance_id",
+    "serialNo": "serial_no",
+    "gmt_create": "created_at",
+    "gmtCreate": "created_at",
+    "gmt_modified": "modified_at",
+    "gmtModified": "modified_at",
+    "modifier": "modifier",
+}
+
+OPERATORS = {
+    "eq": "eq", "=": "eq", "ne": "ne", "neq": "ne", "not_eq": "ne", "!=": "ne",
+    "like": "like", "gt": "gt", ">": "gt", "ge": "ge", "gte": "ge", ">=": "ge", "lt": "lt", "<": "lt",
+    "le": "le", "lte": "le", "<=": "le", "between": "between", "in": "in", "contains": "contains",
+    "is_empty": "empty", "isEmpty": "empty", "is_null": "empty", "isnull": "empty",
+    "is_not_empty": "not_empty", "isNotEmpty": "not_empty", "not_null": "not_empty", "notnull": "not_empty",
+}
+
+
+def _bad(message: str, key: str | None = None) -> InvalidArgument:
+    return InvalidArgument(message, reason="search.invalid", field=key)
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value == "" or value == []
+
+
+def _option_value(f: Field, value: Any) -> Any:
+    if isinstance(value, str) and f.options:
+        opt = f.option(value)
+        if opt is not None:
+            return opt.value
+    return value
+
+
+def _resolve(form: Form, key: str, use_alias: bool) -> Field | None:
+    f = form.field(key)
+    if f is None and use_alias:
+        f = form.field_by_alias(key)
+    return f
+
+
+def _map_condition(f: Field, value: Any) -> Filter | None:
+    comp = f.component
+    fid = f.field_id
+    if _is_empty(value):
+        return None
+    if comp == "CascadeDateField":
+        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, list) for v in value)):
+            raise _bad(f"{fid}: expects [[startFrom, startTo], [endFrom, endTo]]", fid)
+        parts = [Condition(f"{fid}[{i}]", "between", list(v)) for i, v in enumerate(value) if any(x not in (None, "") for x in v)]
+        return And(tuple(parts)) if parts else None
+    if f.kind == "number":
+        if isinstance(value, list):
+            if len(value) != 2:
+                raise _bad(f"{fid}: expects [min, max]", fid)
+            return Condition(fid, "between", value)
+        return Condition(fid, "eq", value)
+    if comp in ("RadioField", "SelectField"):
+        return Condition(fid, "eq", _option_value(f, value[0] if isinstance(value, list) and len(value) == 1 else value))
+    if comp in ("CheckboxField", "MultiSelectField"):
+        values = value if isinstance(value, list) else [value]
+        return Condition(fid, "has_all", [_option_value(f, v) for v in values])
+    if comp in ("EmployeeField", "DepartmentSelectField"):
+        if isinstance(value, list):
+            return Condition(fid, "seq_eq", [str(v) for v in value])
+        return Condition(fid, "has_all", [str(value)])
+    if comp in ("CitySelectField", "CascadeSelectField"):
+        return Condition(fid, "prefix", value if isinstance(value, list) else [value])
+    if f.kind == "text":
+        return Condition(fid, "like", value if isinstance(value, str) else str(value))
+    return Condition(fid, "like", value if isinstance(value, str) else orjson.dumps(value).decode())
+
+
+def _parse_map(form: Form, raw: dict[str, Any], use_alias: bool) -> list[Filter]:
+    out: list[Filter] = []
+    for key, value in raw.items():
+        f = _resolve(form, key, use_alias)
+        if f is None:
+            system = BUILTIN_KEYS.get(key)
+            if system is None:
+                raise InvalidArgument(f"field is null: {key} is not a field of this form", reason="search.unknown_field",
+                                      field=key)
+            if not _is_empty(value):
+                out.append(Condition(system, "eq", value))
+            continue
+        cond = _map_condition(f, value)
+        if cond is not None:
+            out.append(cond)
+    return out
+
+
+def _array_item(form: Form, item: Any, use_alias: bool) -> Filter:
+    if not isinstance(item, dict):
+        raise _bad("each search condition must be an object with key, value and operator")
+    key = item.get("key")
+    if not isinstance(key, str) or not key:
+        raise _bad("a search condition has no key")
+    parent = item.get("parentId") or None
+    value = item.get("value")
+    raw_op = item.get("operator")
+    op = OPERATORS.get(str(raw_op)) if raw_op not in (None, "") else None
+    if raw_op not in (None, "") and op is None:
+        raise InvalidArgument(f"{key}: unsupported operator {raw_op!r}", reason="search.unsupported_operator",
+                              field=key)
+    if parent is not None:
+        table = _resolve(form, str(parent), use_alias)
+        if table is None or table.component != "TableField":
+            raise InvalidArgument(f"parentId {parent} is not a sub-table of this form", reason="search.unknown_field")
+        child = next((c for c in table.children if c.field_id == key or (use_alias and c.alias == key)), None)
+        if child is None:
+            raise InvalidArgument(f"field is null: {key} is not a field of {parent}", reason="search.unknown_field")
+        cond = _typed_condition(child, op, value)
+        return Condition(cond.field, cond.op, cond.value, parent=table.field_id)
+    f = _resolve(form, key, use_alias)
+    if f is None:
+        if key == "currentNodeName":
+            raise Unsupported("currentNodeName filters need the workflow engine, which this server does not run yet")
+        system = BUILTIN_KEYS.get(key)
+        if system is None:
+            raise InvalidArgument(f"field is null: {key} is not a field of this form", reason="search.unknown_field",
+                                  field=key)
+        if system in ("created_at", "modified_at") and isinstance(value, list | str):
+            value = [time_point(v) for v in value] if isinstance(value, list) else time_point(value)
+        core_op = op or "eq"
+        if core_op == "contains":
+            core_op = "like"
+        if isinstance(value, list) and core_op == "eq":
+            core_op = "in"
+        return Condition(system, core_op, value)
+    if f.component == "CascadeDateField" and op is None:
+        cond = _map_condition(f, value)
+        return cond if cond is not None else And(())
+    return _typed_condition(f, op, value)
+
+
+def _typed_condition(f: Field, op: str | None, value: Any) -> Condition:
+    fid = f.field_id
+    op = op or "eq"
+    comp = f.component
+    if op == "contains":
+        if f.kind == "array":
+            if isinstance(value, str) and value.startswith("["):
+                try:
+                    value = orjson.loads(value)
+                except orjson.JSONDecodeError:
+                    raise _bad(f"{fid}: contains expects a JSON array", fid) from None
+            values = value if isinstance(value, list) else [value]
+            values = [_option_value(f, v) for v in values]
+            return Condition(fid, "has_any" if comp == "EmployeeField" else "has_all", values)
+        return Condition(fid, "like", value if isinstance(value, str) else orjson.dumps(value).decode())
+    if op == "in":
+        values = value if isinstance(value, list) else [value]
+        values = [_option_value(f, v) for v in values]
+        return Condition(fid, "has_any" if f.kind == "array" else "in", values)
+    if op in ("eq", "ne") and comp in ("RadioField", "SelectField", "CheckboxField", "MultiSelectField"):
+        value = [_option_value(f, v) for v in value] if isinstance(value, list) else _option_value(f, value)
+    if op == "between" and (not isinstance(value, list) or len(value) != 2):
+        raise _bad(f"{fid}: between expects [min, max]", fid)
+    if op == "like" and f.kind == "number":
+        raise InvalidArgument(f"{fid}: {comp} does not support like", reason="search.unsupported_operator", field=fid)
+    return Condition(fid, op, value)
+
+
+def parse_search(form: Form, raw: Any, *, use_alias: bool = False, logic: str | None = None) -> Filter | None:
+    """Parse a decoded ``searchFieldJson``/``searchCondition`` (map or array syntax) into a filter."""
+    if raw is None or raw == {} or raw == []:
+        return None
+    if isinstance(raw, dict):
+        items = _parse_map(form, raw, use_alias)
+    elif isinstance(raw, list):
+        items = [_array_item(form, item, use_alias) for item in raw]
+    else:
+        raise _bad("searchFieldJson must be a JSON object or array")
+    items = [i for i in items if not (isinstance(i, And) and not i.items)]
+    if not items:
+        return None
+    if logic is not None and logic.strip().upper() == "OR":
+        return Or(tuple(items))
+    return items[0] if len(items) == 1 else And(tuple(items))
+
+
+def time_point(value: Any, zone: str = "Asia/Shanghai", *, end_of_day: bool = False) -> int:
+    """``yyyy-MM-dd`` / ``yyyy-MM-dd HH:mm:ss`` (in ``zone``) or epoch ms → epoch ms."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidArgument(f"invalid time {value!r}", reason="argument.invalid")
+    text = value.strip()
+    if text.isdigit():
+        return int(text)
+    tz = ZoneInfo(zone)
+    for fmt, whole_day in (("%Y-%m-%d %H:%M:%S", False), ("%Y-%m-%d %H:%M", False), ("%Y-%m-%d", True)):
+        try:
+            moment = datetime.strptime(text, fmt).replace(tzinfo=tz)
+        except ValueError:
+            continue
+        if whole_day and end_of_day:
+            moment = moment + timedelta(days=1) - timedelta(milliseconds=1)
+        return int(moment.timestamp() * 1000)
+    raise InvalidArgument(
+        f"invalid time {value!r}: use yyyy-MM-dd or yyyy-MM-dd HH:mm:ss", reason="argument.invalid"
+    )
+
+
+def time_range(system_field: str, start: Any, end: Any, zone: str) -> Condition | None:
+    """A ``between`` on ``created_at``/``modified_at`` from the ``*From/*ToTimeGMT`` pair."""
+    if start in (None, "") and end in (None, ""):
+        return None
+    low = time_point(start, zone) if start not in (None, "") else None
+    high = time_point(end, zone, end_of_day=True) if end not in (None, "") else None
+    return Condition(system_field, "between", [low, high])
+
+
+def order_from_json(form: Form, raw: Any, *, use_alias: bool = False) -> tuple[Sort, ...]:
+    """``{"<fieldId or gmt_create>": "+" | "-"}`` → sorts, in the object's key order."""
+    if raw is None or raw == {}:
+        return ()
+    if not isinstance(raw, dict):
+        raise _bad("the order must be a JSON object like {\"gmt_create\": \"-\"}")
+    sorts = []
+    for key, direction in raw.items():
+        if direction not in ("+", "-", "asc", "desc", "ASC", "DESC"):
+            raise _bad(f"order of {key} must be + or -", key)
+        desc = direction in ("-", "desc", "DESC")
+        f = _resolve(form, key, use_alias)
+        if f is not None:
+            sorts.append(Sort(f.field_id, desc))
+        elif key in BUILTIN_KEYS:
+            sorts.append(Sort(BUILTIN_KEYS[key], desc))
+        else:
+            raise InvalidArgument(f"cannot order by {key}: not a field of this form", reason="search.unknown_field")
+    return tuple(sorts)

@@ -1,0 +1,145 @@
+"""Core records → Yida response shapes (spec yida-openapi §5.2 and the §7 response models)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from zida.core.apps.models import Field
+from zida.core.org.models import Department, User
+from zida.core.records.models import FormInstance
+from zida.core.records.values import ROW_ID
+
+__all__ = ["Directory", "form_data", "gmt", "person", "referenced_ids"]
+
+
+def gmt(ms: int) -> str:
+    """UTC at minute precision, as api.dingtalk.com writes ``*TimeGMT``: ``2025-11-18T16:25Z``."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+class Directory:
+    """Users and departments needed to render a set of records (loaded in one query each)."""
+
+    def __init__(self, users: dict[str, User], depts: dict[int, Department]) -> None:
+        self.users = users
+        self.depts = depts
+
+    def user_name(self, user_id: str, language: str = "zh_CN") -> str:
+        """Display name of a user (the id itself when unknown)."""
+        u = self.users.get(user_id)
+        if u is None:
+            return user_id
+        return u.name_en if language == "en_US" and u.name_en else u.name
+
+    def dept_name(self, dept_id: str) -> str:
+        """Display name of a department (the id itself when unknown)."""
+        d = self.depts.get(int(dept_id)) if dept_id.isdigit() else None
+        return d.name if d else dept_id
+
+
+def person(directory: Directory, user_id: str, *, name_key: str = "name", dept_key: str | None = "deptName",
+           with_type: bool = True) -> dict[str, Any]:
+    """A person object: ``{userId, name{nameInChinese, nameInEnglish, type}, deptName, email}``."""
+    u = directory.users.get(user_id)
+    name: dict[str, Any] = {"nameInChinese": u.name if u else user_id, "nameInEnglish": (u.name_en or u.name) if u else user_id}
+    if with_type:
+        name["type"] = "i18n"
+    out: dict[str, Any] = {"userId": user_id, name_key: name}
+    if dept_key is not None:
+        out[dept_key] = (u.main_dept_name or "") if u else ""
+        out["email"] = (u.email or "") if u else ""
+    return out
+
+
+def referenced_ids(instances: list[FormInstance], fields_of: dict[tuple[int, int], tuple[Field, ...]]) -> tuple[set[str], set[int]]:
+    """User ids and department ids a set of records mentions (people fields, originators, modifiers)."""
+    users: set[str] = set()
+    depts: set[int] = set()
+
+    def visit(fields: tuple[Field, ...], data: dict[str, Any]) -> None:
+        for f in fields:
+            value = data.get(f.field_id)
+            if value is None:
+                continue
+            if f.component == "EmployeeField":
+                users.update(value)
+            elif f.component == "DepartmentSelectField":
+                depts.update(int(d) for d in value if str(d).isdigit())
+            elif f.component == "TableField":
+                for row in value:
+                    visit(f.children, row)
+
+    for inst in instances:
+        users.add(inst.originator_user_id)
+        users.add(inst.modifier_user_id)
+        visit(fields_of.get((inst.form_pk, inst.form_version), ()), inst.data)
+    return users, depts
+
+
+def _value(f: Field, value: Any, out: dict[str, Any], directory: Directory, language: str, row_ids: bool) -> None:
+    fid = f.field_id
+    comp = f.component
+    if comp in ("RadioField", "SelectField"):
+        opt = f.option(value)
+        out[fid] = opt.label(language) if opt else value
+        out[f"{fid}_id"] = value
+    elif comp in ("CheckboxField", "MultiSelectField"):
+        labels = []
+        for v in value:
+            opt = f.option(v)
+            labels.append(opt.label(language) if opt else v)
+        out[fid] = labels
+        out[f"{fid}_id"] = list(value)
+    elif comp in ("NumberField", "RateField"):
+        out[fid] = value
+        out[f"{fid}_value"] = str(value)
+    elif comp == "CascadeDateField":
+        out[fid] = ["" if v is None else str(v) for v in value]
+    elif comp == "EmployeeField":
+        out[fid] = [directory.user_name(u, language) for u in value]
+        out[f"{fid}_id"] = list(value)
+    elif comp == "DepartmentSelectField":
+        out[fid] = ",".join(directory.dept_name(d) for d in value)
+        out[f"{fid}_id"] = list(value)
+    elif comp == "CountrySelectField":
+        out[fid] = value
+        out[f"{fid}_id"] = [c.get("value") for c in value]
+    elif comp in ("CitySelectField", "CascadeSelectField"):
+        out[fid] = list(value)
+        out[f"{fid}_id"] = list(value)
+    elif comp == "AddressField":
+        text = orjson.dumps(value).decode()
+        out[fid] = text
+        out[f"{fid}_id"] = orjson.dumps(text).decode()
+    elif comp in ("AttachmentField", "ImageField"):
+        out[fid] = orjson.dumps(value).decode()
+    elif comp == "AssociationFormField":
+        out[fid] = value
+        out[f"{fid}_id"] = orjson.dumps(orjson.dumps(value).decode()).decode()
+    elif comp == "TableField":
+        rows = []
+        for row in value:
+            shaped: dict[str, Any] = {}
+            if row_ids and ROW_ID in row:
+                shaped["rowId"] = row[ROW_ID]
+            for child in f.children:
+                if row.get(child.field_id) is not None:
+                    _value(child, row[child.field_id], shaped, directory, language, row_ids)
+            rows.append(shaped)
+        out[fid] = rows
+    else:
+        out[fid] = value
+
+
+def form_data(fields: tuple[Field, ...], data: dict[str, Any], directory: Directory, language: str = "zh_CN",
+              *, row_ids: bool = False) -> dict[str, Any]:
+    """``formData`` of a record: display values plus ``_id``/``_value`` companion keys."""
+    out: dict[str, Any] = {}
+    for f in fields:
+        value = data.get(f.field_id)
+        if value is not None:
+            _value(f, value, out, directory, language, row_ids)
+    return out

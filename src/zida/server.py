@@ -1,0 +1,68 @@
+"""``create_app()``: one ASGI app mounting every dialect over one core."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from zida.app_state import Zida
+from zida.core.access.service import TokenService
+from zida.core.errors import InvalidArgument, NotFound
+from zida.crypto import SecretBox
+from zida.db import open_database
+from zida.dialects import admin
+from zida.dialects.dingtalk import apps as dt_apps
+from zida.dialects.dingtalk import oauth as dt_oauth
+from zida.dialects.dingtalk import records as dt_records
+from zida.dialects.dingtalk.http import json_response, render_error
+from zida.settings import Settings, load_settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("zida")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown routes and wrong methods answer in the DingTalk error format (the default dialect)."""
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 405:
+        return render_error(InvalidArgument(f"{request.method} is not allowed on {request.url.path}",
+                                            reason="request.method_not_allowed"))
+    if exc.status_code == 404:
+        return render_error(NotFound(f"{request.url.path} does not exist", reason="route.not_found"))
+    return json_response({"code": "invalidParameter", "message": str(exc.detail), "requestid": ""}, exc.status_code)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
+    return json_response({"code": "unknownError", "message": "未知错误", "requestid": ""}, 500)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The Zida ASGI application (database opened in the lifespan)."""
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        db = await open_database(settings.database_url, settings.db_pool_size)
+        box = SecretBox(settings.secret_key)
+        app.state.zida = Zida(
+            settings=settings, db=db, box=box, tokens=TokenService(db, box, ttl_seconds=settings.token_ttl_seconds)
+        )
+        try:
+            yield
+        finally:
+            await db.close()
+
+    routes = [*admin.routes(), *dt_oauth.routes(), *dt_apps.routes(), *dt_records.routes()]
+    return Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: _http_error, Exception: _server_error},
+    )
