@@ -22,7 +22,10 @@ from zida.settings import load_settings
 __all__ = ["main"]
 
 database_option = click.option(
-    "--database", "database", envvar="ZIDA_DATABASE_URL", default=None,
+    "--database",
+    "database",
+    envvar="ZIDA_DATABASE_URL",
+    default=None,
     help="sqlite:///path or postgresql://… (default: $ZIDA_DATABASE_URL, else sqlite:///var/zida.db)",
 )
 
@@ -106,12 +109,19 @@ def serve(database: str | None, host: str, port: int, workers: int, log_level: s
     os.environ["ZIDA_DATABASE_URL"] = settings.database_url
     os.environ.setdefault("ZIDA_SECRET_KEY", settings.secret_key)
     uvicorn.run(
-        "zida.server:create_app", factory=True, host=host, port=port, workers=workers, log_level=log_level,
-        access_log=False, proxy_headers=False, server_header=False,
+        "zida.server:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
     )
 
 
-SNIPPET = '''\
+SNIPPET = """\
 # pip install alibabacloud-dingtalk
 from alibabacloud_dingtalk.oauth2_1_0.client import Client as OAuthClient
 from alibabacloud_dingtalk.oauth2_1_0 import models as oauth_models
@@ -137,7 +147,7 @@ found = yida.search_form_datas_with_options(yida_models.SearchFormDatasRequest(
     form_uuid="{form_uuid}", current_page=1, page_size=10),
     yida_models.SearchFormDatasHeaders(x_acs_dingtalk_access_token=token), util_models.RuntimeOptions())
 print(found.body.total_count, "records;", found.body.data[0].form_data)
-'''
+"""
 
 
 @main.command()
@@ -166,17 +176,23 @@ def example(bundle: str, endpoint: str) -> None:
     click.echo(f"  userId       {app.admins[0]} (app admin)")
     click.echo(f"  formUuid     {form.formUuid}\n")
     click.echo("Paste into python (pip install alibabacloud-dingtalk):\n")
-    click.echo(SNIPPET.format(
-        endpoint=endpoint, app_key=cred.appKey, app_secret=cred.appSecret, app_type=app.appType,
-        system_token=app.systemToken, user_id=app.admins[0], form_uuid=form.formUuid,
-        form_data=json.dumps(form_data, ensure_ascii=False),
-    ))
+    click.echo(
+        SNIPPET.format(
+            endpoint=endpoint,
+            app_key=cred.appKey,
+            app_secret=cred.appSecret,
+            app_type=app.appType,
+            system_token=app.systemToken,
+            user_id=app.admins[0],
+            form_uuid=form.formUuid,
+            form_data=json.dumps(form_data, ensure_ascii=False),
+        )
+    )
     click.echo(
         f"curl: curl -s -X POST http://{endpoint}/v1.0/oauth2/accessToken -H 'content-type: application/json'"
-        f" -d '{{\"appKey\":\"{cred.appKey}\",\"appSecret\":\"{cred.appSecret}\"}}'"
+        f' -d \'{{"appKey":"{cred.appKey}","appSecret":"{cred.appSecret}"}}\''
     )
 
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-

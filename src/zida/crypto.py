@@ -18,8 +18,8 @@ def hash_secret(secret: str) -> str:
     """Hash an appSecret or password with scrypt and a random salt (``scrypt$n$r$p$salt$hash``)."""
     salt = os.urandom(16)
     dk = hashlib.scrypt(secret.encode(), salt=salt, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P, dklen=32)
-    return "scrypt${}${}${}${}${}".format(
-        _SCRYPT_N, _SCRYPT_R, _SCRYPT_P, base64.b64encode(salt).decode(), base64.b64encode(dk).decode()
+    return (
+        f"scrypt${_SCRYPT_N}${_SCRYPT_R}${_SCRYPT_P}${base64.b64encode(salt).decode()}${base64.b64encode(dk).decode()}"
     )
 
 

@@ -32,8 +32,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     """Unknown routes and wrong methods answer in the DingTalk error format (the default dialect)."""
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        return render_error(InvalidArgument(f"{request.method} is not allowed on {request.url.path}",
-                                            reason="request.method_not_allowed"))
+        return render_error(
+            InvalidArgument(
+                f"{request.method} is not allowed on {request.url.path}", reason="request.method_not_allowed"
+            )
+        )
     if exc.status_code == 404:
         return render_error(NotFound(f"{request.url.path} does not exist", reason="route.not_found"))
     return json_response({"code": "invalidParameter", "message": str(exc.detail), "requestid": ""}, exc.status_code)
@@ -53,7 +56,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         db = await open_database(settings.database_url, settings.db_pool_size)
         box = SecretBox(settings.secret_key)
         app.state.zida = Zida(
-            settings=settings, db=db, box=box, tokens=TokenService(db, box, ttl_seconds=settings.token_ttl_seconds)
+            settings=settings,
+            db=db,
+            box=box,
+            tokens=TokenService(db, box, ttl_seconds=settings.token_ttl_seconds),
         )
         try:
             yield

@@ -36,8 +36,21 @@ __all__ = [
 ]
 
 Operator = Literal[
-    "eq", "ne", "like", "gt", "ge", "lt", "le", "between", "in", "has_all", "has_any", "seq_eq", "prefix",
-    "empty", "not_empty",
+    "eq",
+    "ne",
+    "like",
+    "gt",
+    "ge",
+    "lt",
+    "le",
+    "between",
+    "in",
+    "has_all",
+    "has_any",
+    "seq_eq",
+    "prefix",
+    "empty",
+    "not_empty",
 ]
 OPERATORS: frozenset[str] = frozenset(Operator.__args__)  # type: ignore[attr-defined]
 

@@ -172,7 +172,7 @@ class SqliteDatabase(_SqliteConn):
         self._writer.close()
 
     async def ping(self) -> bool:
-        return await self.fetchval("SELECT 1") == 1
+        return bool(await self.fetchval("SELECT 1") == 1)
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -263,7 +263,7 @@ class PostgresDatabase(_PgConn):
         await self._pool.close()
 
     async def ping(self) -> bool:
-        return await self.fetchval("SELECT 1") == 1
+        return bool(await self.fetchval("SELECT 1") == 1)
 
 
 def is_postgres(url: str) -> bool:

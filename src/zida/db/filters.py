@@ -6,6 +6,7 @@ and every query names its form as a literal (``form_pk = 12``) so that the per-f
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
@@ -94,7 +95,9 @@ class FilterCompiler:
             number = Decimal(str(value).strip())
         except InvalidOperation:
             raise InvalidArgument(
-                f"{cond.field}: expects a number, got {value!r}", reason="search.expect_number", field=cond.field
+                f"{cond.field}: expects a number, got {value!r}",
+                reason="search.expect_number",
+                field=cond.field,
             ) from None
         if not number.is_finite():
             raise InvalidArgument(f"{cond.field}: expects a finite number", reason="search.expect_number")
@@ -112,10 +115,8 @@ class FilterCompiler:
     def _list(self, cond: Condition) -> list[Any]:
         value = cond.value
         if isinstance(value, str) and value.startswith("["):
-            try:
+            with contextlib.suppress(orjson.JSONDecodeError):
                 value = orjson.loads(value)
-            except orjson.JSONDecodeError:
-                pass
         if not isinstance(value, list):
             value = [value]
         return value
@@ -165,14 +166,18 @@ class FilterCompiler:
         table = self.fields.get(cond.parent or "")
         if table is None or table.component != "TableField":
             raise InvalidArgument(
-                f"{cond.parent} is not a sub-table of this form", reason="search.unknown_field", field=cond.parent
+                f"{cond.parent} is not a sub-table of this form",
+                reason="search.unknown_field",
+                field=cond.parent,
             )
         children = {c.field_id: c for c in table.children}
         inner = self._condition(Condition(cond.field, cond.op, cond.value), "r.value", children)
         key = _key(table.field_id)
         if self.sql.name == "postgresql":
-            source = f"jsonb_array_elements(CASE WHEN jsonb_typeof(data->'{key}') = 'array' THEN data->'{key}'" \
-                     " ELSE '[]'::jsonb END) AS r(value)"
+            source = (
+                f"jsonb_array_elements(CASE WHEN jsonb_typeof(data->'{key}') = 'array' THEN data->'{key}'"
+                " ELSE '[]'::jsonb END) AS r(value)"
+            )
         else:
             source = f"json_each(data, '$.{key}') AS r"
         return f"EXISTS (SELECT 1 FROM {source} WHERE {inner})"
@@ -256,8 +261,11 @@ class FilterCompiler:
             values = [str(v) for v in self._list(cond)]
             parts = []
             for i, v in enumerate(values):
-                elem = f"({column}->'{key}'->>{i})" if self.sql.name == "postgresql" else \
-                    f"json_extract({column}, '$.{key}[{i}]')"
+                elem = (
+                    f"({column}->'{key}'->>{i})"
+                    if self.sql.name == "postgresql"
+                    else f"json_extract({column}, '$.{key}[{i}]')"
+                )
                 parts.append(f"{elem} = {self._param(v)}")
             return "(" + " AND ".join(parts) + ")" if parts else "1=1"
         if op == "like":
@@ -270,7 +278,8 @@ class FilterCompiler:
                 empty = f"({raw} IS NULL OR json_array_length({column}, '$.{key}') = 0)"
             return empty if op == "empty" else f"NOT {empty}"
         raise InvalidArgument(
-            f"{cond.field}: operator {op} is not supported for {f.component}", reason="search.unsupported_operator"
+            f"{cond.field}: operator {op} is not supported for {f.component}",
+            reason="search.unsupported_operator",
         )
 
     def _other_condition(self, cond: Condition, column: str, f: Field) -> str:

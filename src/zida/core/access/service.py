@@ -100,7 +100,8 @@ class TokenService:
             if current is not None:
                 token_key = current["token_key"]
                 await tx.execute(
-                    "UPDATE access_token SET expires_at = :e WHERE id = :id", {"e": expires_at, "id": current["id"]}
+                    "UPDATE access_token SET expires_at = :e WHERE id = :id",
+                    {"e": expires_at, "id": current["id"]},
                 )
             else:
                 token_key = secrets.token_hex(16)
@@ -111,7 +112,13 @@ class TokenService:
                 await tx.execute(
                     "INSERT INTO access_token (credential_pk, token_key, token_digest, expires_at, created_at)"
                     " VALUES (:c, :k, :d, :e, :now)",
-                    {"c": row["id"], "k": token_key, "d": digest(self._token(token_key)), "e": expires_at, "now": now},
+                    {
+                        "c": row["id"],
+                        "k": token_key,
+                        "d": digest(self._token(token_key)),
+                        "e": expires_at,
+                        "now": now,
+                    },
                 )
         token = self._token(token_key)
         self._cache.pop(digest(token), None)
@@ -127,9 +134,9 @@ class TokenService:
         key = digest(token)
         now = time.monotonic()
         cached = self._cache.get(key)
-        if cached is not None and now - cached.checked_at < self.revalidate_seconds:
-            if cached.grant.expires_at > now_ms():
-                return cached.grant
+        fresh = cached is not None and now - cached.checked_at < self.revalidate_seconds
+        if cached is not None and fresh and cached.grant.expires_at > now_ms():
+            return cached.grant
         grant = await self._load(key)
         if grant is None:
             self._cache.pop(key, None)
@@ -162,10 +169,7 @@ class TokenService:
         )
 
 
-_DUMMY_HASH = (
-    "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$"
-    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
-)
+_DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
 
 def org_token(corp_id: str, user_id: str, task_api_code: str) -> str:
@@ -173,7 +177,9 @@ def org_token(corp_id: str, user_id: str, task_api_code: str) -> str:
     return hashlib.md5((corp_id + user_id + task_api_code).encode(), usedforsecurity=False).hexdigest().upper()
 
 
-async def check_org_token(conn: Connection, box: SecretBox, grant: Grant, corp_id: str, user_id: str, token: str) -> None:
+async def check_org_token(
+    conn: Connection, box: SecretBox, grant: Grant, corp_id: str, user_id: str, token: str
+) -> None:
     """Verify an org-level ``token`` for ``user_id`` in the grant's corp (constant-time)."""
     if not corp_id or not user_id or not token:
         raise InvalidArgument("corpId, userId and token are required", reason="argument.missing")
@@ -188,8 +194,13 @@ async def check_org_token(conn: Connection, box: SecretBox, grant: Grant, corp_i
 
 
 async def resolve_app_actor(
-    conn: Connection, grant: Grant, *, app_type: str | None, app_pk: int | None = None,
-    system_token: str | None, user_id: str | None,
+    conn: Connection,
+    grant: Grant,
+    *,
+    app_type: str | None,
+    app_pk: int | None = None,
+    system_token: str | None,
+    user_id: str | None,
 ) -> AppActor:
     """Check ``systemToken`` against the app (of the grant's corp) and ``userId`` against the corp."""
     if not system_token:

@@ -18,18 +18,38 @@ __all__ = [
 ]
 
 TEXT_COMPONENTS = frozenset(
-    {"TextField", "TextareaField", "RadioField", "SelectField", "EditorField", "SerialNumberField",
-     "DigitalSignatureField"}
+    {
+        "TextField",
+        "TextareaField",
+        "RadioField",
+        "SelectField",
+        "EditorField",
+        "SerialNumberField",
+        "DigitalSignatureField",
+    }
 )
 NUMBER_COMPONENTS = frozenset({"NumberField", "RateField", "DateField"})
 ARRAY_COMPONENTS = frozenset(
-    {"CheckboxField", "MultiSelectField", "EmployeeField", "DepartmentSelectField", "CitySelectField",
-     "CascadeSelectField"}
+    {
+        "CheckboxField",
+        "MultiSelectField",
+        "EmployeeField",
+        "DepartmentSelectField",
+        "CitySelectField",
+        "CascadeSelectField",
+    }
 )
 OPTION_COMPONENTS = frozenset({"RadioField", "SelectField", "CheckboxField", "MultiSelectField"})
 OTHER_COMPONENTS = frozenset(
-    {"CascadeDateField", "AddressField", "CountrySelectField", "AttachmentField", "ImageField",
-     "AssociationFormField", "TableField"}
+    {
+        "CascadeDateField",
+        "AddressField",
+        "CountrySelectField",
+        "AttachmentField",
+        "ImageField",
+        "AssociationFormField",
+        "TableField",
+    }
 )
 COMPONENTS = TEXT_COMPONENTS | NUMBER_COMPONENTS | ARRAY_COMPONENTS | OTHER_COMPONENTS
 

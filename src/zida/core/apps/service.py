@@ -46,7 +46,11 @@ def _form(row: Row, version: int) -> Form:
 
 
 async def get_form(
-    conn: Connection, actor: AppActor, form_uuid: str | None, *, version: int | None = None,
+    conn: Connection,
+    actor: AppActor,
+    form_uuid: str | None,
+    *,
+    version: int | None = None,
     form_pk: int | None = None,
 ) -> Form:
     """The form of the actor's app at ``version`` (default: current); NotFound for other apps' forms."""
@@ -102,8 +106,15 @@ class AppListing:
 
 
 async def list_apps(
-    conn: Connection, box: SecretBox, corp_pk: int, user_id: str, *, keyword: str | None,
-    created_by_me: bool, page: int, size: int,
+    conn: Connection,
+    box: SecretBox,
+    corp_pk: int,
+    user_id: str,
+    *,
+    keyword: str | None,
+    created_by_me: bool,
+    page: int,
+    size: int,
 ) -> tuple[int, list[AppListing]]:
     """Apps of a corp, newest first; the systemToken is decrypted only for apps the user administers."""
     user_pk = await conn.fetchval(
@@ -130,8 +141,14 @@ async def list_apps(
     listings = [
         AppListing(
             app=App(
-                pk=r["id"], corp_pk=r["corp_pk"], app_type=r["app_type"], name=r["name"], name_en=r["name_en"],
-                description=r["description"], icon=r["icon"], status=r["status"],
+                pk=r["id"],
+                corp_pk=r["corp_pk"],
+                app_type=r["app_type"],
+                name=r["name"],
+                name_en=r["name_en"],
+                description=r["description"],
+                icon=r["icon"],
+                status=r["status"],
                 creator_user_id=r["creator_user_id"],
             ),
             corp_id=r["corp_id"],

@@ -18,7 +18,11 @@ def _i18n(zh: str, en: str | None) -> str | dict[str, str]:
 
 
 def _field(f: Field) -> dict[str, Any]:
-    out: dict[str, Any] = {"fieldId": f.field_id, "component": f.component, "label": _i18n(f.label_zh, f.label_en)}
+    out: dict[str, Any] = {
+        "fieldId": f.field_id,
+        "component": f.component,
+        "label": _i18n(f.label_zh, f.label_en),
+    }
     if f.required:
         out["required"] = True
     if f.searchable:
@@ -29,7 +33,9 @@ def _field(f: Field) -> dict[str, Any]:
         out["alias"] = f.alias
     if f.options:
         out["options"] = [
-            o.value if o.label_zh == o.value and not o.label_en else {"value": o.value, "label": _i18n(o.label_zh, o.label_en)}
+            o.value
+            if o.label_zh == o.value and not o.label_en
+            else {"value": o.value, "label": _i18n(o.label_zh, o.label_en)}
             for o in f.options
         ]
     if f.children:
@@ -51,15 +57,18 @@ async def dump_bundle(conn: Connection, corp_id: str) -> dict[str, Any]:
     c = corp["id"]
     depts = await conn.fetch(
         "SELECT dept_id, name, name_en, parent_dept_id, manager_user_ids, sort_order FROM department"
-        " WHERE corp_pk = :c ORDER BY id", {"c": c},
+        " WHERE corp_pk = :c ORDER BY id",
+        {"c": c},
     )
     users = await conn.fetch(
         "SELECT id, user_id, name, name_en, title, mobile, email, union_id, manager_user_id FROM org_user"
-        " WHERE corp_pk = :c ORDER BY id", {"c": c},
+        " WHERE corp_pk = :c ORDER BY id",
+        {"c": c},
     )
     memberships = await conn.fetch(
         "SELECT ud.user_pk, d.dept_id FROM user_department ud JOIN department d ON d.id = ud.dept_pk"
-        " WHERE d.corp_pk = :c ORDER BY ud.user_pk, ud.position", {"c": c},
+        " WHERE d.corp_pk = :c ORDER BY ud.user_pk, ud.position",
+        {"c": c},
     )
     user_depts: dict[int, list[int]] = {}
     for m in memberships:
@@ -67,57 +76,96 @@ async def dump_bundle(conn: Connection, corp_id: str) -> dict[str, Any]:
     roles = await conn.fetch("SELECT id, role_id, name, group_name FROM role WHERE corp_pk = :c ORDER BY id", {"c": c})
     role_members = await conn.fetch(
         "SELECT rm.role_pk, u.user_id FROM role_member rm JOIN org_user u ON u.id = rm.user_pk"
-        " WHERE u.corp_pk = :c ORDER BY u.id", {"c": c},
+        " WHERE u.corp_pk = :c ORDER BY u.id",
+        {"c": c},
     )
     creds = await conn.fetch("SELECT app_key, scopes FROM credential WHERE corp_pk = :c ORDER BY id", {"c": c})
     apps = await conn.fetch(
         "SELECT id, app_type, name, name_en, description, icon, status, creator_user_id FROM app"
-        " WHERE corp_pk = :c ORDER BY id", {"c": c},
+        " WHERE corp_pk = :c ORDER BY id",
+        {"c": c},
     )
     admins = await conn.fetch(
         "SELECT aa.app_pk, u.user_id FROM app_admin aa JOIN org_user u ON u.id = aa.user_pk"
-        " WHERE u.corp_pk = :c ORDER BY u.id", {"c": c},
+        " WHERE u.corp_pk = :c ORDER BY u.id",
+        {"c": c},
     )
     forms = await conn.fetch(
         "SELECT f.app_pk, f.form_uuid, f.title_zh, f.title_en, f.form_type, f.creator_user_id, v.fields, v.process"
         " FROM form f JOIN app a ON a.id = f.app_pk"
         " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
-        " WHERE a.corp_pk = :c ORDER BY f.id", {"c": c},
+        " WHERE a.corp_pk = :c ORDER BY f.id",
+        {"c": c},
     )
     return {
         "corp": {"corpId": corp["corp_id"], "name": corp["name"]},
         "departments": [
-            _clean({"deptId": d["dept_id"], "name": d["name"], "nameEn": d["name_en"], "parentId": d["parent_dept_id"],
-                    "managers": orjson.loads(d["manager_user_ids"]) or None, "order": d["sort_order"] or None})
+            _clean(
+                {
+                    "deptId": d["dept_id"],
+                    "name": d["name"],
+                    "nameEn": d["name_en"],
+                    "parentId": d["parent_dept_id"],
+                    "managers": orjson.loads(d["manager_user_ids"]) or None,
+                    "order": d["sort_order"] or None,
+                }
+            )
             for d in depts
         ],
         "users": [
-            _clean({"userId": u["user_id"], "name": u["name"], "nameEn": u["name_en"],
-                    "departments": user_depts.get(u["id"]), "manager": u["manager_user_id"], "title": u["title"],
-                    "mobile": u["mobile"], "email": u["email"], "unionId": u["union_id"]})
+            _clean(
+                {
+                    "userId": u["user_id"],
+                    "name": u["name"],
+                    "nameEn": u["name_en"],
+                    "departments": user_depts.get(u["id"]),
+                    "manager": u["manager_user_id"],
+                    "title": u["title"],
+                    "mobile": u["mobile"],
+                    "email": u["email"],
+                    "unionId": u["union_id"],
+                }
+            )
             for u in users
         ],
         "roles": [
-            _clean({"roleId": r["role_id"], "name": r["name"], "group": r["group_name"],
-                    "members": [m["user_id"] for m in role_members if m["role_pk"] == r["id"]]})
+            _clean(
+                {
+                    "roleId": r["role_id"],
+                    "name": r["name"],
+                    "group": r["group_name"],
+                    "members": [m["user_id"] for m in role_members if m["role_pk"] == r["id"]],
+                }
+            )
             for r in roles
         ],
         "credentials": [{"appKey": cr["app_key"], "scopes": orjson.loads(cr["scopes"])} for cr in creds],
         "apps": [
-            _clean({
-                "appType": a["app_type"], "name": _i18n(a["name"], a["name_en"]), "description": a["description"],
-                "icon": a["icon"], "status": a["status"], "creator": a["creator_user_id"],
-                "admins": [m["user_id"] for m in admins if m["app_pk"] == a["id"]],
-                "forms": [
-                    _clean({
-                        "formUuid": f["form_uuid"], "title": _i18n(f["title_zh"], f["title_en"]), "type": f["form_type"],
-                        "creator": f["creator_user_id"],
-                        "fields": [_field(Field.from_dict(x)) for x in orjson.loads(f["fields"])],
-                        "process": orjson.loads(f["process"]) if f["process"] else None,
-                    })
-                    for f in forms if f["app_pk"] == a["id"]
-                ],
-            })
+            _clean(
+                {
+                    "appType": a["app_type"],
+                    "name": _i18n(a["name"], a["name_en"]),
+                    "description": a["description"],
+                    "icon": a["icon"],
+                    "status": a["status"],
+                    "creator": a["creator_user_id"],
+                    "admins": [m["user_id"] for m in admins if m["app_pk"] == a["id"]],
+                    "forms": [
+                        _clean(
+                            {
+                                "formUuid": f["form_uuid"],
+                                "title": _i18n(f["title_zh"], f["title_en"]),
+                                "type": f["form_type"],
+                                "creator": f["creator_user_id"],
+                                "fields": [_field(Field.from_dict(x)) for x in orjson.loads(f["fields"])],
+                                "process": orjson.loads(f["process"]) if f["process"] else None,
+                            }
+                        )
+                        for f in forms
+                        if f["app_pk"] == a["id"]
+                    ],
+                }
+            )
             for a in apps
         ],
     }

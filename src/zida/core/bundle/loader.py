@@ -103,7 +103,8 @@ def _check_references(b: BundleIn, source: str) -> None:
                 raise fail(f"departments[{i}].managers[{j}]", f"unknown user {m!r}")
     parents = {d.deptId: d.parentId for d in b.departments}
     for i, d in enumerate(b.departments):
-        seen, cur = set(), d.deptId
+        seen: set[int] = set()
+        cur: int | None = d.deptId
         while cur is not None:
             if cur in seen:
                 raise fail(f"departments[{i}].parentId", "the department tree has a cycle")
@@ -111,12 +112,13 @@ def _check_references(b: BundleIn, source: str) -> None:
             cur = parents.get(cur)
     managers = {u.userId: u.manager for u in b.users}
     for i, u in enumerate(b.users):
-        for j, d in enumerate(u.departments):
-            if d not in dept_ids:
-                raise fail(f"users[{i}].departments[{j}]", f"unknown department {d}")
+        for j, dept in enumerate(u.departments):
+            if dept not in dept_ids:
+                raise fail(f"users[{i}].departments[{j}]", f"unknown department {dept}")
         if u.manager is not None and u.manager not in user_ids:
             raise fail(f"users[{i}].manager", f"unknown user {u.manager!r}")
-        seen_users, cur_user = set(), u.userId
+        seen_users: set[str] = set()
+        cur_user: str | None = u.userId
         while cur_user is not None:
             if cur_user in seen_users:
                 raise fail(f"users[{i}].manager", "the manager chain has a cycle")
@@ -206,9 +208,17 @@ def to_fields(fields: list[FieldIn]) -> tuple[Field, ...]:
         zh, en = _text(f.label)
         out.append(
             Field(
-                field_id=f.fieldId, component=f.component, label_zh=zh, label_en=en, required=f.required,
-                searchable=f.searchable, multiple=f.multiple, alias=f.alias,
-                options=tuple(_option(o) for o in f.options), children=to_fields(f.fields), props=dict(f.props),
+                field_id=f.fieldId,
+                component=f.component,
+                label_zh=zh,
+                label_en=en,
+                required=f.required,
+                searchable=f.searchable,
+                multiple=f.multiple,
+                alias=f.alias,
+                options=tuple(_option(o) for o in f.options),
+                children=to_fields(f.fields),
+                props=dict(f.props),
             )
         )
     return tuple(out)
@@ -236,8 +246,14 @@ class LoadReport:
 
 
 async def _upsert(
-    tx: Connection, table: str, key: dict[str, Any], values: dict[str, Any], report: LoadReport, kind: str,
-    json_columns: tuple[str, ...] = (), now: int = 0,
+    tx: Connection,
+    table: str,
+    key: dict[str, Any],
+    values: dict[str, Any],
+    report: LoadReport,
+    kind: str,
+    json_columns: tuple[str, ...] = (),
+    now: int = 0,
 ) -> int:
     """Insert or update one row found by ``key``; only differing columns are written."""
     cols = list(values)
@@ -278,7 +294,8 @@ async def _upsert(
 
 async def _replace_links(tx: Connection, table: str, owner_col: str, owner: int, rows: list[dict[str, Any]]) -> None:
     existing = await tx.fetch(f"SELECT * FROM {table} WHERE {owner_col} = :o", {"o": owner})
-    current = sorted(tuple(sorted((k, r[k]) for k in r.keys())) for r in existing)
+    # sqlite3.Row iterates values, so keys() is needed.
+    current = sorted(tuple(sorted((k, r[k]) for k in r.keys())) for r in existing)  # noqa: SIM118
     wanted = sorted(tuple(sorted({owner_col: owner, **r}.items())) for r in rows)
     if current == wanted:
         return
@@ -294,8 +311,9 @@ def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-async def _secret_hash(tx: Connection, table: str, key_col: str, key: str, secret: str | None, path: str,
-                       source: str) -> str | None:
+async def _secret_hash(
+    tx: Connection, table: str, key_col: str, key: str, secret: str | None, path: str, source: str
+) -> str | None:
     """The stored hash to keep (unchanged secret) or a new one; None when the row exists and no secret given."""
     current = await tx.fetchval(f"SELECT secret_hash FROM {table} WHERE {key_col} = :k", {"k": key})
     if secret is None:
@@ -318,19 +336,33 @@ async def load_bundle(db: Database, box: SecretBox, bundle: BundleIn, source: st
         if corp.taskApiCode is not None and (existing_code is None or box.decrypt(existing_code) != corp.taskApiCode):
             code_enc = box.encrypt(corp.taskApiCode)
         corp_pk = await _upsert(
-            tx, "corp", {"corp_id": corp.corpId}, {"name": corp.name, "task_api_code_enc": code_enc}, report, "corp",
+            tx,
+            "corp",
+            {"corp_id": corp.corpId},
+            {"name": corp.name, "task_api_code_enc": code_enc},
+            report,
+            "corp",
             now=now,
         )
         dept_pks: dict[int, int] = {}
         for d in bundle.departments:
             dept_pks[d.deptId] = await _upsert(
-                tx, "department", {"corp_pk": corp_pk, "dept_id": d.deptId},
-                {"name": d.name, "name_en": d.nameEn, "parent_dept_id": d.parentId,
-                 "manager_user_ids": _json(d.managers), "sort_order": d.order},
-                report, "departments", json_columns=("manager_user_ids",),
+                tx,
+                "department",
+                {"corp_pk": corp_pk, "dept_id": d.deptId},
+                {
+                    "name": d.name,
+                    "name_en": d.nameEn,
+                    "parent_dept_id": d.parentId,
+                    "manager_user_ids": _json(d.managers),
+                    "sort_order": d.order,
+                },
+                report,
+                "departments",
+                json_columns=("manager_user_ids",),
             )
         user_pks: dict[str, int] = {}
-        for i, u in enumerate(bundle.users):
+        for u in bundle.users:
             existing = await tx.fetchrow(
                 "SELECT union_id, password_hash FROM org_user WHERE corp_pk = :c AND user_id = :u",
                 {"c": corp_pk, "u": u.userId},
@@ -340,19 +372,38 @@ async def load_bundle(db: Database, box: SecretBox, bundle: BundleIn, source: st
             if u.password is not None and not (password_hash and verify_secret(u.password, password_hash)):
                 password_hash = hash_secret(u.password)
             user_pks[u.userId] = await _upsert(
-                tx, "org_user", {"corp_pk": corp_pk, "user_id": u.userId},
-                {"name": u.name, "name_en": u.nameEn, "title": u.title, "mobile": u.mobile, "email": u.email,
-                 "union_id": union_id, "manager_user_id": u.manager, "password_hash": password_hash},
-                report, "users", now=now,
+                tx,
+                "org_user",
+                {"corp_pk": corp_pk, "user_id": u.userId},
+                {
+                    "name": u.name,
+                    "name_en": u.nameEn,
+                    "title": u.title,
+                    "mobile": u.mobile,
+                    "email": u.email,
+                    "union_id": union_id,
+                    "manager_user_id": u.manager,
+                    "password_hash": password_hash,
+                },
+                report,
+                "users",
+                now=now,
             )
             await _replace_links(
-                tx, "user_department", "user_pk", user_pks[u.userId],
+                tx,
+                "user_department",
+                "user_pk",
+                user_pks[u.userId],
                 [{"dept_pk": dept_pks[d], "position": n} for n, d in enumerate(u.departments)],
             )
         for r in bundle.roles:
             role_pk = await _upsert(
-                tx, "role", {"corp_pk": corp_pk, "role_id": r.roleId}, {"name": r.name, "group_name": r.group},
-                report, "roles",
+                tx,
+                "role",
+                {"corp_pk": corp_pk, "role_id": r.roleId},
+                {"name": r.name, "group_name": r.group},
+                report,
+                "roles",
             )
             await _replace_links(tx, "role_member", "role_pk", role_pk, [{"user_pk": user_pks[m]} for m in r.members])
         for i, c in enumerate(bundle.credentials):
@@ -366,9 +417,14 @@ async def load_bundle(db: Database, box: SecretBox, bundle: BundleIn, source: st
                 tx, "credential", "app_key", c.appKey, c.appSecret, f"credentials[{i}].appSecret", source
             )
             await _upsert(
-                tx, "credential", {"app_key": c.appKey},
+                tx,
+                "credential",
+                {"app_key": c.appKey},
                 {"corp_pk": corp_pk, "secret_hash": secret_hash, "scopes": _json(c.scopes)},
-                report, "credentials", json_columns=("scopes",), now=now,
+                report,
+                "credentials",
+                json_columns=("scopes",),
+                now=now,
             )
         for i, a in enumerate(bundle.apps):
             await _load_app(tx, box, corp_pk, corp.corpId, i, a, user_pks, report, source, now)
@@ -376,8 +432,16 @@ async def load_bundle(db: Database, box: SecretBox, bundle: BundleIn, source: st
 
 
 async def _load_app(
-    tx: Connection, box: SecretBox, corp_pk: int, corp_id: str, i: int, a: Any, user_pks: dict[str, int],
-    report: LoadReport, source: str, now: int,
+    tx: Connection,
+    box: SecretBox,
+    corp_pk: int,
+    corp_id: str,
+    i: int,
+    a: Any,
+    user_pks: dict[str, int],
+    report: LoadReport,
+    source: str,
+    now: int,
 ) -> None:
     path = f"apps[{i}]"
     existing = await tx.fetchrow(
@@ -396,11 +460,23 @@ async def _load_app(
         token_digest, token_enc = digest(a.systemToken), box.encrypt(a.systemToken)
     name_zh, name_en = _text(a.name)
     app_pk = await _upsert(
-        tx, "app", {"app_type": a.appType},
-        {"corp_pk": corp_pk, "name": name_zh, "name_en": name_en, "description": a.description, "icon": a.icon,
-         "status": a.status, "system_token_digest": token_digest, "system_token_enc": token_enc,
-         "creator_user_id": a.creator or (a.admins[0] if a.admins else None)},
-        report, "apps", now=now,
+        tx,
+        "app",
+        {"app_type": a.appType},
+        {
+            "corp_pk": corp_pk,
+            "name": name_zh,
+            "name_en": name_en,
+            "description": a.description,
+            "icon": a.icon,
+            "status": a.status,
+            "system_token_digest": token_digest,
+            "system_token_enc": token_enc,
+            "creator_user_id": a.creator or (a.admins[0] if a.admins else None),
+        },
+        report,
+        "apps",
+        now=now,
     )
     await _replace_links(tx, "app_admin", "app_pk", app_pk, [{"user_pk": user_pks[m]} for m in a.admins])
     for k, form in enumerate(a.forms):
@@ -423,10 +499,20 @@ async def _load_app(
             same_process = (orjson.loads(row["process"]) if row["process"] else None) == form.process
             version = row["current_version"] if same_fields and same_process else row["current_version"] + 1
         form_pk = await _upsert(
-            tx, "form", {"form_uuid": form.formUuid},
-            {"app_pk": app_pk, "title_zh": title_zh, "title_en": title_en, "form_type": form.type,
-             "current_version": version, "creator_user_id": form.creator or (a.admins[0] if a.admins else None)},
-            report, "forms", now=now,
+            tx,
+            "form",
+            {"form_uuid": form.formUuid},
+            {
+                "app_pk": app_pk,
+                "title_zh": title_zh,
+                "title_en": title_en,
+                "form_type": form.type,
+                "current_version": version,
+                "creator_user_id": form.creator or (a.admins[0] if a.admins else None),
+            },
+            report,
+            "forms",
+            now=now,
         )
         if row is None or version != row["current_version"]:
             await tx.execute(

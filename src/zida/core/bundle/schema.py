@@ -92,7 +92,7 @@ class FieldIn(_Model):
 
 
 class FormIn(_Model):
-    formUuid: str = Field(pattern=r"^FORM-[A-Za-z0-9]{4,64}$")
+    formUuid: str = Field(pattern=r"^FORM-[A-Za-z0-9-]{1,64}$")
     title: str | I18nText
     type: Literal["receipt", "process"] = "receipt"
     fields: list[FieldIn] = []
@@ -101,7 +101,7 @@ class FormIn(_Model):
 
 
 class AppIn(_Model):
-    appType: str = Field(pattern=r"^APP_[A-Za-z0-9]{4,64}$")
+    appType: str = Field(pattern=r"^APP_[A-Za-z0-9_]{1,64}$")
     name: str | I18nText
     description: str | None = None
     icon: str | None = None

@@ -117,8 +117,15 @@ async def delete_instance(conn: Connection, pk: int) -> None:
 
 
 async def insert_operation_log(
-    conn: Connection, *, corp_pk: int, form_pk: int, instance_id: str, operator: str, operation: str,
-    changes: Any, at: int,
+    conn: Connection,
+    *,
+    corp_pk: int,
+    form_pk: int,
+    instance_id: str,
+    operator: str,
+    operation: str,
+    changes: Any,
+    at: int,
 ) -> None:
     """Append one row to a record's operation log."""
     await conn.execute(

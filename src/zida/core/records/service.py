@@ -38,14 +38,17 @@ async def _check_references(conn: Connection, corp_pk: int, refs: References) ->
         for user_id in sorted(refs.user_ids - known.keys()):
             field = refs.owners.get("user:" + user_id)
             raise InvalidArgument(
-                f"{field}: user {user_id} does not exist in this corp", reason="form_data.unknown_user", field=field
+                f"{field}: user {user_id} does not exist in this corp",
+                reason="form_data.unknown_user",
+                field=field,
             )
     if refs.dept_ids:
         depts = await find_departments(conn, corp_pk, (int(d) for d in refs.dept_ids))
         for dept_id in sorted(refs.dept_ids - {str(d) for d in depts}):
             field = refs.owners.get("dept:" + dept_id)
             raise InvalidArgument(
-                f"{field}: department {dept_id} does not exist in this corp", reason="form_data.unknown_department",
+                f"{field}: department {dept_id} does not exist in this corp",
+                reason="form_data.unknown_department",
                 field=field,
             )
 
@@ -85,8 +88,14 @@ async def save_form_instance(db: Database, actor: AppActor, form_uuid: str, valu
         )
         inst.pk = await repo.insert_instance(tx, inst)
         await repo.insert_operation_log(
-            tx, corp_pk=actor.corp_pk, form_pk=form.pk, instance_id=inst.instance_id, operator=actor.user_id,
-            operation="CREATE", changes={k: {"new": v} for k, v in data.items()}, at=now,
+            tx,
+            corp_pk=actor.corp_pk,
+            form_pk=form.pk,
+            instance_id=inst.instance_id,
+            operator=actor.user_id,
+            operation="CREATE",
+            changes={k: {"new": v} for k, v in data.items()},
+            at=now,
         )
     return inst
 
@@ -94,7 +103,8 @@ async def save_form_instance(db: Database, actor: AppActor, form_uuid: str, valu
 async def instance_app_pk(conn: Connection, corp_pk: int, instance_id: str) -> int:
     """The app an instance of the corp belongs to (to authenticate calls that omit appType)."""
     value = await conn.fetchval(
-        "SELECT app_pk FROM form_instance WHERE instance_id = :i AND corp_pk = :c", {"i": instance_id, "c": corp_pk}
+        "SELECT app_pk FROM form_instance WHERE instance_id = :i AND corp_pk = :c",
+        {"i": instance_id, "c": corp_pk},
     )
     if value is None:
         raise NotFound(f"form instance {instance_id} does not exist or was deleted", reason="record.not_found")
@@ -154,8 +164,14 @@ async def update_form_instance(
         inst.modified_at = now
         await repo.update_instance(tx, inst)
         await repo.insert_operation_log(
-            tx, corp_pk=actor.corp_pk, form_pk=inst.form_pk, instance_id=inst.instance_id, operator=actor.user_id,
-            operation="UPDATE", changes=diff, at=now,
+            tx,
+            corp_pk=actor.corp_pk,
+            form_pk=inst.form_pk,
+            instance_id=inst.instance_id,
+            operator=actor.user_id,
+            operation="UPDATE",
+            changes=diff,
+            at=now,
         )
     return inst
 
@@ -166,8 +182,14 @@ async def delete_form_instance(db: Database, actor: AppActor, instance_id: str) 
         inst = await _load(tx, actor, instance_id, lock=True)
         await repo.delete_instance(tx, inst.pk)
         await repo.insert_operation_log(
-            tx, corp_pk=actor.corp_pk, form_pk=inst.form_pk, instance_id=inst.instance_id, operator=actor.user_id,
-            operation="DELETE", changes={}, at=now_ms(),
+            tx,
+            corp_pk=actor.corp_pk,
+            form_pk=inst.form_pk,
+            instance_id=inst.instance_id,
+            operator=actor.user_id,
+            operation="DELETE",
+            changes={},
+            at=now_ms(),
         )
 
 

@@ -152,7 +152,7 @@ def _normalize(f: Field, value: Any, refs: References, old_rows: dict[str, dict[
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list):
-            raise _bad(f, "expects [{\"value\": \"CN\"}]", "form_data.expect_array")
+            raise _bad(f, 'expects [{"value": "CN"}]', "form_data.expect_array")
         countries = []
         for item in value:
             code = item.get("value") if isinstance(item, dict) else item
@@ -184,7 +184,8 @@ def _table(f: Field, value: Any, refs: References, old_rows: dict[str, dict[str,
             child = children.get(key)
             if child is None:
                 raise InvalidArgument(
-                    f"{f.field_id}[{index}]: unknown sub-table field {key}", reason="form_data.unknown_field",
+                    f"{f.field_id}[{index}]: unknown sub-table field {key}",
+                    reason="form_data.unknown_field",
                     field=f"{f.field_id}.{key}",
                 )
             if is_empty(cell):
@@ -194,7 +195,8 @@ def _table(f: Field, value: Any, refs: References, old_rows: dict[str, dict[str,
             if child.required and is_empty(out.get(child.field_id)):
                 raise InvalidArgument(
                     f"{f.field_id}[{index}].{child.field_id} ({child.label_zh}) is required",
-                    reason="form_data.required", field=f"{f.field_id}.{child.field_id}",
+                    reason="form_data.required",
+                    field=f"{f.field_id}.{child.field_id}",
                 )
         rows.append(out)
     return rows

@@ -8,6 +8,7 @@ false, except ``ne`` (a missing value is not equal to anything) and ``empty``.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
@@ -60,10 +61,8 @@ def _target(cond: Condition, fields: Mapping[str, Field]) -> _Target | str:
 def _values(value: Any) -> list[Any]:
     """A list operand: a list, a JSON array text, or one value."""
     if isinstance(value, str) and value.startswith("["):
-        try:
+        with contextlib.suppress(orjson.JSONDecodeError):
             value = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            pass
     return list(value) if isinstance(value, list | tuple) else [value]
 
 

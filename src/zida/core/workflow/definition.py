@@ -181,13 +181,14 @@ class _Place:
 
 @dataclass(frozen=True, slots=True)
 class ProcessDefinition:
-    """One version of a form's approval process."""
+    """One version of a form's approval process; ``fields`` is the form schema its conditions were checked against."""
 
     process_code: str
     name: str
     nodes: tuple[Node, ...]
     version: int = 1
     name_en: str | None = None
+    fields: tuple[Field, ...] = field(default=(), repr=False)
     _places: dict[str, _Place] = field(init=False, repr=False, compare=False)
     _condition_fields: frozenset[str] = field(init=False, repr=False, compare=False)
 
@@ -563,4 +564,4 @@ def parse_process(
         raise _error(f"{path}.processCode", f"{code!r} is not a process code like TPROC--XXXXXXXX")
     name, name_en = parser.name(body["name"], f"{path}.name")
     nodes = parser.nodes(body["nodes"], f"{path}.nodes")
-    return ProcessDefinition(code, name, nodes, version, name_en)
+    return ProcessDefinition(code, name, nodes, version, name_en, tuple(fields))

@@ -20,23 +20,43 @@ __all__ = ["ERRORS", "error_body", "wire_error"]
 # (exception class, reason) -> (HTTP status, code, message prefix). Reason None = any other reason.
 # Yida business codes answer HTTP 400 (spec yida-openapi §2.3); gateway codes as DingTalk sends them (§2.2).
 ERRORS: dict[tuple[type[ZidaError], str | None], tuple[int, str, str]] = {
-    (Unauthenticated, "auth.token_missing"): (400, "AuthenticationFailed.MissingParameter", "缺少参数：x-acs-dingtalk-access-token"),
+    (Unauthenticated, "auth.token_missing"): (
+        400,
+        "AuthenticationFailed.MissingParameter",
+        "缺少参数：x-acs-dingtalk-access-token",
+    ),
     (Unauthenticated, "auth.token_invalid"): (400, "InvalidAuthentication", "不合法的access_token"),
     (Unauthenticated, "auth.token_expired"): (400, "InvalidAuthentication", "不合法的access_token"),
-    (Unauthenticated, "auth.bad_credentials"): (400, "invalidClientIdOrSecret", "无效的clientId或者clientSecret"),
+    (Unauthenticated, "auth.bad_credentials"): (
+        400,
+        "invalidClientIdOrSecret",
+        "无效的clientId或者clientSecret",
+    ),
     (Unauthenticated, None): (400, "InvalidAuthentication", "不合法的access_token"),
     (InvalidArgument, "auth.credentials_missing"): (400, "missingParameter", "缺少必填参数"),
     (PermissionDenied, "auth.scope_missing"): (
-        403, "Forbidden.AccessDenied.AccessTokenPermissionDenied", "没有调用该接口的权限，接口权限申请参考：https://open.dingtalk.com/document/orgapp-server/add-api-permission",
+        403,
+        "Forbidden.AccessDenied.AccessTokenPermissionDenied",
+        "没有调用该接口的权限，接口权限申请参考：https://open.dingtalk.com/document/orgapp-server/add-api-permission",
     ),
     (PermissionDenied, "auth.bad_org_token"): (
-        400, "invalidState.authorization.invalidAuthorizationInformation", "无效的授权信息",
+        400,
+        "invalidState.authorization.invalidAuthorizationInformation",
+        "无效的授权信息",
     ),
-    (PermissionDenied, "app.bad_system_token"): (400, "invalidParameter.parameter.accessKeyNotMatch", "接入密钥不匹配"),
+    (PermissionDenied, "app.bad_system_token"): (
+        400,
+        "invalidParameter.parameter.accessKeyNotMatch",
+        "接入密钥不匹配",
+    ),
     (PermissionDenied, None): (400, "noPermission.permission.deny", "没有权限"),
     (NotFound, "app.not_found"): (400, "applicationNotExist.application.notExits", "应用不存在"),
     (NotFound, "form.not_found"): (400, "invalidState.form.formNotExist", "表单不存在"),
-    (NotFound, "record.not_found"): (400, "invalidState.form.dataDoesNotExistOrIsDeleted", "数据不存在或已被删除"),
+    (NotFound, "record.not_found"): (
+        400,
+        "invalidState.form.dataDoesNotExistOrIsDeleted",
+        "数据不存在或已被删除",
+    ),
     (NotFound, "user.not_found"): (400, "failure.user.userNotExist", "用户不存在"),
     (NotFound, "route.not_found"): (404, "NotFound", "请求的URI地址不存在"),
     (NotFound, None): (400, "invalidParameter.parameter.error", "资源不存在"),
@@ -44,21 +64,31 @@ ERRORS: dict[tuple[type[ZidaError], str | None], tuple[int, str, str]] = {
     (InvalidArgument, "request.malformed_json"): (400, "invalidParameter", "请求体不是合法的JSON"),
     (InvalidArgument, "request.method_not_allowed"): (405, "MethodNotAllowed", "不支持的HTTP方法"),
     (InvalidArgument, "form_data.expect_number"): (
-        400, "invalidParameter.parameter.expectDoubleButNonNumeric", "期望数字类型但传入了非数字",
+        400,
+        "invalidParameter.parameter.expectDoubleButNonNumeric",
+        "期望数字类型但传入了非数字",
     ),
     (InvalidArgument, "form_data.invalid"): (400, "invalidState.form.formDataIsBlank", "表单数据格式错误"),
     (InvalidArgument, "search.expect_number"): (
-        400, "invalidParameter.parameter.expectDoubleButNonNumeric", "期望数字类型但传入了非数字",
+        400,
+        "invalidParameter.parameter.expectDoubleButNonNumeric",
+        "期望数字类型但传入了非数字",
     ),
     (InvalidArgument, "search.unsupported_operator"): (
-        400, "invalidState.openSearch.componentCanNotSupportThisOperatorType", "组件不支持该操作符",
+        400,
+        "invalidState.openSearch.componentCanNotSupportThisOperatorType",
+        "组件不支持该操作符",
     ),
     (InvalidArgument, None): (400, "invalidParameter.parameter.error", "参数错误"),
     (Conflict, "form.process_form_cannot_save"): (
-        400, "failure.operation.processFormCanNotSaveReceiptFormData", "流程表单不能保存为普通表单数据",
+        400,
+        "failure.operation.processFormCanNotSaveReceiptFormData",
+        "流程表单不能保存为普通表单数据",
     ),
     (Conflict, "form.receipt_form_cannot_start"): (
-        400, "failure.operation.receiptFormCanNotStartInstance", "普通表单不能发起流程",
+        400,
+        "failure.operation.receiptFormCanNotStartInstance",
+        "普通表单不能发起流程",
     ),
     (Conflict, None): (400, "invalidState.data.conflict", "数据状态冲突"),
     (RateLimited, None): (403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", "请求过于频繁"),
@@ -73,7 +103,7 @@ def wire_error(exc: ZidaError) -> tuple[int, str, str]:
     """(status, code, message) for a core error."""
     for klass in type(exc).__mro__:
         if (klass, exc.reason) in ERRORS:
-            status, code, prefix = ERRORS[(klass, exc.reason)]  # type: ignore[index]
+            status, code, prefix = ERRORS[(klass, exc.reason)]
             break
     else:
         for prefix_key, mapped in _PREFIX_FALLBACK.items():
@@ -83,7 +113,7 @@ def wire_error(exc: ZidaError) -> tuple[int, str, str]:
         else:
             for klass in type(exc).__mro__:
                 if (klass, None) in ERRORS:
-                    status, code, prefix = ERRORS[(klass, None)]  # type: ignore[index]
+                    status, code, prefix = ERRORS[(klass, None)]
                     break
             else:
                 status, code, prefix = 500, "unknownError", "未知错误"

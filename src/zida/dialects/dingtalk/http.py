@@ -22,7 +22,7 @@ __all__ = ["Call", "endpoint", "json_response", "render_error"]
 
 log = logging.getLogger("zida.dingtalk")
 
-TOKEN_HEADER = "x-acs-dingtalk-access-token"
+TOKEN_HEADER = "x-acs-dingtalk-access-token"  # noqa: S105 (a header name)
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -69,7 +69,7 @@ class Call:
             return self.body.get(name)
         return None
 
-    def str(self, name: str, where: str = "any", *, required: bool = False) -> str | None:
+    def text(self, name: str, where: str = "any", *, required: bool = False) -> str | None:
         """A string parameter; ``required`` turns absence into DingTalk's parameterIsEmpty error."""
         value = self.raw(name, where)
         if value is None or value == "":
@@ -84,7 +84,9 @@ class Call:
             raise InvalidArgument(f"{name} must be a string", reason="argument.invalid", param=name)
         return value
 
-    def int(self, name: str, default: int, where: str = "any", *, minimum: int = 1, maximum: int | None = None) -> int:
+    def integer(
+        self, name: str, default: int, where: str = "any", *, minimum: int = 1, maximum: int | None = None
+    ) -> int:
         """An integer parameter (JSON number or numeric string) within bounds."""
         value = self.raw(name, where)
         if value is None or value == "":
@@ -98,11 +100,13 @@ class Call:
         if number < minimum or (maximum is not None and number > maximum):
             upper = f" and {maximum}" if maximum is not None else ""
             raise InvalidArgument(
-                f"{name} must be between {minimum}{upper}, got {number}", reason="argument.invalid_page", param=name
+                f"{name} must be between {minimum}{upper}, got {number}",
+                reason="argument.invalid_page",
+                param=name,
             )
         return number
 
-    def bool(self, name: str, default: bool = False, where: str = "any") -> bool:
+    def flag(self, name: str, default: bool = False, where: str = "any") -> bool:
         """A boolean (JSON boolean, or ``true``/``True``/``y``… in a query string)."""
         value = self.raw(name, where)
         if value is None or value == "":
@@ -134,11 +138,12 @@ class Call:
         """Authenticate ``systemToken`` + ``userId`` against the app named by ``appType`` (or ``app_pk``)."""
         assert self.grant is not None
         return await resolve_app_actor(
-            self.zida.db, self.grant,
-            app_type=app_type if app_type is not None else self.str("appType", where),
+            self.zida.db,
+            self.grant,
+            app_type=app_type if app_type is not None else self.text("appType", where),
             app_pk=app_pk,
-            system_token=self.str("systemToken", where),
-            user_id=self.str("userId", where),
+            system_token=self.text("systemToken", where),
+            user_id=self.text("userId", where),
         )
 
 
@@ -158,7 +163,9 @@ async def _read_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def endpoint(scope: str | None, *, authenticate: bool = True) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+def endpoint(
+    scope: str | None, *, authenticate: bool = True
+) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """Wrap a handler: parse the body, check the access token and ``scope``, render results and errors.
 
     A handler returns a JSON-able object (sent with 200) or a ``Response``.

@@ -21,7 +21,7 @@ log = logging.getLogger("zida.dingtalk")
 @endpoint(None, authenticate=False)
 async def get_access_token(call: Call) -> dict[str, Any]:
     """Internal-app token: ``{appKey, appSecret}`` → ``{accessToken, expireIn}``."""
-    issued = await call.zida.tokens.issue(call.str("appKey") or "", call.str("appSecret") or "")
+    issued = await call.zida.tokens.issue(call.text("appKey") or "", call.text("appSecret") or "")
     return {"accessToken": issued.token, "expireIn": issued.expires_in}
 
 
@@ -41,27 +41,31 @@ async def gettoken(request: Request) -> Response:
     except Exception:
         log.exception("gettoken failed")
         return json_response({"errcode": -1, "errmsg": "系统繁忙"})
-    return json_response(
-        {"errcode": 0, "access_token": issued.token, "errmsg": "ok", "expires_in": issued.expires_in}
-    )
+    return json_response({"errcode": 0, "access_token": issued.token, "errmsg": "ok", "expires_in": issued.expires_in})
 
 
 @endpoint(None, authenticate=False)
 async def corp_token(call: Call) -> Response | dict[str, Any]:
     """Client-credentials token of a corp: snake_case request and reply."""
-    grant_type = call.str("grant_type")
+    grant_type = call.text("grant_type")
     if grant_type != "client_credentials":
         return json_response(
-            {"code": "unsupported.grant.type", "message": "grant_type must be client_credentials",
-             "requestid": ""}, 400,
+            {
+                "code": "unsupported.grant.type",
+                "message": "grant_type must be client_credentials",
+                "requestid": "",
+            },
+            400,
         )
-    client_id, client_secret = call.str("client_id"), call.str("client_secret")
+    client_id, client_secret = call.text("client_id"), call.text("client_secret")
     if not client_id or not client_secret:
         raise InvalidArgument("client_id and client_secret are required", reason="auth.credentials_missing")
     try:
         issued = await call.zida.tokens.issue(client_id, client_secret, corp_id=call.path["corpId"])
     except Unauthenticated:
-        return json_response({"code": "invalid.client", "message": "无效的client_id或client_secret", "requestid": ""}, 400)
+        return json_response(
+            {"code": "invalid.client", "message": "无效的client_id或client_secret", "requestid": ""}, 400
+        )
     return {"access_token": issued.token, "expires_in": issued.expires_in}
 
 

@@ -21,7 +21,9 @@ from zida.dialects.dingtalk.shapes import Directory, form_data, gmt, person, ref
 __all__ = ["routes", "search_filter"]
 
 
-async def _directory(zida: Zida, actor: AppActor, items: list[FormInstance], fields: dict[tuple[int, int], tuple[Field, ...]]) -> Directory:
+async def _directory(
+    zida: Zida, actor: AppActor, items: list[FormInstance], fields: dict[tuple[int, int], tuple[Field, ...]]
+) -> Directory:
     user_ids, dept_ids = referenced_ids(items, fields)
     users = await find_users(zida.db, actor.corp_pk, user_ids)
     depts = await find_departments(zida.db, actor.corp_pk, dept_ids)
@@ -33,7 +35,9 @@ async def save_form_data(call: Call) -> dict[str, Any]:
     """SaveFormData: create a record of a receipt form → ``{result: formInstanceId}``."""
     actor = await call.actor(where="body")
     inst = await records.save_form_instance(
-        call.zida.db, actor, call.str("formUuid", "body", required=True) or "",
+        call.zida.db,
+        actor,
+        call.text("formUuid", "body", required=True) or "",
         call.json("formDataJson", "body", required=True),
     )
     return {"result": inst.instance_id}
@@ -42,18 +46,21 @@ async def save_form_data(call: Call) -> dict[str, Any]:
 @endpoint("Yida.Form.Write")
 async def update_form_data(call: Call) -> dict[str, Any]:
     """UpdateFormData: change the listed components only (appType optional, as in the SDK)."""
-    instance_id = call.str("formInstanceId", "body", required=True) or ""
+    instance_id = call.text("formInstanceId", "body", required=True) or ""
     actor = await _actor_for_instance(call, instance_id, "body")
     await records.update_form_instance(
-        call.zida.db, actor, instance_id, call.json("updateFormDataJson", "body", required=True),
-        use_latest_version=call.bool("useLatestVersion", False, "body"),
+        call.zida.db,
+        actor,
+        instance_id,
+        call.json("updateFormDataJson", "body", required=True),
+        use_latest_version=call.flag("useLatestVersion", False, "body"),
     )
     return {"result": True}
 
 
 async def _actor_for_instance(call: Call, instance_id: str, where: str) -> AppActor:
     """Authenticate against ``appType`` if given, else against the app the instance belongs to."""
-    if call.str("appType", where):
+    if call.text("appType", where):
         return await call.actor(where=where)
     assert call.grant is not None
     app_pk = await records.instance_app_pk(call.zida.db, call.grant.corp_pk, instance_id)
@@ -63,7 +70,7 @@ async def _actor_for_instance(call: Call, instance_id: str, where: str) -> AppAc
 @endpoint("Yida.Form.Write")
 async def delete_form_data(call: Call) -> dict[str, Any]:
     """DeleteFormData: all parameters in the query string."""
-    instance_id = call.str("formInstanceId", "query", required=True) or ""
+    instance_id = call.text("formInstanceId", "query", required=True) or ""
     actor = await call.actor(where="query")
     await records.delete_form_instance(call.zida.db, actor, instance_id)
     return {"result": True}
@@ -75,7 +82,7 @@ async def get_form_data_by_id(call: Call) -> dict[str, Any]:
     instance_id = call.path["id"]
     actor = await _actor_for_instance(call, instance_id, "query")
     inst, form = await records.get_form_instance(call.zida.db, actor, instance_id)
-    language = call.str("language", "query") or "zh_CN"
+    language = call.text("language", "query") or "zh_CN"
     directory = await _directory(call.zida, actor, [inst], {(form.pk, form.version): form.fields})
     return {
         "formInstId": inst.instance_id,
@@ -85,18 +92,24 @@ async def get_form_data_by_id(call: Call) -> dict[str, Any]:
     }
 
 
-def search_filter(call: Call, form: Form, *, search_key: str = "searchFieldJson", use_alias: bool = False) -> Filter | None:
+def search_filter(
+    call: Call, form: Form, *, search_key: str = "searchFieldJson", use_alias: bool = False
+) -> Filter | None:
     """The filter of a search request: search JSON, originator and the create/modified time ranges."""
     parts: list[Filter] = []
-    parsed = parse_search(form, call.json(search_key, "body"), use_alias=use_alias, logic=call.str("logicOperator", "body"))
+    parsed = parse_search(
+        form, call.json(search_key, "body"), use_alias=use_alias, logic=call.text("logicOperator", "body")
+    )
     if parsed is not None:
         parts.append(parsed)
-    originator = call.str("originatorId", "body")
+    originator = call.text("originatorId", "body")
     if originator:
         parts.append(Condition("originator", "eq", originator))
     zone = call.zida.settings.timezone
     for system, prefix in (("created_at", "create"), ("modified_at", "modified")):
-        cond = time_range(system, call.raw(f"{prefix}FromTimeGMT", "body"), call.raw(f"{prefix}ToTimeGMT", "body"), zone)
+        cond = time_range(
+            system, call.raw(f"{prefix}FromTimeGMT", "body"), call.raw(f"{prefix}ToTimeGMT", "body"), zone
+        )
         if cond is not None:
             parts.append(cond)
     if not parts:
@@ -108,13 +121,17 @@ def search_filter(call: Call, form: Form, *, search_key: str = "searchFieldJson"
 async def search_form_datas(call: Call) -> dict[str, Any]:
     """SearchFormDatas: ``currentPage``/``pageSize`` (default 10, max 100) in the body; newest first."""
     actor = await call.actor(where="body")
-    form = await get_form(call.zida.db, actor, call.str("formUuid", "body", required=True))
-    page = Page(call.int("currentPage", 1, "body"), call.int("pageSize", 10, "body", maximum=records.MAX_PAGE_SIZE))
+    form = await get_form(call.zida.db, actor, call.text("formUuid", "body", required=True))
+    page = Page(
+        call.integer("currentPage", 1, "body"), call.integer("pageSize", 10, "body", maximum=records.MAX_PAGE_SIZE)
+    )
     query = RecordQuery(
-        filter=search_filter(call, form), sort=order_from_json(form, call.json("dynamicOrder", "body")), page=page
+        filter=search_filter(call, form),
+        sort=order_from_json(form, call.json("dynamicOrder", "body")),
+        page=page,
     )
     result = await records.search_form_instances(call.zida.db, actor, form, query)
-    language = call.str("language", "body") or "zh_CN"
+    language = call.text("language", "body") or "zh_CN"
     fields_of = await records.schemas_of(call.zida.db, actor, form, result.items)
     directory = await _directory(call.zida, actor, result.items, fields_of)
     data = []
@@ -147,7 +164,9 @@ async def search_form_data_id_list(call: Call) -> dict[str, Any]:
     """SearchFormDataIdList: appType/formUuid in the path, paging in the query, filters in the body."""
     actor = await call.actor(app_type=call.path["appType"], where="body")
     form = await get_form(call.zida.db, actor, call.path["formUuid"])
-    page = Page(call.int("pageNumber", 1, "query"), call.int("pageSize", 10, "query", maximum=records.MAX_PAGE_SIZE))
+    page = Page(
+        call.integer("pageNumber", 1, "query"), call.integer("pageSize", 10, "query", maximum=records.MAX_PAGE_SIZE)
+    )
     query = RecordQuery(filter=search_filter(call, form), page=page)
     total, ids = await records.search_form_instance_ids(call.zida.db, actor, form, query)
     return {"pageNumber": page.number, "totalCount": total, "data": ids}

@@ -48,11 +48,34 @@ BUILTIN_KEYS = {
 }
 
 OPERATORS = {
-    "eq": "eq", "=": "eq", "ne": "ne", "neq": "ne", "not_eq": "ne", "!=": "ne",
-    "like": "like", "gt": "gt", ">": "gt", "ge": "ge", "gte": "ge", ">=": "ge", "lt": "lt", "<": "lt",
-    "le": "le", "lte": "le", "<=": "le", "between": "between", "in": "in", "contains": "contains",
-    "is_empty": "empty", "isEmpty": "empty", "is_null": "empty", "isnull": "empty",
-    "is_not_empty": "not_empty", "isNotEmpty": "not_empty", "not_null": "not_empty", "notnull": "not_empty",
+    "eq": "eq",
+    "=": "eq",
+    "ne": "ne",
+    "neq": "ne",
+    "not_eq": "ne",
+    "!=": "ne",
+    "like": "like",
+    "gt": "gt",
+    ">": "gt",
+    "ge": "ge",
+    "gte": "ge",
+    ">=": "ge",
+    "lt": "lt",
+    "<": "lt",
+    "le": "le",
+    "lte": "le",
+    "<=": "le",
+    "between": "between",
+    "in": "in",
+    "contains": "contains",
+    "is_empty": "empty",
+    "isEmpty": "empty",
+    "is_null": "empty",
+    "isnull": "empty",
+    "is_not_empty": "not_empty",
+    "isNotEmpty": "not_empty",
+    "not_null": "not_empty",
+    "notnull": "not_empty",
 }
 
 
@@ -87,7 +110,11 @@ def _map_condition(f: Field, value: Any) -> Filter | None:
     if comp == "CascadeDateField":
         if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, list) for v in value)):
             raise _bad(f"{fid}: expects [[startFrom, startTo], [endFrom, endTo]]", fid)
-        parts = [Condition(f"{fid}[{i}]", "between", list(v)) for i, v in enumerate(value) if any(x not in (None, "") for x in v)]
+        parts = [
+            Condition(f"{fid}[{i}]", "between", list(v))
+            for i, v in enumerate(value)
+            if any(x not in (None, "") for x in v)
+        ]
         return And(tuple(parts)) if parts else None
     if f.kind == "number":
         if isinstance(value, list):
@@ -96,7 +123,9 @@ def _map_condition(f: Field, value: Any) -> Filter | None:
             return Condition(fid, "between", value)
         return Condition(fid, "eq", value)
     if comp in ("RadioField", "SelectField"):
-        return Condition(fid, "eq", _option_value(f, value[0] if isinstance(value, list) and len(value) == 1 else value))
+        return Condition(
+            fid, "eq", _option_value(f, value[0] if isinstance(value, list) and len(value) == 1 else value)
+        )
     if comp in ("CheckboxField", "MultiSelectField"):
         values = value if isinstance(value, list) else [value]
         return Condition(fid, "has_all", [_option_value(f, v) for v in values])
@@ -118,8 +147,11 @@ def _parse_map(form: Form, raw: dict[str, Any], use_alias: bool) -> list[Filter]
         if f is None:
             system = BUILTIN_KEYS.get(key)
             if system is None:
-                raise InvalidArgument(f"field is null: {key} is not a field of this form", reason="search.unknown_field",
-                                      field=key)
+                raise InvalidArgument(
+                    f"field is null: {key} is not a field of this form",
+                    reason="search.unknown_field",
+                    field=key,
+                )
             if not _is_empty(value):
                 out.append(Condition(system, "eq", value))
             continue
@@ -140,8 +172,9 @@ def _array_item(form: Form, item: Any, use_alias: bool) -> Filter:
     raw_op = item.get("operator")
     op = OPERATORS.get(str(raw_op)) if raw_op not in (None, "") else None
     if raw_op not in (None, "") and op is None:
-        raise InvalidArgument(f"{key}: unsupported operator {raw_op!r}", reason="search.unsupported_operator",
-                              field=key)
+        raise InvalidArgument(
+            f"{key}: unsupported operator {raw_op!r}", reason="search.unsupported_operator", field=key
+        )
     if parent is not None:
         table = _resolve(form, str(parent), use_alias)
         if table is None or table.component != "TableField":
@@ -149,16 +182,17 @@ def _array_item(form: Form, item: Any, use_alias: bool) -> Filter:
         child = next((c for c in table.children if c.field_id == key or (use_alias and c.alias == key)), None)
         if child is None:
             raise InvalidArgument(f"field is null: {key} is not a field of {parent}", reason="search.unknown_field")
-        cond = _typed_condition(child, op, value)
-        return Condition(cond.field, cond.op, cond.value, parent=table.field_id)
+        typed = _typed_condition(child, op, value)
+        return Condition(typed.field, typed.op, typed.value, parent=table.field_id)
     f = _resolve(form, key, use_alias)
     if f is None:
         if key == "currentNodeName":
             raise Unsupported("currentNodeName filters need the workflow engine, which this server does not run yet")
         system = BUILTIN_KEYS.get(key)
         if system is None:
-            raise InvalidArgument(f"field is null: {key} is not a field of this form", reason="search.unknown_field",
-                                  field=key)
+            raise InvalidArgument(
+                f"field is null: {key} is not a field of this form", reason="search.unknown_field", field=key
+            )
         if system in ("created_at", "modified_at") and isinstance(value, list | str):
             value = [time_point(v) for v in value] if isinstance(value, list) else time_point(value)
         core_op = op or "eq"
@@ -237,9 +271,7 @@ def time_point(value: Any, zone: str = "Asia/Shanghai", *, end_of_day: bool = Fa
         if whole_day and end_of_day:
             moment = moment + timedelta(days=1) - timedelta(milliseconds=1)
         return int(moment.timestamp() * 1000)
-    raise InvalidArgument(
-        f"invalid time {value!r}: use yyyy-MM-dd or yyyy-MM-dd HH:mm:ss", reason="argument.invalid"
-    )
+    raise InvalidArgument(f"invalid time {value!r}: use yyyy-MM-dd or yyyy-MM-dd HH:mm:ss", reason="argument.invalid")
 
 
 def time_range(system_field: str, start: Any, end: Any, zone: str) -> Condition | None:
@@ -256,7 +288,7 @@ def order_from_json(form: Form, raw: Any, *, use_alias: bool = False) -> tuple[S
     if raw is None or raw == {}:
         return ()
     if not isinstance(raw, dict):
-        raise _bad("the order must be a JSON object like {\"gmt_create\": \"-\"}")
+        raise _bad('the order must be a JSON object like {"gmt_create": "-"}')
     sorts = []
     for key, direction in raw.items():
         if direction not in ("+", "-", "asc", "desc", "ASC", "DESC"):

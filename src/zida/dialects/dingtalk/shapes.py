@@ -40,11 +40,20 @@ class Directory:
         return d.name if d else dept_id
 
 
-def person(directory: Directory, user_id: str, *, name_key: str = "name", dept_key: str | None = "deptName",
-           with_type: bool = True) -> dict[str, Any]:
+def person(
+    directory: Directory,
+    user_id: str,
+    *,
+    name_key: str = "name",
+    dept_key: str | None = "deptName",
+    with_type: bool = True,
+) -> dict[str, Any]:
     """A person object: ``{userId, name{nameInChinese, nameInEnglish, type}, deptName, email}``."""
     u = directory.users.get(user_id)
-    name: dict[str, Any] = {"nameInChinese": u.name if u else user_id, "nameInEnglish": (u.name_en or u.name) if u else user_id}
+    name: dict[str, Any] = {
+        "nameInChinese": u.name if u else user_id,
+        "nameInEnglish": (u.name_en or u.name) if u else user_id,
+    }
     if with_type:
         name["type"] = "i18n"
     out: dict[str, Any] = {"userId": user_id, name_key: name}
@@ -54,7 +63,9 @@ def person(directory: Directory, user_id: str, *, name_key: str = "name", dept_k
     return out
 
 
-def referenced_ids(instances: list[FormInstance], fields_of: dict[tuple[int, int], tuple[Field, ...]]) -> tuple[set[str], set[int]]:
+def referenced_ids(
+    instances: list[FormInstance], fields_of: dict[tuple[int, int], tuple[Field, ...]]
+) -> tuple[set[str], set[int]]:
     """User ids and department ids a set of records mentions (people fields, originators, modifiers)."""
     users: set[str] = set()
     depts: set[int] = set()
@@ -134,8 +145,14 @@ def _value(f: Field, value: Any, out: dict[str, Any], directory: Directory, lang
         out[fid] = value
 
 
-def form_data(fields: tuple[Field, ...], data: dict[str, Any], directory: Directory, language: str = "zh_CN",
-              *, row_ids: bool = False) -> dict[str, Any]:
+def form_data(
+    fields: tuple[Field, ...],
+    data: dict[str, Any],
+    directory: Directory,
+    language: str = "zh_CN",
+    *,
+    row_ids: bool = False,
+) -> dict[str, Any]:
     """``formData`` of a record: display values plus ``_id``/``_value`` companion keys."""
     out: dict[str, Any] = {}
     for f in fields:

@@ -1,0 +1,48 @@
+# Zida — the two commands a fresh machine needs: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8080
+DATABASE ?= sqlite:///var/zida.db
+TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+
+.PHONY: run test lint typecheck test-sqlite test-postgres bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(VENV)/.installed $@
+
+## make run: virtualenv, install, migrate the embedded SQLite database, load the demo, serve on 127.0.0.1:8080
+run: $(VENV)/.installed
+	$(BIN)/zida migrate --database $(DATABASE)
+	$(BIN)/zida load --database $(DATABASE) demo/bundle.yaml
+	@$(BIN)/zida example demo/bundle.yaml --endpoint $(HOST):$(PORT)
+	$(BIN)/zida serve --database $(DATABASE) --host $(HOST) --port $(PORT)
+
+## make test: dev dependencies, lint, types, the whole suite on SQLite and on PostgreSQL
+test: $(VENV)/.installed-dev lint typecheck test-sqlite test-postgres
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+test-sqlite: $(VENV)/.installed-dev
+	ZIDA_TEST_DATABASE=sqlite $(BIN)/pytest
+
+test-postgres: $(VENV)/.installed-dev
+	ZIDA_TEST_DATABASE=$(TEST_PG_URL) $(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,141 @@
+"""Test fixtures: a real database (SQLite file or a fresh PostgreSQL schema) and a real server on a free port.
+
+``ZIDA_TEST_DATABASE`` selects the database: ``sqlite`` (default) or a ``postgresql://`` URL, in which
+case the session works in its own schema and drops it at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from zida.core.bundle.loader import load_bundle, parse_bundle, read_bundle
+from zida.crypto import SecretBox
+from zida.db import Database, open_database
+from zida.db.database import is_postgres
+from zida.db.migrate import sync_engine, upgrade
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SECRET_KEY = "zida-test-server-key"
+TEST_DATABASE = os.environ.get("ZIDA_TEST_DATABASE", "sqlite")
+
+os.environ["ZIDA_SECRET_KEY"] = SECRET_KEY
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _with_schema(url: str, schema: str) -> str:
+    return url + ("&" if "?" in url else "?") + f"search_path={schema}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, empty database for the whole session."""
+    if is_postgres(TEST_DATABASE):
+        schema = "zt_" + secrets.token_hex(6)
+        url = _with_schema(TEST_DATABASE, schema)
+        upgrade(url)
+        yield url
+        engine = sync_engine(TEST_DATABASE)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        engine.dispose()
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'zida.db'}"
+        upgrade(url)
+        yield url
+
+
+def load_fixture_bundle(url: str, name: str) -> None:
+    """Load ``tests/fixtures/<name>`` into the database at ``url``."""
+
+    async def go() -> None:
+        db = await open_database(url)
+        try:
+            path = FIXTURES / name
+            await load_bundle(db, SecretBox(SECRET_KEY), parse_bundle(read_bundle(path), str(path)))
+        finally:
+            await db.close()
+
+    asyncio.run(go())
+
+
+@pytest.fixture(scope="session")
+def loaded_url(database_url: str) -> str:
+    """The session database with the two fixture corps loaded."""
+    load_fixture_bundle(database_url, "corp_a.yaml")
+    load_fixture_bundle(database_url, "corp_b.yaml")
+    return database_url
+
+
+@pytest.fixture
+async def db(loaded_url: str) -> AsyncIterator[Database]:
+    """An open connection source on the session database."""
+    database = await open_database(loaded_url)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServerProcess:
+    """``zida serve`` in a child process."""
+
+    def __init__(self, database_url: str, **env: str) -> None:
+        self.port = free_port()
+        self.endpoint = f"127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "zida.cli", "serve", "--port", str(self.port), "--log-level", "warning"],
+            env={**os.environ, "ZIDA_DATABASE_URL": database_url, "ZIDA_SECRET_KEY": SECRET_KEY, **env},
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"zida serve exited with {self.proc.returncode}")
+            try:
+                if httpx.get(f"http://{self.endpoint}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("zida serve did not become healthy in 30 s")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture(scope="session")
+def server(loaded_url: str) -> Iterator[ServerProcess]:
+    """A live Zida on a free port, serving the session database."""
+    proc = ServerProcess(loaded_url)
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def base_url(server: ServerProcess) -> str:
+    return f"http://{server.endpoint}"
