@@ -26,6 +26,8 @@ APP_B1 = {"app_type": "APP_B1", "system_token": "ST-B1-SECRET-TOKEN"}
 # The SDK's own spellings where they differ from the mechanical ones.
 MODEL_NAMES = {"get_form_data_by_id": "GetFormDataByID"}
 METHOD_NAMES = {"get_form_data_by_id": "get_form_data_by_idwith_options"}
+# Request fields whose names ``Sdk.call`` uses for itself.
+FIELD_ALIASES = {"org_token": "token", "form_version": "version"}
 
 
 def _camel(name: str) -> str:
@@ -58,9 +60,15 @@ class Sdk:
         """``client.<api>_with_options(*path, <Api>Request(**fields), <Api>Headers(token), RuntimeOptions())``.
 
         ``path`` carries the SDK's positional path parameters (e.g. ``get_form_data_by_id(id, …)``).
+        ``token`` is the access token (header) and ``version`` the API version, so request fields of the
+        same names are spelled ``org_token`` (``list_application``) and ``form_version``
+        (``get_form_component_definition_list``).
         """
         client, models = (self.yida, yida_models) if version == 1 else (self.yida2, yida2_models)
         model = MODEL_NAMES.get(api, _camel(api))
+        for alias, name in FIELD_ALIASES.items():
+            if alias in fields:
+                fields[name] = fields.pop(alias)
         request = getattr(models, model + "Request")(**fields)
         headers = getattr(models, model + "Headers")()
         if token == "default":

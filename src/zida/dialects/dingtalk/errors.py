@@ -32,7 +32,9 @@ ERRORS: dict[tuple[type[ZidaError], str | None], tuple[int, str, str]] = {
         "invalidClientIdOrSecret",
         "无效的clientId或者clientSecret",
     ),
+    (Unauthenticated, "auth.invalid_client"): (400, "invalid.client", "无效的client_id或client_secret"),
     (Unauthenticated, None): (400, "InvalidAuthentication", "不合法的access_token"),
+    (InvalidArgument, "auth.unsupported_grant_type"): (400, "unsupported.grant.type", "不支持的grant_type"),
     (InvalidArgument, "auth.credentials_missing"): (400, "missingParameter", "缺少必填参数"),
     (PermissionDenied, "auth.scope_missing"): (
         403,

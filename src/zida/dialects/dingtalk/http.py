@@ -98,9 +98,9 @@ class Call:
         if number is None:
             raise InvalidArgument(f"{name} must be an integer, got {value!r}", reason="argument.invalid", param=name)
         if number < minimum or (maximum is not None and number > maximum):
-            upper = f" and {maximum}" if maximum is not None else ""
+            bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
             raise InvalidArgument(
-                f"{name} must be between {minimum}{upper}, got {number}",
+                f"{name} must be {bounds}, got {number}",
                 reason="argument.invalid_page",
                 param=name,
             )

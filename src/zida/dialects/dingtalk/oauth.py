@@ -45,27 +45,17 @@ async def gettoken(request: Request) -> Response:
 
 
 @endpoint(None, authenticate=False)
-async def corp_token(call: Call) -> Response | dict[str, Any]:
+async def corp_token(call: Call) -> dict[str, Any]:
     """Client-credentials token of a corp: snake_case request and reply."""
-    grant_type = call.text("grant_type")
-    if grant_type != "client_credentials":
-        return json_response(
-            {
-                "code": "unsupported.grant.type",
-                "message": "grant_type must be client_credentials",
-                "requestid": "",
-            },
-            400,
-        )
+    if call.text("grant_type") != "client_credentials":
+        raise InvalidArgument("grant_type must be client_credentials", reason="auth.unsupported_grant_type")
     client_id, client_secret = call.text("client_id"), call.text("client_secret")
     if not client_id or not client_secret:
         raise InvalidArgument("client_id and client_secret are required", reason="auth.credentials_missing")
     try:
         issued = await call.zida.tokens.issue(client_id, client_secret, corp_id=call.path["corpId"])
-    except Unauthenticated:
-        return json_response(
-            {"code": "invalid.client", "message": "无效的client_id或client_secret", "requestid": ""}, 400
-        )
+    except Unauthenticated as exc:
+        raise Unauthenticated(exc.message, reason="auth.invalid_client") from None
     return {"access_token": issued.token, "expires_in": issued.expires_in}
 
 

@@ -1,0 +1,88 @@
+"""Access tokens: issue, renew within validity, expire, revalidate; org tokens; scopes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from zida.core.access.models import has_scope
+from zida.core.access.service import TokenService, org_token
+from zida.core.errors import Unauthenticated
+from zida.crypto import SecretBox, digest
+from zida.db import Database
+from tests.conftest import SECRET_KEY
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_same_token_within_validity_and_renewed(db: Database) -> None:
+    tokens = TokenService(db, SecretBox(SECRET_KEY), ttl_seconds=60)
+    first = await tokens.issue("keyA-tokens", "secret-a-tokens-01")
+    before = await db.fetchval("SELECT expires_at FROM access_token WHERE token_digest = :d", {"d": digest(first.token)})
+    await asyncio.sleep(0.01)
+    second = await tokens.issue("keyA-tokens", "secret-a-tokens-01")
+    after = await db.fetchval("SELECT expires_at FROM access_token WHERE token_digest = :d", {"d": digest(first.token)})
+    assert second.token == first.token and second.expires_in == 60
+    assert after > before
+    grant = await tokens.authenticate(first.token)
+    assert grant.corp_id == "corpA" and grant.scopes == ("Yida.Form.Read",)
+    # Stored: only a digest of the token, never the token itself.
+    assert await db.fetchval("SELECT count(*) FROM access_token WHERE token_key = :t", {"t": first.token}) == 0
+
+
+async def test_token_expires_and_a_new_one_is_issued(db: Database) -> None:
+    tokens = TokenService(db, SecretBox(SECRET_KEY), ttl_seconds=1)
+    issued = await tokens.issue("keyA-tokens", "secret-a-tokens-01")
+    assert (await tokens.authenticate(issued.token)).app_key == "keyA-tokens"
+    await asyncio.sleep(1.1)
+    with pytest.raises(Unauthenticated) as err:
+        await tokens.authenticate(issued.token)
+    assert err.value.reason == "auth.token_expired"
+    fresh = await tokens.issue("keyA-tokens", "secret-a-tokens-01")
+    assert fresh.token != issued.token
+    assert (await tokens.authenticate(fresh.token)).app_key == "keyA-tokens"
+
+
+async def test_cache_revalidates_against_the_database(db: Database) -> None:
+    tokens = TokenService(db, SecretBox(SECRET_KEY), revalidate_seconds=0)
+    issued = await tokens.issue("keyA-tokens", "secret-a-tokens-01")
+    await tokens.authenticate(issued.token)
+    other_worker = TokenService(db, SecretBox(SECRET_KEY))
+    async with db.transaction() as tx:
+        await tx.execute("UPDATE access_token SET expires_at = 1 WHERE token_digest = :d", {"d": digest(issued.token)})
+    with pytest.raises(Unauthenticated):
+        await tokens.authenticate(issued.token)
+    with pytest.raises(Unauthenticated):
+        await other_worker.authenticate(issued.token)
+
+
+@pytest.mark.parametrize(
+    ("key", "secret", "reason"),
+    [
+        ("keyA-all", "wrong-secret", "auth.bad_credentials"),
+        ("no-such-key", "secret-a-all-0001", "auth.bad_credentials"),
+    ],
+)
+async def test_bad_credentials(db: Database, key: str, secret: str, reason: str) -> None:
+    tokens = TokenService(db, SecretBox(SECRET_KEY))
+    with pytest.raises(Unauthenticated) as err:
+        await tokens.issue(key, secret)
+    assert err.value.reason == reason
+
+
+async def test_unknown_and_missing_tokens(db: Database) -> None:
+    tokens = TokenService(db, SecretBox(SECRET_KEY))
+    for token, reason in (("", "auth.token_missing"), ("not-a-token", "auth.token_invalid")):
+        with pytest.raises(Unauthenticated) as err:
+            await tokens.authenticate(token)
+        assert err.value.reason == reason
+
+
+def test_org_token_and_scopes() -> None:
+    assert org_token("corpA", "admin1", "code-of-corp-a") == org_token("corpA", "admin1", "code-of-corp-a").upper()
+    assert len(org_token("c", "u", "k")) == 32
+    assert has_scope(("*",), "Yida.Form.Write")
+    assert has_scope(("Yida.*",), "Yida.Form.Write")
+    assert not has_scope(("Yida.Form.Read",), "Yida.Form.Write")
+    assert not has_scope(("Yida.Form.*",), "Yida.Process.Read")

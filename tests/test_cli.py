@@ -1,0 +1,51 @@
+"""The ``zida`` CLI as an admin runs it: migrate, load (twice), dump, errors naming the path."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import FIXTURES
+
+ROOT = Path(__file__).parents[1]
+
+
+def zida(*args: str, database: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zida.cli", *args, "--database", database],
+        capture_output=True, text=True, env={**os.environ}, timeout=120, check=False,
+    )
+
+
+def test_migrate_load_dump(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'cli.db'}"
+    assert zida("migrate", database=database).returncode == 0
+    first = zida("load", str(ROOT / "demo" / "bundle.yaml"), database=database)
+    assert first.returncode == 0, first.stderr
+    assert "users: 5 created" in first.stdout
+    second = zida("load", str(ROOT / "demo" / "bundle.yaml"), database=database)
+    assert "users: 0 created, 0 updated, 5 unchanged" in second.stdout
+    dumped = zida("dump", "--corp", "dingcorp0001", database=database)
+    assert dumped.returncode == 0, dumped.stderr
+    data = yaml.safe_load(dumped.stdout)
+    assert data["corp"]["corpId"] == "dingcorp0001"
+    assert data["apps"][0]["forms"][0]["formUuid"] == "FORM-EXPENSE0000000000000001"
+    assert "demo-secret-change-me" not in dumped.stdout and "ST-DEMO-CHANGE-ME" not in dumped.stdout
+
+
+def test_load_errors_name_file_and_path(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'cli.db'}"
+    zida("migrate", database=database)
+    bundle = yaml.safe_load((FIXTURES / "corp_b.yaml").read_text())
+    bundle["apps"][0]["forms"][0]["fields"][0]["component"] = "NopeField"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(bundle, allow_unicode=True))
+    result = zida("load", str(bad), database=database)
+    assert result.returncode != 0
+    assert f"{bad}: apps[0].forms[0].fields[0].component: unknown component 'NopeField'" in result.stderr
+    missing = zida("dump", "--corp", "nobody", database=database)
+    assert missing.returncode != 0 and "nobody" in missing.stderr
