@@ -48,7 +48,9 @@ RECORD: dict[str, Any] = {
 }
 
 
-def holds(field: str, op: str, value: Any = None, data: dict[str, Any] | None = None, parent: str | None = None) -> bool:
+def holds(
+    field: str, op: str, value: Any = None, data: dict[str, Any] | None = None, parent: str | None = None
+) -> bool:
     return matches(Condition(field, op, value, parent), RECORD if data is None else data, FIELDS)
 
 
@@ -92,6 +94,23 @@ def test_missing_values() -> None:
     assert holds("employeeField_owner", "empty", data={"employeeField_owner": []})
     assert holds("addressField_addr", "empty", data={"addressField_addr": {}})
     assert not holds("addressField_addr", "empty")
+
+
+def test_list_operators_on_scalars() -> None:
+    assert holds("textField_title", "has_any", ["Trip to Hangzhou"])
+    assert not holds("textField_title", "has_any", [])
+    assert holds("textField_title", "has_all", [])
+    assert not holds("textField_title", "has_all", ["Trip to Hangzhou", "x"])  # one value cannot be two
+    assert holds("textField_title", "seq_eq", ["Trip to Hangzhou"])
+    assert holds("textField_title", "eq", 5, data={"textField_title": "5"})  # bound as text, like SQL
+    assert not holds("textField_title", "in", ["x"], data={})
+
+
+def test_arrays_stored_loosely() -> None:
+    assert holds("employeeField_owner", "eq", "wang", data={"employeeField_owner": "wang"})
+    assert holds("employeeField_owner", "not_empty", data={"employeeField_owner": "wang"})
+    assert not holds("employeeField_owner", "not_empty", data={"employeeField_owner": None})
+    assert holds("checkboxField_tags", "has_any", [1], data={"checkboxField_tags": [1, 2]})
 
 
 def test_option_fields_compare_stored_values() -> None:
@@ -159,6 +178,9 @@ def test_and_or_trees() -> None:
         (Condition("textField_item", "eq", "x", "textField_title"), "is not a sub-table"),
         (Condition("textField_title[0]", "eq", 1), "unknown field"),
         (Condition("textField_title", "matches", "x"), "unknown operator"),
+        (Condition("textField_title", "like", ["x"]), "like expects a string"),
+        (Condition("numberField_amount", "in", [1, None]), "expects a number"),
+        (Condition("checkboxField_tags", "has_any", [["x"]]), "expects strings"),
     ],
 )
 def test_conditions_that_cannot_be_evaluated(cond: Condition, problem: str) -> None:

@@ -45,7 +45,9 @@ EXAMPLE: dict[str, Any] = {
                 "branches": [
                     {
                         "when": {"field": "numberField_days0001", "op": "gt", "value": 3},
-                        "nodes": [{"approver": {"id": "node_hr", "name": "HR审批", "who": {"role": 9001}, "mode": "and"}}],
+                        "nodes": [
+                            {"approver": {"id": "node_hr", "name": "HR审批", "who": {"role": 9001}, "mode": "and"}}
+                        ],
                     },
                     {"default": True, "nodes": []},
                 ],
@@ -91,7 +93,11 @@ FULL: dict[str, Any] = {
                                                 {"field": "numberField_days0001", "op": "ge", "value": 5},
                                                 {
                                                     "or": [
-                                                        {"field": "selectField_kind0001", "op": "eq", "value": "annual"},
+                                                        {
+                                                            "field": "selectField_kind0001",
+                                                            "op": "eq",
+                                                            "value": "annual",
+                                                        },
                                                         {"field": "textField_reason001", "op": "empty"},
                                                     ]
                                                 },
@@ -142,7 +148,11 @@ def test_every_kind_of_approver_and_node() -> None:
     vote = nodes["a_vote"]
     assert isinstance(vote, ApproverNode)
     assert (vote.who, vote.mode, vote.ratio, vote.on_refuse, vote.name_en) == (
-        OriginatorChoice(), "vote", 0.5, "continue", "Vote"
+        OriginatorChoice(),
+        "vote",
+        0.5,
+        "continue",
+        "Vote",
     )
     assert nodes["a_self"] == ApproverNode("a_self", "本人确认", Originator())
     assert nodes["a_return"] == ApproverNode("a_return", "复核", RoleMembers(9002), on_refuse="return")
@@ -182,7 +192,9 @@ def test_round_trips_through_the_bundle_form(raw: dict[str, Any]) -> None:
 def test_option_labels_in_conditions_become_option_values() -> None:
     raw = copy.deepcopy(EXAMPLE)
     raw["nodes"][1]["route"]["branches"][0]["when"] = {
-        "field": "selectField_kind0001", "op": "in", "value": ["年假", "sick"]
+        "field": "selectField_kind0001",
+        "op": "in",
+        "value": ["年假", "sick"],
     }
     definition = parse(raw)
     route = definition.node("route_days")
@@ -193,10 +205,14 @@ def test_option_labels_in_conditions_become_option_values() -> None:
 def test_sub_table_conditions() -> None:
     raw = copy.deepcopy(EXAMPLE)
     raw["nodes"][1]["route"]["branches"][0]["when"] = {
-        "field": "numberField_cost01", "op": "gt", "value": 100, "parent": "tableField_items0001"
+        "field": "numberField_cost01",
+        "op": "gt",
+        "value": 100,
+        "parent": "tableField_items0001",
     }
     definition = parse(raw)
     assert definition.condition_fields == frozenset({"tableField_items0001"})
+    assert parse(definition.to_dict()) == definition
 
 
 def node_at(raw: dict[str, Any], index: int) -> dict[str, Any]:
@@ -280,10 +296,17 @@ def broken(change: Any) -> InvalidArgument:
             "either when",
         ),
         (
-            lambda r: node_at(r, 4)["parallel"]["branches"][1][0]["route"]["branches"][0].pop("when")
-            and node_at(r, 4)["parallel"]["branches"][1][0]["route"]["branches"][0].update(default=True),
+            lambda r: (
+                node_at(r, 4)["parallel"]["branches"][1][0]["route"]["branches"][0].pop("when")
+                and node_at(r, 4)["parallel"]["branches"][1][0]["route"]["branches"][0].update(default=True)
+            ),
             "nodes[4].parallel.branches[1][0].route.branches[1].default",
             "one default branch",
+        ),
+        (
+            lambda r: node_at(r, 4)["parallel"]["branches"][1][0]["route"]["branches"][1].update(default="yes"),
+            "nodes[4].parallel.branches[1][0].route.branches[1].default",
+            "expects true",
         ),
         (
             lambda r: node_at(r, 4)["parallel"]["branches"][1][0]["route"].update(branches=[]),
@@ -324,11 +347,7 @@ def test_condition_errors_name_the_path(when: dict[str, Any], path: str, words: 
     with pytest.raises(InvalidArgument) as raised:
         parse(raw)
     assert raised.value.details["path"] == f"{PATH}.{path}"
-    assert words in raw_message(raised.value)
-
-
-def raw_message(error: InvalidArgument) -> str:
-    return error.message
+    assert words in raised.value.message
 
 
 def test_empty_process_and_non_mapping_block() -> None:

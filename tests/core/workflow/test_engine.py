@@ -55,8 +55,15 @@ ORG = StaticDirectory(
     role_users={9001: ("zhao", "qian", "gone"), 9002: ()},
     admin_ids=("adm",),
 )
-NO_ADMINS = StaticDirectory(ORG.user_ids, ORG.user_managers, ORG.user_departments, ORG.department_parents,
-                            ORG.department_heads, ORG.role_users, ())
+NO_ADMINS = StaticDirectory(
+    ORG.user_ids,
+    ORG.user_managers,
+    ORG.user_departments,
+    ORG.department_parents,
+    ORG.department_heads,
+    ORG.role_users,
+    (),
+)
 
 E = TypeVar("E")
 
@@ -85,11 +92,19 @@ def kinds(effects: list[Effect]) -> list[str]:
 class Run:
     """One instance under test: every state goes through JSON and the invariants before it is used again."""
 
-    def __init__(self, definition: ProcessDefinition, originator: str = "li", *,
-                 form_data: dict[str, Any] | None = None, directory: StaticDirectory = ORG, **options: Any) -> None:
+    def __init__(
+        self,
+        definition: ProcessDefinition,
+        originator: str = "li",
+        *,
+        form_data: dict[str, Any] | None = None,
+        directory: StaticDirectory = ORG,
+        **options: Any,
+    ) -> None:
         self.definition = definition
-        state, self.effects = start(definition, originator=originator, form_data=form_data or {},
-                                    directory=directory, **options)
+        state, self.effects = start(
+            definition, originator=originator, form_data=form_data or {}, directory=directory, **options
+        )
         self.state = self.restore(state)
 
     def restore(self, state: InstanceState) -> InstanceState:
@@ -112,8 +127,11 @@ class Run:
         return [(t.node_id, t.user_id) for t in self.state.tasks if t.status == "running"]
 
     def task(self, user: str, node: str | None = None) -> int:
-        found = [t.task_id for t in self.state.tasks
-                 if t.status == "running" and t.user_id == user and node in (None, t.node_id)]
+        found = [
+            t.task_id
+            for t in self.state.tasks
+            if t.status == "running" and t.user_id == user and node in (None, t.node_id)
+        ]
         assert len(found) == 1, f"{user} has running tasks {found}"
         return found[0]
 
@@ -173,11 +191,16 @@ def test_refusal_ends_the_instance_disagree_with_a_refuse_event() -> None:
     run = Run(define(approver("n1", users("wang")), approver("n2", users("chen"))))
     run.disagree("wang", remark="不同意")
     assert run.outcome == ("completed", "disagree")
-    assert EventEmitted(
-        "bpms_task_change", {"type": "finish", "staffId": "wang", "taskId": 1, "result": "refuse", "remark": "不同意"}
-    ) in run.effects
-    assert run.effects[-1] == EventEmitted("bpms_instance_change", {"type": "finish", "staffId": "li",
-                                                                    "result": "refuse"})
+    assert (
+        EventEmitted(
+            "bpms_task_change",
+            {"type": "finish", "staffId": "wang", "taskId": 1, "result": "refuse", "remark": "不同意"},
+        )
+        in run.effects
+    )
+    assert run.effects[-1] == EventEmitted(
+        "bpms_instance_change", {"type": "finish", "staffId": "li", "result": "refuse"}
+    )
     assert not of(run.effects, TaskCreated)  # n2 never started
 
 
@@ -223,9 +246,16 @@ def test_role_members_who_exist() -> None:
 
 
 def test_employee_field_of_the_form() -> None:
-    run = Run(define(approver("n1", {"field": "employeeField_agent"}, "and")),
-              form_data={"employeeField_agent": ["sun", "nobody", "zhou", "sun"]})
+    run = Run(
+        define(approver("n1", {"field": "employeeField_agent"}, "and")),
+        form_data={"employeeField_agent": ["sun", "nobody", "zhou", "sun"]},
+    )
     assert run.running() == [("n1", "sun"), ("n1", "zhou")]
+
+
+def test_employee_field_holding_one_user_id() -> None:
+    run = Run(define(approver("n1", {"field": "employeeField_agent"})), form_data={"employeeField_agent": "sun"})
+    assert run.running() == [("n1", "sun")]
 
 
 def test_originator_chooses_at_start() -> None:
@@ -248,14 +278,23 @@ def test_originator_choices_are_checked() -> None:
     expect(InvalidArgument, "process.unknown_user", lambda: begin({"n1": ["ghost"]}))
 
 
+def test_originator_who_chooses_nobody_meets_the_empty_policy() -> None:
+    definition = define(approver("n1", {"originatorChooses": True}, empty="fail"))
+    expect(InvalidArgument, "process.no_approver", lambda: Run(definition))
+    assert Run(definition, chosen_approvers={"n1": ["wu"]}).running() == [("n1", "wu")]
+
+
 def test_originator_approves_themself() -> None:
     run = Run(define(approver("n1", {"originator": True})))
     assert run.running() == [("n1", "li")]
 
 
 def test_unknown_originator_cannot_start() -> None:
-    expect(InvalidArgument, "process.unknown_user",
-           lambda: start(define(), originator="ghost", form_data={}, directory=ORG))
+    expect(
+        InvalidArgument,
+        "process.unknown_user",
+        lambda: start(define(), originator="ghost", form_data={}, directory=ORG),
+    )
 
 
 # ------------------------------------------------------------------------------------------- modes
@@ -265,13 +304,16 @@ def test_or_sign_one_agrees_and_the_others_are_cancelled() -> None:
     run = Run(define(approver("n1", users("zhao", "qian", "sun"))))
     zhao, qian, sun = (run.task(u) for u in ("zhao", "qian", "sun"))
     effects = run.agree("qian")
-    assert of(effects, TaskCancelled) == [TaskCancelled(zhao, "zhao", "cancelled"), TaskCancelled(sun, "sun",
-                                                                                                   "cancelled")]
+    assert of(effects, TaskCancelled) == [
+        TaskCancelled(zhao, "zhao", "cancelled"),
+        TaskCancelled(sun, "sun", "cancelled"),
+    ]
     assert EventEmitted("bpms_task_change", {"type": "cancel", "staffId": "zhao", "taskId": zhao}) in effects
     assert run.outcome == ("completed", "agree")
     # A second approver racing on the same node finds the task closed.
     expect(Conflict, "instance.finished", lambda: run.do(Agree(zhao, "zhao")))
-    assert qian != zhao
+    won = run.state.task(qian)
+    assert won is not None and won.result == "agree"
 
 
 def test_or_sign_the_loser_of_a_race_gets_a_clear_error() -> None:
@@ -324,8 +366,9 @@ def test_sequential_refusal_stops_the_line() -> None:
 
 
 def test_vote_passes_when_the_ratio_is_reached() -> None:
-    run = Run(define(approver("n1", users("zhao", "qian", "sun", "zhou"), "vote", ratio=0.5),
-                     approver("n2", users("wang"))))
+    run = Run(
+        define(approver("n1", users("zhao", "qian", "sun", "zhou"), "vote", ratio=0.5), approver("n2", users("wang")))
+    )
     run.disagree("zhou")
     run.agree("zhao")
     assert run.state.current_node_ids() == ["n1"]
@@ -352,10 +395,14 @@ ROUTED = (
         "route": {
             "id": "r_days",
             "branches": [
-                {"when": {"field": "numberField_days", "op": "gt", "value": 10},
-                 "nodes": [approver("n_boss", users("boss"))]},
-                {"when": {"field": "numberField_days", "op": "gt", "value": 3},
-                 "nodes": [approver("n_hr", {"role": 9001}, "and")]},
+                {
+                    "when": {"field": "numberField_days", "op": "gt", "value": 10},
+                    "nodes": [approver("n_boss", users("boss"))],
+                },
+                {
+                    "when": {"field": "numberField_days", "op": "gt", "value": 3},
+                    "nodes": [approver("n_hr", {"role": 9001}, "and")],
+                },
                 {"default": True, "nodes": []},
             ],
         }
@@ -380,10 +427,57 @@ def test_route_reads_the_values_current_when_it_is_reached() -> None:
     assert run.running() == [("n_boss", "boss")]
 
 
+def test_the_flow_continues_after_the_route_when_its_branch_ends() -> None:
+    run = Run(define(*ROUTED), form_data={"numberField_days": 30})
+    run.agree("wang")
+    effects = run.agree("boss")
+    assert of(effects, CcSent) == [CcSent("c_fin", ("zhao", "qian"))]
+    assert run.outcome == ("completed", "agree")
+
+
+def test_routes_nest() -> None:
+    inner = {
+        "route": {
+            "id": "r_inner",
+            "branches": [
+                {
+                    "when": {"field": "textField_reason", "op": "like", "value": "病"},
+                    "nodes": [approver("n_doc", users("wu"))],
+                },
+                {"default": True, "nodes": [approver("n_other", users("sun"))]},
+            ],
+        }
+    }
+    outer = {
+        "route": {
+            "id": "r_outer",
+            "branches": [
+                {"when": {"field": "numberField_days", "op": "ge", "value": 2}, "nodes": [inner]},
+            ],
+        }
+    }
+    definition = define(outer, approver("n_end", users("wang")))
+    run = Run(definition, form_data={"numberField_days": 2, "textField_reason": "生病"})
+    assert run.running() == [("n_doc", "wu")]
+    run.agree("wu")
+    assert run.running() == [("n_end", "wang")]
+    assert Run(definition, form_data={"numberField_days": 2}).running() == [("n_other", "sun")]
+    assert Run(definition, form_data={"numberField_days": 1}).running() == [("n_end", "wang")]
+
+
 def test_route_without_a_match_or_default_continues() -> None:
     definition = define(
-        {"route": {"id": "r", "branches": [{"when": {"field": "numberField_days", "op": "gt", "value": 3},
-                                             "nodes": [approver("n_hr", users("zhao"))]}]}},
+        {
+            "route": {
+                "id": "r",
+                "branches": [
+                    {
+                        "when": {"field": "numberField_days", "op": "gt", "value": 3},
+                        "nodes": [approver("n_hr", users("zhao"))],
+                    }
+                ],
+            }
+        },
         approver("n_end", users("wang")),
     )
     assert Run(definition, form_data={"numberField_days": 1}).running() == [("n_end", "wang")]
@@ -422,7 +516,7 @@ PARALLEL = (
 def test_parallel_branches_join_when_all_finish() -> None:
     run = Run(define(*PARALLEL))
     effects = run.agree("wang")
-    assert run.running() == [("p" and "n_fin", "zhao"), ("n_fin", "qian"), ("n_legal", "zhou")]
+    assert run.running() == [("n_fin", "zhao"), ("n_fin", "qian"), ("n_legal", "zhou")]
     assert of(effects, CcSent) == [CcSent("c_hr", ("wu",))]  # a branch with no approver finishes at once
     run.agree("zhou")
     assert sorted(run.state.current_node_ids()) == ["n_fin"]
@@ -442,9 +536,37 @@ def test_refusal_in_one_parallel_branch_ends_everything() -> None:
     assert run.outcome == ("completed", "disagree")
 
 
+def test_parallel_of_empty_branches_is_passed_through() -> None:
+    definition = define({"parallel": {"id": "p", "branches": [[], []]}}, approver("n", users("wang")))
+    assert Run(definition).running() == [("n", "wang")]
+
+
+def test_an_error_in_one_branch_stops_the_fork() -> None:
+    strict = {
+        "route": {
+            "id": "r",
+            "branches": [
+                {
+                    "when": {"field": "numberField_days", "op": "gt", "value": 3},
+                    "nodes": [approver("n_strict", {"role": 9002}, empty="fail")],
+                },
+            ],
+        }
+    }
+    definition = define(
+        approver("n1", users("wang")),
+        {"parallel": {"id": "p", "branches": [[strict], [approver("n_b", users("zhou"))]]}},
+    )
+    run = Run(definition, form_data={"numberField_days": 1}, directory=NO_ADMINS)
+    effects = run.do(Agree(run.task("wang"), "wang"), form_data={"numberField_days": 9})
+    assert run.outcome == ("error", None)
+    assert not of(effects, TaskCreated)
+
+
 def test_parallel_whose_branches_have_no_approvers_joins_at_once() -> None:
-    definition = define({"parallel": {"id": "p", "branches": [[approver("a", {"role": 9002})], []]}},
-                        approver("n", users("wang")))
+    definition = define(
+        {"parallel": {"id": "p", "branches": [[approver("a", {"role": 9002})], []]}}, approver("n", users("wang"))
+    )
     assert Run(definition).running() == [("n", "wang")]
 
 
@@ -463,8 +585,11 @@ def test_empty_admin_routes_to_the_app_admins() -> None:
 
 
 def test_empty_admin_without_admins_fails_the_start() -> None:
-    error = expect(InvalidArgument, "process.no_approver",
-                   lambda: Run(define(approver("n1", {"role": 9002}, empty="admin")), directory=NO_ADMINS))
+    error = expect(
+        InvalidArgument,
+        "process.no_approver",
+        lambda: Run(define(approver("n1", {"role": 9002}, empty="admin")), directory=NO_ADMINS),
+    )
     assert "no administrator" in str(error)
 
 
@@ -479,11 +604,18 @@ def test_empty_fail_fails_the_start_naming_the_node() -> None:
 def test_empty_fail_off_the_forecast_path_does_not_fail_the_start() -> None:
     definition = define(
         approver("n1", users("wang")),
-        {"route": {"id": "r", "branches": [
-            {"when": {"field": "numberField_days", "op": "gt", "value": 3},
-             "nodes": [approver("n_strict", {"role": 9002}, empty="fail")]},
-            {"default": True, "nodes": []},
-        ]}},
+        {
+            "route": {
+                "id": "r",
+                "branches": [
+                    {
+                        "when": {"field": "numberField_days", "op": "gt", "value": 3},
+                        "nodes": [approver("n_strict", {"role": 9002}, empty="fail")],
+                    },
+                    {"default": True, "nodes": []},
+                ],
+            }
+        },
     )
     run = Run(definition, form_data={"numberField_days": 1})
     # The values change on the way so that the route takes the strict branch: its node goes to the admins.
@@ -531,8 +663,10 @@ def test_return_on_refusal_with_nowhere_to_go_refuses() -> None:
 def test_terminate_closes_every_open_task() -> None:
     run = Run(define(approver("n1", users("zhao", "qian"), "and")))
     effects = run.do(Terminate("adm", remark="作废"))
-    assert [(c.user_id, c.status) for c in of(effects, TaskCancelled)] == [("zhao", "terminated"),
-                                                                             ("qian", "terminated")]
+    assert [(c.user_id, c.status) for c in of(effects, TaskCancelled)] == [
+        ("zhao", "terminated"),
+        ("qian", "terminated"),
+    ]
     assert OperationRecorded("terminate", actor="adm", remark="作废") in effects
     assert effects[-2:] == [
         InstanceFinished("terminated", None),
@@ -588,8 +722,9 @@ def test_only_the_assignee_acts_unless_on_behalf() -> None:
     expect(PermissionDenied, "task.not_assignee", lambda: run.do(Agree(task, "qian")))
     expect(NotFound, "task.not_found", lambda: run.do(Agree(404, "zhao")))
     effects = run.do(Agree(task, "adm", on_behalf=True))
-    assert OperationRecorded("agree", actor="adm", node_id="n1", task_id=task, result="agree",
-                             on_behalf=True) in effects
+    assert (
+        OperationRecorded("agree", actor="adm", node_id="n1", task_id=task, result="agree", on_behalf=True) in effects
+    )
     assert run.outcome == ("completed", "agree")
 
 
@@ -601,10 +736,17 @@ def test_redirect_hands_the_task_to_another_user() -> None:
     expect(PermissionDenied, "task.not_assignee", lambda: run.do(Redirect(zhao, "sun", "sun")))
     effects = run.do(Redirect(zhao, "zhao", "sun", remark="出差"))
     assert of(effects, TaskCompleted) == [TaskCompleted(zhao, "zhao", "redirect")]
-    assert EventEmitted("bpms_task_change", {"type": "finish", "staffId": "zhao", "taskId": zhao,
-                                             "result": "redirect", "remark": "出差"}) in effects
-    assert OperationRecorded("redirect", actor="zhao", node_id="n1", task_id=zhao, remark="出差",
-                             user_ids=("sun",)) in effects
+    assert (
+        EventEmitted(
+            "bpms_task_change",
+            {"type": "finish", "staffId": "zhao", "taskId": zhao, "result": "redirect", "remark": "出差"},
+        )
+        in effects
+    )
+    assert (
+        OperationRecorded("redirect", actor="zhao", node_id="n1", task_id=zhao, remark="出差", user_ids=("sun",))
+        in effects
+    )
     assert run.running() == [("n1", "qian"), ("n1", "sun")]
     run.agree("sun")
     run.agree("qian")
@@ -618,8 +760,10 @@ def test_return_to_the_previous_approver_node() -> None:
     task = run.task("zhao")
     effects = run.do(Return(task, "zhao", remark="补材料"))
     assert of(effects, TaskCompleted) == [TaskCompleted(task, "zhao", "return")]
-    assert OperationRecorded("return", actor="zhao", node_id="n3", task_id=task, remark="补材料",
-                             target_node_id="n2") in effects
+    assert (
+        OperationRecorded("return", actor="zhao", node_id="n3", task_id=task, remark="补材料", target_node_id="n2")
+        in effects
+    )
     assert run.running() == [("n2", "chen")]
     run.agree("chen")
     run.agree("zhao")
@@ -627,8 +771,11 @@ def test_return_to_the_previous_approver_node() -> None:
 
 
 def test_return_to_a_named_earlier_node() -> None:
-    run = Run(define(approver("n1", users("wang")), approver("n2", users("chen", "sun"), "and"),
-                     approver("n3", users("zhao"))))
+    run = Run(
+        define(
+            approver("n1", users("wang")), approver("n2", users("chen", "sun"), "and"), approver("n3", users("zhao"))
+        )
+    )
     run.agree("wang")
     run.agree("chen")
     effects = run.do(Return(run.task("sun"), "sun", to_node="n1"))
@@ -661,8 +808,8 @@ def test_return_from_a_parallel_branch_to_before_the_fork_cancels_the_other_bran
     assert [b.branch_id for b in run.state.branches] == [0]
     run.agree("wang")
     assert len(run.state.branches) == 3  # forked again
-    for node, user in run.running():
-        run.agree(user, node)
+    run.agree("zhou")
+    run.agree("qian")  # or-sign: zhao's task is cancelled
     run.agree("sun")
     run.agree("boss")
     assert run.outcome == ("completed", "agree")
@@ -672,8 +819,9 @@ def test_return_cannot_reach_into_a_sibling_branch() -> None:
     run = Run(define(*PARALLEL))
     run.agree("wang")
     run.agree("zhao")
-    expect(InvalidArgument, "task.invalid_return_target",
-           lambda: run.do(Return(run.task("zhou"), "zhou", to_node="n_fin")))
+    expect(
+        InvalidArgument, "task.invalid_return_target", lambda: run.do(Return(run.task("zhou"), "zhou", to_node="n_fin"))
+    )
 
 
 # ----------------------------------------------------------------------------------------- add signer
@@ -683,8 +831,12 @@ def test_add_signer_before_pauses_the_assignee_until_the_signer_agrees() -> None
     run = Run(define(approver("n1", users("zhao")), approver("n2", users("boss"))))
     zhao = run.task("zhao")
     effects = run.do(AddSigner(zhao, "zhao", ("sun", "zhou"), "before", remark="请先看"))
-    assert OperationRecorded("add_signer_before", actor="zhao", node_id="n1", task_id=zhao, remark="请先看",
-                             user_ids=("sun", "zhou")) in effects
+    assert (
+        OperationRecorded(
+            "add_signer_before", actor="zhao", node_id="n1", task_id=zhao, remark="请先看", user_ids=("sun", "zhou")
+        )
+        in effects
+    )
     assert of(effects, TaskPaused) == [TaskPaused(zhao, "zhao")]
     assert run.running() == [("n1", "sun")]
     run.agree("sun")
@@ -810,14 +962,23 @@ def test_state_json_shape() -> None:
         "route_data": {},
         "assignees": {"n1": ["zhao", "qian"]},
         "admins": ["adm"],
-        "branches": [{
-            "id": 0, "parent": None, "node": "n1", "history": [],
-            "approval": {"node": "n1", "mode": "sequential", "seats": [
-                {"chain": ["zhao"], "at": 0, "outcome": None}, {"chain": ["qian"], "at": 0, "outcome": None},
-            ]},
-        }],
-        "tasks": [{"id": 1, "node": "n1", "branch": 0, "seat": 0, "user": "zhao", "status": "running",
-                   "result": None}],
+        "branches": [
+            {
+                "id": 0,
+                "parent": None,
+                "node": "n1",
+                "history": [],
+                "approval": {
+                    "node": "n1",
+                    "mode": "sequential",
+                    "seats": [
+                        {"chain": ["zhao"], "at": 0, "outcome": None},
+                        {"chain": ["qian"], "at": 0, "outcome": None},
+                    ],
+                },
+            }
+        ],
+        "tasks": [{"id": 1, "node": "n1", "branch": 0, "seat": 0, "user": "zhao", "status": "running", "result": None}],
         "next_task_id": 2,
         "next_branch_id": 1,
     }
@@ -836,7 +997,8 @@ def broken_states() -> list[tuple[str, Callable[[InstanceState], None]]]:
         s.tasks[0].node_id = "n2"
 
     def nobody_waits(s: InstanceState) -> None:
-        s.tasks[0].status, s.tasks[0].result = "cancelled", None
+        for task in s.tasks:
+            task.status = "cancelled"
 
     def two_tasks_for_a_seat(s: InstanceState) -> None:
         s.tasks.append(s.tasks[0].__class__(99, "n1", 0, 0, "zhao"))
@@ -851,7 +1013,20 @@ def broken_states() -> list[tuple[str, Callable[[InstanceState], None]]]:
     def two_main_branches(s: InstanceState) -> None:
         s.branches.append(s.branches[0].__class__(7, None, "n2"))
 
+    def joins_at_an_approver(s: InstanceState) -> None:
+        s.branches[0].approval = None
+        s.branches.append(s.branches[0].__class__(1, 0, "n2"))
+
+    def paused_outside_the_chain(s: InstanceState) -> None:
+        s.tasks[0].status = "paused"
+
+    def passed_a_route(s: InstanceState) -> None:
+        s.branches[0].history.append("nope")
+
     return [
+        ("joins at n1, not a parallel node", joins_at_an_approver),
+        ("paused task 1 is not waiting", paused_outside_the_chain),
+        ("passed nope, not an approver node", passed_a_route),
         ("has open tasks", finished_with_open_task),
         ("belongs to no current node", orphan_task),
         ("waits for nobody", nobody_waits),

@@ -150,9 +150,7 @@ def _holds(node: Filter, data: Mapping[str, Any], fields: tuple[Field, ...]) -> 
         rows = data.get(node.parent)
         inner = Condition(node.field, node.op, node.value)
         children = table.children
-        return isinstance(rows, list) and any(
-            isinstance(row, Mapping) and _holds(inner, row, children) for row in rows
-        )
+        return isinstance(rows, list) and any(isinstance(row, Mapping) and _holds(inner, row, children) for row in rows)
     target = _target(node, {f.field_id: f for f in fields})
     assert isinstance(target, _Target)
     stored = target.read(data)
@@ -220,9 +218,9 @@ def _scalar_holds(op: str, value: Any, stored: Any, kind: str) -> bool:
         if current is None:
             return False
         low, high = value
-        if low not in (None, "") and current < _scalar(kind, low):  # type: ignore[operator]
+        if low not in (None, "") and _ordered("lt", current, _scalar(kind, low)):
             return False
-        return not (high not in (None, "") and current > _scalar(kind, high))  # type: ignore[operator]
+        return not (high not in (None, "") and _ordered("gt", current, _scalar(kind, high)))
     values = _values(value)
     if op in ("has_all", "seq_eq", "prefix") and len(values) > 1:
         return False

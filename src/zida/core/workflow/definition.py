@@ -231,8 +231,9 @@ class ProcessDefinition:
         return out
 
 
-def _index(nodes: Sequence[Node], owner: RouteNode | ParallelNode | None, places: dict[str, _Place],
-           fields: set[str]) -> None:
+def _index(
+    nodes: Sequence[Node], owner: RouteNode | ParallelNode | None, places: dict[str, _Place], fields: set[str]
+) -> None:
     for i, node in enumerate(nodes):
         following = nodes[i + 1] if i + 1 < len(nodes) else None
         places[node.node_id] = _Place(node, owner, following)
@@ -294,7 +295,9 @@ def _who_to_dict(who: Who) -> dict[str, Any]:
 def _node_to_dict(node: Node) -> dict[str, Any]:
     if isinstance(node, ApproverNode):
         body: dict[str, Any] = {
-            "id": node.node_id, "name": _name_out(node.name, node.name_en), "who": _who_to_dict(node.who),
+            "id": node.node_id,
+            "name": _name_out(node.name, node.name_en),
+            "who": _who_to_dict(node.who),
             "mode": node.mode,
         }
         if node.ratio is not None:
@@ -387,8 +390,9 @@ class _Parser:
             raw, path, ("users", "manager", "deptHead", "role", "field", "originatorChooses", "originator")
         )
         if len(body) != 1:
-            raise _error(path, "expects exactly one of users, manager, deptHead, role, field, originatorChooses, "
-                               "originator")
+            raise _error(
+                path, "expects exactly one of users, manager, deptHead, role, field, originatorChooses, originator"
+            )
         ((kind, value),) = body.items()
         at = f"{path}.{kind}"
         if kind == "users":
@@ -553,9 +557,7 @@ def _normalise_value(fields: Mapping[str, Field], field_id: str, parent: str | N
     return [one(v) for v in value] if isinstance(value, list) else one(value)
 
 
-def parse_process(
-    raw: Mapping[str, Any], *, path: str, fields: Sequence[Field], version: int = 1
-) -> ProcessDefinition:
+def parse_process(raw: Mapping[str, Any], *, path: str, fields: Sequence[Field], version: int = 1) -> ProcessDefinition:
     """Parse and validate a bundle ``process:`` block; errors name the path inside the bundle."""
     parser = _Parser(fields)
     body = parser.mapping(raw, path, ("processCode", "name", "nodes"), ("processCode", "name", "nodes"))

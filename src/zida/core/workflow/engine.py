@@ -101,10 +101,25 @@ TASK_RESULTS = frozenset({AGREE, DISAGREE, REDIRECT, RETURN})
 # Task results as bpms_task_change spells them (dingtalk-platform.md §4.6).
 _EVENT_RESULTS = {AGREE: "agree", DISAGREE: "refuse", REDIRECT: "redirect", RETURN: "return"}
 
-OPERATION_KINDS = frozenset({
-    "start", "agree", "disagree", "redirect", "add_signer_before", "add_signer_after", "return", "withdraw",
-    "terminate", "urge", "cc", "skip", "fallback_to_admin", "finish", "error",
-})
+OPERATION_KINDS = frozenset(
+    {
+        "start",
+        "agree",
+        "disagree",
+        "redirect",
+        "add_signer_before",
+        "add_signer_after",
+        "return",
+        "withdraw",
+        "terminate",
+        "urge",
+        "cc",
+        "skip",
+        "fallback_to_admin",
+        "finish",
+        "error",
+    }
+)
 
 _MAX_DEPARTMENT_DEPTH = 100
 
@@ -208,8 +223,13 @@ class Task:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
-            "id": self.task_id, "node": self.node_id, "branch": self.branch_id, "seat": self.seat,
-            "user": self.user_id, "status": self.status, "result": self.result,
+            "id": self.task_id,
+            "node": self.node_id,
+            "branch": self.branch_id,
+            "seat": self.seat,
+            "user": self.user_id,
+            "status": self.status,
+            "result": self.result,
         }
 
     @classmethod
@@ -256,7 +276,11 @@ class Approval:
 
 @dataclass(slots=True)
 class Branch:
-    """The main flow (no parent) or one branch of a parallel node, and the approver nodes it has passed."""
+    """The main flow (no parent) or one branch of a parallel node.
+
+    It waits at ``node_id``: an approver node (``approval`` set) or a parallel node whose branches run
+    (``approval`` None). ``history`` lists the approver nodes it passed, the targets a return may pick.
+    """
 
     branch_id: int
     parent_id: int | None
@@ -264,15 +288,12 @@ class Branch:
     approval: Approval | None = None
     history: list[str] = field(default_factory=list)
 
-    @property
-    def joining(self) -> bool:
-        """Waiting at a parallel node for its branches."""
-        return self.node_id is not None and self.approval is None
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
-            "id": self.branch_id, "parent": self.parent_id, "node": self.node_id,
+            "id": self.branch_id,
+            "parent": self.parent_id,
+            "node": self.node_id,
             "approval": self.approval.to_dict() if self.approval is not None else None,
             "history": list(self.history),
         }
@@ -286,7 +307,14 @@ class Branch:
 
 @dataclass(slots=True)
 class InstanceState:
-    """Everything the engine knows about one process instance; round-trips through JSON."""
+    """Everything the engine knows about one process instance; round-trips through JSON.
+
+    ``status`` is running, completed (``result`` agree or disagree), terminated or error. ``acted`` turns true
+    when an approver first acts (withdrawal is allowed until then). ``route_data`` holds the form values route
+    conditions read; ``assignees`` the people each approver and CC node resolved to at start; ``admins`` the
+    app administrators at start (the fallback for nodes nobody resolves to). ``tasks`` keeps every task the
+    instance ever had, open or closed.
+    """
 
     process_code: str
     definition_version: int
@@ -467,8 +495,16 @@ class EventEmitted:
 
 
 Effect = (
-    TaskCreated | TaskPaused | TaskResumed | TaskCompleted | TaskCancelled | TaskUrged | CcSent | InstanceFinished
-    | OperationRecorded | EventEmitted
+    TaskCreated
+    | TaskPaused
+    | TaskResumed
+    | TaskCompleted
+    | TaskCancelled
+    | TaskUrged
+    | CcSent
+    | InstanceFinished
+    | OperationRecorded
+    | EventEmitted
 )
 
 
@@ -577,7 +613,7 @@ def _department_head(originator: str, level: int, department_id: int | None, dir
     while dept is not None and dept not in chain and len(chain) < _MAX_DEPARTMENT_DEPTH:
         chain.append(dept)
         dept = directory.parent_department(dept)
-    # An originator who heads their own department reports to the head of the department above (DingTalk).
+    # An originator who heads their own department is approved by the head above, not by themself.
     while chain and originator in directory.department_managers(chain[0]):
         chain.pop(0)
     return list(directory.department_managers(chain[level - 1])) if len(chain) >= level else []
@@ -592,8 +628,14 @@ def _field_users(value: Any) -> list[str]:
 
 
 def _resolve(
-    who: Who, node_id: str, *, originator: str, department_id: int | None, form_data: Mapping[str, Any],
-    chosen: Mapping[str, list[str]], directory: Directory,
+    who: Who,
+    node_id: str,
+    *,
+    originator: str,
+    department_id: int | None,
+    form_data: Mapping[str, Any],
+    chosen: Mapping[str, list[str]],
+    directory: Directory,
 ) -> list[str]:
     candidates: Sequence[str]
     if isinstance(who, FixedUsers):
@@ -622,16 +664,22 @@ def _chosen_approvers(
         node = definition.node(node_id) if definition.has_node(node_id) else None
         if not isinstance(node, ApproverNode | CcNode) or not isinstance(node.who, OriginatorChoice):
             raise InvalidArgument(
-                f"node {node_id} does not let the originator choose its approvers", reason="process.invalid_choice",
+                f"node {node_id} does not let the originator choose its approvers",
+                reason="process.invalid_choice",
                 node=node_id,
             )
         if isinstance(users, str) or not all(isinstance(u, str) for u in users):
-            raise InvalidArgument(f"node {node_id}: expects a list of userIds", reason="process.invalid_choice",
-                                  node=node_id)
+            raise InvalidArgument(
+                f"node {node_id}: expects a list of userIds", reason="process.invalid_choice", node=node_id
+            )
         for user in users:
             if not directory.user_exists(user):
-                raise InvalidArgument(f"node {node_id}: user {user} does not exist", reason="process.unknown_user",
-                                      node=node_id, user=user)
+                raise InvalidArgument(
+                    f"node {node_id}: user {user} does not exist",
+                    reason="process.unknown_user",
+                    node=node_id,
+                    user=user,
+                )
         chosen[node_id] = list(dict.fromkeys(users))
     return chosen
 
@@ -670,8 +718,9 @@ def _forecast(nodes: Sequence[Node], data: Mapping[str, Any], definition: Proces
 class _Step:
     """One call of ``start`` or ``act``: mutates its own copy of the state and collects effects."""
 
-    def __init__(self, definition: ProcessDefinition, state: InstanceState,
-                 new_task_id: Callable[[], int] | None) -> None:
+    def __init__(
+        self, definition: ProcessDefinition, state: InstanceState, new_task_id: Callable[[], int] | None
+    ) -> None:
         self.definition = definition
         self.state = state
         self.effects: list[Effect] = []
@@ -723,7 +772,8 @@ class _Step:
 
     def open_tasks_of(self, branch: Branch, seat: int | None = None) -> list[Task]:
         return [
-            t for t in self.state.tasks
+            t
+            for t in self.state.tasks
             if t.is_open and t.branch_id == branch.branch_id and (seat is None or t.seat == seat)
         ]
 
@@ -918,7 +968,7 @@ class _Step:
             if below is not owner:
                 self.state.branches.remove(below)
         owner.approval = None
-        del owner.history[owner.history.index(target):]
+        del owner.history[owner.history.index(target) :]
         self.enter(owner, self.definition.node(target))
 
     def finish(self, status: str, result: str | None) -> None:
@@ -939,29 +989,46 @@ class _Step:
     def acting_task(self, task_id: int, actor: str, on_behalf: bool) -> tuple[Task, Branch]:
         task = self.state.task(task_id)
         if task is None:
-            raise NotFound(f"task {task_id} does not exist in this process instance", reason="task.not_found",
-                           task_id=task_id)
+            raise NotFound(
+                f"task {task_id} does not exist in this process instance", reason="task.not_found", task_id=task_id
+            )
         if task.status != RUNNING:
-            raise Conflict(f"task {task_id} is {task.status}, not running", reason="task.not_running",
-                           task_id=task_id)
+            raise Conflict(f"task {task_id} is {task.status}, not running", reason="task.not_running", task_id=task_id)
         if actor != task.user_id and not on_behalf:
-            raise PermissionDenied(f"task {task_id} is assigned to {task.user_id}, not {actor}",
-                                   reason="task.not_assignee", task_id=task_id)
+            raise PermissionDenied(
+                f"task {task_id} is assigned to {task.user_id}, not {actor}",
+                reason="task.not_assignee",
+                task_id=task_id,
+            )
         return task, self.state.branch(task.branch_id)
 
     def agree(self, action: Agree) -> None:
         task, branch = self.acting_task(action.task_id, action.actor, action.on_behalf)
         self.state.acted = True
-        self.record("agree", actor=action.actor, node_id=task.node_id, task_id=task.task_id, result=AGREE,
-                    remark=action.remark, on_behalf=action.actor != task.user_id)
+        self.record(
+            "agree",
+            actor=action.actor,
+            node_id=task.node_id,
+            task_id=task.task_id,
+            result=AGREE,
+            remark=action.remark,
+            on_behalf=action.actor != task.user_id,
+        )
         self.complete_task(task, AGREE, action.remark)
         self.advance_seat(branch, task.seat)
 
     def disagree(self, action: Disagree) -> None:
         task, branch = self.acting_task(action.task_id, action.actor, action.on_behalf)
         self.state.acted = True
-        self.record("disagree", actor=action.actor, node_id=task.node_id, task_id=task.task_id, result=DISAGREE,
-                    remark=action.remark, on_behalf=action.actor != task.user_id)
+        self.record(
+            "disagree",
+            actor=action.actor,
+            node_id=task.node_id,
+            task_id=task.task_id,
+            result=DISAGREE,
+            remark=action.remark,
+            on_behalf=action.actor != task.user_id,
+        )
         self.complete_task(task, DISAGREE, action.remark)
         assert branch.approval is not None
         branch.approval.seats[task.seat].outcome = DISAGREE
@@ -973,14 +1040,25 @@ class _Step:
     def redirect(self, action: Redirect) -> None:
         task, branch = self.acting_task(action.task_id, action.actor, action.on_behalf)
         if action.to_user == task.user_id:
-            raise InvalidArgument(f"task {task.task_id} is already assigned to {action.to_user}",
-                                  reason="task.redirect_to_assignee")
+            raise InvalidArgument(
+                f"task {task.task_id} is already assigned to {action.to_user}", reason="task.redirect_to_assignee"
+            )
         if self.holds_open_task(branch, action.to_user):
-            raise Conflict(f"{action.to_user} already approves node {task.node_id}", reason="task.already_assignee",
-                           user=action.to_user)
+            raise Conflict(
+                f"{action.to_user} already approves node {task.node_id}",
+                reason="task.already_assignee",
+                user=action.to_user,
+            )
         self.state.acted = True
-        self.record("redirect", actor=action.actor, node_id=task.node_id, task_id=task.task_id,
-                    remark=action.remark, user_ids=(action.to_user,), on_behalf=action.actor != task.user_id)
+        self.record(
+            "redirect",
+            actor=action.actor,
+            node_id=task.node_id,
+            task_id=task.task_id,
+            remark=action.remark,
+            user_ids=(action.to_user,),
+            on_behalf=action.actor != task.user_id,
+        )
         self.complete_task(task, REDIRECT, action.remark)
         assert branch.approval is not None
         seat = branch.approval.seats[task.seat]
@@ -996,22 +1074,30 @@ class _Step:
             raise InvalidArgument("name at least one signer to add", reason="task.no_signer")
         for user in users:
             if user == task.user_id or self.holds_open_task(branch, user):
-                raise Conflict(f"{user} already approves node {task.node_id}", reason="task.already_assignee",
-                               user=user)
+                raise Conflict(
+                    f"{user} already approves node {task.node_id}", reason="task.already_assignee", user=user
+                )
         self.state.acted = True
         assert branch.approval is not None
         seat = branch.approval.seats[task.seat]
-        self.record(f"add_signer_{action.position}", actor=action.actor, node_id=task.node_id,
-                    task_id=task.task_id, result=AGREE if action.position == "after" else None,
-                    remark=action.remark, user_ids=users, on_behalf=action.actor != task.user_id)
+        self.record(
+            f"add_signer_{action.position}",
+            actor=action.actor,
+            node_id=task.node_id,
+            task_id=task.task_id,
+            result=AGREE if action.position == "after" else None,
+            remark=action.remark,
+            user_ids=users,
+            on_behalf=action.actor != task.user_id,
+        )
         if action.position == "before":
             task.status = PAUSED
             self.effects.append(TaskPaused(task.task_id, task.user_id))
-            seat.chain[seat.at:seat.at] = users
+            seat.chain[seat.at : seat.at] = users
             self.open_seat(branch, task.seat)
         else:
             self.complete_task(task, AGREE, action.remark)
-            seat.chain[seat.at + 1:seat.at + 1] = users
+            seat.chain[seat.at + 1 : seat.at + 1] = users
             self.advance_seat(branch, task.seat)
 
     def return_(self, action: Return) -> None:
@@ -1020,11 +1106,21 @@ class _Step:
         if target is None:
             raise InvalidArgument("there is no earlier approver node to return to", reason="task.no_return_target")
         if not any(target in b.history for b in self.lineage(branch)):
-            raise InvalidArgument(f"{target} is not an approver node this instance passed on the way here",
-                                  reason="task.invalid_return_target", node=target)
+            raise InvalidArgument(
+                f"{target} is not an approver node this instance passed on the way here",
+                reason="task.invalid_return_target",
+                node=target,
+            )
         self.state.acted = True
-        self.record("return", actor=action.actor, node_id=task.node_id, task_id=task.task_id, remark=action.remark,
-                    target_node_id=target, on_behalf=action.actor != task.user_id)
+        self.record(
+            "return",
+            actor=action.actor,
+            node_id=task.node_id,
+            task_id=task.task_id,
+            remark=action.remark,
+            target_node_id=target,
+            on_behalf=action.actor != task.user_id,
+        )
         self.complete_task(task, RETURN, action.remark)
         self.return_to(branch, target)
 
@@ -1036,8 +1132,10 @@ class _Step:
         if action.actor != self.state.originator:
             raise PermissionDenied("only the originator may withdraw the instance", reason="instance.not_originator")
         if self.state.acted:
-            raise Conflict("an approver has already acted; the instance can no longer be withdrawn",
-                           reason="instance.already_acted")
+            raise Conflict(
+                "an approver has already acted; the instance can no longer be withdrawn",
+                reason="instance.already_acted",
+            )
         self.record("withdraw", actor=action.actor, remark=action.remark)
         self.finish(TERMINATED, None)
 
@@ -1046,14 +1144,21 @@ class _Step:
         if action.task_id is not None:
             task = self.state.task(action.task_id)
             if task is None:
-                raise NotFound(f"task {action.task_id} does not exist in this process instance",
-                               reason="task.not_found", task_id=action.task_id)
+                raise NotFound(
+                    f"task {action.task_id} does not exist in this process instance",
+                    reason="task.not_found",
+                    task_id=action.task_id,
+                )
             if task.status != RUNNING:
-                raise Conflict(f"task {action.task_id} is {task.status}, not running", reason="task.not_running",
-                               task_id=action.task_id)
+                raise Conflict(
+                    f"task {action.task_id} is {task.status}, not running",
+                    reason="task.not_running",
+                    task_id=action.task_id,
+                )
             running = [task]
-        self.record("urge", actor=action.actor, remark=action.remark,
-                    user_ids=tuple(dict.fromkeys(t.user_id for t in running)))
+        self.record(
+            "urge", actor=action.actor, remark=action.remark, user_ids=tuple(dict.fromkeys(t.user_id for t in running))
+        )
         for task in running:
             self.effects.append(TaskUrged(task.task_id, task.user_id, action.actor))
 
@@ -1076,9 +1181,17 @@ def start(
         raise InvalidArgument(f"user {originator} does not exist", reason="process.unknown_user", user=originator)
     chosen = _chosen_approvers(definition, chosen_approvers or {}, directory)
     assignees = {
-        node.node_id: _resolve(node.who, node.node_id, originator=originator, department_id=department_id,
-                               form_data=form_data, chosen=chosen, directory=directory)
-        for node in definition.walk() if isinstance(node, ApproverNode | CcNode)
+        node.node_id: _resolve(
+            node.who,
+            node.node_id,
+            originator=originator,
+            department_id=department_id,
+            form_data=form_data,
+            chosen=chosen,
+            directory=directory,
+        )
+        for node in definition.walk()
+        if isinstance(node, ApproverNode | CcNode)
     }
     state = InstanceState(
         process_code=definition.process_code,
@@ -1095,7 +1208,8 @@ def start(
             raise InvalidArgument(
                 f"nobody can approve node {node.name} ({node.node_id}): its approvers resolve to no user"
                 + (" and the app has no administrator" if node.empty == "admin" else ""),
-                reason="process.no_approver", node=node.node_id,
+                reason="process.no_approver",
+                node=node.node_id,
             )
     step = _Step(definition, state, new_task_id)
     step.record("start", actor=originator)
@@ -1119,7 +1233,8 @@ def act(
     if definition.process_code != state.process_code or definition.version != state.definition_version:
         raise Conflict(
             f"the instance runs {state.process_code} version {state.definition_version}, not "
-            f"{definition.process_code} version {definition.version}", reason="process.version_mismatch",
+            f"{definition.process_code} version {definition.version}",
+            reason="process.version_mismatch",
         )
     if state.status != RUNNING:
         raise Conflict(f"the process instance has already finished ({state.status})", reason="instance.finished")
@@ -1174,7 +1289,8 @@ def _problems(state: InstanceState, definition: ProcessDefinition | None) -> Ite
         ):
             yield f"task {task.task_id} belongs to {task.node_id}, not an approver node of the definition"
     if definition is not None and (definition.process_code, definition.version) != (
-        state.process_code, state.definition_version
+        state.process_code,
+        state.definition_version,
     ):
         yield "state and definition differ in process code or version"
     open_tasks = state.open_tasks()
@@ -1210,8 +1326,11 @@ def _branch_problems(state: InstanceState, definition: ProcessDefinition | None)
         children = [b for b in state.branches if b.parent_id == branch.branch_id]
         if branch.parent_id is not None and branch.parent_id not in by_id:
             yield f"branch {branch.branch_id} has no parent branch {branch.parent_id}"
-        node = definition.node(branch.node_id) if definition is not None and branch.node_id is not None \
-            and definition.has_node(branch.node_id) else None
+        node = (
+            definition.node(branch.node_id)
+            if definition is not None and branch.node_id is not None and definition.has_node(branch.node_id)
+            else None
+        )
         if branch.node_id is None:
             yield f"branch {branch.branch_id} waits nowhere"
         elif branch.approval is None:
@@ -1258,7 +1377,7 @@ def _seat_problems(state: InstanceState, branch: Branch) -> Iterator[str]:
             continue
         if len(running) != 1 or running[0].user_id != seat.chain[seat.at]:
             yield f"seat {index} of {approval.node_id} should have one running task for {seat.chain[seat.at]}"
-        waiting = seat.chain[seat.at + 1:]
+        waiting = seat.chain[seat.at + 1 :]
         for task in tasks:
             if task.status == PAUSED and task.user_id not in waiting:
                 yield f"paused task {task.task_id} is not waiting in its seat's chain"
