@@ -18,8 +18,12 @@ from zida.crypto import SecretBox
 from zida.db import open_database
 from zida.dialects import admin
 from zida.dialects.dingtalk import apps as dt_apps
+from zida.dialects.dingtalk import batch as dt_batch
+from zida.dialects.dingtalk import history as dt_history
 from zida.dialects.dingtalk import oauth as dt_oauth
+from zida.dialects.dingtalk import queries as dt_queries
 from zida.dialects.dingtalk import records as dt_records
+from zida.dialects.dingtalk import v2 as dt_v2
 from zida.dialects.dingtalk.http import json_response, render_error
 from zida.settings import Settings, load_settings
 
@@ -66,7 +70,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await db.close()
 
-    routes = [*admin.routes(), *dt_oauth.routes(), *dt_apps.routes(), *dt_records.routes()]
+    routes = [
+        *admin.routes(),
+        *dt_oauth.routes(),
+        *dt_apps.routes(),
+        *dt_records.routes("/v1.0"),
+        *dt_records.routes("/v2.0"),
+        *dt_batch.routes("/v1.0"),
+        *dt_batch.routes("/v2.0"),
+        *dt_queries.routes("/v1.0"),
+        *dt_queries.routes("/v2.0"),
+        *dt_history.routes(),
+        *dt_v2.routes(),
+    ]
     return Starlette(
         routes=routes,
         lifespan=lifespan,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from alibabacloud_dingtalk.oauth2_1_0 import models as oauth_models
@@ -12,6 +13,7 @@ from alibabacloud_dingtalk.yida_2_0 import models as yida2_models
 from alibabacloud_dingtalk.yida_2_0.client import Client as Yida2Client
 from alibabacloud_tea_openapi import models as open_api_models
 from alibabacloud_tea_util import models as util_models
+from Tea.exceptions import TeaException
 
 A_ALL = ("keyA-all", "secret-a-all-0001")
 A_READ = ("keyA-read", "secret-a-read-0001")
@@ -56,6 +58,10 @@ class Sdk:
             self._tokens[credential] = response.body.access_token
         return self._tokens[credential]
 
+    def forget(self, credential: tuple[str, str]) -> None:
+        """Drop the cached token of ``credential`` (after a test replaced it on the server)."""
+        self._tokens.pop(credential, None)
+
     def call(self, api: str, *path: str, token: str | None = "default", version: int = 1, **fields: Any) -> Any:
         """``client.<api>_with_options(*path, <Api>Request(**fields), <Api>Headers(token), RuntimeOptions())``.
 
@@ -77,3 +83,14 @@ class Sdk:
             headers.x_acs_dingtalk_access_token = token
         method = METHOD_NAMES.get(api, api + "_with_options")
         return getattr(client, method)(*path, request, headers, util_models.RuntimeOptions())
+
+
+def expect_error(call: Callable[[], Any], code: str, status: int) -> TeaException:
+    """Run ``call``, which must fail the way the SDK reports a DingTalk error: ``code`` and HTTP ``status``."""
+    try:
+        call()
+    except TeaException as err:
+        assert (err.code, err.data.get("statusCode")) == (code, status), err.data
+        assert err.data.get("requestid"), err.data
+        return err
+    raise AssertionError(f"expected {code} ({status}), the call succeeded")

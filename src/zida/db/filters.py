@@ -103,7 +103,8 @@ class FilterCompiler:
             raise InvalidArgument(f"{cond.field}: expects a finite number", reason="search.expect_number")
         if self.sql.name == "postgresql":
             return number
-        return int(number) if number == number.to_integral_value() else float(number)
+        # SQLite binds integers of at most 64 bits; larger integral values compare fine as floats.
+        return int(number) if number == number.to_integral_value() and abs(number) < 2**63 else float(number)
 
     def _scalar(self, kind: str, cond: Condition, value: Any) -> Any:
         if kind == "number":

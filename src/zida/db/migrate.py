@@ -33,7 +33,7 @@ def sync_engine(url: str) -> Engine:
     return create_engine(f"sqlite:///{path}")
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "heads") -> None:
     """Bring the database at ``url`` to ``revision``; creates the PostgreSQL schema in search_path if needed."""
     engine = sync_engine(url)
     try:

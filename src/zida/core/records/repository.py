@@ -14,9 +14,13 @@ from zida.db.filters import FilterCompiler
 
 __all__ = [
     "delete_instance",
+    "delete_instances",
     "find_instance",
+    "find_instances",
     "insert_instance",
+    "insert_instances",
     "insert_operation_log",
+    "insert_operation_logs",
     "search_instance_ids",
     "search_instances",
     "update_instance",
@@ -66,32 +70,7 @@ async def find_instance(conn: Connection, corp_pk: int, instance_id: str, *, loc
 
 async def insert_instance(conn: Connection, inst: FormInstance) -> int:
     """Insert a new instance; returns its primary key."""
-    pk = await conn.fetchval(
-        "INSERT INTO form_instance (instance_id, corp_pk, app_pk, form_pk, form_version, title, originator_user_id,"
-        " modifier_user_id, created_at, modified_at, data, data_version, serial_no, process_instance_id,"
-        " instance_status, approved_result)"
-        " VALUES (:instance_id, :corp_pk, :app_pk, :form_pk, :form_version, :title, :originator, :modifier,"
-        f" :created_at, :modified_at, {conn.sql.json_param('data')}, :data_version, :serial_no,"
-        " :process_instance_id, :instance_status, :approved_result) RETURNING id",
-        {
-            "instance_id": inst.instance_id,
-            "corp_pk": inst.corp_pk,
-            "app_pk": inst.app_pk,
-            "form_pk": inst.form_pk,
-            "form_version": inst.form_version,
-            "title": inst.title,
-            "originator": inst.originator_user_id,
-            "modifier": inst.modifier_user_id,
-            "created_at": inst.created_at,
-            "modified_at": inst.modified_at,
-            "data": orjson.dumps(inst.data).decode(),
-            "data_version": inst.data_version,
-            "serial_no": inst.serial_no,
-            "process_instance_id": inst.process_instance_id,
-            "instance_status": inst.instance_status,
-            "approved_result": inst.approved_result,
-        },
-    )
+    pk = await conn.fetchval(_insert_sql(conn) + " RETURNING id", _insert_params(inst))
     return int(pk)
 
 
@@ -180,3 +159,96 @@ async def search_instance_ids(
     if query.with_total:
         total = int(await conn.fetchval(f"SELECT count(*) FROM form_instance WHERE {where}", compiler.params))
     return total, [r["instance_id"] for r in rows]
+
+
+async def find_instances(
+    conn: Connection, corp_pk: int, instance_ids: list[str], *, lock: bool = False
+) -> dict[str, FormInstance]:
+    """Instances of the corp by id (absent ids are missing from the map); locked in id order when ``lock``."""
+    if not instance_ids:
+        return {}
+    names = {f"i{n}": v for n, v in enumerate(dict.fromkeys(instance_ids))}
+    rows = await conn.fetch(
+        f"SELECT {COLUMNS} FROM form_instance fi JOIN form f ON f.id = fi.form_pk"
+        f" WHERE fi.corp_pk = :corp_pk AND fi.instance_id IN ({', '.join(':' + n for n in names)})"
+        " ORDER BY fi.id" + (conn.sql.for_update.replace("FOR UPDATE", "FOR UPDATE OF fi") if lock else ""),
+        {"corp_pk": corp_pk, **names},
+    )
+    return {r["instance_id"]: _instance(r) for r in rows}
+
+
+def _insert_params(inst: FormInstance) -> dict[str, Any]:
+    return {
+        "instance_id": inst.instance_id,
+        "corp_pk": inst.corp_pk,
+        "app_pk": inst.app_pk,
+        "form_pk": inst.form_pk,
+        "form_version": inst.form_version,
+        "title": inst.title,
+        "originator": inst.originator_user_id,
+        "modifier": inst.modifier_user_id,
+        "created_at": inst.created_at,
+        "modified_at": inst.modified_at,
+        "data": orjson.dumps(inst.data).decode(),
+        "data_version": inst.data_version,
+        "serial_no": inst.serial_no,
+        "process_instance_id": inst.process_instance_id,
+        "instance_status": inst.instance_status,
+        "approved_result": inst.approved_result,
+    }
+
+
+def _insert_sql(conn: Connection) -> str:
+    return (
+        "INSERT INTO form_instance (instance_id, corp_pk, app_pk, form_pk, form_version, title, originator_user_id,"
+        " modifier_user_id, created_at, modified_at, data, data_version, serial_no, process_instance_id,"
+        " instance_status, approved_result)"
+        " VALUES (:instance_id, :corp_pk, :app_pk, :form_pk, :form_version, :title, :originator, :modifier,"
+        f" :created_at, :modified_at, {conn.sql.json_param('data')}, :data_version, :serial_no,"
+        " :process_instance_id, :instance_status, :approved_result)"
+    )
+
+
+async def insert_instances(conn: Connection, items: list[FormInstance]) -> None:
+    """Insert many new instances in one statement batch."""
+    if items:
+        await conn.executemany(_insert_sql(conn), [_insert_params(i) for i in items])
+
+
+async def delete_instances(conn: Connection, pks: list[int]) -> None:
+    """Remove instance rows by primary key."""
+    if pks:
+        names = {f"p{n}": v for n, v in enumerate(pks)}
+        await conn.execute(f"DELETE FROM form_instance WHERE id IN ({', '.join(':' + n for n in names)})", names)
+
+
+async def insert_operation_logs(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """Append many operation-log rows (keys as :func:`insert_operation_log` takes them)."""
+    if not rows:
+        return
+    await conn.executemany(
+        "INSERT INTO form_operation_log (corp_pk, form_pk, instance_id, operator_user_id, operation_type, changes,"
+        f" created_at) VALUES (:corp_pk, :form_pk, :instance_id, :operator, :operation,"
+        f" {conn.sql.json_param('changes')}, :at)",
+        [{**r, "changes": orjson.dumps(r["changes"]).decode()} for r in rows],
+    )
+
+
+async def distinct_array_values(
+    conn: Connection, form_pk: int, fields: tuple[Field, ...], query: RecordQuery, field_id: str, limit: int
+) -> list[str]:
+    """Distinct elements of an array field (e.g. employee userIds) over the records matching ``query``."""
+    where, compiler = _where(conn, form_pk, fields, query)
+    if conn.sql.name == "postgresql":
+        sql = (
+            f"SELECT DISTINCT v FROM (SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(data->'{field_id}')"
+            f" = 'array' THEN data->'{field_id}' ELSE '[]'::jsonb END) AS v FROM form_instance WHERE {where}) s"
+            " ORDER BY v LIMIT :limit"
+        )
+    else:
+        sql = (
+            f"SELECT DISTINCT e.value AS v FROM form_instance, json_each(form_instance.data, '$.{field_id}') AS e"
+            f" WHERE {where} ORDER BY v LIMIT :limit"
+        )
+    rows = await conn.fetch(sql, {**compiler.params, "limit": limit})
+    return [str(r["v"]) for r in rows]

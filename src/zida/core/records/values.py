@@ -61,6 +61,17 @@ def _number(f: Field, value: Any) -> int | float:
     return number
 
 
+# Epoch milliseconds of 0001-01-01 .. 9999-12-31: anything beyond is not a date (and would not fit in 64 bits).
+_MAX_EPOCH_MS = 253_402_300_799_999
+
+
+def _epoch_ms(f: Field, value: Any) -> int:
+    number = int(_number(f, value))
+    if abs(number) > _MAX_EPOCH_MS:
+        raise _bad(f, f"expects a date in epoch milliseconds, got {value!r}", "form_data.expect_number")
+    return number
+
+
 def _string(f: Field, value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -110,8 +121,7 @@ def _normalize(f: Field, value: Any, refs: References, old_rows: dict[str, dict[
     if comp in ("NumberField", "RateField"):
         return _number(f, value)
     if comp == "DateField":
-        number = _number(f, value)
-        return int(number)
+        return _epoch_ms(f, value)
     if comp in ("RadioField", "SelectField"):
         if isinstance(value, list) and len(value) == 1:
             value = value[0]
@@ -131,8 +141,8 @@ def _normalize(f: Field, value: Any, refs: References, old_rows: dict[str, dict[
         if f.multiple is False and len(depts) > 1:
             raise _bad(f, "accepts a single department")
         for d in depts:
-            if not d.isdigit():
-                raise _bad(f, f"department id {d!r} is not numeric")
+            if not d.isdigit() or len(d) > 18:  # ids are positive 64-bit integers
+                raise _bad(f, f"department id {d!r} is not a numeric id")
             refs.dept_ids.add(d)
             refs.owners.setdefault("dept:" + d, f.field_id)
         return depts
@@ -141,7 +151,7 @@ def _normalize(f: Field, value: Any, refs: References, old_rows: dict[str, dict[
     if comp == "CascadeDateField":
         if not isinstance(value, list) or len(value) != 2:
             raise _bad(f, "expects [startMs, endMs]", "form_data.expect_array")
-        return [None if v in ("", None) else int(_number(f, v)) for v in value]
+        return [None if v in ("", None) else _epoch_ms(f, v) for v in value]
     if comp == "AddressField":
         if isinstance(value, str):
             return {"address": value}

@@ -40,6 +40,9 @@ def _request_id() -> str:
     return str(uuid.uuid4()).upper()
 
 
+# Page numbers, sizes and versions beyond this are nonsense (and would overflow 64-bit SQL integers).
+_MAX_INTEGER = 2**31 - 1
+
 _TRUE = {"true", "1", "yes", "y"}
 _FALSE = {"false", "0", "no", "n"}
 
@@ -97,10 +100,10 @@ class Call:
             number = None
         if number is None:
             raise InvalidArgument(f"{name} must be an integer, got {value!r}", reason="argument.invalid", param=name)
-        if number < minimum or (maximum is not None and number > maximum):
-            bounds = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        upper = _MAX_INTEGER if maximum is None else maximum
+        if number < minimum or number > upper:
             raise InvalidArgument(
-                f"{name} must be {bounds}, got {number}",
+                f"{name} must be between {minimum} and {upper}, got {number}",
                 reason="argument.invalid_page",
                 param=name,
             )

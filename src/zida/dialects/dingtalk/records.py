@@ -1,4 +1,4 @@
-"""Form-record routes (yida_1_0): save, update, delete, get, searchFormDatas, searchFormDataIdList."""
+"""Form-record routes (yida_1_0 and yida_2_0): save, update, delete, get, searchFormDatas, searchFormDataIdList."""
 
 from __future__ import annotations
 
@@ -14,32 +14,121 @@ from zida.core.filters import And, Condition, Filter, Page, RecordQuery
 from zida.core.org.repository import find_departments, find_users
 from zida.core.records import service as records
 from zida.core.records.models import FormInstance
+from zida.dialects.dingtalk.aliases import aliased_form_data, values_from_aliases
 from zida.dialects.dingtalk.http import Call, endpoint
 from zida.dialects.dingtalk.search import order_from_json, parse_search, time_range
 from zida.dialects.dingtalk.shapes import Directory, form_data, gmt, person, referenced_ids
+from zida.dialects.dingtalk.shapes import instance_value as render_instance_value
 
-__all__ = ["routes", "search_filter"]
+__all__ = [
+    "directory_for",
+    "directory_of",
+    "render_form_data",
+    "render_items",
+    "routes",
+    "search_filter",
+    "search_item",
+]
 
 
-async def _directory(
+async def directory_for(
     zida: Zida, actor: AppActor, items: list[FormInstance], fields: dict[tuple[int, int], tuple[Field, ...]]
 ) -> Directory:
-    user_ids, dept_ids = referenced_ids(items, fields)
+    """The users and departments a set of records mentions, for rendering."""
+    return await directory_of(zida, actor, *referenced_ids(items, fields))
+
+
+async def directory_of(zida: Zida, actor: AppActor, user_ids: set[str], dept_ids: set[int]) -> Directory:
+    """These users and departments of the actor's corp, for rendering (one query each)."""
     users = await find_users(zida.db, actor.corp_pk, user_ids)
     depts = await find_departments(zida.db, actor.corp_pk, dept_ids)
     return Directory(users, depts)
 
 
+def render_form_data(
+    fields: tuple[Field, ...],
+    inst: FormInstance,
+    directory: Directory,
+    language: str,
+    *,
+    use_alias: bool = False,
+    with_tables: bool = True,
+) -> dict[str, Any]:
+    """``formData`` of a record, optionally without sub-tables and with aliases as keys."""
+    shown = fields if with_tables else tuple(f for f in fields if f.component != "TableField")
+    data = form_data(shown, inst.data, directory, language)
+    return aliased_form_data(shown, data) if use_alias else data
+
+
+def search_item(
+    inst: FormInstance,
+    form: Form,
+    fields_of: dict[tuple[int, int], tuple[Field, ...]],
+    directory: Directory,
+    language: str,
+    *,
+    style: str,
+    instance_value: bool = False,
+    with_tables: bool = True,
+    use_alias: bool = False,
+) -> dict[str, Any]:
+    """One record as a search/batch reply item: ``search`` (searchFormDatas), ``advanced`` (batchGet,
+    advances/*) or ``main`` (instances/query: persons with department and email)."""
+    fields = fields_of[(inst.form_pk, inst.form_version)]
+    data = render_form_data(fields, inst, directory, language, use_alias=use_alias, with_tables=with_tables)
+    if style == "search":
+        item: dict[str, Any] = {
+            "formInstanceId": inst.instance_id,
+            "dataId": inst.pk,
+            "formUuid": form.form_uuid,
+            "modelUuid": form.form_uuid,
+            "title": inst.title,
+            "createdTimeGMT": gmt(inst.created_at),
+            "modifiedTimeGMT": gmt(inst.modified_at),
+            "creatorUserId": inst.originator_user_id,
+            "modifierUserId": inst.modifier_user_id,
+            "originator": person(directory, inst.originator_user_id, name_key="userName", dept_key=None),
+            "modifyUser": person(directory, inst.modifier_user_id, name_key="userName", dept_key=None),
+            "formData": data,
+            "version": inst.form_version,
+            "serialNo": inst.serial_no or "",
+            "sequence": inst.serial_no or "",
+        }
+    else:
+        dept_key = "departmentName" if style == "main" else None
+        item = {
+            "id": inst.pk,
+            "formInstanceId": inst.instance_id,
+            "formUuid": form.form_uuid,
+            "title": inst.title,
+            "createTimeGMT": gmt(inst.created_at),
+            "modifiedTimeGMT": gmt(inst.modified_at),
+            "creatorUserId": inst.originator_user_id,
+            "modifier": inst.modifier_user_id,
+            "originator": person(directory, inst.originator_user_id, dept_key=dept_key, with_type=False),
+            "modifyUser": person(directory, inst.modifier_user_id, dept_key=dept_key, with_type=False),
+            "formData": data,
+            "version": inst.form_version,
+            "serialNumber": inst.serial_no or "",
+            "sequence": inst.serial_no or "",
+        }
+    if inst.instance_status is not None:
+        item["instanceStatus"] = inst.instance_status
+        item["approvedResult"] = inst.approved_result or ""
+    if instance_value:
+        item["instanceValue"] = render_instance_value(fields, inst.data, directory, language)
+    return item
+
+
 @endpoint("Yida.Form.Write")
 async def save_form_data(call: Call) -> dict[str, Any]:
-    """SaveFormData: create a record of a receipt form → ``{result: formInstanceId}``."""
+    """SaveFormData: create a record of a receipt form → ``{result: formInstanceId}`` (v2: ``useAlias``)."""
     actor = await call.actor(where="body")
-    inst = await records.save_form_instance(
-        call.zida.db,
-        actor,
-        call.text("formUuid", "body", required=True) or "",
-        call.json("formDataJson", "body", required=True),
-    )
+    form_uuid = call.text("formUuid", "body", required=True) or ""
+    values = call.json("formDataJson", "body", required=True)
+    if call.flag("useAlias", False, "body"):
+        values = values_from_aliases(await get_form(call.zida.db, actor, form_uuid), values)
+    inst = await records.save_form_instance(call.zida.db, actor, form_uuid, values)
     return {"result": inst.instance_id}
 
 
@@ -48,12 +137,12 @@ async def update_form_data(call: Call) -> dict[str, Any]:
     """UpdateFormData: change the listed components only (appType optional, as in the SDK)."""
     instance_id = call.text("formInstanceId", "body", required=True) or ""
     actor = await _actor_for_instance(call, instance_id, "body")
+    values = call.json("updateFormDataJson", "body", required=True)
+    if call.flag("useAlias", False, "body"):
+        _, form = await records.get_form_instance(call.zida.db, actor, instance_id)
+        values = values_from_aliases(form, values)
     await records.update_form_instance(
-        call.zida.db,
-        actor,
-        instance_id,
-        call.json("updateFormDataJson", "body", required=True),
-        use_latest_version=call.flag("useLatestVersion", False, "body"),
+        call.zida.db, actor, instance_id, values, use_latest_version=call.flag("useLatestVersion", False, "body")
     )
     return {"result": True}
 
@@ -83,12 +172,14 @@ async def get_form_data_by_id(call: Call) -> dict[str, Any]:
     actor = await _actor_for_instance(call, instance_id, "query")
     inst, form = await records.get_form_instance(call.zida.db, actor, instance_id)
     language = call.text("language", "query") or "zh_CN"
-    directory = await _directory(call.zida, actor, [inst], {(form.pk, form.version): form.fields})
+    directory = await directory_for(call.zida, actor, [inst], {(form.pk, form.version): form.fields})
     return {
         "formInstId": inst.instance_id,
         "modifiedTimeGMT": gmt(inst.modified_at),
         "originator": person(directory, inst.originator_user_id, dept_key="departmentName"),
-        "formData": form_data(form.fields, inst.data, directory, language),
+        "formData": render_form_data(
+            form.fields, inst, directory, language, use_alias=call.flag("useAlias", False, "query")
+        ),
     }
 
 
@@ -117,45 +208,61 @@ def search_filter(
     return parts[0] if len(parts) == 1 else And(tuple(parts))
 
 
+async def render_items(
+    call: Call,
+    actor: AppActor,
+    form: Form,
+    items: list[FormInstance],
+    *,
+    style: str,
+    language: str,
+    use_alias: bool = False,
+    with_tables: bool = True,
+    instance_value: bool = False,
+) -> list[dict[str, Any]]:
+    """Reply items for a page of records, each rendered with the schema version it was saved with."""
+    fields_of = await records.schemas_of(call.zida.db, actor, form, items)
+    directory = await directory_for(call.zida, actor, items, fields_of)
+    return [
+        search_item(
+            inst,
+            form,
+            fields_of,
+            directory,
+            language,
+            style=style,
+            use_alias=use_alias,
+            with_tables=with_tables,
+            instance_value=instance_value,
+        )
+        for inst in items
+    ]
+
+
 @endpoint("Yida.Form.Read")
 async def search_form_datas(call: Call) -> dict[str, Any]:
     """SearchFormDatas: ``currentPage``/``pageSize`` (default 10, max 100) in the body; newest first."""
     actor = await call.actor(where="body")
     form = await get_form(call.zida.db, actor, call.text("formUuid", "body", required=True))
+    use_alias = call.flag("useAlias", False, "body")
     page = Page(
         call.integer("currentPage", 1, "body"), call.integer("pageSize", 10, "body", maximum=records.MAX_PAGE_SIZE)
     )
     query = RecordQuery(
-        filter=search_filter(call, form),
-        sort=order_from_json(form, call.json("dynamicOrder", "body")),
+        filter=search_filter(call, form, use_alias=use_alias),
+        sort=order_from_json(form, call.json("dynamicOrder", "body"), use_alias=use_alias),
         page=page,
     )
     result = await records.search_form_instances(call.zida.db, actor, form, query)
-    language = call.text("language", "body") or "zh_CN"
-    fields_of = await records.schemas_of(call.zida.db, actor, form, result.items)
-    directory = await _directory(call.zida, actor, result.items, fields_of)
-    data = []
-    for inst in result.items:
-        fields = fields_of[(inst.form_pk, inst.form_version)]
-        data.append(
-            {
-                "formInstanceId": inst.instance_id,
-                "dataId": inst.pk,
-                "formUuid": form.form_uuid,
-                "modelUuid": form.form_uuid,
-                "title": inst.title,
-                "createdTimeGMT": gmt(inst.created_at),
-                "modifiedTimeGMT": gmt(inst.modified_at),
-                "creatorUserId": inst.originator_user_id,
-                "modifierUserId": inst.modifier_user_id,
-                "originator": person(directory, inst.originator_user_id, name_key="userName", dept_key=None),
-                "modifyUser": person(directory, inst.modifier_user_id, name_key="userName", dept_key=None),
-                "formData": form_data(fields, inst.data, directory, language),
-                "version": inst.form_version,
-                "serialNo": inst.serial_no or "",
-                "sequence": inst.serial_no or "",
-            }
-        )
+    data = await render_items(
+        call,
+        actor,
+        form,
+        result.items,
+        style="search",
+        language=call.text("language", "body") or "zh_CN",
+        use_alias=use_alias,
+    )
     return {"currentPage": page.number, "totalCount": result.total, "data": data}
 
 
@@ -167,18 +274,19 @@ async def search_form_data_id_list(call: Call) -> dict[str, Any]:
     page = Page(
         call.integer("pageNumber", 1, "query"), call.integer("pageSize", 10, "query", maximum=records.MAX_PAGE_SIZE)
     )
-    query = RecordQuery(filter=search_filter(call, form), page=page)
+    query = RecordQuery(filter=search_filter(call, form, use_alias=call.flag("useAlias", False, "body")), page=page)
     total, ids = await records.search_form_instance_ids(call.zida.db, actor, form, query)
     return {"pageNumber": page.number, "totalCount": total, "data": ids}
 
 
-def routes() -> list[Route]:
-    """Form-record routes."""
+def routes(prefix: str = "/v1.0") -> list[Route]:
+    """Form-record routes under ``/v1.0`` or ``/v2.0`` (v2 adds ``useAlias``; the handlers read it on both)."""
+    base = f"{prefix}/yida/forms/instances"
     return [
-        Route("/v1.0/yida/forms/instances", save_form_data, methods=["POST"]),
-        Route("/v1.0/yida/forms/instances", update_form_data, methods=["PUT"]),
-        Route("/v1.0/yida/forms/instances", delete_form_data, methods=["DELETE"]),
-        Route("/v1.0/yida/forms/instances/search", search_form_datas, methods=["POST"]),
-        Route("/v1.0/yida/forms/instances/ids/{appType}/{formUuid}", search_form_data_id_list, methods=["POST"]),
-        Route("/v1.0/yida/forms/instances/{id}", get_form_data_by_id, methods=["GET"]),
+        Route(base, save_form_data, methods=["POST"]),
+        Route(base, update_form_data, methods=["PUT"]),
+        *([Route(base, delete_form_data, methods=["DELETE"])] if prefix == "/v1.0" else []),
+        Route(f"{base}/search", search_form_datas, methods=["POST"]),
+        Route(f"{base}/ids/{{appType}}/{{formUuid}}", search_form_data_id_list, methods=["POST"]),
+        Route(f"{base}/{{id}}", get_form_data_by_id, methods=["GET"]),
     ]

@@ -15,6 +15,7 @@ where the spec is silent, kept in this module:
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -253,15 +254,24 @@ def parse_search(form: Form, raw: Any, *, use_alias: bool = False, logic: str | 
     return items[0] if len(items) == 1 else And(tuple(items))
 
 
+_MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
+
+def _epoch_ms(value: int | float) -> int:
+    if abs(value) > _MAX_EPOCH_MS or not math.isfinite(value):
+        raise InvalidArgument(f"invalid time {value!r}: not epoch milliseconds of a date", reason="argument.invalid")
+    return int(value)
+
+
 def time_point(value: Any, zone: str = "Asia/Shanghai", *, end_of_day: bool = False) -> int:
     """``yyyy-MM-dd`` / ``yyyy-MM-dd HH:mm:ss`` (in ``zone``) or epoch ms → epoch ms."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value)
+        return _epoch_ms(value)
     if not isinstance(value, str) or not value.strip():
         raise InvalidArgument(f"invalid time {value!r}", reason="argument.invalid")
     text = value.strip()
     if text.isdigit():
-        return int(text)
+        return _epoch_ms(int(text))
     tz = ZoneInfo(zone)
     for fmt, whole_day in (("%Y-%m-%d %H:%M:%S", False), ("%Y-%m-%d %H:%M", False), ("%Y-%m-%d", True)):
         try:

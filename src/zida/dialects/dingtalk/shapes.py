@@ -12,7 +12,7 @@ from zida.core.org.models import Department, User
 from zida.core.records.models import FormInstance
 from zida.core.records.values import ROW_ID
 
-__all__ = ["Directory", "form_data", "gmt", "person", "referenced_ids"]
+__all__ = ["Directory", "form_data", "gmt", "instance_value", "person", "referenced_ids", "referenced_in"]
 
 
 def gmt(ms: int) -> str:
@@ -63,30 +63,31 @@ def person(
     return out
 
 
+def referenced_in(fields: tuple[Field, ...], data: dict[str, Any], users: set[str], depts: set[int]) -> None:
+    """Add the user ids and department ids that ``data`` (values of ``fields``) mentions."""
+    for f in fields:
+        value = data.get(f.field_id)
+        if value is None:
+            continue
+        if f.component == "EmployeeField":
+            users.update(value)
+        elif f.component == "DepartmentSelectField":
+            depts.update(int(d) for d in value if str(d).isdigit())
+        elif f.component == "TableField":
+            for row in value:
+                referenced_in(f.children, row, users, depts)
+
+
 def referenced_ids(
     instances: list[FormInstance], fields_of: dict[tuple[int, int], tuple[Field, ...]]
 ) -> tuple[set[str], set[int]]:
     """User ids and department ids a set of records mentions (people fields, originators, modifiers)."""
     users: set[str] = set()
     depts: set[int] = set()
-
-    def visit(fields: tuple[Field, ...], data: dict[str, Any]) -> None:
-        for f in fields:
-            value = data.get(f.field_id)
-            if value is None:
-                continue
-            if f.component == "EmployeeField":
-                users.update(value)
-            elif f.component == "DepartmentSelectField":
-                depts.update(int(d) for d in value if str(d).isdigit())
-            elif f.component == "TableField":
-                for row in value:
-                    visit(f.children, row)
-
     for inst in instances:
         users.add(inst.originator_user_id)
         users.add(inst.modifier_user_id)
-        visit(fields_of.get((inst.form_pk, inst.form_version), ()), inst.data)
+        referenced_in(fields_of.get((inst.form_pk, inst.form_version), ()), inst.data, users, depts)
     return users, depts
 
 
@@ -160,3 +161,44 @@ def form_data(
         if value is not None:
             _value(f, value, out, directory, language, row_ids)
     return out
+
+
+def _component(f: Field, value: Any, display: dict[str, Any]) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "componentName": f.component,
+        "fieldId": f.field_id,
+        "fieldData": {"value": display.get(f.field_id)},
+    }
+    if f.options:
+        item["options"] = [{"label": o.label_zh, "value": o.value} for o in f.options]
+    return item
+
+
+def instance_value(
+    fields: tuple[Field, ...], data: dict[str, Any], directory: Directory, language: str = "zh_CN"
+) -> str:
+    """``instanceValue``: JSON text of the record's components ``[{componentName, fieldId, fieldData{value}}]``;
+    a TableField's ``fieldData`` is ``{totalCount, value: [[cell, …], …]}`` with each cell carrying its ``rowId``."""
+    display = form_data(fields, data, directory, language)
+    out = []
+    for f in fields:
+        if f.field_id not in data:
+            continue
+        if f.component == "TableField":
+            rows = data[f.field_id] or []
+            value = []
+            for row in rows:
+                shown = form_data(f.children, row, directory, language)
+                value.append(
+                    [{**_component(c, row.get(c.field_id), shown), "rowId": row.get(ROW_ID)} for c in f.children]
+                )
+            out.append(
+                {
+                    "componentName": f.component,
+                    "fieldId": f.field_id,
+                    "fieldData": {"totalCount": len(rows), "value": value},
+                }
+            )
+        else:
+            out.append(_component(f, data[f.field_id], display))
+    return orjson.dumps(out).decode()
