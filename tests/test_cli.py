@@ -17,7 +17,11 @@ ROOT = Path(__file__).parents[1]
 def zida(*args: str, database: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "zida.cli", *args, "--database", database],
-        capture_output=True, text=True, env={**os.environ}, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        timeout=120,
+        check=False,
     )
 
 

@@ -7,8 +7,8 @@ import secrets
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tests.conftest import ServerProcess, load_fixture_bundle
 from tests.conformance.sdk import Sdk
+from tests.conftest import ServerProcess, load_fixture_bundle
 
 R_ALL = ("keyR-all", "secret-r-all-0001")
 APP = {"app_type": "APP_R1", "system_token": "ST-R1-SECRET-TOKEN", "user_id": "radmin"}

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from Tea.exceptions import TeaException
 
-from tests.conftest import ServerProcess, load_fixture_bundle
 from tests.conformance.sdk import Sdk
+from tests.conftest import ServerProcess, load_fixture_bundle
 
 R_ALL = ("keyR-all", "secret-r-all-0001")
 APP = {"app_type": "APP_R1", "system_token": "ST-R1-SECRET-TOKEN"}

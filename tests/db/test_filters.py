@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import SECRET_KEY
 from zida.core.access.models import AppActor
 from zida.core.apps.models import Form
 from zida.core.apps.service import get_form
@@ -17,14 +18,16 @@ from zida.crypto import SecretBox
 from zida.db import Database
 from zida.db.filters import FilterCompiler
 from zida.db.indexes import index_name
-from tests.conftest import SECRET_KEY
 
 pytestmark = pytest.mark.anyio
 
 BUNDLE = {
     "corp": {"corpId": "corpFilters", "name": "过滤测试"},
     "departments": [{"deptId": 1, "name": "根"}],
-    "users": [{"userId": "fa", "name": "过滤管理员", "departments": [1]}, {"userId": "fb", "name": "乙", "departments": [1]}],
+    "users": [
+        {"userId": "fa", "name": "过滤管理员", "departments": [1]},
+        {"userId": "fb", "name": "乙", "departments": [1]},
+    ],
     "apps": [
         {
             "appType": "APP_FILTERS",
@@ -39,7 +42,13 @@ BUNDLE = {
                         {"fieldId": "textField_t", "component": "TextField", "label": "T", "searchable": True},
                         {"fieldId": "numberField_n", "component": "NumberField", "label": "N", "searchable": True},
                         {"fieldId": "selectField_s", "component": "SelectField", "label": "S", "options": ["a", "b"]},
-                        {"fieldId": "checkboxField_c", "component": "CheckboxField", "label": "C", "options": ["x", "y", "z"], "searchable": True},
+                        {
+                            "fieldId": "checkboxField_c",
+                            "component": "CheckboxField",
+                            "label": "C",
+                            "options": ["x", "y", "z"],
+                            "searchable": True,
+                        },
                         {"fieldId": "employeeField_e", "component": "EmployeeField", "label": "E"},
                         {"fieldId": "cascadeSelectField_p", "component": "CascadeSelectField", "label": "P"},
                         {"fieldId": "cascadeDateField_r", "component": "CascadeDateField", "label": "R"},
@@ -61,12 +70,30 @@ BUNDLE = {
 }
 
 RECORDS: list[dict[str, Any]] = [
-    {"textField_t": "apple pie", "numberField_n": 1, "selectField_s": "a", "checkboxField_c": ["x", "y"],
-     "employeeField_e": ["fa", "fb"], "cascadeSelectField_p": ["cn", "zj", "hz"], "cascadeDateField_r": [100, 200],
-     "addressField_a": {"address": "西湖路 1 号"}, "tableField_rows": [{"textField_item": "bolt", "numberField_qty": 5}]},
-    {"textField_t": "Banana 100%", "numberField_n": 2.5, "selectField_s": "b", "checkboxField_c": ["z"],
-     "employeeField_e": ["fb"], "cascadeSelectField_p": ["cn", "js"], "cascadeDateField_r": [300, None],
-     "tableField_rows": [{"textField_item": "nut", "numberField_qty": 50}, {"textField_item": "bolt", "numberField_qty": 1}]},
+    {
+        "textField_t": "apple pie",
+        "numberField_n": 1,
+        "selectField_s": "a",
+        "checkboxField_c": ["x", "y"],
+        "employeeField_e": ["fa", "fb"],
+        "cascadeSelectField_p": ["cn", "zj", "hz"],
+        "cascadeDateField_r": [100, 200],
+        "addressField_a": {"address": "西湖路 1 号"},
+        "tableField_rows": [{"textField_item": "bolt", "numberField_qty": 5}],
+    },
+    {
+        "textField_t": "Banana 100%",
+        "numberField_n": 2.5,
+        "selectField_s": "b",
+        "checkboxField_c": ["z"],
+        "employeeField_e": ["fb"],
+        "cascadeSelectField_p": ["cn", "js"],
+        "cascadeDateField_r": [300, None],
+        "tableField_rows": [
+            {"textField_item": "nut", "numberField_qty": 50},
+            {"textField_item": "bolt", "numberField_qty": 1},
+        ],
+    },
     {"textField_t": "cherry_tart", "numberField_n": 10, "selectField_s": "a", "employeeField_e": ["fa"]},
     {"textField_t": "", "numberField_n": -3},
 ]
@@ -83,18 +110,20 @@ async def scene(db: Database) -> tuple[AppActor, Form, list[str]]:
     assert row is not None
     actor = AppActor(row["corp_pk"], row["id"], "APP_FILTERS", row["user_pk"], "fa", "过滤管理员", True)
     form = await get_form(db, actor, "FORM-FILTERS")
-    existing = await db.fetch(
-        "SELECT instance_id FROM form_instance WHERE form_pk = :f ORDER BY id", {"f": form.pk}
-    )
+    existing = await db.fetch("SELECT instance_id FROM form_instance WHERE form_pk = :f ORDER BY id", {"f": form.pk})
     if not existing:
         for values in RECORDS:
             clean = {k: v for k, v in values.items() if v != ""}
             await save_form_instance(db, actor, "FORM-FILTERS", clean)
-        existing = await db.fetch("SELECT instance_id FROM form_instance WHERE form_pk = :f ORDER BY id", {"f": form.pk})
+        existing = await db.fetch(
+            "SELECT instance_id FROM form_instance WHERE form_pk = :f ORDER BY id", {"f": form.pk}
+        )
     return actor, form, [r["instance_id"] for r in existing]
 
 
-async def matches(db: Database, scene: tuple[AppActor, Form, list[str]], node: Filter | None, **query: Any) -> list[int]:
+async def matches(
+    db: Database, scene: tuple[AppActor, Form, list[str]], node: Filter | None, **query: Any
+) -> list[int]:
     actor, form, ids = scene
     result = await search_form_instances(db, actor, form, RecordQuery(filter=node, page=Page(1, 100), **query))
     assert result.total == len(result.items)
@@ -132,8 +161,15 @@ CASES: list[tuple[Filter, set[int]]] = [
     (Condition("addressField_a", "like", "西湖"), {0}),
     (Condition("tableField_rows", "like", "nut"), {1}),
     (Condition("textField_item", "eq", "bolt", parent="tableField_rows"), {0, 1}),
-    (And((Condition("textField_item", "eq", "bolt", parent="tableField_rows"),
-          Condition("numberField_qty", "gt", 3, parent="tableField_rows"))), {0, 1}),
+    (
+        And(
+            (
+                Condition("textField_item", "eq", "bolt", parent="tableField_rows"),
+                Condition("numberField_qty", "gt", 3, parent="tableField_rows"),
+            )
+        ),
+        {0, 1},
+    ),
     (Condition("numberField_qty", "ge", 50, parent="tableField_rows"), {1}),
     (Or((Condition("selectField_s", "eq", "b"), Condition("numberField_n", "lt", 0))), {1, 3}),
     (And((Condition("selectField_s", "eq", "a"), Condition("numberField_n", "gt", 5))), {2}),
@@ -143,7 +179,9 @@ CASES: list[tuple[Filter, set[int]]] = [
 
 
 @pytest.mark.parametrize(("node", "expected"), CASES, ids=[repr(c[0])[:60] for c in CASES])
-async def test_operator(db: Database, scene: tuple[AppActor, Form, list[str]], node: Filter, expected: set[int]) -> None:
+async def test_operator(
+    db: Database, scene: tuple[AppActor, Form, list[str]], node: Filter, expected: set[int]
+) -> None:
     assert set(await matches(db, scene, node)) == expected
 
 

@@ -6,12 +6,12 @@ import asyncio
 
 import pytest
 
+from tests.conftest import SECRET_KEY
 from zida.core.access.models import has_scope
 from zida.core.access.service import TokenService, org_token
 from zida.core.errors import Unauthenticated
 from zida.crypto import SecretBox, digest
 from zida.db import Database
-from tests.conftest import SECRET_KEY
 
 pytestmark = pytest.mark.anyio
 
@@ -19,7 +19,9 @@ pytestmark = pytest.mark.anyio
 async def test_same_token_within_validity_and_renewed(db: Database) -> None:
     tokens = TokenService(db, SecretBox(SECRET_KEY), ttl_seconds=60)
     first = await tokens.issue("keyA-tokens", "secret-a-tokens-01")
-    before = await db.fetchval("SELECT expires_at FROM access_token WHERE token_digest = :d", {"d": digest(first.token)})
+    before = await db.fetchval(
+        "SELECT expires_at FROM access_token WHERE token_digest = :d", {"d": digest(first.token)}
+    )
     await asyncio.sleep(0.01)
     second = await tokens.issue("keyA-tokens", "secret-a-tokens-01")
     after = await db.fetchval("SELECT expires_at FROM access_token WHERE token_digest = :d", {"d": digest(first.token)})

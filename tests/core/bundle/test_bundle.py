@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import FIXTURES, SECRET_KEY
 from zida.core.bundle.dumper import dump_bundle
 from zida.core.bundle.loader import BundleError, load_bundle, parse_bundle, read_bundle
 from zida.crypto import SecretBox
 from zida.db import Database
-from tests.conftest import FIXTURES, SECRET_KEY
 
 pytestmark = pytest.mark.anyio
 
@@ -77,9 +77,24 @@ def mutate(bundle: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("path", "value", "error_path", "words"),
     [
-        ("apps[0].forms[0].fields[0].component", "FooField", "apps[0].forms[0].fields[0].component", "unknown component"),
-        ("apps[0].forms[0].fields[1].fields[0].component", "TableField", "apps[0].forms[0].fields[1].fields[0]", "nested"),
-        ("apps[0].forms[0].fields[1].fields[0].fieldId", "textField_a", "apps[0].forms[0].fields[1].fields[0].fieldId", "duplicate"),
+        (
+            "apps[0].forms[0].fields[0].component",
+            "FooField",
+            "apps[0].forms[0].fields[0].component",
+            "unknown component",
+        ),
+        (
+            "apps[0].forms[0].fields[1].fields[0].component",
+            "TableField",
+            "apps[0].forms[0].fields[1].fields[0]",
+            "nested",
+        ),
+        (
+            "apps[0].forms[0].fields[1].fields[0].fieldId",
+            "textField_a",
+            "apps[0].forms[0].fields[1].fields[0].fieldId",
+            "duplicate",
+        ),
         ("departments[1].managers", ["ghost"], "departments[1].managers[0]", "unknown user"),
         ("users[1].departments", [99], "users[1].departments[0]", "unknown department"),
         ("users[0].manager", "e", "users[0].manager", "cycle"),

@@ -23,7 +23,10 @@ FIELDS = (
         "tableField_t",
         "TableField",
         "明细",
-        children=(Field("textField_r", "TextField", "项目", required=True), Field("numberField_r", "NumberField", "金额")),
+        children=(
+            Field("textField_r", "TextField", "项目", required=True),
+            Field("numberField_r", "NumberField", "金额"),
+        ),
     ),
 )
 
@@ -62,12 +65,20 @@ def test_values_are_normalised_to_stored_shapes() -> None:
         ({"textField_a": "x", "numberField_n": True}, "form_data.expect_number", "numberField_n"),
         ({"textField_a": "x", "selectField_s": "bus"}, "form_data.unknown_option", "selectField_s"),
         ({"textField_a": "x", "employeeField_e": ["u1", "u2"]}, "form_data.invalid_value", "employeeField_e"),
-        ({"textField_a": "x", "departmentSelectField_ds": ["x1"]}, "form_data.invalid_value", "departmentSelectField_ds"),
+        (
+            {"textField_a": "x", "departmentSelectField_ds": ["x1"]},
+            "form_data.invalid_value",
+            "departmentSelectField_ds",
+        ),
         ({"textField_a": "x", "attachmentField_at": [{"name": "n"}]}, "form_data.invalid_value", "attachmentField_at"),
         ({"textField_a": {"a": 1}}, "form_data.expect_string", "textField_a"),
         ({"numberField_n": 1}, "form_data.required", "textField_a"),
         ({"textField_a": "x", "nope_1": 1}, "form_data.unknown_field", "nope_1"),
-        ({"textField_a": "x", "tableField_t": [{"numberField_r": 1}]}, "form_data.required", "tableField_t.textField_r"),
+        (
+            {"textField_a": "x", "tableField_t": [{"numberField_r": 1}]},
+            "form_data.required",
+            "tableField_t.textField_r",
+        ),
         ({"textField_a": "x", "tableField_t": [{"zzz": 1}]}, "form_data.unknown_field", "tableField_t.zzz"),
     ],
 )

@@ -15,6 +15,7 @@ the instance, so a task id names its instance and the engine state stays self-co
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
 from zida.core.filters import Page
 from zida.core.records.models import FormInstance
 from zida.core.workflow.engine import InstanceState
