@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
+from zida.cache import TtlCache
 from zida.clock import now_ms
 from zida.core.access.models import AppActor, Grant, IssuedToken, has_scope
 from zida.core.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
@@ -24,6 +25,10 @@ __all__ = [
     "require_scope",
     "resolve_app_actor",
 ]
+
+
+# Successful systemToken + userId checks (only successes are cached; see zida.cache).
+_ACTORS: TtlCache[tuple[object, ...], AppActor] = TtlCache()
 
 
 def require_scope(grant: Grant, scope: str) -> None:
@@ -209,6 +214,10 @@ async def resolve_app_actor(
         raise InvalidArgument("userId is required", reason="argument.missing", param="userId")
     if app_pk is None and not app_type:
         raise InvalidArgument("appType is required", reason="argument.missing", param="appType")
+    cache_key = (grant.corp_pk, app_type, app_pk, user_id, digest(system_token))
+    cached = _ACTORS.get(cache_key)
+    if cached is not None:
+        return cached
     where = "a.id = :app_pk" if app_pk is not None else "a.app_type = :app_type"
     row = await conn.fetchrow(
         "SELECT a.id, a.app_type, a.system_token_digest, u.id AS user_pk, u.name AS user_name,"
@@ -225,12 +234,15 @@ async def resolve_app_actor(
         raise PermissionDenied("systemToken does not match the application", reason="app.bad_system_token")
     if row["user_pk"] is None:
         raise NotFound(f"user {user_id} does not exist in this corp", reason="user.not_found")
-    return AppActor(
-        corp_pk=grant.corp_pk,
-        app_pk=row["id"],
-        app_type=row["app_type"],
-        user_pk=row["user_pk"],
-        user_id=user_id,
-        user_name=row["user_name"],
-        is_app_admin=row["is_admin"] is not None,
+    return _ACTORS.put(
+        cache_key,
+        AppActor(
+            corp_pk=grant.corp_pk,
+            app_pk=row["id"],
+            app_type=row["app_type"],
+            user_pk=row["user_pk"],
+            user_id=user_id,
+            user_name=row["user_name"],
+            is_app_admin=row["is_admin"] is not None,
+        ),
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from zida.cache import TtlCache
 from zida.core.access.models import AppActor
 from zida.core.apps.models import App, Field, Form
 from zida.core.errors import InvalidArgument, NotFound
@@ -15,6 +16,7 @@ from zida.db import Connection, Row
 __all__ = ["AppListing", "get_form", "list_apps", "list_forms", "parse_fields"]
 
 _FIELDS_CACHE: dict[tuple[int, int], tuple[Field, ...]] = {}
+_FORMS: TtlCache[tuple[object, ...], Form] = TtlCache()
 
 
 def parse_fields(form_pk: int, version: int, raw: str | bytes) -> tuple[Field, ...]:
@@ -56,6 +58,10 @@ async def get_form(
     """The form of the actor's app at ``version`` (default: current); NotFound for other apps' forms."""
     if form_pk is None and not form_uuid:
         raise InvalidArgument("formUuid is required", reason="argument.missing", param="formUuid")
+    cache_key = (actor.app_pk, form_pk, form_uuid, version)
+    cached = _FORMS.get(cache_key)
+    if cached is not None:
+        return cached
     where = "f.id = :key" if form_pk is not None else "f.form_uuid = :key"
     row = await conn.fetchrow(
         "SELECT f.id, f.app_pk, a.app_type, f.form_uuid, f.title_zh, f.title_en, f.form_type, f.current_version,"
@@ -69,7 +75,7 @@ async def get_form(
         if version is not None:
             raise NotFound(f"form {form_uuid} has no version {version}", reason="form.not_found")
         raise NotFound(f"form {form_uuid or form_pk} does not exist in this application", reason="form.not_found")
-    return _form(row, row["version"])
+    return _FORMS.put(cache_key, _form(row, row["version"]))
 
 
 async def list_forms(

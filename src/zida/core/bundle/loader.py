@@ -12,6 +12,7 @@ import orjson
 import yaml
 from pydantic import ValidationError
 
+from zida.cache import clear_all
 from zida.clock import now_ms
 from zida.core.apps.models import COMPONENTS, OPTION_COMPONENTS, Field, Option
 from zida.core.bundle.schema import BundleIn, FieldIn, FormIn, I18nText, OptionIn
@@ -428,6 +429,7 @@ async def load_bundle(db: Database, box: SecretBox, bundle: BundleIn, source: st
             )
         for i, a in enumerate(bundle.apps):
             await _load_app(tx, box, corp_pk, corp.corpId, i, a, user_pks, report, source, now)
+    clear_all()  # this process sees the new bundle at once; other processes within ZIDA_CACHE_SECONDS
     return report
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import orjson
 
+from zida.cache import TtlCache
 from zida.core.org.models import Corp, Department, User
 from zida.db import Connection, Row
 
@@ -16,6 +17,10 @@ async def find_corp(conn: Connection, corp_id: str) -> Corp | None:
     """The corp with the public id ``corp_id``."""
     row = await conn.fetchrow("SELECT id, corp_id, name FROM corp WHERE corp_id = :corp_id", {"corp_id": corp_id})
     return None if row is None else Corp(pk=row["id"], corp_id=row["corp_id"], name=row["name"])
+
+
+# Directory entries for rendering and reference checks (see zida.cache for the staleness bound).
+_USERS: TtlCache[tuple[int, str], User] = TtlCache()
 
 
 def _in_clause(prefix: str, values: list[object]) -> tuple[str, dict[str, object]]:
@@ -40,9 +45,16 @@ def _user(row: Row, depts: list[tuple[int, str]]) -> User:
 
 async def find_users(conn: Connection, corp_pk: int, user_ids: Iterable[str]) -> dict[str, User]:
     """Users of the corp by userId (unknown ids are simply absent)."""
-    wanted = sorted({u for u in user_ids if u})
+    out: dict[str, User] = {}
+    wanted = []
+    for user_id in sorted({u for u in user_ids if u}):
+        cached = _USERS.get((corp_pk, user_id))
+        if cached is not None:
+            out[user_id] = cached
+        else:
+            wanted.append(user_id)
     if not wanted:
-        return {}
+        return out
     placeholders, params = _in_clause("u", list(wanted))
     rows = await conn.fetch(
         "SELECT u.id, u.user_id, u.name, u.name_en, u.email, u.title, u.manager_user_id, u.union_id,"
@@ -59,7 +71,9 @@ async def find_users(conn: Connection, corp_pk: int, user_ids: Iterable[str]) ->
         entry = grouped.setdefault(row["user_id"], (row, []))
         if row["dept_id"] is not None:
             entry[1].append((row["dept_id"], row["dept_name"]))
-    return {uid: _user(row, depts) for uid, (row, depts) in grouped.items()}
+    for uid, (row, depts) in grouped.items():
+        out[uid] = _USERS.put((corp_pk, uid), _user(row, depts))
+    return out
 
 
 async def user_exists(conn: Connection, corp_pk: int, user_id: str) -> bool:
