@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ def org_token(user_id: str, corp_id: str = "corpA", code: str = TASK_API_CODE) -
     return hashlib.md5((corp_id + user_id + code).encode()).hexdigest().upper()
 
 
-def list_apps(sdk: Sdk, user_id: str, **fields: object) -> object:
+def list_apps(sdk: Sdk, user_id: str, **fields: Any) -> Any:
     fields.setdefault("org_token", org_token(user_id))
     return sdk.call("list_application", corp_id="corpA", user_id=user_id, **fields).body
 
@@ -181,7 +182,7 @@ def test_page_form_base_infos_needs_app_key(sdk: Sdk) -> None:
 # -- getFormComponentDefinitionList ------------------------------------------------------------------------------
 
 
-def definitions(sdk: Sdk, form: str = "FORM-A1ALL", **fields: object) -> list[object]:
+def definitions(sdk: Sdk, form: str = "FORM-A1ALL", **fields: Any) -> list[Any]:
     return sdk.call(
         "get_form_component_definition_list",
         "APP_A1",

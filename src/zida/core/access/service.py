@@ -20,6 +20,7 @@ from zida.db import Connection, Database
 
 __all__ = [
     "TokenService",
+    "app_actor",
     "check_org_token",
     "org_token",
     "require_scope",
@@ -245,4 +246,30 @@ async def resolve_app_actor(
             user_name=row["user_name"],
             is_app_admin=row["is_admin"] is not None,
         ),
+    )
+
+
+async def app_actor(conn: Connection, corp_pk: int, app_pk: int, user_id: str) -> AppActor:
+    """A corp user inside one of the corp's apps, for callers already trusted by the corp (the admin API)."""
+    if not user_id:
+        raise InvalidArgument("userId is required", reason="argument.missing", param="userId")
+    row = await conn.fetchrow(
+        "SELECT a.app_type, u.id AS user_pk, u.name AS user_name,"
+        " (SELECT 1 FROM app_admin aa WHERE aa.app_pk = a.id AND aa.user_pk = u.id) AS is_admin"
+        " FROM app a LEFT JOIN org_user u ON u.corp_pk = a.corp_pk AND u.user_id = :user_id"
+        " WHERE a.id = :app_pk AND a.corp_pk = :corp_pk",
+        {"app_pk": app_pk, "user_id": user_id, "corp_pk": corp_pk},
+    )
+    if row is None:
+        raise NotFound(f"application {app_pk} does not exist", reason="app.not_found")
+    if row["user_pk"] is None:
+        raise NotFound(f"user {user_id} does not exist in this corp", reason="user.not_found")
+    return AppActor(
+        corp_pk=corp_pk,
+        app_pk=app_pk,
+        app_type=row["app_type"],
+        user_pk=row["user_pk"],
+        user_id=user_id,
+        user_name=row["user_name"],
+        is_app_admin=row["is_admin"] is not None,
     )

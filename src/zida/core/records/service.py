@@ -32,8 +32,10 @@ __all__ = [
     "employee_field_values",
     "get_form_instance",
     "get_form_instances",
+    "insert_record",
     "instance_app_pk",
     "list_sub_table_rows",
+    "prepare_record",
     "save_form_instance",
     "save_form_instances",
     "schemas_of",
@@ -41,6 +43,7 @@ __all__ = [
     "search_form_instances",
     "update_form_instance",
     "update_form_instances",
+    "update_record",
     "update_sub_table_rows",
     "upsert_form_instance",
 ]
@@ -519,3 +522,28 @@ async def employee_field_values(
             )
         out[field_id] = await repo.distinct_array_values(conn, form.pk, form.fields, scoped, field_id, limit)
     return out
+
+
+# Records created and changed by other actions inside their own transaction (starting and acting on a process).
+
+
+async def prepare_record(conn: Connection, actor: AppActor, form: Form, values: Any, now: int) -> FormInstance:
+    """A new record of ``form`` with validated values, not yet saved (the caller inserts it with insert_record)."""
+    data, refs = normalize_values(form.fields, values, partial=False)
+    problem = (await _reference_problems(conn, actor.corp_pk, [refs]))[0]
+    if problem is not None:
+        raise problem
+    return _new_instance(actor, form, data, now)
+
+
+async def insert_record(conn: Connection, actor: AppActor, inst: FormInstance) -> None:
+    """Insert a prepared record and its CREATE log inside the caller's transaction."""
+    inst.pk = await repo.insert_instance(conn, inst)
+    changes = {k: {"new": v} for k, v in inst.data.items()}
+    await repo.insert_operation_logs(conn, [_log(actor, inst, "CREATE", changes, inst.created_at)])
+
+
+async def update_record(conn: Connection, actor: AppActor, inst: FormInstance, values: Any, now: int) -> None:
+    """Merge ``values`` into a record the caller has loaded (and locked) and log the change, in its transaction."""
+    log = await _apply_update(conn, actor, inst, values, use_latest_version=False, ignore_empty=False, now=now)
+    await repo.insert_operation_logs(conn, [log])

@@ -216,29 +216,12 @@ async def update_process_instance(conn: Connection, inst: ProcessInstance) -> bo
     return changed == 1
 
 
-async def update_record_status(conn: Connection, inst: ProcessInstance, *, data_changed: bool) -> None:
-    """Mirror status, result and modification time (and the data when it changed) on the form record."""
-    record = inst.record
-    params: dict[str, Any] = {
-        "status": inst.status,
-        "result": inst.result,
-        "modified_at": record.modified_at,
-        "pk": record.pk,
-    }
-    data_sql = ""
-    if data_changed:
-        data_sql = (
-            f", data = {conn.sql.json_param('data')}, data_version = :data_version, modifier_user_id = :modifier"
-        )
-        params.update(
-            data=orjson.dumps(record.data).decode(),
-            data_version=record.data_version,
-            modifier=record.modifier_user_id,
-        )
+async def update_record_status(conn: Connection, inst: ProcessInstance) -> None:
+    """Mirror the instance's status, result and modification time on its form record."""
     await conn.execute(
         "UPDATE form_instance SET instance_status = :status, approved_result = :result, modified_at = :modified_at"
-        f"{data_sql} WHERE id = :pk",
-        params,
+        " WHERE id = :pk",
+        {"status": inst.status, "result": inst.result, "modified_at": inst.modified_at, "pk": inst.record.pk},
     )
 
 
@@ -551,7 +534,7 @@ async def list_notifications(
     """Notifications of one kind sent to a user (optionally in one app), newest first."""
     params: dict[str, Any] = {"c": corp_pk, "u": user_id, "kind": kind}
     where = (
-        f"process_notification n JOIN {_INSTANCE_FROM} ON pi.id = n.process_instance_pk"
+        f"{_INSTANCE_FROM} JOIN process_notification n ON n.process_instance_pk = pi.id"
         " WHERE n.corp_pk = :c AND n.user_id = :u AND n.kind = :kind"
     )
     if app_pk is not None:

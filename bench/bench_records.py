@@ -1,0 +1,354 @@
+"""Form-record benchmarks: Zida against a bare baseline measured in the same run (see BENCHMARKS.md).
+
+    python bench/bench_records.py --database sqlite      --records 1000000
+    python bench/bench_records.py --database postgresql  --records 1000000
+
+Needs ``wrk`` (apt-get install wrk). Builds (once, then reuses) a form with ``--records`` records, starts
+``zida serve`` and ``bench/baseline_app.py`` (both uvicorn, ``--workers`` processes) and drives each with wrk:
+get-by-id, save, searches with 1–3 indexed conditions (page of 20 + totalCount), a deep page, and batchSave
+of 1,000 records (ten calls of 100, the platform's per-call limit) against one executemany in the baseline.
+Reports requests/s and latency percentiles per run, medians over ``--runs`` and the ratio to the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from zida.core.apps.models import Field  # noqa: E402
+from zida.core.bundle.loader import load_bundle, parse_bundle, read_bundle  # noqa: E402
+from zida.core.filters import And, Condition, Filter  # noqa: E402
+from zida.crypto import SecretBox  # noqa: E402
+from zida.db import open_database  # noqa: E402
+from zida.db.filters import FilterCompiler  # noqa: E402
+from zida.db.migrate import upgrade  # noqa: E402
+
+SECRET = "zida-bench-key"
+APP = {"appType": "APP_BENCH", "systemToken": "ST-BENCH-TOKEN-0001", "userId": "benchadmin"}
+KINDS = ["差旅", "餐饮", "办公", "交通", "其他"]
+DAY = 86_400_000
+T0 = 1_700_000_000_000
+PG_URL = "postgresql://postgres@127.0.0.1:5432/test?search_path=zida_bench"
+
+
+def database_url(kind: str) -> str:
+    return PG_URL if kind == "postgresql" else f"sqlite:///{ROOT / 'var' / 'bench' / 'records.db'}"
+
+
+def record(i: int, rng: random.Random) -> dict[str, Any]:
+    return {
+        "textField_title": f"title-{i % 50_000}",
+        "numberField_amount": rng.randint(0, 10_000),
+        "selectField_kind": KINDS[i % 5],
+        "dateField_spent": T0 + (i % 365) * DAY,
+        "employeeField_owner": [f"emp{i % 50:03d}"],
+        "textareaField_note": "benchmark record " + "x" * 40,
+    }
+
+
+async def prepare(url: str, records: int) -> tuple[int, list[str], tuple[Field, ...]]:
+    """Migrate, load the bench bundle and top the form up to ``records`` records."""
+    upgrade(url)
+    db = await open_database(url)
+    try:
+        await load_bundle(db, SecretBox(SECRET), parse_bundle(read_bundle(ROOT / "bench" / "bundle.yaml")))
+        row = await db.fetchrow(
+            "SELECT f.id, f.app_pk, a.corp_pk, v.fields FROM form f JOIN app a ON a.id = f.app_pk"
+            " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version WHERE f.form_uuid = 'FORM-BENCH'"
+        )
+        assert row is not None
+        form_pk, app_pk, corp_pk = row["id"], row["app_pk"], row["corp_pk"]
+        fields = tuple(Field.from_dict(f) for f in orjson.loads(row["fields"]))
+        have = int(await db.fetchval("SELECT count(*) FROM form_instance WHERE form_pk = :f", {"f": form_pk}))
+        rng = random.Random(have)
+        chunk = 10_000
+        started = time.monotonic()
+        while have < records:
+            n = min(chunk, records - have)
+            rows = []
+            for i in range(have, have + n):
+                created = T0 + i * 25_000
+                rows.append({
+                    "instance_id": f"FINST-BENCH{i:012d}{secrets.token_hex(8).upper()}", "corp_pk": corp_pk,
+                    "app_pk": app_pk, "form_pk": form_pk, "form_version": 1, "title": "压测管理员发起的报销单",
+                    "originator": "benchadmin", "modifier": "benchadmin", "created_at": created, "modified_at": created,
+                    "data": orjson.dumps(record(i, rng)).decode(), "data_version": 1, "serial_no": None,
+                    "process_instance_id": None, "instance_status": None, "approved_result": None,
+                })
+            async with db.transaction() as tx:
+                from zida.core.records.repository import _insert_sql
+
+                await tx.executemany(_insert_sql(tx), rows)
+            have += n
+            if have % 100_000 == 0 or have == records:
+                print(f"  {have:,} records ({time.monotonic() - started:.0f} s)", flush=True)
+        await db.execute("ANALYZE")
+        ids = [r["instance_id"] for r in await db.fetch(
+            "SELECT instance_id FROM form_instance WHERE form_pk = :f ORDER BY random() LIMIT 5000", {"f": form_pk}
+        )]
+        return form_pk, ids, fields
+    finally:
+        await db.close()
+
+
+def search_filters(rng: random.Random) -> dict[str, tuple[Filter, list[dict[str, Any]]]]:
+    """Three search shapes, each with the Yida searchFieldJson that produces it."""
+    title = f"title-{rng.randint(0, 49_999)}"
+    kind = rng.choice(KINDS)
+    low = rng.randint(0, 9_800)
+    day = T0 + rng.randint(0, 300) * DAY
+    c_title = {"key": "textField_title", "value": title, "type": "TEXT", "operator": "eq", "componentName": "TextField"}
+    c_kind = {"key": "selectField_kind", "value": kind, "type": "ARRAY", "operator": "eq", "componentName": "SelectField"}
+    c_amount = {"key": "numberField_amount", "value": [low, low + 200], "type": "DOUBLE", "operator": "between",
+                "componentName": "NumberField"}
+    c_date = {"key": "dateField_spent", "value": [day, day + 60 * DAY], "type": "DOUBLE", "operator": "between",
+              "componentName": "DateField"}
+    return {
+        "s1": (Condition("textField_title", "eq", title), [c_title]),
+        "s2": (And((Condition("selectField_kind", "eq", kind), Condition("numberField_amount", "between", [low, low + 200]))),
+               [c_kind, c_amount]),
+        "s3": (And((Condition("selectField_kind", "eq", kind), Condition("numberField_amount", "between", [low, low + 200]),
+                    Condition("dateField_spent", "between", [day, day + 60 * DAY]))), [c_kind, c_amount, c_date]),
+    }
+
+
+def names_of(sql: str) -> list[str]:
+    seen: list[str] = []
+    for name in re.findall(r"(?<![:\w]):([A-Za-z_]\w*)", sql):
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
+def baseline_config(url: str, form_pk: int, fields: tuple[Field, ...], work: Path) -> tuple[Path, Path]:
+    """The baseline's SQL (compiled by Zida's own compiler) and a file of search bodies for wrk."""
+    from zida.db.database import PostgresDialect, SqlDialect
+
+    dialect = PostgresDialect() if url.startswith("postgresql") else SqlDialect()
+    where_select = "SELECT data FROM form_instance WHERE form_pk = {pk} AND {where} ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset"
+    cfg: dict[str, Any] = {
+        "url": url,
+        "get": {"sql": "SELECT instance_id, data::text FROM form_instance WHERE instance_id = :instance_id"
+                if dialect.name == "postgresql" else "SELECT instance_id, data FROM form_instance WHERE instance_id = :instance_id",
+                "names": ["instance_id"]},
+        "search": {},
+    }
+    insert = (
+        "INSERT INTO form_instance (instance_id, corp_pk, app_pk, form_pk, form_version, title, originator_user_id,"
+        " modifier_user_id, created_at, modified_at, data, data_version) VALUES (:instance_id, :corp_pk, :app_pk, :form_pk,"
+        f" 1, 'baseline', 'benchadmin', 'benchadmin', :created_at, :created_at, {dialect.json_param('data')}, 1)"
+    )
+    cfg["save"] = {"sql": insert, "names": names_of(insert), "defaults": {}}
+    bodies_zida, bodies_base = [], []
+    rng = random.Random(7)
+    for _ in range(200):
+        for key, (node, wire) in search_filters(rng).items():
+            compiler = FilterCompiler(dialect, fields)
+            where = compiler.where(node)
+            page = where_select.format(pk=form_pk, where=where)
+            count = f"SELECT count(*) FROM form_instance WHERE form_pk = {form_pk} AND {where}"
+            cfg["search"].setdefault(key, {"page": page, "page_names": names_of(page), "count": count,
+                                          "count_names": names_of(count)})
+            args = {k: (float(v) if not isinstance(v, str) else v) for k, v in compiler.params.items()}
+            bodies_base.append((key, orjson.dumps({"q": key, "args": {**args, "limit": 20, "offset": 0}}).decode()))
+            bodies_zida.append((key, orjson.dumps({**APP, "formUuid": "FORM-BENCH", "currentPage": 1, "pageSize": 20,
+                                                   "searchFieldJson": json.dumps(wire, ensure_ascii=False)}).decode()))
+    deep = f"SELECT data FROM form_instance WHERE form_pk = {form_pk} AND 1=1 ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset"
+    cfg["search"]["deep"] = {"page": deep, "page_names": ["limit", "offset"],
+                             "count": f"SELECT count(*) FROM form_instance WHERE form_pk = {form_pk} AND 1=1", "count_names": []}
+    path = work / "baseline.json"
+    path.write_text(json.dumps(cfg, ensure_ascii=False))
+    for key in ("s1", "s2", "s3"):
+        (work / f"zida-{key}.txt").write_text("\n".join(b for k, b in bodies_zida if k == key) + "\n")
+        (work / f"base-{key}.txt").write_text("\n".join(b for k, b in bodies_base if k == key) + "\n")
+    (work / "zida-deep.txt").write_text(orjson.dumps({**APP, "formUuid": "FORM-BENCH", "currentPage": 5000,
+                                                      "pageSize": 20}).decode() + "\n")
+    (work / "base-deep.txt").write_text(orjson.dumps({"q": "deep", "args": {"limit": 20, "offset": 99_980}}).decode() + "\n")
+    return path, work
+
+
+LUA = r"""
+local lines = {}
+for line in io.lines(os.getenv("BODIES")) do lines[#lines + 1] = line end
+local method = os.getenv("METHOD")
+local prefix = os.getenv("PREFIX")
+local suffix = os.getenv("SUFFIX") or ""
+local token = os.getenv("TOKEN")
+local counter = 0
+init = function(args) math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16)) end
+request = function()
+  local line = lines[math.random(#lines)]
+  local headers = {["content-type"] = "application/json"}
+  if token and token ~= "" then headers["x-acs-dingtalk-access-token"] = token end
+  if method == "GET" then
+    return wrk.format("GET", prefix .. line .. suffix, headers)
+  end
+  return wrk.format(method, prefix, headers, line)
+end
+"""
+
+
+def wrk(url: str, lua: Path, env: dict[str, str], duration: int, connections: int) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(lua), url],
+        capture_output=True, text=True, env={**os.environ, **env}, check=True,
+    ).stdout
+    def ms(label: str) -> float:
+        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not m:
+            return float("nan")
+        value, unit = float(m.group(1)), m.group(2)
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": ms("50"), "p99": ms("99"), "non2xx": float(errors.group(1)) if errors else 0.0}
+
+
+def start(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"{cmd} did not start")
+
+
+def batch_save(port: int, token: str, total: int = 1000) -> float:
+    """Seconds to save ``total`` records with batchSave calls of 100 (the platform's per-call limit)."""
+    rng = random.Random(3)
+    started = time.perf_counter()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"x-acs-dingtalk-access-token": token}) as client:
+        for start_at in range(0, total, 100):
+            items = [json.dumps(record(i, rng), ensure_ascii=False) for i in range(start_at, start_at + 100)]
+            r = client.post("/v1.0/yida/forms/instances/batchSave", json={
+                **APP, "formUuid": "FORM-BENCH", "formDataJsonList": items, "noExecuteExpression": True})
+            r.raise_for_status()
+    return time.perf_counter() - started
+
+
+async def baseline_batch(url: str, form_pk: int, total: int = 1000) -> float:
+    db = await open_database(url)
+    try:
+        row = await db.fetchrow("SELECT app_pk FROM form WHERE id = :f", {"f": form_pk})
+        corp_pk = await db.fetchval("SELECT corp_pk FROM app WHERE id = :a", {"a": row["app_pk"]})  # type: ignore[index]
+        rng = random.Random(3)
+        started = time.perf_counter()
+        from zida.core.records.repository import _insert_sql
+
+        async with db.transaction() as tx:
+            await tx.executemany(_insert_sql(tx), [{
+                "instance_id": f"FINST-BASEB{secrets.token_hex(14).upper()}", "corp_pk": corp_pk, "app_pk": row["app_pk"],  # type: ignore[index]
+                "form_pk": form_pk, "form_version": 1, "title": "b", "originator": "benchadmin", "modifier": "benchadmin",
+                "created_at": T0, "modified_at": T0, "data": orjson.dumps(record(i, rng)).decode(), "data_version": 1,
+                "serial_no": None, "process_instance_id": None, "instance_status": None, "approved_result": None,
+            } for i in range(total)])
+        return time.perf_counter() - started
+    finally:
+        await db.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    url = database_url(args.database)
+    print(f"preparing {args.records:,} records on {args.database} …", flush=True)
+    form_pk, ids, fields = asyncio.run(prepare(url, args.records))
+    work = Path(tempfile.mkdtemp(prefix="zida-bench-"))
+    cfg, _ = baseline_config(url, form_pk, fields, work)
+    (work / "ids.txt").write_text("\n".join(ids) + "\n")
+    saves = [orjson.dumps({**APP, "formUuid": "FORM-BENCH", "formDataJson": json.dumps(record(i, random.Random(i)),
+                                                                                          ensure_ascii=False)}).decode()
+             for i in range(500)]
+    (work / "zida-save.txt").write_text("\n".join(saves) + "\n")
+    (work / "base-save.txt").write_text("\n".join(orjson.dumps({"formDataJson": json.dumps(record(i, random.Random(i)),
+                                        ensure_ascii=False)}).decode() for i in range(500)) + "\n")
+    lua = work / "bench.lua"
+    lua.write_text(LUA)
+    env = {"ZIDA_DATABASE_URL": url, "ZIDA_SECRET_KEY": SECRET, "ZIDA_BASELINE_CONFIG": str(cfg)}
+    zport, bport = 18080, 18081
+    py = sys.executable
+    zida = start([py, "-m", "zida.cli", "serve", "--port", str(zport), "--workers", str(args.workers),
+                  "--log-level", "warning"], env, zport)
+    base = start([py, "-m", "uvicorn", "baseline_app:app", "--app-dir", str(ROOT / "bench"), "--port", str(bport),
+                  "--workers", str(args.workers), "--log-level", "warning", "--no-access-log"], env, bport)
+    try:
+        token = httpx.post(f"http://127.0.0.1:{zport}/v1.0/oauth2/accessToken",
+                           json={"appKey": "bench-key", "appSecret": "bench-secret-0001"}).json()["accessToken"]
+        query = f"?appType={APP['appType']}&systemToken={APP['systemToken']}&userId={APP['userId']}"
+        scenarios = {
+            "get by id": (
+                (f"http://127.0.0.1:{zport}", {"METHOD": "GET", "PREFIX": "/v1.0/yida/forms/instances/", "SUFFIX": query,
+                                               "BODIES": str(work / "ids.txt"), "TOKEN": token}),
+                (f"http://127.0.0.1:{bport}", {"METHOD": "GET", "PREFIX": "/rec/", "BODIES": str(work / "ids.txt")}),
+            ),
+            "save (durable)": (
+                (f"http://127.0.0.1:{zport}", {"METHOD": "POST", "PREFIX": "/v1.0/yida/forms/instances",
+                                               "BODIES": str(work / "zida-save.txt"), "TOKEN": token}),
+                (f"http://127.0.0.1:{bport}", {"METHOD": "POST", "PREFIX": "/rec", "BODIES": str(work / "base-save.txt")}),
+            ),
+        }
+        for key, label in (("s1", "search: 1 indexed condition"), ("s2", "search: 2 indexed conditions"),
+                           ("s3", "search: 3 indexed conditions"), ("deep", "deep page (page 5000 of 20)")):
+            scenarios[label] = (
+                (f"http://127.0.0.1:{zport}", {"METHOD": "POST", "PREFIX": "/v1.0/yida/forms/instances/search",
+                                               "BODIES": str(work / f"zida-{key}.txt"), "TOKEN": token}),
+                (f"http://127.0.0.1:{bport}", {"METHOD": "POST", "PREFIX": "/search", "BODIES": str(work / f"base-{key}.txt")}),
+            )
+        results: dict[str, Any] = {}
+        for label, ((zurl, zenv), (burl, benv)) in scenarios.items():
+            runs: dict[str, list[dict[str, float]]] = {"zida": [], "baseline": []}
+            for _ in range(args.runs):  # interleave so that machine noise hits both alike
+                runs["baseline"].append(wrk(burl, lua, benv, args.duration, args.connections))
+                runs["zida"].append(wrk(zurl, lua, zenv, args.duration, args.connections))
+            med = {k: {m: statistics.median(r[m] for r in v) for m in ("rps", "p50", "p99", "non2xx")}
+                   for k, v in runs.items()}
+            results[label] = med
+            print(f"{label:34s} zida {med['zida']['rps']:8.0f} req/s p50 {med['zida']['p50']:6.1f} ms p99 "
+                  f"{med['zida']['p99']:6.1f} ms | baseline {med['baseline']['rps']:8.0f} req/s p99 "
+                  f"{med['baseline']['p99']:6.1f} ms | ratio {med['zida']['rps'] / med['baseline']['rps']:.2f}"
+                  f"{' | non-2xx ' + str(int(med['zida']['non2xx'])) if med['zida']['non2xx'] else ''}", flush=True)
+        batches = [batch_save(zport, token) for _ in range(args.runs)]
+        base_batches = [asyncio.run(baseline_batch(url, form_pk)) for _ in range(args.runs)]
+        results["batchSave 1000 (10 calls of 100)"] = {"zida_s": statistics.median(batches),
+                                                       "baseline_s": statistics.median(base_batches)}
+        print(f"{'batchSave 1,000 records':34s} zida {statistics.median(batches):.3f} s (10 calls of 100) | "
+              f"baseline {statistics.median(base_batches):.3f} s (one executemany)", flush=True)
+        out = ROOT / "var" / "bench" / f"records-{args.database}.json"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps({"args": vars(args), "results": results}, indent=2, ensure_ascii=False))
+        print(f"results: {out}")
+    finally:
+        for proc in (zida, base):
+            proc.terminate()
+            proc.wait(10)
+
+
+if __name__ == "__main__":
+    main()
