@@ -46,7 +46,11 @@ async def get_record(request: Request) -> Response:
 async def save_record(request: Request) -> Response:
     payload = orjson.loads(await request.body())
     q = CONFIG["save"]
-    args = {**q["defaults"], "instance_id": "FINST-BASE" + os.urandom(15).hex().upper(), "data": payload["formDataJson"]}
+    args = {
+        **q["defaults"],
+        "instance_id": "FINST-BASE" + os.urandom(15).hex().upper(),
+        "data": payload["formDataJson"],
+    }
     if IS_PG:
         await state["pool"].execute(numbered(q["sql"], q["names"]), *[args[n] for n in q["names"]])
     else:

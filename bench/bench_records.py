@@ -86,13 +86,26 @@ async def prepare(url: str, records: int) -> tuple[int, list[str], tuple[Field, 
             rows = []
             for i in range(have, have + n):
                 created = T0 + i * 25_000
-                rows.append({
-                    "instance_id": f"FINST-BENCH{i:012d}{secrets.token_hex(8).upper()}", "corp_pk": corp_pk,
-                    "app_pk": app_pk, "form_pk": form_pk, "form_version": 1, "title": "压测管理员发起的报销单",
-                    "originator": "benchadmin", "modifier": "benchadmin", "created_at": created, "modified_at": created,
-                    "data": orjson.dumps(record(i, rng)).decode(), "data_version": 1, "serial_no": None,
-                    "process_instance_id": None, "instance_status": None, "approved_result": None,
-                })
+                rows.append(
+                    {
+                        "instance_id": f"FINST-BENCH{i:012d}{secrets.token_hex(8).upper()}",
+                        "corp_pk": corp_pk,
+                        "app_pk": app_pk,
+                        "form_pk": form_pk,
+                        "form_version": 1,
+                        "title": "压测管理员发起的报销单",
+                        "originator": "benchadmin",
+                        "modifier": "benchadmin",
+                        "created_at": created,
+                        "modified_at": created,
+                        "data": orjson.dumps(record(i, rng)).decode(),
+                        "data_version": 1,
+                        "serial_no": None,
+                        "process_instance_id": None,
+                        "instance_status": None,
+                        "approved_result": None,
+                    }
+                )
             async with db.transaction() as tx:
                 from zida.core.records.repository import _insert_sql
 
@@ -101,9 +114,12 @@ async def prepare(url: str, records: int) -> tuple[int, list[str], tuple[Field, 
             if have % 100_000 == 0 or have == records:
                 print(f"  {have:,} records ({time.monotonic() - started:.0f} s)", flush=True)
         await db.execute("ANALYZE")
-        ids = [r["instance_id"] for r in await db.fetch(
-            "SELECT instance_id FROM form_instance WHERE form_pk = :f ORDER BY random() LIMIT 5000", {"f": form_pk}
-        )]
+        ids = [
+            r["instance_id"]
+            for r in await db.fetch(
+                "SELECT instance_id FROM form_instance WHERE form_pk = :f ORDER BY random() LIMIT 5000", {"f": form_pk}
+            )
+        ]
         return form_pk, ids, fields
     finally:
         await db.close()
@@ -116,17 +132,58 @@ def search_filters(rng: random.Random) -> dict[str, tuple[Filter, list[dict[str,
     low = rng.randint(0, 9_800)
     day = T0 + rng.randint(0, 300) * DAY
     c_title = {"key": "textField_title", "value": title, "type": "TEXT", "operator": "eq", "componentName": "TextField"}
-    c_kind = {"key": "selectField_kind", "value": kind, "type": "ARRAY", "operator": "eq", "componentName": "SelectField"}
-    c_amount = {"key": "numberField_amount", "value": [low, low + 200], "type": "DOUBLE", "operator": "between",
-                "componentName": "NumberField"}
-    c_date = {"key": "dateField_spent", "value": [day, day + 60 * DAY], "type": "DOUBLE", "operator": "between",
-              "componentName": "DateField"}
+    c_kind = {
+        "key": "selectField_kind",
+        "value": kind,
+        "type": "ARRAY",
+        "operator": "eq",
+        "componentName": "SelectField",
+    }
+    c_amount = {
+        "key": "numberField_amount",
+        "value": [low, low + 200],
+        "type": "DOUBLE",
+        "operator": "between",
+        "componentName": "NumberField",
+    }
+    c_date = {
+        "key": "dateField_spent",
+        "value": [day, day + 60 * DAY],
+        "type": "DOUBLE",
+        "operator": "between",
+        "componentName": "DateField",
+    }
+    c_title_kind = {**c_kind, "value": KINDS[int(title.split("-")[1]) % 5]}  # a kind the title's records have
     return {
+        # Selective searches: the indexed title narrows 1M records to ~20, the other conditions filter those.
         "s1": (Condition("textField_title", "eq", title), [c_title]),
-        "s2": (And((Condition("selectField_kind", "eq", kind), Condition("numberField_amount", "between", [low, low + 200]))),
-               [c_kind, c_amount]),
-        "s3": (And((Condition("selectField_kind", "eq", kind), Condition("numberField_amount", "between", [low, low + 200]),
-                    Condition("dateField_spent", "between", [day, day + 60 * DAY]))), [c_kind, c_amount, c_date]),
+        "s2": (
+            And(
+                (Condition("textField_title", "eq", title), Condition("selectField_kind", "eq", c_title_kind["value"]))
+            ),
+            [c_title, c_title_kind],
+        ),
+        "s3": (
+            And(
+                (
+                    Condition("textField_title", "eq", title),
+                    Condition("selectField_kind", "eq", c_title_kind["value"]),
+                    Condition("numberField_amount", "between", [0, 5_000]),
+                )
+            ),
+            [c_title, c_title_kind, {**c_amount, "value": [0, 5_000]}],
+        ),
+        # A broad search: each condition alone matches 20% / 2% / 16% of the form (~4,000 records together).
+        "broad": (
+            And(
+                (
+                    Condition("selectField_kind", "eq", kind),
+                    Condition("numberField_amount", "between", [low, low + 200]),
+                    Condition("dateField_spent", "between", [day, day + 60 * DAY]),
+                )
+            ),
+            [c_kind, c_amount, c_date],
+        ),
     }
 
 
@@ -146,9 +203,12 @@ def baseline_config(url: str, form_pk: int, fields: tuple[Field, ...], work: Pat
     where_select = "SELECT data FROM form_instance WHERE form_pk = {pk} AND {where} ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset"
     cfg: dict[str, Any] = {
         "url": url,
-        "get": {"sql": "SELECT instance_id, data::text FROM form_instance WHERE instance_id = :instance_id"
-                if dialect.name == "postgresql" else "SELECT instance_id, data FROM form_instance WHERE instance_id = :instance_id",
-                "names": ["instance_id"]},
+        "get": {
+            "sql": "SELECT instance_id, data::text FROM form_instance WHERE instance_id = :instance_id"
+            if dialect.name == "postgresql"
+            else "SELECT instance_id, data FROM form_instance WHERE instance_id = :instance_id",
+            "names": ["instance_id"],
+        },
         "search": {},
     }
     insert = (
@@ -165,23 +225,43 @@ def baseline_config(url: str, form_pk: int, fields: tuple[Field, ...], work: Pat
             where = compiler.where(node)
             page = where_select.format(pk=form_pk, where=where)
             count = f"SELECT count(*) FROM form_instance WHERE form_pk = {form_pk} AND {where}"
-            cfg["search"].setdefault(key, {"page": page, "page_names": names_of(page), "count": count,
-                                          "count_names": names_of(count)})
+            cfg["search"].setdefault(
+                key, {"page": page, "page_names": names_of(page), "count": count, "count_names": names_of(count)}
+            )
             args = {k: (float(v) if not isinstance(v, str) else v) for k, v in compiler.params.items()}
             bodies_base.append((key, orjson.dumps({"q": key, "args": {**args, "limit": 20, "offset": 0}}).decode()))
-            bodies_zida.append((key, orjson.dumps({**APP, "formUuid": "FORM-BENCH", "currentPage": 1, "pageSize": 20,
-                                                   "searchFieldJson": json.dumps(wire, ensure_ascii=False)}).decode()))
+            bodies_zida.append(
+                (
+                    key,
+                    orjson.dumps(
+                        {
+                            **APP,
+                            "formUuid": "FORM-BENCH",
+                            "currentPage": 1,
+                            "pageSize": 20,
+                            "searchFieldJson": json.dumps(wire, ensure_ascii=False),
+                        }
+                    ).decode(),
+                )
+            )
     deep = f"SELECT data FROM form_instance WHERE form_pk = {form_pk} AND 1=1 ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset"
-    cfg["search"]["deep"] = {"page": deep, "page_names": ["limit", "offset"],
-                             "count": f"SELECT count(*) FROM form_instance WHERE form_pk = {form_pk} AND 1=1", "count_names": []}
+    cfg["search"]["deep"] = {
+        "page": deep,
+        "page_names": ["limit", "offset"],
+        "count": f"SELECT count(*) FROM form_instance WHERE form_pk = {form_pk} AND 1=1",
+        "count_names": [],
+    }
     path = work / "baseline.json"
     path.write_text(json.dumps(cfg, ensure_ascii=False))
-    for key in ("s1", "s2", "s3"):
+    for key in ("s1", "s2", "s3", "broad"):
         (work / f"zida-{key}.txt").write_text("\n".join(b for k, b in bodies_zida if k == key) + "\n")
         (work / f"base-{key}.txt").write_text("\n".join(b for k, b in bodies_base if k == key) + "\n")
-    (work / "zida-deep.txt").write_text(orjson.dumps({**APP, "formUuid": "FORM-BENCH", "currentPage": 5000,
-                                                      "pageSize": 20}).decode() + "\n")
-    (work / "base-deep.txt").write_text(orjson.dumps({"q": "deep", "args": {"limit": 20, "offset": 99_980}}).decode() + "\n")
+    (work / "zida-deep.txt").write_text(
+        orjson.dumps({**APP, "formUuid": "FORM-BENCH", "currentPage": 5000, "pageSize": 20}).decode() + "\n"
+    )
+    (work / "base-deep.txt").write_text(
+        orjson.dumps({"q": "deep", "args": {"limit": 20, "offset": 99_980}}).decode() + "\n"
+    )
     return path, work
 
 
@@ -209,14 +289,19 @@ end
 def wrk(url: str, lua: Path, env: dict[str, str], duration: int, connections: int) -> dict[str, float]:
     out = subprocess.run(
         ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(lua), url],
-        capture_output=True, text=True, env={**os.environ, **env}, check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        check=True,
     ).stdout
+
     def ms(label: str) -> float:
         m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
         if not m:
             return float("nan")
         value, unit = float(m.group(1)), m.group(2)
         return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {"rps": rps, "p50": ms("50"), "p99": ms("99"), "non2xx": float(errors.group(1)) if errors else 0.0}
@@ -241,8 +326,10 @@ def batch_save(port: int, token: str, total: int = 1000) -> float:
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"x-acs-dingtalk-access-token": token}) as client:
         for start_at in range(0, total, 100):
             items = [json.dumps(record(i, rng), ensure_ascii=False) for i in range(start_at, start_at + 100)]
-            r = client.post("/v1.0/yida/forms/instances/batchSave", json={
-                **APP, "formUuid": "FORM-BENCH", "formDataJsonList": items, "noExecuteExpression": True})
+            r = client.post(
+                "/v1.0/yida/forms/instances/batchSave",
+                json={**APP, "formUuid": "FORM-BENCH", "formDataJsonList": items, "noExecuteExpression": True},
+            )
             r.raise_for_status()
     return time.perf_counter() - started
 
@@ -257,12 +344,30 @@ async def baseline_batch(url: str, form_pk: int, total: int = 1000) -> float:
         from zida.core.records.repository import _insert_sql
 
         async with db.transaction() as tx:
-            await tx.executemany(_insert_sql(tx), [{
-                "instance_id": f"FINST-BASEB{secrets.token_hex(14).upper()}", "corp_pk": corp_pk, "app_pk": row["app_pk"],  # type: ignore[index]
-                "form_pk": form_pk, "form_version": 1, "title": "b", "originator": "benchadmin", "modifier": "benchadmin",
-                "created_at": T0, "modified_at": T0, "data": orjson.dumps(record(i, rng)).decode(), "data_version": 1,
-                "serial_no": None, "process_instance_id": None, "instance_status": None, "approved_result": None,
-            } for i in range(total)])
+            await tx.executemany(
+                _insert_sql(tx),
+                [
+                    {
+                        "instance_id": f"FINST-BASEB{secrets.token_hex(14).upper()}",
+                        "corp_pk": corp_pk,
+                        "app_pk": row["app_pk"],  # type: ignore[index]
+                        "form_pk": form_pk,
+                        "form_version": 1,
+                        "title": "b",
+                        "originator": "benchadmin",
+                        "modifier": "benchadmin",
+                        "created_at": T0,
+                        "modified_at": T0,
+                        "data": orjson.dumps(record(i, rng)).decode(),
+                        "data_version": 1,
+                        "serial_no": None,
+                        "process_instance_id": None,
+                        "instance_status": None,
+                        "approved_result": None,
+                    }
+                    for i in range(total)
+                ],
+            )
         return time.perf_counter() - started
     finally:
         await db.close()
@@ -283,43 +388,110 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="zida-bench-"))
     cfg, _ = baseline_config(url, form_pk, fields, work)
     (work / "ids.txt").write_text("\n".join(ids) + "\n")
-    saves = [orjson.dumps({**APP, "formUuid": "FORM-BENCH", "formDataJson": json.dumps(record(i, random.Random(i)),
-                                                                                          ensure_ascii=False)}).decode()
-             for i in range(500)]
+    saves = [
+        orjson.dumps(
+            {
+                **APP,
+                "formUuid": "FORM-BENCH",
+                "formDataJson": json.dumps(record(i, random.Random(i)), ensure_ascii=False),
+            }
+        ).decode()
+        for i in range(500)
+    ]
     (work / "zida-save.txt").write_text("\n".join(saves) + "\n")
-    (work / "base-save.txt").write_text("\n".join(orjson.dumps({"formDataJson": json.dumps(record(i, random.Random(i)),
-                                        ensure_ascii=False)}).decode() for i in range(500)) + "\n")
+    (work / "base-save.txt").write_text(
+        "\n".join(
+            orjson.dumps({"formDataJson": json.dumps(record(i, random.Random(i)), ensure_ascii=False)}).decode()
+            for i in range(500)
+        )
+        + "\n"
+    )
     lua = work / "bench.lua"
     lua.write_text(LUA)
     env = {"ZIDA_DATABASE_URL": url, "ZIDA_SECRET_KEY": SECRET, "ZIDA_BASELINE_CONFIG": str(cfg)}
     zport, bport = 18080, 18081
     py = sys.executable
-    zida = start([py, "-m", "zida.cli", "serve", "--port", str(zport), "--workers", str(args.workers),
-                  "--log-level", "warning"], env, zport)
-    base = start([py, "-m", "uvicorn", "baseline_app:app", "--app-dir", str(ROOT / "bench"), "--port", str(bport),
-                  "--workers", str(args.workers), "--log-level", "warning", "--no-access-log"], env, bport)
+    zida = start(
+        [py, "-m", "zida.cli", "serve", "--port", str(zport), "--workers", str(args.workers), "--log-level", "warning"],
+        env,
+        zport,
+    )
+    base = start(
+        [
+            py,
+            "-m",
+            "uvicorn",
+            "baseline_app:app",
+            "--app-dir",
+            str(ROOT / "bench"),
+            "--port",
+            str(bport),
+            "--workers",
+            str(args.workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env,
+        bport,
+    )
     try:
-        token = httpx.post(f"http://127.0.0.1:{zport}/v1.0/oauth2/accessToken",
-                           json={"appKey": "bench-key", "appSecret": "bench-secret-0001"}).json()["accessToken"]
+        token = httpx.post(
+            f"http://127.0.0.1:{zport}/v1.0/oauth2/accessToken",
+            json={"appKey": "bench-key", "appSecret": "bench-secret-0001"},
+        ).json()["accessToken"]
         query = f"?appType={APP['appType']}&systemToken={APP['systemToken']}&userId={APP['userId']}"
         scenarios = {
             "get by id": (
-                (f"http://127.0.0.1:{zport}", {"METHOD": "GET", "PREFIX": "/v1.0/yida/forms/instances/", "SUFFIX": query,
-                                               "BODIES": str(work / "ids.txt"), "TOKEN": token}),
+                (
+                    f"http://127.0.0.1:{zport}",
+                    {
+                        "METHOD": "GET",
+                        "PREFIX": "/v1.0/yida/forms/instances/",
+                        "SUFFIX": query,
+                        "BODIES": str(work / "ids.txt"),
+                        "TOKEN": token,
+                    },
+                ),
                 (f"http://127.0.0.1:{bport}", {"METHOD": "GET", "PREFIX": "/rec/", "BODIES": str(work / "ids.txt")}),
             ),
             "save (durable)": (
-                (f"http://127.0.0.1:{zport}", {"METHOD": "POST", "PREFIX": "/v1.0/yida/forms/instances",
-                                               "BODIES": str(work / "zida-save.txt"), "TOKEN": token}),
-                (f"http://127.0.0.1:{bport}", {"METHOD": "POST", "PREFIX": "/rec", "BODIES": str(work / "base-save.txt")}),
+                (
+                    f"http://127.0.0.1:{zport}",
+                    {
+                        "METHOD": "POST",
+                        "PREFIX": "/v1.0/yida/forms/instances",
+                        "BODIES": str(work / "zida-save.txt"),
+                        "TOKEN": token,
+                    },
+                ),
+                (
+                    f"http://127.0.0.1:{bport}",
+                    {"METHOD": "POST", "PREFIX": "/rec", "BODIES": str(work / "base-save.txt")},
+                ),
             ),
         }
-        for key, label in (("s1", "search: 1 indexed condition"), ("s2", "search: 2 indexed conditions"),
-                           ("s3", "search: 3 indexed conditions"), ("deep", "deep page (page 5000 of 20)")):
+        for key, label in (
+            ("s1", "search: 1 indexed condition"),
+            ("s2", "search: 2 indexed conditions"),
+            ("s3", "search: 3 indexed conditions"),
+            ("broad", "search: broad, 3 conditions"),
+            ("deep", "deep page (page 5000 of 20)"),
+        ):
             scenarios[label] = (
-                (f"http://127.0.0.1:{zport}", {"METHOD": "POST", "PREFIX": "/v1.0/yida/forms/instances/search",
-                                               "BODIES": str(work / f"zida-{key}.txt"), "TOKEN": token}),
-                (f"http://127.0.0.1:{bport}", {"METHOD": "POST", "PREFIX": "/search", "BODIES": str(work / f"base-{key}.txt")}),
+                (
+                    f"http://127.0.0.1:{zport}",
+                    {
+                        "METHOD": "POST",
+                        "PREFIX": "/v1.0/yida/forms/instances/search",
+                        "BODIES": str(work / f"zida-{key}.txt"),
+                        "TOKEN": token,
+                    },
+                ),
+                (
+                    f"http://127.0.0.1:{bport}",
+                    {"METHOD": "POST", "PREFIX": "/search", "BODIES": str(work / f"base-{key}.txt")},
+                ),
             )
         results: dict[str, Any] = {}
         for label, ((zurl, zenv), (burl, benv)) in scenarios.items():
@@ -327,19 +499,29 @@ def main() -> None:
             for _ in range(args.runs):  # interleave so that machine noise hits both alike
                 runs["baseline"].append(wrk(burl, lua, benv, args.duration, args.connections))
                 runs["zida"].append(wrk(zurl, lua, zenv, args.duration, args.connections))
-            med = {k: {m: statistics.median(r[m] for r in v) for m in ("rps", "p50", "p99", "non2xx")}
-                   for k, v in runs.items()}
+            med = {
+                k: {m: statistics.median(r[m] for r in v) for m in ("rps", "p50", "p99", "non2xx")}
+                for k, v in runs.items()
+            }
             results[label] = med
-            print(f"{label:34s} zida {med['zida']['rps']:8.0f} req/s p50 {med['zida']['p50']:6.1f} ms p99 "
-                  f"{med['zida']['p99']:6.1f} ms | baseline {med['baseline']['rps']:8.0f} req/s p99 "
-                  f"{med['baseline']['p99']:6.1f} ms | ratio {med['zida']['rps'] / med['baseline']['rps']:.2f}"
-                  f"{' | non-2xx ' + str(int(med['zida']['non2xx'])) if med['zida']['non2xx'] else ''}", flush=True)
+            print(
+                f"{label:34s} zida {med['zida']['rps']:8.0f} req/s p50 {med['zida']['p50']:6.1f} ms p99 "
+                f"{med['zida']['p99']:6.1f} ms | baseline {med['baseline']['rps']:8.0f} req/s p99 "
+                f"{med['baseline']['p99']:6.1f} ms | ratio {med['zida']['rps'] / med['baseline']['rps']:.2f}"
+                f"{' | non-2xx ' + str(int(med['zida']['non2xx'])) if med['zida']['non2xx'] else ''}",
+                flush=True,
+            )
         batches = [batch_save(zport, token) for _ in range(args.runs)]
         base_batches = [asyncio.run(baseline_batch(url, form_pk)) for _ in range(args.runs)]
-        results["batchSave 1000 (10 calls of 100)"] = {"zida_s": statistics.median(batches),
-                                                       "baseline_s": statistics.median(base_batches)}
-        print(f"{'batchSave 1,000 records':34s} zida {statistics.median(batches):.3f} s (10 calls of 100) | "
-              f"baseline {statistics.median(base_batches):.3f} s (one executemany)", flush=True)
+        results["batchSave 1000 (10 calls of 100)"] = {
+            "zida_s": statistics.median(batches),
+            "baseline_s": statistics.median(base_batches),
+        }
+        print(
+            f"{'batchSave 1,000 records':34s} zida {statistics.median(batches):.3f} s (10 calls of 100) | "
+            f"baseline {statistics.median(base_batches):.3f} s (one executemany)",
+            flush=True,
+        )
         out = ROOT / "var" / "bench" / f"records-{args.database}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"args": vars(args), "results": results}, indent=2, ensure_ascii=False))

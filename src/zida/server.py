@@ -21,8 +21,10 @@ from zida.dialects.dingtalk import apps as dt_apps
 from zida.dialects.dingtalk import batch as dt_batch
 from zida.dialects.dingtalk import history as dt_history
 from zida.dialects.dingtalk import oauth as dt_oauth
+from zida.dialects.dingtalk import processes as dt_processes
 from zida.dialects.dingtalk import queries as dt_queries
 from zida.dialects.dingtalk import records as dt_records
+from zida.dialects.dingtalk import tasks as dt_tasks
 from zida.dialects.dingtalk import v2 as dt_v2
 from zida.dialects.dingtalk.http import json_response, render_error
 from zida.settings import Settings, load_settings
@@ -82,6 +84,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         *dt_queries.routes("/v2.0"),
         *dt_history.routes(),
         *dt_v2.routes(),
+        *dt_processes.routes(),
+        *dt_tasks.routes(),
     ]
     return Starlette(
         routes=routes,

@@ -311,6 +311,32 @@ class FilterCompiler:
             reason="search.unsupported_operator",
         )
 
+    # ------------------------------------------------------------ index use
+
+    def indexed(self, node: Filter | None) -> bool:
+        """Whether an index bounds the rows ``node`` can match (so counting them is not a full scan).
+
+        A condition is index-backed when it compares a searchable text/number field (or, on PostgreSQL, tests
+        containment in a searchable array field) or a system column with an index; ``And`` needs one such
+        conjunct, ``Or`` needs every branch.
+        """
+        if node is None:
+            return True  # the (form_pk, created_at, id) index bounds the whole form
+        if isinstance(node, And):
+            return any(self.indexed(n) for n in node.items)
+        if isinstance(node, Or):
+            return bool(node.items) and all(self.indexed(n) for n in node.items)
+        if node.parent is not None or node.op in ("like", "ne", "empty", "not_empty"):
+            return False
+        if node.field in ("originator", "created_at", "modified_at", "instance_id"):
+            return True
+        f = self.fields.get(node.field)
+        if f is None or not f.searchable:
+            return False
+        if f.kind in ("text", "number"):
+            return True
+        return f.kind == "array" and self.sql.name == "postgresql" and node.op in ("eq", "has_all", "has_any", "in")
+
     # ------------------------------------------------------------ order
 
     def order_by(self, sorts: tuple[Sort, ...]) -> str:

@@ -108,6 +108,8 @@ class TaskView:
     active_at: int
     finished_at: int | None
     app_type: str
+    form_pk: int
+    form_version: int
     form_uuid: str
     process_code: str
     title: str

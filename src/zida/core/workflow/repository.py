@@ -304,6 +304,7 @@ async def save_tasks(conn: Connection, inst: ProcessInstance, changes: Sequence[
 _TASK_COLUMNS = (
     "t.id, t.node_id, t.assignee_user_id, t.actor_user_id, t.status, t.result, t.created_at, t.active_at,"
     " t.finished_at, pi.instance_id, pi.process_code, pi.originator_user_id, pi.status AS instance_status,"
+    " pi.form_pk, pi.form_version,"
     " fi.title, a.app_type, f.form_uuid"
 )
 _TASK_FROM = (
@@ -326,6 +327,8 @@ def _task(row: Row) -> TaskView:
         active_at=row["active_at"],
         finished_at=row["finished_at"],
         app_type=row["app_type"],
+        form_pk=row["form_pk"],
+        form_version=row["form_version"],
         form_uuid=row["form_uuid"],
         process_code=row["process_code"],
         title=row["title"],

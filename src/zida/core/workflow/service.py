@@ -36,7 +36,7 @@ import orjson
 
 from zida.clock import now_ms
 from zida.core.access.models import AppActor
-from zida.core.apps.models import Form
+from zida.core.apps.models import Field, Form
 from zida.core.apps.service import get_form, parse_fields
 from zida.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, Unsupported, ZidaError
 from zida.core.events.outbox import OutboxEvent, append_events
@@ -92,15 +92,19 @@ __all__ = [
     "execute_tasks",
     "get_instance",
     "get_instances",
+    "inspect_instance",
     "instance_app_pk",
     "instance_history",
+    "load_definition",
     "process_activities",
+    "record_fields",
     "redirect_task",
     "return_task",
     "running_tasks",
     "search_instance_ids",
     "search_instances",
     "start_instance",
+    "task_instance_id",
     "terminate_instance",
     "update_instance",
     "urge_instance",
@@ -119,7 +123,7 @@ _DEFINITIONS: dict[tuple[int, int], ProcessDefinition] = {}
 # ----------------------------------------------------------------------------------------- definitions
 
 
-async def _definition(conn: Connection, form_pk: int, version: int) -> ProcessDefinition:
+async def load_definition(conn: Connection, form_pk: int, version: int) -> ProcessDefinition:
     """The process of one form version, parsed once (versions never change)."""
     key = (form_pk, version)
     cached = _DEFINITIONS.get(key)
@@ -135,9 +139,17 @@ async def _definition(conn: Connection, form_pk: int, version: int) -> ProcessDe
     return cached
 
 
+async def record_fields(conn: Connection, form_pk: int, version: int) -> tuple[Field, ...]:
+    """The schema of one form version (to render records the caller may already see)."""
+    row = await repo.find_definition_row(conn, form_pk, version)
+    if row is None:
+        raise NotFound(f"form version {version} does not exist", reason="form.not_found")
+    return parse_fields(form_pk, version, row["fields"])
+
+
 async def definition_of(conn: Connection, inst: ProcessInstance) -> ProcessDefinition:
     """The definition version an instance runs."""
-    return await _definition(conn, inst.form_pk, inst.form_version)
+    return await load_definition(conn, inst.form_pk, inst.form_version)
 
 
 async def process_activities(conn: Connection, actor: AppActor, process_code: str) -> ProcessDefinition:
@@ -147,7 +159,7 @@ async def process_activities(conn: Connection, actor: AppActor, process_code: st
     row = await repo.find_process_form(conn, actor.app_pk, process_code)
     if row is None:
         raise NotFound(f"process {process_code} does not exist in this application", reason="process.not_found")
-    return await _definition(conn, int(row["id"]), int(row["version"]))
+    return await load_definition(conn, int(row["id"]), int(row["version"]))
 
 
 # ------------------------------------------------------------------------------------- loading, access
@@ -390,7 +402,7 @@ async def _act(
     now = now_ms()
     async with db.transaction() as tx:
         inst = await _load(tx, actor, instance_id, lock=True)
-        definition = await _definition(tx, inst.form_pk, inst.form_version)
+        definition = await load_definition(tx, inst.form_pk, inst.form_version)
         action = make_action(inst)
         if values is not None:
             await records.update_record(tx, actor, inst.record, values, now)
@@ -435,7 +447,7 @@ async def start_instance(
             raise Conflict(
                 f"{form.form_uuid} is a plain form: save form data instead", reason="form.receipt_form_cannot_start"
             )
-        definition = await _definition(tx, form.pk, form.version)
+        definition = await load_definition(tx, form.pk, form.version)
         if process_code is not None and process_code != definition.process_code:
             raise InvalidArgument(
                 f"processCode {process_code} is not the process of {form.form_uuid}",
@@ -628,6 +640,7 @@ async def return_task(
     to_node: str | None = None,
     remark: str = "",
     current_node: str | None = None,
+    form_uuid: str | None = None,
     on_behalf: bool = False,
 ) -> ProcessInstance:
     """Send the flow back from a task to an approver node the instance passed (the latest one by default)."""
@@ -639,6 +652,10 @@ async def return_task(
     _check_on_behalf(actor, on_behalf)
 
     def action(inst: ProcessInstance) -> Action:
+        if form_uuid is not None and form_uuid != inst.form_uuid:
+            raise InvalidArgument(
+                f"{inst.instance_id} is not an instance of {form_uuid}", reason="argument.invalid", param="formUuid"
+            )
         local = _local_task(inst, task_id)
         task = inst.state.task(local)
         assert task is not None
@@ -725,7 +742,7 @@ async def delete_instance(db: Database, actor: AppActor, instance_id: str) -> No
     async with db.transaction() as tx:
         inst = await _load(tx, actor, instance_id, lock=True)
         if inst.status == "RUNNING":
-            definition = await _definition(tx, inst.form_pk, inst.form_version)
+            definition = await load_definition(tx, inst.form_pk, inst.form_version)
             state, effects = engine.act(definition, inst.state, Terminate(actor.user_id, "deleted"))
             before = {t.task_id: (t.status, t.result) for t in inst.state.tasks}
             _adopt(inst, state, now)
@@ -820,6 +837,24 @@ async def _task_instance(conn: Connection, corp_pk: int, task_id: int | None) ->
     return str(value) if value is not None else ""
 
 
+async def task_instance_id(conn: Connection, corp_pk: int, task_id: int) -> str:
+    """The id of the instance a task of the corp belongs to."""
+    instance_id = await _task_instance(conn, corp_pk, task_id)
+    if not instance_id:
+        raise NotFound(f"task {task_id} does not exist", reason="task.not_found", task_id=task_id)
+    return instance_id
+
+
+async def inspect_instance(
+    conn: Connection, corp_pk: int, instance_id: str
+) -> tuple[ProcessInstance, list[OperationRecord], list[TaskView]]:
+    """An instance of the corp with its history and tasks, for callers trusted by the corp (admin API)."""
+    inst = await repo.find_instance(conn, corp_pk, instance_id)
+    if inst is None:
+        raise _not_found(instance_id)
+    return inst, await repo.list_operations(conn, inst.pk), await repo.list_tasks(conn, [inst.pk])
+
+
 async def search_instances(
     conn: Connection,
     actor: AppActor,
@@ -854,14 +889,14 @@ async def search_instance_ids(
 
 
 async def running_tasks(
-    conn: Connection, actor: AppActor, instance_ids: Sequence[str]
-) -> tuple[list[ProcessInstance], list[TaskView]]:
-    """The running tasks of the instances the actor may see."""
-    if len(instance_ids) == 1:
-        instances = [await get_instance(conn, actor, instance_ids[0])]
+    conn: Connection, actor: AppActor, instance_ids: Sequence[str], *, strict: bool = False
+) -> list[TaskView]:
+    """The running tasks of instances the actor may see; ``strict``: an unknown or hidden instance is an error."""
+    if strict:
+        instances = [await get_instance(conn, actor, instance_id) for instance_id in instance_ids]
     else:
         instances = await get_instances(conn, actor, instance_ids)
-    return instances, await repo.list_tasks(conn, [i.pk for i in instances], ["RUNNING"])
+    return await repo.list_tasks(conn, [i.pk for i in instances], ["RUNNING"])
 
 
 async def instance_history(

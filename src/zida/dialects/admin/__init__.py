@@ -1,4 +1,4 @@
-"""Zida's own management API (health for now)."""
+"""Zida's own management API: health, and the approval operations of ``zida.dialects.admin.workflow``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from zida.app_state import Zida
+from zida.dialects.admin import workflow
 
 __all__ = ["routes"]
 
@@ -23,4 +24,4 @@ async def healthz(request: Request) -> Response:
 
 def routes() -> list[Route]:
     """Admin routes."""
-    return [Route("/healthz", healthz, methods=["GET"])]
+    return [Route("/healthz", healthz, methods=["GET"]), *workflow.routes()]

@@ -92,6 +92,37 @@ ERRORS: dict[tuple[type[ZidaError], str | None], tuple[int, str, str]] = {
         "failure.operation.receiptFormCanNotStartInstance",
         "普通表单不能发起流程",
     ),
+    # Approvals: tasks and process instances.
+    (Conflict, "task.not_running"): (400, "invalidState.instance.instanceStatusHasChanged", "流程实例状态已变更"),
+    (Conflict, "instance.finished"): (400, "invalidState.instance.instanceStatusHasChanged", "流程实例状态已变更"),
+    (Conflict, "instance.concurrent_change"): (
+        400,
+        "invalidState.instance.instanceStatusHasChanged",
+        "流程实例状态已变更",
+    ),
+    (NotFound, "task.not_found"): (400, "failure.task.failedToPerformApproval", "执行审批任务失败"),
+    (PermissionDenied, "task.not_assignee"): (400, "failure.task.failedToPerformApproval", "执行审批任务失败"),
+    (InvalidArgument, "task.unsupported_out_result"): (
+        400,
+        "invalidParameter.task.unsupportedOutResultType",
+        "不支持的审批结果类型",
+    ),
+    (Conflict, "task.redirect_not_running"): (
+        400,
+        "noPermission.process.onlyRunningTasksCanBeRedirected",
+        "只有运行中的任务可以转交",
+    ),
+    (PermissionDenied, "task.return_not_current_approver"): (
+        400,
+        "noPermission.process.onlyCurrentApproverCanReturnProcessInstance",
+        "只有当前审批人可以退回流程",
+    ),
+    (Conflict, "process.expect_one_task"): (400, "invalidState.process.expectOnlyOneTask", "期望只有一个任务"),
+    (InvalidArgument, "process.empty_instance_ids"): (
+        400,
+        "invalidParameter.process.emptyProcessInstanceIds",
+        "流程实例ID不能为空",
+    ),
     (Conflict, None): (400, "invalidState.data.conflict", "数据状态冲突"),
     (RateLimited, None): (403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", "请求过于频繁"),
     (Unsupported, None): (400, "invalidParameter.operation.notSupported", "Zida不支持该操作"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import uuid
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +37,7 @@ def render_error(exc: ZidaError, request_id: str | None = None) -> Response:
 
 
 def _request_id() -> str:
-    return str(uuid.uuid4()).upper()
+    return os.urandom(16).hex().upper()
 
 
 # Page numbers, sizes and versions beyond this are nonsense (and would overflow 64-bit SQL integers).
@@ -57,10 +57,14 @@ class Call:
     grant: Grant | None = None
     path: Mapping[str, str] = field(default_factory=dict)
 
+    _query: Mapping[str, str] | None = None
+
     @property
     def query(self) -> Mapping[str, str]:
-        """The query string parameters."""
-        return self.request.query_params
+        """The query string parameters (parsed once)."""
+        if self._query is None:
+            self._query = self.request.query_params
+        return self._query
 
     def raw(self, name: str, where: str = "any") -> Any:
         """A parameter from the path, the query or the body (``where``: path/query/body/any)."""
