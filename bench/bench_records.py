@@ -72,7 +72,8 @@ async def prepare(url: str, records: int) -> tuple[int, list[str], tuple[Field, 
         await load_bundle(db, SecretBox(SECRET), parse_bundle(read_bundle(ROOT / "bench" / "bundle.yaml")))
         row = await db.fetchrow(
             "SELECT f.id, f.app_pk, a.corp_pk, v.fields FROM form f JOIN app a ON a.id = f.app_pk"
-            " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version WHERE f.form_uuid = 'FORM-BENCH'"
+            " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
+            " WHERE f.form_uuid = 'FORM-BENCH'"
         )
         assert row is not None
         form_pk, app_pk, corp_pk = row["id"], row["app_pk"], row["corp_pk"]
@@ -200,7 +201,10 @@ def baseline_config(url: str, form_pk: int, fields: tuple[Field, ...], work: Pat
     from zida.db.database import PostgresDialect, SqlDialect
 
     dialect = PostgresDialect() if url.startswith("postgresql") else SqlDialect()
-    where_select = "SELECT data FROM form_instance WHERE form_pk = {pk} AND {where} ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset"
+    where_select = (
+        "SELECT data FROM form_instance WHERE form_pk = {pk} AND {where}"
+        " ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset"
+    )
     cfg: dict[str, Any] = {
         "url": url,
         "get": {
@@ -213,7 +217,8 @@ def baseline_config(url: str, form_pk: int, fields: tuple[Field, ...], work: Pat
     }
     insert = (
         "INSERT INTO form_instance (instance_id, corp_pk, app_pk, form_pk, form_version, title, originator_user_id,"
-        " modifier_user_id, created_at, modified_at, data, data_version) VALUES (:instance_id, :corp_pk, :app_pk, :form_pk,"
+        " modifier_user_id, created_at, modified_at, data, data_version)"
+        " VALUES (:instance_id, :corp_pk, :app_pk, :form_pk,"
         f" 1, 'baseline', 'benchadmin', 'benchadmin', :created_at, :created_at, {dialect.json_param('data')}, 1)"
     )
     cfg["save"] = {"sql": insert, "names": names_of(insert), "defaults": {}}
@@ -244,7 +249,10 @@ def baseline_config(url: str, form_pk: int, fields: tuple[Field, ...], work: Pat
                     ).decode(),
                 )
             )
-    deep = f"SELECT data FROM form_instance WHERE form_pk = {form_pk} AND 1=1 ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset"
+    deep = (
+        f"SELECT data FROM form_instance WHERE form_pk = {form_pk} AND 1=1"
+        " ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset"
+    )
     cfg["search"]["deep"] = {
         "page": deep,
         "page_names": ["limit", "offset"],
