@@ -53,3 +53,44 @@ def test_load_errors_name_file_and_path(tmp_path: Path) -> None:
     assert f"{bad}: apps[0].forms[0].fields[0].component: unknown component 'NopeField'" in result.stderr
     missing = zida("dump", "--corp", "nobody", database=database)
     assert missing.returncode != 0 and "nobody" in missing.stderr
+
+
+def test_serve_refuses_a_database_that_is_not_migrated(tmp_path: Path) -> None:
+    result = zida("serve", "--port", "1", database=f"sqlite:///{tmp_path / 'empty.db'}")
+    assert result.returncode != 0
+    assert "schema is not current" in result.stderr and "zida migrate" in result.stderr
+
+
+def test_another_server_key_is_refused_before_it_breaks_anything(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'keyed.db'}"
+    zida("migrate", database=database)
+    assert zida("load", str(FIXTURES / "corp_b.yaml"), database=database).returncode == 0
+    env = {**os.environ, "ZIDA_SECRET_KEY": "another-key"}
+    for args in (["load", str(FIXTURES / "corp_b.yaml")], ["serve", "--port", "1"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "zida.cli", *args, "--database", database],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode != 0, args
+        assert "ZIDA_SECRET_KEY is not the key this database was set up with" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_postgresql_needs_an_explicit_server_key(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("ZIDA_SECRET_KEY", "ZIDA_SECRET_KEY_FILE")}
+    result = subprocess.run(
+        [sys.executable, "-m", "zida.cli", "load", str(FIXTURES / "corp_b.yaml")],
+        capture_output=True,
+        text=True,
+        env={**env, "ZIDA_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"},
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "ZIDA_SECRET_KEY is required with PostgreSQL" in result.stderr
+    assert not (tmp_path / "var").exists()  # no key file was made up on the side

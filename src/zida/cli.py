@@ -11,13 +11,14 @@ from typing import Any
 import click
 import yaml
 
+from zida.core.access.service import check_server_key
 from zida.core.bundle.dumper import dump_bundle
 from zida.core.bundle.loader import BundleError, load_bundle, parse_bundle, read_bundle
-from zida.core.errors import ZidaError
+from zida.core.errors import Misconfigured, ZidaError
 from zida.crypto import SecretBox
 from zida.db import open_database
-from zida.db.migrate import upgrade
-from zida.settings import load_settings
+from zida.db.migrate import check_schema, upgrade
+from zida.settings import load_settings, require_secret_key
 
 __all__ = ["main"]
 
@@ -47,12 +48,24 @@ def migrate(database: str | None) -> None:
 async def _load(database_url: str, path: str) -> str:
     settings = load_settings(database_url)
     bundle = parse_bundle(read_bundle(path), source=path)
+    box = SecretBox(require_secret_key(settings))
     db = await open_database(settings.database_url)
     try:
-        report = await load_bundle(db, SecretBox(settings.secret_key), bundle, source=path)
+        await check_schema(db)
+        report = await load_bundle(db, box, bundle, source=path)
     finally:
         await db.close()
     return report.summary()
+
+
+async def _preflight(database_url: str, secret_key: str) -> None:
+    """What ``serve`` checks before it binds the port: the schema is current and the key is the database's."""
+    db = await open_database(database_url)
+    try:
+        await check_schema(db)
+        await check_server_key(db, SecretBox(secret_key))
+    finally:
+        await db.close()
 
 
 @main.command()
@@ -65,8 +78,12 @@ def load(database: str | None, bundle: str) -> None:
         summary = asyncio.run(_load(settings.database_url, bundle))
     except BundleError as exc:
         raise click.ClickException(exc.message) from None
+    except Misconfigured as exc:
+        raise click.ClickException(exc.message) from None
     except ZidaError as exc:
         raise click.ClickException(f"{bundle}: {exc.message}") from None
+    except ValueError as exc:  # no server key for a shared database
+        raise click.ClickException(str(exc)) from None
     click.echo(f"loaded {bundle}\n{summary}")
 
 
@@ -106,8 +123,13 @@ def serve(database: str | None, host: str, port: int, workers: int, log_level: s
     import uvicorn
 
     settings = load_settings(database)
+    try:
+        key = require_secret_key(settings)
+        asyncio.run(_preflight(settings.database_url, key))
+    except (ValueError, Misconfigured) as exc:
+        raise click.ClickException(str(exc)) from None
     os.environ["ZIDA_DATABASE_URL"] = settings.database_url
-    os.environ.setdefault("ZIDA_SECRET_KEY", settings.secret_key)
+    os.environ.setdefault("ZIDA_SECRET_KEY", key)
     uvicorn.run(
         "zida.server:create_app",
         factory=True,

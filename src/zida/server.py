@@ -12,10 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from zida.app_state import Zida
-from zida.core.access.service import TokenService
+from zida.core.access.service import TokenService, check_server_key
 from zida.core.errors import InvalidArgument, NotFound
 from zida.crypto import SecretBox
 from zida.db import open_database
+from zida.db.migrate import check_schema
 from zida.dialects import admin
 from zida.dialects.dingtalk import apps as dt_apps
 from zida.dialects.dingtalk import batch as dt_batch
@@ -27,7 +28,7 @@ from zida.dialects.dingtalk import records as dt_records
 from zida.dialects.dingtalk import tasks as dt_tasks
 from zida.dialects.dingtalk import v2 as dt_v2
 from zida.dialects.dingtalk.http import json_response, render_error
-from zida.settings import Settings, load_settings
+from zida.settings import Settings, load_settings, require_secret_key
 
 __all__ = ["create_app"]
 
@@ -59,8 +60,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        box = SecretBox(require_secret_key(settings))
         db = await open_database(settings.database_url, settings.db_pool_size)
-        box = SecretBox(settings.secret_key)
+        try:
+            await check_schema(db)
+            await check_server_key(db, box)
+        except BaseException:
+            await db.close()
+            raise
         app.state.zida = Zida(
             settings=settings,
             db=db,

@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["DEFAULT_DATABASE_URL", "Settings", "load_settings", "secret_key_for"]
+__all__ = ["DEFAULT_DATABASE_URL", "Settings", "load_settings", "require_secret_key", "secret_key_for"]
 
 DEFAULT_DATABASE_URL = "sqlite:///var/zida.db"
 
@@ -39,8 +39,12 @@ def secret_key_for(database_url: str) -> str:
     if database_url.startswith("sqlite"):
         db_path = sqlite_path(database_url)
         key_file = (Path(db_path).parent if db_path != ":memory:" else Path("var")) / "secret.key"
+    elif os.environ.get("ZIDA_SECRET_KEY_FILE"):
+        key_file = Path(os.environ["ZIDA_SECRET_KEY_FILE"])
+        if not key_file.exists():
+            return ""
     else:
-        key_file = Path(os.environ.get("ZIDA_SECRET_KEY_FILE", "var/secret.key"))
+        return ""  # a shared database needs a key set on purpose: see require_secret_key()
     if key_file.exists():
         return key_file.read_text().strip()
     key_file.parent.mkdir(parents=True, exist_ok=True)
@@ -49,6 +53,16 @@ def secret_key_for(database_url: str) -> str:
     with os.fdopen(fd, "w") as fh:
         fh.write(key + "\n")
     return key
+
+
+def require_secret_key(settings: Settings) -> str:
+    """The server key, or a clear error when a PostgreSQL deployment has none configured."""
+    if not settings.secret_key:
+        raise ValueError(
+            "ZIDA_SECRET_KEY is required with PostgreSQL (or ZIDA_SECRET_KEY_FILE naming a file that holds it):"
+            " every worker and every zida command must use the same key"
+        )
+    return settings.secret_key
 
 
 def sqlite_path(database_url: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 __all__ = [
     "Conflict",
     "InvalidArgument",
+    "Misconfigured",
     "NotFound",
     "PermissionDenied",
     "RateLimited",
@@ -71,3 +72,9 @@ class Unsupported(ZidaError):
     """A documented call or option Zida does not implement; says so instead of pretending."""
 
     default_reason = "unsupported"
+
+
+class Misconfigured(ZidaError):
+    """The server's configuration contradicts its database (another server key, a schema not migrated)."""
+
+    default_reason = "server.misconfigured"

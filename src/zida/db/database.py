@@ -13,6 +13,7 @@ several processes can share the file), another reads outside transactions (WAL k
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -133,32 +134,59 @@ class _SqliteConn:
         self._conn.executemany(query, list(params))
 
 
-def _connect_sqlite(path: str) -> sqlite3.Connection:
+# FULL: a commit is on disk when it returns, even through a power cut (NORMAL in WAL mode only survives
+# application crashes). ZIDA_SQLITE_SYNCHRONOUS=NORMAL trades that for speed where the operator accepts it.
+_SYNCHRONOUS = os.environ.get("ZIDA_SQLITE_SYNCHRONOUS", "FULL").upper()
+if _SYNCHRONOUS not in ("FULL", "NORMAL", "EXTRA"):
+    raise ValueError(f"ZIDA_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA, not {_SYNCHRONOUS!r}")
+# How long a writer waits for another process (another worker, ``zida load``) to release the write lock.
+_WRITE_LOCK_SECONDS = 30.0
+
+
+def _connect_sqlite(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA synchronous={_SYNCHRONOUS}")
+    conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     return conn
 
 
 class SqliteDatabase(_SqliteConn):
-    """Embedded SQLite file (WAL, foreign keys on)."""
+    """Embedded SQLite file (WAL, foreign keys on, durable commits)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.path = sqlite_path(url)
-        super().__init__(_connect_sqlite(self.path))
-        self._writer = _connect_sqlite(self.path)
+        super().__init__(_connect_sqlite(self.path, busy_timeout_ms=5_000))
+        # The writer never sleeps inside SQLite (that would stall the event loop): it retries BEGIN below.
+        self._writer = _connect_sqlite(self.path, busy_timeout_ms=0)
         self._write_lock = asyncio.Lock()
+
+    async def _begin(self) -> None:
+        """``BEGIN IMMEDIATE``, waiting asynchronously while another process holds the write lock."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _WRITE_LOCK_SECONDS
+        pause = 0.0005
+        while True:
+            try:
+                self._writer.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if loop.time() >= deadline:
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.02)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_SqliteConn]:
         async with self._write_lock:
-            self._writer.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 yield _SqliteConn(self._writer)
             except BaseException:

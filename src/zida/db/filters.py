@@ -19,7 +19,7 @@ from zida.core.errors import InvalidArgument
 from zida.core.filters import SYSTEM_FIELDS, And, Condition, Filter, Or, Sort
 from zida.db.database import SqlDialect
 
-__all__ = ["SYSTEM_COLUMNS", "FilterCompiler", "field_expression"]
+__all__ = ["MAX_CONDITIONS", "MAX_VALUES", "SYSTEM_COLUMNS", "FilterCompiler", "field_expression"]
 
 SYSTEM_COLUMNS = {
     "instance_id": "instance_id",
@@ -68,6 +68,37 @@ def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+# Bounds on one search: a filter larger than this is a mistake (or an attack), and past them the databases
+# fail on their own limits (SQLite's expression depth, PostgreSQL's 32,767 bind parameters).
+MAX_CONDITIONS = 200
+MAX_VALUES = 1_000
+MAX_DEPTH = 16
+# Numbers in conditions must fit a double (what JSON numbers are); beyond that nothing stored can match anyway.
+_MAX_EXPONENT = 308
+
+
+def _too_large(message: str) -> InvalidArgument:
+    return InvalidArgument(message, reason="search.too_large")
+
+
+def _check_size(node: Filter) -> None:
+    """Refuse filters with too many conditions, values or levels (``search.too_large``)."""
+    count = 0
+    stack: list[tuple[Filter, int]] = [(node, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise _too_large(f"the search nests more than {MAX_DEPTH} levels")
+        if isinstance(item, And | Or):
+            stack.extend((child, depth + 1) for child in item.items)
+            continue
+        count += 1
+        if count > MAX_CONDITIONS:
+            raise _too_large(f"the search has more than {MAX_CONDITIONS} conditions")
+        if isinstance(item.value, list | tuple) and len(item.value) > MAX_VALUES:
+            raise _too_large(f"{item.field}: more than {MAX_VALUES} values")
+
+
 class FilterCompiler:
     """Turns a filter tree over one form into a WHERE fragment with named parameters."""
 
@@ -101,6 +132,10 @@ class FilterCompiler:
             ) from None
         if not number.is_finite():
             raise InvalidArgument(f"{cond.field}: expects a finite number", reason="search.expect_number")
+        if number and abs(number.adjusted()) > _MAX_EXPONENT:
+            raise InvalidArgument(
+                f"{cond.field}: {value!r} is out of the range of numbers", reason="search.expect_number"
+            )
         if self.sql.name == "postgresql":
             return number
         # SQLite binds integers of at most 64 bits; larger integral values compare fine as floats.
@@ -120,6 +155,8 @@ class FilterCompiler:
                 value = orjson.loads(value)
         if not isinstance(value, list):
             value = [value]
+        if len(value) > MAX_VALUES:
+            raise _too_large(f"{cond.field}: more than {MAX_VALUES} values")
         return value
 
     # ------------------------------------------------------------ compile
@@ -128,6 +165,7 @@ class FilterCompiler:
         """SQL boolean expression for ``node`` (``1=1`` for no filter)."""
         if node is None:
             return "1=1"
+        _check_size(node)
         return self._node(node, "data", self.fields)
 
     def _node(self, node: Filter, column: str, fields: Mapping[str, Field]) -> str:

@@ -7,13 +7,15 @@ from urllib.parse import quote
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
-from zida.db.database import is_postgres, postgres_dsn
+from zida.core.errors import Misconfigured
+from zida.db.database import Database, is_postgres, postgres_dsn
 from zida.settings import sqlite_path
 
-__all__ = ["sync_engine", "upgrade"]
+__all__ = ["check_schema", "sync_engine", "upgrade"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -33,6 +35,27 @@ def sync_engine(url: str) -> Engine:
     return create_engine(f"sqlite:///{path}")
 
 
+def _config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+async def check_schema(db: Database) -> None:
+    """Raise ``Misconfigured`` unless the database has every migration (``zida migrate`` was run)."""
+    heads = set(ScriptDirectory.from_config(_config()).get_heads())
+    try:
+        current = {str(r["version_num"]) for r in await db.fetch("SELECT version_num FROM alembic_version")}
+    except Exception:  # no alembic_version table: never migrated (the drivers raise their own error types)
+        current = set()
+    if current != heads:
+        raise Misconfigured(
+            f"the database schema is not current ({', '.join(sorted(current)) or 'empty'}; needs"
+            f" {', '.join(sorted(heads))}): run `zida migrate --database {db.url}`",
+            reason="server.schema_not_migrated",
+        )
+
+
 def upgrade(url: str, revision: str = "heads") -> None:
     """Bring the database at ``url`` to ``revision``; creates the PostgreSQL schema in search_path if needed."""
     engine = sync_engine(url)
@@ -44,8 +67,7 @@ def upgrade(url: str, revision: str = "heads") -> None:
                     conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
             else:
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-            cfg = Config()
-            cfg.set_main_option("script_location", str(MIGRATIONS))
+            cfg = _config()
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     finally:

@@ -88,3 +88,16 @@ def test_org_token_and_scopes() -> None:
     assert has_scope(("Yida.*",), "Yida.Form.Write")
     assert not has_scope(("Yida.Form.Read",), "Yida.Form.Write")
     assert not has_scope(("Yida.Form.*",), "Yida.Process.Read")
+
+
+async def test_a_token_derived_with_another_key_is_replaced_not_handed_back(db: Database) -> None:
+    tokens = TokenService(db, SecretBox(SECRET_KEY), ttl_seconds=60)
+    first = await tokens.issue("keyA-tokens", "secret-a-tokens-01")
+    # As if the row had been written under another server key: its token can never authenticate.
+    await db.execute(
+        "UPDATE access_token SET token_digest = :bad WHERE token_digest = :d",
+        {"bad": digest("derived-elsewhere"), "d": digest(first.token)},
+    )
+    second = await tokens.issue("keyA-tokens", "secret-a-tokens-01")
+    assert second.token != first.token
+    assert (await tokens.authenticate(second.token)).app_key == "keyA-tokens"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -14,7 +15,7 @@ import orjson
 from zida.cache import TtlCache
 from zida.clock import now_ms
 from zida.core.access.models import AppActor, Grant, IssuedToken, has_scope
-from zida.core.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
+from zida.core.errors import InvalidArgument, Misconfigured, NotFound, PermissionDenied, Unauthenticated
 from zida.crypto import SecretBox, digest, verify_secret
 from zida.db import Connection, Database
 
@@ -22,9 +23,11 @@ __all__ = [
     "TokenService",
     "app_actor",
     "check_org_token",
+    "check_server_key",
     "org_token",
     "require_scope",
     "resolve_app_actor",
+    "system_token_digest",
 ]
 
 
@@ -68,13 +71,13 @@ class TokenService:
     _verified_secrets: dict[int, bytes] = field(default_factory=dict)
     _pepper: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
-    def _secret_ok(self, credential_pk: int, secret: str, stored_hash: str) -> bool:
-        # scrypt costs ~50 ms; remember a keyed digest of the last verified secret per credential.
+    async def _secret_ok(self, credential_pk: int, secret: str, stored_hash: str) -> bool:
+        # scrypt costs ~50 ms (run off the event loop); remember a keyed digest of the last verified secret.
         mark = hmac.new(self._pepper, f"{credential_pk}:{stored_hash}:{secret}".encode(), hashlib.sha256).digest()
         known = self._verified_secrets.get(credential_pk)
         if known is not None and hmac.compare_digest(known, mark):
             return True
-        if verify_secret(secret, stored_hash):
+        if await asyncio.to_thread(verify_secret, secret, stored_hash):
             self._verified_secrets[credential_pk] = mark
             return True
         return False
@@ -88,10 +91,11 @@ class TokenService:
             " WHERE c.app_key = :app_key",
             {"app_key": app_key},
         )
-        if row is None or not self._secret_ok(row["id"], app_secret, row["secret_hash"]):
-            # Spend comparable time whether or not the key exists.
-            if row is None:
-                verify_secret(app_secret, _DUMMY_HASH)
+        if row is None:
+            # Spend comparable time whether or not the key exists (off the event loop: scrypt takes ~50 ms).
+            await asyncio.to_thread(verify_secret, app_secret, _DUMMY_HASH)
+            raise Unauthenticated("invalid appKey or appSecret", reason="auth.bad_credentials")
+        if not await self._secret_ok(row["id"], app_secret, row["secret_hash"]):
             raise Unauthenticated("invalid appKey or appSecret", reason="auth.bad_credentials")
         if corp_id is not None and corp_id != row["corp_id"]:
             raise Unauthenticated("the credential does not belong to this corp", reason="auth.bad_credentials")
@@ -99,10 +103,16 @@ class TokenService:
         expires_at = now + self.ttl_seconds * 1000
         async with self.db.transaction() as tx:
             current = await tx.fetchrow(
-                "SELECT id, token_key FROM access_token WHERE credential_pk = :c AND expires_at > :now"
+                "SELECT id, token_key, token_digest FROM access_token WHERE credential_pk = :c AND expires_at > :now"
                 " ORDER BY expires_at DESC LIMIT 1",
                 {"c": row["id"], "now": now},
             )
+            if current is not None and not hmac.compare_digest(
+                current["token_digest"], digest(self._token(current["token_key"]))
+            ):
+                # Derived with another server key: that token can never authenticate again, so replace it.
+                await tx.execute("DELETE FROM access_token WHERE id = :id", {"id": current["id"]})
+                current = None
             if current is not None:
                 token_key = current["token_key"]
                 await tx.execute(
@@ -175,6 +185,28 @@ class TokenService:
         )
 
 
+async def check_server_key(db: Database, box: SecretBox) -> None:
+    """Refuse a server key other than the one this database was first used with (recorded on first use).
+
+    Secrets the API gives back are encrypted with the key and access tokens derived from it, so a second key
+    would make them unreadable; better to stop with a clear message than to answer 500s or lock clients out.
+    """
+    fingerprint = box.derive("server-key-fingerprint", "zida")
+    async with db.transaction() as tx:
+        stored = await tx.fetchval("SELECT value FROM server_meta WHERE name = 'server_key_fingerprint'")
+        if stored is None:
+            await tx.execute(
+                "INSERT INTO server_meta (name, value) VALUES ('server_key_fingerprint', :v)", {"v": fingerprint}
+            )
+            return
+    if not hmac.compare_digest(str(stored), fingerprint):
+        raise Misconfigured(
+            "ZIDA_SECRET_KEY is not the key this database was set up with: use the original key (for the embedded"
+            " SQLite database, the var/secret.key file beside it)",
+            reason="server.wrong_secret_key",
+        )
+
+
 _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
 
@@ -199,8 +231,15 @@ async def check_org_token(
         raise PermissionDenied("invalid org token for this userId", reason="auth.bad_org_token")
 
 
+def system_token_digest(box: SecretBox, system_token: str) -> str:
+    """What the database keeps to check a systemToken: an HMAC with the server key (a dump alone can't be
+    brute-forced for low-entropy tokens)."""
+    return box.derive("system-token", system_token, 64)
+
+
 async def resolve_app_actor(
     conn: Connection,
+    box: SecretBox,
     grant: Grant,
     *,
     app_type: str | None,
@@ -215,7 +254,8 @@ async def resolve_app_actor(
         raise InvalidArgument("userId is required", reason="argument.missing", param="userId")
     if app_pk is None and not app_type:
         raise InvalidArgument("appType is required", reason="argument.missing", param="appType")
-    cache_key = (grant.corp_pk, app_type, app_pk, user_id, digest(system_token))
+    token_digest = system_token_digest(box, system_token)
+    cache_key = (grant.corp_pk, app_type, app_pk, user_id, token_digest)
     cached = _ACTORS.get(cache_key)
     if cached is not None:
         return cached
@@ -231,7 +271,7 @@ async def resolve_app_actor(
     )
     if row is None or (app_type and app_pk is not None and row["app_type"] != app_type):
         raise NotFound(f"application {app_type or app_pk} does not exist", reason="app.not_found")
-    if not hmac.compare_digest(row["system_token_digest"].encode(), digest(system_token).encode()):
+    if not hmac.compare_digest(row["system_token_digest"].encode(), token_digest.encode()):
         raise PermissionDenied("systemToken does not match the application", reason="app.bad_system_token")
     if row["user_pk"] is None:
         raise NotFound(f"user {user_id} does not exist in this corp", reason="user.not_found")

@@ -14,10 +14,11 @@ from pydantic import ValidationError
 
 from zida.cache import clear_all
 from zida.clock import now_ms
+from zida.core.access.service import check_server_key, system_token_digest
 from zida.core.apps.models import COMPONENTS, OPTION_COMPONENTS, Field, Option
 from zida.core.bundle.schema import BundleIn, FieldIn, FormIn, I18nText, OptionIn
 from zida.core.errors import InvalidArgument
-from zida.crypto import SecretBox, digest, hash_secret, verify_secret
+from zida.crypto import SecretBox, hash_secret, verify_secret
 from zida.db import Connection, Database
 from zida.db.indexes import ensure_field_indexes
 from zida.ids import new_token
@@ -328,6 +329,7 @@ async def _secret_hash(
 
 async def load_bundle(db: Database, box: SecretBox, bundle: BundleIn, source: str = "<bundle>") -> LoadReport:
     """Write a validated bundle as one transaction; loading the same bundle again changes nothing."""
+    await check_server_key(db, box)
     report = LoadReport()
     now = now_ms()
     async with db.transaction() as tx:
@@ -456,10 +458,10 @@ async def _load_app(
         if existing is None:
             raise BundleError(f"{path}.systemToken", "a new app needs a systemToken", source)
         token_digest, token_enc = existing["system_token_digest"], existing["system_token_enc"]
-    elif existing is not None and existing["system_token_digest"] == digest(a.systemToken):
+    elif existing is not None and existing["system_token_digest"] == system_token_digest(box, a.systemToken):
         token_digest, token_enc = existing["system_token_digest"], existing["system_token_enc"]
     else:
-        token_digest, token_enc = digest(a.systemToken), box.encrypt(a.systemToken)
+        token_digest, token_enc = system_token_digest(box, a.systemToken), box.encrypt(a.systemToken)
     name_zh, name_en = _text(a.name)
     app_pk = await _upsert(
         tx,

@@ -128,6 +128,9 @@ ERRORS: dict[tuple[type[ZidaError], str | None], tuple[int, str, str]] = {
     (Unsupported, None): (400, "invalidParameter.operation.notSupported", "Zida不支持该操作"),
 }
 
+# Errors the DingTalk gateway itself answers (before any Yida code runs): their message is fixed text.
+_GATEWAY_REASONS = frozenset({"auth.token_missing", "auth.token_invalid", "auth.token_expired", "auth.scope_missing"})
+
 # Form-data problems that are not listed above share Yida's generic invalid-form-data code.
 _PREFIX_FALLBACK = {"form_data.": (400, "invalidState.form.invalidFormData", "表单数据校验失败")}
 
@@ -150,6 +153,8 @@ def wire_error(exc: ZidaError) -> tuple[int, str, str]:
                     break
             else:
                 status, code, prefix = 500, "unknownError", "未知错误"
+    if exc.reason in _GATEWAY_REASONS:
+        return status, code, prefix  # the gateway's own words, exactly as api.dingtalk.com sends them
     return status, code, f"{prefix}:{exc.message}"
 
 

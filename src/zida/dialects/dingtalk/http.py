@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -146,6 +147,7 @@ class Call:
         assert self.grant is not None
         return await resolve_app_actor(
             self.zida.db,
+            self.zida.box,
             self.grant,
             app_type=app_type if app_type is not None else self.text("appType", where),
             app_pk=app_pk,
@@ -157,10 +159,30 @@ class Call:
 Handler = Callable[[Call], Awaitable[Any]]
 
 
+# A NUL character anywhere in a parameter: raw, JSON-escaped (``\u0000``) or escaped again inside a ``*Json``
+# string (``\\u0000``). Neither database stores it in text, so it is refused before anything reads it.
+_NUL_ESCAPE = re.compile(rb"\\+u0000", re.IGNORECASE)
+
+
+def _nul_error(where: str) -> InvalidArgument:
+    return InvalidArgument(f"the {where} contains a NUL character (\\u0000)", reason="request.nul_character")
+
+
+def _check_url(request: Request) -> None:
+    """Refuse NUL characters in the path or the query string (raw or percent-encoded)."""
+    if "\x00" in request.url.path or any("\x00" in v for v in request.path_params.values()):
+        raise _nul_error("path")
+    query = request.scope.get("query_string", b"")
+    if b"\x00" in query or b"%00" in query:
+        raise _nul_error("query string")
+
+
 async def _read_body(request: Request) -> dict[str, Any]:
     raw = await request.body()
     if not raw.strip():
         return {}
+    if b"\x00" in raw or _NUL_ESCAPE.search(raw):
+        raise _nul_error("request body")
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -183,12 +205,13 @@ def endpoint(
             request_id = _request_id()
             zida: Zida = request.app.state.zida
             try:
+                # The gateway checks the token before it looks at the request, as api.dingtalk.com does.
+                grant = await zida.tokens.authenticate(request.headers.get(TOKEN_HEADER)) if authenticate else None
+                if grant is not None and scope is not None:
+                    require_scope(grant, scope)
+                _check_url(request)
                 body = await _read_body(request) if request.method in ("POST", "PUT", "PATCH") else {}
-                call = Call(request=request, zida=zida, body=body, path=request.path_params)
-                if authenticate:
-                    call.grant = await zida.tokens.authenticate(request.headers.get(TOKEN_HEADER))
-                    if scope is not None:
-                        require_scope(call.grant, scope)
+                call = Call(request=request, zida=zida, body=body, grant=grant, path=request.path_params)
                 result = await handler(call)
             except ZidaError as exc:
                 return render_error(exc, request_id)

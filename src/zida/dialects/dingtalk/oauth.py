@@ -26,8 +26,12 @@ async def get_access_token(call: Call) -> dict[str, Any]:
 
 
 async def gettoken(request: Request) -> Response:
-    """Legacy oapi token: always HTTP 200, errors as ``{errcode, errmsg}``."""
+    """Legacy oapi token: always HTTP 200, errors as ``{errcode, errmsg}`` (a wrong method is 43001)."""
+    if request.method != "GET":
+        return json_response({"errcode": 43001, "errmsg": "需要GET请求"})
     zida: Zida = request.app.state.zida
+    if "\x00" in request.url.query or "%00" in request.url.query:
+        return json_response({"errcode": 40035, "errmsg": "参数中不能含有NUL字符"})
     appkey = request.query_params.get("appkey") or request.query_params.get("corpid")
     appsecret = request.query_params.get("appsecret") or request.query_params.get("corpsecret")
     if not appkey or not appsecret:
@@ -63,6 +67,6 @@ def routes() -> list[Route]:
     """The token routes."""
     return [
         Route("/v1.0/oauth2/accessToken", get_access_token, methods=["POST"]),
-        Route("/gettoken", gettoken, methods=["GET"]),
+        Route("/gettoken", gettoken, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
         Route("/v1.0/oauth2/{corpId}/token", corp_token, methods=["POST"]),
     ]

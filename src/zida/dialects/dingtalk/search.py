@@ -16,7 +16,7 @@ where the spec is silent, kept in this module:
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -279,9 +279,16 @@ def time_point(value: Any, zone: str = "Asia/Shanghai", *, end_of_day: bool = Fa
         except ValueError:
             continue
         if whole_day and end_of_day:
-            moment = moment + timedelta(days=1) - timedelta(milliseconds=1)
-        return int(moment.timestamp() * 1000)
-    raise InvalidArgument(f"invalid time {value!r}: use yyyy-MM-dd or yyyy-MM-dd HH:mm:ss", reason="argument.invalid")
+            moment = moment.replace(hour=23, minute=59, second=59, microsecond=999_000)
+        try:
+            return _epoch_ms(int(moment.timestamp() * 1000))
+        except (OverflowError, ValueError):
+            break
+    else:
+        raise InvalidArgument(
+            f"invalid time {value!r}: use yyyy-MM-dd or yyyy-MM-dd HH:mm:ss", reason="argument.invalid"
+        )
+    raise InvalidArgument(f"invalid time {value!r}: out of range", reason="argument.invalid")
 
 
 def time_range(system_field: str, start: Any, end: Any, zone: str) -> Condition | None:
