@@ -12,6 +12,7 @@ import click
 import yaml
 
 from zida.core.access.service import check_server_key
+from zida.core.apps.service import reindex_forms
 from zida.core.bundle.dumper import dump_bundle
 from zida.core.bundle.loader import BundleError, load_bundle, parse_bundle, read_bundle
 from zida.core.errors import Misconfigured, ZidaError
@@ -42,7 +43,18 @@ def migrate(database: str | None) -> None:
     """Create or upgrade the database schema."""
     settings = load_settings(database)
     upgrade(settings.database_url)
+    built = asyncio.run(_reindex(settings.database_url))
+    if built:
+        click.echo(f"search indexes built: {len(built)}")
     click.echo(f"database is up to date: {settings.database_url}")
+
+
+async def _reindex(database_url: str) -> list[str]:
+    db = await open_database(database_url)
+    try:
+        return await reindex_forms(db)
+    finally:
+        await db.close()
 
 
 async def _load(database_url: str, path: str) -> str:

@@ -73,7 +73,8 @@ class PostgresDialect(SqlDialect):
         return f"({column}->>'{key}')"
 
     def json_number(self, column: str, key: str) -> str:
-        return f"(({column}->>'{key}')::numeric)"
+        # Guarded cast: a stray non-number (a field whose type changed) is NULL, never an error.
+        return f"(CASE WHEN jsonb_typeof({column}->'{key}') = 'number' THEN ({column}->>'{key}')::numeric END)"
 
     def json_param(self, name: str) -> str:
         return f"CAST(:{name} AS jsonb)"

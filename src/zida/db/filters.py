@@ -34,6 +34,10 @@ SYSTEM_COLUMNS = {
     "serial_no": "serial_no",
 }
 
+# System columns that may be NULL (the others are NOT NULL, and a NULLS clause would keep PostgreSQL from
+# reading their indexes in order).
+_NULLABLE_COLUMNS = frozenset({"instance_status", "approved_result", "process_instance_id", "serial_no"})
+
 _FIELD_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _ELEMENT = re.compile(r"^(?P<field>[A-Za-z][A-Za-z0-9_]{0,63})\[(?P<index>[01])\]$")
 
@@ -102,10 +106,12 @@ def _check_size(node: Filter) -> None:
 class FilterCompiler:
     """Turns a filter tree over one form into a WHERE fragment with named parameters."""
 
-    def __init__(self, sql: SqlDialect, fields: tuple[Field, ...]) -> None:
+    def __init__(self, sql: SqlDialect, fields: tuple[Field, ...], form_pk: int | None = None) -> None:
         self.sql = sql
         self.fields = {f.field_id: f for f in fields}
         self.params: dict[str, Any] = {}
+        # Known form: searchable array fields on SQLite are matched through their element table.
+        self.form_pk = None if form_pk is None else int(form_pk)
 
     def _param(self, value: Any) -> str:
         name = f"f{len(self.params)}"
@@ -269,31 +275,52 @@ class FilterCompiler:
             return f"{expr} ILIKE {p} ESCAPE '\\'"
         return f"{expr} LIKE {p} ESCAPE '\\'"
 
-    def _contains(self, column: str, key: str, value: str) -> str:
+    def _element_table(self, column: str, f: Field) -> bool:
+        """Whether array elements of ``f`` are in ``form_field_value`` (SQLite, searchable, top-level field)."""
+        return self.sql.name == "sqlite" and f.searchable and column == "data" and self.form_pk is not None
+
+    def _with_elements(self, key: str, values: list[str]) -> str:
+        """Records having any of ``values`` among the elements of ``key`` (SQLite element table)."""
+        params = ", ".join(self._param(v) for v in values)
+        return (
+            f"id IN (SELECT instance_pk FROM form_field_value WHERE form_pk = {self.form_pk}"
+            f" AND field_id = '{key}' AND value IN ({params}))"
+        )
+
+    def _contains(self, column: str, f: Field, value: str) -> str:
+        key = _key(f.field_id)
         if self.sql.name == "postgresql":
             return f"({column}->'{key}') @> {self._json_param([value])}"
+        if self._element_table(column, f):
+            return self._with_elements(key, [value])
         return f"EXISTS (SELECT 1 FROM json_each({column}, '$.{key}') AS e WHERE e.value = {self._param(value)})"
 
     def _array_condition(self, cond: Condition, column: str, f: Field) -> str:
         key = _key(f.field_id)
         op = cond.op
         if op == "eq" and not isinstance(cond.value, list):
-            return self._contains(column, key, str(cond.value))
+            return self._contains(column, f, str(cond.value))
         if op in ("has_all", "has_any", "in", "eq"):
             values = [str(v) for v in self._list(cond)]
             if not values:
                 return "1=1" if op == "has_all" else "1=0"
             if op == "eq":
                 op = "seq_eq"
+            elif op != "has_all" and self._element_table(column, f):
+                return self._with_elements(key, values)
             else:
                 joiner = " AND " if op == "has_all" else " OR "
-                return "(" + joiner.join(self._contains(column, key, v) for v in values) + ")"
+                return "(" + joiner.join(self._contains(column, f, v) for v in values) + ")"
         if op == "seq_eq":
             values = [str(v) for v in self._list(cond)]
+            if not values:
+                return self._array_condition(Condition(cond.field, "empty"), column, f)
+            # Containment first (what the GIN index / element table answers), exact order second.
+            narrow = self._contains(column, f, values[0]) + " AND "
             p = self._param(orjson.dumps(values).decode())
             if self.sql.name == "postgresql":
-                return f"({column}->'{key}') = CAST({p} AS jsonb)"
-            return f"json_extract({column}, '$.{key}') = json({p})"
+                return f"({narrow}({column}->'{key}') = CAST({p} AS jsonb))"
+            return f"({narrow}json_extract({column}, '$.{key}') = json({p}))"
         if op == "ne":
             return f"NOT ({self._array_condition(Condition(cond.field, 'eq', cond.value), column, f)})"
         if op == "prefix":
@@ -373,27 +400,42 @@ class FilterCompiler:
             return False
         if f.kind in ("text", "number"):
             return True
-        return f.kind == "array" and self.sql.name == "postgresql" and node.op in ("eq", "has_all", "has_any", "in")
+        indexable = self.sql.name == "postgresql" or self.form_pk is not None
+        return f.kind == "array" and indexable and node.op in ("eq", "has_all", "has_any", "in", "seq_eq")
 
     # ------------------------------------------------------------ order
 
     def order_by(self, sorts: tuple[Sort, ...]) -> str:
-        """ORDER BY list; newest first when no sort is given; ties broken by id."""
+        """ORDER BY list; newest first when no sort is given.
+
+        An absent value sorts as the smallest (first ascending, last descending) on both databases. Ties are
+        broken by ``created_at, id`` after a component field (the order its index ``(expr, created_at, id)``
+        holds, so sorting by one searchable field reads the index) and by ``id`` after a system column.
+        """
         if not sorts:
             return "created_at DESC, id DESC"
         parts = []
-        last_desc = True
         for s in sorts:
             direction = "DESC" if s.descending else "ASC"
-            last_desc = s.descending
             if s.field in SYSTEM_FIELDS:
-                parts.append(f"{SYSTEM_COLUMNS[s.field]} {direction}")
+                column = SYSTEM_COLUMNS[s.field]
+                parts.append(f"{column} {direction}{self._nulls(s) if column in _NULLABLE_COLUMNS else ''}")
                 continue
             f = self.fields.get(s.field)
             if f is None:
                 raise InvalidArgument(f"cannot sort by unknown field {s.field}", reason="search.unknown_field")
             if f.kind not in ("text", "number"):
                 raise InvalidArgument(f"cannot sort by {f.component} {s.field}", reason="search.invalid_sort")
-            parts.append(f"{field_expression(self.sql, f)} {direction} NULLS LAST")
-        parts.append("id DESC" if last_desc else "id ASC")
+            parts.append(f"{field_expression(self.sql, f)} {direction}{self._nulls(s)}")
+        last = sorts[-1]
+        direction = "DESC" if last.descending else "ASC"
+        if last.field not in SYSTEM_FIELDS:
+            parts.append(f"created_at {direction}")
+        parts.append(f"id {direction}")
         return ", ".join(parts)
+
+    def _nulls(self, sort: Sort) -> str:
+        # SQLite already puts NULL first ascending and last descending; PostgreSQL does the opposite.
+        if self.sql.name != "postgresql":
+            return ""
+        return " NULLS LAST" if sort.descending else " NULLS FIRST"

@@ -11,9 +11,10 @@ from zida.core.access.models import AppActor
 from zida.core.apps.models import App, Field, Form
 from zida.core.errors import InvalidArgument, NotFound
 from zida.crypto import SecretBox
-from zida.db import Connection, Row
+from zida.db import Connection, Database, Row
+from zida.db.indexes import ensure_field_indexes
 
-__all__ = ["AppListing", "get_form", "list_apps", "list_forms", "parse_fields"]
+__all__ = ["AppListing", "get_form", "list_apps", "list_forms", "parse_fields", "reindex_forms"]
 
 _FIELDS_CACHE: dict[tuple[int, int], tuple[Field, ...]] = {}
 _FORMS: TtlCache[tuple[object, ...], Form] = TtlCache()
@@ -163,3 +164,16 @@ async def list_apps(
         for r in rows
     ]
     return int(total), listings
+
+
+async def reindex_forms(db: Database) -> list[str]:
+    """Bring every form's search indexes in line with its current schema (after an upgrade changed them)."""
+    rows = await db.fetch(
+        "SELECT f.id, f.current_version, v.fields FROM form f"
+        " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version ORDER BY f.id"
+    )
+    built: list[str] = []
+    for row in rows:
+        fields = parse_fields(int(row["id"]), int(row["current_version"]), row["fields"])
+        built.extend(await ensure_field_indexes(db, int(row["id"]), fields))
+    return built

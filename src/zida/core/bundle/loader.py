@@ -135,16 +135,47 @@ def _check_references(b: BundleIn, source: str) -> None:
             if not s or " " in s:
                 raise fail(f"credentials[{i}].scopes[{j}]", f"invalid scope {s!r}")
     form_uuids: list[str] = []
+    role_ids = {r.roleId for r in b.roles}
     for i, a in enumerate(b.apps):
         for j, m in enumerate(a.admins):
             if m not in user_ids:
                 raise fail(f"apps[{i}].admins[{j}]", f"unknown user {m!r}")
+        process_codes: dict[str, str] = {}
         for k, form in enumerate(a.forms):
             path = f"apps[{i}].forms[{k}]"
             if form.formUuid in form_uuids:
                 raise fail(f"{path}.formUuid", f"duplicate formUuid {form.formUuid!r}")
             form_uuids.append(form.formUuid)
             _check_form(form, path, fail)
+            if form.process is not None:
+                code = form.process["processCode"]
+                if code in process_codes:
+                    raise fail(
+                        f"{path}.process.processCode",
+                        f"processCode {code!r} is already the process of {process_codes[code]} in this app",
+                    )
+                process_codes[code] = f"{path} ({form.formUuid})"
+                _check_people(form.process.get("nodes", []), f"{path}.process.nodes", user_ids, role_ids, fail)
+
+
+def _check_people(nodes: list[Any], path: str, user_ids: set[str], role_ids: set[int], fail: Any) -> None:
+    """Approver and CC nodes name users and roles of the bundle (the block's shape is already validated)."""
+    for n, raw in enumerate(nodes):
+        ((kind, body),) = raw.items()
+        at = f"{path}[{n}].{kind}"
+        if kind in ("approver", "cc"):
+            who = body["who"]
+            for j, user in enumerate(who.get("users") or []):
+                if user not in user_ids:
+                    raise fail(f"{at}.who.users[{j}]", f"unknown user {user!r}")
+            if "role" in who and int(who["role"]) not in role_ids:
+                raise fail(f"{at}.who.role", f"unknown role {who['role']!r}")
+        elif kind == "route":
+            for j, branch in enumerate(body["branches"]):
+                _check_people(branch["nodes"], f"{at}.branches[{j}].nodes", user_ids, role_ids, fail)
+        else:
+            for j, branch_nodes in enumerate(body["branches"]):
+                _check_people(branch_nodes, f"{at}.branches[{j}]", user_ids, role_ids, fail)
 
 
 def _check_form(form: FormIn, path: str, fail: Any) -> None:
@@ -234,6 +265,8 @@ class LoadReport:
     updated: Counter[str] = field(default_factory=Counter)
     unchanged: Counter[str] = field(default_factory=Counter)
     indexes: list[str] = field(default_factory=list)
+    # Forms whose searchable fields need their indexes checked once the load has committed.
+    to_index: list[tuple[int, tuple[Field, ...]]] = field(default_factory=list)
 
     def count(self, kind: str, outcome: str) -> None:
         """Record one entity's outcome (``created``/``updated``/``unchanged``)."""
@@ -432,6 +465,10 @@ async def load_bundle(db: Database, box: SecretBox, bundle: BundleIn, source: st
         for i, a in enumerate(bundle.apps):
             await _load_app(tx, box, corp_pk, corp.corpId, i, a, user_pks, report, source, now)
     clear_all()  # this process sees the new bundle at once; other processes within ZIDA_CACHE_SECONDS
+    # Indexes are derived state, built after the commit (concurrently on PostgreSQL, so a big form keeps
+    # taking writes meanwhile); the queries work without them, only slower.
+    for form_pk, fields in report.to_index:
+        report.indexes.extend(await ensure_field_indexes(db, form_pk, fields))
     return report
 
 
@@ -493,11 +530,21 @@ async def _load_app(
         process_json = _json(form.process) if form.process is not None else None
         title_zh, title_en = _text(form.title)
         row = await tx.fetchrow(
-            "SELECT f.id, f.current_version, v.fields, v.process FROM form f"
+            "SELECT f.id, f.form_type, f.current_version, v.fields, v.process FROM form f"
             " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version WHERE f.form_uuid = :u",
             {"u": form.formUuid},
         )
         version = 1
+        if row is not None and row["form_type"] != form.type:
+            # Records of a process form carry an approval (and searches, tasks rely on it); plain records do not.
+            has_records = await tx.fetchval("SELECT 1 FROM form_instance WHERE form_pk = :f LIMIT 1", {"f": row["id"]})
+            if has_records is not None:
+                raise BundleError(
+                    f"{fpath}.type",
+                    f"{form.formUuid} is a {row['form_type']} form that has records: its type cannot change"
+                    f" to {form.type} (create a new form instead)",
+                    source,
+                )
         if row is not None:
             same_fields = orjson.loads(row["fields"]) == orjson.loads(fields_json)
             same_process = (orjson.loads(row["process"]) if row["process"] else None) == form.process
@@ -525,4 +572,4 @@ async def _load_app(
                 {"f": form_pk, "v": version, "fields": fields_json, "process": process_json, "now": now},
             )
             report.count("form versions", "created")
-        report.indexes.extend(await ensure_field_indexes(tx, form_pk, fields))
+        report.to_index.append((form_pk, fields))

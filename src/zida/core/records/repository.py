@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -10,9 +14,13 @@ from zida.core.apps.models import Field
 from zida.core.filters import RecordQuery
 from zida.core.records.models import FormInstance
 from zida.db import Connection, Row
-from zida.db.filters import FilterCompiler
+from zida.db.filters import SYSTEM_COLUMNS, FilterCompiler
+from zida.db.indexes import forget_sqlite_indexes, sort_index_hint
 
 __all__ = [
+    "PAGE_CURSORS",
+    "PageCursors",
+    "count_form_instances",
     "delete_instance",
     "delete_instances",
     "find_instance",
@@ -124,50 +132,162 @@ async def insert_operation_log(
 
 
 def _where(conn: Connection, form_pk: int, fields: tuple[Field, ...], query: RecordQuery) -> tuple[str, FilterCompiler]:
-    compiler = FilterCompiler(conn.sql, fields)
+    compiler = FilterCompiler(conn.sql, fields, form_pk)
     # The form is a literal so that the per-form partial indexes (zida.db.indexes) apply.
     return f"form_pk = {int(form_pk)} AND {compiler.where(query.filter)}", compiler
+
+
+async def count_form_instances(conn: Connection, form_pk: int) -> int:
+    """All records of a form, from the counter the database keeps (no scan)."""
+    value = await conn.fetchval("SELECT sum(n) FROM form_record_count WHERE form_pk = :f", {"f": int(form_pk)})
+    return int(value or 0)
+
+
+class PageCursors:
+    """Where recently served pages ended, so the next page continues from there (keyset) instead of skipping
+    every earlier row again.
+
+    The Yida API pages by number (``currentPage``), so a client reading page after page makes each page cost
+    more than the last with OFFSET. Remembering the sort key of each served page's last row (per form, filter
+    and page size, for ``ZIDA_PAGE_CURSOR_SECONDS``, default 600 s, in this process) turns page N+1 into an
+    index seek. Used for the orders whose keys are never NULL: newest first (the default) and by creation or
+    modification time. A page continued this way holds exactly the rows OFFSET would give when nothing
+    changed in between; when records were added or removed meanwhile it holds the rows that follow the
+    previous page (no row repeated or skipped by the paging itself), which is what a client reading
+    everything page by page needs.
+    """
+
+    def __init__(self, ttl: float = 600.0, size: int = 2_000, per_query: int = 64) -> None:
+        self.ttl, self.size, self.per_query = ttl, size, per_query
+        self._pages: OrderedDict[tuple[object, ...], dict[int, tuple[float, tuple[Any, ...]]]] = OrderedDict()
+
+    def nearest(self, key: tuple[object, ...], page: int) -> tuple[int, tuple[Any, ...]] | None:
+        """The latest page before ``page`` whose end is known: (its number, its last row's sort key)."""
+        pages = self._pages.get(key)
+        if not pages:
+            return None
+        now = time.monotonic()
+        best = max((n for n, (at, _) in pages.items() if n < page and now - at < self.ttl), default=None)
+        return None if best is None else (best, pages[best][1])
+
+    def remember(self, key: tuple[object, ...], page: int, last: tuple[Any, ...]) -> None:
+        """Record where ``page`` ended."""
+        pages = self._pages.setdefault(key, {})
+        self._pages.move_to_end(key)
+        pages[page] = (time.monotonic(), last)
+        if len(pages) > self.per_query:
+            del pages[min(pages)]
+        while len(self._pages) > self.size:
+            self._pages.popitem(last=False)
+
+
+PAGE_CURSORS = PageCursors(ttl=float(os.environ.get("ZIDA_PAGE_CURSOR_SECONDS", "600")))
+
+
+def _keyset_columns(query: RecordQuery) -> tuple[tuple[str, str], bool] | None:
+    """The NOT NULL sort columns of ``query`` and whether they descend, when a keyset can continue it."""
+    if not query.sort:
+        return ("created_at", "id"), True
+    if len(query.sort) == 1 and query.sort[0].field in ("created_at", "modified_at"):
+        return (SYSTEM_COLUMNS[query.sort[0].field], "id"), query.sort[0].descending
+    return None
 
 
 async def search_instances(
     conn: Connection, form_pk: int, form_uuid: str, fields: tuple[Field, ...], query: RecordQuery
 ) -> tuple[int | None, list[FormInstance]]:
-    """One page of a form's instances matching ``query``, and the total count if asked."""
+    """One page of a form's instances matching ``query``, and the total count if asked.
+
+    ``totalCount`` policy: no filter → the form's record counter (no scan); a filter an index bounds (see
+    ``FilterCompiler.indexed``) → ``count(*)`` over that index; any other filter → counted in the same single
+    scan that finds the page (a window count), so an unindexed search never reads the form twice.
+    """
     where, compiler = _where(conn, form_pk, fields, query)
     order = compiler.order_by(query.sort)
-    params = {**compiler.params, "limit": query.page.size, "offset": query.page.offset}
+    count_in_scan = query.with_total and query.filter is not None and not compiler.indexed(query.filter)
+    params: dict[str, Any] = {**compiler.params, "limit": query.page.size, "offset": query.page.offset}
+    seek, cursor_key, keyset = "", None, None if count_in_scan else _keyset_columns(query)
+    if keyset is not None:
+        cursor_key = (int(form_pk), where, repr(sorted(compiler.params.items())), query.sort, query.page.size)
+        known = PAGE_CURSORS.nearest(cursor_key, query.page.number) if query.page.number > 1 else None
+        if known is not None:
+            number, last = known
+            columns, descending = keyset
+            seek = f" AND ({', '.join(columns)}) {'<' if descending else '>'} (:seek0, :seek1)"
+            params.update(seek0=last[0], seek1=last[1], offset=(query.page.number - 1 - number) * query.page.size)
+    hint = await sort_index_hint(conn, form_pk, fields, query.sort[0]) if _sort_only(query) else ""
     # Deferred join: the page's ids come from the index alone (skipped rows are never read from the
     # table), then only the page's rows are fetched.
-    count_in_scan = query.with_total and not compiler.indexed(query.filter)
     window = ", count(*) OVER () AS total_count" if count_in_scan else ""
-    rows = await conn.fetch(
-        f"SELECT {INSTANCE_COLUMNS}{', p.total_count' if count_in_scan else ''} FROM form_instance"
-        f" JOIN (SELECT id AS page_id{window} FROM form_instance WHERE {where} ORDER BY {order}"
-        f" LIMIT :limit OFFSET :offset) p ON p.page_id = form_instance.id ORDER BY {order}",
-        params,
-    )
+
+    def statement(hint: str) -> str:
+        return (
+            f"SELECT {INSTANCE_COLUMNS}{', p.total_count' if count_in_scan else ''} FROM form_instance"
+            f" JOIN (SELECT id AS page_id{window} FROM form_instance{hint} WHERE {where}{seek} ORDER BY {order}"
+            f" LIMIT :limit OFFSET :offset) p ON p.page_id = form_instance.id ORDER BY {order}"
+        )
+
+    rows = await _fetch_hinted(conn, statement, hint, params)
+    if keyset is not None and cursor_key is not None and len(rows) == query.page.size:
+        PAGE_CURSORS.remember(cursor_key, query.page.number, tuple(rows[-1][c] for c in keyset[0]))
     total = None
     if count_in_scan and rows:
-        # Without an index the filter costs one scan: count it in the same pass as the page.
         total = int(rows[0]["total_count"])
+    elif count_in_scan and query.page.offset == 0:
+        total = 0  # the scan found nothing at all
     elif query.with_total:
-        total = int(await conn.fetchval(f"SELECT count(*) FROM form_instance WHERE {where}", compiler.params))
+        total = await _count(conn, form_pk, where, compiler, query)
     return total, [_instance(r, form_uuid) for r in rows]
+
+
+async def _fetch_hinted(
+    conn: Connection, statement: Callable[[str], str], hint: str, params: dict[str, Any]
+) -> list[Row]:
+    """Run ``statement(hint)``; should another process have just dropped the hinted index, run it without."""
+    try:
+        return await conn.fetch(statement(hint), params)
+    except Exception as exc:
+        if not hint or "no such index" not in str(exc):
+            raise
+        forget_sqlite_indexes()
+        return await conn.fetch(statement(""), params)
+
+
+def _sort_only(query: RecordQuery) -> bool:
+    return query.filter is None and len(query.sort) == 1
+
+
+async def _count(conn: Connection, form_pk: int, where: str, compiler: FilterCompiler, query: RecordQuery) -> int:
+    if query.filter is None:
+        return await count_form_instances(conn, form_pk)
+    return int(await conn.fetchval(f"SELECT count(*) FROM form_instance WHERE {where}", compiler.params))
 
 
 async def search_instance_ids(
     conn: Connection, form_pk: int, fields: tuple[Field, ...], query: RecordQuery
 ) -> tuple[int | None, list[str]]:
-    """Like :func:`search_instances` but only the instance ids."""
+    """Like :func:`search_instances` but only the instance ids (same ``totalCount`` policy)."""
     where, compiler = _where(conn, form_pk, fields, query)
-    rows = await conn.fetch(
-        f"SELECT instance_id FROM form_instance WHERE {where}"
-        f" ORDER BY {compiler.order_by(query.sort)} LIMIT :limit OFFSET :offset",
+    count_in_scan = query.with_total and query.filter is not None and not compiler.indexed(query.filter)
+    window = ", count(*) OVER () AS total_count" if count_in_scan else ""
+    hint = await sort_index_hint(conn, form_pk, fields, query.sort[0]) if _sort_only(query) else ""
+    order = compiler.order_by(query.sort)
+    rows = await _fetch_hinted(
+        conn,
+        lambda hint: (
+            f"SELECT instance_id{window} FROM form_instance{hint} WHERE {where}"
+            f" ORDER BY {order} LIMIT :limit OFFSET :offset"
+        ),
+        hint,
         {**compiler.params, "limit": query.page.size, "offset": query.page.offset},
     )
     total = None
-    if query.with_total:
-        total = int(await conn.fetchval(f"SELECT count(*) FROM form_instance WHERE {where}", compiler.params))
+    if count_in_scan and rows:
+        total = int(rows[0]["total_count"])
+    elif count_in_scan and query.page.offset == 0:
+        total = 0
+    elif query.with_total:
+        total = await _count(conn, form_pk, where, compiler, query)
     return total, [r["instance_id"] for r in rows]
 
 

@@ -348,7 +348,19 @@ async def update_form_instances(
 
 
 async def delete_form_instance(db: Database, actor: AppActor, instance_id: str) -> None:
-    """Delete a record (app admins, or the originator of their own record)."""
+    """Delete a record (app admins, or the originator of their own record).
+
+    A record of a process form *is* its process instance, so it is deleted the way deleteInstance deletes it
+    (``zida.core.workflow.service.delete_instance``): by app admins only, a running instance being terminated
+    first, with its ``bpms_*`` events written. Yida's data management deletes approval data the same way.
+    """
+    found = await repo.find_instances(db, actor.corp_pk, [instance_id]) if instance_id else {}
+    record = found.get(instance_id)
+    if record is not None and record.process_instance_id is not None and record.app_pk == actor.app_pk:
+        from zida.core.workflow.service import delete_instance  # the workflow builds on records: import late
+
+        await delete_instance(db, actor, instance_id)
+        return
     async with db.transaction() as tx:
         inst = await _load(tx, actor, instance_id, lock=True)
         await repo.delete_instance(tx, inst.pk)
@@ -381,9 +393,9 @@ async def upsert_form_instance(
 ) -> list[str]:
     """Update the one record matching ``condition`` with ``values``, or create one if none matches.
 
-    More than one match is an error (``record.ambiguous_upsert``) and changes nothing. Upserts of the same
-    form and condition are serialised (a transaction-scoped advisory lock on PostgreSQL, the single writer on
-    SQLite), so concurrent calls never create two records.
+    More than one match is an error (``record.ambiguous_upsert``) and changes nothing. Upserts of one form
+    are serialised (a transaction-scoped advisory lock on the form on PostgreSQL, the single writer on
+    SQLite), so concurrent calls never create two records, however their conditions are written.
     """
     _receipt_form(form)
     if condition is None:
@@ -393,7 +405,7 @@ async def upsert_form_instance(
     now = now_ms()
     async with db.transaction() as tx:
         if tx.sql.name == "postgresql":
-            key = hashlib.sha256(f"{form.pk}:{condition!r}".encode()).digest()
+            key = hashlib.sha256(f"zida-upsert:{form.pk}".encode()).digest()
             await tx.execute("SELECT pg_advisory_xact_lock(:k)", {"k": int.from_bytes(key[:8], "big", signed=True)})
         query = _scoped(actor, RecordQuery(filter=condition, page=Page(1, 2), with_total=False))
         _, ids = await repo.search_instance_ids(tx, form.pk, form.fields, query)

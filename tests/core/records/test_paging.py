@@ -1,0 +1,158 @@
+"""Paging and totals of record searches: keyset continuation of page N+1, the form counter, the count policy."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import SECRET_KEY
+from zida.core.access.models import AppActor
+from zida.core.apps.models import Form
+from zida.core.apps.service import get_form
+from zida.core.bundle.loader import load_bundle, parse_bundle
+from zida.core.filters import Condition, Page, RecordQuery, Sort
+from zida.core.records import repository
+from zida.core.records.service import (
+    delete_form_instance,
+    delete_form_instances,
+    save_form_instance,
+    save_form_instances,
+    search_form_instances,
+)
+from zida.crypto import SecretBox
+from zida.db import Database
+
+pytestmark = pytest.mark.anyio
+
+BUNDLE = {
+    "corp": {"corpId": "corpPaging", "name": "分页"},
+    "departments": [{"deptId": 1, "name": "根"}],
+    "users": [
+        {"userId": "pg", "name": "分页管理员", "departments": [1]},
+        {"userId": "px", "name": "乙", "departments": [1]},
+    ],
+    "apps": [
+        {
+            "appType": "APP_PAGING",
+            "name": "分页",
+            "systemToken": "ST-PAGING-0001",
+            "admins": ["pg"],
+            "forms": [
+                {
+                    "formUuid": "FORM-PAGING",
+                    "title": "分页",
+                    "fields": [
+                        {"fieldId": "numberField_i", "component": "NumberField", "label": "I", "searchable": True},
+                        {"fieldId": "textField_note", "component": "TextField", "label": "N"},
+                    ],
+                }
+            ],
+        }
+    ],
+}
+
+
+@pytest.fixture
+async def paging(db: Database) -> tuple[AppActor, Form]:
+    await load_bundle(db, SecretBox(SECRET_KEY), parse_bundle(BUNDLE))
+    row = await db.fetchrow(
+        "SELECT a.id, a.corp_pk, u.id AS user_pk FROM app a JOIN org_user u ON u.corp_pk = a.corp_pk"
+        " WHERE a.app_type = 'APP_PAGING' AND u.user_id = 'pg'"
+    )
+    assert row is not None
+    actor = AppActor(row["corp_pk"], row["id"], "APP_PAGING", row["user_pk"], "pg", "分页管理员", True)
+    form = await get_form(db, actor, "FORM-PAGING")
+    if not await repository.count_form_instances(db, form.pk):
+        await save_form_instances(db, actor, "FORM-PAGING", [{"numberField_i": i} for i in range(57)])
+    return actor, form
+
+
+async def _all_pages(db: Database, actor: AppActor, form: Form, size: int, **query: object) -> list[list[str]]:
+    pages = []
+    for number in range(1, 100):
+        result = await search_form_instances(db, actor, form, RecordQuery(page=Page(number, size), **query))
+        if not result.items:
+            break
+        pages.append([i.instance_id for i in result.items])
+    return pages
+
+
+async def _offset_listing(db: Database, form: Form, order: str) -> list[str]:
+    rows = await db.fetch(f"SELECT instance_id FROM form_instance WHERE form_pk = {form.pk} ORDER BY {order}")
+    return [r["instance_id"] for r in rows]
+
+
+@pytest.mark.parametrize(
+    ("sort", "order"),
+    [
+        ((), "created_at DESC, id DESC"),
+        ((Sort("created_at"),), "created_at ASC, id ASC"),
+        ((Sort("modified_at", descending=True),), "modified_at DESC, id DESC"),
+    ],
+)
+async def test_reading_page_after_page_gives_exactly_the_offset_pages(
+    db: Database, paging: tuple[AppActor, Form], sort: tuple[Sort, ...], order: str
+) -> None:
+    actor, form = paging
+    expected = await _offset_listing(db, form, order)
+    repository.PAGE_CURSORS._pages.clear()
+    sequential = await _all_pages(db, actor, form, 10, sort=sort)  # pages 2… continue from the cursor
+    assert [i for page in sequential for i in page] == expected
+    assert [len(p) for p in sequential] == [10, 10, 10, 10, 10, 7]
+    # A jump to a page whose predecessor is known from an earlier page: seek, then skip the pages between.
+    repository.PAGE_CURSORS._pages.clear()
+    await search_form_instances(db, actor, form, RecordQuery(sort=sort, page=Page(1, 10)))
+    jumped = await search_form_instances(db, actor, form, RecordQuery(sort=sort, page=Page(4, 10)))
+    assert [i.instance_id for i in jumped.items] == expected[30:40]
+    assert jumped.total == len(expected)
+
+
+async def test_a_record_added_while_paging_neither_repeats_nor_skips_a_row(
+    db: Database, paging: tuple[AppActor, Form]
+) -> None:
+    actor, form = paging
+    repository.PAGE_CURSORS._pages.clear()
+    before = await _offset_listing(db, form, "created_at DESC, id DESC")
+    first = await search_form_instances(db, actor, form, RecordQuery(page=Page(1, 10)))
+    second = await search_form_instances(db, actor, form, RecordQuery(page=Page(2, 10)))
+    newest = await save_form_instance(db, actor, "FORM-PAGING", {"numberField_i": 1000})
+    try:
+        third = await search_form_instances(db, actor, form, RecordQuery(page=Page(3, 10)))
+        # OFFSET would now repeat the last row of page 2; the continued page starts right after it.
+        assert [i.instance_id for i in third.items] == before[20:30]
+        assert third.total == len(before) + 1
+        seen = [i.instance_id for r in (first, second, third) for i in r.items]
+        assert len(seen) == len(set(seen)) and newest.instance_id not in seen
+    finally:
+        await delete_form_instance(db, actor, newest.instance_id)
+
+
+async def test_the_form_counter_stays_exact(db: Database, paging: tuple[AppActor, Form]) -> None:
+    actor, form = paging
+
+    async def counted() -> int:
+        return int(await db.fetchval("SELECT count(*) FROM form_instance WHERE form_pk = :f", {"f": form.pk}))
+
+    start = await repository.count_form_instances(db, form.pk)
+    assert start == await counted()
+    batch = await save_form_instances(db, actor, "FORM-PAGING", [{"numberField_i": -i} for i in range(1, 6)])
+    one = await save_form_instance(db, actor, "FORM-PAGING", {"numberField_i": -99})
+    assert await repository.count_form_instances(db, form.pk) == start + 6 == await counted()
+    unfiltered = await search_form_instances(db, actor, form, RecordQuery(page=Page(1, 5)))
+    assert unfiltered.total == start + 6
+    await delete_form_instances(db, actor, form, batch.ids)
+    await delete_form_instance(db, actor, one.instance_id)
+    assert await repository.count_form_instances(db, form.pk) == start == await counted()
+
+
+async def test_totals_of_indexed_unindexed_and_empty_searches(db: Database, paging: tuple[AppActor, Form]) -> None:
+    actor, form = paging
+    indexed = RecordQuery(filter=Condition("numberField_i", "between", [10, 19]), page=Page(1, 3))
+    unindexed = RecordQuery(filter=Condition("textField_note", "empty"), page=Page(2, 20))
+    nothing = RecordQuery(filter=Condition("textField_note", "eq", "never"), page=Page(1, 20))
+    past_the_end = RecordQuery(filter=Condition("textField_note", "empty"), page=Page(9, 20))
+    total = await repository.count_form_instances(db, form.pk)
+    assert (await search_form_instances(db, actor, form, indexed)).total == 10
+    assert (await search_form_instances(db, actor, form, unindexed)).total == total
+    assert (await search_form_instances(db, actor, form, nothing)).total == 0
+    beyond = await search_form_instances(db, actor, form, past_the_end)
+    assert beyond.items == [] and beyond.total == total
