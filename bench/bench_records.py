@@ -64,7 +64,7 @@ def record(i: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
-async def prepare(url: str, records: int) -> tuple[int, list[str], tuple[Field, ...]]:
+async def prepare(url: str, records: int) -> tuple[int, int, list[str], tuple[Field, ...]]:
     """Migrate, load the bench bundle and top the form up to ``records`` records."""
     upgrade(url)
     db = await open_database(url)
@@ -121,7 +121,7 @@ async def prepare(url: str, records: int) -> tuple[int, list[str], tuple[Field, 
                 "SELECT instance_id FROM form_instance WHERE form_pk = :f ORDER BY random() LIMIT 5000", {"f": form_pk}
             )
         ]
-        return form_pk, ids, fields
+        return form_pk, corp_pk, ids, fields
     finally:
         await db.close()
 
@@ -196,21 +196,30 @@ def names_of(sql: str) -> list[str]:
     return seen
 
 
-def baseline_config(url: str, form_pk: int, fields: tuple[Field, ...], work: Path) -> tuple[Path, Path]:
-    """The baseline's SQL (compiled by Zida's own compiler) and a file of search bodies for wrk."""
+def baseline_config(url: str, form_pk: int, corp_pk: int, fields: tuple[Field, ...], work: Path) -> tuple[Path, Path]:
+    """The baseline's SQL (the statements Zida runs, compiled by Zida's own compiler) and wrk body files."""
+    from zida.core.records.repository import INSTANCE_COLUMNS
     from zida.db.database import PostgresDialect, SqlDialect
 
     dialect = PostgresDialect() if url.startswith("postgresql") else SqlDialect()
-    where_select = (
-        "SELECT data FROM form_instance WHERE form_pk = {pk} AND {where}"
-        " ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset"
+    order = "created_at DESC, id DESC"
+    # Zida's page query (records repository): ids from the index, then the page's rows; data comes first for
+    # the baseline's handler, the other columns are fetched as Zida fetches them.
+    paged = (
+        f"SELECT form_instance.data, {INSTANCE_COLUMNS.replace('data, ', '')} FROM form_instance"
+        " JOIN (SELECT id AS page_id FROM form_instance WHERE form_pk = {pk} AND {where}"
+        f" ORDER BY {order} LIMIT :limit OFFSET :offset) p ON p.page_id = form_instance.id ORDER BY {order}"
     )
+    data = "fi.data::text" if dialect.name == "postgresql" else "fi.data"
     cfg: dict[str, Any] = {
         "url": url,
         "get": {
-            "sql": "SELECT instance_id, data::text FROM form_instance WHERE instance_id = :instance_id"
-            if dialect.name == "postgresql"
-            else "SELECT instance_id, data FROM form_instance WHERE instance_id = :instance_id",
+            # find_instance's statement (the form join included), with the corp as a literal.
+            "sql": f"SELECT fi.instance_id, {data}, fi.id, fi.corp_pk, fi.app_pk, fi.form_pk, fi.form_version,"
+            " fi.title, fi.originator_user_id, fi.modifier_user_id, fi.created_at, fi.modified_at, fi.data_version,"
+            " fi.serial_no, fi.process_instance_id, fi.instance_status, fi.approved_result, f.form_uuid"
+            " FROM form_instance fi JOIN form f ON f.id = fi.form_pk"
+            f" WHERE fi.instance_id = :instance_id AND fi.corp_pk = {int(corp_pk)}",
             "names": ["instance_id"],
         },
         "search": {},
@@ -226,9 +235,9 @@ def baseline_config(url: str, form_pk: int, fields: tuple[Field, ...], work: Pat
     rng = random.Random(7)
     for _ in range(200):
         for key, (node, wire) in search_filters(rng).items():
-            compiler = FilterCompiler(dialect, fields)
+            compiler = FilterCompiler(dialect, fields, form_pk)
             where = compiler.where(node)
-            page = where_select.format(pk=form_pk, where=where)
+            page = paged.format(pk=form_pk, where=where)
             count = f"SELECT count(*) FROM form_instance WHERE form_pk = {form_pk} AND {where}"
             cfg["search"].setdefault(
                 key, {"page": page, "page_names": names_of(page), "count": count, "count_names": names_of(count)}
@@ -249,14 +258,11 @@ def baseline_config(url: str, form_pk: int, fields: tuple[Field, ...], work: Pat
                     ).decode(),
                 )
             )
-    deep = (
-        f"SELECT data FROM form_instance WHERE form_pk = {form_pk} AND 1=1"
-        " ORDER BY created_at DESC, id DESC LIMIT :limit OFFSET :offset"
-    )
+    # An unfiltered page: Zida counts the form from its counter table, so does the baseline.
     cfg["search"]["deep"] = {
-        "page": deep,
+        "page": paged.format(pk=form_pk, where="1=1"),
         "page_names": ["limit", "offset"],
-        "count": f"SELECT count(*) FROM form_instance WHERE form_pk = {form_pk} AND 1=1",
+        "count": f"SELECT sum(n) FROM form_record_count WHERE form_pk = {form_pk}",
         "count_names": [],
     }
     path = work / "baseline.json"
@@ -264,11 +270,19 @@ def baseline_config(url: str, form_pk: int, fields: tuple[Field, ...], work: Pat
     for key in ("s1", "s2", "s3", "broad"):
         (work / f"zida-{key}.txt").write_text("\n".join(b for k, b in bodies_zida if k == key) + "\n")
         (work / f"base-{key}.txt").write_text("\n".join(b for k, b in bodies_base if k == key) + "\n")
+    # Deep pages: a jump straight to page 5,000 (OFFSET 99,980 for both), and reading on page after page
+    # from there (Zida continues from where the previous page ended; the baseline can only OFFSET).
     (work / "zida-deep.txt").write_text(
         orjson.dumps({**APP, "formUuid": "FORM-BENCH", "currentPage": 5000, "pageSize": 20}).decode() + "\n"
     )
     (work / "base-deep.txt").write_text(
         orjson.dumps({"q": "deep", "args": {"limit": 20, "offset": 99_980}}).decode() + "\n"
+    )
+    (work / "zida-seq.txt").write_text(
+        orjson.dumps({**APP, "formUuid": "FORM-BENCH", "currentPage": 999_999, "pageSize": 20}).decode() + "\n"
+    )
+    (work / "base-seq.txt").write_text(
+        orjson.dumps({"q": "deep", "args": {"limit": 20, "offset": 999_999}}).decode() + "\n"
     )
     return path, work
 
@@ -281,9 +295,19 @@ local prefix = os.getenv("PREFIX")
 local suffix = os.getenv("SUFFIX") or ""
 local token = os.getenv("TOKEN")
 local counter = 0
+-- SEQ=1: each thread reads pages one after the other from page 5000 (999999 in the body is replaced by the
+-- page number, or by its OFFSET when SEQ_OFFSET=1).
+local seq = os.getenv("SEQ") == "1"
+local seq_offset = os.getenv("SEQ_OFFSET") == "1"
 init = function(args) math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16)) end
 request = function()
   local line = lines[math.random(#lines)]
+  if seq then
+    local page = 5000 + counter
+    counter = counter + 1
+    local value = seq_offset and tostring((page - 1) * 20) or tostring(page)
+    line = line:gsub("999999", value)
+  end
   local headers = {["content-type"] = "application/json"}
   if token and token ~= "" then headers["x-acs-dingtalk-access-token"] = token end
   if method == "GET" then
@@ -313,6 +337,14 @@ def wrk(url: str, lua: Path, env: dict[str, str], duration: int, connections: in
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return {"rps": rps, "p50": ms("50"), "p99": ms("99"), "non2xx": float(errors.group(1)) if errors else 0.0}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def start(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
@@ -392,9 +424,9 @@ def main() -> None:
     args = parser.parse_args()
     url = database_url(args.database)
     print(f"preparing {args.records:,} records on {args.database} …", flush=True)
-    form_pk, ids, fields = asyncio.run(prepare(url, args.records))
+    form_pk, corp_pk, ids, fields = asyncio.run(prepare(url, args.records))
     work = Path(tempfile.mkdtemp(prefix="zida-bench-"))
-    cfg, _ = baseline_config(url, form_pk, fields, work)
+    cfg, _ = baseline_config(url, form_pk, corp_pk, fields, work)
     (work / "ids.txt").write_text("\n".join(ids) + "\n")
     saves = [
         orjson.dumps(
@@ -417,7 +449,7 @@ def main() -> None:
     lua = work / "bench.lua"
     lua.write_text(LUA)
     env = {"ZIDA_DATABASE_URL": url, "ZIDA_SECRET_KEY": SECRET, "ZIDA_BASELINE_CONFIG": str(cfg)}
-    zport, bport = 18080, 18081
+    zport, bport = free_port(), free_port()
     py = sys.executable
     zida = start(
         [py, "-m", "zida.cli", "serve", "--port", str(zport), "--workers", str(args.workers), "--log-level", "warning"],
@@ -484,8 +516,10 @@ def main() -> None:
             ("s2", "search: 2 indexed conditions"),
             ("s3", "search: 3 indexed conditions"),
             ("broad", "search: broad, 3 conditions"),
-            ("deep", "deep page (page 5000 of 20)"),
+            ("deep", "deep page: jump to page 5000 of 20"),
+            ("seq", "deep pages: reading on from 5000"),
         ):
+            seq = {"SEQ": "1"} if key == "seq" else {}
             scenarios[label] = (
                 (
                     f"http://127.0.0.1:{zport}",
@@ -494,11 +528,18 @@ def main() -> None:
                         "PREFIX": "/v1.0/yida/forms/instances/search",
                         "BODIES": str(work / f"zida-{key}.txt"),
                         "TOKEN": token,
+                        **seq,
                     },
                 ),
                 (
                     f"http://127.0.0.1:{bport}",
-                    {"METHOD": "POST", "PREFIX": "/search", "BODIES": str(work / f"base-{key}.txt")},
+                    {
+                        "METHOD": "POST",
+                        "PREFIX": "/search",
+                        "BODIES": str(work / f"base-{key}.txt"),
+                        **({"SEQ_OFFSET": "1"} if seq else {}),
+                        **seq,
+                    },
                 ),
             )
         results: dict[str, Any] = {}

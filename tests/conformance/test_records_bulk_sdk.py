@@ -367,18 +367,50 @@ def test_sub_table_rows_and_v2_updates(sdk: RSdk) -> None:
         need_row_id=True,
     ).body
     assert again.data[0] == {**page.data[0], "numberField_delta": 555, "numberField_delta_value": "555"}
-    assert (
-        code_of(
-            lambda: sdk.r(
-                "update_sub_table_by_row_id",
-                version=2,
-                form_instance_id=iid,
-                table_field_id="tableField_moves",
-                update_sub_table_data_json=json.dumps([{"rowId": "nope", "numberField_delta": 1}]),
+    # An unknown rowId (or one of another record's rows) fails the whole update, which changes nothing.
+    [other] = batch_save(
+        sdk, [{"textField_sku": m + "-other", "tableField_moves": [{"textField_where": "X"}]}]
+    ).body.result
+    other_row = sdk.call(
+        "list_table_data_by_form_instance_id_table_id",
+        other,
+        token=sdk.token(R_ALL),
+        **APP,
+        user_id="radmin",
+        form_uuid=FORM,
+        table_field_id="tableField_moves",
+        need_row_id=True,
+    ).body.data[0]["rowId"]
+    for rows in (
+        [{"rowId": "nope", "numberField_delta": 1}],
+        [{"rowId": other_row, "numberField_delta": 1}],
+        [{"rowId": row_id, "numberField_delta": 1}, {"rowId": "nope", "numberField_delta": 2}],
+    ):
+        assert (
+            code_of(
+                lambda rows=rows: sdk.r(
+                    "update_sub_table_by_row_id",
+                    version=2,
+                    form_instance_id=iid,
+                    table_field_id="tableField_moves",
+                    update_sub_table_data_json=json.dumps(rows),
+                )
             )
+            == "invalidParameter.parameter.error"
         )
-        != ""
-    )
+    unchanged = sdk.call(
+        "list_table_data_by_form_instance_id_table_id",
+        iid,
+        token=sdk.token(R_ALL),
+        **APP,
+        user_id="radmin",
+        form_uuid=FORM,
+        table_field_id="tableField_moves",
+        page_number=2,
+        page_size=5,
+        need_row_id=True,
+    ).body
+    assert unchanged.data == again.data
     sdk.r(
         "update_sub_table",
         version=2,
@@ -482,7 +514,22 @@ def test_operation_logs_and_comments(sdk: RSdk) -> None:
         ("已核对", "", first),
     ]
     assert remarks[1]["replyUserId"] == "radmin" and isinstance(remarks[0]["gmtCreate"], int)
-    assert code_of(lambda: sdk.r("save_form_remark", form_instance_id=iid, content="x", reply_id=999999999)) != ""
+    # A reply to a comment that does not exist, or that belongs to another record, is refused and saves nothing.
+    elsewhere = sdk.r(
+        "save_form_data", form_uuid=FORM, form_data_json=json.dumps({"textField_sku": m + "-elsewhere"})
+    ).body.result
+    foreign = sdk.r("save_form_remark", form_instance_id=elsewhere, content="别处").body.result
+    for bad_reply in (999999999, foreign):
+        assert (
+            code_of(
+                lambda bad_reply=bad_reply: sdk.r(
+                    "save_form_remark", form_instance_id=iid, content="x", reply_id=bad_reply
+                )
+            )
+            == "invalidParameter.parameter.error"
+        )
+    kept = sdk.r("list_form_remarks", form_uuid=FORM, form_instance_id_list=[iid]).body.form_remark_vo_map[iid]
+    assert [r["id"] for r in kept] == [r["id"] for r in remarks]
     assert code_of(lambda: sdk.r("save_form_remark", form_instance_id=iid, content="")) == (
         "invalidParameter.parameter.parameterIsEmpty"
     )

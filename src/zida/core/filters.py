@@ -66,6 +66,10 @@ SYSTEM_FIELDS: dict[str, str] = {
     "approved_result": "text",
     "process_instance_id": "text",
     "serial_no": "text",
+    # Process records: the approver node(s) the instance waits at. ``current_node_name`` is what callers
+    # write; the records service resolves it to ``current_node`` (node ids) from the form's process.
+    "current_node_name": "text",
+    "current_node": "text",
 }
 
 

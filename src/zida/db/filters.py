@@ -32,7 +32,7 @@ SYSTEM_COLUMNS = {
     "approved_result": "approved_result",
     "process_instance_id": "process_instance_id",
     "serial_no": "serial_no",
-}
+}  # current_node(_name): a subquery on the process tables, see FilterCompiler._current_node
 
 # System columns that may be NULL (the others are NOT NULL, and a NULLS clause would keep PostgreSQL from
 # reading their indexes in order).
@@ -66,6 +66,16 @@ def _json_as_text(sql: SqlDialect, column: str, key: str) -> str:
     if sql.name == "postgresql":
         return f"CAST({column}->'{key}' AS text)"
     return f"json_extract({column}, '$.{key}')"
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _escape_like(value: str) -> str:
@@ -114,12 +124,16 @@ class FilterCompiler:
         self.form_pk = None if form_pk is None else int(form_pk)
 
     def _param(self, value: Any) -> str:
+        if isinstance(value, str) and "\x00" in value:
+            raise InvalidArgument("a search value contains a NUL character", reason="search.invalid_value")
         name = f"f{len(self.params)}"
         self.params[name] = value
         return f":{name}"
 
     def _json_param(self, value: Any) -> str:
         name = f"f{len(self.params)}"
+        if _has_nul(value):
+            raise InvalidArgument("a search value contains a NUL character", reason="search.invalid_value")
         self.params[name] = orjson.dumps(value).decode()
         return self.sql.json_param(name)
 
@@ -184,6 +198,12 @@ class FilterCompiler:
     def _condition(self, cond: Condition, column: str, fields: Mapping[str, Field]) -> str:
         if cond.parent is not None:
             return self._row_condition(cond)
+        if column == "data" and cond.field == "current_node":
+            return self._current_node(cond)
+        if column == "data" and cond.field == "current_node_name":
+            raise InvalidArgument(
+                "current node names must be resolved against the form's process first", reason="search.invalid"
+            )
         if column == "data" and cond.field in SYSTEM_FIELDS:
             return self._scalar_condition(cond, SYSTEM_COLUMNS[cond.field], SYSTEM_FIELDS[cond.field])
         element = _ELEMENT.match(cond.field)
@@ -206,6 +226,19 @@ class FilterCompiler:
         if f.kind == "array":
             return self._array_condition(cond, column, f)
         return self._other_condition(cond, column, f)
+
+    def _current_node(self, cond: Condition) -> str:
+        """Records whose running process instance has a running task at one of the node ids in ``cond``."""
+        node_ids = [str(v) for v in self._list(cond)]
+        if cond.op not in ("in", "eq") or not node_ids:
+            return "1=0"
+        form = f" AND pi.form_pk = {self.form_pk}" if self.form_pk is not None else ""
+        return (
+            "id IN (SELECT pi.form_instance_pk FROM process_instance pi"
+            " JOIN task t ON t.process_instance_pk = pi.id"
+            f" WHERE pi.status = 'RUNNING'{form} AND t.status = 'RUNNING'"
+            f" AND t.node_id IN ({', '.join(self._param(n) for n in node_ids)}))"
+        )
 
     def _row_condition(self, cond: Condition) -> str:
         table = self.fields.get(cond.parent or "")
@@ -417,7 +450,7 @@ class FilterCompiler:
         parts = []
         for s in sorts:
             direction = "DESC" if s.descending else "ASC"
-            if s.field in SYSTEM_FIELDS:
+            if s.field in SYSTEM_COLUMNS:
                 column = SYSTEM_COLUMNS[s.field]
                 parts.append(f"{column} {direction}{self._nulls(s) if column in _NULLABLE_COLUMNS else ''}")
                 continue
@@ -429,7 +462,7 @@ class FilterCompiler:
             parts.append(f"{field_expression(self.sql, f)} {direction}{self._nulls(s)}")
         last = sorts[-1]
         direction = "DESC" if last.descending else "ASC"
-        if last.field not in SYSTEM_FIELDS:
+        if last.field not in SYSTEM_COLUMNS:
             parts.append(f"created_at {direction}")
         parts.append(f"id {direction}")
         return ", ".join(parts)

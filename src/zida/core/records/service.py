@@ -7,15 +7,17 @@ Only ``save_form_instances(keep_running=True)`` skips bad items, and then says w
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+import orjson
 
 from zida.clock import now_ms
 from zida.core.access.models import AppActor
 from zida.core.apps.models import Field, Form
 from zida.core.apps.service import get_form
 from zida.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, ZidaError
-from zida.core.filters import And, Condition, Filter, Page, RecordQuery
+from zida.core.filters import And, Condition, Filter, Or, Page, RecordQuery
 from zida.core.org.repository import find_departments, find_users
 from zida.core.records import repository as repo
 from zida.core.records.models import FormInstance, SearchResult
@@ -36,6 +38,7 @@ __all__ = [
     "instance_app_pk",
     "list_sub_table_rows",
     "prepare_record",
+    "resolve_process_filters",
     "save_form_instance",
     "save_form_instances",
     "schemas_of",
@@ -168,6 +171,7 @@ async def save_form_instances(
 
     All-or-nothing by default: the first invalid item raises (its message starts with ``[index]``).
     With ``keep_running`` invalid items are skipped, the valid ones saved, and the result lists the failures.
+    An item may already be a ``ZidaError`` (the caller could not even decode it): it fails as that error.
     """
     result = BatchResult()
     async with db.transaction() as tx:
@@ -176,6 +180,8 @@ async def save_form_instances(
         prepared: list[tuple[int, dict[str, Any], References]] = []
         for index, values in enumerate(values_list):
             try:
+                if isinstance(values, ZidaError):
+                    raise values
                 data, refs = normalize_values(form.fields, values, partial=False)
             except ZidaError as exc:
                 if not keep_running:
@@ -430,6 +436,55 @@ async def upsert_form_instance(
         return [inst.instance_id]
 
 
+def _names_match(op: str, value: Any, names: tuple[str, ...]) -> bool:
+    if op == "like":
+        return any(str(value).lower() in n.lower() for n in names)
+    if op in ("in", "eq") and isinstance(value, list):
+        return any(str(v) in names for v in value)
+    if op == "eq":
+        return str(value) in names
+    raise InvalidArgument(f"currentNodeName supports eq, like and in, not {op}", reason="search.unsupported_operator")
+
+
+async def resolve_process_filters(conn: Connection, form: Form, node: Filter | None) -> Filter | None:
+    """Turn ``current_node_name`` conditions into ``current_node`` (the ids of the approver and CC nodes so
+    named in any version of the form's process, Chinese or English name)."""
+    if node is None or not _mentions(node, "current_node_name"):
+        return node
+    rows = await conn.fetch(
+        "SELECT version, fields, process FROM form_version WHERE form_pk = :f AND process IS NOT NULL",
+        {"f": form.pk},
+    )
+    from zida.core.workflow.definition import ApproverNode, CcNode, parse_process  # records don't need it otherwise
+
+    named: list[tuple[str, tuple[str, ...]]] = []
+    for row in rows:
+        raw = row["process"] if isinstance(row["process"], dict) else orjson.loads(row["process"])
+        fields = tuple(Field.from_dict(f) for f in orjson.loads(row["fields"]))
+        definition = parse_process(raw, path="process", fields=fields, version=int(row["version"]))
+        for n in definition.walk():
+            if isinstance(n, ApproverNode | CcNode):
+                named.append((n.node_id, tuple(x for x in (n.name, n.name_en) if x)))
+
+    def rewrite(item: Filter) -> Filter:
+        if isinstance(item, And):
+            return And(tuple(rewrite(i) for i in item.items))
+        if isinstance(item, Or):
+            return Or(tuple(rewrite(i) for i in item.items))
+        if item.field != "current_node_name":
+            return item
+        ids = sorted({node_id for node_id, names in named if _names_match(item.op, item.value, names)})
+        return Condition("current_node", "in", ids)
+
+    return rewrite(node)
+
+
+def _mentions(node: Filter, field_name: str) -> bool:
+    if isinstance(node, And | Or):
+        return any(_mentions(i, field_name) for i in node.items)
+    return node.field == field_name
+
+
 def _scoped(actor: AppActor, query: RecordQuery) -> RecordQuery:
     """Non-admins see only the records they originated."""
     if query.page.size < 1 or query.page.size > MAX_PAGE_SIZE or query.page.number < 1:
@@ -445,6 +500,7 @@ def _scoped(actor: AppActor, query: RecordQuery) -> RecordQuery:
 
 async def search_form_instances(conn: Connection, actor: AppActor, form: Form, query: RecordQuery) -> SearchResult:
     """Search one form's records (app admins: all; others: their own)."""
+    query = replace(query, filter=await resolve_process_filters(conn, form, query.filter))
     total, items = await repo.search_instances(conn, form.pk, form.form_uuid, form.fields, _scoped(actor, query))
     return SearchResult(total=total, items=items)
 
@@ -453,6 +509,7 @@ async def search_form_instance_ids(
     conn: Connection, actor: AppActor, form: Form, query: RecordQuery
 ) -> tuple[int | None, list[str]]:
     """Ids of one form's matching records (same visibility as :func:`search_form_instances`)."""
+    query = replace(query, filter=await resolve_process_filters(conn, form, query.filter))
     return await repo.search_instance_ids(conn, form.pk, form.fields, _scoped(actor, query))
 
 

@@ -51,6 +51,9 @@ def _number(f: Field, value: Any) -> int | float:
             number = float(value.strip())
         except ValueError:
             raise _bad(f, f"expects a number, got {value!r}", "form_data.expect_number") from None
+        if number == 0 and any(c in "123456789" for c in value.split("e")[0].split("E")[0]):
+            # "1e-400": below what a double holds; storing 0 would silently change the value.
+            raise _bad(f, f"{value!r} is out of the range of numbers", "form_data.expect_number")
     else:
         raise _bad(f, f"expects a number, got {type(value).__name__}", "form_data.expect_number")
     if isinstance(number, float):
@@ -74,6 +77,8 @@ def _epoch_ms(f: Field, value: Any) -> int:
 
 def _string(f: Field, value: Any) -> str:
     if isinstance(value, str):
+        if "\x00" in value:  # neither database stores it in text
+            raise _bad(f, "contains a NUL character", "form_data.invalid_value")
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)

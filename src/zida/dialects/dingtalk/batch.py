@@ -20,7 +20,7 @@ from zida.core.errors import InvalidArgument
 from zida.core.records import service as records
 from zida.dialects.dingtalk.aliases import values_from_aliases
 from zida.dialects.dingtalk.errors import wire_error
-from zida.dialects.dingtalk.http import Call, endpoint
+from zida.dialects.dingtalk.http import Call, endpoint, refuse_nul
 from zida.dialects.dingtalk.records import render_items
 from zida.dialects.dingtalk.search import parse_search
 
@@ -64,9 +64,11 @@ def _string_list(call: Call, name: str) -> list[str]:
 def _json_value(raw: Any, label: str) -> Any:
     if isinstance(raw, str):
         try:
-            return orjson.loads(raw)
+            value = orjson.loads(raw)
         except orjson.JSONDecodeError:
             raise InvalidArgument(f"{label} is not valid JSON", reason="argument.bad_json") from None
+        refuse_nul(raw, value, label)
+        return value
     return raw
 
 
@@ -92,14 +94,14 @@ async def batch_save_form_data(call: Call) -> dict[str, Any]:
     )
     _check_size("formDataJsonList", items, limit)
     keep_running = call.flag("keepRunningAfterException", False, "body")
-    values = []
+    values: list[Any] = []
     for index, raw in enumerate(items):
         try:
             values.append(_json_value(raw, f"formDataJsonList[{index}]"))
-        except InvalidArgument:
+        except InvalidArgument as exc:
             if not keep_running:
                 raise
-            values.append(None)  # reported by the core as an invalid item
+            values.append(exc)  # the core reports it as this item's failure
     result = await records.save_form_instances(
         call.zida.db, actor, call.text("formUuid", "body", required=True) or "", values, keep_running=keep_running
     )

@@ -30,7 +30,7 @@ from zida.dialects.dingtalk.shapes import form_data, referenced_in
 
 __all__ = ["routes"]
 
-MAX_SUB_TABLE_PAGE = 50
+MAX_SUB_TABLE_PAGE = 49  # the legacy rule is "pageSize < 50"
 
 
 async def _advanced(call: Call, *, search_key: str, with_tables: bool, style: str, more: bool) -> dict[str, Any]:

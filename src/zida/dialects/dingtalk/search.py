@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import orjson
 
 from zida.core.apps.models import Field, Form
-from zida.core.errors import InvalidArgument, Unsupported
+from zida.core.errors import InvalidArgument
 from zida.core.filters import And, Condition, Filter, Or, Sort
 
 __all__ = ["order_from_json", "parse_search", "time_range"]
@@ -46,6 +46,7 @@ BUILTIN_KEYS = {
     "gmt_modified": "modified_at",
     "gmtModified": "modified_at",
     "modifier": "modifier",
+    "currentNodeName": "current_node_name",  # the approver node a running instance waits at (by its name)
 }
 
 OPERATORS = {
@@ -187,8 +188,6 @@ def _array_item(form: Form, item: Any, use_alias: bool) -> Filter:
         return Condition(typed.field, typed.op, typed.value, parent=table.field_id)
     f = _resolve(form, key, use_alias)
     if f is None:
-        if key == "currentNodeName":
-            raise Unsupported("currentNodeName filters need the workflow engine, which this server does not run yet")
         system = BUILTIN_KEYS.get(key)
         if system is None:
             raise InvalidArgument(
@@ -198,7 +197,9 @@ def _array_item(form: Form, item: Any, use_alias: bool) -> Filter:
             value = [time_point(v) for v in value] if isinstance(value, list) else time_point(value)
         core_op = op or "eq"
         if core_op == "contains":
-            core_op = "like"
+            # contains on a list is membership (originator contains ["u1","u2"]), on text a substring.
+            listed = _decoded_list(value)
+            core_op, value = ("in", listed) if listed is not None else ("like", value)
         if isinstance(value, list) and core_op == "eq":
             core_op = "in"
         return Condition(system, core_op, value)
@@ -206,6 +207,16 @@ def _array_item(form: Form, item: Any, use_alias: bool) -> Filter:
         cond = _map_condition(f, value)
         return cond if cond is not None else And(())
     return _typed_condition(f, op, value)
+
+
+def _decoded_list(value: Any) -> list[Any] | None:
+    """``value`` as a list when it is one (or JSON text of one), else None."""
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return None
+    return value if isinstance(value, list) else None
 
 
 def _typed_condition(f: Field, op: str | None, value: Any) -> Condition:
@@ -222,6 +233,11 @@ def _typed_condition(f: Field, op: str | None, value: Any) -> Condition:
             values = value if isinstance(value, list) else [value]
             values = [_option_value(f, v) for v in values]
             return Condition(fid, "has_any" if comp == "EmployeeField" else "has_all", values)
+        if comp in ("RadioField", "SelectField"):
+            # A single-choice field "contains" one of the listed options (spec §5.3: ARRAY, contains).
+            listed = _decoded_list(value)
+            values = listed if listed is not None else [value]
+            return Condition(fid, "in", [_option_value(f, v) for v in values])
         return Condition(fid, "like", value if isinstance(value, str) else orjson.dumps(value).decode())
     if op == "in":
         values = value if isinstance(value, list) else [value]
