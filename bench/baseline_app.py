@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -73,17 +74,301 @@ async def search(request: Request) -> Response:
     return Response(body, media_type="application/json")
 
 
+# ------------------------------------------------------------------ approvals (bench/bench_approvals.py)
+# The statements Zida runs for start / getRunningTasks / executeTask of the two-node or-sign process of
+# bench/bundle_flow.yaml, hard-wired: no auth, no validation, no engine (the state is a small JSON of the tasks).
+
+TASK_BLOCK = 1_000_000
+
+
+def _ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@asynccontextmanager
+async def _write() -> AsyncIterator[Any]:
+    """A write transaction: (execute, fetchval, fetchrow, executemany) over ``:name`` SQL."""
+    if IS_PG:
+        async with state["pool"].acquire() as conn, conn.transaction():
+            yield _PgTx(conn)
+    else:
+        conn = state["conn"]
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield _SqliteTx(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+
+def _names(sql: str) -> list[str]:
+    import re
+
+    seen: list[str] = []
+    for name in re.findall(r"(?<![:\w]):([A-Za-z_]\w*)", sql):
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
+class _PgTx:
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    async def execute(self, sql: str, args: dict[str, Any]) -> str:
+        names = _names(sql)
+        return str(await self.conn.execute(numbered(sql, names), *[args[n] for n in names]))
+
+    async def fetchrow(self, sql: str, args: dict[str, Any]) -> Any:
+        names = _names(sql)
+        return await self.conn.fetchrow(numbered(sql, names), *[args[n] for n in names])
+
+    async def executemany(self, sql: str, rows: list[dict[str, Any]]) -> None:
+        names = _names(sql)
+        await self.conn.executemany(numbered(sql, names), [[r[n] for n in names] for r in rows])
+
+
+class _SqliteTx:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    async def execute(self, sql: str, args: dict[str, Any]) -> str:
+        return str(self.conn.execute(sql, args).rowcount)
+
+    async def fetchrow(self, sql: str, args: dict[str, Any]) -> Any:
+        return self.conn.execute(sql, args).fetchone()
+
+    async def executemany(self, sql: str, rows: list[dict[str, Any]]) -> None:
+        self.conn.executemany(sql, rows)
+
+
+def _json(name: str) -> str:
+    return f"CAST(:{name} AS jsonb)" if IS_PG else f":{name}"
+
+
+_TASK_INSERT = (
+    "INSERT INTO task (id, process_instance_pk, corp_pk, app_pk, node_id, assignee_user_id, status, created_at,"
+    " active_at) VALUES (:id, :pi, :corp_pk, :app_pk, :node, :user, 'RUNNING', :now, :now)"
+)
+_OUTBOX_INSERT = (
+    "INSERT INTO outbox_event (corp_pk, event_type, payload, created_at)"
+    f" VALUES (:corp_pk, :type, {_json('payload')}, :now)"
+)
+_RECORD_INSERT = (
+    "INSERT INTO operation_record (process_instance_pk, kind, actor_user_id, node_id, task_id, result, remark,"
+    f" user_ids, on_behalf, created_at) VALUES (:pi, :kind, :actor, :node, :task, :result, :remark, {_json('users')},"
+    " false, :now)"
+)
+
+
+def _event(kind: str, type_: str, iid: str, now: int, **extra: Any) -> dict[str, Any]:
+    payload = {"EventType": kind, "processInstanceId": iid, "type": type_, "createTime": now, **extra}
+    return {"corp_pk": CONFIG["flow"]["corp_pk"], "type": kind, "payload": orjson.dumps(payload).decode(), "now": now}
+
+
+async def flow_start(request: Request) -> Response:
+    payload = orjson.loads(await request.body())
+    f, now, user = CONFIG["flow"], _ms(), payload["userId"]
+    iid = "FINST-BASE" + os.urandom(15).hex().upper()
+    first = CONFIG["flow"]["approvers"]["node_lead"]
+    async with _write() as tx:
+        row = await tx.fetchrow(
+            "INSERT INTO form_instance (instance_id, corp_pk, app_pk, form_pk, form_version, title, originator_user_id,"
+            " modifier_user_id, created_at, modified_at, data, data_version, process_instance_id, instance_status)"
+            " VALUES (:iid, :corp_pk, :app_pk, :form_pk, 1, :title, :user, :user, :now, :now,"
+            f" {_json('data')}, 1, :iid, 'RUNNING') RETURNING id",
+            {
+                **f,
+                "iid": iid,
+                "title": user + "发起的报销审批",
+                "user": user,
+                "now": now,
+                "data": payload["formDataJson"],
+            },
+        )
+        await tx.execute(
+            "INSERT INTO form_operation_log (corp_pk, form_pk, instance_id, operator_user_id, operation_type, changes,"
+            f" created_at) VALUES (:corp_pk, :form_pk, :iid, :user, 'CREATE', {_json('changes')}, :now)",
+            {**f, "iid": iid, "user": user, "changes": payload["formDataJson"], "now": now},
+        )
+        tasks = [{"id": n + 1, "node": "node_lead", "user": u, "status": "running"} for n, u in enumerate(first)]
+        pi = (
+            await tx.fetchrow(
+                "INSERT INTO process_instance (instance_id, form_instance_pk, corp_pk, app_pk, form_pk, form_version,"
+                " process_code, originator_user_id, status, state, lock_version, created_at, modified_at) VALUES"
+                " (:iid, :fi, :corp_pk, :app_pk, :form_pk, 1, 'TPROC--BENCH-FLOW', :user, 'RUNNING',"
+                f" {_json('state')}, 1, :now, :now) RETURNING id",
+                {
+                    **f,
+                    "iid": iid,
+                    "fi": row[0],
+                    "user": user,
+                    "now": now,
+                    "state": orjson.dumps({"tasks": tasks}).decode(),
+                },
+            )
+        )[0]
+        await tx.executemany(
+            _TASK_INSERT,
+            [
+                {**f, "id": pi * TASK_BLOCK + t["id"], "pi": pi, "node": t["node"], "user": t["user"], "now": now}
+                for t in tasks
+            ],
+        )
+        await tx.execute(
+            _RECORD_INSERT,
+            {
+                "pi": pi,
+                "kind": "start",
+                "actor": user,
+                "node": None,
+                "task": None,
+                "result": None,
+                "remark": "",
+                "users": "[]",
+                "now": now,
+            },
+        )
+        await tx.executemany(
+            _OUTBOX_INSERT,
+            [_event("bpms_instance_change", "start", iid, now, staffId=user)]
+            + [
+                _event("bpms_task_change", "start", iid, now, staffId=t["user"], taskId=pi * TASK_BLOCK + t["id"])
+                for t in tasks
+            ],
+        )
+    return Response(orjson.dumps({"result": iid}), media_type="application/json")
+
+
+async def flow_tasks(request: Request) -> Response:
+    iid = request.query_params["processInstanceId"]
+    rows = await fetch(
+        "SELECT t.id, t.assignee_user_id FROM task t JOIN process_instance pi ON pi.id = t.process_instance_pk"
+        " WHERE pi.instance_id = :iid AND pi.corp_pk = :corp_pk AND t.status = 'RUNNING' ORDER BY t.id",
+        ["iid", "corp_pk"],
+        {"iid": iid, "corp_pk": CONFIG["flow"]["corp_pk"]},
+    )
+    result = [{"taskId": str(r[0]), "processInstanceId": iid, "actualActionerId": r[1]} for r in rows]
+    return Response(orjson.dumps({"result": result}), media_type="application/json")
+
+
+async def flow_execute(request: Request) -> Response:
+    payload = orjson.loads(await request.body())
+    f, now, iid, user = CONFIG["flow"], _ms(), payload["processInstanceId"], payload["userId"]
+    async with _write() as tx:
+        row = await tx.fetchrow(
+            "SELECT id, form_instance_pk, state, lock_version FROM process_instance"
+            " WHERE instance_id = :iid AND corp_pk = :corp_pk" + (" FOR UPDATE" if IS_PG else ""),
+            {"iid": iid, "corp_pk": f["corp_pk"]},
+        )
+        pi, fi, lock = row[0], row[1], row[3]
+        tasks = orjson.loads(row[2])["tasks"]
+        local = payload["taskId"] - pi * TASK_BLOCK
+        mine = next(t for t in tasks if t["id"] == local and t["status"] == "running" and t["user"] == user)
+        node = mine["node"]
+        changed = []
+        for t in tasks:
+            if t["status"] == "running":
+                t["status"], t["result"] = ("completed", "agree") if t is mine else ("cancelled", None)
+                changed.append(t)
+        await tx.executemany(
+            "UPDATE task SET status = :status, result = :result, actor_user_id = :actor, finished_at = :now"
+            " WHERE id = :id",
+            [
+                {
+                    "status": "COMPLETED" if t is mine else "CANCELED",
+                    "result": t["result"],
+                    "actor": user if t is mine else None,
+                    "now": now,
+                    "id": pi * TASK_BLOCK + t["id"],
+                }
+                for t in changed
+            ],
+        )
+        events = [
+            _event("bpms_task_change", "finish", iid, now, staffId=user, taskId=payload["taskId"], result="agree"),
+            *(
+                _event("bpms_task_change", "cancel", iid, now, staffId=t["user"], taskId=pi * TASK_BLOCK + t["id"])
+                for t in changed
+                if t is not mine
+            ),
+        ]
+        records = [
+            {
+                "pi": pi,
+                "kind": "agree",
+                "actor": user,
+                "node": node,
+                "task": payload["taskId"],
+                "result": "agree",
+                "remark": payload["remark"],
+                "users": "[]",
+                "now": now,
+            }
+        ]
+        if node == "node_lead":
+            new = [
+                {"id": len(tasks) + n + 1, "node": "node_fin", "user": u, "status": "running"}
+                for n, u in enumerate(f["approvers"]["node_fin"])
+            ]
+            tasks.extend(new)
+            await tx.executemany(
+                _TASK_INSERT,
+                [
+                    {**f, "id": pi * TASK_BLOCK + t["id"], "pi": pi, "node": t["node"], "user": t["user"], "now": now}
+                    for t in new
+                ],
+            )
+            events += [
+                _event("bpms_task_change", "start", iid, now, staffId=t["user"], taskId=pi * TASK_BLOCK + t["id"])
+                for t in new
+            ]
+            status, result, finished = "RUNNING", None, None
+        else:
+            records.append({**records[0], "kind": "finish", "actor": None, "node": None, "task": None, "remark": ""})
+            events.append(_event("bpms_instance_change", "finish", iid, now, result="agree"))
+            status, result, finished = "COMPLETED", "agree", now
+        await tx.executemany(_RECORD_INSERT, records)
+        await tx.executemany(_OUTBOX_INSERT, events)
+        await tx.execute(
+            f"UPDATE process_instance SET state = {_json('state')}, status = :status, result = :result,"
+            " modified_at = :now, finished_at = :finished, lock_version = lock_version + 1"
+            " WHERE id = :pi AND lock_version = :lock",
+            {
+                "state": orjson.dumps({"tasks": tasks}).decode(),
+                "status": status,
+                "result": result,
+                "now": now,
+                "finished": finished,
+                "pi": pi,
+                "lock": lock,
+            },
+        )
+        await tx.execute(
+            "UPDATE form_instance SET instance_status = :status, approved_result = :result, modified_at = :now"
+            " WHERE id = :fi",
+            {"status": status, "result": result, "now": now, "fi": fi},
+        )
+    return Response(orjson.dumps({"result": True}), media_type="application/json")
+
+
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     if IS_PG:
+        from urllib.parse import parse_qsl
+
         import asyncpg
 
-        url, _, schema = CONFIG["url"].partition("?search_path=")
-        state["pool"] = await asyncpg.create_pool(url, min_size=1, max_size=8, server_settings={"search_path": schema})
+        url, _, query = CONFIG["url"].partition("?")
+        settings = dict(parse_qsl(query))  # search_path, application_name
+        state["pool"] = await asyncpg.create_pool(url, min_size=1, max_size=8, server_settings=settings)
     else:
         conn = sqlite3.connect(CONFIG["url"].split("///", 1)[1], isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        # As durable as Zida's commits (zida.db.database: ZIDA_SQLITE_SYNCHRONOUS, FULL unless told otherwise).
+        conn.execute(f"PRAGMA synchronous={os.environ.get('ZIDA_SQLITE_SYNCHRONOUS', 'FULL').upper()}")
         conn.execute("PRAGMA busy_timeout=30000")
         conn.isolation_level = "DEFERRED"
         state["conn"] = conn
@@ -95,6 +380,9 @@ app = Starlette(
         Route("/rec/{id}", get_record, methods=["GET"]),
         Route("/rec", save_record, methods=["POST"]),
         Route("/search", search, methods=["POST"]),
+        Route("/flow/start", flow_start, methods=["POST"]),
+        Route("/flow/tasks", flow_tasks, methods=["GET"]),
+        Route("/flow/execute", flow_execute, methods=["POST"]),
     ],
     lifespan=lifespan,
 )

@@ -142,6 +142,8 @@ if _SYNCHRONOUS not in ("FULL", "NORMAL", "EXTRA"):
     raise ValueError(f"ZIDA_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA, not {_SYNCHRONOUS!r}")
 # How long a writer waits for another process (another worker, ``zida load``) to release the write lock.
 _WRITE_LOCK_SECONDS = 30.0
+# At most this many transactions share one COMMIT (bounds the latency of the first of them).
+_MAX_GROUP = 32
 
 
 def _connect_sqlite(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
@@ -166,6 +168,10 @@ class SqliteDatabase(_SqliteConn):
         # The writer never sleeps inside SQLite (that would stall the event loop): it retries BEGIN below.
         self._writer = _connect_sqlite(self.path, busy_timeout_ms=0)
         self._write_lock = asyncio.Lock()
+        self._queued = 0  # transactions waiting for the write lock
+        self._batch: asyncio.Future[None] | None = None  # the COMMIT the open SQLite transaction's members await
+        self._batch_size = 0
+        self._flushes: set[asyncio.Task[None]] = set()
 
     async def _begin(self) -> None:
         """``BEGIN IMMEDIATE``, waiting asynchronously while another process holds the write lock."""
@@ -182,19 +188,83 @@ class SqliteDatabase(_SqliteConn):
                 if loop.time() >= deadline:
                     raise
             await asyncio.sleep(pause)
-            pause = min(pause * 2, 0.02)
+            pause = min(pause * 2, 0.001)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_SqliteConn]:
-        async with self._write_lock:
-            await self._begin()
+        """A transaction: all of it or nothing is written, and it is durable when the block has exited.
+
+        Group commit: transactions queued behind one another in this process share one SQLite transaction,
+        each inside its own SAVEPOINT (a failing one is rolled back alone), and one COMMIT — one fsync — made by
+        the last of them in a thread, so the event loop keeps serving while the disk syncs. Each waits for that
+        COMMIT before it returns; if it fails, every member of the group raises.
+        """
+        self._queued += 1
+        try:
+            await self._write_lock.acquire()
+        except BaseException:
+            if self._batch is not None and self._queued == 1 and not self._write_lock.locked():
+                # Cancelled while the group's last member counted on us to COMMIT: someone must.
+                flush = asyncio.get_running_loop().create_task(self._flush())
+                self._flushes.add(flush)
+                flush.add_done_callback(self._flushes.discard)
+            raise
+        finally:
+            self._queued -= 1
+        try:
+            if self._batch is None:
+                await self._begin()
+                self._batch = asyncio.get_running_loop().create_future()
+                self._batch_size = 0
+            batch = self._batch
+            self._batch_size += 1
+            self._writer.execute("SAVEPOINT zida_tx")
             try:
                 yield _SqliteConn(self._writer)
             except BaseException:
-                self._writer.execute("ROLLBACK")
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK TO zida_tx")
+                    self._writer.execute("RELEASE zida_tx")
+                else:  # SQLite rolled the whole transaction back (an I/O error…): the group's work is lost
+                    self._end_batch(sqlite3.OperationalError("the transaction was rolled back by SQLite"))
                 raise
             else:
-                self._writer.execute("COMMIT")
+                self._writer.execute("RELEASE zida_tx")
+            finally:
+                if self._batch is batch and (self._queued == 0 or self._batch_size >= _MAX_GROUP):
+                    await self._commit_batch()
+        finally:
+            self._write_lock.release()
+        await batch
+
+    async def _flush(self) -> None:
+        async with self._write_lock:
+            if self._batch is not None:
+                await self._commit_batch()
+
+    async def _commit_batch(self) -> None:
+        """COMMIT the open transaction in a thread (waiting for it even if cancelled: the connection is busy)."""
+        commit = asyncio.get_running_loop().run_in_executor(None, self._writer.execute, "COMMIT")
+        cancelled = False
+        while not commit.done():
+            try:
+                await asyncio.shield(commit)
+            except asyncio.CancelledError:
+                cancelled = True
+        error = commit.exception()
+        if error is not None and self._writer.in_transaction:
+            self._writer.execute("ROLLBACK")
+        self._end_batch(error)
+        if cancelled:
+            raise asyncio.CancelledError
+
+    def _end_batch(self, error: BaseException | None) -> None:
+        batch, self._batch = self._batch, None
+        if batch is not None and not batch.done():
+            if error is None:
+                batch.set_result(None)
+            else:
+                batch.set_exception(error)
 
     async def close(self) -> None:
         self._conn.close()
@@ -267,6 +337,12 @@ def postgres_dsn(url: str) -> tuple[str, dict[str, str]]:
     return urlunsplit((scheme, parts.netloc, parts.path, rest, "")), settings
 
 
+async def _keep_session(conn: Any) -> None:
+    """Released connections skip asyncpg's ``RESET ALL; UNLISTEN *; CLOSE ALL; …`` round trip: Zida leaves no
+    session state behind (no SET, LISTEN, session advisory locks or cursors outside a transaction), and asyncpg
+    still rolls back a transaction left open."""
+
+
 class PostgresDatabase(_PgConn):
     """PostgreSQL through an asyncpg pool."""
 
@@ -280,7 +356,9 @@ class PostgresDatabase(_PgConn):
         import asyncpg
 
         dsn, settings = postgres_dsn(url)
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=pool_size, server_settings=settings)
+        pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=pool_size, server_settings=settings, reset=_keep_session
+        )
         return cls(url, pool)
 
     @asynccontextmanager

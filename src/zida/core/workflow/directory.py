@@ -4,6 +4,8 @@ The engine asks its directory synchronously while it resolves approvers, so ``lo
 — in one to four queries — exactly what resolving one definition for one originator can ask: the manager
 chain up to the deepest ``manager`` level, the department chain above the starting department, the members
 of the roles the definition names, the app's administrators, and which of the other named users exist.
+What it read is kept for a few seconds per question asked (see ``zida.cache``), so repeated starts by the
+same originator read nothing.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from zida.cache import TtlCache
 from zida.core.workflow.definition import (
     ApproverNode,
     CcNode,
@@ -29,6 +32,9 @@ from zida.db import Connection
 __all__ = ["load_directory", "main_department"]
 
 _MAX_DEPARTMENT_DEPTH = 100
+
+# Directories by what was asked of the org tables (the staleness bound of zida.cache).
+_DIRECTORIES: TtlCache[tuple[object, ...], StaticDirectory] = TtlCache()
 
 
 def _in(prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
@@ -149,6 +155,19 @@ async def load_directory(
             candidates.update(_field_users(form_data.get(who.field_id)))
     for users in chosen.values():
         candidates.update(u for u in users if isinstance(u, str))
+    key = (
+        corp_pk,
+        app_pk,
+        originator,
+        department_id,
+        manager_levels,
+        dept_levels,
+        frozenset(role_ids),
+        frozenset(candidates),
+    )
+    cached = _DIRECTORIES.get(key)
+    if cached is not None:
+        return cached
 
     managers: dict[str, str] = {}
     if manager_levels:
@@ -169,12 +188,15 @@ async def load_directory(
     known.update(admins)
     for users in roles.values():
         known.update(users)
-    return StaticDirectory(
-        user_ids=frozenset(known),
-        user_managers=managers,
-        user_departments={originator: start_dept} if start_dept is not None else {},
-        department_parents=parents,
-        department_heads=heads,
-        role_users=roles,
-        admin_ids=tuple(admins),
+    return _DIRECTORIES.put(
+        key,
+        StaticDirectory(
+            user_ids=frozenset(known),
+            user_managers=managers,
+            user_departments={originator: start_dept} if start_dept is not None else {},
+            department_parents=parents,
+            department_heads=heads,
+            role_users=roles,
+            admin_ids=tuple(admins),
+        ),
     )

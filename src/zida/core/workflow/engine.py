@@ -12,6 +12,18 @@ A seat is a chain of people who decide in turn: the resolved approver plus whoev
 them (加签); the seat's outcome is the chain's outcome, and the node's mode combines the seats' outcomes.
 Approvers are resolved once, at start (the flow chart the originator sees); route conditions are evaluated when
 the flow reaches them, over the values the conditions read (kept in the state, refreshed by ``act``).
+
+Returning to the submitter (退回发起人). A ``Return`` to ``sid-restartevent`` (``START_ACTIVITY_ID``) cancels
+every open task, drops every parallel branch and gives the originator one task at the start activity: the
+flow waits for them to resubmit. ``Agree`` on that task resubmits: the flow restarts from its first node, with
+the values the record has then (routes see them; when ``act`` is given a directory, approvers are resolved
+again from them, and a ``fail`` node that now resolves to nobody refuses the resubmission). ``Disagree`` on it,
+or ``Withdraw``, gives up: the instance ends terminated. The resubmission task cannot be redirected, returned
+or given signers.
+
+One turn per person per node. A redirect or an added signer may not give a turn at a node to someone who
+already has one there — decided, open, or waiting later in a sequential line or a signer chain — since they
+would then decide (or be counted) twice; the action is refused with ``task.already_assignee``.
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ import orjson
 from zida.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from zida.core.workflow.conditions import matches
 from zida.core.workflow.definition import (
+    START_ACTIVITY_ID,
     ApproverNode,
     CcNode,
     DepartmentHead,
@@ -111,6 +124,7 @@ OPERATION_KINDS = frozenset(
         "add_signer_after",
         "return",
         "withdraw",
+        "resubmit",
         "terminate",
         "urge",
         "cc",
@@ -684,6 +698,15 @@ def _chosen_approvers(
     return chosen
 
 
+def _chosen_so_far(definition: ProcessDefinition, state: InstanceState) -> dict[str, list[str]]:
+    """The people the originator chose at start for originator-choice nodes (kept in the assignees)."""
+    return {
+        node.node_id: list(state.assignees.get(node.node_id, ()))
+        for node in definition.walk()
+        if isinstance(node, ApproverNode | CcNode) and isinstance(node.who, OriginatorChoice)
+    }
+
+
 def _route_data(definition: ProcessDefinition, form_data: Mapping[str, Any]) -> dict[str, Any]:
     """The values route conditions read, copied through JSON so the state owns them."""
     picked = {k: form_data[k] for k in sorted(definition.condition_fields) if k in form_data}
@@ -719,12 +742,23 @@ class _Step:
     """One call of ``start`` or ``act``: mutates its own copy of the state and collects effects."""
 
     def __init__(
-        self, definition: ProcessDefinition, state: InstanceState, new_task_id: Callable[[], int] | None
+        self,
+        definition: ProcessDefinition,
+        state: InstanceState,
+        new_task_id: Callable[[], int] | None,
+        public_task_id: Callable[[int], int] | None = None,
     ) -> None:
         self.definition = definition
         self.state = state
         self.effects: list[Effect] = []
         self.new_task_id = new_task_id
+        self.public_task_id = public_task_id
+        # Set by ``act`` when it has a directory: resolves every node's people again (a resubmission).
+        self.reassign: Callable[[], None] | None = None
+
+    def public(self, task_id: int) -> int:
+        """The id callers know a task by (error messages name it, not the engine's number)."""
+        return self.public_task_id(task_id) if self.public_task_id is not None else task_id
 
     # ------------------------------------------------------------------------------ records, events
 
@@ -971,6 +1005,55 @@ class _Step:
         del owner.history[owner.history.index(target) :]
         self.enter(owner, self.definition.node(target))
 
+    def awaits_resubmission(self) -> bool:
+        """Whether the flow was returned to the originator and waits for them to resubmit."""
+        return any(b.approval is not None and b.approval.node_id == START_ACTIVITY_ID for b in self.state.branches)
+
+    def return_to_originator(self) -> None:
+        """Undo all work in flight and give the originator a task to resubmit at the start activity."""
+        main = next(b for b in self.state.branches if b.parent_id is None)
+        for branch in list(self.state.branches):
+            for task in self.open_tasks_of(branch):
+                self.cancel_task(task)
+            if branch is not main:
+                self.state.branches.remove(branch)
+        main.history = []
+        main.node_id = START_ACTIVITY_ID
+        main.approval = Approval(START_ACTIVITY_ID, "or", [Seat([self.state.originator])])
+        self.open_seat(main, 0)
+
+    def resubmit(self, task: Task, branch: Branch, action: Agree) -> None:
+        """The originator resubmits: the flow restarts from its first node over the record's current values."""
+        if self.reassign is not None:
+            self.reassign()
+        self.record(
+            "resubmit",
+            actor=action.actor,
+            node_id=START_ACTIVITY_ID,
+            task_id=task.task_id,
+            remark=action.remark,
+            on_behalf=action.actor != task.user_id,
+        )
+        self.complete_task(task, AGREE, action.remark)
+        branch.node_id, branch.approval, branch.history = None, None, []
+        if self.definition.nodes:
+            self.enter(branch, self.definition.nodes[0])
+        else:
+            self.finish(COMPLETED, AGREE)
+
+    def give_up(self, task: Task, actor: str, remark: str) -> None:
+        """The originator refuses to resubmit: the instance is withdrawn (terminated)."""
+        self.record(
+            "withdraw",
+            actor=actor,
+            node_id=START_ACTIVITY_ID,
+            task_id=task.task_id,
+            remark=remark,
+            on_behalf=actor != task.user_id,
+        )
+        self.complete_task(task, DISAGREE, remark)
+        self.finish(TERMINATED, None)
+
     def finish(self, status: str, result: str | None) -> None:
         for task in self.state.open_tasks():
             self.cancel_task(task, CANCELLED if status == COMPLETED else TERMINATED)
@@ -988,22 +1071,48 @@ class _Step:
 
     def acting_task(self, task_id: int, actor: str, on_behalf: bool) -> tuple[Task, Branch]:
         task = self.state.task(task_id)
+        public = self.public(task_id)
         if task is None:
             raise NotFound(
-                f"task {task_id} does not exist in this process instance", reason="task.not_found", task_id=task_id
+                f"task {public} does not exist in this process instance", reason="task.not_found", task_id=public
             )
         if task.status != RUNNING:
-            raise Conflict(f"task {task_id} is {task.status}, not running", reason="task.not_running", task_id=task_id)
+            raise Conflict(f"task {public} is {task.status}, not running", reason="task.not_running", task_id=public)
         if actor != task.user_id and not on_behalf:
             raise PermissionDenied(
-                f"task {task_id} is assigned to {task.user_id}, not {actor}",
+                f"task {public} is assigned to {task.user_id}, not {actor}",
                 reason="task.not_assignee",
-                task_id=task_id,
+                task_id=public,
             )
         return task, self.state.branch(task.branch_id)
 
+    def not_on_resubmission(self, task: Task, what: str) -> None:
+        if task.node_id == START_ACTIVITY_ID:
+            raise Conflict(
+                f"task {self.public(task.task_id)} is the originator's resubmission: it cannot be {what}",
+                reason="task.resubmission",
+                task_id=self.public(task.task_id),
+            )
+
+    def has_turn(self, branch: Branch, user_id: str, *, besides: Task | None = None) -> bool:
+        """Whether ``user_id`` decides, decided or will decide at the node ``branch`` waits at.
+
+        ``besides`` is a task whose turn is being handed on: its own place in its seat does not count.
+        """
+        assert branch.approval is not None
+        for index, seat in enumerate(branch.approval.seats):
+            for position, user in enumerate(seat.chain):
+                if besides is not None and index == besides.seat and position == seat.at:
+                    continue
+                if user == user_id and seat.outcome != CANCELLED:
+                    return True
+        return self.holds_open_task(branch, user_id)
+
     def agree(self, action: Agree) -> None:
         task, branch = self.acting_task(action.task_id, action.actor, action.on_behalf)
+        if task.node_id == START_ACTIVITY_ID:
+            self.resubmit(task, branch, action)
+            return
         self.state.acted = True
         self.record(
             "agree",
@@ -1019,6 +1128,9 @@ class _Step:
 
     def disagree(self, action: Disagree) -> None:
         task, branch = self.acting_task(action.task_id, action.actor, action.on_behalf)
+        if task.node_id == START_ACTIVITY_ID:
+            self.give_up(task, action.actor, action.remark)
+            return
         self.state.acted = True
         self.record(
             "disagree",
@@ -1039,13 +1151,15 @@ class _Step:
 
     def redirect(self, action: Redirect) -> None:
         task, branch = self.acting_task(action.task_id, action.actor, action.on_behalf)
+        self.not_on_resubmission(task, "transferred")
         if action.to_user == task.user_id:
             raise InvalidArgument(
-                f"task {task.task_id} is already assigned to {action.to_user}", reason="task.redirect_to_assignee"
+                f"task {self.public(task.task_id)} is already assigned to {action.to_user}",
+                reason="task.redirect_to_assignee",
             )
-        if self.holds_open_task(branch, action.to_user):
+        if self.has_turn(branch, action.to_user, besides=task):
             raise Conflict(
-                f"{action.to_user} already approves node {task.node_id}",
+                f"{action.to_user} already has a turn at node {task.node_id}: a transfer would let them decide twice",
                 reason="task.already_assignee",
                 user=action.to_user,
             )
@@ -1067,15 +1181,18 @@ class _Step:
 
     def add_signer(self, action: AddSigner) -> None:
         task, branch = self.acting_task(action.task_id, action.actor, action.on_behalf)
+        self.not_on_resubmission(task, "given signers")
         if action.position not in ("before", "after"):
             raise InvalidArgument("position must be before or after", reason="task.invalid_position")
         users = tuple(dict.fromkeys(action.user_ids))
         if not users:
             raise InvalidArgument("name at least one signer to add", reason="task.no_signer")
         for user in users:
-            if user == task.user_id or self.holds_open_task(branch, user):
+            if user == task.user_id or self.has_turn(branch, user):
                 raise Conflict(
-                    f"{user} already approves node {task.node_id}", reason="task.already_assignee", user=user
+                    f"{user} already has a turn at node {task.node_id}: as a signer they would decide twice",
+                    reason="task.already_assignee",
+                    user=user,
                 )
         self.state.acted = True
         assert branch.approval is not None
@@ -1102,6 +1219,21 @@ class _Step:
 
     def return_(self, action: Return) -> None:
         task, branch = self.acting_task(action.task_id, action.actor, action.on_behalf)
+        self.not_on_resubmission(task, "returned")
+        if action.to_node == START_ACTIVITY_ID:
+            self.state.acted = True
+            self.record(
+                "return",
+                actor=action.actor,
+                node_id=task.node_id,
+                task_id=task.task_id,
+                remark=action.remark,
+                target_node_id=START_ACTIVITY_ID,
+                on_behalf=action.actor != task.user_id,
+            )
+            self.complete_task(task, RETURN, action.remark)
+            self.return_to_originator()
+            return
         target = action.to_node if action.to_node is not None else self.previous_approver(branch)
         if target is None:
             raise InvalidArgument("there is no earlier approver node to return to", reason="task.no_return_target")
@@ -1131,7 +1263,7 @@ class _Step:
     def withdraw(self, action: Withdraw) -> None:
         if action.actor != self.state.originator:
             raise PermissionDenied("only the originator may withdraw the instance", reason="instance.not_originator")
-        if self.state.acted:
+        if self.state.acted and not self.awaits_resubmission():
             raise Conflict(
                 "an approver has already acted; the instance can no longer be withdrawn",
                 reason="instance.already_acted",
@@ -1145,15 +1277,15 @@ class _Step:
             task = self.state.task(action.task_id)
             if task is None:
                 raise NotFound(
-                    f"task {action.task_id} does not exist in this process instance",
+                    f"task {self.public(action.task_id)} does not exist in this process instance",
                     reason="task.not_found",
-                    task_id=action.task_id,
+                    task_id=self.public(action.task_id),
                 )
             if task.status != RUNNING:
                 raise Conflict(
-                    f"task {action.task_id} is {task.status}, not running",
+                    f"task {self.public(action.task_id)} is {task.status}, not running",
                     reason="task.not_running",
-                    task_id=action.task_id,
+                    task_id=self.public(action.task_id),
                 )
             running = [task]
         self.record(
@@ -1164,6 +1296,41 @@ class _Step:
 
 
 # ------------------------------------------------------------------------------------------ start, act
+
+
+def _assign(
+    definition: ProcessDefinition,
+    state: InstanceState,
+    form_data: Mapping[str, Any],
+    chosen: Mapping[str, list[str]],
+    directory: Directory,
+    department_id: int | None,
+) -> None:
+    """Resolve every approver and CC node's people into ``state``; a node on the way that resolves to nobody
+    and may not be skipped fails it (``process.no_approver``) before anything changes."""
+    assignees = {
+        node.node_id: _resolve(
+            node.who,
+            node.node_id,
+            originator=state.originator,
+            department_id=department_id,
+            form_data=form_data,
+            chosen=chosen,
+            directory=directory,
+        )
+        for node in definition.walk()
+        if isinstance(node, ApproverNode | CcNode)
+    }
+    admins = [u for u in dict.fromkeys(directory.app_admins()) if directory.user_exists(u)]
+    for node in _forecast(definition.nodes, state.route_data, definition):
+        if not assignees[node.node_id] and (node.empty == "fail" or (node.empty == "admin" and not admins)):
+            raise InvalidArgument(
+                f"nobody can approve node {node.name} ({node.node_id}): its approvers resolve to no user"
+                + (" and the app has no administrator" if node.empty == "admin" else ""),
+                reason="process.no_approver",
+                node=node.node_id,
+            )
+    state.assignees, state.admins = assignees, admins
 
 
 def start(
@@ -1180,37 +1347,15 @@ def start(
     if not directory.user_exists(originator):
         raise InvalidArgument(f"user {originator} does not exist", reason="process.unknown_user", user=originator)
     chosen = _chosen_approvers(definition, chosen_approvers or {}, directory)
-    assignees = {
-        node.node_id: _resolve(
-            node.who,
-            node.node_id,
-            originator=originator,
-            department_id=department_id,
-            form_data=form_data,
-            chosen=chosen,
-            directory=directory,
-        )
-        for node in definition.walk()
-        if isinstance(node, ApproverNode | CcNode)
-    }
     state = InstanceState(
         process_code=definition.process_code,
         definition_version=definition.version,
         originator=originator,
         route_data=_route_data(definition, form_data),
-        assignees=assignees,
-        admins=[u for u in dict.fromkeys(directory.app_admins()) if directory.user_exists(u)],
         branches=[Branch(0, None)],
         next_branch_id=1,
     )
-    for node in _forecast(definition.nodes, state.route_data, definition):
-        if not assignees[node.node_id] and (node.empty == "fail" or (node.empty == "admin" and not state.admins)):
-            raise InvalidArgument(
-                f"nobody can approve node {node.name} ({node.node_id}): its approvers resolve to no user"
-                + (" and the app has no administrator" if node.empty == "admin" else ""),
-                reason="process.no_approver",
-                node=node.node_id,
-            )
+    _assign(definition, state, form_data, chosen, directory, department_id)
     step = _Step(definition, state, new_task_id)
     step.record("start", actor=originator)
     step.instance_event("start")
@@ -1228,8 +1373,15 @@ def act(
     *,
     form_data: Mapping[str, Any] | None = None,
     new_task_id: Callable[[], int] | None = None,
+    directory: Directory | None = None,
+    department_id: int | None = None,
+    public_task_id: Callable[[int], int] | None = None,
 ) -> tuple[InstanceState, list[Effect]]:
-    """Apply one action to a running instance; ``form_data`` gives the record's current values for routes."""
+    """Apply one action to a running instance; ``form_data`` gives the record's current values for routes.
+
+    ``directory`` (with the instance's ``department_id``) lets a resubmission resolve its approvers again;
+    ``public_task_id`` maps engine task numbers to the ids error messages name.
+    """
     if definition.process_code != state.process_code or definition.version != state.definition_version:
         raise Conflict(
             f"the instance runs {state.process_code} version {state.definition_version}, not "
@@ -1241,7 +1393,12 @@ def act(
     state = state.copy()
     if form_data is not None:
         state.route_data = _route_data(definition, form_data)
-    step = _Step(definition, state, new_task_id)
+    step = _Step(definition, state, new_task_id, public_task_id)
+    if directory is not None:
+        org = directory
+        step.reassign = lambda: _assign(
+            definition, state, form_data or {}, _chosen_so_far(definition, state), org, department_id
+        )
     if isinstance(action, Agree):
         step.agree(action)
     elif isinstance(action, Disagree):
@@ -1284,8 +1441,10 @@ def _problems(state: InstanceState, definition: ProcessDefinition | None) -> Ite
             yield f"task {task.task_id} has unknown status {task.status!r}"
         if (task.status == COMPLETED) != (task.result in TASK_RESULTS):
             yield f"task {task.task_id} is {task.status} with result {task.result!r}"
-        if definition is not None and not (
-            definition.has_node(task.node_id) and isinstance(definition.node(task.node_id), ApproverNode)
+        if (
+            definition is not None
+            and task.node_id != START_ACTIVITY_ID
+            and not (definition.has_node(task.node_id) and isinstance(definition.node(task.node_id), ApproverNode))
         ):
             yield f"task {task.task_id} belongs to {task.node_id}, not an approver node of the definition"
     if definition is not None and (definition.process_code, definition.version) != (
@@ -1343,6 +1502,14 @@ def _branch_problems(state: InstanceState, definition: ProcessDefinition | None)
                 yield f"branch {branch.branch_id} approves at {branch.node_id} and has branches running"
             if branch.approval.node_id != branch.node_id:
                 yield f"branch {branch.branch_id} is at {branch.node_id} but approves {branch.approval.node_id}"
+            if branch.node_id == START_ACTIVITY_ID:
+                chains = [s.chain for s in branch.approval.seats]
+                if branch.parent_id is not None or len(state.branches) != 1:
+                    yield "an instance waiting for its originator to resubmit has other branches"
+                if branch.approval.mode != "or" or chains != [[state.originator]]:
+                    yield f"the resubmission waits for {chains}, not for the originator {state.originator}"
+                yield from _seat_problems(state, branch)
+                continue
             if definition is not None and not (isinstance(node, ApproverNode) and node.mode == branch.approval.mode):
                 yield f"branch {branch.branch_id} approves at {branch.node_id}, not an approver node in that mode"
             yield from _seat_problems(state, branch)

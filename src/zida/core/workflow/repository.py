@@ -8,6 +8,9 @@ from typing import Any
 
 import orjson
 
+from zida.core.apps.models import Field
+from zida.core.events.outbox import OutboxEvent, append_events
+from zida.core.filters import RecordQuery
 from zida.core.records.models import FormInstance
 from zida.core.workflow.engine import InstanceState
 from zida.core.workflow.models import (
@@ -17,11 +20,14 @@ from zida.core.workflow.models import (
     ProcessInstance,
     TaskView,
 )
-from zida.db import Connection, Row
+from zida.db import Connection, Database, Row
+from zida.db.filters import FilterCompiler
 
 __all__ = [
+    "NewEvent",
     "NewNotification",
     "NewOperation",
+    "Step",
     "TaskChange",
     "count_and_page",
     "delete_instance",
@@ -33,15 +39,20 @@ __all__ = [
     "insert_operations",
     "insert_process_instance",
     "instance_ref",
+    "instance_tasks",
     "list_notifications",
     "list_operations",
     "list_submissions",
     "list_tasks",
     "list_user_tasks",
     "save_tasks",
+    "search_visible_instance_ids",
     "task_times",
     "update_process_instance",
     "update_record_status",
+    "write_effects",
+    "write_step",
+    "write_step_alone",
 ]
 
 _INSTANCE_COLUMNS = (
@@ -257,8 +268,11 @@ async def task_times(conn: Connection, task_ids: Sequence[int]) -> dict[int, int
     return {int(r["id"]): int(r["created_at"]) for r in rows}
 
 
-async def save_tasks(conn: Connection, inst: ProcessInstance, changes: Sequence[TaskChange], now: int) -> None:
-    """Insert new task rows and update changed ones."""
+async def save_tasks(
+    conn: Connection, inst: ProcessInstance, changes: Sequence[TaskChange], now: int
+) -> dict[int, int]:
+    """Insert new task rows and update changed ones (one statement each); returns the updated tasks' creation
+    times, which their events carry."""
     inserts = [c for c in changes if c.new]
     updates = [c for c in changes if not c.new]
     if inserts:
@@ -283,22 +297,38 @@ async def save_tasks(conn: Connection, inst: ProcessInstance, changes: Sequence[
                 for c in inserts
             ],
         )
-    if updates:
-        await conn.executemany(
-            "UPDATE task SET status = :status, result = :result, actor_user_id = COALESCE(:actor, actor_user_id),"
-            " active_at = COALESCE(:active_at, active_at), finished_at = :finished_at WHERE id = :id",
-            [
-                {
-                    "status": c.status,
-                    "result": c.result,
-                    "actor": c.actor_user_id,
-                    "active_at": c.active_at,
-                    "finished_at": c.finished_at,
-                    "id": c.task_id,
-                }
-                for c in updates
-            ],
+    if not updates:
+        return {}
+    # One UPDATE … CASE id … RETURNING for all changed rows (typed, so that PostgreSQL infers every parameter).
+    params: dict[str, Any] = {}
+    columns: dict[str, list[str]] = {"status": [], "result": [], "actor": [], "active": [], "finished": []}
+    for n, c in enumerate(updates):
+        params.update(
+            {
+                f"i{n}": c.task_id,
+                f"s{n}": c.status,
+                f"r{n}": c.result,
+                f"a{n}": c.actor_user_id,
+                f"v{n}": c.active_at,
+                f"f{n}": c.finished_at,
+            }
         )
+        columns["status"].append(f" WHEN :i{n} THEN CAST(:s{n} AS TEXT)")
+        columns["result"].append(f" WHEN :i{n} THEN CAST(:r{n} AS TEXT)")
+        columns["actor"].append(f" WHEN :i{n} THEN COALESCE(CAST(:a{n} AS TEXT), actor_user_id)")
+        columns["active"].append(f" WHEN :i{n} THEN COALESCE(CAST(:v{n} AS BIGINT), active_at)")
+        columns["finished"].append(f" WHEN :i{n} THEN CAST(:f{n} AS BIGINT)")
+    ids = ", ".join(f":i{n}" for n in range(len(updates)))
+    rows = await conn.fetch(
+        f"UPDATE task SET status = CASE id{''.join(columns['status'])} END,"
+        f" result = CASE id{''.join(columns['result'])} END,"
+        f" actor_user_id = CASE id{''.join(columns['actor'])} END,"
+        f" active_at = CASE id{''.join(columns['active'])} END,"
+        f" finished_at = CASE id{''.join(columns['finished'])} END"
+        f" WHERE id IN ({ids}) RETURNING id, created_at",
+        params,
+    )
+    return {int(r["id"]): int(r["created_at"]) for r in rows}
 
 
 _TASK_COLUMNS = (
@@ -350,6 +380,15 @@ async def list_tasks(
         where += f" AND t.status IN ({status_sql})"
         params.update(status_params)
     rows = await conn.fetch(f"SELECT {_TASK_COLUMNS} FROM {_TASK_FROM} WHERE {where} ORDER BY t.id", params)
+    return [_task(r) for r in rows]
+
+
+async def instance_tasks(conn: Connection, corp_pk: int, instance_id: str) -> list[TaskView]:
+    """Every task of one instance of the corp (found by its id), oldest first."""
+    rows = await conn.fetch(
+        f"SELECT {_TASK_COLUMNS} FROM {_TASK_FROM} WHERE pi.instance_id = :i AND pi.corp_pk = :c ORDER BY t.id",
+        {"i": instance_id, "c": corp_pk},
+    )
     return [_task(r) for r in rows]
 
 
@@ -556,3 +595,212 @@ async def list_notifications(
         )
         for r in rows
     ]
+
+
+# ------------------------------------------------------------------------------------------ visibility
+
+
+async def search_visible_instance_ids(
+    conn: Connection,
+    *,
+    corp_pk: int,
+    form_pk: int,
+    fields: tuple[Field, ...],
+    query: RecordQuery,
+    user_id: str,
+) -> tuple[int | None, list[str]]:
+    """One page of a process form's record ids matching ``query`` that ``user_id`` takes part in: originated,
+    has or had a task in, or was CC'd on (what a member who is not an app admin may see)."""
+    compiler = FilterCompiler(conn.sql, fields)
+    # The form is a literal so that the per-form partial indexes apply; the participation subqueries use the
+    # inbox indexes (corp, user, …) of tasks and notifications.
+    where = (
+        f"form_pk = {int(form_pk)} AND {compiler.where(query.filter)} AND (originator_user_id = :viewer OR id IN ("
+        "SELECT pi.form_instance_pk FROM task t JOIN process_instance pi ON pi.id = t.process_instance_pk"
+        " WHERE t.corp_pk = :viewer_corp AND t.assignee_user_id = :viewer AND pi.form_pk = :viewer_form"
+        " UNION SELECT pi.form_instance_pk FROM process_notification n"
+        " JOIN process_instance pi ON pi.id = n.process_instance_pk"
+        " WHERE n.corp_pk = :viewer_corp AND n.user_id = :viewer AND n.kind = 'cc' AND pi.form_pk = :viewer_form))"
+    )
+    params = {**compiler.params, "viewer": user_id, "viewer_corp": corp_pk, "viewer_form": form_pk}
+    rows = await conn.fetch(
+        f"SELECT instance_id FROM form_instance WHERE {where}"
+        f" ORDER BY {compiler.order_by(query.sort)} LIMIT :limit OFFSET :offset",
+        {**params, "limit": query.page.size, "offset": query.page.offset},
+    )
+    total = None
+    if query.with_total:
+        total = int(await conn.fetchval(f"SELECT count(*) FROM form_instance WHERE {where}", params))
+    return total, [r["instance_id"] for r in rows]
+
+
+# ------------------------------------------------------------------------------------- one engine step
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An outbox event to write; ``created_of``: the task whose creation time goes into ``createTime``."""
+
+    event_type: str
+    payload: dict[str, Any]
+    created_of: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """What one engine step writes besides the instance row: task rows, history, notifications, events."""
+
+    tasks: Sequence[TaskChange]
+    operations: Sequence[NewOperation]
+    notifications: Sequence[NewNotification]
+    events: Sequence[NewEvent]
+    now: int
+
+
+async def write_effects(conn: Connection, inst: ProcessInstance, step: Step) -> None:
+    """The step's rows, in the caller's transaction (the instance row is the caller's)."""
+    if conn.sql.name == "postgresql":
+        await conn.fetchval(*_step_statement(inst, step, guard=None))
+    else:
+        await _write_rows(conn, inst, step)
+
+
+async def write_step(conn: Connection, inst: ProcessInstance, step: Step) -> bool:
+    """The instance's new state, if nobody changed it since it was read (else nothing and False), then the step's
+    rows and the record's status. On PostgreSQL this is one statement, so ``conn`` need not be in a transaction;
+    elsewhere the caller's transaction makes it one."""
+    if conn.sql.name == "postgresql":
+        if not await conn.fetchval(*_step_statement(inst, step, guard=inst)):
+            return False
+        inst.lock_version += 1
+        return True
+    if not await update_process_instance(conn, inst):
+        return False
+    await _write_rows(conn, inst, step)
+    await update_record_status(conn, inst)
+    return True
+
+
+async def write_step_alone(db: Database, inst: ProcessInstance, step: Step) -> bool:
+    """:func:`write_step` as a transaction of its own (on PostgreSQL its single statement is one)."""
+    if db.sql.name == "postgresql":
+        return await write_step(db, inst, step)
+    async with db.transaction() as tx:
+        return await write_step(tx, inst, step)
+
+
+async def _write_rows(conn: Connection, inst: ProcessInstance, step: Step) -> None:
+    created = await save_tasks(conn, inst, step.tasks, step.now)
+    await insert_operations(conn, inst.pk, step.operations, step.now)
+    await insert_notifications(conn, inst, step.notifications, step.now)
+    missing = sorted({e.created_of for e in step.events if e.created_of is not None} - created.keys())
+    created.update(await task_times(conn, missing))
+    events = []
+    for e in step.events:
+        payload = e.payload
+        if e.created_of is not None:
+            payload = {**payload, "createTime": created.get(e.created_of, step.now)}
+        events.append(OutboxEvent(inst.corp_pk, e.event_type, payload, step.now))
+    await append_events(conn, events)
+
+
+def _step_statement(inst: ProcessInstance, step: Step, *, guard: ProcessInstance | None) -> tuple[str, dict[str, Any]]:
+    """One PostgreSQL statement writing a step: data-modifying CTEs that all select from ``guard`` (the instance
+    row's guarded UPDATE, or just its pk), so a lost race writes nothing. Rows go in as typed arrays."""
+    new = [c for c in step.tasks if c.new]
+    changed = [c for c in step.tasks if not c.new]
+    ops = list(step.operations)
+    notes = list(step.notifications)
+    params: dict[str, Any] = {
+        "pk": inst.pk,
+        "corp_pk": inst.corp_pk,
+        "app_pk": inst.app_pk,
+        "now": step.now,
+        "nt_id": [c.task_id for c in new],
+        "nt_node": [c.node_id for c in new],
+        "nt_user": [c.assignee_user_id for c in new],
+        "nt_actor": [c.actor_user_id for c in new],
+        "nt_status": [c.status for c in new],
+        "nt_result": [c.result for c in new],
+        "nt_finished": [c.finished_at for c in new],
+        "ct_id": [c.task_id for c in changed],
+        "ct_status": [c.status for c in changed],
+        "ct_result": [c.result for c in changed],
+        "ct_actor": [c.actor_user_id for c in changed],
+        "ct_active": [c.active_at for c in changed],
+        "ct_finished": [c.finished_at for c in changed],
+        "op_kind": [o.kind for o in ops],
+        "op_actor": [o.actor_user_id for o in ops],
+        "op_node": [o.node_id for o in ops],
+        "op_task": [o.task_id for o in ops],
+        "op_result": [o.result for o in ops],
+        "op_remark": [o.remark for o in ops],
+        "op_users": [orjson.dumps(list(o.user_ids)).decode() for o in ops],
+        "op_target": [o.target_node_id for o in ops],
+        "op_behalf": [o.on_behalf for o in ops],
+        "op_sign": [o.digital_sign for o in ops],
+        "n_kind": [n.kind for n in notes],
+        "n_node": [n.node_id for n in notes],
+        "n_task": [n.task_id for n in notes],
+        "n_user": [n.user_id for n in notes],
+        "n_sender": [n.sender_user_id for n in notes],
+        "e_type": [e.event_type for e in step.events],
+        "e_payload": [orjson.dumps(e.payload).decode() for e in step.events],
+        "e_created_of": [e.created_of for e in step.events],
+    }
+    if guard is None:
+        head = "WITH guard AS (SELECT CAST(:pk AS BIGINT) AS id)"
+        tail = " SELECT 1"
+    else:
+        head = (
+            "WITH guard AS (UPDATE process_instance SET state = CAST(:state AS jsonb), status = :status,"
+            " result = :result, modified_at = :modified_at, finished_at = :finished_at,"
+            " lock_version = lock_version + 1 WHERE id = :pk AND lock_version = :lock_version RETURNING id)"
+        )
+        tail = (
+            ", record AS (UPDATE form_instance SET instance_status = :status, approved_result = :result,"
+            " modified_at = :modified_at FROM guard WHERE form_instance.id = :record_pk)"
+            " SELECT count(*) FROM guard"
+        )
+        params.update(
+            state=guard.state.to_json(),
+            status=guard.status,
+            result=guard.result,
+            modified_at=guard.modified_at,
+            finished_at=guard.finished_at,
+            lock_version=guard.lock_version,
+            record_pk=guard.record.pk,
+        )
+    sql = (
+        head + ", new_tasks AS (INSERT INTO task (id, process_instance_pk, corp_pk, app_pk, node_id, assignee_user_id,"
+        " actor_user_id, status, result, created_at, active_at, finished_at)"
+        " SELECT x.id, guard.id, :corp_pk, :app_pk, x.node, x.usr, x.actor, x.status, x.result, :now, :now, x.fin"
+        " FROM guard, unnest(CAST(:nt_id AS BIGINT[]), CAST(:nt_node AS TEXT[]), CAST(:nt_user AS TEXT[]),"
+        " CAST(:nt_actor AS TEXT[]), CAST(:nt_status AS TEXT[]), CAST(:nt_result AS TEXT[]),"
+        " CAST(:nt_finished AS BIGINT[])) AS x(id, node, usr, actor, status, result, fin))"
+        ", changed_tasks AS (UPDATE task SET status = x.status, result = x.result,"
+        " actor_user_id = COALESCE(x.actor, task.actor_user_id), active_at = COALESCE(x.active, task.active_at),"
+        " finished_at = x.fin FROM guard, unnest(CAST(:ct_id AS BIGINT[]), CAST(:ct_status AS TEXT[]),"
+        " CAST(:ct_result AS TEXT[]), CAST(:ct_actor AS TEXT[]), CAST(:ct_active AS BIGINT[]),"
+        " CAST(:ct_finished AS BIGINT[])) AS x(id, status, result, actor, active, fin) WHERE task.id = x.id)"
+        ", history AS (INSERT INTO operation_record (process_instance_pk, kind, actor_user_id, node_id, task_id,"
+        " result, remark, user_ids, target_node_id, on_behalf, digital_sign, created_at)"
+        " SELECT guard.id, x.kind, x.actor, x.node, x.task, x.result, x.remark, CAST(x.users AS jsonb), x.target,"
+        " x.behalf, x.sign, :now FROM guard, unnest(CAST(:op_kind AS TEXT[]), CAST(:op_actor AS TEXT[]),"
+        " CAST(:op_node AS TEXT[]), CAST(:op_task AS BIGINT[]), CAST(:op_result AS TEXT[]),"
+        " CAST(:op_remark AS TEXT[]), CAST(:op_users AS TEXT[]), CAST(:op_target AS TEXT[]),"
+        " CAST(:op_behalf AS BOOLEAN[]), CAST(:op_sign AS TEXT[])) WITH ORDINALITY"
+        " AS x(kind, actor, node, task, result, remark, users, target, behalf, sign, n) ORDER BY x.n)"
+        ", notes AS (INSERT INTO process_notification (process_instance_pk, corp_pk, app_pk, kind, node_id,"
+        " task_id, user_id, sender_user_id, created_at) SELECT guard.id, :corp_pk, :app_pk, x.kind, x.node, x.task,"
+        " x.usr, x.sender, :now FROM guard, unnest(CAST(:n_kind AS TEXT[]), CAST(:n_node AS TEXT[]),"
+        " CAST(:n_task AS BIGINT[]), CAST(:n_user AS TEXT[]), CAST(:n_sender AS TEXT[])) WITH ORDINALITY"
+        " AS x(kind, node, task, usr, sender, n) ORDER BY x.n)"
+        ", events AS (INSERT INTO outbox_event (corp_pk, event_type, payload, created_at)"
+        " SELECT :corp_pk, x.type, CASE WHEN x.created_of IS NULL THEN CAST(x.payload AS jsonb)"
+        " ELSE CAST(x.payload AS jsonb) || jsonb_build_object('createTime',"
+        " COALESCE((SELECT t.created_at FROM task t WHERE t.id = x.created_of), :now)) END, :now"
+        " FROM guard, unnest(CAST(:e_type AS TEXT[]), CAST(:e_payload AS TEXT[]), CAST(:e_created_of AS BIGINT[]))"
+        " WITH ORDINALITY AS x(type, payload, created_of, n) ORDER BY x.n)" + tail
+    )
+    return sql, params

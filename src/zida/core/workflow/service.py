@@ -15,15 +15,32 @@ Choices where the platform leaves things open (each is tested):
 * **Task ids** are numbers, ``instance pk × 1 000 000 + n`` (see ``zida.core.workflow.models``).
 * **Who may do what:** only a task's assignee executes, transfers, returns or adds signers to it; app admins
   may act for the assignee where the API says so (redirect ``byManager``, executePlatformTask, the admin
-  API's ``onBehalf``). Terminate and urge: the originator or an app admin. Delete: app admins. Update the
-  data: app admins, the originator, or whoever holds a running task of the instance. Read an instance: app
-  admins, the originator, anyone who had a task in it or was CC'd.
+  API's ``onBehalf``). Terminate and urge: the originator or an app admin. Delete: app admins (through
+  deleteInstance, and through the form API's DeleteFormData, which deletes a process record the same way).
+  Update the data: app admins, the originator, or whoever holds a running task of the instance.
+* **Who sees an instance** (getInstanceById, getInstancesByIdList, getInstances, getInstanceIdList,
+  operation records, running tasks): app admins, its originator, and anyone who has or had a task in it
+  (including a transferred or cancelled one) or was CC'd on it.
 * **executePlatformTask**: Zida has no virtual "platform" role; an app admin executes, on behalf of its
   assignee, the one task that is running (``process.expect_one_task`` when there are several).
 * **Deleting** a running instance first terminates it (its tasks are terminated, with their events), then
   emits ``bpms_instance_change`` with ``type: delete``, then removes the record with its history.
-* **Returning to the submitter** (``sid-restartevent``) is not supported: there is no resubmission step; a
-  return names an approver node the instance passed.
+* **Returning to the submitter** (``sid-restartevent``, restartInstance's own example and the admin API's
+  ``toNode``): every open task is cancelled and the originator gets one task at ``sid-restartevent``; the
+  instance stays RUNNING. Meanwhile the originator may change the values (updateInstance, or ``formDataJson``
+  of executeTask). executeTask AGREE on that task resubmits: approvers are resolved again from the record's
+  values then (originator choices made at start are kept) and the flow restarts from its first node; a
+  ``fail`` node that now resolves to nobody refuses the resubmission and nothing changes. DISAGREE on it, or a
+  withdraw, ends the instance TERMINATED. The task cannot be transferred, returned or given signers.
+* **One turn per person per node:** a transfer or an added signer that would give someone a second turn at
+  the node (they decided there, decide now, or wait later in a sequential line or a signer chain) is refused
+  (``task.already_assignee``) rather than merged, so a vote never counts a person twice.
+* **Events** (outbox): ``bpms_instance_change`` start / finish (``result`` agree or refuse) / terminate /
+  delete, with ``url`` (the instance in the admin API, ``/admin/v1/process-instances/<id>``), ``createTime``,
+  ``finishTime`` when it ended; ``bpms_task_change`` start / finish (``result`` agree, refuse, redirect or
+  return, ``remark``, ``finishTime``) / cancel, with ``taskId``, ``staffId`` the task's assignee and
+  ``createTime``. Every payload has ``processInstanceId``, ``corpId``, ``processCode``,
+  ``bizCategoryId`` (empty) and ``title`` (dingtalk-platform.md §4.6).
 """
 
 from __future__ import annotations
@@ -38,7 +55,7 @@ from zida.clock import now_ms
 from zida.core.access.models import AppActor
 from zida.core.apps.models import Field, Form
 from zida.core.apps.service import get_form, parse_fields
-from zida.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, Unsupported, ZidaError
+from zida.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, ZidaError
 from zida.core.events.outbox import OutboxEvent, append_events
 from zida.core.filters import And, Condition, Filter, RecordQuery
 from zida.core.org.repository import find_departments, find_users
@@ -46,7 +63,14 @@ from zida.core.records import repository as records_repo
 from zida.core.records import service as records
 from zida.core.workflow import engine
 from zida.core.workflow import repository as repo
-from zida.core.workflow.definition import START_ACTIVITY_ID, ProcessDefinition, parse_process
+from zida.core.workflow.definition import (
+    START_ACTIVITY_ID,
+    ApproverNode,
+    CcNode,
+    OriginatorChoice,
+    ProcessDefinition,
+    parse_process,
+)
 from zida.core.workflow.directory import load_directory
 from zida.core.workflow.engine import (
     Action,
@@ -297,20 +321,15 @@ def _notifications(inst: ProcessInstance, effects: Sequence[Effect]) -> list[rep
     return out
 
 
-async def _events(
-    conn: Connection, inst: ProcessInstance, effects: Sequence[Effect], created_now: set[int], now: int
-) -> list[OutboxEvent]:
-    emitted = [e for e in effects if isinstance(e, EventEmitted)]
-    older = sorted(
-        {
-            inst.global_task_id(e.payload["taskId"])
-            for e in emitted
-            if "taskId" in e.payload and e.payload["taskId"] not in created_now
-        }
-    )
-    created = await repo.task_times(conn, older)
+def _event_rows(
+    inst: ProcessInstance, effects: Sequence[Effect], created_now: set[int], now: int
+) -> list[repo.NewEvent]:
+    """The outbox events of a step; a task event's ``createTime`` is its task's creation time (filled in by the
+    repository for tasks created before this step)."""
     events = []
-    for e in emitted:
+    for e in effects:
+        if not isinstance(e, EventEmitted):
+            continue
         payload: dict[str, Any] = {
             "EventType": e.event_type,
             "processInstanceId": inst.instance_id,
@@ -320,16 +339,36 @@ async def _events(
             "title": inst.title,
             **e.payload,
         }
+        created_of = None
         if "taskId" in e.payload:
             task_id = inst.global_task_id(e.payload["taskId"])
             payload["taskId"] = task_id
-            payload["createTime"] = now if e.payload["taskId"] in created_now else created.get(task_id, now)
+            payload["createTime"] = now  # (the key's place in the payload)
+            created_of = None if e.payload["taskId"] in created_now else task_id
         else:
             payload["createTime"] = inst.created_at
+            payload["url"] = f"/admin/v1/process-instances/{inst.instance_id}"
         if payload["type"] in ("finish", "terminate", "delete"):
             payload["finishTime"] = now
-        events.append(OutboxEvent(inst.corp_pk, e.event_type, payload, now))
+        events.append(repo.NewEvent(e.event_type, payload, created_of))
     return events
+
+
+async def _events(
+    conn: Connection, inst: ProcessInstance, effects: Sequence[Effect], created_now: set[int], now: int
+) -> list[OutboxEvent]:
+    """The outbox events of a step, task creation times read from the task rows."""
+    rows = _event_rows(inst, effects, created_now, now)
+    created = await repo.task_times(conn, sorted({e.created_of for e in rows if e.created_of is not None}))
+    return [
+        OutboxEvent(
+            inst.corp_pk,
+            e.event_type,
+            e.payload if e.created_of is None else {**e.payload, "createTime": created.get(e.created_of, now)},
+            now,
+        )
+        for e in rows
+    ]
 
 
 async def _write_effects(
@@ -343,16 +382,32 @@ async def _write_effects(
     digital_sign: str | None = None,
 ) -> None:
     """Tasks, history, notifications and outbox events of one engine step (the instance row is the caller's)."""
+    await repo.write_effects(conn, inst, _step(inst, before, effects, actor=actor, now=now, digital_sign=digital_sign))
+
+
+def _step(
+    inst: ProcessInstance,
+    before: Mapping[int, tuple[str, str | None]],
+    effects: Sequence[Effect],
+    *,
+    actor: str,
+    now: int,
+    digital_sign: str | None,
+) -> repo.Step:
+    """The rows one engine step writes (``inst`` already holds the new state; ``before``: its tasks' old status)."""
     if inst.state.next_task_id > TASK_ID_BLOCK:
         raise Conflict(
             f"process instance {inst.instance_id} reached the limit of {TASK_ID_BLOCK - 1} tasks",
             reason="instance.too_many_tasks",
         )
     created_now = {t.task_id for t in inst.state.tasks if t.task_id not in before}
-    await repo.save_tasks(conn, inst, _task_changes(inst, before, inst.state, effects, actor, now), now)
-    await repo.insert_operations(conn, inst.pk, _operations(inst, effects, digital_sign), now)
-    await repo.insert_notifications(conn, inst, _notifications(inst, effects), now)
-    await append_events(conn, await _events(conn, inst, effects, created_now, now))
+    return repo.Step(
+        tasks=_task_changes(inst, before, inst.state, effects, actor, now),
+        operations=_operations(inst, effects, digital_sign),
+        notifications=_notifications(inst, effects),
+        events=_event_rows(inst, effects, created_now, now),
+        now=now,
+    )
 
 
 def _adopt(inst: ProcessInstance, state: InstanceState, now: int) -> None:
@@ -368,8 +423,7 @@ def _adopt(inst: ProcessInstance, state: InstanceState, now: int) -> None:
         inst.finished_at = now
 
 
-async def _commit(
-    conn: Connection,
+def _apply(
     inst: ProcessInstance,
     state: InstanceState,
     effects: Sequence[Effect],
@@ -377,16 +431,29 @@ async def _commit(
     actor: str,
     now: int,
     digital_sign: str | None = None,
-) -> None:
+) -> repo.Step:
+    """Take the engine's new state into the instance; the rows the step writes (see ``repo.write_step``)."""
     before = {t.task_id: (t.status, t.result) for t in inst.state.tasks}
     _adopt(inst, state, now)
-    await _write_effects(conn, inst, before, effects, actor=actor, now=now, digital_sign=digital_sign)
-    if not await repo.update_process_instance(conn, inst):
-        raise Conflict(
-            f"process instance {inst.instance_id} was changed concurrently; try again",
-            reason="instance.concurrent_change",
-        )
-    await repo.update_record_status(conn, inst)
+    return _step(inst, before, effects, actor=actor, now=now, digital_sign=digital_sign)
+
+
+# Decisions on an unlocked read before falling back to deciding under the row lock.
+_OPTIMISTIC_ATTEMPTS = 3
+
+
+async def _decide(conn: Connection, inst: ProcessInstance, action: Action) -> tuple[InstanceState, list[Effect]]:
+    definition = await load_definition(conn, inst.form_pk, inst.form_version)
+    state, effects = engine.act(
+        definition,
+        inst.state,
+        action,
+        form_data=inst.record.data,
+        directory=await _resubmission_directory(conn, inst, definition, action),
+        department_id=inst.department_id,
+        public_task_id=inst.global_task_id,
+    )
+    return state, list(effects)
 
 
 async def _act(
@@ -398,17 +465,64 @@ async def _act(
     values: Any = None,
     digital_sign: str | None = None,
 ) -> ProcessInstance:
-    """One engine action on one instance, in one transaction."""
+    """One engine action on one instance, in one transaction.
+
+    The engine decides on the instance as read, outside the transaction; the transaction writes the step only
+    if nobody changed the instance meanwhile (``repo.write_step``: the guarded instance row first), else the
+    action is decided again. So the write lock (SQLite's single writer, PostgreSQL's row lock) is held only
+    while rows are written, and on PostgreSQL the whole step is one statement. New form values, or an instance
+    that keeps changing under us, are decided inside the transaction on the locked row.
+    """
+    for _ in range(_OPTIMISTIC_ATTEMPTS if values is None else 0):
+        now = now_ms()
+        inst = await _load(db, actor, instance_id)
+        state, effects = await _decide(db, inst, make_action(inst))
+        step = _apply(inst, state, effects, actor=actor.user_id, now=now, digital_sign=digital_sign)
+        if await repo.write_step_alone(db, inst, step):
+            return inst
     now = now_ms()
     async with db.transaction() as tx:
         inst = await _load(tx, actor, instance_id, lock=True)
-        definition = await load_definition(tx, inst.form_pk, inst.form_version)
         action = make_action(inst)
         if values is not None:
             await records.update_record(tx, actor, inst.record, values, now)
-        state, effects = engine.act(definition, inst.state, action, form_data=inst.record.data)
-        await _commit(tx, inst, state, effects, actor=actor.user_id, now=now, digital_sign=digital_sign)
+        state, effects = await _decide(tx, inst, action)
+        step = _apply(inst, state, effects, actor=actor.user_id, now=now, digital_sign=digital_sign)
+        if not await repo.write_step(tx, inst, step):  # cannot happen: the row is locked
+            raise Conflict(
+                f"process instance {instance_id} was changed concurrently; try again",
+                reason="instance.concurrent_change",
+            )
     return inst
+
+
+async def _resubmission_directory(
+    conn: Connection, inst: ProcessInstance, definition: ProcessDefinition, action: Action
+) -> engine.Directory | None:
+    """The org as the originator's resubmission resolves approvers again from (None for any other action)."""
+    if not isinstance(action, Agree):
+        return None
+    task = inst.state.task(action.task_id)
+    if task is None or task.node_id != START_ACTIVITY_ID:
+        return None
+    return await load_directory(
+        conn,
+        corp_pk=inst.corp_pk,
+        app_pk=inst.app_pk,
+        definition=definition,
+        originator=inst.originator_user_id,
+        department_id=inst.department_id,
+        form_data=inst.record.data,
+        chosen={k: v for k, v in inst.state.assignees.items() if k in _choice_nodes(definition)},
+    )
+
+
+def _choice_nodes(definition: ProcessDefinition) -> set[str]:
+    return {
+        n.node_id
+        for n in definition.walk()
+        if isinstance(n, ApproverNode | CcNode) and isinstance(n.who, OriginatorChoice)
+    }
 
 
 # ----------------------------------------------------------------------------------------------- start
@@ -439,51 +553,57 @@ async def start_instance(
     department_id: int | None = None,
     chosen_approvers: Mapping[str, Sequence[str]] | None = None,
 ) -> ProcessInstance:
-    """Start the approval of a new record of a process form; the instance id is the record's id."""
+    """Start the approval of a new record of a process form; the instance id is the record's id.
+
+    Validation, approver resolution and the engine's first step only read (mostly cached org and schema data),
+    so they run before the transaction, which then writes the record, the instance, its tasks, history and
+    events together.
+    """
     now = now_ms()
+    form = await get_form(db, actor, form_uuid)
+    if form.form_type != "process":
+        raise Conflict(
+            f"{form.form_uuid} is a plain form: save form data instead", reason="form.receipt_form_cannot_start"
+        )
+    definition = await load_definition(db, form.pk, form.version)
+    if process_code is not None and process_code != definition.process_code:
+        raise InvalidArgument(
+            f"processCode {process_code} is not the process of {form.form_uuid}",
+            reason="process.code_mismatch",
+            param="processCode",
+        )
+    record = await records.prepare_record(db, actor, form, values, now)
+    if department_id is not None:
+        await _check_department(db, actor, department_id)
+    chosen = dict(chosen_approvers or {})
+    directory = await load_directory(
+        db,
+        corp_pk=actor.corp_pk,
+        app_pk=actor.app_pk,
+        definition=definition,
+        originator=actor.user_id,
+        department_id=department_id,
+        form_data=record.data,
+        chosen=chosen,
+    )
+    state, effects = engine.start(
+        definition,
+        originator=actor.user_id,
+        form_data=record.data,
+        directory=directory,
+        chosen_approvers=chosen,
+        department_id=department_id,
+    )
+    record.process_instance_id = record.instance_id
+    record.instance_status = INSTANCE_STATUS[state.status]
+    record.approved_result = state.result
+    corp_id = await _corp_id(db, actor.corp_pk)
     async with db.transaction() as tx:
-        form = await get_form(tx, actor, form_uuid)
-        if form.form_type != "process":
-            raise Conflict(
-                f"{form.form_uuid} is a plain form: save form data instead", reason="form.receipt_form_cannot_start"
-            )
-        definition = await load_definition(tx, form.pk, form.version)
-        if process_code is not None and process_code != definition.process_code:
-            raise InvalidArgument(
-                f"processCode {process_code} is not the process of {form.form_uuid}",
-                reason="process.code_mismatch",
-                param="processCode",
-            )
-        record = await records.prepare_record(tx, actor, form, values, now)
-        if department_id is not None:
-            await _check_department(tx, actor, department_id)
-        chosen = dict(chosen_approvers or {})
-        directory = await load_directory(
-            tx,
-            corp_pk=actor.corp_pk,
-            app_pk=actor.app_pk,
-            definition=definition,
-            originator=actor.user_id,
-            department_id=department_id,
-            form_data=record.data,
-            chosen=chosen,
-        )
-        state, effects = engine.start(
-            definition,
-            originator=actor.user_id,
-            form_data=record.data,
-            directory=directory,
-            chosen_approvers=chosen,
-            department_id=department_id,
-        )
-        record.process_instance_id = record.instance_id
-        record.instance_status = INSTANCE_STATUS[state.status]
-        record.approved_result = state.result
         await records.insert_record(tx, actor, record)
         inst = ProcessInstance(
             pk=0,
             instance_id=record.instance_id,
-            corp_id=await _corp_id(tx, actor.corp_pk),
+            corp_id=corp_id,
             corp_pk=actor.corp_pk,
             app_pk=actor.app_pk,
             app_type=actor.app_type,
@@ -583,6 +703,8 @@ async def execute_platform_task(
         )
 
     def action(inst: ProcessInstance) -> Action:
+        if inst.status != "RUNNING":
+            raise Conflict(f"the process instance has already finished ({inst.status})", reason="instance.finished")
         running = [t for t in inst.state.tasks if t.status == "running"]
         if len(running) != 1:
             raise Conflict(
@@ -643,12 +765,8 @@ async def return_task(
     form_uuid: str | None = None,
     on_behalf: bool = False,
 ) -> ProcessInstance:
-    """Send the flow back from a task to an approver node the instance passed (the latest one by default)."""
-    if to_node == START_ACTIVITY_ID:
-        raise Unsupported(
-            "returning to the submitter (sid-restartevent) is not supported: name an approver node the instance passed",
-            reason="process.return_to_start",
-        )
+    """Send the flow back from a task to an approver node the instance passed (the latest one by default), or
+    to the submitter (``sid-restartevent``): the originator then gets a task to resubmit."""
     _check_on_behalf(actor, on_behalf)
 
     def action(inst: ProcessInstance) -> Action:
@@ -865,9 +983,12 @@ async def search_instances(
     result: str | None = None,
     task_id: int | None = None,
 ) -> tuple[int | None, list[ProcessInstance]]:
-    """Instances of a process form matching the record filter and status/result/task (visibility of records)."""
+    """Instances of a process form matching the record filter and status/result/task that the actor may see."""
     task_instance = await _task_instance(conn, actor.corp_pk, task_id)
     scoped = _process_query(form, query, status=status, result=result, task_instance=task_instance)
+    if not actor.is_app_admin:
+        total, ids = await _visible_ids(conn, actor, form, scoped)
+        return total, await repo.find_instances(conn, actor.corp_pk, ids)
     found = await records.search_form_instances(conn, actor, form, scoped)
     return found.total, await repo.find_instances(conn, actor.corp_pk, [i.instance_id for i in found.items])
 
@@ -885,7 +1006,23 @@ async def search_instance_ids(
     """Ids of the instances :func:`search_instances` would return."""
     task_instance = await _task_instance(conn, actor.corp_pk, task_id)
     scoped = _process_query(form, query, status=status, result=result, task_instance=task_instance)
+    if not actor.is_app_admin:
+        return await _visible_ids(conn, actor, form, scoped)
     return await records.search_form_instance_ids(conn, actor, form, scoped)
+
+
+async def _visible_ids(
+    conn: Connection, actor: AppActor, form: Form, query: RecordQuery
+) -> tuple[int | None, list[str]]:
+    """A member who is not an app admin sees the instances they originated, have or had a task in, or were CC'd on
+    (the rule of :func:`get_instance`)."""
+    if query.page.number < 1 or not 1 <= query.page.size <= MAX_PAGE_SIZE:
+        raise InvalidArgument(
+            f"page must be >= 1 and pageSize between 1 and {MAX_PAGE_SIZE}", reason="argument.invalid_page"
+        )
+    return await repo.search_visible_instance_ids(
+        conn, corp_pk=actor.corp_pk, form_pk=form.pk, fields=form.fields, query=query, user_id=actor.user_id
+    )
 
 
 async def running_tasks(
@@ -893,10 +1030,25 @@ async def running_tasks(
 ) -> list[TaskView]:
     """The running tasks of instances the actor may see; ``strict``: an unknown or hidden instance is an error."""
     if strict:
-        instances = [await get_instance(conn, actor, instance_id) for instance_id in instance_ids]
-    else:
-        instances = await get_instances(conn, actor, instance_ids)
+        return [task for instance_id in instance_ids for task in await _running_tasks_of(conn, actor, instance_id)]
+    instances = await get_instances(conn, actor, instance_ids)
     return await repo.list_tasks(conn, [i.pk for i in instances], ["RUNNING"])
+
+
+async def _running_tasks_of(conn: Connection, actor: AppActor, instance_id: str) -> list[TaskView]:
+    """One instance's running tasks: one query when the task rows already show that the actor may see them."""
+    if not instance_id:
+        raise InvalidArgument("processInstanceId is required", reason="argument.missing", param="processInstanceId")
+    tasks = await repo.instance_tasks(conn, actor.corp_pk, instance_id)
+    if tasks and tasks[0].app_type == actor.app_type:
+        # The rule of _visible: app admins, the originator, anyone who has or had a task in it …
+        if actor.is_app_admin or tasks[0].originator_user_id == actor.user_id:
+            return [t for t in tasks if t.status == "RUNNING"]
+        if any(t.assignee_user_id == actor.user_id for t in tasks):
+            return [t for t in tasks if t.status == "RUNNING"]
+    # … else (CC'd, unknown, another app's, no task at all) decide on the instance itself.
+    inst = await get_instance(conn, actor, instance_id)
+    return await repo.list_tasks(conn, [inst.pk], ["RUNNING"])
 
 
 async def instance_history(

@@ -17,9 +17,10 @@ from zida.core.access.service import require_scope
 from zida.core.errors import InvalidArgument, Unauthenticated, ZidaError
 from zida.dialects.admin.errors import error_body
 
-__all__ = ["ADMIN_SCOPE", "AdminCall", "admin_endpoint", "respond"]
+__all__ = ["ADMIN_SCOPE", "MAX_INTEGER", "AdminCall", "admin_endpoint", "respond"]
 
 ADMIN_SCOPE = "Zida.Admin"
+MAX_INTEGER = 2**63 - 1
 
 log = logging.getLogger("zida.admin")
 
@@ -57,11 +58,16 @@ class AdminCall:
             raise InvalidArgument(f"{name} must be true or false", reason="argument.invalid", param=name)
         return value
 
-    def number(self, name: str, value: Any) -> int:
-        """An integer (JSON number or numeric string)."""
-        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().isdigit():
-            raise InvalidArgument(f"{name} must be a number, got {value!r}", reason="argument.invalid", param=name)
-        return int(str(value).strip())
+    def number(self, name: str, value: Any, *, minimum: int = 0) -> int:
+        """An integer (JSON number or numeric string) between ``minimum`` and 2^63-1 (ids are 64-bit)."""
+        text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
+        if not text.isdigit() or not minimum <= int(text) <= MAX_INTEGER:
+            raise InvalidArgument(
+                f"{name} must be a number between {minimum} and {MAX_INTEGER}, got {value!r}",
+                reason="argument.invalid",
+                param=name,
+            )
+        return int(text)
 
 
 Handler = Callable[[AdminCall], Awaitable[Any]]

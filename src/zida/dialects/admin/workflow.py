@@ -13,17 +13,21 @@ method path                                               body → effect
 ====== ================================================== ======================================================
 GET    /admin/v1/process-instances/{instanceId}           → the instance: status, result, tasks, history
 POST   /admin/v1/process-instances/{instanceId}/withdraw  ``{userId, remark?}``: the originator takes it back
-                                                          (撤回), allowed until an approver has acted
+                                                          (撤回), allowed until an approver has acted, and
+                                                          while it waits for the originator to resubmit
 POST   /admin/v1/process-instances/{instanceId}/urge      ``{userId, taskId?, remark?}``: remind the assignees
                                                           of the running tasks (催办); originator or app admin
 POST   /admin/v1/tasks/{taskId}/return                    ``{userId, toNode?, remark?, onBehalf?}``: back to an
-                                                          approver node passed before (退回; default the latest)
+                                                          approver node passed before (退回; default the latest),
+                                                          or ``toNode: sid-restartevent``: to the originator,
+                                                          who resubmits with executeTask AGREE
 POST   /admin/v1/tasks/{taskId}/signers                   ``{userId, userIds, position?, remark?, onBehalf?}``:
                                                           add signers (加签) ``before`` (default) the assignee
                                                           decides or ``after`` the assignee agrees
 POST   /admin/v1/tasks/{taskId}/transfer                  ``{userId, toUserId, remark?, onBehalf?}``: hand the
                                                           task to another user (转交)
 GET    /admin/v1/events?after=&limit=                     → undelivered outbox events of the corp, oldest first
+                                                          (``after``: an event id; ``limit`` 1–1000, default 100)
 ====== ================================================== ======================================================
 
 Actions answer ``{"instance": …}``, the instance as the GET shows it.
@@ -103,7 +107,7 @@ async def _answer(call: AdminCall, instance_id: str) -> dict[str, Any]:
 
 
 async def _task(call: AdminCall) -> tuple[int, str, AppActor]:
-    task_id = call.number("taskId", call.path["taskId"])
+    task_id = call.number("taskId", call.path["taskId"], minimum=1)
     instance_id = await workflow.task_instance_id(call.zida.db, call.grant.corp_pk, task_id)
     return task_id, instance_id, await _actor(call, instance_id)
 
@@ -130,7 +134,7 @@ async def urge(call: AdminCall) -> dict[str, Any]:
     instance_id = call.path["instanceId"]
     actor = await _actor(call, instance_id)
     raw_task = call.body.get("taskId")
-    task_id = call.number("taskId", raw_task) if raw_task is not None else None
+    task_id = call.number("taskId", raw_task, minimum=1) if raw_task is not None else None
     await workflow.urge_instance(call.zida.db, actor, instance_id, task_id=task_id, remark=call.text("remark") or "")
     return await _answer(call, instance_id)
 

@@ -123,6 +123,11 @@ ERRORS: dict[tuple[type[ZidaError], str | None], tuple[int, str, str]] = {
         "invalidParameter.process.emptyProcessInstanceIds",
         "流程实例ID不能为空",
     ),
+    (Conflict, "form.batch_delete_process_data"): (
+        400,
+        "failure.operation.onlyReceiptDataCanBeDeletedInBatches",
+        "只有普通表单数据可以批量删除",
+    ),
     (Conflict, None): (400, "invalidState.data.conflict", "数据状态冲突"),
     (RateLimited, None): (403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", "请求过于频繁"),
     (Unsupported, None): (400, "invalidParameter.operation.notSupported", "Zida不支持该操作"),

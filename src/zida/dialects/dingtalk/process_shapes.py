@@ -8,7 +8,8 @@ Choices where the platform's values are unconfirmed (spec yida-openapi §4.2, §
 * operation records: ``type`` HISTORY for what happened and TODO for each open task; ``operateType`` follows
   DingTalk's workflow record types (NEW_PROCESS, EXECUTE_TASK_NORMAL / _AGENT, REDIRECT_TASK,
   APPEND_TASK_BEFORE / _AFTER, REDIRECT_PROCESS for a return, TERMINATE_PROCESS_INSTANCE, PROCESS_CC,
-  FINISH_PROCESS_INSTANCE, and URGE_TASK, SKIP_TASK, FALLBACK_TO_ADMIN, PROCESS_ERROR for Zida's own steps);
+  FINISH_PROCESS_INSTANCE, and URGE_TASK, SKIP_TASK, FALLBACK_TO_ADMIN, PROCESS_ERROR, RESUBMIT_PROCESS (the
+  originator resubmits after a return to ``sid-restartevent``) for Zida's own steps);
   the submit record has ``taskId`` "null", as the platform writes it;
 * the start activity is ``sid-restartevent`` (发起), listed first by getActivityList.
 """
@@ -62,6 +63,7 @@ _OPERATIONS = {
     "add_signer_after": ("APPEND_TASK_AFTER", "append", "加签"),
     "return": ("REDIRECT_PROCESS", "return", "退回"),
     "withdraw": ("TERMINATE_PROCESS_INSTANCE", "withdraw", "撤回"),
+    "resubmit": ("RESUBMIT_PROCESS", "submit", "重新提交"),
     "terminate": ("TERMINATE_PROCESS_INSTANCE", "terminate", "终止"),
     "urge": ("URGE_TASK", "urge", "催办"),
     "cc": ("PROCESS_CC", "cc", "抄送"),

@@ -31,9 +31,23 @@ from zida.dialects.dingtalk.process_shapes import (
 from zida.dialects.dingtalk.records import search_filter
 from zida.dialects.dingtalk.search import order_from_json
 
-__all__ = ["instance_actor", "routes", "task_id_param"]
+__all__ = ["MAX_ID", "id_value", "instance_actor", "routes", "task_id_param"]
 
 _CHOICE_PREFIX = "__optionalApproval_"
+
+
+# Ids are positive 64-bit integers; anything larger cannot name a row (and would overflow SQL integers).
+MAX_ID = 2**63 - 1
+
+
+def id_value(name: str, value: Any) -> int:
+    """A numeric id (JSON number or numeric string) between 1 and 2^63-1."""
+    text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
+    if not text.isdigit() or not 1 <= int(text) <= MAX_ID:
+        raise InvalidArgument(
+            f"{name} must be a number between 1 and {MAX_ID}, got {value!r}", reason="argument.invalid", param=name
+        )
+    return int(text)
 
 
 def task_id_param(call: Call, name: str = "taskId", where: str = "body") -> int:
@@ -41,9 +55,7 @@ def task_id_param(call: Call, name: str = "taskId", where: str = "body") -> int:
     value = call.raw(name, where)
     if value is None or value == "":
         raise InvalidArgument(f"{name}不能为空", reason="argument.missing", param=name)
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip().isdigit():
-        raise InvalidArgument(f"{name} must be a task id (a number), got {value!r}", reason="argument.invalid")
-    return int(str(value).strip())
+    return id_value(name, value)
 
 
 def _chosen_approvers(raw: Any) -> dict[str, list[str]]:
@@ -75,11 +87,7 @@ def _chosen_approvers(raw: Any) -> dict[str, list[str]]:
 
 def _department(call: Call) -> int | None:
     value = call.text("departmentId", "body")
-    if value is None:
-        return None
-    if not value.strip().lstrip("-").isdigit():
-        raise InvalidArgument(f"departmentId must be a number, got {value!r}", reason="argument.invalid")
-    return int(value)
+    return None if value is None else id_value("departmentId", value)
 
 
 @endpoint("Yida.Process.Write")
@@ -271,7 +279,12 @@ async def get_process_definition(call: Call) -> dict[str, Any]:
 
 @endpoint("Yida.Process.Read")
 async def get_activity_list(call: Call) -> dict[str, Any]:
-    """GetActivityList: the submit activity, then every approver and CC node of the process, in order."""
+    """GetActivityList: the submit activity, then every approver and CC node of the process, in order.
+
+    The SDK marks every parameter optional, but a process code only names a process inside an app, and the app
+    authenticates with ``systemToken`` + ``userId``: all four are required (``parameterIsEmpty`` naming the
+    missing one).
+    """
     actor = await call.actor(where="query")
     definition = await workflow.process_activities(
         call.zida.db, actor, call.text("processCode", "query", required=True) or ""
@@ -299,7 +312,8 @@ async def get_operation_records(call: Call) -> dict[str, Any]:
 
 @endpoint("Yida.Process.Write")
 async def restart_instance(call: Call) -> dict[str, Any]:
-    """RestartInstance (v2): return the instance from the current task to an earlier approver node (退回)."""
+    """RestartInstance (v2): return the instance from the current task to an earlier approver node (退回), or with
+    ``targetActivityId: sid-restartevent`` to the submitter, who then resubmits (see ``zida.core.workflow.service``)."""
     instance_id = call.text("procInstanceId", "body", required=True) or ""
     actor = await call.actor(where="body")
     form_uuid = call.text("formUuid", "body", required=True)

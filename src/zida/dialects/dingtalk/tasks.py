@@ -28,7 +28,7 @@ from zida.dialects.dingtalk.process_shapes import (
     status_texts,
     task_item,
 )
-from zida.dialects.dingtalk.processes import instance_actor, task_id_param
+from zida.dialects.dingtalk.processes import id_value, instance_actor, task_id_param
 from zida.dialects.dingtalk.search import time_point
 from zida.dialects.dingtalk.shapes import gmt
 
@@ -132,7 +132,12 @@ async def _task_items(
 
 @endpoint("Yida.Task.Read")
 async def get_running_tasks(call: Call) -> dict[str, Any]:
-    """GetRunningTasks: the running tasks of one instance → ``{result: [...]}``."""
+    """GetRunningTasks: the running tasks of one instance → ``{result: [...]}``.
+
+    The SDK marks every parameter optional. ``appType`` may indeed be left out (the instance names its app);
+    ``processInstanceId``, ``systemToken`` and ``userId`` may not — which instance, and who asks, are what a
+    client always sends — so their absence is ``parameterIsEmpty`` naming the parameter.
+    """
     instance_id = call.text("processInstanceId", "query", required=True) or ""
     actor = await instance_actor(call, instance_id, "query")
     tasks = await workflow.running_tasks(call.zida.db, actor, [instance_id], strict=True)
@@ -189,13 +194,13 @@ async def execute_batch_task(call: Call) -> dict[str, Any]:
     items: list[tuple[str, int]] = []
     for index, item in enumerate(raw):
         task_id, instance_id = item.get("taskId"), item.get("formInstId") or item.get("processInstanceId")
-        if not isinstance(instance_id, str) or not instance_id or not str(task_id or "").strip().isdigit():
+        if not isinstance(instance_id, str) or not instance_id or task_id in (None, ""):
             raise InvalidArgument(
                 f"taskInformationList[{index}] needs a numeric taskId and a formInstId",
                 reason="argument.invalid",
                 param="taskInformationList",
             )
-        items.append((instance_id, int(str(task_id).strip())))
+        items.append((instance_id, id_value(f"taskInformationList[{index}].taskId", task_id)))
     outcome = await workflow.execute_tasks(
         call.zida.db, actor, items, agree=agree, remark=call.text("remark", "body") or ""
     )

@@ -1,0 +1,172 @@
+"""The approval hot path sends a pinned number of SQL statements (the Zulip way: a regression shows up here first).
+
+Counts are those of a warm server (form schema, definition, actor and directory caches filled): startInstance
+writes in one transaction and reads nothing; getRunningTasks is one query; executeTask reads the instance, then
+writes the step. On PostgreSQL the step's rows go in one statement of data-modifying CTEs (executeTask's whole
+write is that one statement, a transaction by itself); on SQLite, where a statement costs no round trip, they
+are separate statements in one transaction. If a change needs more statements, change the pin and say why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from tests.conftest import load_fixture_bundle
+from zida.core.access.models import AppActor
+from zida.core.access.service import app_actor
+from zida.core.errors import Conflict
+from zida.core.workflow import service as workflow
+from zida.db import Database, open_database
+
+pytestmark = pytest.mark.anyio
+
+
+@dataclass
+class Log:
+    """The statements one piece of work sent, and how many transactions it opened."""
+
+    statements: list[str] = field(default_factory=list)
+    transactions: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.transactions} transaction(s):\n" + "\n".join("  " + s[:140] for s in self.statements)
+
+
+class _Counted:
+    """A connection that records each statement it is sent (executemany is one statement)."""
+
+    def __init__(self, inner: Any, log: list[Log]) -> None:
+        self._inner = inner
+        self._log = log
+        self.sql = inner.sql
+
+    def _note(self, query: str) -> None:
+        if self._log:
+            self._log[-1].statements.append(" ".join(query.split()))
+
+    async def fetch(self, query: str, params: Any = None) -> Any:
+        self._note(query)
+        return await self._inner.fetch(query, params)
+
+    async def fetchrow(self, query: str, params: Any = None) -> Any:
+        self._note(query)
+        return await self._inner.fetchrow(query, params)
+
+    async def fetchval(self, query: str, params: Any = None) -> Any:
+        self._note(query)
+        return await self._inner.fetchval(query, params)
+
+    async def execute(self, query: str, params: Any = None) -> Any:
+        self._note(query)
+        return await self._inner.execute(query, params)
+
+    async def executemany(self, query: str, params: Iterable[Any]) -> None:
+        self._note(query)
+        await self._inner.executemany(query, params)
+
+
+class CountingDatabase(_Counted):
+    """The real session database, seen through a window that counts what goes through it."""
+
+    def __init__(self, inner: Database) -> None:
+        self._logs: list[Log] = []
+        super().__init__(inner, self._logs)
+        self.url = inner.url
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[_Counted]:
+        if self._logs:
+            self._logs[-1].transactions += 1
+        async with self._inner.transaction() as tx:
+            yield _Counted(tx, self._logs)
+
+    @contextmanager
+    def counting(self) -> Iterator[Log]:
+        log = Log()
+        self._logs.append(log)
+        try:
+            yield log
+        finally:
+            self._logs.remove(log)
+
+
+@pytest.fixture(scope="module")
+def flow_url(loaded_url: str) -> str:
+    load_fixture_bundle(loaded_url, "corp_flow.yaml")
+    return loaded_url
+
+
+@pytest.fixture
+async def counted(flow_url: str) -> AsyncIterator[CountingDatabase]:
+    db = await open_database(flow_url)
+    try:
+        yield CountingDatabase(db)
+    finally:
+        await db.close()
+
+
+async def _actors(db: CountingDatabase, *users: str) -> list[AppActor]:
+    row = await db.fetchrow("SELECT id, corp_pk FROM app WHERE app_type = 'APP_FLOW1'")
+    assert row is not None
+    return [await app_actor(db, row["corp_pk"], row["id"], user) for user in users]
+
+
+async def _approve(db: CountingDatabase, instance_id: str, approver: AppActor) -> None:
+    (task,) = [
+        t
+        for t in await workflow.running_tasks(db, approver, [instance_id], strict=True)
+        if t.assignee_user_id == approver.user_id
+    ]
+    await workflow.execute_task(db, approver, instance_id, task.task_id, agree=True, remark="ok")
+
+
+async def test_start_and_two_approvals_send_a_pinned_number_of_statements(counted: CountingDatabase) -> None:
+    li, wang, chen = await _actors(counted, "li", "wang", "chen")
+    values = {"textField_title": "statement counts", "numberField_amount": 12}
+    # FORM-FLOW-TWO: wang, then chen. A first instance fills the caches a running server has filled long ago.
+    warm = await workflow.start_instance(counted, li, "FORM-FLOW-TWO", values)
+    await _approve(counted, warm.instance_id, wang)
+    await _approve(counted, warm.instance_id, chen)
+
+    pg = counted.sql.name == "postgresql"
+    with counted.counting() as start:
+        inst = await workflow.start_instance(counted, li, "FORM-FLOW-TWO", values)
+    # the record, its CREATE log, the instance; then its task, the start record and the outbox events
+    assert (start.transactions, len(start.statements)) == ((1, 4) if pg else (1, 6)), start
+    assert [s.split()[0] for s in start.statements] == ["INSERT"] * 3 + (["WITH"] if pg else ["INSERT"] * 3), start
+
+    with counted.counting() as running:
+        tasks = await workflow.running_tasks(counted, wang, [inst.instance_id], strict=True)
+    assert [t.assignee_user_id for t in tasks] == ["wang"]
+    assert (running.transactions, len(running.statements)) == (0, 1), running
+
+    with counted.counting() as first:
+        await workflow.execute_task(counted, wang, inst.instance_id, tasks[0].task_id, agree=True, remark="ok")
+    # read the instance; then the instance (guarded by its lock_version), the new task, the finished task
+    # (RETURNING its creation time for the events), the history, the outbox, the record's status
+    assert (first.transactions, len(first.statements)) == ((0, 2) if pg else (1, 7)), first
+    assert first.statements[0].startswith("SELECT")
+    assert first.statements[1].startswith("WITH guard AS (UPDATE process_instance" if pg else "UPDATE process_instance")
+
+    (task,) = await workflow.running_tasks(counted, chen, [inst.instance_id], strict=True)
+    with counted.counting() as last:
+        done = await workflow.execute_task(counted, chen, inst.instance_id, task.task_id, agree=True, remark="ok")
+    # as above without a new task: the finish record goes in the same history insert
+    assert (last.transactions, len(last.statements)) == ((0, 2) if pg else (1, 6)), last
+    assert (done.status, done.result) == ("COMPLETED", "agree")
+
+
+async def test_a_refused_execution_reads_once_and_writes_nothing(counted: CountingDatabase) -> None:
+    li, wang = await _actors(counted, "li", "wang")
+    inst = await workflow.start_instance(counted, li, "FORM-FLOW-TWO", {"textField_title": "race"})
+    (task,) = await workflow.running_tasks(counted, wang, [inst.instance_id], strict=True)
+    await workflow.execute_task(counted, wang, inst.instance_id, task.task_id, agree=True, remark="first")
+    # Agreeing again reads the instance, sees the task is done, and writes nothing.
+    with counted.counting() as again, pytest.raises(Conflict):
+        await workflow.execute_task(counted, wang, inst.instance_id, task.task_id, agree=True, remark="again")
+    assert (again.transactions, len(again.statements)) == (0, 1), again
