@@ -81,6 +81,66 @@ def test_a_cc_makes_the_instance_visible(flow: Flow) -> None:
 # ---------------------------------------------------------------------------- the form API on process data
 
 
+def test_the_form_api_reads_process_records_by_the_process_rule(flow: Flow) -> None:
+    # An approver reads the approval's record through the form API as through the process API.
+    marker = "表单读" + secrets.token_hex(4)
+    iid = flow.start("FORM-FLOW-TWO", {"textField_title": marker})
+    got = flow.call("get_form_data_by_id", iid, user="wang").body
+    assert got.form_inst_id == iid and got.form_data["textField_title"] == marker
+    found = flow.call(
+        "search_form_datas",
+        user="wang",
+        form_uuid="FORM-FLOW-TWO",
+        search_field_json=json.dumps({"textField_title": marker}, ensure_ascii=False),
+    ).body
+    assert [d.form_instance_id for d in found.data] == [iid] and found.total_count == 1
+    ids = flow.call(
+        "search_form_data_id_list",
+        "APP_FLOW1",
+        "FORM-FLOW-TWO",
+        app={"system_token": APP1["system_token"]},
+        user="wang",
+        search_field_json=json.dumps({"textField_title": marker}, ensure_ascii=False),
+    ).body
+    assert list(ids.data) == [iid]
+    # chen takes no part yet: neither API shows it to him.
+    expect_error(lambda: flow.call("get_form_data_by_id", iid, user="chen"), "noPermission.permission.deny", 400)
+    hidden = flow.call(
+        "search_form_datas",
+        user="chen",
+        form_uuid="FORM-FLOW-TWO",
+        search_field_json=json.dumps({"textField_title": marker}, ensure_ascii=False),
+    ).body
+    assert hidden.data == [] and hidden.total_count == 0
+
+
+def test_update_form_data_on_a_process_record_is_an_instance_update(flow: Flow) -> None:
+    iid = flow.start("FORM-FLOW-TWO", {"textField_title": "before"})
+    (row,) = flow.sql("SELECT lock_version FROM process_instance WHERE instance_id = :i", {"i": iid})
+    # Someone with no part in the approval may not change it through the form API either.
+    expect_error(
+        lambda: flow.call(
+            "update_form_data",
+            user="zhou",
+            form_instance_id=iid,
+            update_form_data_json=json.dumps({"textField_title": "x"}),
+        ),
+        "noPermission.permission.deny",
+        400,
+    )
+    flow.call(
+        "update_form_data",
+        user="wang",
+        form_instance_id=iid,
+        update_form_data_json=json.dumps({"textField_title": "after"}),
+    )
+    assert flow.instance(iid).data["textField_title"] == "after"
+    (after,) = flow.sql("SELECT lock_version FROM process_instance WHERE instance_id = :i", {"i": iid})
+    assert after["lock_version"] > row["lock_version"]  # the instance knows its record changed
+    flow.execute(iid, "wang")
+    flow.execute(iid, "chen")
+
+
 def test_delete_form_data_on_a_process_record_deletes_the_instance_as_delete_instance_does(flow: Flow) -> None:
     iid = flow.start("FORM-FLOW-TWO", {"textField_title": "表单接口删除"})
     # The originator may delete their own plain records, but not an approval: only app admins delete those.

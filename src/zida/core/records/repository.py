@@ -31,6 +31,7 @@ __all__ = [
     "insert_operation_logs",
     "search_instance_ids",
     "search_instances",
+    "touch_process_instances",
     "update_instance",
 ]
 
@@ -382,3 +383,14 @@ async def distinct_array_values(
         )
     rows = await conn.fetch(sql, {**compiler.params, "limit": limit})
     return [str(r["v"]) for r in rows]
+
+
+async def touch_process_instances(conn: Connection, form_instance_pks: list[int], at: int) -> None:
+    """Mark the process instances of these records as changed (their optimistic version moves on)."""
+    if form_instance_pks:
+        names = {f"p{n}": v for n, v in enumerate(form_instance_pks)}
+        await conn.execute(
+            "UPDATE process_instance SET lock_version = lock_version + 1, modified_at = :at"
+            f" WHERE form_instance_pk IN ({', '.join(':' + n for n in names)})",
+            {"at": at, **names},
+        )

@@ -237,8 +237,23 @@ async def _load(conn: Connection, actor: AppActor, instance_id: str, *, lock: bo
 
 
 async def get_form_instance(conn: Connection, actor: AppActor, instance_id: str) -> tuple[FormInstance, Form]:
-    """A record and the schema version it was saved with; app admins and the originator may read it."""
-    inst = await _load(conn, actor, instance_id, lock=False)
+    """A record and the schema version it was saved with; app admins and the originator may read it, and a
+    process record also whoever takes part in its approval (the process API's rule)."""
+    if not instance_id:
+        raise InvalidArgument("formInstanceId is required", reason="argument.missing", param="formInstanceId")
+    found = await repo.find_instance(conn, actor.corp_pk, instance_id)
+    if (
+        found is not None
+        and found.app_pk == actor.app_pk
+        and found.process_instance_id
+        and not _can_touch(actor, found)
+    ):
+        from zida.core.workflow.service import check_record_visible  # the workflow builds on records: import late
+
+        await check_record_visible(conn, actor, instance_id)
+        inst = found
+    else:
+        inst = _check_access(actor, found, instance_id)
     form = await get_form(conn, actor, None, form_pk=inst.form_pk, version=inst.form_version)
     return inst, form
 
@@ -303,8 +318,16 @@ async def update_form_instance(
 
     The row is locked for the transaction and the new values are merged into the current ones, so two
     concurrent updates of different fields both survive; on the same field the later commit wins
-    (last-write-wins, documented choice).
+    (last-write-wins, documented choice). A record of a process form is changed the way updateInstance
+    changes it (``zida.core.workflow.service.update_instance``: its rule of who may, and the instance learns
+    of the change, so a concurrent approval step decides on the new values).
     """
+    found = await repo.find_instances(db, actor.corp_pk, [instance_id]) if instance_id else {}
+    record = found.get(instance_id)
+    if record is not None and record.process_instance_id is not None and record.app_pk == actor.app_pk:
+        from zida.core.workflow.service import update_instance  # the workflow builds on records: import late
+
+        return (await update_instance(db, actor, instance_id, values)).record
     async with db.transaction() as tx:
         inst = await _load(tx, actor, instance_id, lock=True)
         log = await _apply_update(
@@ -350,6 +373,8 @@ async def update_form_instances(
             except ZidaError as exc:
                 raise _in_item(exc, instance_id) from None
         await repo.insert_operation_logs(tx, logs)
+        # Process records: tell their instances, so an approval step decided on the old values is retried.
+        await repo.touch_process_instances(tx, [found[i].pk for i in ids if found[i].process_instance_id], now)
     return ids
 
 
@@ -499,8 +524,15 @@ def _scoped(actor: AppActor, query: RecordQuery) -> RecordQuery:
 
 
 async def search_form_instances(conn: Connection, actor: AppActor, form: Form, query: RecordQuery) -> SearchResult:
-    """Search one form's records (app admins: all; others: their own)."""
+    """Search one form's records (app admins: all; others: their own, and on a process form also those whose
+    approval they take part in)."""
     query = replace(query, filter=await resolve_process_filters(conn, form, query.filter))
+    if form.form_type == "process" and not actor.is_app_admin:
+        from zida.core.workflow.service import visible_record_ids  # the workflow builds on records: import late
+
+        total, ids = await visible_record_ids(conn, actor, form, query)
+        found = await repo.find_instances(conn, actor.corp_pk, ids)
+        return SearchResult(total=total, items=[found[i] for i in ids if i in found])
     total, items = await repo.search_instances(conn, form.pk, form.form_uuid, form.fields, _scoped(actor, query))
     return SearchResult(total=total, items=items)
 
@@ -510,6 +542,10 @@ async def search_form_instance_ids(
 ) -> tuple[int | None, list[str]]:
     """Ids of one form's matching records (same visibility as :func:`search_form_instances`)."""
     query = replace(query, filter=await resolve_process_filters(conn, form, query.filter))
+    if form.form_type == "process" and not actor.is_app_admin:
+        from zida.core.workflow.service import visible_record_ids
+
+        return await visible_record_ids(conn, actor, form, query)
     return await repo.search_instance_ids(conn, form.pk, form.fields, _scoped(actor, query))
 
 
