@@ -611,7 +611,7 @@ async def search_visible_instance_ids(
 ) -> tuple[int | None, list[str]]:
     """One page of a process form's record ids matching ``query`` that ``user_id`` takes part in: originated,
     has or had a task in, or was CC'd on (what a member who is not an app admin may see)."""
-    compiler = FilterCompiler(conn.sql, fields)
+    compiler = FilterCompiler(conn.sql, fields, form_pk)
     # The form is a literal so that the per-form partial indexes apply; the participation subqueries use the
     # inbox indexes (corp, user, …) of tasks and notifications.
     where = (

@@ -46,7 +46,7 @@ Choices where the platform leaves things open (each is tested):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -109,6 +109,7 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "BatchOutcome",
     "add_signers",
+    "check_record_visible",
     "definition_of",
     "delete_instance",
     "execute_platform_task",
@@ -135,6 +136,7 @@ __all__ = [
     "user_copies",
     "user_submissions",
     "user_tasks",
+    "visible_record_ids",
     "withdraw_instance",
 ]
 
@@ -1020,6 +1022,7 @@ async def _visible_ids(
         raise InvalidArgument(
             f"page must be >= 1 and pageSize between 1 and {MAX_PAGE_SIZE}", reason="argument.invalid_page"
         )
+    query = replace(query, filter=await records.resolve_process_filters(conn, form, query.filter))
     return await repo.search_visible_instance_ids(
         conn, corp_pk=actor.corp_pk, form_pk=form.pk, fields=form.fields, query=query, user_id=actor.user_id
     )
@@ -1095,3 +1098,15 @@ async def user_copies(
     """Instances CC'd to a user (抄送我的), newest first; optionally of one app."""
     await _check_query(conn, corp_pk, user_id, query)
     return await repo.list_notifications(conn, corp_pk, user_id, "cc", query, app_pk=app_pk)
+
+
+async def visible_record_ids(
+    conn: Connection, actor: AppActor, form: Form, query: RecordQuery
+) -> tuple[int | None, list[str]]:
+    """Record ids of a process form that a member (not an app admin) may see, for the form-record API."""
+    return await _visible_ids(conn, actor, form, query)
+
+
+async def check_record_visible(conn: Connection, actor: AppActor, instance_id: str) -> None:
+    """Raise unless the actor takes part in the process instance of this record (the form-record API's read)."""
+    await get_instance(conn, actor, instance_id)
