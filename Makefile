@@ -7,7 +7,7 @@ PORT ?= 8080
 DATABASE ?= sqlite:///var/zida.db
 TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test lint typecheck test-sqlite test-postgres bench clean
+.PHONY: run test lint typecheck test-sqlite test-postgres clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,8 +25,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/zida migrate --database $(DATABASE)
 	$(BIN)/zida load --database $(DATABASE) demo/bundle.yaml
-	@$(BIN)/zida example demo/bundle.yaml --endpoint $(HOST):$(PORT)
-	$(BIN)/zida serve --database $(DATABASE) --host $(HOST) --port $(PORT)
+	$(BIN)/zida serve --database $(DATABASE) --host $(HOST) --port $(PORT) --example demo/bundle.yaml
 
 ## make test: dev dependencies, lint, types, the whole suite on SQLite and on PostgreSQL
 test: $(VENV)/.installed-dev lint typecheck test-sqlite test-postgres

@@ -94,3 +94,18 @@ def test_postgresql_needs_an_explicit_server_key(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "ZIDA_SECRET_KEY is required with PostgreSQL" in result.stderr
     assert not (tmp_path / "var").exists()  # no key file was made up on the side
+
+
+def test_serve_says_so_when_the_port_is_taken(tmp_path: Path) -> None:
+    import socket
+
+    database = f"sqlite:///{tmp_path / 'busy.db'}"
+    zida("migrate", database=database)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = zida("serve", "--port", str(port), "--example", str(ROOT / "demo" / "bundle.yaml"), database=database)
+    assert result.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "appSecret" not in result.stdout  # no credentials printed for a server that never started

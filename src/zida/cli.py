@@ -130,8 +130,17 @@ def dump(database: str | None, corp_id: str, fmt: str) -> None:
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int)
 @click.option("--log-level", default="info", show_default=True)
-def serve(database: str | None, host: str, port: int, workers: int, log_level: str) -> None:
+@click.option(
+    "--example",
+    "example_bundle",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="print this bundle's credentials and an SDK snippet once the checks pass (what `make run` shows)",
+)
+def serve(database: str | None, host: str, port: int, workers: int, log_level: str, example_bundle: str | None) -> None:
     """Serve every dialect on HOST:PORT."""
+    import socket
+
     import uvicorn
 
     settings = load_settings(database)
@@ -140,6 +149,13 @@ def serve(database: str | None, host: str, port: int, workers: int, log_level: s
         asyncio.run(_preflight(settings.database_url, key))
     except (ValueError, Misconfigured) as exc:
         raise click.ClickException(str(exc)) from None
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    if example_bundle is not None:
+        _print_example(example_bundle, f"{host}:{port}")
     os.environ["ZIDA_DATABASE_URL"] = settings.database_url
     os.environ.setdefault("ZIDA_SECRET_KEY", key)
     uvicorn.run(
@@ -189,6 +205,10 @@ print(found.body.total_count, "records;", found.body.data[0].form_data)
 @click.option("--endpoint", default="127.0.0.1:8080", show_default=True)
 def example(bundle: str, endpoint: str) -> None:
     """Print a bundle's credentials and a copy-paste official-SDK example against ENDPOINT."""
+    _print_example(bundle, endpoint)
+
+
+def _print_example(bundle: str, endpoint: str) -> None:
     raw = read_bundle(bundle)
     b = parse_bundle(raw, source=bundle)
     cred = next((c for c in b.credentials if c.appSecret), None)

@@ -102,7 +102,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
         exception_handlers={HTTPException: _http_error, Exception: _server_error},
     )
-    app.router = _Router(routes, lifespan=lifespan)
+    # api.dingtalk.com answers a trailing slash as an unknown route, not with a redirect (a 307 has no error
+    # body the SDK could read).
+    app.router = _Router(routes, lifespan=lifespan, redirect_slashes=False)
     return app
 
 
