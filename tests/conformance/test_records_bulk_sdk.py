@@ -536,6 +536,9 @@ def test_operation_logs_and_comments(sdk: RSdk) -> None:
     sdk.r("delete_form_data", form_instance_id=iid)
     after = sdk.r("list_operation_logs", form_uuid=FORM, form_instance_id_list=[iid]).body.operation_log_map[iid]
     assert after[-1]["operationType"] == "DELETE"
+    # The record's comments went with it (the change log stays: it is the record's history).
+    gone = sdk.r("list_form_remarks", form_uuid=FORM, form_instance_id_list=[iid]).body.form_remark_vo_map
+    assert not (gone or {}).get(iid)
 
 
 def test_process_forms_refuse_plain_saves(sdk: RSdk) -> None:

@@ -2,6 +2,7 @@
 
 * ``server_meta``: facts about the installation itself.
 * ``form_record_count``: the number of records of each form, so an unfiltered ``totalCount`` costs no scan.
+  The same delete trigger removes a deleted record's remarks (comments have no life of their own).
   Triggers on ``form_instance`` keep it exact in the inserting/deleting transaction; PostgreSQL spreads each
   form over shard rows (one per database session, modulo 64) so concurrent inserts don't queue on one row.
 * ``form_array_field`` / ``form_field_value`` (used on SQLite, which has no GIN): one row per element of a
@@ -31,6 +32,7 @@ BEGIN
     END IF;
     INSERT INTO form_record_count (form_pk, shard, n) VALUES (OLD.form_pk, pg_backend_pid() % 64, -1)
     ON CONFLICT (form_pk, shard) DO UPDATE SET n = form_record_count.n - 1;
+    DELETE FROM form_remark WHERE instance_id = OLD.instance_id;
     RETURN OLD;
 END $$;
 CREATE TRIGGER form_instance_count AFTER INSERT OR DELETE ON form_instance
@@ -45,6 +47,7 @@ _SQLITE_TRIGGERS = [
     """CREATE TRIGGER form_instance_count_delete AFTER DELETE ON form_instance BEGIN
         INSERT INTO form_record_count (form_pk, shard, n) VALUES (OLD.form_pk, 0, -1)
         ON CONFLICT (form_pk, shard) DO UPDATE SET n = n - 1;
+        DELETE FROM form_remark WHERE instance_id = OLD.instance_id;
     END""",
     # Elements of searchable array fields (scalars stored as a single element, objects skipped).
     """CREATE TRIGGER form_instance_values_insert AFTER INSERT ON form_instance
