@@ -101,3 +101,34 @@ async def test_a_token_derived_with_another_key_is_replaced_not_handed_back(db: 
     second = await tokens.issue("keyA-tokens", "secret-a-tokens-01")
     assert second.token != first.token
     assert (await tokens.authenticate(second.token)).app_key == "keyA-tokens"
+
+
+class _CountingDb:
+    """The session database, counting the statements sent through it."""
+
+    def __init__(self, inner: Database) -> None:
+        self._inner = inner
+        self.sql = inner.sql
+        self.statements = 0
+
+    def __getattr__(self, name: str) -> object:
+        attr = getattr(self._inner, name)
+        if name in ("fetch", "fetchrow", "fetchval", "execute", "executemany"):
+
+            async def counted(*args: object, **kwargs: object) -> object:
+                self.statements += 1
+                return await attr(*args, **kwargs)
+
+            return counted
+        return attr
+
+
+async def test_a_known_token_is_checked_without_the_database(db: Database) -> None:
+    counting = _CountingDb(db)
+    tokens = TokenService(counting, SecretBox(SECRET_KEY), ttl_seconds=60)  # type: ignore[arg-type]
+    issued = await tokens.issue("keyA-tokens", "secret-a-tokens-01")
+    await tokens.authenticate(issued.token)  # first sight: one lookup
+    before = counting.statements
+    for _ in range(100):
+        assert (await tokens.authenticate(issued.token)).app_key == "keyA-tokens"
+    assert counting.statements == before
