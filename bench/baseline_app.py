@@ -163,9 +163,95 @@ _RECORD_INSERT = (
 )
 
 
-def _event(kind: str, type_: str, iid: str, now: int, **extra: Any) -> dict[str, Any]:
+def _event(kind: str, type_: str, iid: str, now: int, created_of: int | None = None, **extra: Any) -> dict[str, Any]:
+    """An outbox row; ``created_of``: the task whose creation time the database puts into createTime."""
     payload = {"EventType": kind, "processInstanceId": iid, "type": type_, "createTime": now, **extra}
-    return {"corp_pk": CONFIG["flow"]["corp_pk"], "type": kind, "payload": orjson.dumps(payload).decode(), "now": now}
+    return {"type": kind, "payload": orjson.dumps(payload).decode(), "created_of": created_of}
+
+
+def _guarded_cte(parts: list[str]) -> str:
+    """PostgreSQL: the step's rows as data-modifying CTEs selecting from ``guard`` (Zida's statement shape)."""
+    return ", ".join(parts)
+
+
+_PG_NEW_TASKS = (
+    "new_tasks AS (INSERT INTO task (id, process_instance_pk, corp_pk, app_pk, node_id, assignee_user_id, status,"
+    " created_at, active_at) SELECT x.id, guard.id, :corp_pk, :app_pk, x.node, x.usr, 'RUNNING', :now, :now"
+    " FROM guard, jsonb_to_recordset(CAST(:new_tasks AS jsonb)) AS x(id BIGINT, node TEXT, usr TEXT))"
+)
+_PG_CHANGED_TASKS = (
+    "changed_tasks AS (UPDATE task SET status = x.status, result = x.result,"
+    " actor_user_id = COALESCE(x.actor, task.actor_user_id), finished_at = :now FROM guard,"
+    " jsonb_to_recordset(CAST(:changed_tasks AS jsonb)) AS x(id BIGINT, status TEXT, result TEXT, actor TEXT)"
+    " WHERE task.process_instance_pk = :pi AND task.id = x.id)"
+)
+_PG_HISTORY = (
+    "history AS (INSERT INTO operation_record (process_instance_pk, kind, actor_user_id, node_id, task_id, result,"
+    " remark, user_ids, on_behalf, created_at) SELECT guard.id, x.kind, x.actor, x.node, x.task, x.result, x.remark,"
+    " CAST('[]' AS jsonb), false, :now FROM guard, jsonb_to_recordset(CAST(:history AS jsonb))"
+    " AS x(n INT, kind TEXT, actor TEXT, node TEXT, task BIGINT, result TEXT, remark TEXT) ORDER BY x.n)"
+)
+_PG_EVENTS = (
+    "events AS (INSERT INTO outbox_event (corp_pk, event_type, payload, created_at) SELECT :corp_pk, x.type,"
+    " CASE WHEN x.created_of IS NULL THEN x.payload ELSE x.payload || jsonb_build_object('createTime',"
+    " COALESCE((SELECT t.created_at FROM task t WHERE t.id = x.created_of), :now)) END, :now FROM guard,"
+    " jsonb_to_recordset(CAST(:events AS jsonb)) AS x(n INT, type TEXT, payload JSONB, created_of BIGINT)"
+    " ORDER BY x.n)"
+)
+
+
+def _rows(
+    new: list[dict[str, Any]], changed: list[dict[str, Any]], ops: list[dict[str, Any]], events: list[Any]
+) -> dict[str, Any]:
+    """The step's rows as the JSON arrays of the PostgreSQL statement."""
+
+    def rows(items: list[dict[str, Any]], keys: tuple[str, ...]) -> str:
+        return orjson.dumps([{"n": n, **{k: i[k] for k in keys}} for n, i in enumerate(items)]).decode()
+
+    return {
+        "new_tasks": orjson.dumps([{"id": t["gid"], "node": t["node"], "usr": t["user"]} for t in new]).decode(),
+        "changed_tasks": orjson.dumps(
+            [{"id": t["gid"], "status": t["row_status"], "result": t["result"], "actor": t["actor"]} for t in changed]
+        ).decode(),
+        "history": rows(ops, ("kind", "actor", "node", "task", "result", "remark")),
+        "events": orjson.dumps(
+            [
+                {"n": n, "type": e["type"], "payload": orjson.loads(e["payload"]), "created_of": e["created_of"]}
+                for n, e in enumerate(events)
+            ]
+        ).decode(),
+    }
+
+
+async def _write_rows_sqlite(
+    tx: Any,
+    pi: int,
+    new: list[dict[str, Any]],
+    changed: list[dict[str, Any]],
+    ops: list[dict[str, Any]],
+    events: list[Any],
+    now: int,
+) -> None:
+    f = CONFIG["flow"]
+    if new:
+        await tx.executemany(
+            _TASK_INSERT,
+            [{**f, "id": t["gid"], "pi": pi, "node": t["node"], "user": t["user"], "now": now} for t in new],
+        )
+    if changed:
+        await tx.executemany(
+            "UPDATE task SET status = :status, result = :result, actor_user_id = COALESCE(:actor, actor_user_id),"
+            " finished_at = :now WHERE id = :id",
+            [
+                {"status": t["row_status"], "result": t["result"], "actor": t["actor"], "now": now, "id": t["gid"]}
+                for t in changed
+            ],
+        )
+    await tx.executemany(_RECORD_INSERT, [{**o, "pi": pi, "users": "[]", "now": now} for o in ops])
+    await tx.executemany(
+        _OUTBOX_INSERT,
+        [{"corp_pk": f["corp_pk"], "type": e["type"], "payload": e["payload"], "now": now} for e in events],
+    )
 
 
 async def flow_start(request: Request) -> Response:
@@ -173,6 +259,7 @@ async def flow_start(request: Request) -> Response:
     f, now, user = CONFIG["flow"], _ms(), payload["userId"]
     iid = "FINST-BASE" + os.urandom(15).hex().upper()
     first = CONFIG["flow"]["approvers"]["node_lead"]
+    tasks = [{"id": n + 1, "node": "node_lead", "user": u, "status": "running"} for n, u in enumerate(first)]
     async with _write() as tx:
         row = await tx.fetchrow(
             "INSERT INTO form_instance (instance_id, corp_pk, app_pk, form_pk, form_version, title, originator_user_id,"
@@ -193,7 +280,6 @@ async def flow_start(request: Request) -> Response:
             f" created_at) VALUES (:corp_pk, :form_pk, :iid, :user, 'CREATE', {_json('changes')}, :now)",
             {**f, "iid": iid, "user": user, "changes": payload["formDataJson"], "now": now},
         )
-        tasks = [{"id": n + 1, "node": "node_lead", "user": u, "status": "running"} for n, u in enumerate(first)]
         pi = (
             await tx.fetchrow(
                 "INSERT INTO process_instance (instance_id, form_instance_pk, corp_pk, app_pk, form_pk, form_version,"
@@ -210,35 +296,20 @@ async def flow_start(request: Request) -> Response:
                 },
             )
         )[0]
-        await tx.executemany(
-            _TASK_INSERT,
-            [
-                {**f, "id": pi * TASK_BLOCK + t["id"], "pi": pi, "node": t["node"], "user": t["user"], "now": now}
-                for t in tasks
-            ],
-        )
-        await tx.execute(
-            _RECORD_INSERT,
-            {
-                "pi": pi,
-                "kind": "start",
-                "actor": user,
-                "node": None,
-                "task": None,
-                "result": None,
-                "remark": "",
-                "users": "[]",
-                "now": now,
-            },
-        )
-        await tx.executemany(
-            _OUTBOX_INSERT,
-            [_event("bpms_instance_change", "start", iid, now, staffId=user)]
-            + [
-                _event("bpms_task_change", "start", iid, now, staffId=t["user"], taskId=pi * TASK_BLOCK + t["id"])
-                for t in tasks
-            ],
-        )
+        new = [{**t, "gid": pi * TASK_BLOCK + t["id"]} for t in tasks]
+        ops = [{"kind": "start", "actor": user, "node": None, "task": None, "result": None, "remark": ""}]
+        events = [_event("bpms_instance_change", "start", iid, now, staffId=user)] + [
+            _event("bpms_task_change", "start", iid, now, staffId=t["user"], taskId=t["gid"]) for t in new
+        ]
+        if IS_PG:
+            await tx.fetchrow(
+                "WITH guard AS (SELECT CAST(:pi AS BIGINT) AS id), "
+                + _guarded_cte([_PG_NEW_TASKS, _PG_CHANGED_TASKS, _PG_HISTORY, _PG_EVENTS])
+                + " SELECT 1",
+                {**f, "pi": pi, "now": now, **_rows(new, [], ops, events)},
+            )
+        else:
+            await _write_rows_sqlite(tx, pi, new, [], ops, events, now)
     return Response(orjson.dumps({"result": iid}), media_type="application/json")
 
 
@@ -255,103 +326,111 @@ async def flow_tasks(request: Request) -> Response:
 
 
 async def flow_execute(request: Request) -> Response:
+    """Read the instance, decide, then write the step guarded by its lock_version (as Zida does)."""
     payload = orjson.loads(await request.body())
     f, now, iid, user = CONFIG["flow"], _ms(), payload["processInstanceId"], payload["userId"]
-    async with _write() as tx:
-        row = await tx.fetchrow(
-            "SELECT id, form_instance_pk, state, lock_version FROM process_instance"
-            " WHERE instance_id = :iid AND corp_pk = :corp_pk" + (" FOR UPDATE" if IS_PG else ""),
-            {"iid": iid, "corp_pk": f["corp_pk"]},
-        )
-        pi, fi, lock = row[0], row[1], row[3]
-        tasks = orjson.loads(row[2])["tasks"]
-        local = payload["taskId"] - pi * TASK_BLOCK
-        mine = next(t for t in tasks if t["id"] == local and t["status"] == "running" and t["user"] == user)
-        node = mine["node"]
-        changed = []
-        for t in tasks:
-            if t["status"] == "running":
-                t["status"], t["result"] = ("completed", "agree") if t is mine else ("cancelled", None)
-                changed.append(t)
-        await tx.executemany(
-            "UPDATE task SET status = :status, result = :result, actor_user_id = :actor, finished_at = :now"
-            " WHERE id = :id",
-            [
+    (row,) = await fetch(
+        "SELECT id, form_instance_pk, state, lock_version FROM process_instance"
+        " WHERE instance_id = :iid AND corp_pk = :corp_pk",
+        ["iid", "corp_pk"],
+        {"iid": iid, "corp_pk": f["corp_pk"]},
+    )
+    pi, fi, lock = row[0], row[1], row[3]
+    tasks = orjson.loads(row[2])["tasks"]
+    local = payload["taskId"] - pi * TASK_BLOCK
+    mine = next(t for t in tasks if t["id"] == local and t["status"] == "running" and t["user"] == user)
+    node = mine["node"]
+    changed = []
+    for t in tasks:
+        if t["status"] == "running":
+            done = t is mine
+            t["status"], t["result"] = ("completed", "agree") if done else ("cancelled", None)
+            changed.append(
                 {
-                    "status": "COMPLETED" if t is mine else "CANCELED",
+                    "gid": pi * TASK_BLOCK + t["id"],
+                    "row_status": "COMPLETED" if done else "CANCELED",
                     "result": t["result"],
-                    "actor": user if t is mine else None,
-                    "now": now,
-                    "id": pi * TASK_BLOCK + t["id"],
+                    "actor": user if done else None,
+                    "user": t["user"],
+                    "mine": done,
                 }
-                for t in changed
-            ],
-        )
-        events = [
-            _event("bpms_task_change", "finish", iid, now, staffId=user, taskId=payload["taskId"], result="agree"),
-            *(
-                _event("bpms_task_change", "cancel", iid, now, staffId=t["user"], taskId=pi * TASK_BLOCK + t["id"])
-                for t in changed
-                if t is not mine
-            ),
-        ]
-        records = [
-            {
-                "pi": pi,
-                "kind": "agree",
-                "actor": user,
-                "node": node,
-                "task": payload["taskId"],
-                "result": "agree",
-                "remark": payload["remark"],
-                "users": "[]",
-                "now": now,
-            }
-        ]
-        if node == "node_lead":
-            new = [
-                {"id": len(tasks) + n + 1, "node": "node_fin", "user": u, "status": "running"}
-                for n, u in enumerate(f["approvers"]["node_fin"])
-            ]
-            tasks.extend(new)
-            await tx.executemany(
-                _TASK_INSERT,
-                [
-                    {**f, "id": pi * TASK_BLOCK + t["id"], "pi": pi, "node": t["node"], "user": t["user"], "now": now}
-                    for t in new
-                ],
             )
-            events += [
-                _event("bpms_task_change", "start", iid, now, staffId=t["user"], taskId=pi * TASK_BLOCK + t["id"])
-                for t in new
-            ]
-            status, result, finished = "RUNNING", None, None
-        else:
-            records.append({**records[0], "kind": "finish", "actor": None, "node": None, "task": None, "remark": ""})
-            events.append(_event("bpms_instance_change", "finish", iid, now, result="agree"))
-            status, result, finished = "COMPLETED", "agree", now
-        await tx.executemany(_RECORD_INSERT, records)
-        await tx.executemany(_OUTBOX_INSERT, events)
-        await tx.execute(
-            f"UPDATE process_instance SET state = {_json('state')}, status = :status, result = :result,"
-            " modified_at = :now, finished_at = :finished, lock_version = lock_version + 1"
-            " WHERE id = :pi AND lock_version = :lock",
-            {
-                "state": orjson.dumps({"tasks": tasks}).decode(),
-                "status": status,
-                "result": result,
-                "now": now,
-                "finished": finished,
-                "pi": pi,
-                "lock": lock,
-            },
+    events = [
+        _event(
+            "bpms_task_change",
+            "finish" if c["mine"] else "cancel",
+            iid,
+            now,
+            staffId=c["user"],
+            taskId=c["gid"],
+            **({"result": "agree"} if c["mine"] else {}),
+            created_of=c["gid"],
         )
-        await tx.execute(
-            "UPDATE form_instance SET instance_status = :status, approved_result = :result, modified_at = :now"
-            " WHERE id = :fi",
-            {"status": status, "result": result, "now": now, "fi": fi},
+        for c in changed
+    ]
+    ops = [
+        {
+            "kind": "agree",
+            "actor": user,
+            "node": node,
+            "task": payload["taskId"],
+            "result": "agree",
+            "remark": payload["remark"],
+        }
+    ]
+    new: list[dict[str, Any]] = []
+    if node == "node_lead":
+        for u in f["approvers"]["node_fin"]:
+            task = {"id": len(tasks) + 1, "node": "node_fin", "user": u, "status": "running"}
+            tasks.append(task)
+            new.append({**task, "gid": pi * TASK_BLOCK + task["id"]})
+        events += [_event("bpms_task_change", "start", iid, now, staffId=t["user"], taskId=t["gid"]) for t in new]
+        status, result, finished = "RUNNING", None, None
+    else:
+        ops.append({"kind": "finish", "actor": None, "node": None, "task": None, "result": "agree", "remark": ""})
+        events.append(_event("bpms_instance_change", "finish", iid, now, result="agree"))
+        status, result, finished = "COMPLETED", "agree", now
+    guard = {
+        "state": orjson.dumps({"tasks": tasks}).decode(),
+        "status": status,
+        "result": result,
+        "now": now,
+        "finished": finished,
+        "pi": pi,
+        "lock": lock,
+        "fi": fi,
+    }
+    if IS_PG:  # one statement, a transaction by itself
+        await state["pool"].fetchval(
+            *_pg(
+                "WITH guard AS (UPDATE process_instance SET state = CAST(:state AS jsonb), status = :status,"
+                " result = :result, modified_at = :now, finished_at = :finished, lock_version = lock_version + 1"
+                " WHERE id = :pi AND lock_version = :lock RETURNING id), "
+                + _guarded_cte([_PG_NEW_TASKS, _PG_CHANGED_TASKS, _PG_HISTORY, _PG_EVENTS])
+                + ", record AS (UPDATE form_instance SET instance_status = :status, approved_result = :result,"
+                " modified_at = :now FROM guard WHERE form_instance.id = :fi) SELECT count(*) FROM guard",
+                {**f, **guard, **_rows(new, changed, ops, events)},
+            )
         )
+    else:
+        async with _write() as tx:
+            await tx.execute(
+                "UPDATE process_instance SET state = :state, status = :status, result = :result, modified_at = :now,"
+                " finished_at = :finished, lock_version = lock_version + 1 WHERE id = :pi AND lock_version = :lock",
+                guard,
+            )
+            await _write_rows_sqlite(tx, pi, new, changed, ops, events, now)
+            await tx.execute(
+                "UPDATE form_instance SET instance_status = :status, approved_result = :result, modified_at = :now"
+                " WHERE id = :fi",
+                guard,
+            )
     return Response(orjson.dumps({"result": True}), media_type="application/json")
+
+
+def _pg(sql: str, args: dict[str, Any]) -> list[Any]:
+    names = _names(sql)
+    return [numbered(sql, names), *[args[n] for n in names]]
 
 
 @asynccontextmanager

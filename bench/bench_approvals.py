@@ -17,7 +17,16 @@ The process is bench/bundle_flow.yaml: two sequential approver nodes, or-sign ov
 
 The load generator is a closed loop of ``--connections`` keep-alive HTTP/1.1 connections in this process
 (uvloop, prebuilt request bytes, no HTTP library): each connection runs instances back to back. Its own CPU
-time is measured and printed (a few % of one core). Each run warms up, then counts ``--duration`` seconds.
+time is measured and printed (about 0.1–0.2 of a core). uvicorn's workers accept from one shared socket, so a
+burst of new connections can land on one worker; connections are therefore opened one by one and kept only
+while each worker has its share (``connections per worker`` in the output). Each run warms up, then counts
+``--duration`` seconds; runs alternate baseline / Zida so machine noise hits both alike.
+
+Before the runs, ``--history`` seconds of unmeasured load give the tables some rows, then ANALYZE (VACUUM
+ANALYZE on PostgreSQL, whose test server runs with autovacuum off): plans are those of a server in use, not of
+an empty schema. CPU is accounted per process from /proc: the server's workers, our PostgreSQL backends (by
+``application_name``) and PostgreSQL's background processes, this client, and ``others`` — whatever else ran on
+the machine meanwhile (other test suites share it); a run with much ``others`` is noise.
 
 The **baseline** is ``bench/baseline_app.py`` (bare Starlette + asyncpg / sqlite3, same worker count, its own
 database with the same schema and bundle) serving the same five calls with the same SQL statements Zida runs
@@ -384,22 +393,20 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-async def _postgres_pids(url: str | None) -> list[int]:
+async def _postgres_pids(url: str | None) -> tuple[list[int], list[int]]:
     """The backends serving ``url``'s application, and PostgreSQL's own background processes (WAL writer,
-    checkpointer…); not other sessions' backends (other test suites may share the server)."""
+    checkpointer…, shared with whatever else uses the server); not other sessions' backends."""
     if url is None:
-        return []
+        return [], []
     import asyncpg
 
     conn = await asyncpg.connect(PG)
     try:
-        rows = await conn.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE application_name = $1 OR backend_type <> 'client backend'",
-            _app_name(url),
-        )
+        ours = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE application_name = $1", _app_name(url))
+        background = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE backend_type <> 'client backend'")
     finally:
         await conn.close()
-    return [int(r["pid"]) for r in rows]
+    return [int(r["pid"]) for r in ours], [int(r["pid"]) for r in background]
 
 
 def drive(
@@ -425,11 +432,17 @@ def drive(
         async def mark(at: float, key: str) -> None:
             await asyncio.sleep(max(0.0, at - time.perf_counter()))
             if not pids:  # after the warm-up every worker and database backend exists
-                pids.update(server=_children(server_pid), pg=await _postgres_pids(pg_url))
+                backends, background = await _postgres_pids(pg_url)
+                pids.update(server=_children(server_pid), pg=backends, pg_background=background)
                 marks["spread"] = _connections_per_process(target.port)
-            server, pg = pids["server"], pids["pg"]
             usage = resource.getrusage(resource.RUSAGE_SELF)
-            marks[key] = (usage.ru_utime + usage.ru_stime, _cpu_of(server), _cpu_of(pg), _machine_busy())
+            marks[key] = (
+                usage.ru_utime + usage.ru_stime,
+                _cpu_of(pids["server"]),
+                _cpu_of(pids["pg"]),
+                _cpu_of(pids["pg_background"]),
+                _machine_busy(),
+            )
 
         stop = tally.window[1]
         await asyncio.gather(
@@ -437,8 +450,10 @@ def drive(
             mark(tally.window[1], "to"),
             *(_connection(target, tally, counter, stop, stream) for stream in streams),
         )
-        (c0, s0, p0, (b0, t0)), (c1, s1, p1, (b1, t1)) = marks["from"], marks["to"]
+        (c0, s0, p0, g0, (b0, t0)), (c1, s1, p1, g1, (b1, t1)) = marks["from"], marks["to"]
         cores = os.cpu_count() or 1
+        busy = (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0
+        accounted = (c1 - c0 + s1 - s0 + p1 - p0 + g1 - g0) / duration
         out: dict[str, Any] = {
             "instances_per_s": tally.instances / duration,
             "connections_per_worker": marks["spread"],
@@ -448,7 +463,10 @@ def drive(
                 "client_core_share": (c1 - c0) / duration,
                 "server_core_share": (s1 - s0) / duration,
                 "postgres_core_share": (p1 - p0) / duration,
-                "machine_busy": (b1 - b0) / (t1 - t0) if t1 > t0 else 0.0,
+                "postgres_background_core_share": (g1 - g0) / duration,
+                "machine_busy": busy,
+                # whatever else ran meanwhile (other test suites on a shared machine): noise in the numbers
+                "others_core_share": max(0.0, busy * cores - accounted),
                 "cores": cores,
             },
         }
@@ -536,6 +554,16 @@ def baseline_config(url: str, pks: dict[str, int], work: Path) -> Path:
     return path
 
 
+async def analyze(*urls: str) -> None:
+    """Fresh statistics (and, on PostgreSQL, whose test server runs with autovacuum off, a vacuum)."""
+    for url in urls:
+        db = await open_database(url)
+        try:
+            await db.execute("VACUUM ANALYZE" if url.startswith("postgresql") else "ANALYZE")
+        finally:
+            await db.close()
+
+
 async def check_consistency(url: str, since: int) -> tuple[int, list[str], dict[str, int]]:
     db = await open_database(url)
     try:
@@ -568,7 +596,8 @@ def line(label: str, med: dict[str, Any]) -> str:
     rate = max(med["instances_per_s"], 1e-9)
     parts.append(
         f"cpu: server {cpu['server_core_share']:.2f} pg {cpu['postgres_core_share']:.2f}"
-        f" client {cpu['client_core_share']:.2f} cores, machine {cpu['machine_busy']:.0%} busy"
+        f" (+{cpu['postgres_background_core_share']:.2f} bg) client {cpu['client_core_share']:.2f}"
+        f" others {cpu['others_core_share']:.2f} cores, machine {cpu['machine_busy']:.0%} busy"
         f" | cpu ms/instance: server {cpu['server_core_share'] * 1000 / rate:.2f}"
         f" pg {cpu['postgres_core_share'] * 1000 / rate:.2f}"
     )
@@ -586,6 +615,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--history", type=float, default=10, help="seconds of unmeasured load first, then ANALYZE (realistic plans)"
+    )
     parser.add_argument("--no-baseline", action="store_true", help="measure Zida only")
     args = parser.parse_args()
 
@@ -622,6 +654,13 @@ def main() -> None:
         token = httpx.post(f"http://127.0.0.1:{zport}/v1.0/oauth2/accessToken", json=CREDENTIAL).json()["accessToken"]
         zt = zida_target(zport, token)
         bt = baseline_target(bport)
+        if args.history > 0:
+            # Tables with some history and fresh statistics: the plans a server in use has, not an empty schema's.
+            print(f"  {args.history:.0f} s of history on each, then ANALYZE …", flush=True)
+            drive(zt, zida.pid, args.connections, args.workers, 0, args.history)
+            if base is not None:
+                drive(bt, base.pid, args.connections, args.workers, 0, args.history)
+            asyncio.run(analyze(zida_url, base_url))
         for run in range(args.runs):  # interleaved, so machine noise hits both alike
             if base is not None:
                 results["baseline"].append(
