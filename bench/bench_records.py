@@ -343,6 +343,10 @@ def wrk(url: str, lua: Path, env: dict[str, str], duration: int, connections: in
     return {"rps": rps, "p50": ms("50"), "p99": ms("99"), "non2xx": float(errors.group(1)) if errors else 0.0}
 
 
+def _ratio(zida: float, baseline: float) -> str:
+    return f"{zida / baseline:.2f}" if baseline else "n/a"
+
+
 def free_port() -> int:
     import socket
 
@@ -563,7 +567,7 @@ def main() -> None:
             print(
                 f"{label:34s} zida {med['zida']['rps']:8.0f} req/s p50 {med['zida']['p50']:6.1f} ms p99 "
                 f"{med['zida']['p99']:6.1f} ms | baseline {med['baseline']['rps']:8.0f} req/s p99 "
-                f"{med['baseline']['p99']:6.1f} ms | ratio {med['zida']['rps'] / med['baseline']['rps']:.2f}"
+                f"{med['baseline']['p99']:6.1f} ms | ratio {_ratio(med['zida']['rps'], med['baseline']['rps'])}"
                 f"{' | zida non-2xx ' + str(int(med['zida']['non2xx'])) if med['zida']['non2xx'] else ''}"
                 f"{' | baseline non-2xx ' + str(int(med['baseline']['non2xx'])) if med['baseline']['non2xx'] else ''}",
                 flush=True,

@@ -63,5 +63,7 @@ class SecretBox:
             raise ValueError("secret cannot be decrypted with this ZIDA_SECRET_KEY") from exc
 
     def derive(self, purpose: str, value: str, length: int = 32) -> str:
-        """A keyed, deterministic hex string (HMAC-SHA256) for ``value``: re-derivable, never stored."""
+        """A keyed, deterministic hex string (HMAC-SHA256) for ``value``: re-derivable by the key holder only
+        (tokens are derived, never stored; stored lookups such as systemToken digests can't be brute-forced
+        from a dump without the key)."""
         return hmac.new(self._mac_key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()[:length]

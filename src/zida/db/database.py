@@ -17,12 +17,14 @@ import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
+from zida.core.errors import Conflict
 from zida.settings import sqlite_path
 
 __all__ = [
@@ -172,6 +174,8 @@ class SqliteDatabase(_SqliteConn):
         self._batch: asyncio.Future[None] | None = None  # the COMMIT the open SQLite transaction's members await
         self._batch_size = 0
         self._flushes: set[asyncio.Task[None]] = set()
+        # COMMITs (the fsyncs) run here, never queued behind other work of the default executor (scrypt…).
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix="zida-sqlite-commit")
 
     async def _begin(self) -> None:
         """``BEGIN IMMEDIATE``, waiting asynchronously while another process holds the write lock."""
@@ -186,7 +190,11 @@ class SqliteDatabase(_SqliteConn):
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
                 if loop.time() >= deadline:
-                    raise
+                    raise Conflict(
+                        f"the database file stayed locked by another process for {_WRITE_LOCK_SECONDS:.0f} s;"
+                        " nothing was written, try again",
+                        reason="db.busy",
+                    ) from exc
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.001)
 
@@ -244,7 +252,7 @@ class SqliteDatabase(_SqliteConn):
 
     async def _commit_batch(self) -> None:
         """COMMIT the open transaction in a thread (waiting for it even if cancelled: the connection is busy)."""
-        commit = asyncio.get_running_loop().run_in_executor(None, self._writer.execute, "COMMIT")
+        commit = asyncio.get_running_loop().run_in_executor(self._committer, self._writer.execute, "COMMIT")
         cancelled = False
         while not commit.done():
             try:
@@ -267,6 +275,10 @@ class SqliteDatabase(_SqliteConn):
                 batch.set_exception(error)
 
     async def close(self) -> None:
+        async with self._write_lock:  # no transaction is open, and any pending COMMIT has finished
+            if self._batch is not None:
+                await self._commit_batch()
+        self._committer.shutdown(wait=True)
         self._conn.close()
         self._writer.close()
 
@@ -296,6 +308,23 @@ def _args(query: str, params: Params | None) -> tuple[str, list[Any]]:
     return text, [params[n] for n in names]
 
 
+# PostgreSQL aborts one of two transactions that wait on each other (deadlock) or, at stricter isolation
+# levels, a transaction that lost a race: the caller's change was not made and may simply be tried again.
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+@asynccontextmanager
+async def _concurrency_as_conflict() -> AsyncIterator[None]:
+    try:
+        yield
+    except Exception as exc:
+        if getattr(exc, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+            raise Conflict(
+                "a concurrent change got in the way; nothing was written, try again", reason="db.concurrent_change"
+            ) from exc
+        raise
+
+
 class _PgConn:
     sql: SqlDialect = PostgresDialect()
 
@@ -304,27 +333,32 @@ class _PgConn:
 
     async def fetch(self, query: str, params: Params | None = None) -> list[Row]:
         text, args = _args(query, params)
-        rows: list[Row] = await self._conn.fetch(text, *args)
+        async with _concurrency_as_conflict():
+            rows: list[Row] = await self._conn.fetch(text, *args)
         return rows
 
     async def fetchrow(self, query: str, params: Params | None = None) -> Row | None:
         text, args = _args(query, params)
-        row: Row | None = await self._conn.fetchrow(text, *args)
+        async with _concurrency_as_conflict():
+            row: Row | None = await self._conn.fetchrow(text, *args)
         return row
 
     async def fetchval(self, query: str, params: Params | None = None) -> Any:
         text, args = _args(query, params)
-        return await self._conn.fetchval(text, *args)
+        async with _concurrency_as_conflict():
+            return await self._conn.fetchval(text, *args)
 
     async def execute(self, query: str, params: Params | None = None) -> int:
         text, args = _args(query, params)
-        status: str = await self._conn.execute(text, *args)
+        async with _concurrency_as_conflict():
+            status: str = await self._conn.execute(text, *args)
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
     async def executemany(self, query: str, params: Iterable[Params]) -> None:
         text, names = _to_numbered(query)
-        await self._conn.executemany(text, [[p[n] for n in names] for p in params])
+        async with _concurrency_as_conflict():
+            await self._conn.executemany(text, [[p[n] for n in names] for p in params])
 
 
 def postgres_dsn(url: str) -> tuple[str, dict[str, str]]:
@@ -363,7 +397,7 @@ class PostgresDatabase(_PgConn):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PgConn]:
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._pool.acquire() as conn, _concurrency_as_conflict(), conn.transaction():
             yield _PgConn(conn)
 
     async def close(self) -> None:

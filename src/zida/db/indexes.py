@@ -7,7 +7,7 @@
   condition's selectivity (and pick the wrong index for two or three conditions);
 * array fields (employees, departments, check boxes…): on PostgreSQL a GIN ``jsonb_path_ops`` index for
   containment; on SQLite a side table ``form_field_value`` of (field, element, record) kept up to date by
-  triggers (see migration 0005), indexed by value.
+  triggers (see migration 0004), indexed by value, filled in the transaction that makes a field searchable.
 
 Index names carry a hash of their definition: when a field's type or the expression changes, the old
 index is dropped and a new one built, never silently reused. PostgreSQL builds them ``CONCURRENTLY``
@@ -26,7 +26,14 @@ from zida.core.filters import Sort
 from zida.db.database import Connection, Database, PostgresDialect, SqlDialect
 from zida.db.filters import field_expression
 
-__all__ = ["FieldIndex", "ensure_field_indexes", "forget_sqlite_indexes", "planned_indexes", "sort_index_hint"]
+__all__ = [
+    "FieldIndex",
+    "ensure_field_indexes",
+    "forget_sqlite_indexes",
+    "planned_indexes",
+    "sort_index_hint",
+    "sync_element_table",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +154,18 @@ async def ensure_field_indexes(db: Database, form_pk: int, fields: tuple[Field, 
     if built:
         await db.execute("PRAGMA optimize")
     return built
+
+
+async def sync_element_table(tx: Connection, form_pk: int, fields: tuple[Field, ...]) -> list[str]:
+    """SQLite, inside the transaction that changes a form: its searchable array fields' element rows.
+
+    Searches read these rows as soon as a field is searchable, so they are written with the schema change
+    itself (data, not DDL); only the B-tree indexes wait for the commit.
+    """
+    if tx.sql.name != "sqlite":
+        return []
+    planned = planned_indexes("sqlite", form_pk, fields)
+    return await _sync_side_table(tx, int(form_pk), [i.field_id for i in planned if i.side_table])
 
 
 async def _sync_side_table(tx: Connection, form_pk: int, field_ids: list[str]) -> list[str]:

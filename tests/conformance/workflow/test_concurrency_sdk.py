@@ -84,3 +84,46 @@ def test_every_approver_of_an_or_sign_node_at_once(flow: Flow) -> None:
     }
     assert statuses == {u: "COMPLETED" if u == winner else "CANCELED" for u in tasks}
     assert flow.instance(iid).approved_result == "agree"
+
+
+def test_record_updates_racing_approval_steps_never_fail_obscurely(flow: Flow) -> None:
+    # A batch update of a process record locks the instance before the record, as an approval step does:
+    # the two never deadlock; each either succeeds or answers a clear conflict, and the instance stays whole.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from Tea.exceptions import TeaException
+
+    outcomes: list[str] = []
+    for _ in range(12):
+        iid = flow.start("FORM-FLOW-TWO", {"textField_title": "race"})
+        task_id = flow.task_of(iid, "wang")
+
+        def update(iid: str = iid) -> None:
+            flow.call(
+                "batch_update_form_data_by_instance_map",
+                form_uuid="FORM-FLOW-TWO",
+                update_form_data_json_map={iid: '{"numberField_amount": 7}'},
+            )
+
+        def approve(iid: str = iid, task_id: int = task_id) -> None:
+            flow.call(
+                "execute_task",
+                user="wang",
+                process_instance_id=iid,
+                task_id=task_id,
+                out_result="AGREE",
+                remark="ok",
+            )
+
+        with ThreadPoolExecutor(2) as pool:
+            futures = [pool.submit(update), pool.submit(approve)]
+        for future in futures:
+            try:
+                future.result()
+                outcomes.append("ok")
+            except TeaException as err:
+                assert err.code in ("invalidState.data.conflict", "invalidState.instance.instanceStatusHasChanged")
+                assert err.data.get("statusCode") == 400, err.data
+                outcomes.append(err.code)
+        assert flow.instance(iid).instance_status == "RUNNING"
+    assert outcomes.count("ok") >= 12  # most calls go through; none is a 500

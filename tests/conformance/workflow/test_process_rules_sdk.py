@@ -180,7 +180,7 @@ def test_batch_remove_refuses_process_data_with_the_documented_code(flow: Flow) 
 
 @pytest.mark.parametrize("api", ["get_instance_id_list", "get_instances"])
 @pytest.mark.parametrize("version", [1, 2])
-@pytest.mark.parametrize("task_id", [HUGE, str(2**63), "0", "-1", "12x"])
+@pytest.mark.parametrize("task_id", [HUGE, str(2**63), "0", "-1", "12x", "²", "١٢"])
 def test_task_id_filters_out_of_range_are_bad_input(flow: Flow, api: str, version: int, task_id: str) -> None:
     err = expect_error(lambda: flow.call(api, version=version, form_uuid="FORM-FLOW-TWO", task_id=task_id), *BAD)
     assert "taskId" in err.message

@@ -193,12 +193,12 @@ async def check_server_key(db: Database, box: SecretBox) -> None:
     """
     fingerprint = box.derive("server-key-fingerprint", "zida")
     async with db.transaction() as tx:
+        # Several workers may start at once on a new database: the first writes, the others read its value.
+        await tx.execute(
+            "INSERT INTO server_meta (name, value) VALUES ('server_key_fingerprint', :v) ON CONFLICT (name) DO NOTHING",
+            {"v": fingerprint},
+        )
         stored = await tx.fetchval("SELECT value FROM server_meta WHERE name = 'server_key_fingerprint'")
-        if stored is None:
-            await tx.execute(
-                "INSERT INTO server_meta (name, value) VALUES ('server_key_fingerprint', :v)", {"v": fingerprint}
-            )
-            return
     if not hmac.compare_digest(str(stored), fingerprint):
         raise Misconfigured(
             "ZIDA_SECRET_KEY is not the key this database was set up with: use the original key (for the embedded"

@@ -20,7 +20,7 @@ from zida.core.bundle.schema import BundleIn, FieldIn, FormIn, I18nText, OptionI
 from zida.core.errors import InvalidArgument
 from zida.crypto import SecretBox, hash_secret, verify_secret
 from zida.db import Connection, Database
-from zida.db.indexes import ensure_field_indexes
+from zida.db.indexes import ensure_field_indexes, sync_element_table
 from zida.ids import new_token
 
 __all__ = ["BundleError", "LoadReport", "load_bundle", "parse_bundle", "read_bundle", "to_fields"]
@@ -466,7 +466,8 @@ async def load_bundle(db: Database, box: SecretBox, bundle: BundleIn, source: st
             await _load_app(tx, box, corp_pk, corp.corpId, i, a, user_pks, report, source, now)
     clear_all()  # this process sees the new bundle at once; other processes within ZIDA_CACHE_SECONDS
     # Indexes are derived state, built after the commit (concurrently on PostgreSQL, so a big form keeps
-    # taking writes meanwhile); the queries work without them, only slower.
+    # taking writes meanwhile); the queries work without them, only slower. (SQLite's element rows, which
+    # searches read directly, were written inside the transaction.)
     for form_pk, fields in report.to_index:
         report.indexes.extend(await ensure_field_indexes(db, form_pk, fields))
     return report
@@ -572,4 +573,5 @@ async def _load_app(
                 {"f": form_pk, "v": version, "fields": fields_json, "process": process_json, "now": now},
             )
             report.count("form versions", "created")
+        report.indexes.extend(await sync_element_table(tx, form_pk, fields))
         report.to_index.append((form_pk, fields))

@@ -29,6 +29,7 @@ __all__ = [
     "insert_instances",
     "insert_operation_log",
     "insert_operation_logs",
+    "lock_process_instances",
     "search_instance_ids",
     "search_instances",
     "touch_process_instances",
@@ -152,10 +153,9 @@ class PageCursors:
     more than the last with OFFSET. Remembering the sort key of each served page's last row (per form, filter
     and page size, for ``ZIDA_PAGE_CURSOR_SECONDS``, default 600 s, in this process) turns page N+1 into an
     index seek. Used for the orders whose keys are never NULL: newest first (the default) and by creation or
-    modification time. A page continued this way holds exactly the rows OFFSET would give when nothing
-    changed in between; when records were added or removed meanwhile it holds the rows that follow the
-    previous page (no row repeated or skipped by the paging itself), which is what a client reading
-    everything page by page needs.
+    modification time. Cursors belong to one generation of the form (its record count and latest
+    modification, read with each page): once a record is added, changed or removed they are no longer used,
+    so a continued page always holds exactly the rows OFFSET gives, whoever served the page before.
     """
 
     def __init__(self, ttl: float = 600.0, size: int = 2_000, per_query: int = 64) -> None:
@@ -208,8 +208,17 @@ async def search_instances(
     count_in_scan = query.with_total and query.filter is not None and not compiler.indexed(query.filter)
     params: dict[str, Any] = {**compiler.params, "limit": query.page.size, "offset": query.page.offset}
     seek, cursor_key, keyset = "", None, None if count_in_scan else _keyset_columns(query)
+    form_total = None
     if keyset is not None:
-        cursor_key = (int(form_pk), where, repr(sorted(compiler.params.items())), query.sort, query.page.size)
+        form_total, generation = await _generation(conn, form_pk)
+        cursor_key = (
+            int(form_pk),
+            generation,
+            where,
+            repr(sorted(compiler.params.items())),
+            query.sort,
+            query.page.size,
+        )
         known = PAGE_CURSORS.nearest(cursor_key, query.page.number) if query.page.number > 1 else None
         if known is not None:
             number, last = known
@@ -236,9 +245,24 @@ async def search_instances(
         total = int(rows[0]["total_count"])
     elif count_in_scan and query.page.offset == 0:
         total = 0  # the scan found nothing at all
+    elif query.with_total and query.filter is None and form_total is not None:
+        total = form_total
     elif query.with_total:
         total = await _count(conn, form_pk, where, compiler, query)
     return total, [_instance(r, form_uuid) for r in rows]
+
+
+async def _generation(conn: Connection, form_pk: int) -> tuple[int, tuple[int, int]]:
+    """The form's record count and a value that changes whenever any of its records is added, changed or
+    removed (count, latest modification): page cursors of another generation are never used."""
+    row = await conn.fetchrow(
+        "SELECT (SELECT sum(n) FROM form_record_count WHERE form_pk = :f) AS total,"
+        " (SELECT max(modified_at) FROM form_instance WHERE form_pk = :f) AS latest",
+        {"f": int(form_pk)},
+    )
+    total = int(row["total"] or 0) if row is not None else 0
+    latest = int(row["latest"] or 0) if row is not None else 0
+    return total, (total, latest)
 
 
 async def _fetch_hinted(
@@ -394,3 +418,19 @@ async def touch_process_instances(conn: Connection, form_instance_pks: list[int]
             f" WHERE form_instance_pk IN ({', '.join(':' + n for n in names)})",
             {"at": at, **names},
         )
+
+
+async def lock_process_instances(conn: Connection, corp_pk: int, instance_ids: list[str]) -> None:
+    """PostgreSQL: lock the process instances of these records (if any) before their records are locked.
+
+    An approval step locks the instance row, then the record; taking them in the same order here keeps a
+    record update and an approval step from deadlocking. SQLite has one writer and needs nothing.
+    """
+    if conn.sql.name != "postgresql" or not instance_ids:
+        return
+    names = {f"i{n}": v for n, v in enumerate(dict.fromkeys(instance_ids))}
+    await conn.fetch(
+        "SELECT id FROM process_instance WHERE corp_pk = :corp_pk"
+        f" AND instance_id IN ({', '.join(':' + n for n in names)}) ORDER BY id FOR UPDATE",
+        {"corp_pk": corp_pk, **names},
+    )

@@ -262,14 +262,28 @@ async def get_form_instances(
     conn: Connection, actor: AppActor, form: Form, instance_ids: list[str]
 ) -> list[FormInstance]:
     """Records of ``form`` by id, in the order asked; ids that are unknown, of another form or not visible
-    to the actor (non-admins see their own) are left out."""
+    to the actor (non-admins see their own, and process records whose approval they take part in) are left
+    out."""
     found = await repo.find_instances(conn, actor.corp_pk, instance_ids)
     out = []
     for instance_id in dict.fromkeys(instance_ids):
         inst = found.get(instance_id)
-        if inst is not None and inst.form_pk == form.pk and _can_touch(actor, inst):
+        if inst is None or inst.form_pk != form.pk:
+            continue
+        if _can_touch(actor, inst) or (inst.process_instance_id and await _takes_part(conn, actor, instance_id)):
             out.append(inst)
     return out
+
+
+async def _takes_part(conn: Connection, actor: AppActor, instance_id: str) -> bool:
+    """Whether the actor takes part in the approval of this process record (the process API's read rule)."""
+    from zida.core.workflow.service import check_record_visible  # the workflow builds on records: import late
+
+    try:
+        await check_record_visible(conn, actor, instance_id)
+    except (PermissionDenied, NotFound):
+        return False
+    return True
 
 
 async def _apply_update(
@@ -352,6 +366,7 @@ async def update_form_instances(
         raise InvalidArgument("an instance id appears twice in the batch", reason="argument.invalid")
     now = now_ms()
     async with db.transaction() as tx:
+        await repo.lock_process_instances(tx, actor.corp_pk, ids)
         found = await repo.find_instances(tx, actor.corp_pk, ids, lock=True)
         logs = []
         for instance_id, values in updates:
@@ -584,10 +599,11 @@ async def update_sub_table_rows(
     db: Database, actor: AppActor, instance_id: str, table_field_id: str, rows: Any, *, use_latest_version: bool = False
 ) -> None:
     """Change the sub-table rows named by their ``rowId`` (cells not given keep their value); an unknown
-    row id is an error and changes nothing."""
+    row id is an error and changes nothing. On a process record the instance learns of the change."""
     if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
         raise InvalidArgument("the update must be a non-empty array of rows with rowId", reason="form_data.invalid")
     async with db.transaction() as tx:
+        await repo.lock_process_instances(tx, actor.corp_pk, [instance_id])
         inst = await _load(tx, actor, instance_id, lock=True)
         form = await get_form(tx, actor, None, form_pk=inst.form_pk, version=inst.form_version)
         table = _table_field(form, table_field_id)
@@ -599,6 +615,7 @@ async def update_sub_table_rows(
                 raise NotFound(f"[{index}]: {table.field_id} has no row {row_id!r}", reason="record.row_not_found")
             by_id[row_id].update({k: v for k, v in row.items() if k != "rowId"})
         merged = [{("rowId" if k == ROW_ID else k): v for k, v in r.items()} for r in current]
+        log_time = now_ms()
         log = await _apply_update(
             tx,
             actor,
@@ -606,9 +623,11 @@ async def update_sub_table_rows(
             {table.field_id: merged},
             use_latest_version=use_latest_version,
             ignore_empty=False,
-            now=now_ms(),
+            now=log_time,
         )
         await repo.insert_operation_logs(tx, [log])
+        if inst.process_instance_id is not None:
+            await repo.touch_process_instances(tx, [inst.pk], log_time)
 
 
 async def employee_field_values(

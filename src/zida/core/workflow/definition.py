@@ -405,7 +405,7 @@ class _Parser:
         if kind == "deptHead":
             return DepartmentHead(self.level(value, at))
         if kind == "role":
-            if isinstance(value, str) and value.strip().isdigit():
+            if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
                 value = int(value)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise _error(at, "expects a roleId (a number)")

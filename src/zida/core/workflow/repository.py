@@ -211,8 +211,10 @@ async def update_process_instance(conn: Connection, inst: ProcessInstance) -> bo
     changed = await conn.execute(
         f"UPDATE process_instance SET state = {conn.sql.json_param('state')}, status = :status, result = :result,"
         " modified_at = :modified_at, finished_at = :finished_at, lock_version = lock_version + 1"
-        " WHERE id = :pk AND lock_version = :lock_version",
+        # (the instance id too: SQLite may give a deleted instance's row id to a new one)
+        " WHERE id = :pk AND lock_version = :lock_version AND instance_id = :instance_id",
         {
+            "instance_id": inst.instance_id,
             "state": inst.state.to_json(),
             "status": inst.status,
             "result": inst.result,
@@ -795,7 +797,8 @@ def _step_statement(inst: ProcessInstance, step: Step, *, guard: ProcessInstance
         head = (
             "WITH guard AS (UPDATE process_instance SET state = CAST(:state AS jsonb), status = :status,"
             " result = :result, modified_at = :modified_at, finished_at = :finished_at,"
-            " lock_version = lock_version + 1 WHERE id = :pk AND lock_version = :lock_version RETURNING id)"
+            " lock_version = lock_version + 1 WHERE id = :pk AND lock_version = :lock_version"
+            " AND instance_id = :instance_id RETURNING id)"
         )
         tail = (
             ", record AS (UPDATE form_instance SET instance_status = :status, approved_result = :result,"
@@ -809,6 +812,7 @@ def _step_statement(inst: ProcessInstance, step: Step, *, guard: ProcessInstance
             modified_at=guard.modified_at,
             finished_at=guard.finished_at,
             lock_version=guard.lock_version,
+            instance_id=guard.instance_id,
             record_pk=guard.record.pk,
         )
     sql = (

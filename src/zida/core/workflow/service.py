@@ -1,7 +1,8 @@
 """Workflow actions and queries over persisted process instances.
 
-Every action is one transaction: it loads the instance (row-locked on PostgreSQL; SQLite has a single
-writer), runs the pure engine, and writes what the engine says happened — task rows, operation records, CC
+Every action writes in one transaction: it loads the instance (outside the transaction, or row-locked inside it
+when the call also changes form values or keeps losing races), runs the pure engine, and writes what the engine
+says happened — task rows, operation records, CC
 and urge notifications, the instance's state and status, the record's ``instance_status`` /
 ``approved_result`` — together with the outbox events (``bpms_instance_change`` / ``bpms_task_change``).
 The write of the new state is guarded by the instance's ``lock_version``, so a lost update is impossible

@@ -61,7 +61,7 @@ class AdminCall:
     def number(self, name: str, value: Any, *, minimum: int = 0) -> int:
         """An integer (JSON number or numeric string) between ``minimum`` and 2^63-1 (ids are 64-bit)."""
         text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
-        if not text.isdigit() or not minimum <= int(text) <= MAX_INTEGER:
+        if not (text.isascii() and text.isdigit() and len(text) <= 19) or not minimum <= int(text) <= MAX_INTEGER:
             raise InvalidArgument(
                 f"{name} must be a number between {minimum} and {MAX_INTEGER}, got {value!r}",
                 reason="argument.invalid",

@@ -128,6 +128,7 @@ ERRORS: dict[tuple[type[ZidaError], str | None], tuple[int, str, str]] = {
         "failure.operation.onlyReceiptDataCanBeDeletedInBatches",
         "只有普通表单数据可以批量删除",
     ),
+    (Conflict, "db.busy"): (503, "ServiceUnavailable", "服务繁忙，请稍后重试"),
     (Conflict, None): (400, "invalidState.data.conflict", "数据状态冲突"),
     (RateLimited, None): (403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", "请求过于频繁"),
     (Unsupported, None): (400, "invalidParameter.operation.notSupported", "Zida不支持该操作"),

@@ -286,7 +286,7 @@ def time_point(value: Any, zone: str = "Asia/Shanghai", *, end_of_day: bool = Fa
     if not isinstance(value, str) or not value.strip():
         raise InvalidArgument(f"invalid time {value!r}", reason="argument.invalid")
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit() and len(text) <= 19:
         return _epoch_ms(int(text))
     tz = ZoneInfo(zone)
     for fmt, whole_day in (("%Y-%m-%d %H:%M:%S", False), ("%Y-%m-%d %H:%M", False), ("%Y-%m-%d", True)):

@@ -36,7 +36,7 @@ class Directory:
 
     def dept_name(self, dept_id: str) -> str:
         """Display name of a department (the id itself when unknown)."""
-        d = self.depts.get(int(dept_id)) if dept_id.isdigit() else None
+        d = self.depts.get(int(dept_id)) if dept_id.isascii() and dept_id.isdigit() and len(dept_id) <= 18 else None
         return d.name if d else dept_id
 
 
@@ -72,7 +72,7 @@ def referenced_in(fields: tuple[Field, ...], data: dict[str, Any], users: set[st
         if f.component == "EmployeeField":
             users.update(value)
         elif f.component == "DepartmentSelectField":
-            depts.update(int(d) for d in value if str(d).isdigit())
+            depts.update(int(d) for d in value if str(d).isascii() and str(d).isdigit() and len(str(d)) <= 18)
         elif f.component == "TableField":
             for row in value:
                 referenced_in(f.children, row, users, depts)
