@@ -26,6 +26,7 @@ __all__ = [
     "find_instance",
     "find_instances",
     "insert_instance",
+    "insert_instance_ctes",
     "insert_instances",
     "insert_operation_log",
     "insert_operation_logs",
@@ -362,6 +363,29 @@ def _insert_sql(conn: Connection) -> str:
         f" :created_at, :modified_at, {conn.sql.json_param('data')}, :data_version, :serial_no,"
         " :process_instance_id, :instance_status, :approved_result)"
     )
+
+
+def insert_instance_ctes(inst: FormInstance, log: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """PostgreSQL: the CTEs ``record`` (the new instance row, RETURNING its id) and ``record_log`` (one
+    operation-log row, keys as :func:`insert_operation_log` takes them) that lead a caller's single
+    data-modifying statement, with their parameters (all named ``rec_…``)."""
+    params = {f"rec_{k}": v for k, v in _insert_params(inst).items()}
+    params.update({f"rec_log_{k}": v for k, v in log.items()})
+    params["rec_log_changes"] = orjson.dumps(log["changes"]).decode()
+    return _INSERT_CTES, params
+
+
+_INSERT_CTES = (
+    "record AS (INSERT INTO form_instance (instance_id, corp_pk, app_pk, form_pk, form_version, title,"
+    " originator_user_id, modifier_user_id, created_at, modified_at, data, data_version, serial_no,"
+    " process_instance_id, instance_status, approved_result) VALUES (:rec_instance_id, :rec_corp_pk, :rec_app_pk,"
+    " :rec_form_pk, :rec_form_version, :rec_title, :rec_originator, :rec_modifier, :rec_created_at,"
+    " :rec_modified_at, CAST(:rec_data AS jsonb), :rec_data_version, :rec_serial_no, :rec_process_instance_id,"
+    " :rec_instance_status, :rec_approved_result) RETURNING id)"
+    ", record_log AS (INSERT INTO form_operation_log (corp_pk, form_pk, instance_id, operator_user_id,"
+    " operation_type, changes, created_at) VALUES (:rec_log_corp_pk, :rec_log_form_pk, :rec_log_instance_id,"
+    " :rec_log_operator, :rec_log_operation, CAST(:rec_log_changes AS jsonb), :rec_log_at))"
+)
 
 
 async def insert_instances(conn: Connection, items: list[FormInstance]) -> None:

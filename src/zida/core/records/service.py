@@ -38,6 +38,7 @@ __all__ = [
     "instance_app_pk",
     "list_sub_table_rows",
     "prepare_record",
+    "record_insert_ctes",
     "resolve_process_filters",
     "save_form_instance",
     "save_form_instances",
@@ -663,8 +664,17 @@ async def prepare_record(conn: Connection, actor: AppActor, form: Form, values: 
 async def insert_record(conn: Connection, actor: AppActor, inst: FormInstance) -> None:
     """Insert a prepared record and its CREATE log inside the caller's transaction."""
     inst.pk = await repo.insert_instance(conn, inst)
-    changes = {k: {"new": v} for k, v in inst.data.items()}
-    await repo.insert_operation_logs(conn, [_log(actor, inst, "CREATE", changes, inst.created_at)])
+    await repo.insert_operation_logs(conn, [_log(actor, inst, "CREATE", _created(inst), inst.created_at)])
+
+
+def record_insert_ctes(actor: AppActor, inst: FormInstance) -> tuple[str, dict[str, Any]]:
+    """PostgreSQL: CTEs inserting a prepared record (``record``, RETURNING its id) and its CREATE log, to lead the
+    caller's one statement (what :func:`insert_record` writes, composable)."""
+    return repo.insert_instance_ctes(inst, _log(actor, inst, "CREATE", _created(inst), inst.created_at))
+
+
+def _created(inst: FormInstance) -> dict[str, Any]:
+    return {k: {"new": v} for k, v in inst.data.items()}
 
 
 async def update_record(conn: Connection, actor: AppActor, inst: FormInstance, values: Any, now: int) -> None:

@@ -413,17 +413,21 @@ def _step(
     )
 
 
-def _adopt(inst: ProcessInstance, state: InstanceState, now: int) -> None:
-    """Take the engine's new state into the instance (status, result, times)."""
+def _adopt(inst: ProcessInstance, state: InstanceState, now: int) -> bool:
+    """Take the engine's new state into the instance (status, result, times); whether the record's mirror of the
+    status and result changed (only then is the record modified)."""
     inst.state = state
     inst.status = INSTANCE_STATUS[state.status]
     inst.result = state.result
     inst.modified_at = now
+    if inst.status != "RUNNING" and inst.finished_at is None:
+        inst.finished_at = now
+    if (inst.record.instance_status, inst.record.approved_result) == (inst.status, inst.result):
+        return False
     inst.record.modified_at = now
     inst.record.instance_status = inst.status
     inst.record.approved_result = inst.result
-    if inst.status != "RUNNING" and inst.finished_at is None:
-        inst.finished_at = now
+    return True
 
 
 def _apply(
@@ -437,8 +441,9 @@ def _apply(
 ) -> repo.Step:
     """Take the engine's new state into the instance; the rows the step writes (see ``repo.write_step``)."""
     before = {t.task_id: (t.status, t.result) for t in inst.state.tasks}
-    _adopt(inst, state, now)
-    return _step(inst, before, effects, actor=actor, now=now, digital_sign=digital_sign)
+    record_changed = _adopt(inst, state, now)
+    step = _step(inst, before, effects, actor=actor, now=now, digital_sign=digital_sign)
+    return step if record_changed else replace(step, record_changed=False)
 
 
 # Decisions on an unlocked read before falling back to deciding under the row lock.
@@ -600,31 +605,36 @@ async def start_instance(
     record.process_instance_id = record.instance_id
     record.instance_status = INSTANCE_STATUS[state.status]
     record.approved_result = state.result
-    corp_id = await _corp_id(db, actor.corp_pk)
+    inst = ProcessInstance(
+        pk=0,
+        instance_id=record.instance_id,
+        corp_id=await _corp_id(db, actor.corp_pk),
+        corp_pk=actor.corp_pk,
+        app_pk=actor.app_pk,
+        app_type=actor.app_type,
+        form_pk=form.pk,
+        form_uuid=form.form_uuid,
+        form_version=form.version,
+        process_code=definition.process_code,
+        originator_user_id=actor.user_id,
+        department_id=department_id,
+        status=INSTANCE_STATUS[state.status],
+        result=state.result,
+        state=state,
+        lock_version=1,
+        created_at=now,
+        modified_at=now,
+        finished_at=None if state.status == "running" else now,
+        record=record,
+    )
+    if db.sql.name == "postgresql":
+        # One statement (a transaction by itself): the record, its log, the instance, its tasks, history, events.
+        inst.pk = await repo.reserve_instance_pk(db)
+        step = _step(inst, {}, effects, actor=actor.user_id, now=now, digital_sign=None)
+        await repo.insert_started_instance(db, inst, records.record_insert_ctes(actor, record), step)
+        return inst
     async with db.transaction() as tx:
         await records.insert_record(tx, actor, record)
-        inst = ProcessInstance(
-            pk=0,
-            instance_id=record.instance_id,
-            corp_id=corp_id,
-            corp_pk=actor.corp_pk,
-            app_pk=actor.app_pk,
-            app_type=actor.app_type,
-            form_pk=form.pk,
-            form_uuid=form.form_uuid,
-            form_version=form.version,
-            process_code=definition.process_code,
-            originator_user_id=actor.user_id,
-            department_id=department_id,
-            status=INSTANCE_STATUS[state.status],
-            result=state.result,
-            state=state,
-            lock_version=1,
-            created_at=now,
-            modified_at=now,
-            finished_at=None if state.status == "running" else now,
-            record=record,
-        )
         inst.pk = await repo.insert_process_instance(tx, inst)
         await _write_effects(tx, inst, {}, effects, actor=actor.user_id, now=now)
     return inst
