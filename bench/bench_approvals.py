@@ -630,6 +630,7 @@ def main() -> None:
     asyncio.run(recreate(zida_url))
     pks = asyncio.run(recreate(base_url))
     work = ROOT / "var" / "bench"
+    work.mkdir(parents=True, exist_ok=True)
     py = sys.executable
     zport, bport = free_port(), free_port()
     env = {"ZIDA_SECRET_KEY": SECRET, "ZIDA_BASELINE_CONFIG": str(baseline_config(base_url, pks, work))}

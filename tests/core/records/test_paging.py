@@ -160,3 +160,19 @@ async def test_totals_of_indexed_unindexed_and_empty_searches(db: Database, pagi
     assert (await search_form_instances(db, actor, form, nothing)).total == 0
     beyond = await search_form_instances(db, actor, form, past_the_end)
     assert beyond.items == [] and beyond.total == total
+
+
+def test_page_cursors_keep_the_most_recently_served_pages() -> None:
+    cursors = repository.PageCursors(per_query=3)
+    key = ("form", "query")
+    for page in (10, 11, 12):
+        cursors.remember(key, page, (page, page))
+    assert cursors.nearest(key, 13) == (12, (12, 12))
+    assert cursors.nearest(key, 10) is None
+    # A second reader starts over at page 2: its pages replace the least recently served ones, not its own.
+    for page in (2, 3):
+        cursors.remember(key, page, (page, page))
+    assert cursors.nearest(key, 4) == (3, (3, 3))
+    assert cursors.nearest(key, 3) == (2, (2, 2))  # pages 10 and 11, the least recently served, went
+    assert cursors.nearest(key, 12) == (3, (3, 3))
+    assert cursors.nearest(key, 13) == (12, (12, 12))

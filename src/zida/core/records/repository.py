@@ -156,7 +156,9 @@ class PageCursors:
     index seek. Used for the orders whose keys are never NULL: newest first (the default) and by creation or
     modification time. Cursors belong to one generation of the form (its record count and latest
     modification, read with each page): once a record is added, changed or removed they are no longer used,
-    so a continued page always holds exactly the rows OFFSET gives, whoever served the page before.
+    so a continued page always holds exactly the rows OFFSET gives, whoever served the page before. Each
+    query keeps the ends of its ``per_query`` most recently served pages (not the deepest ones), so a client
+    that starts over from an earlier page after another one read further is continued too.
     """
 
     def __init__(self, ttl: float = 600.0, size: int = 2_000, per_query: int = 64) -> None:
@@ -177,8 +179,8 @@ class PageCursors:
         pages = self._pages.setdefault(key, {})
         self._pages.move_to_end(key)
         pages[page] = (time.monotonic(), last)
-        if len(pages) > self.per_query:
-            del pages[min(pages)]
+        if len(pages) > self.per_query:  # the page served longest ago goes: a reader starting over keeps its own
+            del pages[min(pages, key=lambda n: pages[n][0])]
         while len(self._pages) > self.size:
             self._pages.popitem(last=False)
 

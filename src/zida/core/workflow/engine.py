@@ -1220,29 +1220,8 @@ class _Step:
     def return_(self, action: Return) -> None:
         task, branch = self.acting_task(action.task_id, action.actor, action.on_behalf)
         self.not_on_resubmission(task, "returned")
-        if action.to_node == START_ACTIVITY_ID:
-            self.state.acted = True
-            self.record(
-                "return",
-                actor=action.actor,
-                node_id=task.node_id,
-                task_id=task.task_id,
-                remark=action.remark,
-                target_node_id=START_ACTIVITY_ID,
-                on_behalf=action.actor != task.user_id,
-            )
-            self.complete_task(task, RETURN, action.remark)
-            self.return_to_originator()
-            return
-        target = action.to_node if action.to_node is not None else self.previous_approver(branch)
-        if target is None:
-            raise InvalidArgument("there is no earlier approver node to return to", reason="task.no_return_target")
-        if not any(target in b.history for b in self.lineage(branch)):
-            raise InvalidArgument(
-                f"{target} is not an approver node this instance passed on the way here",
-                reason="task.invalid_return_target",
-                node=target,
-            )
+        to_originator = action.to_node == START_ACTIVITY_ID
+        target = START_ACTIVITY_ID if to_originator else self.return_target(action.to_node, branch)
         self.state.acted = True
         self.record(
             "return",
@@ -1254,7 +1233,23 @@ class _Step:
             on_behalf=action.actor != task.user_id,
         )
         self.complete_task(task, RETURN, action.remark)
-        self.return_to(branch, target)
+        if to_originator:
+            self.return_to_originator()
+        else:
+            self.return_to(branch, target)
+
+    def return_target(self, to_node: str | None, branch: Branch) -> str:
+        """The approver node a return goes back to: the one asked, else the previous approver of the branch."""
+        target = to_node if to_node is not None else self.previous_approver(branch)
+        if target is None:
+            raise InvalidArgument("there is no earlier approver node to return to", reason="task.no_return_target")
+        if not any(target in b.history for b in self.lineage(branch)):
+            raise InvalidArgument(
+                f"{target} is not an approver node this instance passed on the way here",
+                reason="task.invalid_return_target",
+                node=target,
+            )
+        return target
 
     def terminate(self, action: Terminate) -> None:
         self.record("terminate", actor=action.actor, remark=action.remark)

@@ -180,6 +180,23 @@ async def find_instances(conn: Connection, corp_pk: int, instance_ids: Sequence[
     return [found[i] for i in dict.fromkeys(instance_ids) if i in found]
 
 
+def _instance_row_params(inst: ProcessInstance) -> dict[str, Any]:
+    return {
+        "instance_id": inst.instance_id,
+        "form_pk": inst.form_pk,
+        "form_version": inst.form_version,
+        "process_code": inst.process_code,
+        "originator": inst.originator_user_id,
+        "department_id": inst.department_id,
+        "status": inst.status,
+        "result": inst.result,
+        "state": inst.state.to_json(),
+        "created_at": inst.created_at,
+        "modified_at": inst.modified_at,
+        "finished_at": inst.finished_at,
+    }
+
+
 async def insert_process_instance(conn: Connection, inst: ProcessInstance) -> int:
     """Insert the process row of a new instance; returns its primary key."""
     pk = await conn.fetchval(
@@ -189,21 +206,10 @@ async def insert_process_instance(conn: Connection, inst: ProcessInstance) -> in
         f" :form_version, :process_code, :originator, :department_id, :status, :result,"
         f" {conn.sql.json_param('state')}, 1, :created_at, :modified_at, :finished_at) RETURNING id",
         {
-            "instance_id": inst.instance_id,
+            **_instance_row_params(inst),
             "form_instance_pk": inst.record.pk,
             "corp_pk": inst.corp_pk,
             "app_pk": inst.app_pk,
-            "form_pk": inst.form_pk,
-            "form_version": inst.form_version,
-            "process_code": inst.process_code,
-            "originator": inst.originator_user_id,
-            "department_id": inst.department_id,
-            "status": inst.status,
-            "result": inst.result,
-            "state": inst.state.to_json(),
-            "created_at": inst.created_at,
-            "modified_at": inst.modified_at,
-            "finished_at": inst.finished_at,
         },
     )
     return int(pk)
@@ -693,18 +699,7 @@ async def insert_started_instance(
     params = {
         **params,
         **_step_params(inst, step),
-        "instance_id": inst.instance_id,
-        "form_pk": inst.form_pk,
-        "form_version": inst.form_version,
-        "process_code": inst.process_code,
-        "originator": inst.originator_user_id,
-        "department_id": inst.department_id,
-        "status": inst.status,
-        "result": inst.result,
-        "state": inst.state.to_json(),
-        "created_at": inst.created_at,
-        "modified_at": inst.modified_at,
-        "finished_at": inst.finished_at,
+        **_instance_row_params(inst),
     }
     inst.record.pk = int(await conn.fetchval("WITH " + record_sql + _START, params))
 
