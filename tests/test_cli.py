@@ -109,3 +109,52 @@ def test_serve_says_so_when_the_port_is_taken(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "appSecret" not in result.stdout  # no credentials printed for a server that never started
+
+
+def test_the_snippet_make_run_prints_works_with_the_official_sdk(tmp_path: Path) -> None:
+    """What `make run` does (migrate, load the demo, serve with --example), then the printed snippet run as pasted."""
+    import socket
+    import time
+
+    import httpx
+
+    database = f"sqlite:///{tmp_path / 'demo.db'}"
+    assert zida("migrate", database=database).returncode == 0
+    assert zida("load", str(ROOT / "demo" / "bundle.yaml"), database=database).returncode == 0
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    serve = ["serve", "--database", database, "--port", str(port), "--example", str(ROOT / "demo" / "bundle.yaml")]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "zida.cli", *serve],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert server.stdout is not None
+        printed = []
+        for line in server.stdout:
+            printed.append(line)
+            if line.startswith("curl:"):
+                break
+        text = "".join(printed)
+        assert f"Zida is serving on http://127.0.0.1:{port}" in text
+        snippet = text.split("Paste into python (pip install alibabacloud-dingtalk):\n", 1)[1].split("curl:", 1)[0]
+        for _ in range(100):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        result = subprocess.run(
+            [sys.executable, "-c", snippet], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        saved, found = result.stdout.splitlines()
+        assert saved.startswith("saved FINST-")
+        assert found.startswith("1 records;") and "Hello from the official SDK" in found
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

