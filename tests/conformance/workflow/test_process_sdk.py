@@ -4,7 +4,9 @@ empty-approver policies, refusal, terminate, delete, update, searches, definitio
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -569,3 +571,29 @@ def test_access_matrix_of_instances(flow: Flow) -> None:
     assert flow.instance(iid, user="wang").process_instance_id == iid
     expect_error(lambda: flow.instance(iid, user="zhou"), "noPermission.permission.deny", 400)
     assert flow.call("get_instance_by_id", iid, credential=FLOW_ALL).body.title == "李员工发起的两级审批"
+
+
+def test_waiting_instances_survive_a_restart_of_the_server(flow: Flow) -> None:
+    """Every step of a manager → countersign flow on a freshly started ``zida serve`` (nothing kept in memory)."""
+
+    def on_new_server(step: Callable[[Flow], Any]) -> Any:
+        server = ServerProcess(flow.url)
+        try:
+            return step(Flow(server, flow.url))
+        finally:
+            server.stop()
+
+    iid = on_new_server(lambda f: f.start("FORM-FLOW-LEAVE", {"numberField_days": 5}))
+    assert on_new_server(lambda f: f.assignees(iid)) == ["chen"]
+    on_new_server(lambda f: f.execute(iid, "chen"))
+    assert on_new_server(lambda f: f.assignees(iid)) == ["qian", "zhao"]
+    on_new_server(lambda f: f.execute(iid, "zhao"))
+    on_new_server(lambda f: f.execute(iid, "qian"))
+    body = on_new_server(lambda f: f.instance(iid))
+    assert (body.instance_status, body.approved_result) == ("COMPLETED", "agree")
+    history = on_new_server(lambda f: f.call("get_operation_records", process_instance_id=iid).body.result)
+    assert [(r.operator_user_id, r.operate_type) for r in history if r.operate_type == "EXECUTE_TASK_NORMAL"] == [
+        ("chen", "EXECUTE_TASK_NORMAL"),
+        ("zhao", "EXECUTE_TASK_NORMAL"),
+        ("qian", "EXECUTE_TASK_NORMAL"),
+    ]
