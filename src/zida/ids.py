@@ -5,7 +5,15 @@ from __future__ import annotations
 import secrets
 import time
 
-__all__ = ["new_app_type", "new_form_instance_id", "new_form_uuid", "new_id", "new_row_id", "new_token"]
+__all__ = [
+    "is_decimal",
+    "new_app_type",
+    "new_form_instance_id",
+    "new_form_uuid",
+    "new_id",
+    "new_row_id",
+    "new_token",
+]
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
@@ -51,3 +59,9 @@ def new_row_id() -> str:
 def new_token() -> str:
     """A random opaque secret (32 hex chars)."""
     return secrets.token_hex(16)
+
+
+def is_decimal(text: str, max_digits: int = 19) -> bool:
+    """Whether ``text`` is ASCII digits only, at most ``max_digits`` of them (19: any 64-bit id fits; str.isdigit
+    alone also takes other scripts' digits and superscripts, which int() refuses or reads differently)."""
+    return text.isascii() and text.isdigit() and len(text) <= max_digits

@@ -16,7 +16,7 @@ from typing import Any
 
 from zida.core.apps.models import Field
 from zida.core.errors import InvalidArgument
-from zida.ids import new_row_id
+from zida.ids import is_decimal, new_row_id
 
 __all__ = ["ROW_ID", "References", "is_empty", "normalize_values"]
 
@@ -146,7 +146,7 @@ def _normalize(f: Field, value: Any, refs: References, old_rows: dict[str, dict[
         if f.multiple is False and len(depts) > 1:
             raise _bad(f, "accepts a single department")
         for d in depts:
-            if not (d.isascii() and d.isdigit()) or len(d) > 18:  # ids are positive 64-bit integers
+            if not is_decimal(d, 18):  # ids are positive 64-bit integers
                 raise _bad(f, f"department id {d!r} is not a numeric id")
             refs.dept_ids.add(d)
             refs.owners.setdefault("dept:" + d, f.field_id)

@@ -886,15 +886,15 @@ _STEP_CTES = (
     " FROM guard, jsonb_to_recordset(CAST(:events AS jsonb))"
     " AS x(n INT, type TEXT, payload JSONB, created_of BIGINT) ORDER BY x.n)"
 )
-_GUARDED_STEP = (
+_GUARD = (
     "WITH guard AS (UPDATE process_instance SET state = CAST(:state AS jsonb), status = :status,"
     " result = :result, modified_at = :modified_at, finished_at = :finished_at,"
     " lock_version = lock_version + 1 WHERE id = :pk AND lock_version = :lock_version"
-    " AND instance_id = :instance_id RETURNING id)" + _STEP_CTES + " SELECT count(*) FROM guard"
+    " AND instance_id = :instance_id RETURNING id)"
 )
+_GUARDED_STEP = _GUARD + _STEP_CTES + " SELECT count(*) FROM guard"
 _GUARDED_STEP_RECORD = (
-    _GUARDED_STEP.removesuffix(" SELECT count(*) FROM guard")
-    + ", record AS (UPDATE form_instance SET instance_status = :status, approved_result = :result,"
+    _GUARD + _STEP_CTES + ", record AS (UPDATE form_instance SET instance_status = :status, approved_result = :result,"
     " modified_at = :modified_at FROM guard WHERE form_instance.id = :record_pk)"
     " SELECT count(*) FROM guard"
 )

@@ -396,8 +396,10 @@ def _step(
     actor: str,
     now: int,
     digital_sign: str | None,
+    record_changed: bool = True,
 ) -> repo.Step:
-    """The rows one engine step writes (``inst`` already holds the new state; ``before``: its tasks' old status)."""
+    """The rows one engine step writes (``inst`` already holds the new state; ``before``: its tasks' old status;
+    ``record_changed``: whether the record's row is rewritten too)."""
     if inst.state.next_task_id > TASK_ID_BLOCK:
         raise Conflict(
             f"process instance {inst.instance_id} reached the limit of {TASK_ID_BLOCK - 1} tasks",
@@ -410,6 +412,7 @@ def _step(
         notifications=_notifications(inst, effects),
         events=_event_rows(inst, effects, created_now, now),
         now=now,
+        record_changed=record_changed,
     )
 
 
@@ -442,8 +445,7 @@ def _apply(
     """Take the engine's new state into the instance; the rows the step writes (see ``repo.write_step``)."""
     before = {t.task_id: (t.status, t.result) for t in inst.state.tasks}
     record_changed = _adopt(inst, state, now)
-    step = _step(inst, before, effects, actor=actor, now=now, digital_sign=digital_sign)
-    return step if record_changed else replace(step, record_changed=False)
+    return _step(inst, before, effects, actor=actor, now=now, digital_sign=digital_sign, record_changed=record_changed)
 
 
 # Decisions on an unlocked read before falling back to deciding under the row lock.

@@ -16,6 +16,7 @@ from zida.core.access.models import Grant
 from zida.core.access.service import require_scope
 from zida.core.errors import InvalidArgument, Unauthenticated, ZidaError
 from zida.dialects.admin.errors import error_body
+from zida.ids import is_decimal
 
 __all__ = ["ADMIN_SCOPE", "MAX_INTEGER", "AdminCall", "admin_endpoint", "respond"]
 
@@ -61,7 +62,7 @@ class AdminCall:
     def number(self, name: str, value: Any, *, minimum: int = 0) -> int:
         """An integer (JSON number or numeric string) between ``minimum`` and 2^63-1 (ids are 64-bit)."""
         text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
-        if not (text.isascii() and text.isdigit() and len(text) <= 19) or not minimum <= int(text) <= MAX_INTEGER:
+        if not is_decimal(text) or not minimum <= int(text) <= MAX_INTEGER:
             raise InvalidArgument(
                 f"{name} must be a number between {minimum} and {MAX_INTEGER}, got {value!r}",
                 reason="argument.invalid",

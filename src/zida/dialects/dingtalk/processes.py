@@ -30,6 +30,7 @@ from zida.dialects.dingtalk.process_shapes import (
 )
 from zida.dialects.dingtalk.records import search_filter
 from zida.dialects.dingtalk.search import order_from_json
+from zida.ids import is_decimal
 
 __all__ = ["MAX_ID", "id_value", "instance_actor", "routes", "task_id_param"]
 
@@ -43,7 +44,7 @@ MAX_ID = 2**63 - 1
 def id_value(name: str, value: Any) -> int:
     """A numeric id (JSON number or numeric string) between 1 and 2^63-1."""
     text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
-    if not (text.isascii() and text.isdigit() and len(text) <= 19) or not 1 <= int(text) <= MAX_ID:
+    if not is_decimal(text) or not 1 <= int(text) <= MAX_ID:
         raise InvalidArgument(
             f"{name} must be a number between 1 and {MAX_ID}, got {value!r}", reason="argument.invalid", param=name
         )

@@ -25,6 +25,7 @@ import orjson
 from zida.core.apps.models import Field, Form
 from zida.core.errors import InvalidArgument
 from zida.core.filters import And, Condition, Filter, Or, Sort
+from zida.ids import is_decimal
 
 __all__ = ["order_from_json", "parse_search", "time_range"]
 
@@ -286,7 +287,7 @@ def time_point(value: Any, zone: str = "Asia/Shanghai", *, end_of_day: bool = Fa
     if not isinstance(value, str) or not value.strip():
         raise InvalidArgument(f"invalid time {value!r}", reason="argument.invalid")
     text = value.strip()
-    if text.isascii() and text.isdigit() and len(text) <= 19:
+    if is_decimal(text):
         return _epoch_ms(int(text))
     tz = ZoneInfo(zone)
     for fmt, whole_day in (("%Y-%m-%d %H:%M:%S", False), ("%Y-%m-%d %H:%M", False), ("%Y-%m-%d", True)):

@@ -12,6 +12,7 @@ from zida.core.apps.models import Field
 from zida.core.org.models import Department, User
 from zida.core.records.models import FormInstance
 from zida.core.records.values import ROW_ID
+from zida.ids import is_decimal
 
 __all__ = ["Directory", "form_data", "gmt", "instance_value", "person", "referenced_ids", "referenced_in"]
 
@@ -44,7 +45,7 @@ class Directory:
 
     def dept_name(self, dept_id: str) -> str:
         """Display name of a department (the id itself when unknown)."""
-        d = self.depts.get(int(dept_id)) if dept_id.isascii() and dept_id.isdigit() and len(dept_id) <= 18 else None
+        d = self.depts.get(int(dept_id)) if is_decimal(dept_id, 18) else None
         return d.name if d else dept_id
 
 
@@ -80,7 +81,7 @@ def referenced_in(fields: tuple[Field, ...], data: dict[str, Any], users: set[st
         if f.component == "EmployeeField":
             users.update(value)
         elif f.component == "DepartmentSelectField":
-            depts.update(int(d) for d in value if str(d).isascii() and str(d).isdigit() and len(str(d)) <= 18)
+            depts.update(int(d) for d in value if is_decimal(str(d), 18))
         elif f.component == "TableField":
             for row in value:
                 referenced_in(f.children, row, users, depts)
