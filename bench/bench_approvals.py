@@ -63,7 +63,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from zida.core.bundle.loader import load_bundle, parse_bundle, read_bundle  # noqa: E402
+from zida.bundle.loader import load_bundle, parse_bundle, read_bundle  # noqa: E402
 from zida.core.workflow.consistency import find_problems  # noqa: E402
 from zida.crypto import SecretBox  # noqa: E402
 from zida.db import open_database  # noqa: E402

@@ -33,12 +33,12 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
+from zida.bundle.loader import load_bundle, parse_bundle, read_bundle  # noqa: E402
 from zida.core.apps.models import Field  # noqa: E402
-from zida.core.bundle.loader import load_bundle, parse_bundle, read_bundle  # noqa: E402
-from zida.core.filters import And, Condition, Filter  # noqa: E402
+from zida.core.records.filters import And, Condition, Filter  # noqa: E402
+from zida.core.records.filters.compiler import FilterCompiler  # noqa: E402
 from zida.crypto import SecretBox  # noqa: E402
 from zida.db import open_database  # noqa: E402
-from zida.db.filters import FilterCompiler  # noqa: E402
 from zida.db.migrate import upgrade  # noqa: E402
 
 SECRET = "zida-bench-key"
@@ -108,7 +108,7 @@ async def prepare(url: str, records: int) -> tuple[int, int, int, list[str], tup
                     }
                 )
             async with db.transaction() as tx:
-                from zida.core.records.repository import _insert_sql
+                from zida.core.records.store import _insert_sql
 
                 await tx.executemany(_insert_sql(tx), rows)
             have += n
@@ -201,7 +201,7 @@ def baseline_config(
     url: str, form_pk: int, corp_pk: int, app_pk: int, fields: tuple[Field, ...], work: Path
 ) -> tuple[Path, Path]:
     """The baseline's SQL (the statements Zida runs, compiled by Zida's own compiler) and wrk body files."""
-    from zida.core.records.repository import INSTANCE_COLUMNS
+    from zida.core.records.store import INSTANCE_COLUMNS
     from zida.db.database import PostgresDialect, SqlDialect
 
     dialect = PostgresDialect() if url.startswith("postgresql") else SqlDialect()
@@ -407,7 +407,7 @@ async def baseline_batch(url: str, form_pk: int, total: int = 1000) -> float:
         corp_pk = await db.fetchval("SELECT corp_pk FROM app WHERE id = :a", {"a": row["app_pk"]})  # type: ignore[index]
         rng = random.Random(3)
         started = time.perf_counter()
-        from zida.core.records.repository import _insert_sql
+        from zida.core.records.store import _insert_sql
 
         async with db.transaction() as tx:
             await tx.executemany(

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from zida.core.bundle.loader import load_bundle, parse_bundle, read_bundle
+from zida.bundle.loader import load_bundle, parse_bundle, read_bundle
 from zida.crypto import SecretBox
 from zida.db import Database, open_database
 from zida.db.database import is_postgres

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from zida.core.access.service import TokenService
+from zida.core.access.tokens import TokenService
 from zida.crypto import SecretBox
 from zida.db import Database
 from zida.settings import Settings

@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route, Router
 from starlette.types import Receive, Scope, Send
 
 from zida.app_state import Zida
-from zida.core.access.service import TokenService, check_server_key
+from zida.core.access.tokens import TokenService, check_server_key
 from zida.core.errors import InvalidArgument, NotFound
 from zida.crypto import SecretBox
 from zida.db import open_database

@@ -8,17 +8,17 @@ from typing import Any
 import pytest
 
 from tests.conftest import SECRET_KEY
-from zida.core.access.models import AppActor
+from zida.bundle.loader import load_bundle, parse_bundle
 from zida.core.apps.models import Field, Form
 from zida.core.apps.service import get_form, parse_fields
-from zida.core.bundle.loader import load_bundle, parse_bundle
 from zida.core.errors import InvalidArgument
-from zida.core.filters import And, Condition, Filter, Or, Page, RecordQuery, Sort
+from zida.core.principals import AppActor
+from zida.core.records.filters import And, Condition, Filter, Or, Page, RecordQuery, Sort
+from zida.core.records.filters.compiler import FilterCompiler
+from zida.core.records.filters.indexes import planned_indexes, sort_index_hint
 from zida.core.records.service import save_form_instance, search_form_instances
 from zida.crypto import SecretBox
 from zida.db import Database
-from zida.db.filters import FilterCompiler
-from zida.db.indexes import planned_indexes, sort_index_hint
 
 pytestmark = pytest.mark.anyio
 

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from tests.conftest import SECRET_KEY
-from zida.core.access.models import has_scope
-from zida.core.access.service import TokenService, org_token
+from zida.core.access.tokens import TokenService, org_token
 from zida.core.errors import Unauthenticated
+from zida.core.principals import has_scope
 from zida.crypto import SecretBox, digest
 from zida.db import Database
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import FIXTURES, SECRET_KEY
-from zida.core.bundle.dumper import dump_bundle
-from zida.core.bundle.loader import BundleError, load_bundle, parse_bundle, read_bundle
+from zida.bundle.dumper import dump_bundle
+from zida.bundle.loader import BundleError, load_bundle, parse_bundle, read_bundle
 from zida.crypto import SecretBox
 from zida.db import Database
 

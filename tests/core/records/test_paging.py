@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import SECRET_KEY
-from zida.core.access.models import AppActor
+from zida.bundle.loader import load_bundle, parse_bundle
 from zida.core.apps.models import Form
 from zida.core.apps.service import get_form
-from zida.core.bundle.loader import load_bundle, parse_bundle
-from zida.core.filters import Condition, Page, RecordQuery, Sort
-from zida.core.records import repository
+from zida.core.principals import AppActor
+from zida.core.records import store as repository
+from zida.core.records.filters import Condition, Page, RecordQuery, Sort
 from zida.core.records.service import (
     delete_form_instance,
     delete_form_instances,

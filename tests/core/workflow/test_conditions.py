@@ -8,7 +8,7 @@ import pytest
 
 from zida.core.apps.models import Field, Option
 from zida.core.errors import InvalidArgument
-from zida.core.filters import And, Condition, Or
+from zida.core.records.filters import And, Condition, Or
 from zida.core.workflow.conditions import condition_problem, matches
 
 FIELDS = (

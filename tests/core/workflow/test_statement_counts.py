@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import load_fixture_bundle
-from zida.core.access.models import AppActor
-from zida.core.access.service import app_actor
+from zida.core.access.tokens import app_actor
 from zida.core.errors import Conflict
+from zida.core.principals import AppActor
 from zida.core.workflow import service as workflow
 from zida.db import Database, open_database
 

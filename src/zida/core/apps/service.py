@@ -1,4 +1,4 @@
-"""Queries over apps and forms (writes come from bundles: ``zida.core.bundle``)."""
+"""Queries over apps and forms (writes come from bundles: ``zida.bundle``)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,12 @@ from dataclasses import dataclass
 import orjson
 
 from zida.cache import TtlCache
-from zida.core.access.models import AppActor
 from zida.core.apps.models import App, Field, Form
 from zida.core.errors import InvalidArgument, NotFound
+from zida.core.principals import AppActor
+from zida.core.records.filters.indexes import ensure_field_indexes
 from zida.crypto import SecretBox
 from zida.db import Connection, Database, Row
-from zida.db.indexes import ensure_field_indexes
 
 __all__ = ["AppListing", "get_form", "list_apps", "list_forms", "parse_fields", "reindex_forms"]
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from zida.core.access.models import AppActor
 from zida.core.apps.models import Form
+from zida.core.principals import AppActor
 from zida.db import Connection
 
 __all__ = ["OperationLog", "list_operation_logs"]

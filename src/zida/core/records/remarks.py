@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import orjson
 
 from zida.clock import now_ms
-from zida.core.access.models import AppActor
 from zida.core.apps.models import Form
 from zida.core.errors import InvalidArgument, NotFound, PermissionDenied
 from zida.core.org.repository import find_users
-from zida.core.records import repository as repo
+from zida.core.principals import AppActor
+from zida.core.records import store as repo
 from zida.db import Connection, Database
 
 __all__ = ["MAX_REMARK_LENGTH", "Remark", "list_remarks", "save_remark"]

@@ -13,13 +13,13 @@ from typing import Any
 import orjson
 
 from zida.clock import now_ms
-from zida.core.access.models import AppActor
 from zida.core.apps.models import Field, Form
 from zida.core.apps.service import get_form
 from zida.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, ZidaError
-from zida.core.filters import And, Condition, Filter, Or, Page, RecordQuery
 from zida.core.org.repository import find_departments, find_users
-from zida.core.records import repository as repo
+from zida.core.principals import AppActor
+from zida.core.records import store as repo
+from zida.core.records.filters import And, Condition, Filter, Or, Page, RecordQuery
 from zida.core.records.models import FormInstance, SearchResult
 from zida.core.records.values import ROW_ID, References, is_empty, normalize_values
 from zida.db import Connection, Database

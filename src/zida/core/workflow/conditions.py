@@ -1,7 +1,7 @@
 """Evaluate a filter tree in Python against one record's values (route conditions of a process).
 
-Same semantics as the SQL compiler (``zida.db.filters``) applies to the same tree, over values stored as
-``{fieldId: value}``: numbers are JSON numbers (dates in epoch ms), option fields hold option values, array
+Same semantics as the SQL compiler (``zida.core.records.filters.compiler``) applies to the same tree, over values
+stored as ``{fieldId: value}``: numbers are JSON numbers (dates in epoch ms), option fields hold option values, array
 components hold lists of strings, sub-tables hold lists of row objects. A condition on a missing value is
 false, except ``ne`` (a missing value is not equal to anything) and ``empty``.
 """
@@ -18,7 +18,7 @@ import orjson
 
 from zida.core.apps.models import Field
 from zida.core.errors import InvalidArgument
-from zida.core.filters import OPERATORS, And, Condition, Filter, Or
+from zida.core.records.filters import OPERATORS, And, Condition, Filter, Or
 
 __all__ = ["condition_problem", "matches"]
 

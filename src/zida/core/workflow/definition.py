@@ -16,7 +16,7 @@ from typing import Any
 
 from zida.core.apps.models import Field
 from zida.core.errors import InvalidArgument
-from zida.core.filters import OPERATORS, And, Condition, Filter, Or
+from zida.core.records.filters import OPERATORS, And, Condition, Filter, Or
 from zida.core.workflow.conditions import condition_problem
 
 __all__ = [

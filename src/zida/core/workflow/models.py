@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from zida.core.filters import Page
+from zida.core.records.filters import Page
 from zida.core.records.models import FormInstance
 from zida.core.workflow.engine import InstanceState
 

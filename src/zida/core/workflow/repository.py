@@ -11,7 +11,8 @@ import orjson
 
 from zida.core.apps.models import Field
 from zida.core.events.outbox import OutboxEvent, append_events
-from zida.core.filters import RecordQuery
+from zida.core.records.filters import RecordQuery
+from zida.core.records.filters.compiler import FilterCompiler
 from zida.core.records.models import FormInstance
 from zida.core.workflow.engine import InstanceState
 from zida.core.workflow.models import (
@@ -22,7 +23,6 @@ from zida.core.workflow.models import (
     TaskView,
 )
 from zida.db import Connection, Database, Row
-from zida.db.filters import FilterCompiler
 
 __all__ = [
     "NewEvent",

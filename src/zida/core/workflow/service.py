@@ -53,15 +53,15 @@ from typing import Any
 import orjson
 
 from zida.clock import now_ms
-from zida.core.access.models import AppActor
 from zida.core.apps.models import Field, Form
 from zida.core.apps.service import get_form, parse_fields
 from zida.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, ZidaError
 from zida.core.events.outbox import OutboxEvent, append_events
-from zida.core.filters import And, Condition, Filter, RecordQuery
 from zida.core.org.repository import find_departments, find_users
-from zida.core.records import repository as records_repo
+from zida.core.principals import AppActor
 from zida.core.records import service as records
+from zida.core.records import store as records_repo
+from zida.core.records.filters import And, Condition, Filter, RecordQuery
 from zida.core.workflow import engine
 from zida.core.workflow import repository as repo
 from zida.core.workflow.definition import (

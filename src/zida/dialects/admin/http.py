@@ -12,9 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from zida.app_state import Zida
-from zida.core.access.models import Grant
-from zida.core.access.service import require_scope
+from zida.core.access.tokens import require_scope
 from zida.core.errors import InvalidArgument, Unauthenticated, ZidaError
+from zida.core.principals import Grant
 from zida.dialects.admin.errors import error_body
 from zida.ids import is_decimal
 

@@ -39,10 +39,10 @@ from typing import Any
 
 from starlette.routing import Route
 
-from zida.core.access.models import AppActor
-from zida.core.access.service import app_actor
+from zida.core.access.tokens import app_actor
 from zida.core.errors import InvalidArgument
 from zida.core.events.outbox import pending_events
+from zida.core.principals import AppActor
 from zida.core.workflow import service as workflow
 from zida.core.workflow.models import OperationRecord, ProcessInstance, TaskView
 from zida.dialects.admin.http import AdminCall, admin_endpoint

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from starlette.routing import Route
 
-from zida.core.access.service import check_org_token
+from zida.core.access.tokens import check_org_token
 from zida.core.apps.models import Field, Form
 from zida.core.apps.service import get_form, list_apps, list_forms
 from zida.core.errors import InvalidArgument

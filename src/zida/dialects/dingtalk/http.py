@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from zida.app_state import Zida
-from zida.core.access.models import AppActor, Grant
-from zida.core.access.service import require_scope, resolve_app_actor
+from zida.core.access.tokens import require_scope, resolve_app_actor
 from zida.core.errors import InvalidArgument, ZidaError
+from zida.core.principals import AppActor, Grant
 from zida.dialects.dingtalk.errors import error_body
 
 __all__ = ["Call", "endpoint", "json_response", "refuse_nul", "render_error"]

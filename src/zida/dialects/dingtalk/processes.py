@@ -12,10 +12,10 @@ from typing import Any
 
 from starlette.routing import Route
 
-from zida.core.access.models import AppActor
 from zida.core.apps.service import get_form
 from zida.core.errors import InvalidArgument
-from zida.core.filters import Page, RecordQuery
+from zida.core.principals import AppActor
+from zida.core.records.filters import Page, RecordQuery
 from zida.core.workflow import service as workflow
 from zida.core.workflow.definition import START_ACTIVITY_ID, ApproverNode, CcNode
 from zida.dialects.dingtalk.aliases import values_from_aliases

@@ -19,8 +19,8 @@ from starlette.routing import Route
 
 from zida.core.apps.service import get_form
 from zida.core.errors import InvalidArgument
-from zida.core.filters import Page, RecordQuery
 from zida.core.records import service as records
+from zida.core.records.filters import Page, RecordQuery
 from zida.core.records.values import ROW_ID
 from zida.dialects.dingtalk.aliases import aliased_form_data
 from zida.dialects.dingtalk.http import Call, endpoint

@@ -7,12 +7,12 @@ from typing import Any
 from starlette.routing import Route
 
 from zida.app_state import Zida
-from zida.core.access.models import AppActor
 from zida.core.apps.models import Field, Form
 from zida.core.apps.service import get_form
-from zida.core.filters import And, Condition, Filter, Page, RecordQuery
 from zida.core.org.repository import find_departments, find_users
+from zida.core.principals import AppActor
 from zida.core.records import service as records
+from zida.core.records.filters import And, Condition, Filter, Page, RecordQuery
 from zida.core.records.models import FormInstance
 from zida.dialects.dingtalk.aliases import aliased_form_data, values_from_aliases
 from zida.dialects.dingtalk.http import Call, endpoint

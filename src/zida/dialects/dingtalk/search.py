@@ -24,7 +24,7 @@ import orjson
 
 from zida.core.apps.models import Field, Form
 from zida.core.errors import InvalidArgument
-from zida.core.filters import And, Condition, Filter, Or, Sort
+from zida.core.records.filters import And, Condition, Filter, Or, Sort
 from zida.ids import is_decimal
 
 __all__ = ["order_from_json", "parse_search", "time_range"]

@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 from starlette.routing import Route
 
-from zida.core.access.service import check_org_token
+from zida.core.access.tokens import check_org_token
 from zida.core.errors import InvalidArgument
-from zida.core.filters import Page
+from zida.core.records.filters import Page
 from zida.core.workflow import service as workflow
 from zida.core.workflow.definition import ProcessDefinition
 from zida.core.workflow.models import InboxQuery, ProcessInstance, TaskView

@@ -14,8 +14,8 @@ import orjson
 
 from zida.cache import TtlCache
 from zida.clock import now_ms
-from zida.core.access.models import AppActor, Grant, IssuedToken, has_scope
 from zida.core.errors import InvalidArgument, Misconfigured, NotFound, PermissionDenied, Unauthenticated
+from zida.core.principals import AppActor, Grant, IssuedToken, has_scope
 from zida.crypto import SecretBox, digest, verify_secret
 from zida.db import Connection, Database
 

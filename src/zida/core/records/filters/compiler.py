@@ -1,7 +1,7 @@
-"""Compile the core filter tree (``zida.core.filters``) into SQL for SQLite or PostgreSQL.
+"""Compile the core filter tree (``zida.core.records.filters``) into SQL for SQLite or PostgreSQL.
 
-The expressions emitted for component fields are exactly the ones ``zida.db.indexes`` builds indexes on,
-and every query names its form as a literal (``form_pk = 12``) so that the per-form partial indexes apply.
+The expressions emitted for fields are exactly the ones ``zida.core.records.filters.indexes`` builds
+indexes on, and every query names its form as a literal (``form_pk = 12``) so that the per-form partial indexes apply.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import orjson
 
 from zida.core.apps.models import Field
 from zida.core.errors import InvalidArgument
-from zida.core.filters import SYSTEM_FIELDS, And, Condition, Filter, Or, Sort
+from zida.core.records.filters import SYSTEM_FIELDS, And, Condition, Filter, Or, Sort
 from zida.db.database import SqlDialect
 
 __all__ = ["MAX_CONDITIONS", "MAX_VALUES", "SYSTEM_COLUMNS", "FilterCompiler", "field_expression"]

@@ -1,9 +1,9 @@
 """Per-form indexes for searchable fields, on both databases (built when a form is loaded or changed).
 
 * text and number fields: a partial B-tree ``(<typed expr>, created_at, id) WHERE form_pk = N`` whose
-  expression is exactly what ``zida.db.filters`` emits, so equality, ranges and sorting by the field (with
-  the newest-first tie-break) read it directly; on PostgreSQL an expression statistics object goes with it,
-  because the planner ignores the statistics of *partial* indexes and would otherwise guess every
+  expression is exactly what ``zida.core.records.filters.compiler`` emits, so equality, ranges and sorting by
+  the field (with the newest-first tie-break) read it directly; on PostgreSQL an expression statistics object
+  goes with it, because the planner ignores the statistics of *partial* indexes and would otherwise guess every
   condition's selectivity (and pick the wrong index for two or three conditions);
 * array fields (employees, departments, check boxes…): on PostgreSQL a GIN ``jsonb_path_ops`` index for
   containment; on SQLite a side table ``form_field_value`` of (field, element, record) kept up to date by
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 from zida.cache import TtlCache
 from zida.core.apps.models import Field
-from zida.core.filters import Sort
+from zida.core.records.filters import Sort
+from zida.core.records.filters.compiler import field_expression
 from zida.db.database import Connection, Database, PostgresDialect, SqlDialect
-from zida.db.filters import field_expression
 
 __all__ = [
     "FieldIndex",

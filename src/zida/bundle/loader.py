@@ -12,15 +12,15 @@ import orjson
 import yaml
 from pydantic import ValidationError
 
+from zida.bundle.schema import BundleIn, FieldIn, FormIn, I18nText, OptionIn
 from zida.cache import clear_all
 from zida.clock import now_ms
-from zida.core.access.service import check_server_key, system_token_digest
+from zida.core.access.tokens import check_server_key, system_token_digest
 from zida.core.apps.models import COMPONENTS, OPTION_COMPONENTS, Field, Option
-from zida.core.bundle.schema import BundleIn, FieldIn, FormIn, I18nText, OptionIn
 from zida.core.errors import InvalidArgument
+from zida.core.records.filters.indexes import ensure_field_indexes, sync_element_table
 from zida.crypto import SecretBox, hash_secret, verify_secret
 from zida.db import Connection, Database
-from zida.db.indexes import ensure_field_indexes, sync_element_table
 from zida.ids import new_token
 
 __all__ = ["BundleError", "LoadReport", "load_bundle", "parse_bundle", "read_bundle", "to_fields"]

@@ -11,11 +11,11 @@ from typing import Any
 import orjson
 
 from zida.core.apps.models import Field
-from zida.core.filters import RecordQuery
+from zida.core.records.filters import RecordQuery
+from zida.core.records.filters.compiler import SYSTEM_COLUMNS, FilterCompiler
+from zida.core.records.filters.indexes import forget_sqlite_indexes, sort_index_hint
 from zida.core.records.models import FormInstance
 from zida.db import Connection, Row
-from zida.db.filters import SYSTEM_COLUMNS, FilterCompiler
-from zida.db.indexes import forget_sqlite_indexes, sort_index_hint
 
 __all__ = [
     "PAGE_CURSORS",
@@ -136,7 +136,7 @@ async def insert_operation_log(
 
 def _where(conn: Connection, form_pk: int, fields: tuple[Field, ...], query: RecordQuery) -> tuple[str, FilterCompiler]:
     compiler = FilterCompiler(conn.sql, fields, form_pk)
-    # The form is a literal so that the per-form partial indexes (zida.db.indexes) apply.
+    # The form is a literal so that the per-form partial indexes (zida.core.records.filters.indexes) apply.
     return f"form_pk = {int(form_pk)} AND {compiler.where(query.filter)}", compiler
 
 
