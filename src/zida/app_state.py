@@ -1,15 +1,26 @@
-"""The running server's shared objects (database, key box, token service)."""
+"""The running server's shared objects (settings, database, key box, token service, hooks)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from starlette.requests import Request
+
 from zida.core.access.tokens import TokenService
+from zida.core.principals import Principal
 from zida.crypto import SecretBox
 from zida.db import Database
 from zida.settings import Settings
 
-__all__ = ["Zida"]
+__all__ = ["RateLimitHook", "Zida", "no_rate_limit"]
+
+# Called by every dialect once the caller is known (None: an unauthenticated route); raises RateLimited to refuse.
+RateLimitHook = Callable[[Request, Principal | None], Awaitable[None]]
+
+
+async def no_rate_limit(request: Request, principal: Principal | None) -> None:
+    """The default hook: no limit."""
 
 
 @dataclass
@@ -20,3 +31,4 @@ class Zida:
     db: Database
     box: SecretBox
     tokens: TokenService
+    rate_limit: RateLimitHook = no_rate_limit

@@ -13,10 +13,11 @@ from zida.core.apps.models import Field, Form
 from zida.core.apps.service import get_form, parse_fields
 from zida.core.errors import InvalidArgument
 from zida.core.principals import AppActor
+from zida.core.records.actions import save_form_instance
 from zida.core.records.filters import And, Condition, Filter, Or, Page, RecordQuery, Sort
 from zida.core.records.filters.compiler import FilterCompiler
 from zida.core.records.filters.indexes import planned_indexes, sort_index_hint
-from zida.core.records.service import save_form_instance, search_form_instances
+from zida.core.records.queries import search_form_instances
 from zida.crypto import SecretBox
 from zida.db import Database
 

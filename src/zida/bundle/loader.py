@@ -13,9 +13,11 @@ import yaml
 from pydantic import ValidationError
 
 from zida.bundle.schema import BundleIn, FieldIn, FormIn, I18nText, OptionIn
+from zida.bundle.scopes import granted_scopes
 from zida.cache import clear_all
 from zida.clock import now_ms
-from zida.core.access.tokens import check_server_key, system_token_digest
+from zida.core.access.members import app_secret_digest
+from zida.core.access.tokens import check_server_key
 from zida.core.apps.models import COMPONENTS, OPTION_COMPONENTS, Field, Option
 from zida.core.errors import InvalidArgument
 from zida.core.records.filters.indexes import ensure_field_indexes, sync_element_table
@@ -132,8 +134,10 @@ def _check_references(b: BundleIn, source: str) -> None:
                 raise fail(f"roles[{i}].members[{j}]", f"unknown user {m!r}")
     for i, c in enumerate(b.credentials):
         for j, s in enumerate(c.scopes):
-            if not s or " " in s:
-                raise fail(f"credentials[{i}].scopes[{j}]", f"invalid scope {s!r}")
+            try:
+                granted_scopes([s])
+            except ValueError:
+                raise fail(f"credentials[{i}].scopes[{j}]", f"unknown scope {s!r}") from None
     form_uuids: list[str] = []
     role_ids = {r.roleId for r in b.roles}
     for i, a in enumerate(b.apps):
@@ -367,7 +371,7 @@ async def load_bundle(db: Database, box: SecretBox, bundle: BundleIn, source: st
     now = now_ms()
     async with db.transaction() as tx:
         corp = bundle.corp
-        existing_code = await tx.fetchval("SELECT task_api_code_enc FROM corp WHERE corp_id = :c", {"c": corp.corpId})
+        existing_code = await tx.fetchval("SELECT org_secret_enc FROM corp WHERE corp_id = :c", {"c": corp.corpId})
         code_enc = existing_code
         if corp.taskApiCode is not None and (existing_code is None or box.decrypt(existing_code) != corp.taskApiCode):
             code_enc = box.encrypt(corp.taskApiCode)
@@ -375,7 +379,7 @@ async def load_bundle(db: Database, box: SecretBox, bundle: BundleIn, source: st
             tx,
             "corp",
             {"corp_id": corp.corpId},
-            {"name": corp.name, "task_api_code_enc": code_enc},
+            {"name": corp.name, "org_secret_enc": code_enc},
             report,
             "corp",
             now=now,
@@ -456,7 +460,7 @@ async def load_bundle(db: Database, box: SecretBox, bundle: BundleIn, source: st
                 tx,
                 "credential",
                 {"app_key": c.appKey},
-                {"corp_pk": corp_pk, "secret_hash": secret_hash, "scopes": _json(c.scopes)},
+                {"corp_pk": corp_pk, "secret_hash": secret_hash, "scopes": _json(granted_scopes(c.scopes))},
                 report,
                 "credentials",
                 json_columns=("scopes",),
@@ -487,7 +491,7 @@ async def _load_app(
 ) -> None:
     path = f"apps[{i}]"
     existing = await tx.fetchrow(
-        "SELECT a.corp_pk, a.system_token_digest, a.system_token_enc FROM app a WHERE a.app_type = :t",
+        "SELECT a.corp_pk, a.secret_digest, a.secret_enc FROM app a WHERE a.app_type = :t",
         {"t": a.appType},
     )
     if existing is not None and existing["corp_pk"] != corp_pk:
@@ -495,11 +499,11 @@ async def _load_app(
     if a.systemToken is None:
         if existing is None:
             raise BundleError(f"{path}.systemToken", "a new app needs a systemToken", source)
-        token_digest, token_enc = existing["system_token_digest"], existing["system_token_enc"]
-    elif existing is not None and existing["system_token_digest"] == system_token_digest(box, a.systemToken):
-        token_digest, token_enc = existing["system_token_digest"], existing["system_token_enc"]
+        token_digest, token_enc = existing["secret_digest"], existing["secret_enc"]
+    elif existing is not None and existing["secret_digest"] == app_secret_digest(box, a.systemToken):
+        token_digest, token_enc = existing["secret_digest"], existing["secret_enc"]
     else:
-        token_digest, token_enc = system_token_digest(box, a.systemToken), box.encrypt(a.systemToken)
+        token_digest, token_enc = app_secret_digest(box, a.systemToken), box.encrypt(a.systemToken)
     name_zh, name_en = _text(a.name)
     app_pk = await _upsert(
         tx,
@@ -512,8 +516,8 @@ async def _load_app(
             "description": a.description,
             "icon": a.icon,
             "status": a.status,
-            "system_token_digest": token_digest,
-            "system_token_enc": token_enc,
+            "secret_digest": token_digest,
+            "secret_enc": token_enc,
             "creator_user_id": a.creator or (a.admins[0] if a.admins else None),
         },
         report,

@@ -1,7 +1,13 @@
-"""Domain exceptions with stable reason codes; each dialect maps them to its wire format in one table."""
+"""Domain exceptions with stable reason codes; each dialect maps them to its wire format in one table.
+
+A message names a request parameter by its semantic name through ``{param}`` (``"{param} is required"`` with
+``param="record"``); each dialect renders it with its own wire name (DingTalk: ``formInstanceId``) through
+``ZidaError.render``, and ``message`` is the neutral text.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
@@ -24,9 +30,31 @@ class ZidaError(Exception):
 
     def __init__(self, message: str, *, reason: str | None = None, **details: Any) -> None:
         super().__init__(message)
-        self.message = message
+        self.template = message
         self.reason = reason or self.default_reason
         self.details = details
+
+    @property
+    def param(self) -> str | None:
+        """The semantic name of the request parameter the error is about, if any."""
+        value = self.details.get("param")
+        return value if isinstance(value, str) else None
+
+    def render(self, names: Mapping[str, str]) -> str:
+        """The message with ``{param}`` written as ``names`` calls the parameter (its own name if unmapped)."""
+        param = self.param
+        if param is None or "{param}" not in self.template:
+            return self.template
+        return self.template.replace("{param}", names.get(param, param))
+
+    @property
+    def message(self) -> str:
+        """The neutral message (parameters by their semantic names)."""
+        return self.render({})
+
+    def within(self, label: str) -> ZidaError:
+        """The same error, its message prefixed with the item it concerns (``[3]: …`` in a batch)."""
+        return type(self)(f"{label}: {self.template}", reason=self.reason, **self.details)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.reason!r}, {self.message!r})"

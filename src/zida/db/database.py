@@ -13,7 +13,6 @@ several processes can share the file), another reads outside transactions (WAL k
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -25,7 +24,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from zida.core.errors import Conflict
-from zida.settings import sqlite_path
+from zida.settings import SQLITE_SYNCHRONOUS_MODES, sqlite_path
 
 __all__ = [
     "Connection",
@@ -137,25 +136,20 @@ class _SqliteConn:
         self._conn.executemany(query, list(params))
 
 
-# FULL: a commit is on disk when it returns, even through a power cut (NORMAL in WAL mode only survives
-# application crashes). ZIDA_SQLITE_SYNCHRONOUS=NORMAL trades that for speed where the operator accepts it.
-_SYNCHRONOUS = os.environ.get("ZIDA_SQLITE_SYNCHRONOUS", "FULL").upper()
-if _SYNCHRONOUS not in ("FULL", "NORMAL", "EXTRA"):
-    raise ValueError(f"ZIDA_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA, not {_SYNCHRONOUS!r}")
 # How long a writer waits for another process (another worker, ``zida load``) to release the write lock.
 _WRITE_LOCK_SECONDS = 30.0
 # At most this many transactions share one COMMIT (bounds the latency of the first of them).
 _MAX_GROUP = 32
 
 
-def _connect_sqlite(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
+def _connect_sqlite(path: str, busy_timeout_ms: int, synchronous: str) -> sqlite3.Connection:
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute(f"PRAGMA synchronous={_SYNCHRONOUS}")
+    conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     return conn
 
@@ -163,12 +157,18 @@ def _connect_sqlite(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
 class SqliteDatabase(_SqliteConn):
     """Embedded SQLite file (WAL, foreign keys on, durable commits)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, synchronous: str = "FULL") -> None:
+        # FULL (the default): a commit is on disk when it returns, even through a power cut (NORMAL in WAL mode
+        # only survives application crashes). ZIDA_SQLITE_SYNCHRONOUS=NORMAL (Settings.sqlite_synchronous, passed
+        # through open_database) trades that for speed where the operator accepts it.
+        synchronous = synchronous.upper()
+        if synchronous not in SQLITE_SYNCHRONOUS_MODES:  # it is spliced into a PRAGMA: only the known words
+            raise ValueError(f"SQLite synchronous mode must be FULL, NORMAL or EXTRA, not {synchronous!r}")
         self.url = url
         self.path = sqlite_path(url)
-        super().__init__(_connect_sqlite(self.path, busy_timeout_ms=5_000))
+        super().__init__(_connect_sqlite(self.path, busy_timeout_ms=5_000, synchronous=synchronous))
         # The writer never sleeps inside SQLite (that would stall the event loop): it retries BEGIN below.
-        self._writer = _connect_sqlite(self.path, busy_timeout_ms=0)
+        self._writer = _connect_sqlite(self.path, busy_timeout_ms=0, synchronous=synchronous)
         self._write_lock = asyncio.Lock()
         self._queued = 0  # transactions waiting for the write lock
         self._batch: asyncio.Future[None] | None = None  # the COMMIT the open SQLite transaction's members await
@@ -412,12 +412,15 @@ def is_postgres(url: str) -> bool:
     return url.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
 
 
-async def open_database(url: str, pool_size: int = 8) -> Database:
-    """Open the database named by ``url`` (``sqlite:///path`` or ``postgresql://…``)."""
+async def open_database(url: str, pool_size: int = 8, *, sqlite_synchronous: str = "FULL") -> Database:
+    """Open the database named by ``url`` (``sqlite:///path`` or ``postgresql://…``).
+
+    ``pool_size`` applies to PostgreSQL, ``sqlite_synchronous`` (FULL, NORMAL or EXTRA) to SQLite.
+    """
     if is_postgres(url):
         return await PostgresDatabase.connect(url, pool_size)
     if url.startswith("sqlite:"):
-        return SqliteDatabase(url)
+        return SqliteDatabase(url, synchronous=sqlite_synchronous)
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path or postgresql://…")
 
 

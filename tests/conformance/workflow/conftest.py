@@ -14,8 +14,10 @@ import pytest
 from tests.conformance.sdk import Sdk
 from tests.conftest import ServerProcess, load_fixture_bundle
 from zida.clock import now_ms
+from zida.core.events.models import DomainEvent
 from zida.core.workflow.consistency import find_problems
 from zida.db import open_database
+from zida.dialects.dingtalk.events import render
 
 FLOW_ALL = ("flow-all", "flow-secret-all-01")
 FLOW_READ = ("flow-read", "flow-secret-read-01")
@@ -107,14 +109,29 @@ class Flow:
         return run(self.url, query, params)
 
     def events(self, instance_id: str) -> list[dict[str, Any]]:
-        """Outbox payloads of an instance, in write order."""
-        rows = self.sql("SELECT event_type, payload FROM outbox_event ORDER BY id")
+        """An instance's events in the outbox, in write order, as DingTalk's approval callbacks carry them."""
+        rows = self.sql(
+            "SELECT e.id, e.corp_pk, co.corp_id, e.event_type, e.payload, e.created_at FROM outbox_event e"
+            " JOIN corp co ON co.id = e.corp_pk ORDER BY e.id"
+        )
         out = []
         for row in rows:
-            payload = json.loads(row["payload"]) if isinstance(row["payload"], str) else row["payload"]
-            if payload.get("processInstanceId") == instance_id:
-                assert payload["EventType"] == row["event_type"]
-                out.append(payload)
+            stored = json.loads(row["payload"]) if isinstance(row["payload"], str) else row["payload"]
+            event = DomainEvent(
+                topic=row["event_type"],
+                corp_pk=row["corp_pk"],
+                object_id=stored["object"],
+                actor=stored["actor"],
+                at=row["created_at"],
+                data=stored["data"],
+                app=stored["app"],
+                event_id=row["id"],
+                corp_id=row["corp_id"],
+            )
+            rendered = render(event)
+            if rendered is not None and rendered[1]["processInstanceId"] == instance_id:
+                assert rendered[1]["EventType"] == rendered[0]
+                out.append(rendered[1])
         return out
 
     def admin(self, method: str, path: str, body: dict[str, Any] | None = None, token: str | None = None) -> Any:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.conformance.sdk import A_ALL
-from tests.conformance.workflow.conftest import CORP, FLOW_READ, Flow
+from tests.conformance.workflow.conftest import FLOW_READ, Flow
 
 MAX = 2**63 - 1
 
@@ -74,7 +74,7 @@ def test_another_corp_sees_nothing_of_this_corp(flow: Flow) -> None:
         "task.not_found",
     )
     events = ok(flow.admin("GET", "/admin/v1/events?limit=1000", token=other))["events"]
-    assert all(e["payload"].get("corpId") != CORP for e in events)
+    assert all(e["app"] not in ("APP_FLOW1", "APP_FLOW2") and e["object"] != iid for e in events)
     assert flow.assignees(iid) == ["wang"]
 
 
@@ -241,14 +241,19 @@ def test_events_of_the_corp_oldest_first_with_paging(flow: Flow) -> None:
     iid = flow.start("FORM-FLOW-TWO", {"textField_title": "事件"})
     flow.execute(iid, "wang")
     events = ok(flow.admin("GET", f"/admin/v1/events?after={after}"))["events"]
-    assert [(e["eventType"], e["payload"]["type"]) for e in events] == [
-        ("bpms_instance_change", "start"),
-        ("bpms_task_change", "start"),
-        ("bpms_task_change", "finish"),
-        ("bpms_task_change", "start"),
+    assert [(e["topic"], e["actor"]) for e in events] == [
+        ("record.created", "li"),
+        ("process.started", "li"),
+        ("task.created", "li"),
+        ("task.finished", "wang"),
+        ("task.created", "wang"),
     ]
     assert [e["id"] for e in events] == sorted(e["id"] for e in events)
-    assert all(e["payload"]["processInstanceId"] == iid and e["payload"]["corpId"] == CORP for e in events)
+    assert all(e["app"] == "APP_FLOW1" for e in events)
+    assert [e["object"] for e in events[:2]] == [iid, iid]
+    assert all(e["data"]["process_instance"] == iid for e in events[2:])
+    assert [e["data"]["assignee"] for e in events[2:]] == ["wang", "wang", "chen"]
+    assert events[3]["data"]["result"] == "agree" and events[1]["data"]["originator"] == "li"
     two = ok(flow.admin("GET", f"/admin/v1/events?after={after}&limit=2"))["events"]
     assert [e["id"] for e in two] == [e["id"] for e in events[:2]]
     rest = ok(flow.admin("GET", f"/admin/v1/events?after={two[-1]['id']}"))["events"]

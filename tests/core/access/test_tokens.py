@@ -7,11 +7,13 @@ import asyncio
 import pytest
 
 from tests.conftest import SECRET_KEY
-from zida.core.access.tokens import TokenService, org_token
+from zida.bundle.scopes import granted_scopes
+from zida.core.access.tokens import TokenService
 from zida.core.errors import Unauthenticated
-from zida.core.principals import has_scope
+from zida.core.principals import ALL_SCOPES, Scope, parse_scopes
 from zida.crypto import SecretBox, digest
 from zida.db import Database
+from zida.dialects.dingtalk.auth import org_token
 
 pytestmark = pytest.mark.anyio
 
@@ -27,8 +29,8 @@ async def test_same_token_within_validity_and_renewed(db: Database) -> None:
     after = await db.fetchval("SELECT expires_at FROM access_token WHERE token_digest = :d", {"d": digest(first.token)})
     assert second.token == first.token and second.expires_in == 60
     assert after > before
-    grant = await tokens.authenticate(first.token)
-    assert grant.corp_id == "corpA" and grant.scopes == ("Yida.Form.Read",)
+    principal = await tokens.authenticate(first.token)
+    assert principal.corp_id == "corpA" and principal.scopes == frozenset({Scope.RECORDS_READ})
     # Stored: only a digest of the token, never the token itself.
     assert await db.fetchval("SELECT count(*) FROM access_token WHERE token_key = :t", {"t": first.token}) == 0
 
@@ -36,14 +38,14 @@ async def test_same_token_within_validity_and_renewed(db: Database) -> None:
 async def test_token_expires_and_a_new_one_is_issued(db: Database) -> None:
     tokens = TokenService(db, SecretBox(SECRET_KEY), ttl_seconds=1)
     issued = await tokens.issue("keyA-tokens", "secret-a-tokens-01")
-    assert (await tokens.authenticate(issued.token)).app_key == "keyA-tokens"
+    assert (await tokens.authenticate(issued.token)).client_id == "keyA-tokens"
     await asyncio.sleep(1.1)
     with pytest.raises(Unauthenticated) as err:
         await tokens.authenticate(issued.token)
     assert err.value.reason == "auth.token_expired"
     fresh = await tokens.issue("keyA-tokens", "secret-a-tokens-01")
     assert fresh.token != issued.token
-    assert (await tokens.authenticate(fresh.token)).app_key == "keyA-tokens"
+    assert (await tokens.authenticate(fresh.token)).client_id == "keyA-tokens"
 
 
 async def test_cache_revalidates_against_the_database(db: Database) -> None:
@@ -84,10 +86,15 @@ async def test_unknown_and_missing_tokens(db: Database) -> None:
 def test_org_token_and_scopes() -> None:
     assert org_token("corpA", "admin1", "code-of-corp-a") == org_token("corpA", "admin1", "code-of-corp-a").upper()
     assert len(org_token("c", "u", "k")) == 32
-    assert has_scope(("*",), "Yida.Form.Write")
-    assert has_scope(("Yida.*",), "Yida.Form.Write")
-    assert not has_scope(("Yida.Form.Read",), "Yida.Form.Write")
-    assert not has_scope(("Yida.Form.*",), "Yida.Process.Read")
+    assert granted_scopes(["*"]) == ["*"]
+    assert parse_scopes(granted_scopes(["Yida.*"])) >= {Scope.RECORDS_WRITE, Scope.PROCESSES_READ}
+    assert Scope.ADMIN not in parse_scopes(granted_scopes(["Yida.*"]))
+    assert granted_scopes(["Yida.Form.Read"]) == ["records.read"]
+    assert granted_scopes(["Yida.Form.*"]) == ["records.read", "records.write"]
+    assert granted_scopes(["Zida.Admin", "records.write"]) == ["admin", "records.write"]
+    assert parse_scopes(["*"]) == ALL_SCOPES and parse_scopes(["nonsense"]) == frozenset()
+    with pytest.raises(ValueError, match="unknown scope"):
+        granted_scopes(["Yida.Nothing"])
 
 
 async def test_a_token_derived_with_another_key_is_replaced_not_handed_back(db: Database) -> None:
@@ -100,7 +107,7 @@ async def test_a_token_derived_with_another_key_is_replaced_not_handed_back(db: 
     )
     second = await tokens.issue("keyA-tokens", "secret-a-tokens-01")
     assert second.token != first.token
-    assert (await tokens.authenticate(second.token)).app_key == "keyA-tokens"
+    assert (await tokens.authenticate(second.token)).client_id == "keyA-tokens"
 
 
 class _CountingDb:
@@ -130,5 +137,5 @@ async def test_a_known_token_is_checked_without_the_database(db: Database) -> No
     await tokens.authenticate(issued.token)  # first sight: one lookup
     before = counting.statements
     for _ in range(100):
-        assert (await tokens.authenticate(issued.token)).app_key == "keyA-tokens"
+        assert (await tokens.authenticate(issued.token)).client_id == "keyA-tokens"
     assert counting.statements == before

@@ -181,12 +181,12 @@ async def test_secrets_are_stored_hashed_or_encrypted_and_never_dumped(db: Datab
     cred = await db.fetchrow("SELECT secret_hash FROM credential WHERE app_key = :k", {"k": f"key-{corp}"})
     assert cred is not None and cred["secret_hash"].startswith("scrypt$") and "secret-0001" not in cred["secret_hash"]
     app = await db.fetchrow(
-        "SELECT system_token_enc, system_token_digest FROM app WHERE app_type = :t", {"t": f"APP_{corp.upper()}"}
+        "SELECT secret_enc, secret_digest FROM app WHERE app_type = :t", {"t": f"APP_{corp.upper()}"}
     )
-    assert app is not None and "ST-SECRET-0001" not in app["system_token_enc"] + app["system_token_digest"]
-    assert SecretBox(SECRET_KEY).decrypt(app["system_token_enc"]) == "ST-SECRET-0001"
+    assert app is not None and "ST-SECRET-0001" not in app["secret_enc"] + app["secret_digest"]
+    assert SecretBox(SECRET_KEY).decrypt(app["secret_enc"]) == "ST-SECRET-0001"
     with pytest.raises(ValueError, match="cannot be decrypted"):
-        SecretBox("another-key").decrypt(app["system_token_enc"])
+        SecretBox("another-key").decrypt(app["secret_enc"])
 
     dumped = await dump_bundle(db, corp)
     text = repr(dumped)

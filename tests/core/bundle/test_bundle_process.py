@@ -10,8 +10,8 @@ import pytest
 from tests.conftest import SECRET_KEY
 from tests.core.bundle.test_bundle import base, unique
 from zida.bundle.loader import BundleError, load_bundle, parse_bundle
-from zida.core.access.tokens import app_actor
-from zida.core.records.service import save_form_instance
+from zida.core.access.members import app_actor
+from zida.core.records.actions import save_form_instance
 from zida.crypto import SecretBox
 from zida.db import Database
 

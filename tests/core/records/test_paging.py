@@ -10,14 +10,14 @@ from zida.core.apps.models import Form
 from zida.core.apps.service import get_form
 from zida.core.principals import AppActor
 from zida.core.records import store as repository
-from zida.core.records.filters import Condition, Page, RecordQuery, Sort
-from zida.core.records.service import (
+from zida.core.records.actions import (
     delete_form_instance,
     delete_form_instances,
     save_form_instance,
     save_form_instances,
-    search_form_instances,
 )
+from zida.core.records.filters import Condition, Page, RecordQuery, Sort
+from zida.core.records.queries import search_form_instances
 from zida.crypto import SecretBox
 from zida.db import Database
 

@@ -160,22 +160,19 @@ def test_one_approver_agrees_and_the_instance_completes() -> None:
     run = Run(define(approver("n1", users("wang"))))
     assert run.effects == [
         OperationRecorded("start", actor="li"),
-        EventEmitted("bpms_instance_change", {"type": "start", "staffId": "li"}),
+        EventEmitted("process.started", "li"),
         TaskCreated(1, "n1", "wang"),
-        EventEmitted("bpms_task_change", {"type": "start", "staffId": "wang", "taskId": 1}),
+        EventEmitted("task.created", "wang", 1),
     ]
     assert run.state.current_node_ids() == ["n1"]
     run.agree("wang", remark="同意")
     assert run.effects == [
         OperationRecorded("agree", actor="wang", node_id="n1", task_id=1, result="agree", remark="同意"),
         TaskCompleted(1, "wang", "agree"),
-        EventEmitted(
-            "bpms_task_change",
-            {"type": "finish", "staffId": "wang", "taskId": 1, "result": "agree", "remark": "同意"},
-        ),
+        EventEmitted("task.finished", "wang", 1, "agree", "同意"),
         OperationRecorded("finish", result="agree"),
         InstanceFinished("completed", "agree"),
-        EventEmitted("bpms_instance_change", {"type": "finish", "staffId": "li", "result": "agree"}),
+        EventEmitted("process.finished", "li", result="agree"),
     ]
     assert run.outcome == ("completed", "agree")
     assert run.state.open_tasks() == [] and run.state.branches == []
@@ -191,16 +188,8 @@ def test_refusal_ends_the_instance_disagree_with_a_refuse_event() -> None:
     run = Run(define(approver("n1", users("wang")), approver("n2", users("chen"))))
     run.disagree("wang", remark="不同意")
     assert run.outcome == ("completed", "disagree")
-    assert (
-        EventEmitted(
-            "bpms_task_change",
-            {"type": "finish", "staffId": "wang", "taskId": 1, "result": "refuse", "remark": "不同意"},
-        )
-        in run.effects
-    )
-    assert run.effects[-1] == EventEmitted(
-        "bpms_instance_change", {"type": "finish", "staffId": "li", "result": "refuse"}
-    )
+    assert EventEmitted("task.finished", "wang", 1, "disagree", "不同意") in run.effects
+    assert run.effects[-1] == EventEmitted("process.finished", "li", result="disagree")
     assert not of(run.effects, TaskCreated)  # n2 never started
 
 
@@ -308,7 +297,7 @@ def test_or_sign_one_agrees_and_the_others_are_cancelled() -> None:
         TaskCancelled(zhao, "zhao", "cancelled"),
         TaskCancelled(sun, "sun", "cancelled"),
     ]
-    assert EventEmitted("bpms_task_change", {"type": "cancel", "staffId": "zhao", "taskId": zhao}) in effects
+    assert EventEmitted("task.cancelled", "zhao", zhao) in effects
     assert run.outcome == ("completed", "agree")
     # A second approver racing on the same node finds the task closed.
     expect(Conflict, "instance.finished", lambda: run.do(Agree(zhao, "zhao")))
@@ -626,7 +615,7 @@ def test_empty_fail_off_the_forecast_path_does_not_fail_the_start() -> None:
     effects = run.do(Agree(run.task("wang"), "wang"), form_data={"numberField_days": 5})
     assert run.outcome == ("error", None)
     assert OperationRecorded("error", node_id="n_strict") in effects
-    assert effects[-1] == EventEmitted("bpms_instance_change", {"type": "terminate", "staffId": "li"})
+    assert effects[-1] == EventEmitted("process.terminated", "li")
 
 
 # --------------------------------------------------------------------------------------- refusal
@@ -670,7 +659,7 @@ def test_terminate_closes_every_open_task() -> None:
     assert OperationRecorded("terminate", actor="adm", remark="作废") in effects
     assert effects[-2:] == [
         InstanceFinished("terminated", None),
-        EventEmitted("bpms_instance_change", {"type": "terminate", "staffId": "li"}),
+        EventEmitted("process.terminated", "li"),
     ]
     assert run.outcome == ("terminated", None)
     expect(Conflict, "instance.finished", lambda: run.do(Terminate("adm")))
@@ -736,13 +725,7 @@ def test_redirect_hands_the_task_to_another_user() -> None:
     expect(PermissionDenied, "task.not_assignee", lambda: run.do(Redirect(zhao, "sun", "sun")))
     effects = run.do(Redirect(zhao, "zhao", "sun", remark="出差"))
     assert of(effects, TaskCompleted) == [TaskCompleted(zhao, "zhao", "redirect")]
-    assert (
-        EventEmitted(
-            "bpms_task_change",
-            {"type": "finish", "staffId": "zhao", "taskId": zhao, "result": "redirect", "remark": "出差"},
-        )
-        in effects
-    )
+    assert EventEmitted("task.finished", "zhao", zhao, "redirect", "出差") in effects
     assert (
         OperationRecorded("redirect", actor="zhao", node_id="n1", task_id=zhao, remark="出差", user_ids=("sun",))
         in effects

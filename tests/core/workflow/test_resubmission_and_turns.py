@@ -85,7 +85,7 @@ def test_refusing_to_resubmit_or_withdrawing_ends_the_instance_terminated() -> N
         effects
     )
     assert run.outcome == ("terminated", None)
-    assert [e.payload["type"] for e in of(effects, EventEmitted)] == ["finish", "terminate"]
+    assert [e.topic for e in of(effects, EventEmitted)] == ["task.finished", "process.terminated"]
 
     again = Run(define(approver("n1", users("wang"))))
     returned(again, "wang")

@@ -19,10 +19,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import load_fixture_bundle
-from zida.core.access.tokens import app_actor
+from zida.core.access.members import app_actor
 from zida.core.errors import Conflict
 from zida.core.principals import AppActor
-from zida.core.workflow import service as workflow
+from zida.core.workflow import actions as workflow
+from zida.core.workflow import queries as approval_queries
 from zida.db import Database, open_database
 
 pytestmark = pytest.mark.anyio
@@ -121,7 +122,7 @@ async def _actors(db: CountingDatabase, *users: str) -> list[AppActor]:
 async def _approve(db: CountingDatabase, instance_id: str, approver: AppActor) -> None:
     (task,) = [
         t
-        for t in await workflow.running_tasks(db, approver, [instance_id], strict=True)
+        for t in await approval_queries.running_tasks(db, approver, [instance_id], strict=True)
         if t.assignee_user_id == approver.user_id
     ]
     await workflow.execute_task(db, approver, instance_id, task.task_id, agree=True, remark="ok")
@@ -147,7 +148,7 @@ async def test_start_and_two_approvals_send_a_pinned_number_of_statements(counte
         assert [s.split()[0] for s in start.statements] == ["INSERT"] * 6, start
 
     with counted.counting() as running:
-        tasks = await workflow.running_tasks(counted, wang, [inst.instance_id], strict=True)
+        tasks = await approval_queries.running_tasks(counted, wang, [inst.instance_id], strict=True)
     assert [t.assignee_user_id for t in tasks] == ["wang"]
     assert (running.transactions, len(running.statements)) == (0, 1), running
 
@@ -161,7 +162,7 @@ async def test_start_and_two_approvals_send_a_pinned_number_of_statements(counte
     assert first.statements[0].startswith("SELECT")
     assert first.statements[1].startswith("WITH guard AS (UPDATE process_instance" if pg else "UPDATE process_instance")
 
-    (task,) = await workflow.running_tasks(counted, chen, [inst.instance_id], strict=True)
+    (task,) = await approval_queries.running_tasks(counted, chen, [inst.instance_id], strict=True)
     with counted.counting() as last:
         done = await workflow.execute_task(counted, chen, inst.instance_id, task.task_id, agree=True, remark="ok")
     # as above without a new task (the finish record goes in the same history insert), and the record's status
@@ -173,7 +174,7 @@ async def test_start_and_two_approvals_send_a_pinned_number_of_statements(counte
 async def test_a_refused_execution_reads_once_and_writes_nothing(counted: CountingDatabase) -> None:
     li, wang = await _actors(counted, "li", "wang")
     inst = await workflow.start_instance(counted, li, "FORM-FLOW-TWO", {"textField_title": "race"})
-    (task,) = await workflow.running_tasks(counted, wang, [inst.instance_id], strict=True)
+    (task,) = await approval_queries.running_tasks(counted, wang, [inst.instance_id], strict=True)
     await workflow.execute_task(counted, wang, inst.instance_id, task.task_id, agree=True, remark="first")
     # Agreeing again reads the instance, sees the task is done, and writes nothing.
     with counted.counting() as again, pytest.raises(Conflict):
@@ -200,5 +201,5 @@ async def test_the_record_changes_only_when_its_approval_status_does(counted: Co
     status, result, modified = await record()
     assert (status, result) == ("COMPLETED", "agree")
     assert modified >= started[2]
-    done = await workflow.get_instance(counted, li, inst.instance_id)
+    done = await approval_queries.get_instance(counted, li, inst.instance_id)
     assert (done.record.instance_status, done.record.modified_at) == ("COMPLETED", modified)

@@ -1,4 +1,7 @@
-"""Access tokens (issue, renew, check), app credentials, systemToken and org-token checks."""
+"""Access tokens of app credentials: issue, renew within validity, authenticate (to a ``Principal``).
+
+A dialect's own secrets on top of a token (DingTalk's systemToken and org-level token) are checked by that dialect.
+"""
 
 from __future__ import annotations
 
@@ -12,42 +15,18 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from zida.cache import TtlCache
 from zida.clock import now_ms
-from zida.core.errors import InvalidArgument, Misconfigured, NotFound, PermissionDenied, Unauthenticated
-from zida.core.principals import AppActor, Grant, IssuedToken, has_scope
+from zida.core.errors import InvalidArgument, Misconfigured, Unauthenticated
+from zida.core.principals import IssuedToken, Principal, parse_scopes
 from zida.crypto import SecretBox, digest, verify_secret
-from zida.db import Connection, Database
+from zida.db import Database
 
-__all__ = [
-    "TokenService",
-    "app_actor",
-    "check_org_token",
-    "check_server_key",
-    "org_token",
-    "require_scope",
-    "resolve_app_actor",
-    "system_token_digest",
-]
-
-
-# Successful systemToken + userId checks (only successes are cached; see zida.cache).
-_ACTORS: TtlCache[tuple[object, ...], AppActor] = TtlCache()
-
-
-def require_scope(grant: Grant, scope: str) -> None:
-    """Raise ``PermissionDenied('auth.scope_missing')`` unless the grant holds ``scope``."""
-    if not has_scope(grant.scopes, scope):
-        raise PermissionDenied(
-            f"the app credential {grant.app_key} lacks the scope {scope}",
-            reason="auth.scope_missing",
-            required_scopes=[scope],
-        )
+__all__ = ["TokenService", "check_server_key"]
 
 
 @dataclass
-class _CachedGrant:
-    grant: Grant
+class _CachedPrincipal:
+    principal: Principal
     checked_at: float
 
 
@@ -67,7 +46,7 @@ class TokenService:
     ttl_seconds: int = 7200
     revalidate_seconds: float = 30.0
     cache_size: int = 10_000
-    _cache: OrderedDict[str, _CachedGrant] = field(default_factory=OrderedDict)
+    _cache: OrderedDict[str, _CachedPrincipal] = field(default_factory=OrderedDict)
     _verified_secrets: dict[int, bytes] = field(default_factory=dict)
     _pepper: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
@@ -85,7 +64,7 @@ class TokenService:
     async def issue(self, app_key: str, app_secret: str, corp_id: str | None = None) -> IssuedToken:
         """Token for an app credential; within validity the same token comes back with renewed validity."""
         if not app_key or not app_secret:
-            raise InvalidArgument("appKey and appSecret are required", reason="auth.credentials_missing")
+            raise InvalidArgument("the client id and secret are required", reason="auth.credentials_missing")
         row = await self.db.fetchrow(
             "SELECT c.id, c.secret_hash, co.corp_id FROM credential c JOIN corp co ON co.id = c.corp_pk"
             " WHERE c.app_key = :app_key",
@@ -94,9 +73,9 @@ class TokenService:
         if row is None:
             # Spend comparable time whether or not the key exists (off the event loop: scrypt takes ~50 ms).
             await asyncio.to_thread(verify_secret, app_secret, _DUMMY_HASH)
-            raise Unauthenticated("invalid appKey or appSecret", reason="auth.bad_credentials")
+            raise Unauthenticated("invalid client id or secret", reason="auth.bad_credentials")
         if not await self._secret_ok(row["id"], app_secret, row["secret_hash"]):
-            raise Unauthenticated("invalid appKey or appSecret", reason="auth.bad_credentials")
+            raise Unauthenticated("invalid client id or secret", reason="auth.bad_credentials")
         if corp_id is not None and corp_id != row["corp_id"]:
             raise Unauthenticated("the credential does not belong to this corp", reason="auth.bad_credentials")
         now = now_ms()
@@ -143,30 +122,30 @@ class TokenService:
     def _token(self, token_key: str) -> str:
         return self.box.derive("access-token", token_key)
 
-    async def authenticate(self, token: str | None) -> Grant:
-        """The grant behind ``token``; raises ``Unauthenticated`` for a missing, unknown or expired token."""
+    async def authenticate(self, token: str | None) -> Principal:
+        """The principal behind ``token``; raises ``Unauthenticated`` for a missing, unknown or expired token."""
         if not token:
             raise Unauthenticated("missing access token", reason="auth.token_missing")
         key = digest(token)
         now = time.monotonic()
         cached = self._cache.get(key)
         fresh = cached is not None and now - cached.checked_at < self.revalidate_seconds
-        if cached is not None and fresh and cached.grant.expires_at > now_ms():
-            return cached.grant
-        grant = await self._load(key)
-        if grant is None:
+        if cached is not None and fresh and cached.principal.expires_at > now_ms():
+            return cached.principal
+        principal = await self._load(key)
+        if principal is None:
             self._cache.pop(key, None)
             raise Unauthenticated("invalid access token", reason="auth.token_invalid")
-        if grant.expires_at <= now_ms():
+        if principal.expires_at <= now_ms():
             self._cache.pop(key, None)
             raise Unauthenticated("access token expired", reason="auth.token_expired")
-        self._cache[key] = _CachedGrant(grant, now)
+        self._cache[key] = _CachedPrincipal(principal, now)
         self._cache.move_to_end(key)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
-        return grant
+        return principal
 
-    async def _load(self, token_digest: str) -> Grant | None:
+    async def _load(self, token_digest: str) -> Principal | None:
         row = await self.db.fetchrow(
             "SELECT c.id, c.app_key, c.scopes, c.corp_pk, co.corp_id, t.expires_at"
             " FROM access_token t JOIN credential c ON c.id = t.credential_pk JOIN corp co ON co.id = c.corp_pk"
@@ -175,12 +154,13 @@ class TokenService:
         )
         if row is None:
             return None
-        return Grant(
-            credential_pk=row["id"],
-            app_key=row["app_key"],
+        return Principal(
+            kind="credential",
             corp_pk=row["corp_pk"],
             corp_id=row["corp_id"],
-            scopes=tuple(orjson.loads(row["scopes"])),
+            scopes=parse_scopes(orjson.loads(row["scopes"])),
+            client_id=row["app_key"],
+            credential_pk=row["id"],
             expires_at=row["expires_at"],
         )
 
@@ -208,108 +188,3 @@ async def check_server_key(db: Database, box: SecretBox) -> None:
 
 
 _DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
-
-
-def org_token(corp_id: str, user_id: str, task_api_code: str) -> str:
-    """The org-level token: ``upper(md5(corpId + userId + taskApiCode))``."""
-    return hashlib.md5((corp_id + user_id + task_api_code).encode(), usedforsecurity=False).hexdigest().upper()
-
-
-async def check_org_token(
-    conn: Connection, box: SecretBox, grant: Grant, corp_id: str, user_id: str, token: str
-) -> None:
-    """Verify an org-level ``token`` for ``user_id`` in the grant's corp (constant-time)."""
-    if not corp_id or not user_id or not token:
-        raise InvalidArgument("corpId, userId and token are required", reason="argument.missing")
-    if corp_id != grant.corp_id:
-        raise PermissionDenied("corpId does not match the access token's corp", reason="auth.bad_org_token")
-    enc = await conn.fetchval("SELECT task_api_code_enc FROM corp WHERE id = :c", {"c": grant.corp_pk})
-    if not enc:
-        raise PermissionDenied("this corp has no taskApiCode configured", reason="auth.bad_org_token")
-    expected = org_token(corp_id, user_id, box.decrypt(enc))
-    if not hmac.compare_digest(expected.encode(), token.strip().upper().encode()):
-        raise PermissionDenied("invalid org token for this userId", reason="auth.bad_org_token")
-
-
-def system_token_digest(box: SecretBox, system_token: str) -> str:
-    """What the database keeps to check a systemToken: an HMAC with the server key (a dump alone can't be
-    brute-forced for low-entropy tokens)."""
-    return box.derive("system-token", system_token, 64)
-
-
-async def resolve_app_actor(
-    conn: Connection,
-    box: SecretBox,
-    grant: Grant,
-    *,
-    app_type: str | None,
-    app_pk: int | None = None,
-    system_token: str | None,
-    user_id: str | None,
-) -> AppActor:
-    """Check ``systemToken`` against the app (of the grant's corp) and ``userId`` against the corp."""
-    if not system_token:
-        raise InvalidArgument("systemToken is required", reason="argument.missing", param="systemToken")
-    if not user_id:
-        raise InvalidArgument("userId is required", reason="argument.missing", param="userId")
-    if app_pk is None and not app_type:
-        raise InvalidArgument("appType is required", reason="argument.missing", param="appType")
-    token_digest = system_token_digest(box, system_token)
-    cache_key = (grant.corp_pk, app_type, app_pk, user_id, token_digest)
-    cached = _ACTORS.get(cache_key)
-    if cached is not None:
-        return cached
-    where = "a.id = :app_pk" if app_pk is not None else "a.app_type = :app_type"
-    row = await conn.fetchrow(
-        "SELECT a.id, a.app_type, a.system_token_digest, u.id AS user_pk, u.name AS user_name,"
-        " (SELECT 1 FROM app_admin aa WHERE aa.app_pk = a.id AND aa.user_pk = u.id) AS is_admin"
-        " FROM app a LEFT JOIN org_user u ON u.corp_pk = a.corp_pk AND u.user_id = :user_id"
-        f" WHERE {where} AND a.corp_pk = :corp_pk",
-        {"app_pk": app_pk, "app_type": app_type, "user_id": user_id, "corp_pk": grant.corp_pk}
-        if app_pk is not None
-        else {"app_type": app_type, "user_id": user_id, "corp_pk": grant.corp_pk},
-    )
-    if row is None or (app_type and app_pk is not None and row["app_type"] != app_type):
-        raise NotFound(f"application {app_type or app_pk} does not exist", reason="app.not_found")
-    if not hmac.compare_digest(row["system_token_digest"].encode(), token_digest.encode()):
-        raise PermissionDenied("systemToken does not match the application", reason="app.bad_system_token")
-    if row["user_pk"] is None:
-        raise NotFound(f"user {user_id} does not exist in this corp", reason="user.not_found")
-    return _ACTORS.put(
-        cache_key,
-        AppActor(
-            corp_pk=grant.corp_pk,
-            app_pk=row["id"],
-            app_type=row["app_type"],
-            user_pk=row["user_pk"],
-            user_id=user_id,
-            user_name=row["user_name"],
-            is_app_admin=row["is_admin"] is not None,
-        ),
-    )
-
-
-async def app_actor(conn: Connection, corp_pk: int, app_pk: int, user_id: str) -> AppActor:
-    """A corp user inside one of the corp's apps, for callers already trusted by the corp (the admin API)."""
-    if not user_id:
-        raise InvalidArgument("userId is required", reason="argument.missing", param="userId")
-    row = await conn.fetchrow(
-        "SELECT a.app_type, u.id AS user_pk, u.name AS user_name,"
-        " (SELECT 1 FROM app_admin aa WHERE aa.app_pk = a.id AND aa.user_pk = u.id) AS is_admin"
-        " FROM app a LEFT JOIN org_user u ON u.corp_pk = a.corp_pk AND u.user_id = :user_id"
-        " WHERE a.id = :app_pk AND a.corp_pk = :corp_pk",
-        {"app_pk": app_pk, "user_id": user_id, "corp_pk": corp_pk},
-    )
-    if row is None:
-        raise NotFound(f"application {app_pk} does not exist", reason="app.not_found")
-    if row["user_pk"] is None:
-        raise NotFound(f"user {user_id} does not exist in this corp", reason="user.not_found")
-    return AppActor(
-        corp_pk=corp_pk,
-        app_pk=app_pk,
-        app_type=row["app_type"],
-        user_pk=row["user_pk"],
-        user_id=user_id,
-        user_name=row["user_name"],
-        is_app_admin=row["is_admin"] is not None,
-    )

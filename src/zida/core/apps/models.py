@@ -53,6 +53,21 @@ OTHER_COMPONENTS = frozenset(
 )
 COMPONENTS = TEXT_COMPONENTS | NUMBER_COMPONENTS | ARRAY_COMPONENTS | OTHER_COMPONENTS
 
+# How a component's values are stored and compared (what search, indexes and route conditions go by):
+# ``text`` / ``number`` scalars, ``array`` a list of strings, ``range`` a pair of numbers (a date range),
+# ``objects`` a list of objects with a ``value`` (countries), ``table`` a list of rows (a sub-table), ``other`` any
+# JSON that is only tested for emptiness or as text.
+_KINDS: dict[str, str] = {
+    **dict.fromkeys(TEXT_COMPONENTS, "text"),
+    **dict.fromkeys(NUMBER_COMPONENTS, "number"),
+    **dict.fromkeys(ARRAY_COMPONENTS, "array"),
+    "CascadeDateField": "range",
+    "CountrySelectField": "objects",
+    "TableField": "table",
+}
+# Array components whose elements name members of the corp's directory.
+_REFERS_TO = {"EmployeeField": "users", "DepartmentSelectField": "departments"}
+
 
 @dataclass(frozen=True, slots=True)
 class Option:
@@ -85,14 +100,14 @@ class Field:
 
     @property
     def kind(self) -> str:
-        """``text``, ``number``, ``array`` or ``other``: how values are stored and compared."""
-        if self.component in TEXT_COMPONENTS:
-            return "text"
-        if self.component in NUMBER_COMPONENTS:
-            return "number"
-        if self.component in ARRAY_COMPONENTS:
-            return "array"
-        return "other"
+        """How values are stored and compared: ``text``, ``number``, ``array``, ``range``, ``objects``, ``table``
+        or ``other``."""
+        return _KINDS.get(self.component, "other")
+
+    @property
+    def refers_to(self) -> str | None:
+        """``users`` or ``departments`` when the field's values name members of the directory."""
+        return _REFERS_TO.get(self.component)
 
     def option(self, value: str) -> Option | None:
         """The option whose value (or either label) is ``value``."""

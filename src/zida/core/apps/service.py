@@ -58,7 +58,7 @@ async def get_form(
 ) -> Form:
     """The form of the actor's app at ``version`` (default: current); NotFound for other apps' forms."""
     if form_pk is None and not form_uuid:
-        raise InvalidArgument("formUuid is required", reason="argument.missing", param="formUuid")
+        raise InvalidArgument("{param} is required", reason="argument.missing", param="form")
     cache_key = (actor.app_pk, form_pk, form_uuid, version)
     cached = _FORMS.get(cache_key)
     if cached is not None:
@@ -85,7 +85,7 @@ async def list_forms(
     """Forms of the actor's app, oldest first, optionally only some types."""
     for t in form_types:
         if t not in ("receipt", "process"):
-            raise InvalidArgument(f"unknown form type {t!r}", reason="argument.invalid", param="formTypes")
+            raise InvalidArgument(f"unknown form type {t!r}", reason="argument.invalid", param="form_types")
     types_sql = ""
     params: dict[str, object] = {"app_pk": actor.app_pk, "limit": size, "offset": (page - 1) * size}
     if form_types:
@@ -105,11 +105,11 @@ async def list_forms(
 
 @dataclass(frozen=True, slots=True)
 class AppListing:
-    """An app as the org-level app list shows it; ``system_token`` only for the app's admins."""
+    """An app as the org-level app list shows it; ``secret`` only for the app's admins."""
 
     app: App
     corp_id: str
-    system_token: str | None
+    secret: str | None
 
 
 async def list_apps(
@@ -123,7 +123,7 @@ async def list_apps(
     page: int,
     size: int,
 ) -> tuple[int, list[AppListing]]:
-    """Apps of a corp, newest first; the systemToken is decrypted only for apps the user administers."""
+    """Apps of a corp, newest first; the app secret is decrypted only for apps the user administers."""
     user_pk = await conn.fetchval(
         "SELECT id FROM org_user WHERE corp_pk = :c AND user_id = :u", {"c": corp_pk, "u": user_id}
     )
@@ -140,7 +140,7 @@ async def list_apps(
     total = await conn.fetchval(f"SELECT count(*) FROM app a WHERE {where}", params)
     rows = await conn.fetch(
         "SELECT a.id, a.corp_pk, a.app_type, a.name, a.name_en, a.description, a.icon, a.status,"
-        " a.creator_user_id, a.system_token_enc, co.corp_id,"
+        " a.creator_user_id, a.secret_enc, co.corp_id,"
         " (SELECT 1 FROM app_admin aa WHERE aa.app_pk = a.id AND aa.user_pk = :user_pk) AS is_admin"
         f" FROM app a JOIN corp co ON co.id = a.corp_pk WHERE {where} ORDER BY a.id LIMIT :limit OFFSET :offset",
         params,
@@ -159,7 +159,7 @@ async def list_apps(
                 creator_user_id=r["creator_user_id"],
             ),
             corp_id=r["corp_id"],
-            system_token=box.decrypt(r["system_token_enc"]) if r["is_admin"] is not None else None,
+            secret=box.decrypt(r["secret_enc"]) if r["is_admin"] is not None else None,
         )
         for r in rows
     ]

@@ -8,15 +8,22 @@ import orjson
 
 from zida.cache import TtlCache
 from zida.core.org.models import Corp, Department, User
+from zida.crypto import SecretBox
 from zida.db import Connection, Row
 
-__all__ = ["find_corp", "find_departments", "find_users", "user_exists"]
+__all__ = ["corp_org_secret", "find_corp", "find_departments", "find_users", "user_exists"]
 
 
 async def find_corp(conn: Connection, corp_id: str) -> Corp | None:
     """The corp with the public id ``corp_id``."""
     row = await conn.fetchrow("SELECT id, corp_id, name FROM corp WHERE corp_id = :corp_id", {"corp_id": corp_id})
     return None if row is None else Corp(pk=row["id"], corp_id=row["corp_id"], name=row["name"])
+
+
+async def corp_org_secret(conn: Connection, box: SecretBox, corp_pk: int) -> str | None:
+    """The corp's org-level secret (what a dialect's org-level tokens are derived from), or None if it has none."""
+    enc = await conn.fetchval("SELECT org_secret_enc FROM corp WHERE id = :c", {"c": corp_pk})
+    return box.decrypt(enc) if enc else None
 
 
 # Directory entries for rendering and reference checks (see zida.cache for the staleness bound).
@@ -44,7 +51,7 @@ def _user(row: Row, depts: list[tuple[int, str]]) -> User:
 
 
 async def find_users(conn: Connection, corp_pk: int, user_ids: Iterable[str]) -> dict[str, User]:
-    """Users of the corp by userId (unknown ids are simply absent)."""
+    """Users of the corp by user id (unknown ids are simply absent)."""
     out: dict[str, User] = {}
     wanted = []
     for user_id in sorted({u for u in user_ids if u}):

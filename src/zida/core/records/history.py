@@ -1,4 +1,5 @@
-"""The operation log of records: who created, changed or deleted what, and when."""
+"""The operation log of records: who created, changed or deleted what, and when (readable by whoever may read the
+record, ``zida.core.access.policy``; a deleted record's log by app admins)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from zida.core.access import policy
 from zida.core.apps.models import Form
 from zida.core.principals import AppActor
 from zida.db import Connection
@@ -29,23 +31,35 @@ async def list_operation_logs(
     conn: Connection, actor: AppActor, form: Form, instance_ids: list[str]
 ) -> dict[str, list[OperationLog]]:
     """Logs per record of ``form`` (oldest first). App admins see every record's log, deleted ones included;
-    other users see the logs of records they originated."""
+    other users the logs of the records they may read."""
     wanted = list(dict.fromkeys(instance_ids))
     if not wanted:
         return {}
     names = {f"i{n}": v for n, v in enumerate(wanted)}
     rows = await conn.fetch(
         "SELECT l.instance_id, l.operation_type, l.operator_user_id, l.changes, l.created_at,"
-        " (SELECT fi.originator_user_id FROM form_instance fi WHERE fi.instance_id = l.instance_id) AS originator"
-        " FROM form_operation_log l"
+        " fi.originator_user_id AS originator, fi.app_pk, fi.process_instance_id"
+        " FROM form_operation_log l LEFT JOIN form_instance fi ON fi.instance_id = l.instance_id"
         f" WHERE l.corp_pk = :c AND l.form_pk = :f AND l.instance_id IN ({', '.join(':' + n for n in names)})"
         " ORDER BY l.id",
         {"c": actor.corp_pk, "f": form.pk, **names},
     )
     out: dict[str, list[OperationLog]] = {}
+    readable: dict[str, bool] = {}
     for r in rows:
-        if not actor.is_app_admin and r["originator"] != actor.user_id:
-            continue
+        if not actor.is_app_admin:
+            instance_id = r["instance_id"]
+            if instance_id not in readable:
+                readable[instance_id] = r["originator"] is not None and await policy.can_read(
+                    conn,
+                    actor,
+                    app_pk=r["app_pk"],
+                    record_id=instance_id,
+                    originator=r["originator"],
+                    is_process=r["process_instance_id"] is not None,
+                )
+            if not readable[instance_id]:
+                continue
         out.setdefault(r["instance_id"], []).append(
             OperationLog(
                 instance_id=r["instance_id"],

@@ -1,4 +1,6 @@
-"""Comments on records (remarks): replies and @-mentions; one transaction per comment."""
+"""Comments on records (remarks): replies and @-mentions; one transaction per comment (with its event).
+
+Whoever may read a record (``zida.core.access.policy``) may comment on it and read its comments."""
 
 from __future__ import annotations
 
@@ -7,8 +9,11 @@ from dataclasses import dataclass
 import orjson
 
 from zida.clock import now_ms
+from zida.core.access import policy
 from zida.core.apps.models import Form
-from zida.core.errors import InvalidArgument, NotFound, PermissionDenied
+from zida.core.errors import InvalidArgument, NotFound
+from zida.core.events.models import DomainEvent
+from zida.core.events.outbox import append_events
 from zida.core.org.repository import find_users
 from zida.core.principals import AppActor
 from zida.core.records import store as repo
@@ -44,15 +49,22 @@ async def save_remark(
 ) -> int:
     """Comment on a record the actor can see; a reply names a comment of the same record. Returns its id."""
     if not content or not content.strip():
-        raise InvalidArgument("content不能为空", reason="argument.missing", param="content")
+        raise InvalidArgument("{param} is required", reason="argument.missing", param="content")
     if len(content) > MAX_REMARK_LENGTH:
         raise InvalidArgument(f"content is longer than {MAX_REMARK_LENGTH} characters", reason="argument.invalid")
     async with db.transaction() as tx:
         inst = await repo.find_instance(tx, actor.corp_pk, instance_id)
-        if inst is None or inst.app_pk != actor.app_pk:
+        if inst is None:
             raise NotFound(f"form instance {instance_id} does not exist or was deleted", reason="record.not_found")
-        if not (actor.is_app_admin or inst.originator_user_id == actor.user_id):
-            raise PermissionDenied(f"user {actor.user_id} cannot see {instance_id}", reason="permission.denied")
+        await policy.check_readable(
+            tx,
+            actor,
+            app_pk=inst.app_pk,
+            record_id=inst.instance_id,
+            originator=inst.originator_user_id,
+            is_process=inst.process_instance_id is not None,
+            what="form instance",
+        )
         reply_user = None
         if reply_id is not None:
             reply_user = await tx.fetchval(
@@ -66,6 +78,7 @@ async def save_remark(
             missing = sorted(set(at_user_ids) - known.keys())
             if missing:
                 raise NotFound(f"atUserId: user {missing[0]} does not exist in this corp", reason="user.not_found")
+        now = now_ms()
         remark_id = await tx.fetchval(
             "INSERT INTO form_remark (corp_pk, form_pk, instance_id, content, creator_user_id, reply_id, reply_user_id,"
             f" at_user_ids, created_at) VALUES (:c, :f, :i, :content, :u, :r, :ru, {tx.sql.json_param('at')}, :now)"
@@ -79,8 +92,28 @@ async def save_remark(
                 "r": reply_id,
                 "ru": reply_user,
                 "at": orjson.dumps(list(at_user_ids)).decode(),
-                "now": now_ms(),
+                "now": now,
             },
+        )
+        await append_events(
+            tx,
+            [
+                DomainEvent(
+                    topic="record.commented",
+                    corp_pk=actor.corp_pk,
+                    object_id=instance_id,
+                    actor=actor.user_id,
+                    at=now,
+                    data={
+                        "form": inst.form_uuid,
+                        "comment": int(remark_id),
+                        "content": content,
+                        "reply_to": reply_id,
+                        "mentions": list(at_user_ids),
+                    },
+                    app=actor.app_type,
+                )
+            ],
         )
     return int(remark_id)
 
@@ -90,13 +123,20 @@ async def list_remarks(
 ) -> dict[str, list[Remark]]:
     """Comments per record of ``form`` (oldest first), for the records the actor can see."""
     found = await repo.find_instances(conn, actor.corp_pk, instance_ids)
-    visible = [
-        i
-        for i in dict.fromkeys(instance_ids)
-        if (inst := found.get(i)) is not None
-        and inst.form_pk == form.pk
-        and (actor.is_app_admin or inst.originator_user_id == actor.user_id)
-    ]
+    visible = []
+    for instance_id in dict.fromkeys(instance_ids):
+        inst = found.get(instance_id)
+        if inst is None or inst.form_pk != form.pk:
+            continue
+        if await policy.can_read(
+            conn,
+            actor,
+            app_pk=inst.app_pk,
+            record_id=inst.instance_id,
+            originator=inst.originator_user_id,
+            is_process=inst.process_instance_id is not None,
+        ):
+            visible.append(instance_id)
     out: dict[str, list[Remark]] = {i: [] for i in visible}
     if not visible:
         return out

@@ -23,6 +23,7 @@ __all__ = [
     "count_form_instances",
     "delete_instance",
     "delete_instances",
+    "distinct_array_values",
     "find_instance",
     "find_instances",
     "insert_instance",
@@ -30,10 +31,9 @@ __all__ = [
     "insert_instances",
     "insert_operation_log",
     "insert_operation_logs",
-    "lock_process_instances",
+    "record_app_pk",
     "search_instance_ids",
     "search_instances",
-    "touch_process_instances",
     "update_instance",
 ]
 
@@ -77,6 +77,15 @@ async def find_instance(conn: Connection, corp_pk: int, instance_id: str, *, loc
         {"instance_id": instance_id, "corp_pk": corp_pk},
     )
     return None if row is None else _instance(row)
+
+
+async def record_app_pk(conn: Connection, corp_pk: int, instance_id: str) -> int | None:
+    """The app a record of the corp belongs to (None: no such record)."""
+    value = await conn.fetchval(
+        "SELECT app_pk FROM form_instance WHERE instance_id = :i AND corp_pk = :c",
+        {"i": instance_id, "c": corp_pk},
+    )
+    return None if value is None else int(value)
 
 
 async def insert_instance(conn: Connection, inst: FormInstance) -> int:
@@ -134,8 +143,10 @@ async def insert_operation_log(
     )
 
 
-def _where(conn: Connection, form_pk: int, fields: tuple[Field, ...], query: RecordQuery) -> tuple[str, FilterCompiler]:
-    compiler = FilterCompiler(conn.sql, fields, form_pk)
+def _where(
+    conn: Connection, corp_pk: int, form_pk: int, fields: tuple[Field, ...], query: RecordQuery
+) -> tuple[str, FilterCompiler]:
+    compiler = FilterCompiler(conn.sql, fields, form_pk, corp_pk=corp_pk)
     # The form is a literal so that the per-form partial indexes (zida.core.records.filters.indexes) apply.
     return f"form_pk = {int(form_pk)} AND {compiler.where(query.filter)}", compiler
 
@@ -198,7 +209,7 @@ def _keyset_columns(query: RecordQuery) -> tuple[tuple[str, str], bool] | None:
 
 
 async def search_instances(
-    conn: Connection, form_pk: int, form_uuid: str, fields: tuple[Field, ...], query: RecordQuery
+    conn: Connection, corp_pk: int, form_pk: int, form_uuid: str, fields: tuple[Field, ...], query: RecordQuery
 ) -> tuple[int | None, list[FormInstance]]:
     """One page of a form's instances matching ``query``, and the total count if asked.
 
@@ -206,7 +217,7 @@ async def search_instances(
     ``FilterCompiler.indexed``) → ``count(*)`` over that index; any other filter → counted in the same single
     scan that finds the page (a window count), so an unindexed search never reads the form twice.
     """
-    where, compiler = _where(conn, form_pk, fields, query)
+    where, compiler = _where(conn, corp_pk, form_pk, fields, query)
     order = compiler.order_by(query.sort)
     count_in_scan = query.with_total and query.filter is not None and not compiler.indexed(query.filter)
     params: dict[str, Any] = {**compiler.params, "limit": query.page.size, "offset": query.page.offset}
@@ -292,10 +303,10 @@ async def _count(conn: Connection, form_pk: int, where: str, compiler: FilterCom
 
 
 async def search_instance_ids(
-    conn: Connection, form_pk: int, fields: tuple[Field, ...], query: RecordQuery
+    conn: Connection, corp_pk: int, form_pk: int, fields: tuple[Field, ...], query: RecordQuery
 ) -> tuple[int | None, list[str]]:
     """Like :func:`search_instances` but only the instance ids (same ``totalCount`` policy)."""
-    where, compiler = _where(conn, form_pk, fields, query)
+    where, compiler = _where(conn, corp_pk, form_pk, fields, query)
     count_in_scan = query.with_total and query.filter is not None and not compiler.indexed(query.filter)
     window = ", count(*) OVER () AS total_count" if count_in_scan else ""
     hint = await sort_index_hint(conn, form_pk, fields, query.sort[0]) if _sort_only(query) else ""
@@ -416,10 +427,16 @@ async def insert_operation_logs(conn: Connection, rows: list[dict[str, Any]]) ->
 
 
 async def distinct_array_values(
-    conn: Connection, form_pk: int, fields: tuple[Field, ...], query: RecordQuery, field_id: str, limit: int
+    conn: Connection,
+    corp_pk: int,
+    form_pk: int,
+    fields: tuple[Field, ...],
+    query: RecordQuery,
+    field_id: str,
+    limit: int,
 ) -> list[str]:
-    """Distinct elements of an array field (e.g. employee userIds) over the records matching ``query``."""
-    where, compiler = _where(conn, form_pk, fields, query)
+    """Distinct elements of an array field (e.g. the users of a people field) over the records matching ``query``."""
+    where, compiler = _where(conn, corp_pk, form_pk, fields, query)
     if conn.sql.name == "postgresql":
         sql = (
             f"SELECT DISTINCT v FROM (SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(data->'{field_id}')"
@@ -433,30 +450,3 @@ async def distinct_array_values(
         )
     rows = await conn.fetch(sql, {**compiler.params, "limit": limit})
     return [str(r["v"]) for r in rows]
-
-
-async def touch_process_instances(conn: Connection, form_instance_pks: list[int], at: int) -> None:
-    """Mark the process instances of these records as changed (their optimistic version moves on)."""
-    if form_instance_pks:
-        names = {f"p{n}": v for n, v in enumerate(form_instance_pks)}
-        await conn.execute(
-            "UPDATE process_instance SET lock_version = lock_version + 1, modified_at = :at"
-            f" WHERE form_instance_pk IN ({', '.join(':' + n for n in names)})",
-            {"at": at, **names},
-        )
-
-
-async def lock_process_instances(conn: Connection, corp_pk: int, instance_ids: list[str]) -> None:
-    """PostgreSQL: lock the process instances of these records (if any) before their records are locked.
-
-    An approval step locks the instance row, then the record; taking them in the same order here keeps a
-    record update and an approval step from deadlocking. SQLite has one writer and needs nothing.
-    """
-    if conn.sql.name != "postgresql" or not instance_ids:
-        return
-    names = {f"i{n}": v for n, v in enumerate(dict.fromkeys(instance_ids))}
-    await conn.fetch(
-        "SELECT id FROM process_instance WHERE corp_pk = :corp_pk"
-        f" AND instance_id IN ({', '.join(':' + n for n in names)}) ORDER BY id FOR UPDATE",
-        {"corp_pk": corp_pk, **names},
-    )

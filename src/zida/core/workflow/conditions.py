@@ -49,7 +49,7 @@ def _target(cond: Condition, fields: Mapping[str, Field]) -> _Target | str:
     element = _ELEMENT.match(cond.field)
     if element:
         f = fields.get(element["field"])
-        if f is None or f.component != "CascadeDateField":
+        if f is None or f.kind != "range":
             return f"unknown field {cond.field}"
         return _Target(f, "number", int(element["index"]))
     f = fields.get(cond.field)
@@ -104,12 +104,12 @@ def _operand_problem(target: _Target, cond: Condition) -> str | None:
         return next((p for v in _values(value) if (p := _scalar_problem(kind, v))), None)
     if kind == "array":
         if op not in _ARRAY_OPS:
-            return f"operator {op} is not supported for {target.field.component}"
+            return f"operator {op} is not supported for {target.field.kind} values"
         bad = [v for v in _values(value) if isinstance(v, list | dict) or v is None]
         return f"expects strings, got {bad[0]!r}" if bad else None
-    if op == "has_any" and target.field.component == "CountrySelectField":
+    if op == "has_any" and target.field.kind == "objects":
         return None
-    return f"operator {op} is not supported for {target.field.component}"
+    return f"operator {op} is not supported for {target.field.kind} values"
 
 
 def condition_problem(cond: Condition, fields: Sequence[Field]) -> str | None:
@@ -119,7 +119,7 @@ def condition_problem(cond: Condition, fields: Sequence[Field]) -> str | None:
     index = {f.field_id: f for f in fields}
     if cond.parent is not None:
         table = index.get(cond.parent)
-        if table is None or table.component != "TableField":
+        if table is None or table.kind != "table":
             return f"{cond.parent} is not a sub-table of this form"
         index = {c.field_id: c for c in table.children}
     target = _target(cond, index)

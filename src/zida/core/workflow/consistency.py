@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from zida.core.workflow.definitions import load_definition
 from zida.core.workflow.engine import InstanceState, assert_invariants
 from zida.core.workflow.models import INSTANCE_STATUS, TASK_STATUS, global_task_id
-from zida.core.workflow.service import load_definition
 from zida.db import Connection
 
 __all__ = ["find_problems"]

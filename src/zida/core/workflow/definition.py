@@ -415,7 +415,7 @@ class _Parser:
             f = self.fields.get(field_id)
             if f is None:
                 raise _error(at, f"unknown field {field_id!r}")
-            if f.component != "EmployeeField":
+            if f.refers_to != "users":
                 raise _error(at, f"{field_id} is a {f.component}; approvers come from an EmployeeField")
             return FieldUsers(field_id)
         if value is not True:

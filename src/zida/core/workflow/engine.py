@@ -111,8 +111,6 @@ DISAGREE = "disagree"
 REDIRECT = "redirect"
 RETURN = "return"
 TASK_RESULTS = frozenset({AGREE, DISAGREE, REDIRECT, RETURN})
-# Task results as bpms_task_change spells them (dingtalk-platform.md §4.6).
-_EVENT_RESULTS = {AGREE: "agree", DISAGREE: "refuse", REDIRECT: "redirect", RETURN: "return"}
 
 OPERATION_KINDS = frozenset(
     {
@@ -502,10 +500,16 @@ class OperationRecorded:
 
 @dataclass(frozen=True, slots=True)
 class EventEmitted:
-    """An outbox event; the persistence layer adds processInstanceId, corpId, processCode, title and times."""
+    """A domain event of the step, in order: ``topic`` is ``process.started`` / ``process.finished`` /
+    ``process.terminated`` (``user_id``: the originator) or ``task.created`` / ``task.finished`` / ``task.cancelled``
+    (``user_id``: the task's assignee); ``result`` (agree, disagree, redirect, return) and ``remark`` where the
+    instance or task finished with one. The persistence layer adds the instance's facts and the times."""
 
-    event_type: str
-    payload: dict[str, Any]
+    topic: str
+    user_id: str
+    task_id: int | None = None
+    result: str | None = None
+    remark: str | None = None
 
 
 Effect = (
@@ -765,18 +769,13 @@ class _Step:
     def record(self, kind: str, **fields: Any) -> None:
         self.effects.append(OperationRecorded(kind, **fields))
 
-    def instance_event(self, kind: str, result: str | None = None) -> None:
-        payload: dict[str, Any] = {"type": kind, "staffId": self.state.originator}
-        if result is not None:
-            payload["result"] = _EVENT_RESULTS[result]
-        self.effects.append(EventEmitted("bpms_instance_change", payload))
+    def instance_event(self, topic: str, result: str | None = None) -> None:
+        self.effects.append(EventEmitted(topic, self.state.originator, result=result))
 
-    def task_event(self, task: Task, kind: str, result: str | None = None, remark: str | None = None) -> None:
-        payload: dict[str, Any] = {"type": kind, "staffId": task.user_id, "taskId": task.task_id}
-        if result is not None:
-            payload["result"] = _EVENT_RESULTS[result]
-            payload["remark"] = remark or ""
-        self.effects.append(EventEmitted("bpms_task_change", payload))
+    def task_event(self, task: Task, topic: str, result: str | None = None, remark: str | None = None) -> None:
+        self.effects.append(
+            EventEmitted(topic, task.user_id, task.task_id, result, None if result is None else remark or "")
+        )
 
     # ---------------------------------------------------------------------------------------- tasks
 
@@ -792,17 +791,17 @@ class _Step:
         task = Task(self.allocate_task_id(), branch.approval.node_id, branch.branch_id, seat, user_id)
         self.state.tasks.append(task)
         self.effects.append(TaskCreated(task.task_id, task.node_id, user_id))
-        self.task_event(task, "start")
+        self.task_event(task, "task.created")
 
     def complete_task(self, task: Task, result: str, remark: str) -> None:
         task.status, task.result = COMPLETED, result
         self.effects.append(TaskCompleted(task.task_id, task.user_id, result))
-        self.task_event(task, "finish", result, remark)
+        self.task_event(task, "task.finished", result, remark)
 
     def cancel_task(self, task: Task, status: str = CANCELLED) -> None:
         task.status = status
         self.effects.append(TaskCancelled(task.task_id, task.user_id, status))
-        self.task_event(task, "cancel")
+        self.task_event(task, "task.cancelled")
 
     def open_tasks_of(self, branch: Branch, seat: int | None = None) -> list[Task]:
         return [
@@ -1063,9 +1062,9 @@ class _Step:
             self.record("finish", result=result)
         self.effects.append(InstanceFinished(status, result))
         if status == COMPLETED:
-            self.instance_event("finish", result)
+            self.instance_event("process.finished", result)
         else:
-            self.instance_event("terminate")
+            self.instance_event("process.terminated")
 
     # ------------------------------------------------------------------------------------ actions
 
@@ -1353,7 +1352,7 @@ def start(
     _assign(definition, state, form_data, chosen, directory, department_id)
     step = _Step(definition, state, new_task_id)
     step.record("start", actor=originator)
-    step.instance_event("start")
+    step.instance_event("process.started")
     if definition.nodes:
         step.enter(state.branches[0], definition.nodes[0])
     else:

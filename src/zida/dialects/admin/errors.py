@@ -14,6 +14,7 @@ from zida.core.errors import (
     Unsupported,
     ZidaError,
 )
+from zida.dialects.admin.names import PARAMS
 
 __all__ = ["STATUS", "error_body"]
 
@@ -28,7 +29,15 @@ STATUS: dict[type[ZidaError], int] = {
 }
 
 
+# Reasons whose status is not their class's.
+REASON_STATUS: dict[str, int] = {
+    "request.method_not_allowed": 405,
+    "request.too_large": 413,
+    "db.busy": 503,
+}
+
+
 def error_body(exc: ZidaError) -> tuple[int, dict[str, Any]]:
     """(HTTP status, ``{"error": {"code": <reason>, "message": …}}``) for a core error."""
-    status = next((STATUS[k] for k in type(exc).__mro__ if k in STATUS), 500)
-    return status, {"error": {"code": exc.reason, "message": exc.message}}
+    status = REASON_STATUS.get(exc.reason) or next((STATUS[k] for k in type(exc).__mro__ if k in STATUS), 500)
+    return status, {"error": {"code": exc.reason, "message": exc.render(PARAMS)}}

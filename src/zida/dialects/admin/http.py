@@ -1,4 +1,5 @@
-"""Request handling of the admin API: bearer token with the ``Zida.Admin`` scope, JSON in and out."""
+"""The admin API's endpoint wrapper (over ``zida.dialects.http``): a bearer token with the ``admin`` scope (granted
+as ``Zida.Admin`` or ``admin``), JSON in and out, errors as ``{"error": {"code", "message"}}``."""
 
 from __future__ import annotations
 
@@ -12,15 +13,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from zida.app_state import Zida
-from zida.core.access.tokens import require_scope
-from zida.core.errors import InvalidArgument, Unauthenticated, ZidaError
-from zida.core.principals import Grant
+from zida.core.errors import InvalidArgument, PermissionDenied, Unauthenticated, ZidaError
+from zida.core.principals import Principal, Scope
 from zida.dialects.admin.errors import error_body
+from zida.dialects.admin.scopes import ADMIN_PERMISSION
+from zida.dialects.http import DialectMount, check_url, new_request_id, read_json_object, zida_of
 from zida.ids import is_decimal
 
-__all__ = ["ADMIN_SCOPE", "MAX_INTEGER", "AdminCall", "admin_endpoint", "respond"]
+__all__ = ["ERRORS", "MAX_INTEGER", "AdminCall", "admin_endpoint", "mount", "respond"]
 
-ADMIN_SCOPE = "Zida.Admin"
 MAX_INTEGER = 2**63 - 1
 
 log = logging.getLogger("zida.admin")
@@ -31,12 +32,30 @@ def respond(body: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
+class _Errors:
+    """The admin API's answers to errors (``zida.dialects.http.ErrorFormat``)."""
+
+    def error(self, exc: ZidaError, request_id: str) -> Response:
+        status, body = error_body(exc)
+        response = respond(body, status)
+        response.headers["x-request-id"] = request_id
+        return response
+
+    def unhandled(self, request_id: str) -> Response:
+        response = respond({"error": {"code": "internal", "message": "internal error"}}, 500)
+        response.headers["x-request-id"] = request_id
+        return response
+
+
+ERRORS = _Errors()
+
+
 @dataclass
 class AdminCall:
-    """One authenticated admin request: the grant (its corp), path parameters and the JSON body."""
+    """One authenticated admin request: the principal (its corp), path parameters and the JSON body."""
 
     zida: Zida
-    grant: Grant
+    principal: Principal
     path: dict[str, Any]
     body: dict[str, Any]
     request: Request
@@ -81,36 +100,42 @@ def _bearer(request: Request) -> str | None:
 
 
 def admin_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-    """Authenticate (``authorization: Bearer``, scope ``Zida.Admin``), parse JSON, render result or error."""
+    """Authenticate (``authorization: Bearer``, scope ``admin``), parse JSON, render result or error."""
 
     async def route(request: Request) -> Response:
-        zida: Zida = request.app.state.zida
+        request_id = new_request_id()
+        zida = zida_of(request)
         try:
             token = _bearer(request)
             if token is None:
                 raise Unauthenticated("send authorization: Bearer <access token>", reason="auth.token_missing")
-            grant = await zida.tokens.authenticate(token)
-            require_scope(grant, ADMIN_SCOPE)
+            principal = await zida.tokens.authenticate(token)
+            if not principal.allows(Scope.ADMIN):
+                raise PermissionDenied(
+                    f"the app credential {principal.client_id} lacks the scope {ADMIN_PERMISSION}",
+                    reason="auth.scope_missing",
+                    required_scopes=[ADMIN_PERMISSION],
+                )
+            await zida.rate_limit(request, principal)
+            check_url(request)
             body: dict[str, Any] = {}
             if request.method in ("POST", "PUT", "PATCH"):
-                raw = await request.body()
-                if raw.strip():
-                    try:
-                        parsed = orjson.loads(raw)
-                    except orjson.JSONDecodeError:
-                        raise InvalidArgument("the body is not valid JSON", reason="request.malformed_json") from None
-                    if not isinstance(parsed, dict):
-                        raise InvalidArgument("the body must be a JSON object", reason="request.malformed_json")
-                    body = parsed
-            result = await handler(AdminCall(zida, grant, dict(request.path_params), body, request))
+                body = await read_json_object(request, zida.settings.max_body_bytes)
+            result = await handler(AdminCall(zida, principal, dict(request.path_params), body, request))
         except ZidaError as exc:
-            status, error = error_body(exc)
-            return respond(error, status)
+            return ERRORS.error(exc, request_id)
         except Exception:
             log.exception("unhandled error in %s %s", request.method, request.url.path)
-            return respond({"error": {"code": "internal", "message": "internal error"}}, 500)
-        return result if isinstance(result, Response) else respond(result)
+            return ERRORS.unhandled(request_id)
+        response = result if isinstance(result, Response) else respond(result)
+        response.headers["x-request-id"] = request_id
+        return response
 
     route.__name__ = handler.__name__
     route.__doc__ = handler.__doc__
     return route
+
+
+def mount(routes: list[Any]) -> DialectMount:
+    """The admin API's mount: ``/admin/`` and ``/healthz``."""
+    return DialectMount("admin", ("/admin/", "/healthz"), routes, ERRORS)

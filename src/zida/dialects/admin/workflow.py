@@ -26,8 +26,9 @@ POST   /admin/v1/tasks/{taskId}/signers                   ``{userId, userIds, po
                                                           decides or ``after`` the assignee agrees
 POST   /admin/v1/tasks/{taskId}/transfer                  ``{userId, toUserId, remark?, onBehalf?}``: hand the
                                                           task to another user (转交)
-GET    /admin/v1/events?after=&limit=                     → undelivered outbox events of the corp, oldest first
-                                                          (``after``: an event id; ``limit`` 1–1000, default 100)
+GET    /admin/v1/events?after=&limit=                     → undelivered domain events of the corp, oldest first
+                                                          (``after``: an event id; ``limit`` 1–1000, default 100):
+                                                          ``{id, topic, object, actor, app, data, createdAt}``
 ====== ================================================== ======================================================
 
 Actions answer ``{"instance": …}``, the instance as the GET shows it.
@@ -39,11 +40,12 @@ from typing import Any
 
 from starlette.routing import Route
 
-from zida.core.access.tokens import app_actor
+from zida.core.access.members import app_actor
 from zida.core.errors import InvalidArgument
 from zida.core.events.outbox import pending_events
 from zida.core.principals import AppActor
-from zida.core.workflow import service as workflow
+from zida.core.workflow import actions as approvals
+from zida.core.workflow import queries as approval_queries
 from zida.core.workflow.models import OperationRecord, ProcessInstance, TaskView
 from zida.dialects.admin.http import AdminCall, admin_endpoint
 
@@ -97,25 +99,27 @@ def _view(inst: ProcessInstance, tasks: list[TaskView], history: list[OperationR
 
 
 async def _actor(call: AdminCall, instance_id: str) -> AppActor:
-    app_pk = await workflow.instance_app_pk(call.zida.db, call.grant.corp_pk, instance_id)
-    return await app_actor(call.zida.db, call.grant.corp_pk, app_pk, call.text("userId", required=True) or "")
+    app_pk = await approval_queries.instance_app_pk(call.zida.db, call.principal.corp_pk, instance_id)
+    return await app_actor(call.zida.db, call.principal.corp_pk, app_pk, call.text("userId", required=True) or "")
 
 
 async def _answer(call: AdminCall, instance_id: str) -> dict[str, Any]:
-    inst, _, tasks = await workflow.inspect_instance(call.zida.db, call.grant.corp_pk, instance_id)
+    inst, _, tasks = await approval_queries.inspect_instance(call.zida.db, call.principal.corp_pk, instance_id)
     return {"instance": _view(inst, tasks)}
 
 
 async def _task(call: AdminCall) -> tuple[int, str, AppActor]:
     task_id = call.number("taskId", call.path["taskId"], minimum=1)
-    instance_id = await workflow.task_instance_id(call.zida.db, call.grant.corp_pk, task_id)
+    instance_id = await approval_queries.task_instance_id(call.zida.db, call.principal.corp_pk, task_id)
     return task_id, instance_id, await _actor(call, instance_id)
 
 
 @admin_endpoint
 async def get_instance(call: AdminCall) -> dict[str, Any]:
     """The instance with its tasks and history."""
-    inst, history, tasks = await workflow.inspect_instance(call.zida.db, call.grant.corp_pk, call.path["instanceId"])
+    inst, history, tasks = await approval_queries.inspect_instance(
+        call.zida.db, call.principal.corp_pk, call.path["instanceId"]
+    )
     return _view(inst, tasks, history)
 
 
@@ -124,7 +128,7 @@ async def withdraw(call: AdminCall) -> dict[str, Any]:
     """The originator withdraws the instance."""
     instance_id = call.path["instanceId"]
     actor = await _actor(call, instance_id)
-    await workflow.withdraw_instance(call.zida.db, actor, instance_id, remark=call.text("remark") or "")
+    await approvals.withdraw_instance(call.zida.db, actor, instance_id, remark=call.text("remark") or "")
     return await _answer(call, instance_id)
 
 
@@ -135,7 +139,7 @@ async def urge(call: AdminCall) -> dict[str, Any]:
     actor = await _actor(call, instance_id)
     raw_task = call.body.get("taskId")
     task_id = call.number("taskId", raw_task, minimum=1) if raw_task is not None else None
-    await workflow.urge_instance(call.zida.db, actor, instance_id, task_id=task_id, remark=call.text("remark") or "")
+    await approvals.urge_instance(call.zida.db, actor, instance_id, task_id=task_id, remark=call.text("remark") or "")
     return await _answer(call, instance_id)
 
 
@@ -143,7 +147,7 @@ async def urge(call: AdminCall) -> dict[str, Any]:
 async def return_task(call: AdminCall) -> dict[str, Any]:
     """Send the flow back to an earlier approver node."""
     task_id, instance_id, actor = await _task(call)
-    await workflow.return_task(
+    await approvals.return_task(
         call.zida.db,
         actor,
         instance_id,
@@ -162,7 +166,7 @@ async def add_signers(call: AdminCall) -> dict[str, Any]:
     users = call.body.get("userIds")
     if not isinstance(users, list) or not users:
         raise InvalidArgument("userIds must be a non-empty list of userIds", reason="argument.invalid")
-    await workflow.add_signers(
+    await approvals.add_signers(
         call.zida.db,
         actor,
         instance_id,
@@ -180,7 +184,7 @@ async def transfer(call: AdminCall) -> dict[str, Any]:
     """Hand the task to another user."""
     task_id, instance_id, actor = await _task(call)
     on_behalf = call.flag("onBehalf")
-    await workflow.redirect_task(
+    await approvals.redirect_task(
         call.zida.db,
         actor,
         instance_id,
@@ -200,10 +204,18 @@ async def events(call: AdminCall) -> dict[str, Any]:
     limit = call.number("limit", query.get("limit", "100"))
     if not 1 <= limit <= 1000:
         raise InvalidArgument("limit must be between 1 and 1000", reason="argument.invalid", param="limit")
-    found = await pending_events(call.zida.db, call.grant.corp_pk, after_id=after, limit=limit)
+    found = await pending_events(call.zida.db, call.principal.corp_pk, after_id=after, limit=limit)
     return {
         "events": [
-            {"id": e.event_id, "eventType": e.event_type, "payload": e.payload, "createdAt": e.created_at}
+            {
+                "id": e.event_id,
+                "topic": e.topic,
+                "object": e.object_id,
+                "actor": e.actor,
+                "app": e.app,
+                "data": e.data,
+                "createdAt": e.at,
+            }
             for e in found
         ]
     }

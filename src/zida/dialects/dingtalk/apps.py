@@ -7,10 +7,10 @@ from typing import Any
 import orjson
 from starlette.routing import Route
 
-from zida.core.access.tokens import check_org_token
 from zida.core.apps.models import Field, Form
 from zida.core.apps.service import get_form, list_apps, list_forms
 from zida.core.errors import InvalidArgument
+from zida.dialects.dingtalk.auth import check_org_token
 from zida.dialects.dingtalk.http import Call, endpoint
 from zida.dialects.dingtalk.shapes import gmt
 
@@ -20,13 +20,13 @@ __all__ = ["routes"]
 @endpoint("Yida.App.Read")
 async def list_application(call: Call) -> dict[str, Any]:
     """ListApplication: apps of the corp, authenticated by ``corpId`` + org ``token`` + ``userId``."""
-    assert call.grant is not None
+    assert call.principal is not None
     corp_id = call.text("corpId", "query", required=True) or ""
     user_id = call.text("userId", "query", required=True) or ""
-    await check_org_token(
+    principal = await check_org_token(
         call.zida.db,
         call.zida.box,
-        call.grant,
+        call.principal,
         corp_id,
         user_id,
         call.text("token", "query", required=True) or "",
@@ -37,7 +37,7 @@ async def list_application(call: Call) -> dict[str, Any]:
     total, apps = await list_apps(
         call.zida.db,
         call.zida.box,
-        call.grant.corp_pk,
+        principal.corp_pk,
         user_id,
         keyword=call.text("appNameSearchKeyword", "query"),
         created_by_me=app_filter == "createdByMe",
@@ -60,7 +60,7 @@ async def list_application(call: Call) -> dict[str, Any]:
                 "corpId": a.corp_id,
                 "subCorpId": "",
                 "creatorUserId": a.app.creator_user_id or "",
-                **({"systemToken": a.system_token} if a.system_token is not None else {}),
+                **({"systemToken": a.secret} if a.secret is not None else {}),
             }
             for a in apps
         ],

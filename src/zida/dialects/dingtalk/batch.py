@@ -15,14 +15,17 @@ from typing import Any
 import orjson
 from starlette.routing import Route
 
+from zida.core import forms
 from zida.core.apps.service import get_form
 from zida.core.errors import InvalidArgument
-from zida.core.records import service as records
+from zida.core.records import queries as records
 from zida.dialects.dingtalk.aliases import values_from_aliases
 from zida.dialects.dingtalk.errors import wire_error
-from zida.dialects.dingtalk.http import Call, endpoint, refuse_nul
+from zida.dialects.dingtalk.http import Call, endpoint
+from zida.dialects.dingtalk.names import PARAMS
 from zida.dialects.dingtalk.records import render_items
 from zida.dialects.dingtalk.search import parse_search
+from zida.dialects.http import refuse_nul
 
 __all__ = ["batch_limit", "routes"]
 
@@ -102,13 +105,14 @@ async def batch_save_form_data(call: Call) -> dict[str, Any]:
             if not keep_running:
                 raise
             values.append(exc)  # the core reports it as this item's failure
-    result = await records.save_form_instances(
+    result = await forms.save_records(
         call.zida.db, actor, call.text("formUuid", "body", required=True) or "", values, keep_running=keep_running
     )
     body: dict[str, Any] = {"result": result.ids}
     if keep_running:
         body["failures"] = [
-            {"index": f.index, "code": wire_error(f.error)[1], "message": f.error.message} for f in result.failures
+            {"index": f.index, "code": wire_error(f.error)[1], "message": f.error.render(PARAMS)}
+            for f in result.failures
         ]
     return body
 
@@ -129,7 +133,7 @@ async def batch_update_by_instance_id(call: Call) -> dict[str, Any]:
     ids = _string_list(call, "formInstanceIdList")
     _check_size("formInstanceIdList", ids, _update_limit(call))
     values = call.json("updateFormDataJson", "body", required=True)
-    updated = await records.update_form_instances(
+    updated = await forms.update_records(
         call.zida.db,
         actor,
         form,
@@ -154,7 +158,7 @@ async def batch_update_by_instance_map(call: Call) -> dict[str, Any]:
         )
     _check_size("updateFormDataJsonMap", list(mapping), _update_limit(call))
     updates = [(k, _json_value(v, f"updateFormDataJsonMap.{k}")) for k, v in mapping.items()]
-    updated = await records.update_form_instances(
+    updated = await forms.update_records(
         call.zida.db,
         actor,
         form,
@@ -198,7 +202,7 @@ async def batch_removal(call: Call) -> dict[str, Any]:
         asynchronous=call.flag("asynchronousExecution", False, "body"),
     )
     _check_size("formInstanceIdList", ids, limit)
-    return {"result": await records.delete_form_instances(call.zida.db, actor, form, ids)}
+    return {"result": await forms.delete_records(call.zida.db, actor, form, ids)}
 
 
 @endpoint("Yida.Form.Write")
@@ -211,7 +215,7 @@ async def create_or_update_form_data(call: Call) -> dict[str, Any]:
     values = call.json("formDataJson", "body", required=True)
     if use_alias:
         values = values_from_aliases(form, values)
-    return {"result": await records.upsert_form_instance(call.zida.db, actor, form, condition, values)}
+    return {"result": await forms.upsert_record(call.zida.db, actor, form, condition, values)}
 
 
 def routes(prefix: str = "/v1.0") -> list[Route]:

@@ -14,6 +14,7 @@ from zida.core.errors import (
     Unsupported,
     ZidaError,
 )
+from zida.dialects.dingtalk.names import PARAMS
 
 __all__ = ["ERRORS", "error_body", "wire_error"]
 
@@ -161,7 +162,7 @@ def wire_error(exc: ZidaError) -> tuple[int, str, str]:
                 status, code, prefix = 500, "unknownError", "未知错误"
     if exc.reason in _GATEWAY_REASONS:
         return status, code, prefix  # the gateway's own words, exactly as api.dingtalk.com sends them
-    return status, code, f"{prefix}:{exc.message}"
+    return status, code, f"{prefix}:{exc.render(PARAMS)}"
 
 
 def error_body(exc: ZidaError, request_id: str) -> tuple[int, dict[str, Any]]:

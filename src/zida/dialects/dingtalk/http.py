@@ -1,9 +1,8 @@
-"""Request parsing, authentication and error rendering shared by every DingTalk route."""
+"""DingTalk's endpoint wrapper (over the shared request layer ``zida.dialects.http``) and error rendering."""
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,12 +12,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from zida.app_state import Zida
-from zida.core.access.tokens import require_scope, resolve_app_actor
-from zida.core.errors import InvalidArgument, ZidaError
-from zida.core.principals import AppActor, Grant
+from zida.core.errors import InvalidArgument, PermissionDenied, ZidaError
+from zida.core.principals import AppActor, Principal
+from zida.dialects.dingtalk.auth import resolve_app_actor
 from zida.dialects.dingtalk.errors import error_body
+from zida.dialects.dingtalk.scopes import PERMISSIONS
+from zida.dialects.http import DialectMount, check_url, new_request_id, read_json_object, refuse_nul, zida_of
 
-__all__ = ["Call", "endpoint", "json_response", "refuse_nul", "render_error"]
+__all__ = ["ERRORS", "Call", "endpoint", "json_response", "mount", "render_error"]
 
 log = logging.getLogger("zida.dingtalk")
 
@@ -32,12 +33,21 @@ def json_response(body: Any, status: int = 200) -> Response:
 
 def render_error(exc: ZidaError, request_id: str | None = None) -> Response:
     """DingTalk's error body ``{code, message, requestid}`` with the mapped status."""
-    status, body = error_body(exc, request_id or _request_id())
+    status, body = error_body(exc, request_id or new_request_id())
     return json_response(body, status)
 
 
-def _request_id() -> str:
-    return os.urandom(16).hex().upper()
+class _Errors:
+    """DingTalk's answers to errors (``zida.dialects.http.ErrorFormat``)."""
+
+    def error(self, exc: ZidaError, request_id: str) -> Response:
+        return render_error(exc, request_id)
+
+    def unhandled(self, request_id: str) -> Response:
+        return json_response({"code": "unknownError", "message": "未知错误", "requestid": request_id}, 500)
+
+
+ERRORS = _Errors()
 
 
 # Page numbers, sizes and versions beyond this are nonsense (and would overflow 64-bit SQL integers).
@@ -54,7 +64,7 @@ class Call:
     request: Request
     zida: Zida
     body: dict[str, Any]
-    grant: Grant | None = None
+    principal: Principal | None = None
     path: Mapping[str, str] = field(default_factory=dict)
 
     _query: Mapping[str, str] | None = None
@@ -145,11 +155,11 @@ class Call:
 
     async def actor(self, *, app_type: str | None = None, app_pk: int | None = None, where: str = "any") -> AppActor:
         """Authenticate ``systemToken`` + ``userId`` against the app named by ``appType`` (or ``app_pk``)."""
-        assert self.grant is not None
+        assert self.principal is not None
         return await resolve_app_actor(
             self.zida.db,
             self.zida.box,
-            self.grant,
+            self.principal,
             app_type=app_type if app_type is not None else self.text("appType", where),
             app_pk=app_pk,
             system_token=self.text("systemToken", where),
@@ -160,80 +170,47 @@ class Call:
 Handler = Callable[[Call], Awaitable[Any]]
 
 
-def _nul_error(where: str) -> InvalidArgument:
-    return InvalidArgument(f"the {where} contains a NUL character (\\u0000)", reason="request.nul_character")
-
-
-def _has_nul(value: Any) -> bool:
-    """Whether a decoded JSON value holds a NUL character in any string (key or value)."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
-def refuse_nul(text: str | bytes, decoded: Any, where: str) -> None:
-    """Neither database stores NUL in text: refuse it (only decoded values are checked, so the six characters
-    ``\\u0000`` written as text stay ordinary text)."""
-    escape = b"u0000" if isinstance(text, bytes) else "u0000"
-    if escape in text and _has_nul(decoded):  # type: ignore[operator]
-        raise _nul_error(where)
-
-
-def _check_url(request: Request) -> None:
-    """Refuse NUL characters in the path or the query string (raw or percent-encoded)."""
-    if "\x00" in request.url.path or any("\x00" in v for v in request.path_params.values()):
-        raise _nul_error("path")
-    query = request.scope.get("query_string", b"")
-    if b"\x00" in query or b"%00" in query:
-        raise _nul_error("query string")
-
-
-async def _read_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    if b"\x00" in raw:
-        raise _nul_error("request body")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidArgument("the request body is not valid JSON", reason="request.malformed_json") from None
-    if not isinstance(body, dict):
-        raise InvalidArgument("the request body must be a JSON object", reason="request.malformed_json")
-    refuse_nul(raw, body, "request body")
-    return body
+def _require(principal: Principal, permission: str) -> None:
+    """Raise DingTalk's missing-permission error unless the principal holds the permission point's scope."""
+    if not principal.allows(PERMISSIONS[permission]):
+        raise PermissionDenied(
+            f"the app credential {principal.client_id} lacks the scope {permission}",
+            reason="auth.scope_missing",
+            required_scopes=[permission],
+        )
 
 
 def endpoint(
-    scope: str | None, *, authenticate: bool = True
+    permission: str | None, *, authenticate: bool = True
 ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """Wrap a handler: parse the body, check the access token and ``scope``, render results and errors.
-
-    A handler returns a JSON-able object (sent with 200) or a ``Response``.
-    """
+    """Wrap a handler: check the access token and its ``permission`` point (``Yida.Form.Read``…), parse the body,
+    render results and errors. A handler returns a JSON-able object (sent with 200) or a ``Response``."""
+    if permission is not None and permission not in PERMISSIONS:
+        raise ValueError(f"unknown DingTalk permission point {permission!r}")
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def route(request: Request) -> Response:
-            request_id = _request_id()
-            zida: Zida = request.app.state.zida
+            request_id = new_request_id()
+            zida = zida_of(request)
             try:
                 # The gateway checks the token before it looks at the request, as api.dingtalk.com does.
-                grant = await zida.tokens.authenticate(request.headers.get(TOKEN_HEADER)) if authenticate else None
-                if grant is not None and scope is not None:
-                    require_scope(grant, scope)
-                _check_url(request)
-                body = await _read_body(request) if request.method in ("POST", "PUT", "PATCH") else {}
-                call = Call(request=request, zida=zida, body=body, grant=grant, path=request.path_params)
+                principal = await zida.tokens.authenticate(request.headers.get(TOKEN_HEADER)) if authenticate else None
+                if principal is not None and permission is not None:
+                    _require(principal, permission)
+                await zida.rate_limit(request, principal)
+                check_url(request)
+                body = (
+                    await read_json_object(request, zida.settings.max_body_bytes)
+                    if request.method in ("POST", "PUT", "PATCH")
+                    else {}
+                )
+                call = Call(request=request, zida=zida, body=body, principal=principal, path=request.path_params)
                 result = await handler(call)
             except ZidaError as exc:
                 return render_error(exc, request_id)
             except Exception:
                 log.exception("unhandled error in %s %s", request.method, request.url.path)
-                return json_response({"code": "unknownError", "message": "未知错误", "requestid": request_id}, 500)
+                return ERRORS.unhandled(request_id)
             if isinstance(result, Response):
                 return result
             response = json_response(result)
@@ -245,3 +222,8 @@ def endpoint(
         return route
 
     return wrap
+
+
+def mount(routes: list[Any]) -> DialectMount:
+    """The DingTalk dialect's mount: api.dingtalk.com's paths (and oapi's ``/gettoken``)."""
+    return DialectMount("dingtalk", ("/v1.0/", "/v2.0/", "/gettoken"), routes, ERRORS)

@@ -22,7 +22,7 @@ from typing import Any
 from zida.app_state import Zida
 from zida.core.apps.models import Field
 from zida.core.org.repository import find_departments, find_users
-from zida.core.workflow import service as workflow
+from zida.core.workflow import definitions
 from zida.core.workflow.definition import START_ACTIVITY_ID, ApproverNode, CcNode, ProcessDefinition
 from zida.core.workflow.models import OperationRecord, ProcessInstance, TaskView
 from zida.dialects.dingtalk.records import render_form_data
@@ -154,7 +154,7 @@ async def rendering_for(
     for inst in instances:
         key = (inst.record.form_pk, inst.record.form_version)
         if key not in fields_of:
-            fields_of[key] = await workflow.record_fields(zida.db, *key)
+            fields_of[key] = await definitions.record_fields(zida.db, *key)
         users.add(inst.originator_user_id)
         users.update(t.user_id for t in inst.state.tasks)
         referenced_in(fields_of[key], inst.record.data, users, depts)

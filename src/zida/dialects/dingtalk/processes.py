@@ -16,7 +16,9 @@ from zida.core.apps.service import get_form
 from zida.core.errors import InvalidArgument
 from zida.core.principals import AppActor
 from zida.core.records.filters import Page, RecordQuery
-from zida.core.workflow import service as workflow
+from zida.core.workflow import actions as approvals
+from zida.core.workflow import definitions
+from zida.core.workflow import queries as approval_queries
 from zida.core.workflow.definition import START_ACTIVITY_ID, ApproverNode, CcNode
 from zida.dialects.dingtalk.aliases import values_from_aliases
 from zida.dialects.dingtalk.http import Call, endpoint
@@ -99,7 +101,7 @@ async def start_instance(call: Call) -> dict[str, Any]:
     values = call.json("formDataJson", "body", required=True)
     if call.flag("useAlias", False, "body"):
         values = values_from_aliases(await get_form(call.zida.db, actor, form_uuid), values)
-    inst = await workflow.start_instance(
+    inst = await approvals.start_instance(
         call.zida.db,
         actor,
         form_uuid,
@@ -115,8 +117,8 @@ async def instance_actor(call: Call, instance_id: str, where: str) -> AppActor:
     """Authenticate against ``appType`` if given, else against the app the instance belongs to."""
     if call.text("appType", where):
         return await call.actor(where=where)
-    assert call.grant is not None
-    app_pk = await workflow.instance_app_pk(call.zida.db, call.grant.corp_pk, instance_id)
+    assert call.principal is not None
+    app_pk = await approval_queries.instance_app_pk(call.zida.db, call.principal.corp_pk, instance_id)
     return await call.actor(app_pk=app_pk, where=where)
 
 
@@ -125,7 +127,7 @@ async def terminate_instance(call: Call) -> dict[str, Any]:
     """TerminateInstance: PUT with query parameters; the originator or an app admin."""
     actor = await call.actor(where="query")
     instance_id = call.text("processInstanceId", "query", required=True) or ""
-    await workflow.terminate_instance(call.zida.db, actor, instance_id)
+    await approvals.terminate_instance(call.zida.db, actor, instance_id)
     return {"result": True}
 
 
@@ -134,7 +136,7 @@ async def delete_instance(call: Call) -> dict[str, Any]:
     """DeleteInstance: DELETE with query parameters; app admins only."""
     actor = await call.actor(where="query")
     instance_id = call.text("processInstanceId", "query", required=True) or ""
-    await workflow.delete_instance(call.zida.db, actor, instance_id)
+    await approvals.delete_instance(call.zida.db, actor, instance_id)
     return {"result": True}
 
 
@@ -144,7 +146,7 @@ async def update_instance(call: Call) -> dict[str, Any]:
     actor = await call.actor(where="body")
     instance_id = call.text("processInstanceId", "body", required=True) or ""
     values = call.json("updateFormDataJson", "body", required=True)
-    await workflow.update_instance(call.zida.db, actor, instance_id, values)
+    await approvals.update_instance(call.zida.db, actor, instance_id, values)
     return {}
 
 
@@ -153,7 +155,8 @@ async def _search(call: Call, *, ids_only: bool) -> tuple[AppActor, Page, int | 
     form = await get_form(call.zida.db, actor, call.text("formUuid", "body", required=True))
     use_alias = call.flag("useAlias", False, "body")
     page = Page(
-        call.integer("pageNumber", 1, "query"), call.integer("pageSize", 10, "query", maximum=workflow.MAX_PAGE_SIZE)
+        call.integer("pageNumber", 1, "query"),
+        call.integer("pageSize", 10, "query", maximum=approval_queries.MAX_PAGE_SIZE),
     )
     task_id = task_id_param(call, "taskId") if call.raw("taskId", "body") not in (None, "") else None
     query = RecordQuery(
@@ -167,9 +170,9 @@ async def _search(call: Call, *, ids_only: bool) -> tuple[AppActor, Page, int | 
         "task_id": task_id,
     }
     if ids_only:
-        total, ids = await workflow.search_instance_ids(call.zida.db, actor, form, query, **options)
+        total, ids = await approval_queries.search_instance_ids(call.zida.db, actor, form, query, **options)
         return actor, page, total, ids
-    total, found = await workflow.search_instances(call.zida.db, actor, form, query, **options)
+    total, found = await approval_queries.search_instances(call.zida.db, actor, form, query, **options)
     return actor, page, total, found
 
 
@@ -200,7 +203,7 @@ async def get_instances_by_id_list(call: Call) -> dict[str, Any]:
     actor = await call.actor(where="query")
     raw = call.text("processInstanceIds", "query") or ""
     ids = [i.strip() for i in raw.split(",") if i.strip()]
-    found = await workflow.get_instances(call.zida.db, actor, ids)
+    found = await approval_queries.get_instances(call.zida.db, actor, ids)
     form_uuid = call.text("formUuid", "query")
     if form_uuid:
         found = [i for i in found if i.form_uuid == form_uuid]
@@ -216,7 +219,7 @@ async def get_instance_by_id(call: Call) -> dict[str, Any]:
     """GetInstanceById: the instance object itself (v2: ``useAlias``, ``formUuid``)."""
     instance_id = call.path["id"]
     actor = await instance_actor(call, instance_id, "query")
-    inst = await workflow.get_instance(call.zida.db, actor, instance_id)
+    inst = await approval_queries.get_instance(call.zida.db, actor, instance_id)
     form_uuid = call.text("formUuid", "query")
     if form_uuid and form_uuid != inst.form_uuid:
         raise InvalidArgument(f"{instance_id} is not an instance of {form_uuid}", reason="argument.invalid")
@@ -246,7 +249,7 @@ async def get_process_definition(call: Call) -> dict[str, Any]:
     """GetProcessDefinition: one instance's process — its tasks with their activities, owners and variables."""
     instance_id = call.path["processInstanceId"]
     actor = await instance_actor(call, instance_id, "query")
-    inst, definition, _, tasks = await workflow.instance_history(call.zida.db, actor, instance_id)
+    inst, definition, _, tasks = await approval_queries.instance_history(call.zida.db, actor, instance_id)
     language = call.text("language", "query") or "zh_CN"
     owners = running_assignees(inst)
     directory = await display_directory(call.zida, actor.corp_pk, [inst.originator_user_id, *owners])
@@ -287,7 +290,7 @@ async def get_activity_list(call: Call) -> dict[str, Any]:
     missing one).
     """
     actor = await call.actor(where="query")
-    definition = await workflow.process_activities(
+    definition = await definitions.process_activities(
         call.zida.db, actor, call.text("processCode", "query", required=True) or ""
     )
     language = call.text("language", "query") or "zh_CN"
@@ -304,7 +307,7 @@ async def get_operation_records(call: Call) -> dict[str, Any]:
     """GetOperationRecords: the instance's history (HISTORY) and its open tasks (TODO) → ``{result: [...]}``."""
     instance_id = call.text("processInstanceId", "query", required=True) or ""
     actor = await instance_actor(call, instance_id, "query")
-    inst, definition, history, tasks = await workflow.instance_history(call.zida.db, actor, instance_id)
+    inst, definition, history, tasks = await approval_queries.instance_history(call.zida.db, actor, instance_id)
     users = {r.actor_user_id for r in history if r.actor_user_id} | {t.assignee_user_id for t in tasks}
     directory = await display_directory(call.zida, actor.corp_pk, users)
     language = call.text("language", "query") or "zh_CN"
@@ -318,7 +321,7 @@ async def restart_instance(call: Call) -> dict[str, Any]:
     instance_id = call.text("procInstanceId", "body", required=True) or ""
     actor = await call.actor(where="body")
     form_uuid = call.text("formUuid", "body", required=True)
-    await workflow.return_task(
+    await approvals.return_task(
         call.zida.db,
         actor,
         instance_id,

@@ -17,9 +17,10 @@ from typing import Any
 import orjson
 from starlette.routing import Route
 
+from zida.core import forms
 from zida.core.apps.service import get_form
 from zida.core.errors import InvalidArgument
-from zida.core.records import service as records
+from zida.core.records import queries as records
 from zida.core.records.filters import Page, RecordQuery
 from zida.core.records.values import ROW_ID
 from zida.dialects.dingtalk.aliases import aliased_form_data
@@ -45,7 +46,7 @@ async def _advanced(call: Call, *, search_key: str, with_tables: bool, style: st
         sort=order_from_json(form, call.json("orderConfigJson", "body"), use_alias=use_alias),
         page=page,
     )
-    result = await records.search_form_instances(call.zida.db, actor, form, query)
+    result = await forms.search_records(call.zida.db, actor, form, query)
     data = await render_items(
         call,
         actor,

@@ -7,11 +7,12 @@ from typing import Any
 from starlette.routing import Route
 
 from zida.app_state import Zida
+from zida.core import forms
 from zida.core.apps.models import Field, Form
 from zida.core.apps.service import get_form
 from zida.core.org.repository import find_departments, find_users
 from zida.core.principals import AppActor
-from zida.core.records import service as records
+from zida.core.records import queries as records
 from zida.core.records.filters import And, Condition, Filter, Page, RecordQuery
 from zida.core.records.models import FormInstance
 from zida.dialects.dingtalk.aliases import aliased_form_data, values_from_aliases
@@ -128,7 +129,7 @@ async def save_form_data(call: Call) -> dict[str, Any]:
     values = call.json("formDataJson", "body", required=True)
     if call.flag("useAlias", False, "body"):
         values = values_from_aliases(await get_form(call.zida.db, actor, form_uuid), values)
-    inst = await records.save_form_instance(call.zida.db, actor, form_uuid, values)
+    inst = await forms.save_record(call.zida.db, actor, form_uuid, values)
     return {"result": inst.instance_id}
 
 
@@ -141,7 +142,7 @@ async def update_form_data(call: Call) -> dict[str, Any]:
     if call.flag("useAlias", False, "body"):
         _, form = await records.get_form_instance(call.zida.db, actor, instance_id)
         values = values_from_aliases(form, values)
-    await records.update_form_instance(
+    await forms.update_record(
         call.zida.db, actor, instance_id, values, use_latest_version=call.flag("useLatestVersion", False, "body")
     )
     return {"result": True}
@@ -151,8 +152,8 @@ async def _actor_for_instance(call: Call, instance_id: str, where: str) -> AppAc
     """Authenticate against ``appType`` if given, else against the app the instance belongs to."""
     if call.text("appType", where):
         return await call.actor(where=where)
-    assert call.grant is not None
-    app_pk = await records.instance_app_pk(call.zida.db, call.grant.corp_pk, instance_id)
+    assert call.principal is not None
+    app_pk = await records.instance_app_pk(call.zida.db, call.principal.corp_pk, instance_id)
     return await call.actor(app_pk=app_pk, where=where)
 
 
@@ -161,7 +162,7 @@ async def delete_form_data(call: Call) -> dict[str, Any]:
     """DeleteFormData: all parameters in the query string."""
     instance_id = call.text("formInstanceId", "query", required=True) or ""
     actor = await call.actor(where="query")
-    await records.delete_form_instance(call.zida.db, actor, instance_id)
+    await forms.delete_record(call.zida.db, actor, instance_id)
     return {"result": True}
 
 
@@ -253,7 +254,7 @@ async def search_form_datas(call: Call) -> dict[str, Any]:
         sort=order_from_json(form, call.json("dynamicOrder", "body"), use_alias=use_alias),
         page=page,
     )
-    result = await records.search_form_instances(call.zida.db, actor, form, query)
+    result = await forms.search_records(call.zida.db, actor, form, query)
     data = await render_items(
         call,
         actor,
@@ -275,7 +276,7 @@ async def search_form_data_id_list(call: Call) -> dict[str, Any]:
         call.integer("pageNumber", 1, "query"), call.integer("pageSize", 10, "query", maximum=records.MAX_PAGE_SIZE)
     )
     query = RecordQuery(filter=search_filter(call, form, use_alias=call.flag("useAlias", False, "body")), page=page)
-    total, ids = await records.search_form_instance_ids(call.zida.db, actor, form, query)
+    total, ids = await forms.search_record_ids(call.zida.db, actor, form, query)
     return {"pageNumber": page.number, "totalCount": total, "data": ids}
 
 

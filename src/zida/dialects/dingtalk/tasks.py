@@ -13,12 +13,15 @@ from typing import Any
 import orjson
 from starlette.routing import Route
 
-from zida.core.access.tokens import check_org_token
 from zida.core.errors import InvalidArgument
+from zida.core.principals import Principal
 from zida.core.records.filters import Page
-from zida.core.workflow import service as workflow
+from zida.core.workflow import actions as approvals
+from zida.core.workflow import definitions
+from zida.core.workflow import queries as approval_queries
 from zida.core.workflow.definition import ProcessDefinition
 from zida.core.workflow.models import InboxQuery, ProcessInstance, TaskView
+from zida.dialects.dingtalk.auth import check_org_token
 from zida.dialects.dingtalk.http import Call, endpoint
 from zida.dialects.dingtalk.process_shapes import (
     current_activities,
@@ -100,23 +103,22 @@ def _inbox_query(call: Call) -> InboxQuery:
         keyword=call.text("keyword", "query"),
         page=Page(
             call.integer("pageNumber", 1, "query"),
-            call.integer("pageSize", 10, "query", maximum=workflow.MAX_PAGE_SIZE),
+            call.integer("pageSize", 10, "query", maximum=approval_queries.MAX_PAGE_SIZE),
         ),
     )
 
 
-async def _org_user(call: Call, *, corp_where: str = "query", user_where: str = "query") -> tuple[int, str]:
-    """Check ``corpId`` + ``token`` for ``userId``; returns (corp pk, user id)."""
-    assert call.grant is not None
+async def _org_user(call: Call, *, corp_where: str = "query", user_where: str = "query") -> Principal:
+    """Check ``corpId`` + ``token`` for ``userId``; the caller, speaking for that user."""
+    assert call.principal is not None
     corp_id = call.text("corpId", corp_where, required=True) or ""
     user_id = call.text("userId", user_where, required=True) or ""
     token = call.text("token", "query", required=True) or ""
-    await check_org_token(call.zida.db, call.zida.box, call.grant, corp_id, user_id, token)
-    return call.grant.corp_pk, user_id
+    return await check_org_token(call.zida.db, call.zida.box, call.principal, corp_id, user_id, token)
 
 
 async def _definitions(call: Call, keys: set[tuple[int, int]]) -> dict[tuple[int, int], ProcessDefinition]:
-    return {key: await workflow.load_definition(call.zida.db, *key) for key in keys}
+    return {key: await definitions.load_definition(call.zida.db, *key) for key in keys}
 
 
 async def _task_items(
@@ -140,7 +142,7 @@ async def get_running_tasks(call: Call) -> dict[str, Any]:
     """
     instance_id = call.text("processInstanceId", "query", required=True) or ""
     actor = await instance_actor(call, instance_id, "query")
-    tasks = await workflow.running_tasks(call.zida.db, actor, [instance_id], strict=True)
+    tasks = await approval_queries.running_tasks(call.zida.db, actor, [instance_id], strict=True)
     language = call.text("language", "query") or "zh_CN"
     items = await _task_items(call, actor.corp_pk, tasks, language, with_activity=True, with_originator=False)
     return {"result": items}
@@ -152,7 +154,7 @@ async def get_running_task_list(call: Call) -> dict[str, Any]:
     actor = await call.actor(where="body")
     raw = call.text("processInstanceIdList", "body", required=True) or ""
     ids = [i.strip() for i in raw.split(",") if i.strip()]
-    tasks = await workflow.running_tasks(call.zida.db, actor, ids)
+    tasks = await approval_queries.running_tasks(call.zida.db, actor, ids)
     items = await _task_items(call, actor.corp_pk, tasks, "zh_CN", actor_key="actualActionExecutorId")
     return {"result": items}
 
@@ -166,7 +168,7 @@ async def execute_task(call: Call) -> dict[str, Any]:
     remark = _remark(call)
     task_id = task_id_param(call)
     _expressions(call)
-    await workflow.execute_task(
+    await approvals.execute_task(
         call.zida.db,
         actor,
         instance_id,
@@ -201,7 +203,7 @@ async def execute_batch_task(call: Call) -> dict[str, Any]:
                 param="taskInformationList",
             )
         items.append((instance_id, id_value(f"taskInformationList[{index}].taskId", task_id)))
-    outcome = await workflow.execute_tasks(
+    outcome = await approvals.execute_tasks(
         call.zida.db, actor, items, agree=agree, remark=call.text("remark", "body") or ""
     )
     return {"total": outcome.total, "successNumber": len(outcome.succeeded), "failNumber": len(outcome.failed)}
@@ -215,7 +217,7 @@ async def execute_platform_task(call: Call) -> dict[str, Any]:
     agree = _out_result(call)
     remark = _remark(call)
     _expressions(call)
-    await workflow.execute_platform_task(
+    await approvals.execute_platform_task(
         call.zida.db, actor, instance_id, agree=agree, remark=remark, values=call.json("formDataJson", "body")
     )
     return {"result": True}
@@ -229,7 +231,7 @@ async def redirect_task(call: Call) -> dict[str, Any]:
     by_manager = (call.text("byManager", "body") or "n").strip().lower()
     if by_manager not in ("y", "n"):
         raise InvalidArgument("byManager must be y or n", reason="argument.invalid", param="byManager")
-    await workflow.redirect_task(
+    await approvals.redirect_task(
         call.zida.db,
         actor,
         instance_id,
@@ -274,9 +276,10 @@ def _instance_summary(
 @endpoint("Yida.Process.Read")
 async def get_me_corp_submission(call: Call) -> dict[str, Any]:
     """GetMeCorpSubmission: instances the user started across the corp's apps, newest first."""
-    corp_pk, user_id = await _org_user(call, user_where="path")
+    principal = await _org_user(call, user_where="path")
+    corp_pk = principal.corp_pk
     query = _inbox_query(call)
-    total, found = await workflow.user_submissions(call.zida.db, corp_pk, user_id, query)
+    total, found = await approval_queries.user_submissions(call.zida.db, principal, query)
     language = call.text("language", "query") or "zh_CN"
     rendering = await rendering_for(call.zida, corp_pk, found)
     definitions = await _definitions(call, {(i.form_pk, i.form_version) for i in found})
@@ -303,9 +306,10 @@ async def get_me_corp_submission(call: Call) -> dict[str, Any]:
 @endpoint("Yida.Task.Read")
 async def get_corp_tasks(call: Call) -> dict[str, Any]:
     """GetCorpTasks: the user's to-do (running) tasks across the corp's apps, newest first."""
-    corp_pk, user_id = await _org_user(call)
+    principal = await _org_user(call)
+    corp_pk = principal.corp_pk
     query = _inbox_query(call)
-    total, tasks = await workflow.user_tasks(call.zida.db, corp_pk, user_id, query)
+    total, tasks = await approval_queries.user_tasks(call.zida.db, principal, query)
     language = call.text("language", "query") or "zh_CN"
     items = await _task_items(call, corp_pk, tasks, language, nick_en_key="originatorNickNameEn")
     return {"pageNumber": query.page.number, "totalCount": total, "data": items}
@@ -314,9 +318,10 @@ async def get_corp_tasks(call: Call) -> dict[str, Any]:
 @endpoint("Yida.Task.Read")
 async def get_corp_accomplishment_tasks(call: Call) -> dict[str, Any]:
     """GetCorpAccomplishmentTasks: the user's completed tasks (``{corpId}/{userId}`` in the path)."""
-    corp_pk, user_id = await _org_user(call, corp_where="path", user_where="path")
+    principal = await _org_user(call, corp_where="path", user_where="path")
+    corp_pk = principal.corp_pk
     query = _inbox_query(call)
-    total, tasks = await workflow.user_tasks(call.zida.db, corp_pk, user_id, query, done=True)
+    total, tasks = await approval_queries.user_tasks(call.zida.db, principal, query, done=True)
     language = call.text("language", "query") or "zh_CN"
     items = await _task_items(call, corp_pk, tasks, language)
     return {"pageNumber": query.page.number, "totalCount": total, "data": items}
@@ -325,9 +330,9 @@ async def get_corp_accomplishment_tasks(call: Call) -> dict[str, Any]:
 @endpoint("Yida.Task.Read")
 async def get_notify_me(call: Call) -> dict[str, Any]:
     """GetNotifyMe: instances CC'd to the user across the corp's apps, newest first."""
-    corp_pk, user_id = await _org_user(call, user_where="path")
+    principal = await _org_user(call, user_where="path")
     query = _inbox_query(call)
-    total, notes = await workflow.user_copies(call.zida.db, corp_pk, user_id, query)
+    total, notes = await approval_queries.user_copies(call.zida.db, principal, query)
     data = []
     for note in notes:
         inst = note.instance
@@ -355,8 +360,11 @@ async def get_notify_me(call: Call) -> dict[str, Any]:
 async def get_task_copies(call: Call) -> dict[str, Any]:
     """GetTaskCopies: instances CC'd to the user in one app (appType + systemToken), newest first."""
     actor = await call.actor(where="query")
+    assert call.principal is not None
     query = _inbox_query(call)
-    total, notes = await workflow.user_copies(call.zida.db, actor.corp_pk, actor.user_id, query, app_pk=actor.app_pk)
+    total, notes = await approval_queries.user_copies(
+        call.zida.db, call.principal.speaking_for(actor.user_id), query, app_pk=actor.app_pk
+    )
     language = call.text("language", "query") or "zh_CN"
     instances = [n.instance for n in notes]
     rendering = await rendering_for(call.zida, actor.corp_pk, instances)

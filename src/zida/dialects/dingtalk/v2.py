@@ -11,9 +11,10 @@ from typing import Any
 
 from starlette.routing import Route
 
+from zida.core import forms
 from zida.core.apps.service import get_form
 from zida.core.errors import InvalidArgument
-from zida.core.records import service as records
+from zida.core.records import queries as records
 from zida.dialects.dingtalk.aliases import values_from_aliases
 from zida.dialects.dingtalk.http import Call, endpoint
 
@@ -54,7 +55,7 @@ async def update_sub_table(call: Call) -> dict[str, Any]:
     extra = sorted(set(values) - set(tables))
     if extra:
         raise InvalidArgument(f"{extra[0]} is not listed in tableFieldIds", reason="argument.invalid")
-    await records.update_form_instance(
+    await forms.update_record(
         call.zida.db,
         actor,
         instance_id,
@@ -77,7 +78,7 @@ async def update_sub_table_by_row_id(call: Call) -> dict[str, Any]:
         f = form.field(table)
         if f is not None and isinstance(rows, list):
             rows = values_from_aliases(form, {table: rows})[table]
-    await records.update_sub_table_rows(
+    await forms.update_sub_table_rows(
         call.zida.db,
         actor,
         instance_id,

@@ -116,12 +116,16 @@ def _check_size(node: Filter) -> None:
 class FilterCompiler:
     """Turns a filter tree over one form into a WHERE fragment with named parameters."""
 
-    def __init__(self, sql: SqlDialect, fields: tuple[Field, ...], form_pk: int | None = None) -> None:
+    def __init__(
+        self, sql: SqlDialect, fields: tuple[Field, ...], form_pk: int | None = None, *, corp_pk: int | None = None
+    ) -> None:
         self.sql = sql
         self.fields = {f.field_id: f for f in fields}
         self.params: dict[str, Any] = {}
         # Known form: searchable array fields on SQLite are matched through their element table.
         self.form_pk = None if form_pk is None else int(form_pk)
+        # Known corp: who takes part in an approval is found through the corp's inbox indexes.
+        self.corp_pk = None if corp_pk is None else int(corp_pk)
 
     def _param(self, value: Any) -> str:
         if isinstance(value, str) and "\x00" in value:
@@ -200,6 +204,8 @@ class FilterCompiler:
             return self._row_condition(cond)
         if column == "data" and cond.field == "current_node":
             return self._current_node(cond)
+        if column == "data" and cond.field == "participant":
+            return self._participant(cond)
         if column == "data" and cond.field == "current_node_name":
             raise InvalidArgument(
                 "current node names must be resolved against the form's process first", reason="search.invalid"
@@ -209,7 +215,7 @@ class FilterCompiler:
         element = _ELEMENT.match(cond.field)
         if element:
             f = fields.get(element["field"])
-            if f is None or f.component != "CascadeDateField":
+            if f is None or f.kind != "range":
                 raise InvalidArgument(f"unknown field {cond.field}", reason="search.unknown_field", field=cond.field)
             path = f"{f.field_id}[{element['index']}]"
             expr = (
@@ -240,9 +246,22 @@ class FilterCompiler:
             f" AND t.node_id IN ({', '.join(self._param(n) for n in node_ids)}))"
         )
 
+    def _participant(self, cond: Condition) -> str:
+        """Records whose approval ``cond.value`` (a user) has or had a task in, or was CC'd on."""
+        if cond.op != "eq" or not isinstance(cond.value, str) or self.corp_pk is None or self.form_pk is None:
+            raise InvalidArgument("participant takes one user (eq) on a known form", reason="search.invalid")
+        user, corp, form = self._param(cond.value), self._param(self.corp_pk), self._param(self.form_pk)
+        return (
+            "id IN (SELECT pi.form_instance_pk FROM task t JOIN process_instance pi ON pi.id = t.process_instance_pk"
+            f" WHERE t.corp_pk = {corp} AND t.assignee_user_id = {user} AND pi.form_pk = {form}"
+            " UNION SELECT pi.form_instance_pk FROM process_notification n"
+            " JOIN process_instance pi ON pi.id = n.process_instance_pk"
+            f" WHERE n.corp_pk = {corp} AND n.user_id = {user} AND n.kind = 'cc' AND pi.form_pk = {form})"
+        )
+
     def _row_condition(self, cond: Condition) -> str:
         table = self.fields.get(cond.parent or "")
-        if table is None or table.component != "TableField":
+        if table is None or table.kind != "table":
             raise InvalidArgument(
                 f"{cond.parent} is not a sub-table of this form",
                 reason="search.unknown_field",
@@ -377,7 +396,7 @@ class FilterCompiler:
                 empty = f"({raw} IS NULL OR json_array_length({column}, '$.{key}') = 0)"
             return empty if op == "empty" else f"NOT {empty}"
         raise InvalidArgument(
-            f"{cond.field}: operator {op} is not supported for {f.component}",
+            f"{cond.field}: operator {op} is not supported for {f.kind} values",
             reason="search.unsupported_operator",
         )
 
@@ -392,7 +411,7 @@ class FilterCompiler:
             else:
                 empty = f"({raw} IS NULL OR {raw} IN ('[]', '{{}}'))"
             return empty if cond.op == "empty" else f"NOT {empty}"
-        if cond.op == "has_any" and f.component == "CountrySelectField":
+        if cond.op == "has_any" and f.kind == "objects":
             values = [str(v) for v in self._list(cond)]
             parts = []
             for v in values:
@@ -405,7 +424,7 @@ class FilterCompiler:
                     )
             return "(" + " OR ".join(parts) + ")" if parts else "1=0"
         raise InvalidArgument(
-            f"{cond.field}: operator {cond.op} is not supported for {f.component}",
+            f"{cond.field}: operator {cond.op} is not supported for {f.kind} values",
             reason="search.unsupported_operator",
         )
 
@@ -458,7 +477,7 @@ class FilterCompiler:
             if f is None:
                 raise InvalidArgument(f"cannot sort by unknown field {s.field}", reason="search.unknown_field")
             if f.kind not in ("text", "number"):
-                raise InvalidArgument(f"cannot sort by {f.component} {s.field}", reason="search.invalid_sort")
+                raise InvalidArgument(f"cannot sort by {s.field} ({f.kind} values)", reason="search.invalid_sort")
             parts.append(f"{field_expression(self.sql, f)} {direction}{self._nulls(s)}")
         last = sorts[-1]
         direction = "DESC" if last.descending else "ASC"

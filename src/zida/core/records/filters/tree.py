@@ -70,6 +70,8 @@ SYSTEM_FIELDS: dict[str, str] = {
     # write; the records service resolves it to ``current_node`` (node ids) from the form's process.
     "current_node_name": "text",
     "current_node": "text",
+    # Process records: those whose approval this user has or had a task in, or was CC'd on (the access policy's).
+    "participant": "text",
 }
 
 

@@ -1,18 +1,13 @@
-"""SQL for process instances, tasks, operation records and notifications (the outbox is ``zida.core.events``)."""
+"""SQL for process instances, tasks, operation records and notifications (a step's writes: ``step_store``)."""
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from zida.core.apps.models import Field
-from zida.core.events.outbox import OutboxEvent, append_events
-from zida.core.records.filters import RecordQuery
-from zida.core.records.filters.compiler import FilterCompiler
 from zida.core.records.models import FormInstance
 from zida.core.workflow.engine import InstanceState
 from zida.core.workflow.models import (
@@ -22,14 +17,13 @@ from zida.core.workflow.models import (
     ProcessInstance,
     TaskView,
 )
-from zida.db import Connection, Database, Row
+from zida.db import Connection, Row
 
 __all__ = [
-    "NewEvent",
     "NewNotification",
     "NewOperation",
-    "Step",
     "TaskChange",
+    "corp_public_id",
     "count_and_page",
     "delete_instance",
     "find_definition_row",
@@ -39,7 +33,6 @@ __all__ = [
     "insert_notifications",
     "insert_operations",
     "insert_process_instance",
-    "insert_started_instance",
     "instance_ref",
     "instance_tasks",
     "list_notifications",
@@ -47,15 +40,14 @@ __all__ = [
     "list_submissions",
     "list_tasks",
     "list_user_tasks",
-    "reserve_instance_pk",
+    "lock_instances_of_records",
+    "open_tasks_of",
+    "process_versions",
     "save_tasks",
-    "search_visible_instance_ids",
     "task_times",
+    "touch_instances_of_records",
     "update_process_instance",
     "update_record_status",
-    "write_effects",
-    "write_step",
-    "write_step_alone",
 ]
 
 _INSTANCE_COLUMNS = (
@@ -132,6 +124,14 @@ async def find_definition_row(conn: Connection, form_pk: int, version: int) -> R
     )
 
 
+async def process_versions(conn: Connection, form_pk: int) -> list[Row]:
+    """Every version of a form that has a process: its number, fields and process block."""
+    return await conn.fetch(
+        "SELECT version, fields, process FROM form_version WHERE form_pk = :f AND process IS NOT NULL",
+        {"f": form_pk},
+    )
+
+
 async def find_process_form(conn: Connection, app_pk: int, process_code: str) -> Row | None:
     """The process form of an app whose current version has this process code."""
     code = conn.sql.json_text("v.process", "processCode")
@@ -180,7 +180,7 @@ async def find_instances(conn: Connection, corp_pk: int, instance_ids: Sequence[
     return [found[i] for i in dict.fromkeys(instance_ids) if i in found]
 
 
-def _instance_row_params(inst: ProcessInstance) -> dict[str, Any]:
+def instance_row_params(inst: ProcessInstance) -> dict[str, Any]:
     return {
         "instance_id": inst.instance_id,
         "form_pk": inst.form_pk,
@@ -206,7 +206,7 @@ async def insert_process_instance(conn: Connection, inst: ProcessInstance) -> in
         f" :form_version, :process_code, :originator, :department_id, :status, :result,"
         f" {conn.sql.json_param('state')}, 1, :created_at, :modified_at, :finished_at) RETURNING id",
         {
-            **_instance_row_params(inst),
+            **instance_row_params(inst),
             "form_instance_pk": inst.record.pk,
             "corp_pk": inst.corp_pk,
             "app_pk": inst.app_pk,
@@ -608,302 +608,49 @@ async def list_notifications(
     ]
 
 
-# ------------------------------------------------------------------------------------------ visibility
+async def corp_public_id(conn: Connection, corp_pk: int) -> str:
+    """The public id of a corp."""
+    return str(await conn.fetchval("SELECT corp_id FROM corp WHERE id = :c", {"c": corp_pk}))
 
 
-async def search_visible_instance_ids(
-    conn: Connection,
-    *,
-    corp_pk: int,
-    form_pk: int,
-    fields: tuple[Field, ...],
-    query: RecordQuery,
-    user_id: str,
-) -> tuple[int | None, list[str]]:
-    """One page of a process form's record ids matching ``query`` that ``user_id`` takes part in: originated,
-    has or had a task in, or was CC'd on (what a member who is not an app admin may see)."""
-    compiler = FilterCompiler(conn.sql, fields, form_pk)
-    # The form is a literal so that the per-form partial indexes apply; the participation subqueries use the
-    # inbox indexes (corp, user, …) of tasks and notifications.
-    where = (
-        f"form_pk = {int(form_pk)} AND {compiler.where(query.filter)} AND (originator_user_id = :viewer OR id IN ("
-        "SELECT pi.form_instance_pk FROM task t JOIN process_instance pi ON pi.id = t.process_instance_pk"
-        " WHERE t.corp_pk = :viewer_corp AND t.assignee_user_id = :viewer AND pi.form_pk = :viewer_form"
-        " UNION SELECT pi.form_instance_pk FROM process_notification n"
-        " JOIN process_instance pi ON pi.id = n.process_instance_pk"
-        " WHERE n.corp_pk = :viewer_corp AND n.user_id = :viewer AND n.kind = 'cc' AND pi.form_pk = :viewer_form))"
-    )
-    params = {**compiler.params, "viewer": user_id, "viewer_corp": corp_pk, "viewer_form": form_pk}
+async def open_tasks_of(conn: Connection, corp_pk: int, user_id: str) -> dict[str, list[int]]:
+    """A user's open (running or paused) tasks across the corp, by process instance id, oldest first."""
     rows = await conn.fetch(
-        f"SELECT instance_id FROM form_instance WHERE {where}"
-        f" ORDER BY {compiler.order_by(query.sort)} LIMIT :limit OFFSET :offset",
-        {**params, "limit": query.page.size, "offset": query.page.offset},
+        "SELECT t.id, pi.instance_id FROM task t JOIN process_instance pi ON pi.id = t.process_instance_pk"
+        " WHERE t.corp_pk = :c AND t.assignee_user_id = :u AND t.status IN ('RUNNING', 'PAUSED') ORDER BY t.id",
+        {"c": corp_pk, "u": user_id},
     )
-    total = None
-    if query.with_total:
-        total = int(await conn.fetchval(f"SELECT count(*) FROM form_instance WHERE {where}", params))
-    return total, [r["instance_id"] for r in rows]
+    out: dict[str, list[int]] = {}
+    for r in rows:
+        out.setdefault(str(r["instance_id"]), []).append(int(r["id"]))
+    return out
 
 
-# ------------------------------------------------------------------------------------- one engine step
+# -------------------------------------------------------------------------------- their records' changes
 
 
-@dataclass(frozen=True, slots=True)
-class NewEvent:
-    """An outbox event to write; ``created_of``: the task whose creation time goes into ``createTime``."""
-
-    event_type: str
-    payload: dict[str, Any]
-    created_of: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """What one engine step writes besides the instance row: task rows, history, notifications, events."""
-
-    tasks: Sequence[TaskChange]
-    operations: Sequence[NewOperation]
-    notifications: Sequence[NewNotification]
-    events: Sequence[NewEvent]
-    now: int
-    # whether the record's mirror of the status / result changes (only then is the record row written: an
-    # intermediate approval changes nothing a reader of the record sees, and a record row is costly to rewrite)
-    record_changed: bool = True
-
-
-async def reserve_instance_pk(db: Database) -> int:
-    """PostgreSQL: the primary key of a new process instance, drawn from its sequence ahead of the insert (a block
-    at a time), so that the rows naming it (task ids, events) can go in the same statement as the instance."""
-    free = _RESERVED_PKS.setdefault(db, [])
-    if not free:
-        rows = await db.fetch(
-            "SELECT nextval(pg_get_serial_sequence('process_instance', 'id')) AS id"
-            f" FROM generate_series(1, {_RESERVED_BLOCK})"
+async def touch_instances_of_records(conn: Connection, form_instance_pks: list[int], at: int) -> None:
+    """Mark the process instances of these records as changed (their optimistic version moves on)."""
+    if form_instance_pks:
+        names = {f"p{n}": v for n, v in enumerate(form_instance_pks)}
+        await conn.execute(
+            "UPDATE process_instance SET lock_version = lock_version + 1, modified_at = :at"
+            f" WHERE form_instance_pk IN ({', '.join(':' + n for n in names)})",
+            {"at": at, **names},
         )
-        free.extend(sorted((int(r["id"]) for r in rows), reverse=True))
-    return free.pop()
 
 
-# Sequence values are never given twice, so a block reserved by one process is its own; unused ones are gaps.
-_RESERVED_BLOCK = 32
-_RESERVED_PKS: weakref.WeakKeyDictionary[Database, list[int]] = weakref.WeakKeyDictionary()
+async def lock_instances_of_records(conn: Connection, corp_pk: int, instance_ids: list[str]) -> None:
+    """PostgreSQL: lock the process instances of these records (if any) before their records are locked.
 
-
-async def insert_started_instance(
-    conn: Connection, inst: ProcessInstance, record: tuple[str, dict[str, Any]], step: Step
-) -> None:
-    """PostgreSQL: a new instance as one statement (so a transaction by itself): its record and the record's log
-    (``record`` CTEs from core.records), the instance row (``inst.pk`` reserved by :func:`reserve_instance_pk`)
-    and the rows of its first step; sets the record's pk."""
-    record_sql, params = record
-    params = {
-        **params,
-        **_step_params(inst, step),
-        **_instance_row_params(inst),
-    }
-    inst.record.pk = int(await conn.fetchval("WITH " + record_sql + _START, params))
-
-
-async def write_effects(conn: Connection, inst: ProcessInstance, step: Step) -> None:
-    """The step's rows, in the caller's transaction (the instance row is the caller's)."""
-    if conn.sql.name == "postgresql":
-        await conn.fetchval(*_step_statement(inst, step, guard=None))
-    else:
-        await _write_rows(conn, inst, step)
-
-
-async def write_step(conn: Connection, inst: ProcessInstance, step: Step) -> bool:
-    """The instance's new state, if nobody changed it since it was read (else nothing and False), then the step's
-    rows and the record's status. On PostgreSQL this is one statement, so ``conn`` need not be in a transaction;
-    elsewhere the caller's transaction makes it one."""
-    if conn.sql.name == "postgresql":
-        if not await conn.fetchval(*_step_statement(inst, step, guard=inst)):
-            return False
-        inst.lock_version += 1
-        return True
-    if not await update_process_instance(conn, inst):
-        return False
-    await _write_rows(conn, inst, step)
-    if step.record_changed:
-        await update_record_status(conn, inst)
-    return True
-
-
-async def write_step_alone(db: Database, inst: ProcessInstance, step: Step) -> bool:
-    """:func:`write_step` as a transaction of its own (on PostgreSQL its single statement is one)."""
-    if db.sql.name == "postgresql":
-        return await write_step(db, inst, step)
-    async with db.transaction() as tx:
-        return await write_step(tx, inst, step)
-
-
-async def _write_rows(conn: Connection, inst: ProcessInstance, step: Step) -> None:
-    created = await save_tasks(conn, inst, step.tasks, step.now)
-    await insert_operations(conn, inst.pk, step.operations, step.now)
-    await insert_notifications(conn, inst, step.notifications, step.now)
-    missing = sorted({e.created_of for e in step.events if e.created_of is not None} - created.keys())
-    created.update(await task_times(conn, missing))
-    events = []
-    for e in step.events:
-        payload = e.payload
-        if e.created_of is not None:
-            payload = {**payload, "createTime": created.get(e.created_of, step.now)}
-        events.append(OutboxEvent(inst.corp_pk, e.event_type, payload, step.now))
-    await append_events(conn, events)
-
-
-def _json_rows(rows: list[dict[str, Any]]) -> str:
-    return orjson.dumps(rows).decode()
-
-
-def _step_statement(inst: ProcessInstance, step: Step, *, guard: ProcessInstance | None) -> tuple[str, dict[str, Any]]:
-    """One PostgreSQL statement writing a step: data-modifying CTEs that all select from ``guard`` (the instance
-    row's guarded UPDATE, or just its pk), so a lost race writes nothing."""
-    params = _step_params(inst, step)
-    if guard is None:
-        return "WITH guard AS (SELECT CAST(:pk AS BIGINT) AS id)" + _STEP_CTES + " SELECT 1", params
-    params.update(
-        state=guard.state.to_json(),
-        status=guard.status,
-        result=guard.result,
-        modified_at=guard.modified_at,
-        finished_at=guard.finished_at,
-        lock_version=guard.lock_version,
-        instance_id=guard.instance_id,
-    )
-    if step.record_changed:
-        params["record_pk"] = guard.record.pk
-    return (_GUARDED_STEP_RECORD if step.record_changed else _GUARDED_STEP), params
-
-
-def _step_params(inst: ProcessInstance, step: Step) -> dict[str, Any]:
-    """The step's rows as the parameters of :data:`_STEP_CTES`.
-
-    Each table's rows go in as one JSON array read by ``jsonb_to_recordset``: few parameters to encode, and a
-    plan PostgreSQL can cache (with ``unnest`` of array parameters it re-plans every call, since it estimates
-    their length from the values: ~0.3 ms of server CPU each time).
+    An approval step locks the instance row, then the record; taking them in the same order here keeps a
+    record update and an approval step from deadlocking. SQLite has one writer and needs nothing.
     """
-    return {
-        "pk": inst.pk,
-        "corp_pk": inst.corp_pk,
-        "app_pk": inst.app_pk,
-        "now": step.now,
-        "new_tasks": _json_rows(
-            [
-                {
-                    "id": c.task_id,
-                    "node": c.node_id,
-                    "usr": c.assignee_user_id,
-                    "actor": c.actor_user_id,
-                    "status": c.status,
-                    "result": c.result,
-                    "fin": c.finished_at,
-                }
-                for c in step.tasks
-                if c.new
-            ]
-        ),
-        "changed_tasks": _json_rows(
-            [
-                {
-                    "id": c.task_id,
-                    "status": c.status,
-                    "result": c.result,
-                    "actor": c.actor_user_id,
-                    "active": c.active_at,
-                    "fin": c.finished_at,
-                }
-                for c in step.tasks
-                if not c.new
-            ]
-        ),
-        "history": _json_rows(
-            [
-                {
-                    "n": n,
-                    "kind": o.kind,
-                    "actor": o.actor_user_id,
-                    "node": o.node_id,
-                    "task": o.task_id,
-                    "result": o.result,
-                    "remark": o.remark,
-                    "users": list(o.user_ids),
-                    "target": o.target_node_id,
-                    "behalf": o.on_behalf,
-                    "sign": o.digital_sign,
-                }
-                for n, o in enumerate(step.operations)
-            ]
-        ),
-        "notes": _json_rows(
-            [
-                {
-                    "n": n,
-                    "kind": x.kind,
-                    "node": x.node_id,
-                    "task": x.task_id,
-                    "usr": x.user_id,
-                    "sender": x.sender_user_id,
-                }
-                for n, x in enumerate(step.notifications)
-            ]
-        ),
-        "events": _json_rows(
-            [
-                {"n": n, "type": e.event_type, "payload": e.payload, "created_of": e.created_of}
-                for n, e in enumerate(step.events)
-            ]
-        ),
-    }
-
-
-# The rows of a step, each CTE selecting from ``guard`` (the instance's pk, when its row was written).
-_STEP_CTES = (
-    ", new_tasks AS (INSERT INTO task (id, process_instance_pk, corp_pk, app_pk, node_id, assignee_user_id,"
-    " actor_user_id, status, result, created_at, active_at, finished_at)"
-    " SELECT x.id, guard.id, :corp_pk, :app_pk, x.node, x.usr, x.actor, x.status, x.result, :now, :now, x.fin"
-    " FROM guard, jsonb_to_recordset(CAST(:new_tasks AS jsonb))"
-    " AS x(id BIGINT, node TEXT, usr TEXT, actor TEXT, status TEXT, result TEXT, fin BIGINT))"
-    ", changed_tasks AS (UPDATE task SET status = x.status, result = x.result,"
-    " actor_user_id = COALESCE(x.actor, task.actor_user_id), active_at = COALESCE(x.active, task.active_at),"
-    " finished_at = x.fin FROM guard, jsonb_to_recordset(CAST(:changed_tasks AS jsonb))"
-    # (the instance's own tasks first: with an estimate of 100 JSON rows a generic plan would scan them all)
-    " AS x(id BIGINT, status TEXT, result TEXT, actor TEXT, active BIGINT, fin BIGINT)"
-    " WHERE task.process_instance_pk = :pk AND task.id = x.id)"
-    ", history AS (INSERT INTO operation_record (process_instance_pk, kind, actor_user_id, node_id, task_id,"
-    " result, remark, user_ids, target_node_id, on_behalf, digital_sign, created_at)"
-    " SELECT guard.id, x.kind, x.actor, x.node, x.task, x.result, x.remark, x.users, x.target, x.behalf, x.sign,"
-    " :now FROM guard, jsonb_to_recordset(CAST(:history AS jsonb)) AS x(n INT, kind TEXT, actor TEXT, node TEXT,"
-    " task BIGINT, result TEXT, remark TEXT, users JSONB, target TEXT, behalf BOOLEAN, sign TEXT) ORDER BY x.n)"
-    ", notes AS (INSERT INTO process_notification (process_instance_pk, corp_pk, app_pk, kind, node_id,"
-    " task_id, user_id, sender_user_id, created_at) SELECT guard.id, :corp_pk, :app_pk, x.kind, x.node, x.task,"
-    " x.usr, x.sender, :now FROM guard, jsonb_to_recordset(CAST(:notes AS jsonb))"
-    " AS x(n INT, kind TEXT, node TEXT, task BIGINT, usr TEXT, sender TEXT) ORDER BY x.n)"
-    ", events AS (INSERT INTO outbox_event (corp_pk, event_type, payload, created_at)"
-    " SELECT :corp_pk, x.type, CASE WHEN x.created_of IS NULL THEN x.payload"
-    " ELSE x.payload || jsonb_build_object('createTime',"
-    " COALESCE((SELECT t.created_at FROM task t WHERE t.id = x.created_of), :now)) END, :now"
-    " FROM guard, jsonb_to_recordset(CAST(:events AS jsonb))"
-    " AS x(n INT, type TEXT, payload JSONB, created_of BIGINT) ORDER BY x.n)"
-)
-_GUARD = (
-    "WITH guard AS (UPDATE process_instance SET state = CAST(:state AS jsonb), status = :status,"
-    " result = :result, modified_at = :modified_at, finished_at = :finished_at,"
-    " lock_version = lock_version + 1 WHERE id = :pk AND lock_version = :lock_version"
-    " AND instance_id = :instance_id RETURNING id)"
-)
-_GUARDED_STEP = _GUARD + _STEP_CTES + " SELECT count(*) FROM guard"
-_GUARDED_STEP_RECORD = (
-    _GUARD + _STEP_CTES + ", record AS (UPDATE form_instance SET instance_status = :status, approved_result = :result,"
-    " modified_at = :modified_at FROM guard WHERE form_instance.id = :record_pk)"
-    " SELECT count(*) FROM guard"
-)
-# A started instance: its record and the record's log (CTEs ``record``, ``record_log`` of core.records), the
-# instance row, then its first step's rows; the statement answers the record's pk.
-_START = (
-    ", guard AS (INSERT INTO process_instance (id, instance_id, form_instance_pk, corp_pk, app_pk, form_pk,"
-    " form_version, process_code, originator_user_id, department_id, status, result, state, lock_version,"
-    " created_at, modified_at, finished_at) SELECT :pk, :instance_id, record.id, :corp_pk, :app_pk, :form_pk,"
-    " :form_version, :process_code, :originator, :department_id, :status, :result, CAST(:state AS jsonb), 1,"
-    " :created_at, :modified_at, :finished_at FROM record RETURNING id)" + _STEP_CTES + " SELECT id FROM record"
-)
+    if conn.sql.name != "postgresql" or not instance_ids:
+        return
+    names = {f"i{n}": v for n, v in enumerate(dict.fromkeys(instance_ids))}
+    await conn.fetch(
+        "SELECT id FROM process_instance WHERE corp_pk = :corp_pk"
+        f" AND instance_id IN ({', '.join(':' + n for n in names)}) ORDER BY id FOR UPDATE",
+        {"corp_pk": corp_pk, **names},
+    )

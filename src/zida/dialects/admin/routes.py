@@ -1,0 +1,27 @@
+"""The admin API's routes: health, and the approval operations of ``zida.dialects.admin.workflow``."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from zida.app_state import Zida
+from zida.dialects.admin import workflow
+
+__all__ = ["routes"]
+
+
+async def healthz(request: Request) -> Response:
+    """200 when the database answers, 503 otherwise."""
+    zida: Zida = request.app.state.zida
+    try:
+        ok = await zida.db.ping()
+    except Exception:
+        ok = False
+    return JSONResponse({"status": "ok" if ok else "unavailable", "database": ok}, status_code=200 if ok else 503)
+
+
+def routes() -> list[Route]:
+    """Admin routes."""
+    return [Route("/healthz", healthz, methods=["GET"]), *workflow.routes()]
