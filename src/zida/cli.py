@@ -14,7 +14,7 @@ import yaml
 from zida.bundle.dumper import dump_bundle
 from zida.bundle.loader import BundleError, load_bundle, parse_bundle, read_bundle
 from zida.core.access.tokens import check_server_key
-from zida.core.apps.service import reindex_forms
+from zida.core.apps.queries import reindex_forms
 from zida.core.errors import Misconfigured, ZidaError
 from zida.crypto import SecretBox
 from zida.db import open_database

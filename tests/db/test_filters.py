@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import SECRET_KEY
 from zida.bundle.loader import load_bundle, parse_bundle
 from zida.core.apps.models import Field, Form
-from zida.core.apps.service import get_form, parse_fields
+from zida.core.apps.queries import get_form, parse_fields
 from zida.core.errors import InvalidArgument
 from zida.core.principals import AppActor
 from zida.core.records.actions import save_form_instance

@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import SECRET_KEY
 from zida.bundle.loader import load_bundle, parse_bundle
 from zida.core.apps.models import Form
-from zida.core.apps.service import get_form
+from zida.core.apps.queries import get_form
 from zida.core.principals import AppActor
 from zida.core.records import store as repository
 from zida.core.records.actions import (

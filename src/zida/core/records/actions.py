@@ -18,7 +18,7 @@ from typing import Any
 from zida.clock import now_ms
 from zida.core.access import policy
 from zida.core.apps.models import Form
-from zida.core.apps.service import get_form
+from zida.core.apps.queries import get_form
 from zida.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, ZidaError
 from zida.core.principals import AppActor
 from zida.core.records import store

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from zida.core.apps.models import Field, Form
-from zida.core.apps.service import get_form
+from zida.core.apps.queries import get_form
 from zida.core.errors import InvalidArgument, ZidaError
 from zida.core.events.models import DomainEvent
 from zida.core.events.outbox import append_events

@@ -8,7 +8,7 @@ from typing import Any
 
 from zida.core.access import policy
 from zida.core.apps.models import Field, Form
-from zida.core.apps.service import get_form
+from zida.core.apps.queries import get_form
 from zida.core.errors import InvalidArgument, NotFound
 from zida.core.principals import AppActor
 from zida.core.records import store

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from zida.core.apps.models import Field, Form
-from zida.core.apps.service import parse_fields
+from zida.core.apps.queries import parse_fields
 from zida.core.errors import InvalidArgument, NotFound
 from zida.core.principals import AppActor
 from zida.core.records.filters import And, Condition, Filter, Or

@@ -8,7 +8,7 @@ import orjson
 from starlette.routing import Route
 
 from zida.core.apps.models import Field, Form
-from zida.core.apps.service import get_form, list_apps, list_forms
+from zida.core.apps.queries import get_form, list_apps, list_forms
 from zida.core.errors import InvalidArgument
 from zida.dialects.dingtalk.auth import check_org_token
 from zida.dialects.dingtalk.http import Call, endpoint

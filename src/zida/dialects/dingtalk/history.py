@@ -15,7 +15,7 @@ import orjson
 from starlette.routing import Route
 
 from zida.core.apps.models import Field
-from zida.core.apps.service import get_form
+from zida.core.apps.queries import get_form
 from zida.core.errors import InvalidArgument
 from zida.core.records.history import list_operation_logs
 from zida.core.records.remarks import list_remarks, save_remark

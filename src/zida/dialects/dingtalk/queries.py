@@ -18,7 +18,7 @@ import orjson
 from starlette.routing import Route
 
 from zida.core import forms
-from zida.core.apps.service import get_form
+from zida.core.apps.queries import get_form
 from zida.core.errors import InvalidArgument
 from zida.core.records import queries as records
 from zida.core.records.filters import Page, RecordQuery

@@ -9,7 +9,7 @@ from starlette.routing import Route
 from zida.app_state import Zida
 from zida.core import forms
 from zida.core.apps.models import Field, Form
-from zida.core.apps.service import get_form
+from zida.core.apps.queries import get_form
 from zida.core.org.repository import find_departments, find_users
 from zida.core.principals import AppActor
 from zida.core.records import queries as records

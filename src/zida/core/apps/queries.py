@@ -1,4 +1,4 @@
-"""Queries over apps and forms (writes come from bundles: ``zida.bundle``)."""
+"""Queries over apps and forms: a form at a version (schemas cached), an app's forms, a corp's apps; index upkeep."""
 
 from __future__ import annotations
 
