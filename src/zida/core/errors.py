@@ -1,7 +1,7 @@
 """Domain exceptions with stable reason codes; each dialect maps them to its wire format in one table.
 
 A message names a request parameter by its semantic name through ``{param}`` (``"{param} is required"`` with
-``param="record"``); each dialect renders it with its own wire name (DingTalk: ``formInstanceId``) through
+``param="record"``); each dialect renders it with its own wire name through
 ``ZidaError.render``, and ``message`` is the neutral text.
 """
 

@@ -1,9 +1,9 @@
 """The form API over one core: every call on form records goes through here, to the records or to the workflow.
 
-A record of a process form *is* its approval (``processInstanceId == formInstanceId``), so changing or deleting one
+A record of a process form *is* its approval (one id for both), so changing or deleting one
 through the form API follows the approval's rules: a single update is the workflow's ``update_instance`` (its rule of
 who may, and the instance learns of the change, so a concurrent approval step decides on the new values); a delete is
-``delete_instance`` (app admins only, a running instance terminated first, its events written — Yida's data
+``delete_instance`` (app admins only, a running instance terminated first, its events written — the platform's data
 management deletes approval data the same way); batch and sub-table updates lock the approval first and tell it of
 the change. Searches of a process form may name the approval's current node by name. This is the only module that
 uses both ``zida.core.records`` and ``zida.core.workflow``.

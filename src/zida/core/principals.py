@@ -4,8 +4,8 @@ A dialect authenticates its own way (an access token of an app credential, a sig
 token) and hands the core a ``Principal``; where a call acts as a user inside an app, the dialect resolves an
 ``AppActor`` (``zida.core.access.members``), the subject of the one access policy (``zida.core.access.policy``).
 
-Scopes are Zida's own vocabulary. Each dialect maps its permission names to them (DingTalk's ``Yida.Form.Read``…
-in ``zida.dialects.dingtalk.scopes``); credentials store the neutral names, ``*`` granting every scope.
+Scopes are Zida's own vocabulary. Each dialect maps its permission names to them (DingTalk's in
+``zida.dialects.dingtalk.scopes``); credentials store the neutral names, ``*`` granting every scope.
 """
 
 from __future__ import annotations

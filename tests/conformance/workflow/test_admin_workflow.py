@@ -3,13 +3,14 @@ corp isolation; the Yida side of each instance is checked through the official S
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.conformance.sdk import A_ALL
-from tests.conformance.workflow.conftest import FLOW_READ, Flow
+from tests.conformance.workflow.conftest import FLOW_ADMIN, FLOW_READ, Flow
 
 MAX = 2**63 - 1
 
@@ -280,3 +281,31 @@ def test_the_largest_task_id_is_simply_unknown(flow: Flow) -> None:
         404,
         "task.not_found",
     )
+
+
+# ------------------------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("where", ["remark", "userId"])
+def test_a_nul_character_in_a_body_is_refused_and_changes_nothing(flow: Flow, where: str) -> None:
+    iid = flow.start("FORM-FLOW-TWO", {"textField_title": "催办空字符"})
+    before = flow.sql("SELECT id FROM process_notification")
+    body = {"userId": "li", "remark": "请尽快"}
+    body[where] = body[where] + "\u0000x"
+    response = httpx.post(
+        flow.base + f"/admin/v1/process-instances/{iid}/urge",
+        content=json.dumps(body).encode(),
+        headers={"authorization": f"Bearer {flow.sdk.token(FLOW_ADMIN)}", "content-type": "application/json"},
+        timeout=10,
+    )
+    error(response, 400, "request.nul_character")
+    assert response.headers["x-request-id"]
+    assert flow.sql("SELECT id FROM process_notification") == before
+
+
+def test_unknown_admin_routes_and_methods_answer_in_the_admin_format(flow: Flow) -> None:
+    error(flow.admin("GET", "/admin/v1/nope"), 404, "route.not_found")
+    error(flow.admin("POST", "/admin/v1/nope", {"x": 1}), 404, "route.not_found")
+    error(flow.admin("DELETE", "/admin/v1/events"), 405, "request.method_not_allowed")
+    # Without a token too: the route does not exist before anyone is asked who they are.
+    error(httpx.get(flow.base + "/admin/v1/nope", timeout=10), 404, "route.not_found")

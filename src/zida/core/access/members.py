@@ -1,7 +1,7 @@
 """Members of apps: a corp user resolved to an ``AppActor`` (the subject of the access policy).
 
-How a caller proves it may act as that user is the dialect's business (DingTalk: the app's secret, its
-systemToken, with every call); the core only says who the user is inside the app.
+How a caller proves it may act as that user is the dialect's business (DingTalk: the app's secret with every
+call); the core only says who the user is inside the app.
 """
 
 from __future__ import annotations

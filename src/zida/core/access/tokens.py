@@ -1,6 +1,6 @@
 """Access tokens of app credentials: issue, renew within validity, authenticate (to a ``Principal``).
 
-A dialect's own secrets on top of a token (DingTalk's systemToken and org-level token) are checked by that dialect.
+A dialect's own secrets on top of a token (DingTalk's app secret and org-level token) are checked by that dialect.
 """
 
 from __future__ import annotations

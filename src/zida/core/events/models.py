@@ -1,7 +1,7 @@
 """Domain events: what happened, to which object, by whom, when — in Zida's own words.
 
 The outbox keeps them exactly so (``zida.core.events.outbox``); each consumer renders its own envelope (DingTalk's
-``bpms_*`` callbacks: ``zida.dialects.dingtalk.events``; the admin API shows them as they are).
+approval callbacks: ``zida.dialects.dingtalk.events``; the admin API shows them as they are).
 
 Topics and the facts their ``data`` holds (times are epoch ms, people are userIds):
 

@@ -77,7 +77,11 @@ async def save_remark(
             known = await find_users(tx, actor.corp_pk, at_user_ids)
             missing = sorted(set(at_user_ids) - known.keys())
             if missing:
-                raise NotFound(f"atUserId: user {missing[0]} does not exist in this corp", reason="user.not_found")
+                raise NotFound(
+                    f"{{param}}: user {missing[0]} does not exist in this corp",
+                    reason="user.not_found",
+                    param="mentions",
+                )
         now = now_ms()
         remark_id = await tx.fetchval(
             "INSERT INTO form_remark (corp_pk, form_pk, instance_id, content, creator_user_id, reply_id, reply_user_id,"

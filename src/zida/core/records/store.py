@@ -161,7 +161,7 @@ class PageCursors:
     """Where recently served pages ended, so the next page continues from there (keyset) instead of skipping
     every earlier row again.
 
-    The Yida API pages by number (``currentPage``), so a client reading page after page makes each page cost
+    The form API pages by number, so a client reading page after page makes each page cost
     more than the last with OFFSET. Remembering the sort key of each served page's last row (per form, filter
     and page size, for ``ZIDA_PAGE_CURSOR_SECONDS``, default 600 s, in this process) turns page N+1 into an
     index seek. Used for the orders whose keys are never NULL: newest first (the default) and by creation or

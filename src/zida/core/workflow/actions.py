@@ -2,46 +2,38 @@
 
 Every action writes in one transaction: it loads the instance (outside the transaction, or row-locked inside it
 when the call also changes form values or keeps losing races), runs the pure engine, and writes what the engine
-says happened — task rows, operation records, CC
-and urge notifications, the instance's state and status, the record's ``instance_status`` /
-``approved_result`` — together with the outbox events (``bpms_instance_change`` / ``bpms_task_change``).
-The write of the new state is guarded by the instance's ``lock_version``, so a lost update is impossible
-even where row locks are not available.
+says happened — task rows, operation records, CC and urge notifications, the instance's state and status, the
+record's ``instance_status`` / ``approved_result`` — together with its domain events (``process.*``, ``task.*``;
+``zida.core.workflow.events``). The write of the new state is guarded by the instance's ``lock_version``, so a lost
+update is impossible even where row locks are not available (``zida.core.workflow.steps``).
 
-Choices where the platform leaves things open (each is tested):
+Choices where the platforms leave things open (each is tested):
 
-* **processInstanceId == formInstanceId.** Starting a process creates one record (``FINST-…``) and its
-  approval under the same id, as current Yida returns ``FINST-`` ids from startInstance and pairs tasks with a
-  ``formInstId`` in executeBatchTask. Every API taking either id accepts it.
+* **One id.** Starting an approval creates one record and its approval under the same id (``FINST-…``).
 * **Task ids** are numbers, ``instance pk × 1 000 000 + n`` (see ``zida.core.workflow.models``).
-* **Who may do what:** only a task's assignee executes, transfers, returns or adds signers to it; app admins
-  may act for the assignee where the API says so (redirect ``byManager``, executePlatformTask, the admin
-  API's ``onBehalf``). Terminate and urge: the originator or an app admin. Delete: app admins (through
-  deleteInstance, and through the form API's DeleteFormData, which deletes a process record the same way).
-  Update the data: app admins, the originator, or whoever holds a running task of the instance.
-* **Who sees an instance** (getInstanceById, getInstancesByIdList, getInstances, getInstanceIdList,
-  operation records, running tasks): app admins, its originator, and anyone who has or had a task in it
-  (including a transferred or cancelled one) or was CC'd on it.
-* **executePlatformTask**: Zida has no virtual "platform" role; an app admin executes, on behalf of its
-  assignee, the one task that is running (``process.expect_one_task`` when there are several).
-* **Deleting** a running instance first terminates it (its tasks are terminated, with their events), then
-  emits ``bpms_instance_change`` with ``type: delete``, then removes the record with its history.
-* **Returning to the submitter** (``sid-restartevent``, restartInstance's own example and the admin API's
-  ``toNode``): every open task is cancelled and the originator gets one task at ``sid-restartevent``; the
-  instance stays RUNNING. Meanwhile the originator may change the values (updateInstance, or ``formDataJson``
-  of executeTask). executeTask AGREE on that task resubmits: approvers are resolved again from the record's
-  values then (originator choices made at start are kept) and the flow restarts from its first node; a
-  ``fail`` node that now resolves to nobody refuses the resubmission and nothing changes. DISAGREE on it, or a
-  withdraw, ends the instance TERMINATED. The task cannot be transferred, returned or given signers.
+* **Who may do what** (``zida.core.access.policy``): only a task's assignee executes, transfers, returns or adds
+  signers to it; app admins may act for the assignee where a dialect's API says so (``on_behalf``, ``by_admin``,
+  :func:`execute_platform_task`). Terminate and urge: the originator or an app admin. Delete: app admins (also
+  when a record of a process form is deleted through the form API). Update the data: app admins, the
+  originator, or whoever holds a running task of the instance.
+* **Who sees an instance**: app admins, its originator, and anyone who has or had a task in it (including a
+  transferred or cancelled one) or was CC'd on it.
+* **A platform task** (:func:`execute_platform_task`): Zida has no virtual "platform" role; an app admin executes,
+  on behalf of its assignee, the one task that is running (``process.expect_one_task`` when there are several).
+* **Deleting** a running instance first terminates it (its tasks are terminated, with their events), then writes
+  ``process.deleted``, then removes the record with its history.
+* **Returning to the submitter** (the start activity, ``sid-restartevent``): every open task is cancelled and the
+  originator gets one task at the start activity; the instance stays RUNNING. Meanwhile the originator may change
+  the values (:func:`update_instance`, or values given with :func:`execute_task`). Agreeing on that task
+  resubmits: approvers are resolved again from the record's values then (originator choices made at start are
+  kept) and the flow restarts from its first node; a ``fail`` node that now resolves to nobody refuses the
+  resubmission and nothing changes. Refusing it, or a withdraw, ends the instance TERMINATED. The task cannot be
+  transferred, returned or given signers.
 * **One turn per person per node:** a transfer or an added signer that would give someone a second turn at
   the node (they decided there, decide now, or wait later in a sequential line or a signer chain) is refused
   (``task.already_assignee``) rather than merged, so a vote never counts a person twice.
-* **Events** (outbox): ``bpms_instance_change`` start / finish (``result`` agree or refuse) / terminate /
-  delete, with ``url`` (the instance in the admin API, ``/admin/v1/process-instances/<id>``), ``createTime``,
-  ``finishTime`` when it ended; ``bpms_task_change`` start / finish (``result`` agree, refuse, redirect or
-  return, ``remark``, ``finishTime``) / cancel, with ``taskId``, ``staffId`` the task's assignee and
-  ``createTime``. Every payload has ``processInstanceId``, ``corpId``, ``processCode``,
-  ``bizCategoryId`` (empty) and ``title`` (dingtalk-platform.md §4.6).
+* **Leaving users** (:func:`hand_over_tasks`): a user who is deactivated hands his open tasks over in the same
+  transaction, each as a transfer on behalf of the acting admin.
 """
 
 from __future__ import annotations

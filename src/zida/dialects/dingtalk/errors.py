@@ -66,6 +66,7 @@ ERRORS: dict[tuple[type[ZidaError], str | None], tuple[int, str, str]] = {
     (InvalidArgument, "argument.missing"): (400, "invalidParameter.parameter.parameterIsEmpty", "不能为空"),
     (InvalidArgument, "request.malformed_json"): (400, "invalidParameter", "请求体不是合法的JSON"),
     (InvalidArgument, "request.method_not_allowed"): (405, "MethodNotAllowed", "不支持的HTTP方法"),
+    (InvalidArgument, "request.too_large"): (413, "RequestTooLarge", "请求体过大"),
     (InvalidArgument, "form_data.expect_number"): (
         400,
         "invalidParameter.parameter.expectDoubleButNonNumeric",

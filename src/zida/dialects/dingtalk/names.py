@@ -22,4 +22,5 @@ PARAMS: dict[str, str] = {
     "tasks": "taskInformationList",
     "task": "taskId",
     "content": "content",
+    "mentions": "atUserId",
 }

@@ -3,7 +3,11 @@ search, definition, activities, operation records, and v2 restartInstance.
 
 Wire choices: ``processData`` is the JSON array ``[{"key": "__optionalApproval_<nodeId>", "value": [userIds]}]``
 (an object ``{nodeId: [userIds]}`` is accepted too); ``departmentId`` must be one of the originator's
-departments; the id returned by startInstance is both the processInstanceId and the formInstanceId.
+departments; the id returned by startInstance is both the processInstanceId and the formInstanceId (current Yida
+returns ``FINST-`` ids from startInstance and pairs tasks with a ``formInstId`` in executeBatchTask), and every API
+taking either id accepts it. executePlatformTask: Zida has no virtual "platform" role; an app admin executes, on
+behalf of its assignee, the one task that is running. Deleting through deleteInstance or through the form API's
+DeleteFormData deletes a process record the same way (app admins; a running instance is terminated first).
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ from zida.core.errors import InvalidArgument
 from zida.core.records.filters import SYSTEM_FIELDS, And, Condition, Filter, Or, Sort
 from zida.db.database import SqlDialect
 
-__all__ = ["MAX_CONDITIONS", "MAX_VALUES", "SYSTEM_COLUMNS", "FilterCompiler", "field_expression"]
+__all__ = ["MAX_CONDITIONS", "MAX_VALUES", "SYSTEM_COLUMNS", "FilterCompiler", "field_expression", "field_key"]
 
 SYSTEM_COLUMNS = {
     "instance_id": "instance_id",
@@ -42,7 +42,8 @@ _FIELD_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _ELEMENT = re.compile(r"^(?P<field>[A-Za-z][A-Za-z0-9_]{0,63})\[(?P<index>[01])\]$")
 
 
-def _key(field_id: str) -> str:
+def field_key(field_id: str) -> str:
+    """``field_id`` if it is safe inside a JSON path (letters, digits, underscores), else ``search.unknown_field``."""
     if not _FIELD_ID.match(field_id):
         raise InvalidArgument(f"invalid field id {field_id!r}", reason="search.unknown_field", field=field_id)
     return field_id
@@ -51,8 +52,8 @@ def _key(field_id: str) -> str:
 def field_expression(sql: SqlDialect, field: Field, column: str = "data") -> str:
     """The typed scalar expression for a text or number field (what its index is built on)."""
     if field.kind == "number":
-        return sql.json_number(column, _key(field.field_id))
-    return sql.json_text(column, _key(field.field_id))
+        return sql.json_number(column, field_key(field.field_id))
+    return sql.json_text(column, field_key(field.field_id))
 
 
 def _json_value(sql: SqlDialect, column: str, key: str) -> str:
@@ -269,7 +270,7 @@ class FilterCompiler:
             )
         children = {c.field_id: c for c in table.children}
         inner = self._condition(Condition(cond.field, cond.op, cond.value), "r.value", children)
-        key = _key(table.field_id)
+        key = field_key(table.field_id)
         if self.sql.name == "postgresql":
             source = (
                 f"jsonb_array_elements(CASE WHEN jsonb_typeof(data->'{key}') = 'array' THEN data->'{key}'"
@@ -340,7 +341,7 @@ class FilterCompiler:
         )
 
     def _contains(self, column: str, f: Field, value: str) -> str:
-        key = _key(f.field_id)
+        key = field_key(f.field_id)
         if self.sql.name == "postgresql":
             return f"({column}->'{key}') @> {self._json_param([value])}"
         if self._element_table(column, f):
@@ -348,7 +349,7 @@ class FilterCompiler:
         return f"EXISTS (SELECT 1 FROM json_each({column}, '$.{key}') AS e WHERE e.value = {self._param(value)})"
 
     def _array_condition(self, cond: Condition, column: str, f: Field) -> str:
-        key = _key(f.field_id)
+        key = field_key(f.field_id)
         op = cond.op
         if op == "eq" and not isinstance(cond.value, list):
             return self._contains(column, f, str(cond.value))
@@ -401,7 +402,7 @@ class FilterCompiler:
         )
 
     def _other_condition(self, cond: Condition, column: str, f: Field) -> str:
-        key = _key(f.field_id)
+        key = field_key(f.field_id)
         if cond.op == "like":
             return self._like(_json_as_text(self.sql, column, key), cond)
         if cond.op in ("empty", "not_empty"):

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from zida.cache import TtlCache
 from zida.core.apps.models import Field
 from zida.core.records.filters import Sort
-from zida.core.records.filters.compiler import field_expression
+from zida.core.records.filters.compiler import field_expression, field_key
 from zida.db.database import Connection, Database, PostgresDialect, SqlDialect
 
 __all__ = [
@@ -79,7 +79,7 @@ def planned_indexes(sql_name: str, form_pk: int, fields: tuple[Field, ...]) -> l
                 FieldIndex(f.field_id, _name("ix_fi", pk, f.field_id, definition), f"ON form_instance {definition}")
             )
         elif f.kind == "array":
-            field_expression(sql, Field(f.field_id, "TextField", ""))  # validates the id for the JSON path
+            field_key(f.field_id)  # the id goes into the element table's JSON path
             out.append(FieldIndex(f.field_id, "", "", side_table=True))
     return out
 

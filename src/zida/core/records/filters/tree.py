@@ -1,4 +1,4 @@
-"""The one filter tree every search syntax parses into (Yida searchFieldJson/searchCondition, WeDa where).
+"""The one filter tree every dialect's search syntax parses into.
 
 A filter is ``And``/``Or`` of ``Condition(field, op, value)``. ``field`` is a component fieldId or one of
 the system fields below; ``parent`` names the TableField when the condition applies to sub-table rows
