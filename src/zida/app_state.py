@@ -1,4 +1,4 @@
-"""The running server's shared objects (settings, database, key box, token service, hooks)."""
+"""The running server's shared objects (settings, database, key box, token service, shared store, hooks)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from zida.core.principals import Principal
 from zida.crypto import SecretBox
 from zida.db import Database
 from zida.settings import Settings
+from zida.stores import Store
 
 __all__ = ["RateLimitHook", "Zida", "no_rate_limit"]
 
@@ -31,4 +32,5 @@ class Zida:
     db: Database
     box: SecretBox
     tokens: TokenService
+    store: Store
     rate_limit: RateLimitHook = no_rate_limit

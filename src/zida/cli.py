@@ -13,13 +13,15 @@ import yaml
 
 from zida.bundle.dumper import dump_bundle
 from zida.bundle.loader import BundleError, load_bundle, parse_bundle, read_bundle
+from zida.cache import invalidate_everywhere
 from zida.core.access.tokens import check_server_key
 from zida.core.apps.queries import reindex_forms
 from zida.core.errors import Misconfigured, ZidaError
 from zida.crypto import SecretBox
 from zida.db import open_database
 from zida.db.migrate import check_schema, upgrade
-from zida.settings import load_settings, require_secret_key
+from zida.settings import Settings, load_settings, require_secret_key
+from zida.stores import StoreUnavailable, open_store
 
 __all__ = ["main"]
 
@@ -43,36 +45,47 @@ def migrate(database: str | None) -> None:
     """Create or upgrade the database schema."""
     settings = load_settings(database)
     upgrade(settings.database_url)
-    built = asyncio.run(_reindex(settings.database_url))
+    built = asyncio.run(_reindex(settings))
     if built:
         click.echo(f"search indexes built: {len(built)}")
     click.echo(f"database is up to date: {settings.database_url}")
 
 
-async def _reindex(database_url: str) -> list[str]:
-    db = await open_database(database_url)
+def _open(settings: Settings) -> Any:
+    return open_database(settings.database_url, settings.db_pool_size, sqlite_synchronous=settings.sqlite_synchronous)
+
+
+async def _reindex(settings: Settings) -> list[str]:
+    db = await _open(settings)
     try:
         return await reindex_forms(db)
     finally:
         await db.close()
 
 
-async def _load(database_url: str, path: str) -> str:
-    settings = load_settings(database_url)
+async def _load(settings: Settings, path: str) -> str:
     bundle = parse_bundle(read_bundle(path), source=path)
     box = SecretBox(require_secret_key(settings))
-    db = await open_database(settings.database_url)
+    db = await _open(settings)
     try:
         await check_schema(db)
         report = await load_bundle(db, box, bundle, source=path)
     finally:
         await db.close()
+    # Running servers drop what they cached (at once with a shared store; else within ZIDA_CACHE_SECONDS).
+    store = open_store(settings)
+    try:
+        await invalidate_everywhere(store)
+    except StoreUnavailable as exc:
+        click.echo(f"warning: {exc}; running servers see the change within ZIDA_CACHE_SECONDS", err=True)
+    finally:
+        await store.close()
     return report.summary()
 
 
-async def _preflight(database_url: str, secret_key: str) -> None:
+async def _preflight(settings: Settings, secret_key: str) -> None:
     """What ``serve`` checks before it binds the port: the schema is current and the key is the database's."""
-    db = await open_database(database_url)
+    db = await _open(settings)
     try:
         await check_schema(db)
         await check_server_key(db, SecretBox(secret_key))
@@ -87,7 +100,7 @@ def load(database: str | None, bundle: str) -> None:
     """Load a bundle (YAML or JSON) in one transaction; loading it again changes nothing."""
     settings = load_settings(database)
     try:
-        summary = asyncio.run(_load(settings.database_url, bundle))
+        summary = asyncio.run(_load(settings, bundle))
     except BundleError as exc:
         raise click.ClickException(exc.message) from None
     except Misconfigured as exc:
@@ -99,8 +112,8 @@ def load(database: str | None, bundle: str) -> None:
     click.echo(f"loaded {bundle}\n{summary}")
 
 
-async def _dump(database_url: str, corp_id: str) -> dict[str, Any]:
-    db = await open_database(database_url)
+async def _dump(settings: Settings, corp_id: str) -> dict[str, Any]:
+    db = await _open(settings)
     try:
         return await dump_bundle(db, corp_id)
     finally:
@@ -115,7 +128,7 @@ def dump(database: str | None, corp_id: str, fmt: str) -> None:
     """Write a corp as a bundle on standard output (secrets are never written)."""
     settings = load_settings(database)
     try:
-        data = asyncio.run(_dump(settings.database_url, corp_id))
+        data = asyncio.run(_dump(settings, corp_id))
     except ZidaError as exc:
         raise click.ClickException(exc.message) from None
     if fmt == "json":
@@ -146,7 +159,7 @@ def serve(database: str | None, host: str, port: int, workers: int, log_level: s
     settings = load_settings(database)
     try:
         key = require_secret_key(settings)
-        asyncio.run(_preflight(settings.database_url, key))
+        asyncio.run(_preflight(settings, key))
     except (ValueError, Misconfigured) as exc:
         raise click.ClickException(str(exc)) from None
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:

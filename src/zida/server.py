@@ -11,7 +11,9 @@ from starlette.routing import Router
 from starlette.types import Receive, Scope, Send
 
 from zida.app_state import Zida
+from zida.cache import configure_caches, start_cache_sync
 from zida.core.access.tokens import TokenService, check_server_key
+from zida.core.records.store import PAGE_CURSORS
 from zida.crypto import SecretBox
 from zida.db import open_database
 from zida.db.migrate import check_schema
@@ -29,6 +31,7 @@ from zida.dialects.dingtalk import tasks as dt_tasks
 from zida.dialects.dingtalk import v2 as dt_v2
 from zida.dialects.http import DialectMount
 from zida.settings import Settings, load_settings, require_secret_key
+from zida.stores import open_store
 
 __all__ = ["create_app"]
 
@@ -85,22 +88,26 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         box = SecretBox(require_secret_key(settings))
-        db = await open_database(settings.database_url, settings.db_pool_size)
+        configure_caches(settings)
+        PAGE_CURSORS.ttl = settings.page_cursor_seconds
+        db = await open_database(
+            settings.database_url, settings.db_pool_size, sqlite_synchronous=settings.sqlite_synchronous
+        )
+        store = open_store(settings)
         try:
             await check_schema(db)
             await check_server_key(db, box)
-        except BaseException:
-            await db.close()
-            raise
-        app.state.zida = Zida(
-            settings=settings,
-            db=db,
-            box=box,
-            tokens=TokenService(db, box, ttl_seconds=settings.token_ttl_seconds),
-        )
-        try:
-            yield
+            async with start_cache_sync(store, settings):
+                app.state.zida = Zida(
+                    settings=settings,
+                    db=db,
+                    box=box,
+                    tokens=TokenService(db, box, ttl_seconds=settings.token_ttl_seconds),
+                    store=store,
+                )
+                yield
         finally:
+            await store.close()
             await db.close()
 
     mounts, fallback = dialect_mounts()

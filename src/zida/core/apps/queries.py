@@ -17,7 +17,7 @@ from zida.db import Connection, Database, Row
 __all__ = ["AppListing", "get_form", "list_apps", "list_forms", "parse_fields", "reindex_forms"]
 
 _FIELDS_CACHE: dict[tuple[int, int], tuple[Field, ...]] = {}
-_FORMS: TtlCache[tuple[object, ...], Form] = TtlCache()
+_FORMS: TtlCache[tuple[object, ...], Form] = TtlCache(scope="apps")
 
 
 def parse_fields(form_pk: int, version: int, raw: str | bytes) -> tuple[Field, ...]:

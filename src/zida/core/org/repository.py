@@ -27,7 +27,7 @@ async def corp_org_secret(conn: Connection, box: SecretBox, corp_pk: int) -> str
 
 
 # Directory entries for rendering and reference checks (see zida.cache for the staleness bound).
-_USERS: TtlCache[tuple[int, str], User] = TtlCache()
+_USERS: TtlCache[tuple[int, str], User] = TtlCache(scope="org")
 
 
 def _in_clause(prefix: str, values: list[object]) -> tuple[str, dict[str, object]]:

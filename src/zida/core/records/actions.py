@@ -24,6 +24,7 @@ from zida.core.principals import AppActor
 from zida.core.records import store
 from zida.core.records.changes import (
     created_changes,
+    insert_record,
     merge_values,
     new_record,
     reference_problems,
@@ -114,10 +115,8 @@ async def save_form_instance(db: Database, actor: AppActor, form_uuid: str, valu
     async with db.transaction() as tx:
         form = await get_form(tx, actor, form_uuid)
         _receipt_form(form)
-        now = now_ms()
-        inst = new_record(actor, form, await validated(tx, actor.corp_pk, form, values), now)
-        inst.pk = await store.insert_instance(tx, inst)
-        await write_logs(tx, actor, [(inst, "CREATE", created_changes(inst))], now)
+        inst = new_record(actor, form, await validated(tx, actor.corp_pk, form, values), now_ms())
+        await insert_record(tx, actor, inst)
     return inst
 
 
@@ -295,8 +294,7 @@ async def upsert_form_instance(
             await write_logs(tx, actor, [(inst, "UPDATE", diff)], now)
             return [inst.instance_id]
         inst = new_record(actor, form, await validated(tx, actor.corp_pk, form, values), now)
-        inst.pk = await store.insert_instance(tx, inst)
-        await write_logs(tx, actor, [(inst, "CREATE", created_changes(inst))], now)
+        await insert_record(tx, actor, inst)
         return [inst.instance_id]
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from zida.core.apps.models import Field, Form
 from zida.core.apps.queries import get_form
 from zida.core.errors import InvalidArgument, ZidaError
@@ -131,8 +133,28 @@ def record_event(actor: AppActor, inst: FormInstance, operation: str, changes: A
     )
 
 
+# PostgreSQL: a change's log row and its event as one statement (one round trip, as the log row alone was).
+_LOG_AND_EVENT = (
+    "WITH log AS (INSERT INTO form_operation_log (corp_pk, form_pk, instance_id, operator_user_id, operation_type,"
+    " changes, created_at) VALUES (:corp_pk, :form_pk, :instance_id, :operator, :operation, CAST(:changes AS jsonb),"
+    " :at)) INSERT INTO outbox_event (corp_pk, event_type, payload, created_at)"
+    " VALUES (:corp_pk, :topic, CAST(:payload AS jsonb), :at)"
+)
+
+
 async def write_logs(conn: Connection, actor: AppActor, changes: list[tuple[FormInstance, str, Any]], at: int) -> None:
     """The operation-log rows and domain events of some record changes (``(record, operation, changes)``)."""
+    if not changes:
+        return
+    if conn.sql.name == "postgresql":
+        rows = []
+        for inst, operation, change in changes:
+            event = record_event(actor, inst, operation, change, at)
+            row = log_row(actor, inst, operation, change, at)
+            row["changes"] = orjson.dumps(change).decode()
+            rows.append({**row, "topic": event.topic, "payload": orjson.dumps(event.payload()).decode()})
+        await conn.executemany(_LOG_AND_EVENT, rows)
+        return
     await store.insert_operation_logs(conn, [log_row(actor, i, op, c, at) for i, op, c in changes])
     await append_events(conn, [record_event(actor, i, op, c, at) for i, op, c in changes])
 
@@ -145,12 +167,27 @@ async def prepare_record(conn: Connection, actor: AppActor, form: Form, values: 
 async def insert_record(conn: Connection, actor: AppActor, inst: FormInstance, *, with_event: bool = True) -> None:
     """Insert a prepared record and its CREATE log inside the caller's transaction, and its event unless the caller
     writes it with its own (``record_event(actor, inst, "CREATE", created_changes(inst), …)``)."""
-    inst.pk = await store.insert_instance(conn, inst)
     changes = created_changes(inst)
+    if conn.sql.name == "postgresql":
+        # The row, its log row (and its event) as one statement.
+        sql, params = record_insert_ctes(actor, inst)
+        if with_event:
+            event = record_event(actor, inst, "CREATE", changes, inst.created_at)
+            sql += _RECORD_EVENT_CTE
+            params.update(rec_topic=event.topic, rec_payload=orjson.dumps(event.payload()).decode())
+        inst.pk = int(await conn.fetchval("WITH " + sql + " SELECT id FROM record", params))
+        return
+    inst.pk = await store.insert_instance(conn, inst)
     if with_event:
         await write_logs(conn, actor, [(inst, "CREATE", changes)], inst.created_at)
     else:
         await store.insert_operation_logs(conn, [log_row(actor, inst, "CREATE", changes, inst.created_at)])
+
+
+_RECORD_EVENT_CTE = (
+    ", record_event AS (INSERT INTO outbox_event (corp_pk, event_type, payload, created_at)"
+    " VALUES (:rec_corp_pk, :rec_topic, CAST(:rec_payload AS jsonb), :rec_created_at))"
+)
 
 
 def record_insert_ctes(actor: AppActor, inst: FormInstance) -> tuple[str, dict[str, Any]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -196,7 +195,7 @@ class PageCursors:
             self._pages.popitem(last=False)
 
 
-PAGE_CURSORS = PageCursors(ttl=float(os.environ.get("ZIDA_PAGE_CURSOR_SECONDS", "600")))
+PAGE_CURSORS = PageCursors()  # (its ttl: ZIDA_PAGE_CURSOR_SECONDS, set when the server starts)
 
 
 def _keyset_columns(query: RecordQuery) -> tuple[tuple[str, str], bool] | None:

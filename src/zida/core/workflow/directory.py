@@ -34,7 +34,7 @@ __all__ = ["load_directory", "main_department"]
 _MAX_DEPARTMENT_DEPTH = 100
 
 # Directories by what was asked of the org tables (the staleness bound of zida.cache).
-_DIRECTORIES: TtlCache[tuple[object, ...], StaticDirectory] = TtlCache()
+_DIRECTORIES: TtlCache[tuple[object, ...], StaticDirectory] = TtlCache(scope="org")
 
 
 def _in(prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:

@@ -193,7 +193,7 @@ async def _sync_side_table(tx: Connection, form_pk: int, field_ids: list[str]) -
     return [f"form_field_value[{form_pk}].{k}" for k in added]
 
 
-_SQLITE_INDEXES: TtlCache[int, frozenset[str]] = TtlCache()
+_SQLITE_INDEXES: TtlCache[int, frozenset[str]] = TtlCache(scope="indexes")
 
 
 async def sort_index_hint(conn: Connection, form_pk: int, fields: tuple[Field, ...], sort: Sort) -> str:
