@@ -163,10 +163,43 @@ _RECORD_INSERT = (
 )
 
 
+_TOPICS = {
+    ("bpms_instance_change", "start"): "process.started",
+    ("bpms_instance_change", "finish"): "process.finished",
+    ("bpms_task_change", "start"): "task.created",
+    ("bpms_task_change", "finish"): "task.finished",
+    ("bpms_task_change", "cancel"): "task.cancelled",
+}
+
+
 def _event(kind: str, type_: str, iid: str, now: int, created_of: int | None = None, **extra: Any) -> dict[str, Any]:
-    """An outbox row; ``created_of``: the task whose creation time the database puts into createTime."""
-    payload = {"EventType": kind, "processInstanceId": iid, "type": type_, "createTime": now, **extra}
-    return {"type": kind, "payload": orjson.dumps(payload).decode(), "created_of": created_of}
+    """An outbox row as Zida writes it (a domain event: topic, object, actor, app, data); ``created_of``: the task
+    whose creation time the database puts into ``data.created_at``."""
+    task = extra.pop("taskId", None)
+    staff = extra.pop("staffId", None)
+    data = {
+        "process_instance": iid,
+        "form": "FORM-BENCH-FLOW",
+        "process": "TPROC--BENCH-FLOW",
+        "title": "",
+        "assignee": staff,
+        "created_at": now,
+        **extra,
+    }
+    payload = {"object": str(task) if task is not None else iid, "actor": staff, "app": "APP_BENCHFLOW", "data": data}
+    return {"type": _TOPICS[(kind, type_)], "payload": orjson.dumps(payload).decode(), "created_of": created_of}
+
+
+def _record_event(iid: str, user: str, data: str) -> dict[str, Any]:
+    """The record.created event of a started instance's record (its values as changes, as Zida writes it)."""
+    changes = {k: {"new": v} for k, v in orjson.loads(data).items()}
+    payload = {
+        "object": iid,
+        "actor": user,
+        "app": "APP_BENCHFLOW",
+        "data": {"form": "FORM-BENCH-FLOW", "changes": changes},
+    }
+    return {"type": "record.created", "payload": orjson.dumps(payload).decode(), "created_of": None}
 
 
 def _guarded_cte(parts: list[str]) -> str:
@@ -193,8 +226,8 @@ _PG_HISTORY = (
 )
 _PG_EVENTS = (
     "events AS (INSERT INTO outbox_event (corp_pk, event_type, payload, created_at) SELECT :corp_pk, x.type,"
-    " CASE WHEN x.created_of IS NULL THEN x.payload ELSE x.payload || jsonb_build_object('createTime',"
-    " COALESCE((SELECT t.created_at FROM task t WHERE t.id = x.created_of), :now)) END, :now FROM guard,"
+    " CASE WHEN x.created_of IS NULL THEN x.payload ELSE jsonb_set(x.payload, '{data,created_at}',"
+    " to_jsonb(COALESCE((SELECT t.created_at FROM task t WHERE t.id = x.created_of), :now))) END, :now FROM guard,"
     " jsonb_to_recordset(CAST(:events AS jsonb)) AS x(n INT, type TEXT, payload JSONB, created_of BIGINT)"
     " ORDER BY x.n)"
 )
@@ -270,7 +303,7 @@ async def _flow_start_pg(f: dict[str, Any], now: int, user: str, iid: str, data:
     pi = await _reserved_pk()
     new = [{**t, "gid": pi * TASK_BLOCK + t["id"]} for t in tasks]
     ops = [{"kind": "start", "actor": user, "node": None, "task": None, "result": None, "remark": ""}]
-    events = [_event("bpms_instance_change", "start", iid, now, staffId=user)] + [
+    events = [_record_event(iid, user, data), _event("bpms_instance_change", "start", iid, now, staffId=user)] + [
         _event("bpms_task_change", "start", iid, now, staffId=t["user"], taskId=t["gid"]) for t in new
     ]
     await state["pool"].fetchval(
@@ -350,7 +383,8 @@ async def flow_start(request: Request) -> Response:
         )[0]
         new = [{**t, "gid": pi * TASK_BLOCK + t["id"]} for t in tasks]
         ops = [{"kind": "start", "actor": user, "node": None, "task": None, "result": None, "remark": ""}]
-        events = [_event("bpms_instance_change", "start", iid, now, staffId=user)] + [
+        record_event = _record_event(iid, user, payload["formDataJson"])
+        events = [record_event, _event("bpms_instance_change", "start", iid, now, staffId=user)] + [
             _event("bpms_task_change", "start", iid, now, staffId=t["user"], taskId=t["gid"]) for t in new
         ]
         await _write_rows_sqlite(tx, pi, new, [], ops, events, now)

@@ -13,6 +13,8 @@ Every read and write path asks here (records, comments, operation logs, process 
 * **delete** a record: app admins and its originator; a process record only app admins (deleting it deletes the
   approval).
 * **manage** an approval (terminate, urge): app admins and its originator.
+* **act for others** (decide, transfer, return or add signers to someone else's task): app admins.
+* **a deleted record's history**: app admins (nobody else can be shown to have read the record).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from zida.core.records.filters import Condition, Filter, Or
 from zida.db import Connection
 
 __all__ = [
+    "can_act_for_others",
     "can_change",
     "can_delete",
     "can_manage_approval",
@@ -32,6 +35,7 @@ __all__ = [
     "check_readable",
     "participates",
     "readable_filter",
+    "reads_deleted_history",
 ]
 
 
@@ -127,3 +131,13 @@ def can_delete(actor: AppActor, *, originator: str, is_process: bool) -> bool:
 def can_manage_approval(actor: AppActor, *, originator: str) -> bool:
     """Whether the actor may terminate or urge an approval."""
     return actor.is_app_admin or originator == actor.user_id
+
+
+def can_act_for_others(actor: AppActor) -> bool:
+    """Whether the actor may act on tasks assigned to others."""
+    return actor.is_app_admin
+
+
+def reads_deleted_history(actor: AppActor) -> bool:
+    """Whether the actor may read the operation log of records that no longer exist."""
+    return actor.is_app_admin

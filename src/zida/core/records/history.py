@@ -47,7 +47,7 @@ async def list_operation_logs(
     out: dict[str, list[OperationLog]] = {}
     readable: dict[str, bool] = {}
     for r in rows:
-        if not actor.is_app_admin:
+        if not policy.reads_deleted_history(actor):
             instance_id = r["instance_id"]
             if instance_id not in readable:
                 readable[instance_id] = r["originator"] is not None and await policy.can_read(

@@ -285,7 +285,7 @@ async def execute_platform_task(
     db: Database, actor: AppActor, instance_id: str, *, agree: bool, remark: str = "", values: Any = None
 ) -> ProcessInstance:
     """An app admin executes the instance's one running task on behalf of its assignee."""
-    if not actor.is_app_admin:
+    if not policy.can_act_for_others(actor):
         raise PermissionDenied(
             f"only an app admin executes platform tasks; {actor.user_id} is not one", reason="permission.denied"
         )
@@ -320,7 +320,7 @@ async def redirect_task(
     by_admin: bool = False,
 ) -> ProcessInstance:
     """Transfer a running task to another user: its assignee, or an app admin when ``by_admin``."""
-    if by_admin and not actor.is_app_admin:
+    if by_admin and not policy.can_act_for_others(actor):
         raise PermissionDenied(
             f"{actor.user_id} is not an app admin and cannot transfer others' tasks", reason="permission.denied"
         )
@@ -382,7 +382,7 @@ async def return_task(
 
 
 def _check_on_behalf(actor: AppActor, on_behalf: bool) -> None:
-    if on_behalf and not actor.is_app_admin:
+    if on_behalf and not policy.can_act_for_others(actor):
         raise PermissionDenied(
             f"{actor.user_id} is not an app admin and cannot act for others", reason="permission.denied"
         )
@@ -442,7 +442,7 @@ async def terminate_instance(db: Database, actor: AppActor, instance_id: str, *,
 
 async def delete_instance(db: Database, actor: AppActor, instance_id: str) -> None:
     """Delete an instance and its record (app admins); a running instance is terminated first."""
-    if not actor.is_app_admin:
+    if not policy.can_delete(actor, originator="", is_process=True):
         raise PermissionDenied("only app admins may delete process instances", reason="permission.denied")
     now = now_ms()
     async with db.transaction() as tx:
