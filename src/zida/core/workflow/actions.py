@@ -49,7 +49,6 @@ from zida.core.errors import Conflict, InvalidArgument, NotFound, PermissionDeni
 from zida.core.org.repository import find_departments, find_users
 from zida.core.principals import AppActor
 from zida.core.records import changes as record_changes
-from zida.core.records import store as records_store
 from zida.core.workflow import engine, step_store
 from zida.core.workflow import store as repo
 from zida.core.workflow.definitions import load_definition
@@ -454,7 +453,7 @@ async def delete_instance(db: Database, actor: AppActor, instance_id: str) -> No
             adopt(inst, state, now)
             await write_effects_of(tx, inst, before, effects, actor=actor.user_id, now=now)
         await step_store.write_events(tx, inst, [process_event(inst, "process.deleted", actor.user_id, now)], now)
-        await records_store.delete_instance(tx, inst.record.pk)
+        await repo.delete_instance(tx, inst)
         await record_changes.write_logs(tx, actor, [(inst.record, "DELETE", {})], now)
 
 
