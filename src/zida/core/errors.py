@@ -17,6 +17,7 @@ __all__ = [
     "NotFound",
     "PermissionDenied",
     "RateLimited",
+    "TooExpensive",
     "Unauthenticated",
     "Unsupported",
     "ZidaError",
@@ -94,6 +95,13 @@ class RateLimited(ZidaError):
     """Too many calls in a window."""
 
     default_reason = "rate_limited"
+
+
+class TooExpensive(ZidaError):
+    """The request would cost more than one request may (a statement past its time budget, too many bound values):
+    nothing was changed; a narrower request may succeed."""
+
+    default_reason = "request.too_expensive"
 
 
 class Unsupported(ZidaError):

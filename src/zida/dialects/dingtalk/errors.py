@@ -10,6 +10,7 @@ from zida.core.errors import (
     NotFound,
     PermissionDenied,
     RateLimited,
+    TooExpensive,
     Unauthenticated,
     Unsupported,
     ZidaError,
@@ -134,6 +135,7 @@ ERRORS: dict[tuple[type[ZidaError], str | None], tuple[int, str, str]] = {
     (Conflict, None): (400, "invalidState.data.conflict", "数据状态冲突"),
     (RateLimited, None): (403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", "请求过于频繁"),
     (Unsupported, None): (400, "invalidParameter.operation.notSupported", "Zida不支持该操作"),
+    (TooExpensive, None): (400, "invalidParameter.request.tooExpensive", "请求过于复杂，请缩小查询范围"),
 }
 
 # Errors the DingTalk gateway itself answers (before any Yida code runs): their message is fixed text.
