@@ -9,7 +9,8 @@ Every read and write path asks here (records, comments, operation logs, process 
   caller.
 * **comment** on a record: whoever may read it.
 * **change** a record's values: app admins and its originator; on a process record also whoever holds a running
-  task of its approval (updateInstance's rule).
+  task of its approval. Once the approval has finished (completed, terminated) its record is read-only for everyone
+  but app admins (whose changes are logged like any other, with their name, in the record's operation log).
 * **delete** a record: app admins and its originator; a process record only app admins (deleting it deletes the
   approval).
 * **manage** an approval (terminate, urge): app admins and its originator.
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from zida.core.errors import NotFound, PermissionDenied
+from zida.core.errors import Conflict, NotFound, PermissionDenied
 from zida.core.principals import AppActor
 from zida.core.records.filters import Condition, Filter, Or
 from zida.db import Connection
@@ -32,6 +33,7 @@ __all__ = [
     "can_delete",
     "can_manage_approval",
     "can_read",
+    "check_changeable",
     "check_readable",
     "participates",
     "readable_filter",
@@ -115,10 +117,38 @@ async def check_readable(
         )
 
 
-def can_change(actor: AppActor, *, originator: str, running_assignees: Collection[str] = ()) -> bool:
+def can_change(
+    actor: AppActor, *, originator: str, running_assignees: Collection[str] = (), approval_status: str | None = None
+) -> bool:
     """Whether the actor may change a record's values (``running_assignees``: holders of its approval's running
-    tasks, for a process record)."""
-    return actor.is_app_admin or originator == actor.user_id or actor.user_id in running_assignees
+    tasks, for a process record; ``approval_status``: its approval's status, None for a plain record)."""
+    if actor.is_app_admin:
+        return True
+    if approval_status not in (None, "RUNNING"):
+        return False
+    return originator == actor.user_id or actor.user_id in running_assignees
+
+
+def check_changeable(
+    actor: AppActor,
+    *,
+    record_id: str,
+    originator: str,
+    running_assignees: Collection[str] = (),
+    approval_status: str | None = None,
+) -> None:
+    """Raise unless the actor may change the record: ``Conflict`` (``instance.finished``) for a finished approval's
+    record, ``PermissionDenied`` for someone who may not change it at all."""
+    if can_change(actor, originator=originator, running_assignees=running_assignees, approval_status=approval_status):
+        return
+    if approval_status not in (None, "RUNNING") and can_change(
+        actor, originator=originator, running_assignees=running_assignees
+    ):
+        raise Conflict(
+            f"the approval of {record_id} has finished ({approval_status}): only app admins may change its data",
+            reason="instance.finished",
+        )
+    raise PermissionDenied(f"user {actor.user_id} may not change {record_id}", reason="permission.denied")
 
 
 def can_delete(actor: AppActor, *, originator: str, is_process: bool) -> bool:

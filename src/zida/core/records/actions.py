@@ -19,7 +19,7 @@ from zida.clock import now_ms
 from zida.core.access import policy
 from zida.core.apps.models import Form
 from zida.core.apps.queries import get_form
-from zida.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, ZidaError
+from zida.core.errors import Conflict, InvalidArgument, NotFound, ZidaError
 from zida.core.principals import AppActor
 from zida.core.records import store
 from zida.core.records.changes import (
@@ -93,14 +93,16 @@ def _not_found(instance_id: str) -> NotFound:
 
 
 def _changeable(actor: AppActor, inst: FormInstance | None, instance_id: str) -> FormInstance:
-    """The record, if the actor may change it (the batch rule: app admins and the originator)."""
+    """The record, if the actor may change it (the batch rule: app admins and the originator; a finished
+    approval's record only app admins)."""
     if inst is None or inst.app_pk != actor.app_pk:
         raise _not_found(instance_id)
-    if not policy.can_change(actor, originator=inst.originator_user_id):
-        raise PermissionDenied(
-            f"user {actor.user_id} is neither an app admin nor the originator of {instance_id}",
-            reason="permission.denied",
-        )
+    policy.check_changeable(
+        actor,
+        record_id=instance_id,
+        originator=inst.originator_user_id,
+        approval_status=inst.instance_status if inst.process_instance_id is not None else None,
+    )
     return inst
 
 

@@ -15,7 +15,8 @@ Choices where the platforms leave things open (each is tested):
   signers to it; app admins may act for the assignee where a dialect's API says so (``on_behalf``, ``by_admin``,
   :func:`execute_platform_task`). Terminate and urge: the originator or an app admin. Delete: app admins (also
   when a record of a process form is deleted through the form API). Update the data: app admins, the
-  originator, or whoever holds a running task of the instance.
+  originator, or whoever holds a running task of the instance — once the instance has finished, app admins only
+  (``instance.finished``); their changes are logged in the record's operation log like any other.
 * **Who sees an instance**: app admins, its originator, and anyone who has or had a task in it (including a
   transferred or cancelled one) or was CC'd on it.
 * **A platform task** (:func:`execute_platform_task`): Zida has no virtual "platform" role; an app admin executes,
@@ -93,7 +94,7 @@ MAX_BATCH = 100
 async def _existing_users(conn: Connection, corp_pk: int, user_ids: Sequence[str]) -> None:
     known = await find_users(conn, corp_pk, user_ids)
     for user_id in user_ids:
-        if user_id not in known:
+        if user_id not in known or not known[user_id].active:
             raise NotFound(f"user {user_id} does not exist in this corp", reason="user.not_found")
 
 
@@ -462,11 +463,13 @@ async def update_instance(db: Database, actor: AppActor, instance_id: str, value
     now = now_ms()
     async with db.transaction() as tx:
         inst = await load_instance(tx, actor, instance_id, lock=True)
-        running = {t.user_id for t in inst.state.tasks if t.status == "running"}
-        if not policy.can_change(actor, originator=inst.originator_user_id, running_assignees=running):
-            raise PermissionDenied(
-                f"user {actor.user_id} may not change process instance {instance_id}", reason="permission.denied"
-            )
+        policy.check_changeable(
+            actor,
+            record_id=instance_id,
+            originator=inst.originator_user_id,
+            running_assignees={t.user_id for t in inst.state.tasks if t.status == "running"},
+            approval_status=inst.status,
+        )
         await record_changes.update_record(tx, actor, inst.record, values, now)
         inst.modified_at = now
         if not await repo.update_process_instance(tx, inst):
