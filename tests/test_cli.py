@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import yaml
 
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, free_port
 
 ROOT = Path(__file__).parents[1]
 
@@ -158,3 +161,38 @@ def test_the_snippet_make_run_prints_works_with_the_official_sdk(tmp_path: Path)
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_serve_starts_at_once_on_the_port_of_a_killed_server(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'restart.db'}"
+    assert zida("migrate", database=database).returncode == 0
+    port = str(free_port())
+    command = [sys.executable, "-m", "zida.cli", "serve", "--port", port, "--database", database]
+
+    def start() -> subprocess.Popen[bytes]:
+        proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else proc.returncode
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    return proc
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        proc.kill()
+        raise AssertionError("zida serve did not come up")
+
+    first = start()
+    # Clients hold keep-alive connections when the server dies: the kernel closes its end first, which leaves the
+    # port in TIME_WAIT for a minute.
+    clients = [httpx.Client() for _ in range(4)]
+    for client in clients:
+        assert client.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    time.sleep(0.2)
+    second = start()  # a supervisor's first restart succeeds
+    for client in clients:
+        client.close()
+    second.terminate()
+    second.wait(10)

@@ -163,6 +163,9 @@ def serve(database: str | None, host: str, port: int, workers: int, log_level: s
     except (ValueError, Misconfigured) as exc:
         raise click.ClickException(str(exc)) from None
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # As the server's own socket will: a crashed predecessor's connections in TIME_WAIT don't hold the port
+        # (a process still listening on it does).
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((host, port))
         except OSError as exc:
