@@ -16,7 +16,7 @@ from zida.core.records.actions import (
     save_form_instance,
     save_form_instances,
 )
-from zida.core.records.filters import Condition, Page, RecordQuery, Sort
+from zida.core.records.filters import And, Condition, Page, RecordQuery, Sort
 from zida.core.records.queries import search_form_instances
 from zida.crypto import SecretBox
 from zida.db import Database
@@ -176,3 +176,21 @@ def test_page_cursors_keep_the_most_recently_served_pages() -> None:
     assert cursors.nearest(key, 3) == (2, (2, 2))  # pages 10 and 11, the least recently served, went
     assert cursors.nearest(key, 12) == (3, (3, 3))
     assert cursors.nearest(key, 13) == (12, (12, 12))
+
+
+async def test_a_remembered_page_costs_a_few_bytes_however_large_the_search(
+    db: Database, paging: tuple[AppActor, Form]
+) -> None:
+    actor, form = paging
+    repository.PAGE_CURSORS._pages.clear()
+    # An indexed condition with 1,000 long values, one of which matches: the page fills and its end is remembered.
+    values: list[object] = [-(10**6) - n for n in range(999)] + [1]
+    big = Condition("numberField_i", "in", values)
+    huge_text = Condition("textField_note", "ne", "x" * 50_000)
+    for number in (1, 2):
+        query = RecordQuery(filter=And((big, huge_text)), page=Page(number, 1), with_total=False)
+        await search_form_instances(db, actor, form, query)
+    assert repository.PAGE_CURSORS._pages, "the first page's end was remembered"
+    for key, pages in repository.PAGE_CURSORS._pages.items():
+        assert len(repr(key)) < 200, key
+        assert all(len(repr(end)) < 200 for _, end in pages.values())

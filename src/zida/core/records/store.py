@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Callable
@@ -168,7 +169,9 @@ class PageCursors:
     modification, read with each page): once a record is added, changed or removed they are no longer used,
     so a continued page always holds exactly the rows OFFSET gives, whoever served the page before. Each
     query keeps the ends of its ``per_query`` most recently served pages (not the deepest ones), so a client
-    that starts over from an earlier page after another one read further is continued too.
+    that starts over from an earlier page after another one read further is continued too. Queries are remembered
+    by a digest of the search (never its text) and a page's end is two numbers, so the memory is bounded by
+    ``size × per_query`` small entries whatever the searches.
     """
 
     def __init__(self, ttl: float = 600.0, size: int = 2_000, per_query: int = 64) -> None:
@@ -224,14 +227,9 @@ async def search_instances(
     form_total = None
     if keyset is not None:
         form_total, generation = await _generation(conn, form_pk)
-        cursor_key = (
-            int(form_pk),
-            generation,
-            where,
-            repr(sorted(compiler.params.items())),
-            query.sort,
-            query.page.size,
-        )
+        # A digest of the search, never its text: a cursor costs the same few bytes however large the filter.
+        search = repr((where, sorted(compiler.params.items()), query.sort, query.page.size)).encode()
+        cursor_key = (int(form_pk), generation, hashlib.sha256(search).digest())
         known = PAGE_CURSORS.nearest(cursor_key, query.page.number) if query.page.number > 1 else None
         if known is not None:
             number, last = known
