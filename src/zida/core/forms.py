@@ -42,7 +42,9 @@ __all__ = [
 
 # How approvals take part in record transactions (locked first, told of changes).
 APPROVALS = records.ApprovalHooks(
-    lock=workflow_store.lock_instances_of_records, touched=workflow_store.touch_instances_of_records
+    lock=workflow_store.lock_instances_of_records,
+    assignees=workflow_store.running_assignees_of_records,
+    touched=workflow_store.touch_instances_of_records,
 )
 
 

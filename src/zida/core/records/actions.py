@@ -73,10 +73,12 @@ class BatchResult:
 class ApprovalHooks:
     """How the approvals of process records take part in a record transaction: ``lock`` (corp pk, record ids) runs
     before the records are locked (an approval step locks its instance first, so the order never deadlocks);
-    ``touched`` (record pks, time) after process records changed, so an approval step decided on old values is
-    decided again."""
+    ``assignees`` (corp pk, record ids) says who holds a running task of each record's approval (they may change
+    it, as the access policy says); ``touched`` (record pks, time) after process records changed, so an approval
+    step decided on old values is decided again."""
 
     lock: Callable[[Connection, int, list[str]], Awaitable[None]]
+    assignees: Callable[[Connection, int, list[str]], Awaitable[dict[str, frozenset[str]]]]
     touched: Callable[[Connection, list[int], int], Awaitable[None]]
 
 
@@ -92,24 +94,40 @@ def _not_found(instance_id: str) -> NotFound:
     return NotFound(f"form instance {instance_id} does not exist or was deleted", reason="record.not_found")
 
 
-def _changeable(actor: AppActor, inst: FormInstance | None, instance_id: str) -> FormInstance:
-    """The record, if the actor may change it (the batch rule: app admins and the originator; a finished
-    approval's record only app admins)."""
+def _changeable(
+    actor: AppActor, inst: FormInstance | None, instance_id: str, running: frozenset[str] = frozenset()
+) -> FormInstance:
+    """The record, if the actor may change it (the access policy: app admins, the originator, and on a process
+    record whoever holds a running task of its approval — ``running``; a finished approval's record app admins
+    only)."""
     if inst is None or inst.app_pk != actor.app_pk:
         raise _not_found(instance_id)
     policy.check_changeable(
         actor,
         record_id=instance_id,
         originator=inst.originator_user_id,
+        running_assignees=running,
         approval_status=inst.instance_status if inst.process_instance_id is not None else None,
     )
     return inst
 
 
-async def _load_changeable(conn: Connection, actor: AppActor, instance_id: str) -> FormInstance:
+async def _running_assignees(
+    tx: Connection, actor: AppActor, approvals: ApprovalHooks | None, instance_ids: list[str]
+) -> dict[str, frozenset[str]]:
+    """Who holds a running task of each record's approval (only asked when it can matter: not for app admins)."""
+    if approvals is None or actor.is_app_admin:
+        return {}
+    return await approvals.assignees(tx, actor.corp_pk, instance_ids)
+
+
+async def _load_changeable(
+    conn: Connection, actor: AppActor, instance_id: str, running: frozenset[str] = frozenset()
+) -> FormInstance:
     if not instance_id:
         raise InvalidArgument("{param} is required", reason="argument.missing", param="record")
-    return _changeable(actor, await store.find_instance(conn, actor.corp_pk, instance_id, lock=True), instance_id)
+    found = await store.find_instance(conn, actor.corp_pk, instance_id, lock=True)
+    return _changeable(actor, found, instance_id, running)
 
 
 async def save_form_instance(db: Database, actor: AppActor, form_uuid: str, values: Any) -> FormInstance:
@@ -175,6 +193,8 @@ async def update_form_instance(
     """
     async with db.transaction() as tx:
         inst = await _load_changeable(tx, actor, instance_id)
+        if inst.process_instance_id is not None:
+            raise Conflict(f"{instance_id} belongs to an approval: update the instance", reason="record.process_record")
         now = now_ms()
         diff = await merge_values(
             tx, actor, inst, values, use_latest_version=use_latest_version, ignore_empty=False, now=now
@@ -202,10 +222,11 @@ async def update_form_instances(
         if approvals is not None:
             await approvals.lock(tx, actor.corp_pk, ids)
         found = await store.find_instances(tx, actor.corp_pk, ids, lock=True)
+        running = await _running_assignees(tx, actor, approvals, ids)
         changes = []
         for instance_id, values in updates:
             try:
-                inst = _changeable(actor, found.get(instance_id), instance_id)
+                inst = _changeable(actor, found.get(instance_id), instance_id, running.get(instance_id, frozenset()))
                 if inst.form_pk != form.pk:
                     raise NotFound(f"{instance_id} is not a record of {form.form_uuid}", reason="record.not_found")
                 if inst.process_instance_id is not None and approvals is None:
@@ -318,7 +339,8 @@ async def update_sub_table_rows(
     async with db.transaction() as tx:
         if approvals is not None:
             await approvals.lock(tx, actor.corp_pk, [instance_id])
-        inst = await _load_changeable(tx, actor, instance_id)
+        running = await _running_assignees(tx, actor, approvals, [instance_id])
+        inst = await _load_changeable(tx, actor, instance_id, running.get(instance_id, frozenset()))
         if inst.process_instance_id is not None and approvals is None:
             raise Conflict(f"{instance_id} belongs to an approval", reason="record.process_record")
         form = await get_form(tx, actor, None, form_pk=inst.form_pk, version=inst.form_version)

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from zida.core.apps.models import Field
-from zida.core.records.filters import RecordQuery
+from zida.core.records.filters import And, Filter, Or, RecordQuery
 from zida.core.records.filters.compiler import SYSTEM_COLUMNS, FilterCompiler
 from zida.core.records.filters.indexes import forget_sqlite_indexes, sort_index_hint
 from zida.core.records.models import FormInstance
@@ -201,6 +201,21 @@ class PageCursors:
 PAGE_CURSORS = PageCursors()  # (its ttl: ZIDA_PAGE_CURSOR_SECONDS, set when the server starts)
 
 
+_APPROVAL_STATE = frozenset({"participant", "current_node", "current_node_name"})
+
+
+def _mentions_approval_state(node: Filter | None) -> bool:
+    """Whether the filter has a condition on the approvals' state (task and notification rows, not the record)."""
+    stack = [] if node is None else [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, And | Or):
+            stack.extend(item.items)
+        elif item.field in _APPROVAL_STATE:
+            return True
+    return False
+
+
 def _keyset_columns(query: RecordQuery) -> tuple[tuple[str, str], bool] | None:
     """The NOT NULL sort columns of ``query`` and whether they descend, when a keyset can continue it."""
     if not query.sort:
@@ -223,7 +238,10 @@ async def search_instances(
     order = compiler.order_by(query.sort)
     count_in_scan = query.with_total and query.filter is not None and not compiler.indexed(query.filter)
     params: dict[str, Any] = {**compiler.params, "limit": query.page.size, "offset": query.page.offset}
-    seek, cursor_key, keyset = "", None, None if count_in_scan else _keyset_columns(query)
+    # Page ends are remembered per generation of the form's records; a filter on the approvals' state (who takes
+    # part, which node waits) can match other records without any record changing, so it is never continued.
+    continuable = not count_in_scan and not _mentions_approval_state(query.filter)
+    seek, cursor_key, keyset = "", None, _keyset_columns(query) if continuable else None
     form_total = None
     if keyset is not None:
         form_total, generation = await _generation(conn, form_pk)
@@ -441,9 +459,10 @@ async def distinct_array_values(
             " ORDER BY v LIMIT :limit"
         )
     else:
+        # (the records in a subquery: json_each has columns of its own, ``id`` among them)
         sql = (
-            f"SELECT DISTINCT e.value AS v FROM form_instance, json_each(form_instance.data, '$.{field_id}') AS e"
-            f" WHERE {where} ORDER BY v LIMIT :limit"
+            f"SELECT DISTINCT e.value AS v FROM (SELECT data FROM form_instance WHERE {where}) AS fi,"
+            f" json_each(fi.data, '$.{field_id}') AS e ORDER BY v LIMIT :limit"
         )
     rows = await conn.fetch(sql, {**compiler.params, "limit": limit})
     return [str(r["v"]) for r in rows]

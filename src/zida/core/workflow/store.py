@@ -43,6 +43,7 @@ __all__ = [
     "lock_instances_of_records",
     "open_tasks_of",
     "process_versions",
+    "running_assignees_of_records",
     "save_tasks",
     "task_times",
     "touch_instances_of_records",
@@ -638,6 +639,25 @@ async def touch_instances_of_records(conn: Connection, form_instance_pks: list[i
             f" WHERE form_instance_pk IN ({', '.join(':' + n for n in names)})",
             {"at": at, **names},
         )
+
+
+async def running_assignees_of_records(
+    conn: Connection, corp_pk: int, instance_ids: list[str]
+) -> dict[str, frozenset[str]]:
+    """Who holds a running task of each of these records' approvals."""
+    if not instance_ids:
+        return {}
+    names = {f"i{n}": v for n, v in enumerate(dict.fromkeys(instance_ids))}
+    rows = await conn.fetch(
+        "SELECT pi.instance_id, t.assignee_user_id FROM task t JOIN process_instance pi"
+        " ON pi.id = t.process_instance_pk WHERE pi.corp_pk = :corp_pk"
+        f" AND pi.instance_id IN ({', '.join(':' + n for n in names)}) AND t.status = 'RUNNING'",
+        {"corp_pk": corp_pk, **names},
+    )
+    out: dict[str, set[str]] = {}
+    for r in rows:
+        out.setdefault(str(r["instance_id"]), set()).add(str(r["assignee_user_id"]))
+    return {k: frozenset(v) for k, v in out.items()}
 
 
 async def lock_instances_of_records(conn: Connection, corp_pk: int, instance_ids: list[str]) -> None:
