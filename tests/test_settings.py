@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 from pathlib import Path
 
 import pytest
 
+from zida.core.errors import TooExpensive
 from zida.db import open_database
+from zida.db.database import SqliteDatabase, is_postgres
 from zida.settings import DEFAULT_DATABASE_URL, Settings, load_settings
 
 # Everything load_settings reads except the secret key (kept: without it a default SQLite URL writes a key file).
@@ -22,13 +26,30 @@ VARIABLES = [
     "ZIDA_CACHE_SYNC_SECONDS",
     "ZIDA_PAGE_CURSOR_SECONDS",
     "ZIDA_SQLITE_SYNCHRONOUS",
+    "ZIDA_SQLITE_READERS",
+    "ZIDA_STATEMENT_TIMEOUT_SECONDS",
 ]
+
+
+# The request budget's variables (README "Limits"), with a usable value each and the field it sets.
+LIMIT_VARIABLES = {
+    "ZIDA_MAX_JSON_DEPTH": ("16", "max_json_depth", 16),
+    "ZIDA_MAX_SEARCH_CONDITIONS": ("20", "max_search_conditions", 20),
+    "ZIDA_MAX_SEARCH_VALUES": ("50", "max_search_values", 50),
+    "ZIDA_MAX_BOUND_VALUES": ("500", "max_bound_values", 500),
+    "ZIDA_MAX_SEARCH_CHARS": ("100", "max_search_chars", 100),
+    "ZIDA_MAX_TEXT_CHARS": ("200", "max_text_chars", 200),
+    "ZIDA_MAX_TEXTAREA_CHARS": ("2000", "max_textarea_chars", 2000),
+    "ZIDA_MAX_EDITOR_CHARS": ("3000", "max_editor_chars", 3000),
+    "ZIDA_MAX_RECORD_BYTES": ("65536", "max_record_bytes", 65536),
+    "ZIDA_MAX_PAGE_BYTES": ("1048576", "max_page_bytes", 1048576),
+}
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     """No ZIDA_* variable but a known secret key."""
-    for name in VARIABLES:
+    for name in [*VARIABLES, *LIMIT_VARIABLES]:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("ZIDA_SECRET_KEY", "settings-test-key")
     return monkeypatch
@@ -47,6 +68,8 @@ def test_defaults() -> None:
     assert settings.cache_sync_seconds == 0.5
     assert settings.page_cursor_seconds == 600
     assert settings.sqlite_synchronous == "FULL"
+    assert settings.sqlite_readers == 2
+    assert settings.statement_timeout_seconds == 10
 
 
 def test_every_variable_is_read(clean_env: pytest.MonkeyPatch) -> None:
@@ -62,6 +85,8 @@ def test_every_variable_is_read(clean_env: pytest.MonkeyPatch) -> None:
         "ZIDA_CACHE_SYNC_SECONDS": "0.25",
         "ZIDA_PAGE_CURSOR_SECONDS": "30",
         "ZIDA_SQLITE_SYNCHRONOUS": "normal",
+        "ZIDA_SQLITE_READERS": "6",
+        "ZIDA_STATEMENT_TIMEOUT_SECONDS": "2.5",
     }
     for name, value in values.items():
         clean_env.setenv(name, value)
@@ -79,6 +104,8 @@ def test_every_variable_is_read(clean_env: pytest.MonkeyPatch) -> None:
         cache_sync_seconds=0.25,
         page_cursor_seconds=30,
         sqlite_synchronous="NORMAL",
+        sqlite_readers=6,
+        statement_timeout_seconds=2.5,
     )
 
 
@@ -124,6 +151,14 @@ def test_zero_disables_caches_and_page_cursors(clean_env: pytest.MonkeyPatch) ->
         ("ZIDA_PAGE_CURSOR_SECONDS", "10m"),
         ("ZIDA_SQLITE_SYNCHRONOUS", "OFF"),
         ("ZIDA_SQLITE_SYNCHRONOUS", "full; DROP TABLE corp"),
+        ("ZIDA_SQLITE_READERS", "0"),
+        ("ZIDA_SQLITE_READERS", "-2"),
+        ("ZIDA_SQLITE_READERS", "two"),
+        ("ZIDA_SQLITE_READERS", "2.5"),
+        ("ZIDA_STATEMENT_TIMEOUT_SECONDS", "-1"),
+        ("ZIDA_STATEMENT_TIMEOUT_SECONDS", "10s"),
+        ("ZIDA_STATEMENT_TIMEOUT_SECONDS", "nan"),
+        ("ZIDA_STATEMENT_TIMEOUT_SECONDS", "inf"),
         ("ZIDA_TIMEZONE", "Mars/Olympus_Mons"),
         ("ZIDA_TIMEZONE", "../../etc/passwd"),
         ("ZIDA_REDIS_URL", "127.0.0.1:6379"),
@@ -160,3 +195,121 @@ async def test_sqlite_synchronous_reaches_the_database(tmp_path: Path, mode: str
 async def test_an_unknown_sqlite_synchronous_mode_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="FULL, NORMAL or EXTRA"):
         await open_database(f"sqlite:///{tmp_path / 'zida.db'}", sqlite_synchronous="OFF; VACUUM")
+
+
+# -- the request budget (README "Limits") -------------------------------------------------------------------------
+
+
+def test_limit_defaults() -> None:
+    settings = load_settings()
+    assert settings.max_json_depth == 64
+    assert settings.max_search_conditions == 200
+    assert settings.max_search_values == 1_000
+    assert settings.max_bound_values == 5_000
+    assert settings.max_search_chars == 1_000
+    assert settings.max_text_chars == 10_000
+    assert settings.max_textarea_chars == 50_000
+    assert settings.max_editor_chars == 80_000
+    assert settings.max_record_bytes == 256 * 1024
+    # A page of the largest size Yida allows (100) of records of the largest size fits the page budget.
+    assert settings.max_page_bytes == 100 * settings.max_record_bytes
+
+
+@pytest.mark.parametrize("name", sorted(LIMIT_VARIABLES))
+def test_every_limit_variable_is_read(clean_env: pytest.MonkeyPatch, name: str) -> None:
+    raw, field, value = LIMIT_VARIABLES[name]
+    clean_env.setenv(name, raw)
+    settings = load_settings()
+    assert getattr(settings, field) == value
+    others = {f for _, f, _ in LIMIT_VARIABLES.values()} - {field}
+    assert all(getattr(settings, f) == getattr(Settings(), f) for f in others)
+
+
+def test_all_limit_variables_together(clean_env: pytest.MonkeyPatch) -> None:
+    for name, (raw, _, _) in LIMIT_VARIABLES.items():
+        clean_env.setenv(name, raw)
+    settings = load_settings()
+    assert {f: getattr(settings, f) for _, f, _ in LIMIT_VARIABLES.values()} == {
+        f: v for _, f, v in LIMIT_VARIABLES.values()
+    }
+
+
+def test_empty_limit_values_count_as_unset(clean_env: pytest.MonkeyPatch) -> None:
+    for name in LIMIT_VARIABLES:
+        clean_env.setenv(name, "")
+    assert load_settings() == Settings(secret_key="settings-test-key")
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ZIDA_MAX_JSON_DEPTH", "7"),  # below what a sub-table row's attachment list needs
+        ("ZIDA_MAX_JSON_DEPTH", "deep"),
+        ("ZIDA_MAX_SEARCH_CONDITIONS", "0"),
+        ("ZIDA_MAX_SEARCH_VALUES", "-1"),
+        ("ZIDA_MAX_BOUND_VALUES", "5k"),
+        ("ZIDA_MAX_SEARCH_CHARS", "0"),
+        ("ZIDA_MAX_TEXT_CHARS", "1e4"),
+        ("ZIDA_MAX_TEXTAREA_CHARS", "0"),
+        ("ZIDA_MAX_EDITOR_CHARS", "-80000"),
+        ("ZIDA_MAX_RECORD_BYTES", "256K"),
+        ("ZIDA_MAX_PAGE_BYTES", "0"),
+    ],
+)
+def test_bad_limit_values_are_refused_naming_the_variable(clean_env: pytest.MonkeyPatch, name: str, value: str) -> None:
+    clean_env.setenv(name, value)
+    with pytest.raises(ValueError, match=name):
+        load_settings()
+
+
+def test_a_page_must_hold_one_record_of_the_largest_size(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("ZIDA_MAX_RECORD_BYTES", "4096")
+    clean_env.setenv("ZIDA_MAX_PAGE_BYTES", "4095")
+    with pytest.raises(ValueError, match=r"ZIDA_MAX_PAGE_BYTES .* ZIDA_MAX_RECORD_BYTES"):
+        load_settings()
+    clean_env.setenv("ZIDA_MAX_PAGE_BYTES", "4096")
+    assert load_settings().max_page_bytes == 4096
+
+
+# -- the database's reader pool and statement budget (issue 9) ----------------------------------------------------
+
+
+def test_a_zero_statement_timeout_means_no_budget(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("ZIDA_STATEMENT_TIMEOUT_SECONDS", "0")
+    assert load_settings().statement_timeout_seconds == 0
+
+
+@pytest.mark.anyio
+async def test_sqlite_readers_and_the_statement_budget_reach_the_database(tmp_path: Path) -> None:
+    db = await open_database(f"sqlite:///{tmp_path / 'zida.db'}", sqlite_readers=3, statement_timeout=0.1)
+    try:
+        assert isinstance(db, SqliteDatabase)
+        assert len(db._readers) == 3
+        # More endless reads than readers: each stops at its own budget.
+        endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
+        results = await asyncio.gather(*(db.fetchval(endless) for _ in range(4)), return_exceptions=True)
+        assert all(isinstance(r, TooExpensive) and "0.1 s" in str(r) for r in results), results
+    finally:
+        await db.close()
+    with pytest.raises(ValueError, match="at least one reader"):
+        await open_database(f"sqlite:///{tmp_path / 'zida.db'}", sqlite_readers=0)
+
+
+@pytest.mark.anyio
+async def test_the_statement_budget_reaches_postgresql() -> None:
+    url = os.environ.get("ZIDA_TEST_DATABASE", "sqlite")
+    if not is_postgres(url):
+        pytest.skip("needs ZIDA_TEST_DATABASE=postgresql://…")
+    db = await open_database(url, statement_timeout=0.25)
+    try:
+        assert await db.fetchval("SHOW statement_timeout") == "250ms"
+        with pytest.raises(TooExpensive, match=r"0\.25 s"):
+            await db.fetchval("SELECT pg_sleep(2)")
+        assert await db.fetchval("SELECT 1") == 1
+    finally:
+        await db.close()
+    unbudgeted = await open_database(url)  # commands (migrate, load, reindex) keep the server's own default
+    try:
+        assert await unbudgeted.fetchval("SHOW statement_timeout") != "250ms"
+    finally:
+        await unbudgeted.close()

@@ -13,10 +13,12 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "DEFAULT_SQLITE_READERS",
     "SQLITE_SYNCHRONOUS_MODES",
     "Settings",
     "load_settings",
@@ -28,6 +30,8 @@ __all__ = [
 DEFAULT_DATABASE_URL = "sqlite:///var/zida.db"
 # PRAGMA synchronous values an operator may choose (FULL: a commit survives a power cut; NORMAL: only a crash).
 SQLITE_SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA")
+# SQLite reader connections per server process, each with its own thread (the reads that outgrow the event loop).
+DEFAULT_SQLITE_READERS = 2
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
@@ -45,6 +49,23 @@ class Settings:
     timezone: str = "Asia/Shanghai"
     db_pool_size: int = 8
     max_body_bytes: int = 16 * 1024 * 1024
+    # The cost budget of one request (README "Limits"; defaults far above what a Yida integration sends).
+    # Nesting of any JSON value: the body, and each JSON text inside a string parameter, counted separately.
+    max_json_depth: int = 64
+    # One search: conditions, values of one condition, values bound by its statement, characters of a
+    # contains/like value (a LIKE pattern).
+    max_search_conditions: int = 200
+    max_search_values: int = 1_000
+    max_bound_values: int = 5_000
+    max_search_chars: int = 1_000
+    # Characters of one stored text value: TextField/SerialNumberField, TextareaField, EditorField and
+    # DigitalSignatureField; bytes of one record's stored values (all fields, as JSON).
+    max_text_chars: int = 10_000
+    max_textarea_chars: int = 50_000
+    max_editor_chars: int = 80_000
+    max_record_bytes: int = 256 * 1024
+    # One page of records: pageSize × max_record_bytes may not exceed it (default: 100 records of the largest size).
+    max_page_bytes: int = 100 * 256 * 1024
     # Lifetime of a cached entry (app actors, forms, directory): the staleness bound without a shared store.
     cache_seconds: float = 5.0
     # How often each worker checks the shared store for other workers' cache invalidations.
@@ -52,6 +73,12 @@ class Settings:
     # How long the end of a served page is remembered to continue the next page with an index seek.
     page_cursor_seconds: float = 600.0
     sqlite_synchronous: str = "FULL"
+    # SQLite: reader connections (each with a thread) for the reads that take longer than a few milliseconds; each
+    # worker process has its own. A slow read waits for a free one; fast reads never do (they run on the loop).
+    sqlite_readers: int = DEFAULT_SQLITE_READERS
+    # Longest one database statement of a request may run; then it is stopped and the request answered with
+    # TooExpensive, nothing changed (SQLite: interrupted; PostgreSQL: statement_timeout). 0: no limit.
+    statement_timeout_seconds: float = 10.0
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -160,6 +187,47 @@ def _redis_url_env(name: str) -> str | None:
     return url
 
 
+# The deepest JSON a Yida request legitimately holds is 5 levels (a sub-table row's attachment list in formDataJson).
+_MIN_JSON_DEPTH = 8
+
+
+class _Limits(TypedDict):
+    """The request budget's fields of ``Settings``."""
+
+    max_json_depth: int
+    max_search_conditions: int
+    max_search_values: int
+    max_bound_values: int
+    max_search_chars: int
+    max_text_chars: int
+    max_textarea_chars: int
+    max_editor_chars: int
+    max_record_bytes: int
+    max_page_bytes: int
+
+
+def _limits_env(defaults: Settings) -> _Limits:
+    """The request budget's settings (``ZIDA_MAX_*`` beyond the body size); a page must hold one largest record."""
+    limits: _Limits = {
+        "max_json_depth": _int_env("ZIDA_MAX_JSON_DEPTH", defaults.max_json_depth, minimum=_MIN_JSON_DEPTH),
+        "max_search_conditions": _int_env("ZIDA_MAX_SEARCH_CONDITIONS", defaults.max_search_conditions, minimum=1),
+        "max_search_values": _int_env("ZIDA_MAX_SEARCH_VALUES", defaults.max_search_values, minimum=1),
+        "max_bound_values": _int_env("ZIDA_MAX_BOUND_VALUES", defaults.max_bound_values, minimum=1),
+        "max_search_chars": _int_env("ZIDA_MAX_SEARCH_CHARS", defaults.max_search_chars, minimum=1),
+        "max_text_chars": _int_env("ZIDA_MAX_TEXT_CHARS", defaults.max_text_chars, minimum=1),
+        "max_textarea_chars": _int_env("ZIDA_MAX_TEXTAREA_CHARS", defaults.max_textarea_chars, minimum=1),
+        "max_editor_chars": _int_env("ZIDA_MAX_EDITOR_CHARS", defaults.max_editor_chars, minimum=1),
+        "max_record_bytes": _int_env("ZIDA_MAX_RECORD_BYTES", defaults.max_record_bytes, minimum=1),
+        "max_page_bytes": _int_env("ZIDA_MAX_PAGE_BYTES", defaults.max_page_bytes, minimum=1),
+    }
+    if limits["max_page_bytes"] < limits["max_record_bytes"]:
+        raise ValueError(
+            f"ZIDA_MAX_PAGE_BYTES ({limits['max_page_bytes']}) must be at least ZIDA_MAX_RECORD_BYTES"
+            f" ({limits['max_record_bytes']}): a page holds at least one record"
+        )
+    return limits
+
+
 def load_settings(database_url: str | None = None) -> Settings:
     """Build settings from the environment; ``database_url`` overrides ``ZIDA_DATABASE_URL``."""
     url = database_url or _env("ZIDA_DATABASE_URL") or DEFAULT_DATABASE_URL
@@ -173,10 +241,13 @@ def load_settings(database_url: str | None = None) -> Settings:
         timezone=_timezone_env("ZIDA_TIMEZONE", defaults.timezone),
         db_pool_size=_int_env("ZIDA_DB_POOL_SIZE", defaults.db_pool_size, minimum=1),
         max_body_bytes=_int_env("ZIDA_MAX_BODY_BYTES", defaults.max_body_bytes, minimum=1),
+        **_limits_env(defaults),
         cache_seconds=_seconds_env("ZIDA_CACHE_SECONDS", defaults.cache_seconds),
         cache_sync_seconds=_seconds_env("ZIDA_CACHE_SYNC_SECONDS", defaults.cache_sync_seconds, positive=True),
         page_cursor_seconds=_seconds_env("ZIDA_PAGE_CURSOR_SECONDS", defaults.page_cursor_seconds),
         sqlite_synchronous=_choice_env(
             "ZIDA_SQLITE_SYNCHRONOUS", defaults.sqlite_synchronous, SQLITE_SYNCHRONOUS_MODES
         ),
+        sqlite_readers=_int_env("ZIDA_SQLITE_READERS", defaults.sqlite_readers, minimum=1),
+        statement_timeout_seconds=_seconds_env("ZIDA_STATEMENT_TIMEOUT_SECONDS", defaults.statement_timeout_seconds),
     )

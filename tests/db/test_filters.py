@@ -11,11 +11,17 @@ from tests.conftest import SECRET_KEY
 from zida.bundle.loader import load_bundle, parse_bundle
 from zida.core.apps.models import Field, Form
 from zida.core.apps.queries import get_form, parse_fields
-from zida.core.errors import InvalidArgument
+from zida.core.errors import InvalidArgument, TooExpensive
 from zida.core.principals import AppActor
 from zida.core.records.actions import save_form_instance
 from zida.core.records.filters import And, Condition, Filter, Or, Page, RecordQuery, Sort
-from zida.core.records.filters.compiler import FilterCompiler
+from zida.core.records.filters.compiler import (
+    MAX_SORTS,
+    FilterCompiler,
+    SearchLimits,
+    configure_search_limits,
+    search_limits,
+)
 from zida.core.records.filters.indexes import planned_indexes, sort_index_hint
 from zida.core.records.queries import search_form_instances
 from zida.crypto import SecretBox
@@ -374,3 +380,266 @@ async def test_sorting_by_a_searchable_field_reads_its_index(
         )
         assert name in plan, plan
         assert "Sort" not in plan and "TEMP B-TREE" not in plan, plan  # read in order, no sort step
+
+
+# -- the search budget (issue 9): many values, long values, bound values -----------------------------------------
+
+TAGS = [f"t{i:02d}" for i in range(12)]
+WIDE = {
+    "corp": {"corpId": "corpFiltersWide", "name": "宽过滤"},
+    "departments": [{"deptId": 1, "name": "根"}],
+    "users": [{"userId": "wa", "name": "宽", "departments": [1]}],
+    "apps": [
+        {
+            "appType": "APP_FILTERS_WIDE",
+            "name": "宽过滤",
+            "systemToken": "ST-FILTERS-WIDE-0001",
+            "admins": ["wa"],
+            "forms": [
+                {
+                    "formUuid": "FORM-FILTERS-WIDE",
+                    "title": "宽过滤表单",
+                    "fields": [
+                        {"fieldId": "textField_w", "component": "TextField", "label": "W", "searchable": True},
+                        {
+                            "fieldId": "checkboxField_idx",
+                            "component": "CheckboxField",
+                            "label": "I",
+                            "options": TAGS,
+                            "searchable": True,
+                        },
+                        {"fieldId": "checkboxField_raw", "component": "CheckboxField", "label": "R", "options": TAGS},
+                        {"fieldId": "countrySelectField_co", "component": "CountrySelectField", "label": "C"},
+                        {"fieldId": "cascadeSelectField_p", "component": "CascadeSelectField", "label": "P"},
+                        {
+                            "fieldId": "tableField_rows",
+                            "component": "TableField",
+                            "label": "Rows",
+                            "fields": [
+                                {
+                                    "fieldId": "checkboxField_row",
+                                    "component": "CheckboxField",
+                                    "label": "T",
+                                    "options": TAGS,
+                                },
+                                {"fieldId": "textField_row", "component": "TextField", "label": "X"},
+                            ],
+                        },
+                    ],
+                }
+            ],
+        }
+    ],
+}
+WIDE_TAGS = [TAGS, TAGS[:10], TAGS[:1]]  # record i holds these tags in each array field
+
+
+@pytest.fixture
+async def wide(db: Database) -> tuple[AppActor, Form, list[str]]:
+    """Three records whose array fields hold 12, 10 and 1 tags (searchable and not, and in a sub-table row)."""
+    await load_bundle(db, SecretBox(SECRET_KEY), parse_bundle(WIDE))
+    row = await db.fetchrow(
+        "SELECT a.id, a.corp_pk, u.id AS user_pk FROM app a JOIN org_user u ON u.corp_pk = a.corp_pk"
+        " WHERE a.app_type = 'APP_FILTERS_WIDE' AND u.user_id = 'wa'"
+    )
+    assert row is not None
+    actor = AppActor(row["corp_pk"], row["id"], "APP_FILTERS_WIDE", row["user_pk"], "wa", "宽", True)
+    form = await get_form(db, actor, "FORM-FILTERS-WIDE")
+    query = "SELECT instance_id FROM form_instance WHERE form_pk = :f ORDER BY id"
+    if not await db.fetch(query, {"f": form.pk}):
+        for index, tags in enumerate(WIDE_TAGS):
+            await save_form_instance(
+                db,
+                actor,
+                "FORM-FILTERS-WIDE",
+                {
+                    "textField_w": f"w{index}",
+                    "checkboxField_idx": tags,
+                    "checkboxField_raw": tags,
+                    "countrySelectField_co": tags,
+                    "cascadeSelectField_p": ["cn", f"p{index}"],
+                    "tableField_rows": [{"checkboxField_row": tags, "textField_row": "x"}],
+                },
+            )
+    return actor, form, [r["instance_id"] for r in await db.fetch(query, {"f": form.pk})]
+
+
+UNKNOWN = [f"u{i:03d}" for i in range(987)]  # with the 12 tags: 999 values, as in the issue
+
+
+def _array_condition(field: str, op: str, values: list[str]) -> Condition:
+    if field == "checkboxField_row":
+        return Condition(field, op, values, parent="tableField_rows")
+    return Condition(field, op, values)
+
+
+@pytest.mark.parametrize("field", ["checkboxField_idx", "checkboxField_raw", "checkboxField_row"])
+@pytest.mark.parametrize(
+    ("op", "values", "expected"),
+    [
+        ("has_all", TAGS[:11], {0}),  # more values than the per-value form takes
+        ("has_all", TAGS[:10], {0, 1}),
+        ("has_all", TAGS[:10] + TAGS[:10], {0, 1}),  # repeated values count once
+        ("has_all", TAGS + UNKNOWN, set()),  # 999 values: no expression tree SQLite refuses
+        ("has_all", TAGS[:2], {0, 1}),
+        ("has_any", [*UNKNOWN, TAGS[11]], {0}),
+        ("has_any", [*UNKNOWN, TAGS[0]], {0, 1, 2}),
+        ("has_any", UNKNOWN, set()),
+    ],
+    ids=["11", "10", "repeated", "999", "two", "any-999", "any-first", "any-none"],
+)
+async def test_array_conditions_of_many_values(
+    db: Database, wide: tuple[AppActor, Form, list[str]], field: str, op: str, values: list[str], expected: set[int]
+) -> None:
+    assert set(await matches(db, wide, _array_condition(field, op, values))) == expected
+
+
+async def test_objects_match_any_of_many_values(db: Database, wide: tuple[AppActor, Form, list[str]]) -> None:
+    node = Condition("countrySelectField_co", "has_any", [*UNKNOWN, TAGS[11]])
+    assert set(await matches(db, wide, node)) == {0}
+
+
+async def test_many_values_on_a_searchable_array_still_use_its_index(
+    db: Database, plans: tuple[int, tuple[Field, ...]]
+) -> None:
+    form_pk, schema = plans
+    tags = [f"t{i}" for i in range(10)]
+    threes = {i for i in range(3000) if i % 10 == 3}
+    # PostgreSQL answers has_all with one containment of the whole list and has_any with one per value, which its
+    # GIN index answers; for ~1,000 values its planner may rather read the form's 3,000 rows than look up 1,000
+    # keys (its choice, by cost). SQLite reads the element table in every case.
+    sqlite = db.sql.name == "sqlite"
+    for node, expected, indexed in (
+        (Condition("checkboxField_tags", "has_all", [*tags[:9], *UNKNOWN]), set(), sqlite),
+        (Condition("checkboxField_tags", "has_all", [tags[3]] * 20), threes, True),
+        (Condition("checkboxField_tags", "has_any", [*UNKNOWN, tags[3]]), threes, sqlite),
+        (Condition("checkboxField_tags", "has_any", [*UNKNOWN[:3], tags[3]]), threes, True),
+    ):
+        compiler = FilterCompiler(db.sql, schema, form_pk)
+        where = compiler.where(node)
+        assert "json_each" not in where
+        plan = await _plan(db, f"SELECT id FROM form_instance WHERE form_pk = {form_pk} AND {where}", compiler.params)
+        if not indexed:
+            pass
+        elif db.sql.name == "postgresql":
+            gin = next(i.name for i in planned_indexes(db.sql.name, form_pk, schema) if i.field_id == node.field)
+            assert gin in plan, plan
+        else:
+            assert "ix_form_field_value" in plan, plan
+        rows = await db.fetch(
+            f"SELECT instance_id FROM form_instance WHERE form_pk = {form_pk} AND {where}", compiler.params
+        )
+        assert {int(r["instance_id"][10:]) for r in rows} == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["a" * 50_001, "%" * 25_001, "中" * 17_000, "_" * 1_001, "\\" * 1_001],
+    ids=["50001", "percent", "cjk", "underscore", "backslash"],
+)
+@pytest.mark.parametrize(
+    "node",
+    [
+        Condition("textField_w", "like", ""),
+        Condition("title", "like", ""),
+        Condition("textField_row", "like", "", parent="tableField_rows"),
+        Condition("tableField_rows", "like", ""),
+        Condition("checkboxField_raw", "like", ""),
+    ],
+    ids=["text", "title", "sub-table", "table", "array"],
+)
+async def test_a_contains_value_longer_than_the_limit_is_refused(
+    db: Database, wide: tuple[AppActor, Form, list[str]], node: Condition, value: str
+) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        await matches(db, wide, Condition(node.field, node.op, value, node.parent))
+    assert err.value.reason == "search.value_too_long"
+    assert "at most 1000 characters" in err.value.message and len(err.value.message) < 200
+    # At the limit the pattern (escaped: up to twice as long) is one SQLite and PostgreSQL take.
+    await matches(db, wide, Condition(node.field, node.op, value[:1000], node.parent))
+
+
+async def test_a_comparison_value_longer_than_any_stored_text_is_refused(
+    db: Database, wide: tuple[AppActor, Form, list[str]]
+) -> None:
+    for node in (
+        Condition("textField_w", "eq", "x" * 80_001),
+        Condition("textField_w", "in", ["w1", "x" * 80_001]),
+        Condition("checkboxField_raw", "has_any", ["x" * 80_001]),
+    ):
+        with pytest.raises(InvalidArgument) as err:
+            await matches(db, wide, node)
+        assert err.value.reason == "search.value_too_long"
+
+
+async def test_a_statement_binds_at_most_the_budget_of_values(
+    db: Database, wide: tuple[AppActor, Form, list[str]]
+) -> None:
+    six = And(tuple(Condition("textField_w", "in", [f"v{i}-{j}" for j in range(1000)]) for i in range(6)))
+    with pytest.raises(TooExpensive) as err:
+        await matches(db, wide, six)
+    assert "5000" in err.value.message
+    four = And(tuple(Condition("textField_w", "in", ["w1", *(f"v{i}-{j}" for j in range(999))]) for i in range(4)))
+    assert await matches(db, wide, four) == [1]
+
+
+async def test_the_search_budget_is_configurable(db: Database, wide: tuple[AppActor, Form, list[str]]) -> None:
+    before = search_limits()
+    configure_search_limits(SearchLimits(conditions=2, values=3, bound_values=4, like_chars=2, value_chars=5))
+    try:
+        cases: list[tuple[Filter, str]] = [
+            (And(tuple(Condition("textField_w", "eq", "w") for _ in range(3))), "search.too_large"),
+            (Condition("textField_w", "in", ["a", "b", "c", "d"]), "search.too_large"),
+            (Condition("textField_w", "like", "abc"), "search.value_too_long"),
+            (Condition("textField_w", "eq", "abcdef"), "search.value_too_long"),
+        ]
+        for node, reason in cases:
+            with pytest.raises(InvalidArgument) as err:
+                await matches(db, wide, node)
+            assert err.value.reason == reason
+        with pytest.raises(TooExpensive):
+            await matches(db, wide, Or((Condition("textField_w", "in", ["a", "b", "c"]),) * 2))
+        assert await matches(db, wide, Condition("textField_w", "like", "w2")) == [2]
+    finally:
+        configure_search_limits(before)
+
+
+@pytest.mark.parametrize(
+    ("node", "reason"),
+    [
+        (Condition("textField_w", "in", [["w1"]]), "search.invalid_value"),
+        (Condition("textField_w", "in", '[[[["w1"]]]]'), "search.invalid_value"),
+        (Condition("checkboxField_raw", "has_all", [{"a": 1}]), "search.invalid_value"),
+        (Condition("cascadeSelectField_p", "prefix", ["cn"] * 33), "search.too_large"),
+        (Condition("textField_w", "in", ["w"] * 1001), "search.too_large"),
+    ],
+    ids=["nested", "nested-text", "object", "prefix", "values"],
+)
+async def test_malformed_or_oversized_lists_are_clear_errors(
+    db: Database, wide: tuple[AppActor, Form, list[str]], node: Filter, reason: str
+) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        await matches(db, wide, node)
+    assert err.value.reason == reason
+
+
+async def test_a_deeply_nested_list_text_is_one_value(db: Database, wide: tuple[AppActor, Form, list[str]]) -> None:
+    # Past orjson's 1,024 levels the text is not decoded: it is a single (unmatched) value, never a crash.
+    assert await matches(db, wide, Condition("textField_w", "in", "[" * 5000 + "]" * 5000)) == []
+
+
+async def test_more_sort_keys_than_the_limit_are_refused(db: Database, wide: tuple[AppActor, Form, list[str]]) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        await matches(db, wide, None, sort=(Sort("textField_w"),) * (MAX_SORTS + 1))
+    assert err.value.reason == "search.too_large"
+    assert len(await matches(db, wide, None, sort=(Sort("textField_w"),) * MAX_SORTS)) == 3
+
+
+@pytest.mark.parametrize("value", ["１", "١", "1_0", "0x1", "1e99999"])
+async def test_number_conditions_take_ascii_numbers_only(
+    db: Database, scene: tuple[AppActor, Form, list[str]], value: str
+) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        await matches(db, scene, Condition("numberField_n", "eq", value))
+    assert err.value.reason == "search.expect_number"
+    assert await matches(db, scene, Condition("numberField_n", "eq", " 10 ")) == [2]

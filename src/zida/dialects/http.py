@@ -3,15 +3,26 @@
 Each dialect's endpoint wrapper (``zida.dialects.dingtalk.http.endpoint``, ``zida.dialects.admin.http``) does the
 same few things the same way, here: a request id, refusing NUL characters in the URL, reading a JSON body within the
 size limit (``ZIDA_MAX_BODY_BYTES``) and refusing NUL in it, the rate-limit hook, and turning a core error or an
-unexpected exception into the dialect's error response. A ``DialectMount`` serves one dialect's path prefixes: its
-unknown routes, wrong methods and failures answer in that dialect's format (``/admin/v1/nope`` in the admin API's,
-``/v1.0/nope`` in DingTalk's).
+unexpected exception into the dialect's error response.
+
+Every JSON text a request carries, the body and each JSON text inside a string parameter (DingTalk's ``*Json``), is
+decoded by ``decode_json``: nesting deeper than ``ZIDA_MAX_JSON_DEPTH`` is refused (``request.too_deep``) at parse
+time, without recursion, the same for every parameter of every route; so is a number literal no double holds
+(``1e-400`` would silently become 0, ``1e400`` infinity: ``request.number_out_of_range``, as the same number
+written as text is refused). ``configure_limits`` hands the other limits of the request budget (README "Limits")
+to the core once per process, before the first request is handled.
+
+A ``DialectMount`` serves one dialect's path prefixes: its unknown routes, wrong methods and failures answer in that
+dialect's format (``/admin/v1/nope`` in the admin API's, ``/v1.0/nope`` in DingTalk's).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -25,13 +36,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from zida.app_state import RateLimitHook, Zida
 from zida.core.errors import InvalidArgument, NotFound, ZidaError
+from zida.core.records.filters.compiler import SearchLimits, configure_search_limits
+from zida.core.records.values import ValueLimits, brief, configure_value_limits
+from zida.settings import Settings
 
 __all__ = [
     "DialectMount",
     "ErrorFormat",
     "RateLimitHook",
     "check_url",
+    "configure_limits",
+    "decode_json",
     "has_nul",
+    "json_depth_exceeds",
     "new_request_id",
     "read_json_object",
     "refuse_nul",
@@ -54,9 +71,122 @@ class ErrorFormat(Protocol):
 
 
 def zida_of(request: Request) -> Zida:
-    """The running server's shared objects."""
+    """The running server's shared objects (the request budget of its settings in force)."""
     zida: Zida = request.app.state.zida
+    if zida.settings is not _configured:
+        configure_limits(zida.settings)
     return zida
+
+
+_max_json_depth = Settings.max_json_depth
+_configured: Settings | None = None
+
+
+def configure_limits(settings: Settings) -> None:
+    """The request budget of ``settings`` (README "Limits") for every dialect and the core: JSON depth here,
+    value sizes for ``zida.core.records.values``, the search budget for the filter compiler."""
+    global _max_json_depth, _configured
+    _max_json_depth = settings.max_json_depth
+    configure_value_limits(
+        ValueLimits(
+            text_chars=settings.max_text_chars,
+            textarea_chars=settings.max_textarea_chars,
+            editor_chars=settings.max_editor_chars,
+            record_bytes=settings.max_record_bytes,
+        )
+    )
+    configure_search_limits(
+        SearchLimits(
+            conditions=settings.max_search_conditions,
+            values=settings.max_search_values,
+            bound_values=settings.max_bound_values,
+            like_chars=settings.max_search_chars,
+            value_chars=max(settings.max_text_chars, settings.max_textarea_chars, settings.max_editor_chars),
+        )
+    )
+    _configured = settings
+
+
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether a decoded JSON value nests more than ``limit`` arrays/objects (``{}`` is one level); iterative."""
+    if not isinstance(value, dict | list):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+# A number literal with a negative exponent (the only kind that can underflow to 0); a string holding the same
+# text is told apart by decoding again with Python's parser (only when this matches at all).
+_TINY_NUMBER = re.compile(rb"[0-9][eE]-[0-9]")
+_INFINITE = "infinity"
+_DEEPER_THAN_ORJSON = "depth limit exceeded"
+
+
+def _tiny_number(text: str) -> float:
+    """``float(text)``, refusing a literal that is not zero but reads as zero."""
+    number = float(text)
+    mantissa = text.split("e")[0].split("E")[0]
+    if number == 0 and any(c in "123456789" for c in mantissa):
+        raise InvalidArgument(
+            f"the number {brief(text)} is out of the range of numbers (no double holds it)",
+            reason="request.number_out_of_range",
+        )
+    return number
+
+
+def decode_json(
+    text: str | bytes,
+    where: str,
+    *,
+    reason: str = "argument.bad_json",
+    param: str | None = None,
+    max_depth: int | None = None,
+) -> Any:
+    """Decode one JSON text of a request: malformed (``reason``), deeper than ``max_depth`` (default
+    ``ZIDA_MAX_JSON_DEPTH``: ``request.too_deep``), a number no double holds or a NUL character are refused."""
+    limit = _max_json_depth if max_depth is None else max_depth
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    details = {"param": param} if param else {}
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if _INFINITE in str(exc):
+            raise InvalidArgument(
+                f"the {where} holds a number out of the range of numbers",
+                reason="request.number_out_of_range",
+                **details,
+            ) from None
+        if _DEEPER_THAN_ORJSON in str(exc):  # past orjson's own 1,024 levels
+            raise _too_deep(where, limit, details) from None
+        raise InvalidArgument(f"the {where} is not valid JSON", reason=reason, **details) from None
+    if _openers(raw) > limit and json_depth_exceeds(value, limit):
+        raise _too_deep(where, limit, details)
+    if _TINY_NUMBER.search(raw):
+        _refuse_tiny_numbers(raw)
+    refuse_nul(raw, value, where)
+    return value
+
+
+def _openers(raw: bytes) -> int:
+    """An upper bound of the nesting (each level opens with ``[`` or ``{``), counted at C speed."""
+    return raw.count(b"[") + raw.count(b"{")
+
+
+def _too_deep(where: str, limit: int, details: dict[str, Any]) -> InvalidArgument:
+    return InvalidArgument(f"the {where} nests JSON deeper than {limit} levels", reason="request.too_deep", **details)
+
+
+def _refuse_tiny_numbers(raw: bytes) -> None:
+    """Decode again with Python's parser (its tokens are exact; the depth is already bounded) to find a number
+    literal that underflows to 0."""
+    with contextlib.suppress(json.JSONDecodeError):  # orjson read it: nothing else to find
+        json.loads(raw, parse_float=_tiny_number)
 
 
 def new_request_id() -> str:
@@ -119,19 +249,16 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 
 async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     """The JSON object in the body (``{}`` for an empty body); malformed JSON, another JSON type, more than
-    ``limit`` bytes or a NUL character are refused and nothing is done."""
+    ``limit`` bytes, nesting past ``ZIDA_MAX_JSON_DEPTH``, a number no double holds or a NUL character are refused
+    and nothing is done (``decode_json``)."""
     raw = await _read_limited(request, limit)
     if not raw.strip():
         return {}
     if b"\x00" in raw:
         raise _nul_error("request body")
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise InvalidArgument("the request body is not valid JSON", reason="request.malformed_json") from None
+    body = decode_json(raw, "request body", reason="request.malformed_json")
     if not isinstance(body, dict):
         raise InvalidArgument("the request body must be a JSON object", reason="request.malformed_json")
-    refuse_nul(raw, body, "request body")
     return body
 
 

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from zida.core.apps.models import Field, Option
 from zida.core.errors import InvalidArgument
-from zida.core.records.values import ROW_ID, normalize_values
+from zida.core.records.values import (
+    ROW_ID,
+    ValueLimits,
+    brief,
+    configure_value_limits,
+    is_number_text,
+    normalize_values,
+    value_limits,
+)
 
 FIELDS = (
     Field("textField_a", "TextField", "标题", required=True),
@@ -111,3 +121,149 @@ def test_sub_table_rows_keep_their_row_id_when_sent_back() -> None:
     assert rows[1][ROW_ID] != row_id
     forged, _ = normalize_values(FIELDS, {"tableField_t": [{"rowId": "forged", "textField_r": "r"}]}, partial=True)
     assert forged["tableField_t"][0][ROW_ID] != "forged"
+
+
+# -- the request budget: text per component, record size, numbers (issue 9) ---------------------------------------
+
+LONG_FIELDS = (
+    Field("textField_a", "TextField", "标题"),
+    Field("serialNumberField_s", "SerialNumberField", "编号"),
+    Field("textareaField_b", "TextareaField", "备注"),
+    Field("textareaField_c", "TextareaField", "补充"),
+    Field("editorField_e", "EditorField", "正文"),
+    Field("digitalSignatureField_g", "DigitalSignatureField", "签名"),
+    Field("numberField_n", "NumberField", "金额"),
+    Field("dateField_d", "DateField", "日期"),
+    Field("employeeField_p", "EmployeeField", "人员"),
+    Field("addressField_ad", "AddressField", "地址"),
+    Field("tableField_t", "TableField", "明细", children=(Field("textField_r", "TextField", "项目"),)),
+)
+
+
+@pytest.fixture
+def small_limits() -> Iterator[ValueLimits]:
+    """Small limits in force for one test (the defaults again afterwards)."""
+    before = value_limits()
+    limits = ValueLimits(text_chars=10, textarea_chars=20, editor_chars=30, record_bytes=400)
+    configure_value_limits(limits)
+    yield limits
+    configure_value_limits(before)
+
+
+def test_default_text_limits_per_component() -> None:
+    limits = value_limits()
+    assert (limits.text_chars, limits.textarea_chars, limits.editor_chars) == (10_000, 50_000, 80_000)
+    assert limits.record_bytes == 256 * 1024
+    for field_id, chars in (
+        ("textField_a", 10_000),
+        ("serialNumberField_s", 10_000),
+        ("textareaField_b", 50_000),
+        ("editorField_e", 80_000),
+        ("digitalSignatureField_g", 80_000),
+    ):
+        data, _ = normalize_values(LONG_FIELDS, {field_id: "中" * chars}, partial=True)
+        assert len(data[field_id]) == chars
+        with pytest.raises(InvalidArgument) as err:
+            normalize_values(LONG_FIELDS, {field_id: "中" * (chars + 1)}, partial=True)
+        assert err.value.reason == "form_data.too_long" and err.value.details["field"] == field_id
+        assert f"at most {chars}" in err.value.message and len(err.value.message) < 200
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"textField_a": "x" * 11}, "textField_a"),
+        ({"serialNumberField_s": "x" * 11}, "serialNumberField_s"),
+        ({"textareaField_b": "x" * 21}, "textareaField_b"),
+        ({"editorField_e": "x" * 31}, "editorField_e"),
+        ({"digitalSignatureField_g": "x" * 31}, "digitalSignatureField_g"),
+        ({"employeeField_p": ["u" * 11]}, "employeeField_p"),
+        ({"tableField_t": [{"textField_r": "x" * 11}]}, "textField_r"),
+    ],
+)
+def test_text_longer_than_its_component_allows_is_refused(
+    small_limits: ValueLimits, values: dict[str, object], field: str
+) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        normalize_values(LONG_FIELDS, values, partial=True)
+    assert err.value.reason == "form_data.too_long"
+    assert field in err.value.message
+
+
+def test_text_at_its_limit_is_stored(small_limits: ValueLimits) -> None:
+    data, _ = normalize_values(
+        LONG_FIELDS,
+        {"textField_a": "x" * 10, "textareaField_b": "x" * 20, "editorField_e": "x" * 30},
+        partial=True,
+    )
+    assert [len(data[k]) for k in ("textField_a", "textareaField_b", "editorField_e")] == [10, 20, 30]
+
+
+def test_a_record_larger_than_its_limit_is_refused(small_limits: ValueLimits) -> None:
+    # Each value is within its component's limit; together (with JSON's quotes and keys) they are not.
+    many = {"addressField_ad": {f"k{i}": "v" * 20 for i in range(20)}}
+    with pytest.raises(InvalidArgument) as err:
+        normalize_values(LONG_FIELDS, many, partial=False)
+    assert err.value.reason == "form_data.too_large"
+    assert "at most 400" in err.value.message
+
+
+def test_an_update_is_measured_merged_into_the_record(small_limits: ValueLimits) -> None:
+    current, _ = normalize_values(LONG_FIELDS, {"addressField_ad": {"a": "v" * 300}}, partial=False)
+    with pytest.raises(InvalidArgument) as err:  # 300 + 100 more bytes: past 400 together
+        normalize_values(LONG_FIELDS, {"tableField_t": [{"textField_r": "x"}] * 10}, partial=True, current=current)
+    assert err.value.reason == "form_data.too_large"
+    # Replacing or clearing the large value is measured without it.
+    normalize_values(LONG_FIELDS, {"addressField_ad": None, "textareaField_b": "x" * 20}, partial=True, current=current)
+    normalize_values(LONG_FIELDS, {"addressField_ad": {"a": "short"}}, partial=True, current=current)
+
+
+def test_nesting_past_what_json_encodes_is_a_clear_error() -> None:
+    deep: dict[str, object] = {}
+    node = deep
+    for _ in range(300):  # the dialects refuse this at parse time; the core does not rely on them
+        node["a"] = {}
+        node = node["a"]  # type: ignore[assignment]
+    with pytest.raises(InvalidArgument) as err:
+        normalize_values(LONG_FIELDS, {"addressField_ad": deep}, partial=True)
+    assert err.value.reason == "form_data.too_deep"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["１２", "١٢", "۱۲", "1_000", "12\u3000", "0x10", "1e", ".", "+-1", "∞", "nan", "Infinity", "1,5"],
+)
+def test_numbers_written_in_other_scripts_or_forms_are_refused(text: str) -> None:
+    assert not is_number_text(text)
+    for field_id in ("numberField_n", "dateField_d"):
+        with pytest.raises(InvalidArgument) as err:
+            normalize_values(LONG_FIELDS, {field_id: text}, partial=True)
+        assert err.value.reason == "form_data.expect_number"
+
+
+@pytest.mark.parametrize(("text", "number"), [("12", 12), (" -1.5 ", -1.5), ("1e3", 1000), (".5", 0.5), ("+7", 7)])
+def test_ascii_numbers_as_text_are_read(text: str, number: float) -> None:
+    assert is_number_text(text)
+    data, _ = normalize_values(LONG_FIELDS, {"numberField_n": text}, partial=True)
+    assert data["numberField_n"] == number
+
+
+def test_a_tiny_number_text_is_refused_rather_than_stored_as_zero() -> None:
+    with pytest.raises(InvalidArgument) as err:
+        normalize_values(LONG_FIELDS, {"numberField_n": "1e-400"}, partial=True)
+    assert err.value.reason == "form_data.expect_number"
+    assert normalize_values(LONG_FIELDS, {"numberField_n": "0e-400"}, partial=True)[0]["numberField_n"] == 0
+
+
+def test_error_messages_quote_values_briefly() -> None:
+    for value in ("x" * 100_000, "中" * 50_000):
+        with pytest.raises(InvalidArgument) as err:
+            normalize_values(LONG_FIELDS, {"numberField_n": value}, partial=True)
+        assert len(err.value.message) < 200
+    with pytest.raises(InvalidArgument) as err:
+        normalize_values(LONG_FIELDS, {"k" * 100_000: 1}, partial=True)
+    assert len(err.value.message) < 200
+    assert brief("abc") == "'abc'"
+    assert brief("a" * 1000).endswith("(1000 characters)") and len(brief("a" * 1000)) < 80
+    assert brief([[1]] * 5) == "an array of 5 items" and brief({"a": 1}) == "an object of 1 keys"
+    assert len(brief(10**500)) < 80

@@ -6,21 +6,104 @@ list of userIds; DepartmentSelect → list of dept ids as strings; City/CascadeS
 CascadeDate → ``[start, end]`` epoch ms numbers (``null`` for an open end); Address → object;
 CountrySelect → list of ``{"value": code}``; Attachment/Image → list of file objects; AssociationForm →
 list of link objects; TableField → list of row objects, each with a stable ``__rowId``.
+
+Limits (``ValueLimits``, set from ``ZIDA_MAX_TEXT_CHARS`` … at startup): characters of one text value per
+component (TextField and SerialNumberField; TextareaField; EditorField and DigitalSignatureField, whose values
+are HTML or an image reference), in sub-table rows too (``form_data.too_long``), and bytes of one record's stored
+values as JSON, after an update is merged (``form_data.too_large``). Numbers given as text are ASCII decimal
+numbers only (``１２`` or ``١٢`` are not numbers here, although Python's ``float`` reads them).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from zida.core.apps.models import Field
 from zida.core.errors import InvalidArgument
 from zida.ids import is_decimal, new_row_id
 
-__all__ = ["ROW_ID", "References", "is_empty", "normalize_values"]
+__all__ = [
+    "ROW_ID",
+    "References",
+    "ValueLimits",
+    "brief",
+    "configure_value_limits",
+    "is_empty",
+    "is_number_text",
+    "normalize_values",
+    "value_limits",
+]
 
 ROW_ID = "__rowId"
+
+
+@dataclass(frozen=True, slots=True)
+class ValueLimits:
+    """What one record may store (defaults: ``zida.settings.Settings``; README "Limits")."""
+
+    text_chars: int = 10_000  # TextField, SerialNumberField
+    textarea_chars: int = 50_000  # TextareaField
+    editor_chars: int = 80_000  # EditorField, DigitalSignatureField
+    record_bytes: int = 256 * 1024  # one record's stored values, as JSON
+
+    def chars_for(self, component: str) -> int:
+        """The longest text value ``component`` stores."""
+        if component == "TextareaField":
+            return self.textarea_chars
+        if component in ("EditorField", "DigitalSignatureField"):
+            return self.editor_chars
+        return self.text_chars
+
+
+_limits = ValueLimits()
+
+
+def configure_value_limits(limits: ValueLimits) -> None:
+    """At startup: the limits every later validation applies."""
+    global _limits
+    _limits = limits
+
+
+def value_limits() -> ValueLimits:
+    """The limits in force."""
+    return _limits
+
+
+_QUOTE_CHARS = 40
+
+
+def brief(value: Any, limit: int = _QUOTE_CHARS) -> str:
+    """A client's value as an error message may quote it: at most ``limit`` characters (plus its size), never a
+    walk of a deep or long value."""
+    if isinstance(value, str):
+        if len(value) <= limit:
+            return repr(value)
+        return f"{value[:limit]!r}… ({len(value)} characters)"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 256:
+        return f"a number of {value.bit_length()} bits"  # repr() refuses past 4,300 digits
+    if value is None or isinstance(value, bool | int | float):
+        text = repr(value)
+        return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} digits)"
+    if isinstance(value, list | tuple):
+        return f"an array of {len(value)} items"
+    if isinstance(value, dict):
+        return f"an object of {len(value)} keys"
+    return f"a {type(value).__name__}"
+
+
+# A JSON-style decimal number in ASCII digits (a sign, a fraction and an exponent allowed; no "_", no other scripts).
+_NUMBER_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_BLANKS = " \t\r\n"
+
+
+def is_number_text(text: str) -> bool:
+    """Whether ``text`` (surrounding ASCII blanks aside) is a decimal number written in ASCII."""
+    return _NUMBER_TEXT.fullmatch(text.strip(_BLANKS)) is not None
 
 
 @dataclass
@@ -47,13 +130,12 @@ def _number(f: Field, value: Any) -> int | float:
     if isinstance(value, int | float):
         number: int | float = value
     elif isinstance(value, str):
-        try:
-            number = float(value.strip())
-        except ValueError:
-            raise _bad(f, f"expects a number, got {value!r}", "form_data.expect_number") from None
+        if not is_number_text(value):
+            raise _bad(f, f"expects a number, got {brief(value)}", "form_data.expect_number")
+        number = float(value.strip(_BLANKS))
         if number == 0 and any(c in "123456789" for c in value.split("e")[0].split("E")[0]):
             # "1e-400": below what a double holds; storing 0 would silently change the value.
-            raise _bad(f, f"{value!r} is out of the range of numbers", "form_data.expect_number")
+            raise _bad(f, f"{brief(value)} is out of the range of numbers", "form_data.expect_number")
     else:
         raise _bad(f, f"expects a number, got {type(value).__name__}", "form_data.expect_number")
     if isinstance(number, float):
@@ -71,7 +153,7 @@ _MAX_EPOCH_MS = 253_402_300_799_999
 def _epoch_ms(f: Field, value: Any) -> int:
     number = int(_number(f, value))
     if abs(number) > _MAX_EPOCH_MS:
-        raise _bad(f, f"expects a date in epoch milliseconds, got {value!r}", "form_data.expect_number")
+        raise _bad(f, f"expects a date in epoch milliseconds, got {brief(value)}", "form_data.expect_number")
     return number
 
 
@@ -79,6 +161,9 @@ def _string(f: Field, value: Any) -> str:
     if isinstance(value, str):
         if "\x00" in value:  # neither database stores it in text
             raise _bad(f, "contains a NUL character", "form_data.invalid_value")
+        limit = _limits.chars_for(f.component)
+        if len(value) > limit:
+            raise _bad(f, f"{len(value)} characters; at most {limit} are allowed", "form_data.too_long")
         return value
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
@@ -93,7 +178,9 @@ def _string_list(f: Field, value: Any) -> list[str]:
     out = []
     for item in value:
         if not isinstance(item, str | int) or isinstance(item, bool):
-            raise _bad(f, f"expects an array of strings, got an item {item!r}", "form_data.expect_array")
+            raise _bad(f, f"expects an array of strings, got an item {brief(item)}", "form_data.expect_array")
+        if isinstance(item, str) and len(item) > _limits.text_chars:
+            raise _bad(f, f"an item of {len(item)} characters; at most {_limits.text_chars}", "form_data.too_long")
         out.append(str(item))
     return out
 
@@ -104,7 +191,7 @@ def _option(f: Field, value: str) -> str:
     opt = f.option(value)
     if opt is None:
         allowed = ", ".join(o.value for o in f.options)
-        raise _bad(f, f"{value!r} is not one of the options ({allowed})", "form_data.unknown_option")
+        raise _bad(f, f"{brief(value)} is not one of the options ({allowed})", "form_data.unknown_option")
     return opt.value
 
 
@@ -147,7 +234,7 @@ def _normalize(f: Field, value: Any, refs: References, old_rows: dict[str, dict[
             raise _bad(f, "accepts a single department")
         for d in depts:
             if not is_decimal(d, 18):  # ids are positive 64-bit integers
-                raise _bad(f, f"department id {d!r} is not a numeric id")
+                raise _bad(f, f"department id {brief(d)} is not a numeric id")
             refs.dept_ids.add(d)
             refs.owners.setdefault("dept:" + d, f.field_id)
         return depts
@@ -199,7 +286,7 @@ def _table(f: Field, value: Any, refs: References, old_rows: dict[str, dict[str,
             child = children.get(key)
             if child is None:
                 raise InvalidArgument(
-                    f"{f.field_id}[{index}]: unknown sub-table field {key}",
+                    f"{f.field_id}[{index}]: unknown sub-table field {_key(key)}",
                     reason="form_data.unknown_field",
                     field=f"{f.field_id}.{key}",
                 )
@@ -234,7 +321,7 @@ def normalize_values(
     for key, value in values.items():
         f = by_id.get(key)
         if f is None:
-            raise InvalidArgument(f"unknown field {key}", reason="form_data.unknown_field", field=key)
+            raise InvalidArgument(f"unknown field {_key(key)}", reason="form_data.unknown_field", field=_key(key))
         if is_empty(value):
             if f.required:
                 raise _bad(f, "is required and cannot be empty", "form_data.required")
@@ -248,4 +335,27 @@ def normalize_values(
         for f in fields:
             if f.required and is_empty(out.get(f.field_id)):
                 raise _bad(f, "is required", "form_data.required")
+    _check_record_size(out, current if partial else None)
     return out, refs
+
+
+def _key(key: Any) -> str:
+    """A client's key as a message names it (cut short)."""
+    text = str(key) if isinstance(key, str | int) else type(key).__name__
+    return text if len(text) <= 64 else text[:64] + "…"
+
+
+def _check_record_size(values: dict[str, Any], current: dict[str, Any] | None) -> None:
+    """Refuse a record whose stored values (``current`` with ``values`` merged in) exceed the record size limit."""
+    stored = {k: v for k, v in values.items() if v is not None}
+    if current:
+        stored = {**{k: v for k, v in current.items() if k not in values}, **stored}
+    try:
+        size = len(orjson.dumps(stored))
+    except orjson.JSONEncodeError:  # nested past what JSON encoding allows (the dialects refuse this earlier)
+        raise InvalidArgument("the form data nests too deep", reason="form_data.too_deep") from None
+    if size > _limits.record_bytes:
+        raise InvalidArgument(
+            f"the record's values take {size} bytes as JSON; at most {_limits.record_bytes} are allowed",
+            reason="form_data.too_large",
+        )

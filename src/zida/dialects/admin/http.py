@@ -15,6 +15,7 @@ from starlette.responses import Response
 from zida.app_state import Zida
 from zida.core.errors import InvalidArgument, PermissionDenied, Unauthenticated, ZidaError
 from zida.core.principals import Principal, Scope
+from zida.core.records.values import brief
 from zida.dialects.admin.errors import error_body
 from zida.dialects.admin.scopes import ADMIN_PERMISSION
 from zida.dialects.http import DialectMount, check_url, new_request_id, read_json_object, zida_of
@@ -83,7 +84,7 @@ class AdminCall:
         text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
         if not is_decimal(text) or not minimum <= int(text) <= MAX_INTEGER:
             raise InvalidArgument(
-                f"{name} must be a number between {minimum} and {MAX_INTEGER}, got {value!r}",
+                f"{name} must be a number between {minimum} and {MAX_INTEGER}, got {brief(value)}",
                 reason="argument.invalid",
                 param=name,
             )

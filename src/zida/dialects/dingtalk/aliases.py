@@ -36,7 +36,8 @@ def values_from_aliases(form: Form, values: Any) -> Any:
     for key, value in values.items():
         f = by_alias.get(key) or form.field(key)
         if f is None:
-            raise InvalidArgument(f"unknown field or alias {key}", reason="form_data.unknown_field", field=key)
+            name = key if len(key) <= 64 else key[:64] + "…"  # never quote a client's key whole
+            raise InvalidArgument(f"unknown field or alias {name}", reason="form_data.unknown_field", field=name)
         out[f.field_id] = _rows_from_aliases(f, value) if f.component == "TableField" else value
     return out
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.routing import Route
 
 from zida.core import forms
@@ -25,7 +24,7 @@ from zida.dialects.dingtalk.http import Call, endpoint
 from zida.dialects.dingtalk.names import PARAMS
 from zida.dialects.dingtalk.records import render_items
 from zida.dialects.dingtalk.search import parse_search
-from zida.dialects.http import refuse_nul
+from zida.dialects.http import decode_json
 
 __all__ = ["batch_limit", "routes"]
 
@@ -54,8 +53,10 @@ def _string_list(call: Call, name: str) -> list[str]:
     value = call.raw(name, "body")
     if isinstance(value, str):
         try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError:
+            value = decode_json(value, name, param=name)
+        except InvalidArgument as exc:
+            if exc.reason != "argument.bad_json":
+                raise
             value = [v for v in value.split(",") if v]
     if value is None:
         return []
@@ -66,12 +67,7 @@ def _string_list(call: Call, name: str) -> list[str]:
 
 def _json_value(raw: Any, label: str) -> Any:
     if isinstance(raw, str):
-        try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise InvalidArgument(f"{label} is not valid JSON", reason="argument.bad_json") from None
-        refuse_nul(raw, value, label)
-        return value
+        return decode_json(raw, label)
     return raw
 
 

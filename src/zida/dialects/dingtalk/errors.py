@@ -68,6 +68,13 @@ ERRORS: dict[tuple[type[ZidaError], str | None], tuple[int, str, str]] = {
     (InvalidArgument, "request.malformed_json"): (400, "invalidParameter", "请求体不是合法的JSON"),
     (InvalidArgument, "request.method_not_allowed"): (405, "MethodNotAllowed", "不支持的HTTP方法"),
     (InvalidArgument, "request.too_large"): (413, "RequestTooLarge", "请求体过大"),
+    # The request budget (README "Limits"); past-budget searches and pages are TooExpensive (its row below).
+    (InvalidArgument, "request.too_deep"): (400, "invalidParameter.parameter.error", "JSON嵌套层数过多"),
+    # A JSON number literal no double holds (1e-400, 1e400): the parameter's JSON, as a literal 1e400 always was.
+    (InvalidArgument, "request.number_out_of_range"): (400, "invalidParameter.parameter.error", "数字超出范围"),
+    (InvalidArgument, "argument.too_long"): (400, "invalidParameter.parameter.error", "参数过长"),
+    (InvalidArgument, "search.too_large"): (400, "invalidParameter.parameter.error", "查询条件过多"),
+    (InvalidArgument, "search.value_too_long"): (400, "invalidParameter.parameter.error", "查询值过长"),
     (InvalidArgument, "form_data.expect_number"): (
         400,
         "invalidParameter.parameter.expectDoubleButNonNumeric",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,12 +13,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from zida.app_state import Zida
-from zida.core.errors import InvalidArgument, PermissionDenied, ZidaError
+from zida.core.errors import InvalidArgument, PermissionDenied, TooExpensive, ZidaError
 from zida.core.principals import AppActor, Principal
+from zida.core.records.values import brief
 from zida.dialects.dingtalk.auth import resolve_app_actor
 from zida.dialects.dingtalk.errors import error_body
 from zida.dialects.dingtalk.scopes import PERMISSIONS
-from zida.dialects.http import DialectMount, check_url, new_request_id, read_json_object, refuse_nul, zida_of
+from zida.dialects.http import DialectMount, check_url, decode_json, new_request_id, read_json_object, zida_of
 
 __all__ = ["ERRORS", "Call", "endpoint", "json_response", "mount", "render_error"]
 
@@ -52,6 +54,8 @@ ERRORS = _Errors()
 
 # Page numbers, sizes and versions beyond this are nonsense (and would overflow 64-bit SQL integers).
 _MAX_INTEGER = 2**31 - 1
+# An integer written as text: ASCII digits only (int() also reads "１２" and "١٢", and "1_0" as 10).
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]{1,19}")
 
 _TRUE = {"true", "1", "yes", "y"}
 _FALSE = {"false", "0", "no", "n"}
@@ -86,8 +90,11 @@ class Call:
             return self.body.get(name)
         return None
 
-    def text(self, name: str, where: str = "any", *, required: bool = False) -> str | None:
-        """A string parameter; ``required`` turns absence into DingTalk's parameterIsEmpty error."""
+    def text(
+        self, name: str, where: str = "any", *, required: bool = False, max_chars: int | None = None
+    ) -> str | None:
+        """A string parameter; ``required`` turns absence into DingTalk's parameterIsEmpty error; longer than
+        ``max_chars`` is ``argument.too_long``."""
         value = self.raw(name, where)
         if value is None or value == "":
             if required:
@@ -99,21 +106,32 @@ class Call:
             return str(value)
         if not isinstance(value, str):
             raise InvalidArgument(f"{name} must be a string", reason="argument.invalid", param=name)
+        if max_chars is not None and len(value) > max_chars:
+            raise InvalidArgument(
+                f"{name} may have at most {max_chars} characters, got {len(value)}",
+                reason="argument.too_long",
+                param=name,
+            )
         return value
 
     def integer(
         self, name: str, default: int, where: str = "any", *, minimum: int = 1, maximum: int | None = None
     ) -> int:
-        """An integer parameter (JSON number or numeric string) within bounds."""
+        """An integer parameter within bounds: a JSON integer (``2.0`` too, not ``1.5``) or ASCII digits in a string."""
         value = self.raw(name, where)
         if value is None or value == "":
             return default
-        try:
-            number = int(value) if not isinstance(value, bool) else None
-        except (TypeError, ValueError):
-            number = None
+        number: int | None = None
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        elif (isinstance(value, float) and value.is_integer()) or (
+            isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip(" \t"))
+        ):
+            number = int(value)
         if number is None:
-            raise InvalidArgument(f"{name} must be an integer, got {value!r}", reason="argument.invalid", param=name)
+            raise InvalidArgument(
+                f"{name} must be an integer, got {brief(value)}", reason="argument.invalid", param=name
+            )
         upper = _MAX_INTEGER if maximum is None else maximum
         if number < minimum or number > upper:
             raise InvalidArgument(
@@ -135,7 +153,7 @@ class Call:
             return True
         if text in _FALSE:
             return False
-        raise InvalidArgument(f"{name} must be a boolean, got {value!r}", reason="argument.invalid", param=name)
+        raise InvalidArgument(f"{name} must be a boolean, got {brief(value)}", reason="argument.invalid", param=name)
 
     def json(self, name: str, where: str = "any", *, required: bool = False) -> Any:
         """A ``*Json`` parameter: JSON text inside a string (an already-decoded value is accepted too)."""
@@ -145,13 +163,23 @@ class Call:
                 raise InvalidArgument(f"{name}不能为空", reason="argument.missing", param=name)
             return None
         if not isinstance(value, str):
-            return value
-        try:
-            decoded = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            raise InvalidArgument(f"{name} is not valid JSON", reason="argument.bad_json", param=name) from None
-        refuse_nul(value, decoded, name)
-        return decoded
+            return value  # decoded with the body, within its depth
+        return decode_json(value, name, param=name)
+
+    def page_size(self, name: str, default: int, where: str, *, maximum: int) -> int:
+        """A page size between 1 and ``maximum`` that also keeps the page within its budget: pageSize ×
+        ``ZIDA_MAX_RECORD_BYTES`` at most ``ZIDA_MAX_PAGE_BYTES`` (``TooExpensive`` naming the largest allowed)."""
+        size = self.integer(name, default, where, maximum=maximum)
+        settings = self.zida.settings
+        largest = max(1, settings.max_page_bytes // settings.max_record_bytes)
+        if size > largest:
+            raise TooExpensive(
+                f"{name} {size} × {settings.max_record_bytes} bytes per record is more than one page may hold"
+                f" ({settings.max_page_bytes} bytes): ask for at most {largest}",
+                reason="request.page_too_large",
+                param=name,
+            )
+        return size
 
     async def actor(self, *, app_type: str | None = None, app_pk: int | None = None, where: str = "any") -> AppActor:
         """Authenticate ``systemToken`` + ``userId`` against the app named by ``appType`` (or ``app_pk``)."""

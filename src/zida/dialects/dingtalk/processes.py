@@ -20,6 +20,7 @@ from zida.core.apps.queries import get_form
 from zida.core.errors import InvalidArgument
 from zida.core.principals import AppActor
 from zida.core.records.filters import Page, RecordQuery
+from zida.core.records.values import brief, value_limits
 from zida.core.workflow import actions as approvals
 from zida.core.workflow import definitions
 from zida.core.workflow import queries as approval_queries
@@ -52,7 +53,7 @@ def id_value(name: str, value: Any) -> int:
     text = str(value).strip() if isinstance(value, int | str) and not isinstance(value, bool) else ""
     if not is_decimal(text) or not 1 <= int(text) <= MAX_ID:
         raise InvalidArgument(
-            f"{name} must be a number between 1 and {MAX_ID}, got {value!r}", reason="argument.invalid", param=name
+            f"{name} must be a number between 1 and {MAX_ID}, got {brief(value)}", reason="argument.invalid", param=name
         )
     return int(text)
 
@@ -160,7 +161,7 @@ async def _search(call: Call, *, ids_only: bool) -> tuple[AppActor, Page, int | 
     use_alias = call.flag("useAlias", False, "body")
     page = Page(
         call.integer("pageNumber", 1, "query"),
-        call.integer("pageSize", 10, "query", maximum=approval_queries.MAX_PAGE_SIZE),
+        call.page_size("pageSize", 10, "query", maximum=approval_queries.MAX_PAGE_SIZE),
     )
     task_id = task_id_param(call, "taskId") if call.raw("taskId", "body") not in (None, "") else None
     query = RecordQuery(
@@ -332,7 +333,7 @@ async def restart_instance(call: Call) -> dict[str, Any]:
         task_id_param(call),
         to_node=call.text("targetActivityId", "body", required=True),
         current_node=call.text("currentActivityId", "body", required=True),
-        remark=call.text("remark", "body") or "",
+        remark=call.text("remark", "body", max_chars=value_limits().textarea_chars) or "",
         form_uuid=form_uuid,
     )
     return {"result": True}

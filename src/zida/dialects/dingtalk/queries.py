@@ -39,7 +39,7 @@ async def _advanced(call: Call, *, search_key: str, with_tables: bool, style: st
     form = await get_form(call.zida.db, actor, call.text("formUuid", "body", required=True))
     use_alias = call.flag("useAlias", False, "body")
     page = Page(
-        call.integer("pageNumber", 1, "body"), call.integer("pageSize", 10, "body", maximum=records.MAX_PAGE_SIZE)
+        call.integer("pageNumber", 1, "body"), call.page_size("pageSize", 10, "body", maximum=records.MAX_PAGE_SIZE)
     )
     query = RecordQuery(
         filter=search_filter(call, form, search_key=search_key, use_alias=use_alias),

@@ -247,7 +247,7 @@ async def search_form_datas(call: Call) -> dict[str, Any]:
     form = await get_form(call.zida.db, actor, call.text("formUuid", "body", required=True))
     use_alias = call.flag("useAlias", False, "body")
     page = Page(
-        call.integer("currentPage", 1, "body"), call.integer("pageSize", 10, "body", maximum=records.MAX_PAGE_SIZE)
+        call.integer("currentPage", 1, "body"), call.page_size("pageSize", 10, "body", maximum=records.MAX_PAGE_SIZE)
     )
     query = RecordQuery(
         filter=search_filter(call, form, use_alias=use_alias),
@@ -273,7 +273,7 @@ async def search_form_data_id_list(call: Call) -> dict[str, Any]:
     actor = await call.actor(app_type=call.path["appType"], where="body")
     form = await get_form(call.zida.db, actor, call.path["formUuid"])
     page = Page(
-        call.integer("pageNumber", 1, "query"), call.integer("pageSize", 10, "query", maximum=records.MAX_PAGE_SIZE)
+        call.integer("pageNumber", 1, "query"), call.page_size("pageSize", 10, "query", maximum=records.MAX_PAGE_SIZE)
     )
     query = RecordQuery(filter=search_filter(call, form, use_alias=call.flag("useAlias", False, "body")), page=page)
     total, ids = await forms.search_record_ids(call.zida.db, actor, form, query)

@@ -11,6 +11,10 @@ where the spec is silent, kept in this module:
   ``ZIDA_TIMEZONE`` (default Asia/Shanghai, the platform's own zone); epoch milliseconds are accepted too;
 * results are newest first unless ``dynamicOrder``/``orderConfigJson`` says otherwise; ``gmt_create`` and
   ``gmt_modified`` are the built-in sort keys.
+
+Limits: a search of more conditions than ``ZIDA_MAX_SEARCH_CONDITIONS`` or an order of more than 16 keys is refused
+here, before anything is built (``search.too_large``); JSON text inside a condition value is decoded within
+``ZIDA_MAX_JSON_DEPTH`` (``zida.dialects.http.decode_json``); the compiler holds the rest of the search budget.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ import orjson
 from zida.core.apps.models import Field, Form
 from zida.core.errors import InvalidArgument
 from zida.core.records.filters import And, Condition, Filter, Or, Sort
+from zida.core.records.filters.compiler import MAX_SORTS, search_limits
+from zida.core.records.values import brief
+from zida.dialects.http import decode_json
 from zida.ids import is_decimal
 
 __all__ = ["order_from_json", "parse_search", "time_range"]
@@ -84,6 +91,18 @@ OPERATORS = {
 
 def _bad(message: str, key: str | None = None) -> InvalidArgument:
     return InvalidArgument(message, reason="search.invalid", field=key)
+
+
+def _name(key: Any) -> str:
+    """A client's key as a message names it (cut short)."""
+    text = key if isinstance(key, str) else brief(key)
+    return text if len(text) <= 64 else text[:64] + "…"
+
+
+def _unknown(key: Any, where: str = "this form") -> InvalidArgument:
+    return InvalidArgument(
+        f"field is null: {_name(key)} is not a field of {where}", reason="search.unknown_field", field=_name(key)
+    )
 
 
 def _is_empty(value: Any) -> bool:
@@ -150,11 +169,7 @@ def _parse_map(form: Form, raw: dict[str, Any], use_alias: bool) -> list[Filter]
         if f is None:
             system = BUILTIN_KEYS.get(key)
             if system is None:
-                raise InvalidArgument(
-                    f"field is null: {key} is not a field of this form",
-                    reason="search.unknown_field",
-                    field=key,
-                )
+                raise _unknown(key)
             if not _is_empty(value):
                 out.append(Condition(system, "eq", value))
             continue
@@ -176,24 +191,26 @@ def _array_item(form: Form, item: Any, use_alias: bool) -> Filter:
     op = OPERATORS.get(str(raw_op)) if raw_op not in (None, "") else None
     if raw_op not in (None, "") and op is None:
         raise InvalidArgument(
-            f"{key}: unsupported operator {raw_op!r}", reason="search.unsupported_operator", field=key
+            f"{_name(key)}: unsupported operator {brief(raw_op)}",
+            reason="search.unsupported_operator",
+            field=_name(key),
         )
     if parent is not None:
-        table = _resolve(form, str(parent), use_alias)
+        table = _resolve(form, parent, use_alias) if isinstance(parent, str) else None
         if table is None or table.component != "TableField":
-            raise InvalidArgument(f"parentId {parent} is not a sub-table of this form", reason="search.unknown_field")
+            raise InvalidArgument(
+                f"parentId {_name(parent)} is not a sub-table of this form", reason="search.unknown_field"
+            )
         child = next((c for c in table.children if c.field_id == key or (use_alias and c.alias == key)), None)
         if child is None:
-            raise InvalidArgument(f"field is null: {key} is not a field of {parent}", reason="search.unknown_field")
+            raise _unknown(key, table.field_id)
         typed = _typed_condition(child, op, value)
         return Condition(typed.field, typed.op, typed.value, parent=table.field_id)
     f = _resolve(form, key, use_alias)
     if f is None:
         system = BUILTIN_KEYS.get(key)
         if system is None:
-            raise InvalidArgument(
-                f"field is null: {key} is not a field of this form", reason="search.unknown_field", field=key
-            )
+            raise _unknown(key)
         if system in ("created_at", "modified_at") and isinstance(value, list | str):
             value = [time_point(v) for v in value] if isinstance(value, list) else time_point(value)
         core_op = op or "eq"
@@ -214,8 +231,10 @@ def _decoded_list(value: Any) -> list[Any] | None:
     """``value`` as a list when it is one (or JSON text of one), else None."""
     if isinstance(value, str) and value.startswith("["):
         try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError:
+            value = decode_json(value, "search value")
+        except InvalidArgument as exc:
+            if exc.reason != "argument.bad_json":
+                raise
             return None
     return value if isinstance(value, list) else None
 
@@ -228,8 +247,10 @@ def _typed_condition(f: Field, op: str | None, value: Any) -> Condition:
         if f.kind == "array":
             if isinstance(value, str) and value.startswith("["):
                 try:
-                    value = orjson.loads(value)
-                except orjson.JSONDecodeError:
+                    value = decode_json(value, f"{fid} search value")
+                except InvalidArgument as exc:
+                    if exc.reason != "argument.bad_json":
+                        raise
                     raise _bad(f"{fid}: contains expects a JSON array", fid) from None
             values = value if isinstance(value, list) else [value]
             values = [_option_value(f, v) for v in values]
@@ -257,6 +278,9 @@ def parse_search(form: Form, raw: Any, *, use_alias: bool = False, logic: str | 
     """Parse a decoded ``searchFieldJson``/``searchCondition`` (map or array syntax) into a filter."""
     if raw is None or raw == {} or raw == []:
         return None
+    limit = search_limits().conditions
+    if isinstance(raw, dict | list) and len(raw) > limit:
+        raise InvalidArgument(f"the search has more than {limit} conditions", reason="search.too_large")
     if isinstance(raw, dict):
         items = _parse_map(form, raw, use_alias)
     elif isinstance(raw, list):
@@ -276,7 +300,9 @@ _MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 
 def _epoch_ms(value: int | float) -> int:
     if abs(value) > _MAX_EPOCH_MS or not math.isfinite(value):
-        raise InvalidArgument(f"invalid time {value!r}: not epoch milliseconds of a date", reason="argument.invalid")
+        raise InvalidArgument(
+            f"invalid time {brief(value)}: not epoch milliseconds of a date", reason="argument.invalid"
+        )
     return int(value)
 
 
@@ -285,7 +311,7 @@ def time_point(value: Any, zone: str = "Asia/Shanghai", *, end_of_day: bool = Fa
     if isinstance(value, int | float) and not isinstance(value, bool):
         return _epoch_ms(value)
     if not isinstance(value, str) or not value.strip():
-        raise InvalidArgument(f"invalid time {value!r}", reason="argument.invalid")
+        raise InvalidArgument(f"invalid time {brief(value)}", reason="argument.invalid")
     text = value.strip()
     if is_decimal(text):
         return _epoch_ms(int(text))
@@ -303,9 +329,9 @@ def time_point(value: Any, zone: str = "Asia/Shanghai", *, end_of_day: bool = Fa
             break
     else:
         raise InvalidArgument(
-            f"invalid time {value!r}: use yyyy-MM-dd or yyyy-MM-dd HH:mm:ss", reason="argument.invalid"
+            f"invalid time {brief(value)}: use yyyy-MM-dd or yyyy-MM-dd HH:mm:ss", reason="argument.invalid"
         )
-    raise InvalidArgument(f"invalid time {value!r}: out of range", reason="argument.invalid")
+    raise InvalidArgument(f"invalid time {brief(value)}: out of range", reason="argument.invalid")
 
 
 def time_range(system_field: str, start: Any, end: Any, zone: str) -> Condition | None:
@@ -323,10 +349,12 @@ def order_from_json(form: Form, raw: Any, *, use_alias: bool = False) -> tuple[S
         return ()
     if not isinstance(raw, dict):
         raise _bad('the order must be a JSON object like {"gmt_create": "-"}')
+    if len(raw) > MAX_SORTS:
+        raise InvalidArgument(f"the order has more than {MAX_SORTS} keys", reason="search.too_large")
     sorts = []
     for key, direction in raw.items():
-        if direction not in ("+", "-", "asc", "desc", "ASC", "DESC"):
-            raise _bad(f"order of {key} must be + or -", key)
+        if not isinstance(direction, str) or direction not in ("+", "-", "asc", "desc", "ASC", "DESC"):
+            raise _bad(f"order of {_name(key)} must be + or -", _name(key))
         desc = direction in ("-", "desc", "DESC")
         f = _resolve(form, key, use_alias)
         if f is not None:
@@ -334,5 +362,7 @@ def order_from_json(form: Form, raw: Any, *, use_alias: bool = False) -> tuple[S
         elif key in BUILTIN_KEYS:
             sorts.append(Sort(BUILTIN_KEYS[key], desc))
         else:
-            raise InvalidArgument(f"cannot order by {key}: not a field of this form", reason="search.unknown_field")
+            raise InvalidArgument(
+                f"cannot order by {_name(key)}: not a field of this form", reason="search.unknown_field"
+            )
     return tuple(sorts)

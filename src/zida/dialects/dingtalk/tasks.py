@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.routing import Route
 
 from zida.core.errors import InvalidArgument
 from zida.core.principals import Principal
 from zida.core.records.filters import Page
+from zida.core.records.values import brief, value_limits
 from zida.core.workflow import actions as approvals
 from zida.core.workflow import definitions
 from zida.core.workflow import queries as approval_queries
@@ -34,6 +34,7 @@ from zida.dialects.dingtalk.process_shapes import (
 from zida.dialects.dingtalk.processes import id_value, instance_actor, task_id_param
 from zida.dialects.dingtalk.search import time_point
 from zida.dialects.dingtalk.shapes import gmt
+from zida.dialects.http import decode_json
 
 __all__ = ["routes"]
 
@@ -46,7 +47,7 @@ def _out_result(call: Call) -> bool:
     value = (call.text("outResult", "body", required=True) or "").strip().lower()
     if value not in ("agree", "disagree"):
         raise InvalidArgument(
-            f"outResult must be AGREE or DISAGREE, got {call.raw('outResult', 'body')!r}",
+            f"outResult must be AGREE or DISAGREE, got {brief(call.raw('outResult', 'body'))}",
             reason="task.unsupported_out_result",
         )
     return value == "agree"
@@ -59,7 +60,7 @@ def _remark(call: Call) -> str:
         raise InvalidArgument("remark不能为空", reason="argument.missing", param="remark")
     if not isinstance(value, str):
         raise InvalidArgument("remark must be a string", reason="argument.invalid", param="remark")
-    return value
+    return call.text("remark", "body", max_chars=value_limits().textarea_chars) or ""
 
 
 def _expressions(call: Call) -> None:
@@ -75,10 +76,7 @@ def _names(call: Call, name: str) -> tuple[str, ...]:
         return ()
     text = raw.strip()
     if text.startswith("["):
-        try:
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            raise InvalidArgument(f"{name} is not valid JSON", reason="argument.bad_json", param=name) from None
+        value = decode_json(text, name, param=name)
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise InvalidArgument(f"{name} must be a JSON array of strings", reason="argument.invalid", param=name)
         return tuple(v for v in value if v)
@@ -204,7 +202,11 @@ async def execute_batch_task(call: Call) -> dict[str, Any]:
             )
         items.append((instance_id, id_value(f"taskInformationList[{index}].taskId", task_id)))
     outcome = await approvals.execute_tasks(
-        call.zida.db, actor, items, agree=agree, remark=call.text("remark", "body") or ""
+        call.zida.db,
+        actor,
+        items,
+        agree=agree,
+        remark=call.text("remark", "body", max_chars=value_limits().textarea_chars) or "",
     )
     return {"total": outcome.total, "successNumber": len(outcome.succeeded), "failNumber": len(outcome.failed)}
 

@@ -2,6 +2,13 @@
 
 The expressions emitted for fields are exactly the ones ``zida.core.records.filters.indexes`` builds
 indexes on, and every query names its form as a literal (``form_pk = 12``) so that the per-form partial indexes apply.
+
+Every search is within a budget (``SearchLimits``, set from ``ZIDA_MAX_SEARCH_*`` / ``ZIDA_MAX_BOUND_VALUES`` at
+startup) checked while compiling, before any statement runs: conditions and values per condition
+(``search.too_large``), values bound by the statement (``TooExpensive``), characters of a like value
+(``search.value_too_long``: SQLite refuses LIKE patterns past 50,000 bytes) and of any other value (longer than any
+stored text, so it cannot match). A condition with many values compiles to one ``IN`` list, one containment or one
+aggregate, never to a chain of one expression per value (SQLite refuses expression trees deeper than 1,000).
 """
 
 from __future__ import annotations
@@ -9,17 +16,31 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
 
 from zida.core.apps.models import Field
-from zida.core.errors import InvalidArgument
+from zida.core.errors import InvalidArgument, TooExpensive
 from zida.core.records.filters import SYSTEM_FIELDS, And, Condition, Filter, Or, Sort
+from zida.core.records.values import brief, is_number_text
 from zida.db.database import SqlDialect
 
-__all__ = ["MAX_CONDITIONS", "MAX_VALUES", "SYSTEM_COLUMNS", "FilterCompiler", "field_expression", "field_key"]
+__all__ = [
+    "MAX_CONDITIONS",
+    "MAX_DEPTH",
+    "MAX_SORTS",
+    "MAX_VALUES",
+    "SYSTEM_COLUMNS",
+    "FilterCompiler",
+    "SearchLimits",
+    "configure_search_limits",
+    "field_expression",
+    "field_key",
+    "search_limits",
+]
 
 SYSTEM_COLUMNS = {
     "instance_id": "instance_id",
@@ -45,7 +66,9 @@ _ELEMENT = re.compile(r"^(?P<field>[A-Za-z][A-Za-z0-9_]{0,63})\[(?P<index>[01])\
 def field_key(field_id: str) -> str:
     """``field_id`` if it is safe inside a JSON path (letters, digits, underscores), else ``search.unknown_field``."""
     if not _FIELD_ID.match(field_id):
-        raise InvalidArgument(f"invalid field id {field_id!r}", reason="search.unknown_field", field=field_id)
+        raise InvalidArgument(
+            f"invalid field id {brief(field_id)}", reason="search.unknown_field", field=brief(field_id)
+        )
     return field_id
 
 
@@ -83,21 +106,66 @@ def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def _check_chars(cond: Condition, text: str, limit: int, what: str = "a search value") -> None:
+    if len(text) > limit:
+        raise InvalidArgument(
+            f"{_field_name(cond)}: {what} may have at most {limit} characters, got {len(text)}",
+            reason="search.value_too_long",
+            field=_field_name(cond),
+        )
+
+
 # Bounds on one search: a filter larger than this is a mistake (or an attack), and past them the databases
-# fail on their own limits (SQLite's expression depth, PostgreSQL's 32,767 bind parameters).
+# fail on their own limits (SQLite's expression depth, PostgreSQL's 32,767 bind parameters). The defaults of the
+# settings; ``search_limits()`` holds the ones in force.
 MAX_CONDITIONS = 200
 MAX_VALUES = 1_000
-MAX_DEPTH = 16
+MAX_DEPTH = 16  # levels of And/Or (the dialects' syntaxes nest two)
+MAX_SORTS = 16  # sort keys of one search
+_MAX_PREFIX = 32  # elements of a cascade path (province, city, district…) in a prefix condition
+# A has_all/has_any with at most this many values keeps its per-value form (what the indexes answer best);
+# beyond it, one aggregate or IN list.
+_SMALL_LIST = 8
 # Numbers in conditions must fit a double (what JSON numbers are); beyond that nothing stored can match anyway.
 _MAX_EXPONENT = 308
+
+
+@dataclass(frozen=True, slots=True)
+class SearchLimits:
+    """The budget of one search (defaults: ``zida.settings.Settings``; README "Limits")."""
+
+    conditions: int = MAX_CONDITIONS
+    values: int = MAX_VALUES  # values of one condition
+    bound_values: int = 5_000  # values one statement binds for its filter
+    like_chars: int = 1_000  # characters of a like/contains value
+    value_chars: int = 80_000  # characters of any other value: the longest text a field stores
+
+
+_limits = SearchLimits()
+
+
+def configure_search_limits(limits: SearchLimits) -> None:
+    """At startup: the budget every later search is held to."""
+    global _limits
+    _limits = limits
+
+
+def search_limits() -> SearchLimits:
+    """The budget in force."""
+    return _limits
 
 
 def _too_large(message: str) -> InvalidArgument:
     return InvalidArgument(message, reason="search.too_large")
 
 
+def _field_name(cond: Condition) -> str:
+    return cond.field if len(cond.field) <= 64 else cond.field[:64] + "…"
+
+
 def _check_size(node: Filter) -> None:
     """Refuse filters with too many conditions, values or levels (``search.too_large``)."""
+    limits = _limits
     count = 0
     stack: list[tuple[Filter, int]] = [(node, 1)]
     while stack:
@@ -108,10 +176,10 @@ def _check_size(node: Filter) -> None:
             stack.extend((child, depth + 1) for child in item.items)
             continue
         count += 1
-        if count > MAX_CONDITIONS:
-            raise _too_large(f"the search has more than {MAX_CONDITIONS} conditions")
-        if isinstance(item.value, list | tuple) and len(item.value) > MAX_VALUES:
-            raise _too_large(f"{item.field}: more than {MAX_VALUES} values")
+        if count > limits.conditions:
+            raise _too_large(f"the search has more than {limits.conditions} conditions")
+        if isinstance(item.value, list | tuple) and len(item.value) > limits.values:
+            raise _too_large(f"{_field_name(item)}: more than {limits.values} values")
 
 
 class FilterCompiler:
@@ -128,15 +196,24 @@ class FilterCompiler:
         # Known corp: who takes part in an approval is found through the corp's inbox indexes.
         self.corp_pk = None if corp_pk is None else int(corp_pk)
 
+    def _next_name(self) -> str:
+        """The next parameter's name, within the statement's budget of bound values (``TooExpensive``)."""
+        if len(self.params) >= _limits.bound_values:
+            raise TooExpensive(
+                f"the search binds more than {_limits.bound_values} values; split it into narrower searches",
+                reason="search.too_many_values",
+            )
+        return f"f{len(self.params)}"
+
     def _param(self, value: Any) -> str:
         if isinstance(value, str) and "\x00" in value:
             raise InvalidArgument("a search value contains a NUL character", reason="search.invalid_value")
-        name = f"f{len(self.params)}"
+        name = self._next_name()
         self.params[name] = value
         return f":{name}"
 
     def _json_param(self, value: Any) -> str:
-        name = f"f{len(self.params)}"
+        name = self._next_name()
         if _has_nul(value):
             raise InvalidArgument("a search value contains a NUL character", reason="search.invalid_value")
         self.params[name] = orjson.dumps(value).decode()
@@ -145,21 +222,25 @@ class FilterCompiler:
     # ------------------------------------------------------------ values
 
     def _number(self, cond: Condition, value: Any) -> Any:
+        name = _field_name(cond)
         if isinstance(value, bool) or value is None:
-            raise InvalidArgument(f"{cond.field}: expects a number", reason="search.expect_number", field=cond.field)
+            raise InvalidArgument(f"{name}: expects a number", reason="search.expect_number", field=name)
+        if isinstance(value, str) and not is_number_text(value):
+            # Decimal() also reads "１２", "١٢" and "1_0"; a number is ASCII decimal here as in stored values.
+            raise InvalidArgument(
+                f"{name}: expects a number, got {brief(value)}", reason="search.expect_number", field=name
+            )
         try:
-            number = Decimal(str(value).strip())
+            number = Decimal(value.strip() if isinstance(value, str) else str(value))
         except InvalidOperation:
             raise InvalidArgument(
-                f"{cond.field}: expects a number, got {value!r}",
-                reason="search.expect_number",
-                field=cond.field,
+                f"{name}: expects a number, got {brief(value)}", reason="search.expect_number", field=name
             ) from None
         if not number.is_finite():
-            raise InvalidArgument(f"{cond.field}: expects a finite number", reason="search.expect_number")
+            raise InvalidArgument(f"{name}: expects a finite number", reason="search.expect_number")
         if number and abs(number.adjusted()) > _MAX_EXPONENT:
             raise InvalidArgument(
-                f"{cond.field}: {value!r} is out of the range of numbers", reason="search.expect_number"
+                f"{name}: {brief(value)} is out of the range of numbers", reason="search.expect_number"
             )
         if self.sql.name == "postgresql":
             return number
@@ -170,18 +251,29 @@ class FilterCompiler:
         if kind == "number":
             return self._number(cond, value)
         if isinstance(value, list | dict) or value is None:
-            raise InvalidArgument(f"{cond.field}: expects a single value", reason="search.invalid_value")
-        return str(value) if not isinstance(value, str) else value
+            raise InvalidArgument(f"{_field_name(cond)}: expects a single value", reason="search.invalid_value")
+        text = str(value) if not isinstance(value, str) else value
+        _check_chars(cond, text, _limits.value_chars)
+        return text
 
     def _list(self, cond: Condition) -> list[Any]:
+        """The condition's values: a list of scalars (JSON text of one is decoded), at most ``values`` of them."""
         value = cond.value
         if isinstance(value, str) and value.startswith("["):
             with contextlib.suppress(orjson.JSONDecodeError):
                 value = orjson.loads(value)
         if not isinstance(value, list):
             value = [value]
-        if len(value) > MAX_VALUES:
-            raise _too_large(f"{cond.field}: more than {MAX_VALUES} values")
+        if len(value) > _limits.values:
+            raise _too_large(f"{_field_name(cond)}: more than {_limits.values} values")
+        for item in value:
+            if isinstance(item, list | dict):
+                raise InvalidArgument(
+                    f"{_field_name(cond)}: expects a list of single values, got {brief(item)} in it",
+                    reason="search.invalid_value",
+                )
+            if isinstance(item, str):
+                _check_chars(cond, item, _limits.value_chars)
         return value
 
     # ------------------------------------------------------------ compile
@@ -322,8 +414,10 @@ class FilterCompiler:
 
     def _like(self, expr: str, cond: Condition) -> str:
         if not isinstance(cond.value, str | int | float) or isinstance(cond.value, bool):
-            raise InvalidArgument(f"{cond.field}: like expects a string", reason="search.invalid_value")
-        p = self._param("%" + _escape_like(str(cond.value)) + "%")
+            raise InvalidArgument(f"{_field_name(cond)}: like expects a string", reason="search.invalid_value")
+        text = str(cond.value)
+        _check_chars(cond, text, _limits.like_chars, what="a contains search")
+        p = self._param("%" + _escape_like(text) + "%")
         if self.sql.name == "postgresql":
             return f"{expr} ILIKE {p} ESCAPE '\\'"
         return f"{expr} LIKE {p} ESCAPE '\\'"
@@ -348,6 +442,37 @@ class FilterCompiler:
             return self._with_elements(key, [value])
         return f"EXISTS (SELECT 1 FROM json_each({column}, '$.{key}') AS e WHERE e.value = {self._param(value)})"
 
+    def _has_any(self, column: str, f: Field, values: list[str]) -> str:
+        """Records whose array ``f`` holds at least one of ``values``."""
+        key = field_key(f.field_id)
+        if self._element_table(column, f):
+            return self._with_elements(key, values)
+        if self.sql.name == "postgresql":  # one containment each: what the GIN index answers (a BitmapOr)
+            return "(" + " OR ".join(self._contains(column, f, v) for v in values) + ")"
+        params = ", ".join(self._param(v) for v in values)
+        return f"EXISTS (SELECT 1 FROM json_each({column}, '$.{key}') AS e WHERE e.value IN ({params}))"
+
+    def _has_all(self, column: str, f: Field, values: list[str]) -> str:
+        """Records whose array ``f`` holds every one of ``values`` (distinct)."""
+        key = field_key(f.field_id)
+        if self.sql.name == "postgresql":  # one containment of the whole list (the GIN index answers it)
+            return f"({column}->'{key}') @> {self._json_param(values)}"
+        if len(values) <= _SMALL_LIST:
+            return "(" + " AND ".join(self._contains(column, f, v) for v in values) + ")"
+        # Many values: count the distinct ones present (a chain of one test per value would be an expression
+        # tree SQLite refuses past 1,000 levels).
+        params = ", ".join(self._param(v) for v in values)
+        if self._element_table(column, f):
+            return (
+                f"id IN (SELECT instance_pk FROM form_field_value WHERE form_pk = {self.form_pk}"
+                f" AND field_id = '{key}' AND value IN ({params})"
+                f" GROUP BY instance_pk HAVING count(DISTINCT value) = {len(values)})"
+            )
+        return (
+            f"(SELECT count(DISTINCT e.value) FROM json_each({column}, '$.{key}') AS e"
+            f" WHERE e.value IN ({params})) = {len(values)}"
+        )
+
     def _array_condition(self, cond: Condition, column: str, f: Field) -> str:
         key = field_key(f.field_id)
         op = cond.op
@@ -359,11 +484,10 @@ class FilterCompiler:
                 return "1=1" if op == "has_all" else "1=0"
             if op == "eq":
                 op = "seq_eq"
-            elif op != "has_all" and self._element_table(column, f):
-                return self._with_elements(key, values)
+            elif op == "has_all":
+                return self._has_all(column, f, list(dict.fromkeys(values)))
             else:
-                joiner = " AND " if op == "has_all" else " OR "
-                return "(" + joiner.join(self._contains(column, f, v) for v in values) + ")"
+                return self._has_any(column, f, values)
         if op == "seq_eq":
             values = [str(v) for v in self._list(cond)]
             if not values:
@@ -378,6 +502,8 @@ class FilterCompiler:
             return f"NOT ({self._array_condition(Condition(cond.field, 'eq', cond.value), column, f)})"
         if op == "prefix":
             values = [str(v) for v in self._list(cond)]
+            if len(values) > _MAX_PREFIX:
+                raise _too_large(f"{_field_name(cond)}: a path of more than {_MAX_PREFIX} levels")
             parts = []
             for i, v in enumerate(values):
                 elem = (
@@ -414,16 +540,16 @@ class FilterCompiler:
             return empty if cond.op == "empty" else f"NOT {empty}"
         if cond.op == "has_any" and f.kind == "objects":
             values = [str(v) for v in self._list(cond)]
-            parts = []
-            for v in values:
-                if self.sql.name == "postgresql":
-                    parts.append(f"({column}->'{key}') @> {self._json_param([{'value': v}])}")
-                else:
-                    parts.append(
-                        f"EXISTS (SELECT 1 FROM json_each({column}, '$.{key}') AS e"
-                        f" WHERE json_extract(e.value, '$.value') = {self._param(v)})"
-                    )
-            return "(" + " OR ".join(parts) + ")" if parts else "1=0"
+            if not values:
+                return "1=0"
+            if self.sql.name == "postgresql":
+                parts = [f"({column}->'{key}') @> {self._json_param([{'value': v}])}" for v in values]
+                return "(" + " OR ".join(parts) + ")"
+            params = ", ".join(self._param(v) for v in values)
+            return (
+                f"EXISTS (SELECT 1 FROM json_each({column}, '$.{key}') AS e"
+                f" WHERE json_extract(e.value, '$.value') IN ({params}))"
+            )
         raise InvalidArgument(
             f"{cond.field}: operator {cond.op} is not supported for {f.kind} values",
             reason="search.unsupported_operator",
@@ -467,6 +593,8 @@ class FilterCompiler:
         """
         if not sorts:
             return "created_at DESC, id DESC"
+        if len(sorts) > MAX_SORTS:
+            raise _too_large(f"the search sorts by more than {MAX_SORTS} fields")
         parts = []
         for s in sorts:
             direction = "DESC" if s.descending else "ASC"
