@@ -29,7 +29,7 @@ from zida.dialects.dingtalk import queries as dt_queries
 from zida.dialects.dingtalk import records as dt_records
 from zida.dialects.dingtalk import tasks as dt_tasks
 from zida.dialects.dingtalk import v2 as dt_v2
-from zida.dialects.http import DialectMount
+from zida.dialects.http import DialectMount, configure_limits
 from zida.settings import Settings, load_settings, require_secret_key
 from zida.stores import open_store
 
@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         box = SecretBox(require_secret_key(settings))
         configure_caches(settings)
+        configure_limits(settings)
         PAGE_CURSORS.ttl = settings.page_cursor_seconds
         db = await open_database(
             settings.database_url, settings.db_pool_size, sqlite_synchronous=settings.sqlite_synchronous
