@@ -1,4 +1,4 @@
-"""Write a corp back in the bundle format (secrets are never dumped)."""
+"""Write a corp back in the bundle format (secrets are never dumped; deactivated users as ``active: false``)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,15 @@ from zida.core.apps.models import Field
 from zida.core.errors import NotFound
 from zida.db import Connection
 
-__all__ = ["dump_bundle"]
+__all__ = ["dump_bundle", "field_data"]
 
 
 def _i18n(zh: str, en: str | None) -> str | dict[str, str]:
     return {"zh_CN": zh, "en_US": en} if en else zh
 
 
-def _field(f: Field) -> dict[str, Any]:
+def field_data(f: Field) -> dict[str, Any]:
+    """A field in the bundle format."""
     out: dict[str, Any] = {
         "fieldId": f.field_id,
         "component": f.component,
@@ -39,7 +40,7 @@ def _field(f: Field) -> dict[str, Any]:
             for o in f.options
         ]
     if f.children:
-        out["fields"] = [_field(c) for c in f.children]
+        out["fields"] = [field_data(c) for c in f.children]
     if f.props:
         out["props"] = f.props
     return out
@@ -61,7 +62,7 @@ async def dump_bundle(conn: Connection, corp_id: str) -> dict[str, Any]:
         {"c": c},
     )
     users = await conn.fetch(
-        "SELECT id, user_id, name, name_en, title, mobile, email, union_id, manager_user_id FROM org_user"
+        "SELECT id, user_id, name, name_en, title, mobile, email, union_id, manager_user_id, active FROM org_user"
         " WHERE corp_pk = :c ORDER BY id",
         {"c": c},
     )
@@ -124,6 +125,7 @@ async def dump_bundle(conn: Connection, corp_id: str) -> dict[str, Any]:
                     "mobile": u["mobile"],
                     "email": u["email"],
                     "unionId": u["union_id"],
+                    "active": None if u["active"] else False,
                 }
             )
             for u in users
@@ -157,7 +159,7 @@ async def dump_bundle(conn: Connection, corp_id: str) -> dict[str, Any]:
                                 "title": _i18n(f["title_zh"], f["title_en"]),
                                 "type": f["form_type"],
                                 "creator": f["creator_user_id"],
-                                "fields": [_field(Field.from_dict(x)) for x in orjson.loads(f["fields"])],
+                                "fields": [field_data(Field.from_dict(x)) for x in orjson.loads(f["fields"])],
                                 "process": orjson.loads(f["process"]) if f["process"] else None,
                             }
                         )

@@ -58,6 +58,7 @@ class UserIn(_Model):
     email: str | None = None
     unionId: str | None = None
     password: str | None = None
+    active: bool | None = None  # absent: keep (a new user is active); false: deactivated
 
 
 class RoleIn(_Model):

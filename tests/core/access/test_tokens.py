@@ -7,12 +7,12 @@ import asyncio
 import pytest
 
 from tests.conftest import SECRET_KEY
-from zida.bundle.scopes import granted_scopes
 from zida.core.access.tokens import TokenService
 from zida.core.errors import Unauthenticated
 from zida.core.principals import ALL_SCOPES, Scope, parse_scopes
 from zida.crypto import SecretBox, digest
 from zida.db import Database
+from zida.dialects import granted_scopes
 from zida.dialects.dingtalk.auth import org_token
 
 pytestmark = pytest.mark.anyio

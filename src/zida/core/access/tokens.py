@@ -9,25 +9,20 @@ import asyncio
 import hashlib
 import hmac
 import secrets
-import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import orjson
 
+from zida.cache import TtlCache
 from zida.clock import now_ms
 from zida.core.errors import InvalidArgument, Misconfigured, Unauthenticated
 from zida.core.principals import IssuedToken, Principal, parse_scopes
 from zida.crypto import SecretBox, digest, verify_secret
 from zida.db import Database
 
-__all__ = ["TokenService", "check_server_key"]
+__all__ = ["CREDENTIALS_CACHE_SCOPE", "TokenService", "check_server_key"]
 
-
-@dataclass
-class _CachedPrincipal:
-    principal: Principal
-    checked_at: float
+CREDENTIALS_CACHE_SCOPE = "credentials"  # what ``zida.cache.invalidate`` names after a credential changed
 
 
 @dataclass
@@ -36,9 +31,11 @@ class TokenService:
 
     A token is ``HMAC(server key, token_key)``: the database keeps only the random ``token_key`` and the
     token's SHA-256, so asking again within validity can hand back the same token (DingTalk semantics:
-    same token, validity renewed) without storing it. Checks are served from an in-process cache that is
-    re-validated against the database every ``revalidate_seconds`` (so a renewal or a revoked credential
-    done by another worker is seen) and on expiry; the hot path makes no database round trip.
+    same token, validity renewed) without storing it. Checks are served from an in-process cache of scope
+    ``credentials`` whose entries are re-validated against the database after ``revalidate_seconds`` and on expiry;
+    the hot path makes no database round trip. Rotating, revoking or re-scoping a credential
+    (``zida.core.access.credentials``) empties that cache on every worker (``zida.cache.invalidate``), at once on
+    the worker that made the change; ``revalidate_seconds`` bounds what another program's change takes.
     """
 
     db: Database
@@ -46,9 +43,13 @@ class TokenService:
     ttl_seconds: int = 7200
     revalidate_seconds: float = 30.0
     cache_size: int = 10_000
-    _cache: OrderedDict[str, _CachedPrincipal] = field(default_factory=OrderedDict)
+    # Token digest → its principal; None marks an entry dropped (the cache has no delete): read the database again.
+    _cache: TtlCache[str, Principal | None] = field(init=False, repr=False)
     _verified_secrets: dict[int, bytes] = field(default_factory=dict)
     _pepper: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+
+    def __post_init__(self) -> None:
+        self._cache = TtlCache(ttl=self.revalidate_seconds, size=self.cache_size, scope=CREDENTIALS_CACHE_SCOPE)
 
     async def _secret_ok(self, credential_pk: int, secret: str, stored_hash: str) -> bool:
         # scrypt costs ~50 ms (run off the event loop); remember a keyed digest of the last verified secret.
@@ -116,7 +117,7 @@ class TokenService:
                     },
                 )
         token = self._token(token_key)
-        self._cache.pop(digest(token), None)
+        self._cache.put(digest(token), None)  # its next check reads the renewed expiry from the database
         return IssuedToken(token=token, expires_in=self.ttl_seconds)
 
     def _token(self, token_key: str) -> str:
@@ -127,22 +128,15 @@ class TokenService:
         if not token:
             raise Unauthenticated("missing access token", reason="auth.token_missing")
         key = digest(token)
-        now = time.monotonic()
         cached = self._cache.get(key)
-        fresh = cached is not None and now - cached.checked_at < self.revalidate_seconds
-        if cached is not None and fresh and cached.principal.expires_at > now_ms():
-            return cached.principal
+        if cached is not None and cached.expires_at > now_ms():
+            return cached
         principal = await self._load(key)
         if principal is None:
-            self._cache.pop(key, None)
             raise Unauthenticated("invalid access token", reason="auth.token_invalid")
         if principal.expires_at <= now_ms():
-            self._cache.pop(key, None)
             raise Unauthenticated("access token expired", reason="auth.token_expired")
-        self._cache[key] = _CachedPrincipal(principal, now)
-        self._cache.move_to_end(key)
-        while len(self._cache) > self.cache_size:
-            self._cache.popitem(last=False)
+        self._cache.put(key, principal)
         return principal
 
     async def _load(self, token_digest: str) -> Principal | None:

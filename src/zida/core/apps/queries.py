@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -14,10 +15,27 @@ from zida.core.records.filters.indexes import ensure_field_indexes
 from zida.crypto import SecretBox
 from zida.db import Connection, Database, Row
 
-__all__ = ["AppListing", "get_form", "list_apps", "list_forms", "parse_fields", "reindex_forms"]
+__all__ = [
+    "APPS_CACHE_SCOPE",
+    "AppDetails",
+    "AppListing",
+    "FormDefinition",
+    "corp_apps",
+    "find_app",
+    "find_form_definition",
+    "get_form",
+    "list_apps",
+    "list_forms",
+    "parse_fields",
+    "reindex_forms",
+]
+
+# The scope of the caches of apps, their members and their forms: ``zida.cache.invalidate`` names it after an app or
+# a form changed.
+APPS_CACHE_SCOPE = "apps"
 
 _FIELDS_CACHE: dict[tuple[int, int], tuple[Field, ...]] = {}
-_FORMS: TtlCache[tuple[object, ...], Form] = TtlCache(scope="apps")
+_FORMS: TtlCache[tuple[object, ...], Form] = TtlCache(scope=APPS_CACHE_SCOPE)
 
 
 def parse_fields(form_pk: int, version: int, raw: str | bytes) -> tuple[Field, ...]:
@@ -125,7 +143,7 @@ async def list_apps(
 ) -> tuple[int, list[AppListing]]:
     """Apps of a corp, newest first; the app secret is decrypted only for apps the user administers."""
     user_pk = await conn.fetchval(
-        "SELECT id FROM org_user WHERE corp_pk = :c AND user_id = :u", {"c": corp_pk, "u": user_id}
+        "SELECT id FROM org_user WHERE corp_pk = :c AND user_id = :u AND active", {"c": corp_pk, "u": user_id}
     )
     if user_pk is None:
         raise NotFound(f"user {user_id} does not exist in this corp", reason="user.not_found")
@@ -177,3 +195,93 @@ async def reindex_forms(db: Database) -> list[str]:
         fields = parse_fields(int(row["id"]), int(row["current_version"]), row["fields"])
         built.extend(await ensure_field_indexes(db, int(row["id"]), fields))
     return built
+
+
+@dataclass(frozen=True, slots=True)
+class AppDetails:
+    """An app with its administrators and its forms (at their current version)."""
+
+    app: App
+    admins: tuple[str, ...]
+    forms: tuple[Form, ...]
+
+
+def _app(row: Row) -> App:
+    return App(
+        pk=row["id"],
+        corp_pk=row["corp_pk"],
+        app_type=row["app_type"],
+        name=row["name"],
+        name_en=row["name_en"],
+        description=row["description"],
+        icon=row["icon"],
+        status=row["status"],
+        creator_user_id=row["creator_user_id"],
+    )
+
+
+async def _details(conn: Connection, rows: list[Row]) -> list[AppDetails]:
+    if not rows:
+        return []
+    names = {f"a{i}": r["id"] for i, r in enumerate(rows)}
+    placeholders = ", ".join(":" + n for n in names)
+    admins = await conn.fetch(
+        "SELECT aa.app_pk, u.user_id FROM app_admin aa JOIN org_user u ON u.id = aa.user_pk"
+        f" WHERE aa.app_pk IN ({placeholders}) ORDER BY u.user_id",
+        names,
+    )
+    forms = await conn.fetch(
+        "SELECT f.id, f.app_pk, a.app_type, f.form_uuid, f.title_zh, f.title_en, f.form_type, f.creator_user_id,"
+        " f.created_at, v.version, v.fields FROM form f JOIN app a ON a.id = f.app_pk"
+        " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
+        f" WHERE f.app_pk IN ({placeholders}) ORDER BY f.id",
+        names,
+    )
+    return [
+        AppDetails(
+            app=_app(r),
+            admins=tuple(a["user_id"] for a in admins if a["app_pk"] == r["id"]),
+            forms=tuple(_form(f, f["version"]) for f in forms if f["app_pk"] == r["id"]),
+        )
+        for r in rows
+    ]
+
+
+_APP_COLUMNS = "a.id, a.corp_pk, a.app_type, a.name, a.name_en, a.description, a.icon, a.status, a.creator_user_id"
+
+
+async def find_app(conn: Connection, corp_pk: int, app_type: str) -> AppDetails | None:
+    """One app of the corp with its administrators and forms (uncached); None for another corp's app."""
+    rows = await conn.fetch(
+        f"SELECT {_APP_COLUMNS} FROM app a WHERE a.app_type = :t AND a.corp_pk = :c", {"t": app_type, "c": corp_pk}
+    )
+    found = await _details(conn, list(rows))
+    return found[0] if found else None
+
+
+async def corp_apps(conn: Connection, corp_pk: int) -> list[AppDetails]:
+    """Every app of the corp, oldest first, with its administrators and forms."""
+    rows = await conn.fetch(f"SELECT {_APP_COLUMNS} FROM app a WHERE a.corp_pk = :c ORDER BY a.id", {"c": corp_pk})
+    return await _details(conn, list(rows))
+
+
+@dataclass(frozen=True, slots=True)
+class FormDefinition:
+    """A form at its current version with its process block as stored (None for a plain form)."""
+
+    form: Form
+    process: dict[str, Any] | None
+
+
+async def find_form_definition(conn: Connection, corp_pk: int, form_uuid: str) -> FormDefinition | None:
+    """A form of one of the corp's apps at its current version (uncached); None for another corp's form."""
+    row = await conn.fetchrow(
+        "SELECT f.id, f.app_pk, a.app_type, f.form_uuid, f.title_zh, f.title_en, f.form_type, f.creator_user_id,"
+        " f.created_at, v.version, v.fields, v.process FROM form f JOIN app a ON a.id = f.app_pk"
+        " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
+        " WHERE f.form_uuid = :u AND a.corp_pk = :c",
+        {"u": form_uuid, "c": corp_pk},
+    )
+    if row is None:
+        return None
+    return FormDefinition(_form(row, row["version"]), orjson.loads(row["process"]) if row["process"] else None)

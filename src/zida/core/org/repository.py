@@ -1,4 +1,9 @@
-"""SQL for the org directory."""
+"""SQL for reading the org directory (its writes are the actions of ``zida.core.org.actions``).
+
+``find_users`` serves rendering and reference checks from a cache of scope ``org`` (``zida.cache``): it finds
+deactivated users too (with ``active`` false), since records and approvals that name them must still render; callers
+that name a user anew check ``User.active``. The other reads here are uncached (admin views and the actions' checks).
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,27 @@ from collections.abc import Iterable
 import orjson
 
 from zida.cache import TtlCache
-from zida.core.org.models import Corp, Department, User
+from zida.core.org.models import Corp, Department, Role, User
 from zida.crypto import SecretBox
 from zida.db import Connection, Row
 
-__all__ = ["corp_org_secret", "find_corp", "find_departments", "find_users", "user_exists"]
+__all__ = [
+    "ORG_CACHE_SCOPE",
+    "corp_org_secret",
+    "department_chain",
+    "find_corp",
+    "find_departments",
+    "find_roles",
+    "find_users",
+    "get_user",
+    "list_departments",
+    "list_users",
+    "manager_chain",
+    "user_exists",
+    "user_pks",
+]
+
+ORG_CACHE_SCOPE = "org"  # what ``zida.cache.invalidate`` names after a change of users, departments or roles
 
 
 async def find_corp(conn: Connection, corp_id: str) -> Corp | None:
@@ -47,11 +68,13 @@ def _user(row: Row, depts: list[tuple[int, str]]) -> User:
         union_id=row["union_id"],
         dept_ids=tuple(d for d, _ in depts),
         main_dept_name=depts[0][1] if depts else None,
+        mobile=row["mobile"],
+        active=bool(row["active"]),
     )
 
 
 async def find_users(conn: Connection, corp_pk: int, user_ids: Iterable[str]) -> dict[str, User]:
-    """Users of the corp by user id (unknown ids are simply absent)."""
+    """Users of the corp by user id, deactivated ones included (unknown ids are simply absent)."""
     out: dict[str, User] = {}
     wanted = []
     for user_id in sorted({u for u in user_ids if u}):
@@ -63,14 +86,21 @@ async def find_users(conn: Connection, corp_pk: int, user_ids: Iterable[str]) ->
     if not wanted:
         return out
     placeholders, params = _in_clause("u", list(wanted))
+    found = await _users(conn, corp_pk, f"u.user_id IN ({placeholders})", params)
+    for user in found:
+        out[user.user_id] = _USERS.put((corp_pk, user.user_id), user)
+    return out
+
+
+async def _users(conn: Connection, corp_pk: int, where: str, params: dict[str, object]) -> list[User]:
     rows = await conn.fetch(
-        "SELECT u.id, u.user_id, u.name, u.name_en, u.email, u.title, u.manager_user_id, u.union_id,"
-        " d.dept_id, d.name AS dept_name, ud.position"
+        "SELECT u.id, u.user_id, u.name, u.name_en, u.email, u.title, u.mobile, u.manager_user_id, u.union_id,"
+        " u.active, d.dept_id, d.name AS dept_name, ud.position"
         " FROM org_user u"
         " LEFT JOIN user_department ud ON ud.user_pk = u.id"
         " LEFT JOIN department d ON d.id = ud.dept_pk"
-        f" WHERE u.corp_pk = :corp_pk AND u.user_id IN ({placeholders})"
-        " ORDER BY u.id, ud.position",
+        f" WHERE u.corp_pk = :corp_pk AND {where}"
+        " ORDER BY u.user_id, ud.position",
         {"corp_pk": corp_pk, **params},
     )
     grouped: dict[str, tuple[Row, list[tuple[int, str]]]] = {}
@@ -78,9 +108,40 @@ async def find_users(conn: Connection, corp_pk: int, user_ids: Iterable[str]) ->
         entry = grouped.setdefault(row["user_id"], (row, []))
         if row["dept_id"] is not None:
             entry[1].append((row["dept_id"], row["dept_name"]))
-    for uid, (row, depts) in grouped.items():
-        out[uid] = _USERS.put((corp_pk, uid), _user(row, depts))
-    return out
+    return [_user(row, depts) for row, depts in grouped.values()]
+
+
+async def get_user(conn: Connection, corp_pk: int, user_id: str) -> User | None:
+    """One user of the corp as stored now (uncached), deactivated or not."""
+    found = await _users(conn, corp_pk, "u.user_id = :user_id", {"user_id": user_id})
+    return found[0] if found else None
+
+
+async def list_users(
+    conn: Connection, corp_pk: int, *, after: str = "", limit: int = 100, active: bool | None = None
+) -> list[User]:
+    """The corp's users ordered by user id, from the first after ``after``; optionally only (in)active ones."""
+    page = "corp_pk = :corp_pk AND user_id > :after"
+    params: dict[str, object] = {"after": after, "limit": limit}
+    if active is not None:
+        page += " AND active = :active"
+        params["active"] = active
+    return await _users(
+        conn, corp_pk, f"u.id IN (SELECT id FROM org_user WHERE {page} ORDER BY user_id LIMIT :limit)", params
+    )
+
+
+async def user_pks(conn: Connection, corp_pk: int, user_ids: Iterable[str]) -> dict[str, int]:
+    """The row ids of these users of the corp, deactivated ones included (unknown ids are absent)."""
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return {}
+    placeholders, params = _in_clause("u", list(wanted))
+    rows = await conn.fetch(
+        f"SELECT id, user_id FROM org_user WHERE corp_pk = :corp_pk AND user_id IN ({placeholders})",
+        {"corp_pk": corp_pk, **params},
+    )
+    return {r["user_id"]: int(r["id"]) for r in rows}
 
 
 async def user_exists(conn: Connection, corp_pk: int, user_id: str) -> bool:
@@ -99,18 +160,89 @@ async def find_departments(conn: Connection, corp_pk: int, dept_ids: Iterable[in
         return {}
     placeholders, params = _in_clause("d", list(wanted))
     rows = await conn.fetch(
-        "SELECT id, dept_id, name, name_en, parent_dept_id, manager_user_ids FROM department"
+        "SELECT id, dept_id, name, name_en, parent_dept_id, manager_user_ids, sort_order FROM department"
         f" WHERE corp_pk = :corp_pk AND dept_id IN ({placeholders})",
         {"corp_pk": corp_pk, **params},
     )
+    return {row["dept_id"]: _department(row) for row in rows}
+
+
+def _department(row: Row) -> Department:
+    return Department(
+        pk=row["id"],
+        dept_id=row["dept_id"],
+        name=row["name"],
+        name_en=row["name_en"],
+        parent_dept_id=row["parent_dept_id"],
+        manager_user_ids=tuple(orjson.loads(row["manager_user_ids"])),
+        order=int(row["sort_order"] or 0),
+    )
+
+
+async def list_departments(conn: Connection, corp_pk: int) -> list[Department]:
+    """Every department of the corp, ordered by dept id."""
+    rows = await conn.fetch(
+        "SELECT id, dept_id, name, name_en, parent_dept_id, manager_user_ids, sort_order FROM department"
+        " WHERE corp_pk = :corp_pk ORDER BY dept_id",
+        {"corp_pk": corp_pk},
+    )
+    return [_department(row) for row in rows]
+
+
+async def find_roles(conn: Connection, corp_pk: int, role_ids: Iterable[int] | None = None) -> dict[int, Role]:
+    """Roles of the corp with their members (every role when ``role_ids`` is None; unknown ids are absent)."""
+    where = "r.corp_pk = :corp_pk"
+    params: dict[str, object] = {"corp_pk": corp_pk}
+    if role_ids is not None:
+        wanted = sorted({int(r) for r in role_ids})
+        if not wanted:
+            return {}
+        placeholders, names = _in_clause("r", list(wanted))
+        where += f" AND r.role_id IN ({placeholders})"
+        params.update(names)
+    rows = await conn.fetch(
+        "SELECT r.id, r.role_id, r.name, r.group_name, u.user_id FROM role r"
+        " LEFT JOIN role_member m ON m.role_pk = r.id LEFT JOIN org_user u ON u.id = m.user_pk"
+        f" WHERE {where} ORDER BY r.role_id, u.id",
+        params,
+    )
+    grouped: dict[int, tuple[Row, list[str]]] = {}
+    for row in rows:
+        entry = grouped.setdefault(int(row["role_id"]), (row, []))
+        if row["user_id"] is not None:
+            entry[1].append(row["user_id"])
     return {
-        row["dept_id"]: Department(
-            pk=row["id"],
-            dept_id=row["dept_id"],
-            name=row["name"],
-            name_en=row["name_en"],
-            parent_dept_id=row["parent_dept_id"],
-            manager_user_ids=tuple(orjson.loads(row["manager_user_ids"])),
-        )
-        for row in rows
+        role_id: Role(pk=row["id"], role_id=role_id, name=row["name"], group=row["group_name"], members=tuple(members))
+        for role_id, (row, members) in grouped.items()
     }
+
+
+_MAX_CHAIN = 1000  # deeper than any real hierarchy; bounds the walk over a chain that loops
+
+
+async def manager_chain(conn: Connection, corp_pk: int, user_id: str) -> dict[str, str | None]:
+    """The manager links met walking up from ``user_id`` (``{user: his manager}``; stops at a loop)."""
+    rows = await conn.fetch(
+        "WITH RECURSIVE chain(user_id, manager, depth) AS ("
+        " SELECT user_id, manager_user_id, 0 FROM org_user WHERE corp_pk = :c AND user_id = :u"
+        " UNION ALL"
+        " SELECT o.user_id, o.manager_user_id, chain.depth + 1 FROM org_user o"
+        " JOIN chain ON o.corp_pk = :c AND o.user_id = chain.manager WHERE chain.depth < :n"
+        ") SELECT user_id, manager FROM chain",
+        {"c": corp_pk, "u": user_id, "n": _MAX_CHAIN},
+    )
+    return {r["user_id"]: r["manager"] for r in rows}
+
+
+async def department_chain(conn: Connection, corp_pk: int, dept_id: int) -> dict[int, int | None]:
+    """The parent links met walking up from ``dept_id`` (``{dept: its parent}``; stops at a loop)."""
+    rows = await conn.fetch(
+        "WITH RECURSIVE chain(dept_id, parent, depth) AS ("
+        " SELECT dept_id, parent_dept_id, 0 FROM department WHERE corp_pk = :c AND dept_id = :d"
+        " UNION ALL"
+        " SELECT d.dept_id, d.parent_dept_id, chain.depth + 1 FROM department d"
+        " JOIN chain ON d.corp_pk = :c AND d.dept_id = chain.parent WHERE chain.depth < :n"
+        ") SELECT dept_id, parent FROM chain",
+        {"c": corp_pk, "d": dept_id, "n": _MAX_CHAIN},
+    )
+    return {int(r["dept_id"]): (int(r["parent"]) if r["parent"] is not None else None) for r in rows}

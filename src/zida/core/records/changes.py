@@ -43,7 +43,7 @@ async def reference_problems(conn: Connection, corp_pk: int, refs_list: list[Ref
     """For each item, the first user or department it names that the corp does not have (one query each)."""
     users = set().union(*(r.user_ids for r in refs_list))
     depts = set().union(*(r.dept_ids for r in refs_list))
-    known_users = set((await find_users(conn, corp_pk, users)).keys()) if users else set()
+    known_users = {u for u, user in (await find_users(conn, corp_pk, users)).items() if user.active} if users else set()
     known_depts = {str(d) for d in await find_departments(conn, corp_pk, (int(d) for d in depts))} if depts else set()
     problems: list[ZidaError | None] = []
     for refs in refs_list:

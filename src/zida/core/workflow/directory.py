@@ -4,8 +4,13 @@ The engine asks its directory synchronously while it resolves approvers, so ``lo
 — in one to four queries — exactly what resolving one definition for one originator can ask: the manager
 chain up to the deepest ``manager`` level, the department chain above the starting department, the members
 of the roles the definition names, the app's administrators, and which of the other named users exist.
-What it read is kept for a few seconds per question asked (see ``zida.cache``), so repeated starts by the
-same originator read nothing.
+What it read is kept for a few seconds per question asked (see ``zida.cache``, scope ``org``), so repeated starts
+by the same originator read nothing.
+
+Deactivated users are not in it (``user_exists`` is false for them): they are never resolved as new approvers or CCs,
+whether named directly, as a manager, a department head, a role member, an app admin or in an EmployeeField, and a
+node whose people are all deactivated follows its empty-approver policy. The manager and department chains still
+run through them, so "manager at level 2" above a deactivated manager is still found.
 """
 
 from __future__ import annotations
@@ -89,7 +94,7 @@ async def _role_members(conn: Connection, corp_pk: int, role_ids: set[int]) -> d
     placeholders, params = _in("r", sorted(role_ids))
     rows = await conn.fetch(
         "SELECT r.role_id, u.user_id FROM role r JOIN role_member m ON m.role_pk = r.id"
-        f" JOIN org_user u ON u.id = m.user_pk WHERE r.corp_pk = :c AND r.role_id IN ({placeholders})"
+        f" JOIN org_user u ON u.id = m.user_pk AND u.active WHERE r.corp_pk = :c AND r.role_id IN ({placeholders})"
         " ORDER BY r.role_id, u.id",
         {"c": corp_pk, **params},
     )
@@ -104,10 +109,10 @@ async def _known_users_and_admins(
 ) -> tuple[set[str], list[str]]:
     placeholders, params = _in("u", sorted(candidates))
     rows = await conn.fetch(
-        f"SELECT 'user' AS kind, user_id FROM org_user WHERE corp_pk = :c AND user_id IN ({placeholders})"
+        f"SELECT 'user' AS kind, user_id FROM org_user WHERE corp_pk = :c AND user_id IN ({placeholders}) AND active"
         " UNION ALL"
         " SELECT 'admin' AS kind, u.user_id FROM app_admin a JOIN org_user u ON u.id = a.user_pk"
-        " WHERE a.app_pk = :a",
+        " WHERE a.app_pk = :a AND u.active",
         {"c": corp_pk, "a": app_pk, **params},
     )
     known = {r["user_id"] for r in rows if r["kind"] == "user"}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from zida.core.errors import (
     Conflict,
@@ -10,13 +12,16 @@ from zida.core.errors import (
     NotFound,
     PermissionDenied,
     RateLimited,
+    TooExpensive,
     Unauthenticated,
     Unsupported,
     ZidaError,
 )
 from zida.dialects.admin.names import PARAMS
 
-__all__ = ["STATUS", "error_body"]
+__all__ = ["STATUS", "error_body", "parse_body"]
+
+M = TypeVar("M", bound=BaseModel)
 
 STATUS: dict[type[ZidaError], int] = {
     InvalidArgument: 400,
@@ -25,6 +30,7 @@ STATUS: dict[type[ZidaError], int] = {
     NotFound: 404,
     Conflict: 409,
     RateLimited: 429,
+    TooExpensive: 422,
     Unsupported: 422,
 }
 
@@ -41,3 +47,30 @@ def error_body(exc: ZidaError) -> tuple[int, dict[str, Any]]:
     """(HTTP status, ``{"error": {"code": <reason>, "message": …}}``) for a core error."""
     status = REASON_STATUS.get(exc.reason) or next((STATUS[k] for k in type(exc).__mro__ if k in STATUS), 500)
     return status, {"error": {"code": exc.reason, "message": exc.render(PARAMS)}}
+
+
+def _location(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("str", "I18nText", "OptionIn") or "[" in str(part) or "function-" in str(part):
+            continue  # pydantic's markers of union branches and validators
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def parse_body(model: type[M], body: dict[str, Any]) -> M:
+    """A request body validated by ``model``; the first problem as ``InvalidArgument`` naming where it is."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        where = _location(tuple(problem["loc"]))
+        message = problem["msg"]
+        if problem["type"] == "extra_forbidden":
+            message = "unknown key"
+        raise InvalidArgument(
+            f"{where}: {message}" if where else message, reason="argument.invalid", param=where.split(".")[0] or None
+        ) from None

@@ -1,4 +1,5 @@
-"""The admin API's routes: health, and the approval operations of ``zida.dialects.admin.workflow``."""
+"""The admin API's routes: health, the approval operations (``zida.dialects.admin.workflow``), the org directory and
+the audit log (``…admin.org``), credentials (``…admin.credentials``), apps and forms (``…admin.apps``)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from zida.app_state import Zida
-from zida.dialects.admin import workflow
+from zida.dialects.admin import apps, credentials, org, workflow
 
 __all__ = ["routes"]
 
@@ -24,4 +25,10 @@ async def healthz(request: Request) -> Response:
 
 def routes() -> list[Route]:
     """Admin routes."""
-    return [Route("/healthz", healthz, methods=["GET"]), *workflow.routes()]
+    return [
+        Route("/healthz", healthz, methods=["GET"]),
+        *workflow.routes(),
+        *org.routes(),
+        *credentials.routes(),
+        *apps.routes(),
+    ]

@@ -1,0 +1,1041 @@
+"""Actions on the org directory: corps, users, departments, roles and role members.
+
+Each change is one function. ``upsert_*`` work inside the caller's transaction (``zida load`` runs a whole bundle as
+one); the others open their own, and after it committed empty the directory caches of every worker
+(``zida.cache.invalidate``). Every change writes its row(s), its audit row and its domain event together
+(``zida.core.audit``); input that changes nothing writes nothing.
+
+Rules (each tested):
+
+* **Bad input changes nothing.** An unknown id of the object acted on is ``NotFound`` (another corp's too); a
+  duplicate id on create is ``Conflict``; an invalid value or a reference to a department, manager or parent the
+  corp does not have is ``InvalidArgument`` naming the field. The department tree and the manager chain stay
+  acyclic. ``upsert_*`` called with ``references_checked`` trust the caller to have checked references and cycles
+  for the whole set it writes (a bundle, whose objects may refer to ones written after them).
+* **A department** that still has members or sub-departments cannot be deleted (the error says how many). **A
+  role** that the current process of a form names cannot be deleted (the error names the forms).
+* **Deactivating a user** (``active`` false; :func:`deactivate_user`) keeps him and his history: records,
+  approvals and audit rows that name him still render him. He can no longer act (a dialect no longer finds him as
+  an app member, so his app-admin links stay but give him nothing), cannot be named anew in a record, and is never
+  resolved as a new approver or CC (an approver node whose people are all deactivated follows its empty-approver
+  policy). His department, manager, head-of-department and role positions stay as they are (so reactivating him,
+  ``active: true`` through an update, restores everything); org structure may name deactivated users.
+* **His open tasks** (running or waiting for signers): deactivation is refused (``user.holds_tasks``, naming how
+  many and in which instances) unless a successor is named (``hand_over_to``: an active user of the corp, not
+  himself). Then every open task is transferred to the successor in the same transaction (an engine transfer made
+  by ``acting_user`` or, when none is named, by the caller's ``actor``, on the assignee's behalf); if one cannot be
+  transferred (a task waiting for signers, the user's own resubmission, a node where the successor already has a
+  turn) nothing changes and the error says why. Tasks that reach him later (a sequential line resolved at start)
+  are created as usual: an app admin transfers them, or deactivating him again with a successor hands them over.
+  Instances he originated keep running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any, TypeVar
+
+import orjson
+
+from zida.cache import invalidate
+from zida.clock import now_ms
+from zida.core.apps.actions import named_people
+from zida.core.audit import SECRET_CHANGED, Outcome, changed_fields, created_fields, record_change, removed_fields
+from zida.core.errors import Conflict, InvalidArgument, NotFound, ZidaError
+from zida.core.org.models import CorpRef, Department, Role, User
+from zida.core.org.repository import (
+    ORG_CACHE_SCOPE,
+    department_chain,
+    find_departments,
+    find_roles,
+    get_user,
+    manager_chain,
+    user_pks,
+)
+from zida.core.workflow.actions import hand_over_tasks
+from zida.core.workflow.store import open_tasks_of
+from zida.crypto import SecretBox, hash_secret, verify_secret
+from zida.db import Connection, Database, Row
+from zida.ids import new_token
+
+__all__ = [
+    "MAX_ID",
+    "CorpSpec",
+    "Deactivation",
+    "DepartmentSpec",
+    "RoleSpec",
+    "UserSpec",
+    "create_department",
+    "create_role",
+    "create_user",
+    "deactivate_user",
+    "delete_department",
+    "delete_role",
+    "find_cycle",
+    "set_role_members",
+    "update_department",
+    "update_role",
+    "update_user",
+    "upsert_corp",
+    "upsert_department",
+    "upsert_role",
+    "upsert_user",
+]
+
+MAX_ID = 2**63 - 1
+_MAX_TEXT_ID = 64
+# Caches that hold directory facts: the directory itself, and app members (``apps``: who is an active member).
+_USER_SCOPES = (ORG_CACHE_SCOPE, "apps")
+
+K = TypeVar("K", bound=Hashable)
+
+
+# ------------------------------------------------------------------------------------------------ specs
+
+
+@dataclass(frozen=True, slots=True)
+class CorpSpec:
+    """A corp as an action writes it (``org_secret`` None: keep the current one)."""
+
+    corp_id: str
+    name: str
+    org_secret: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UserSpec:
+    """A user as an action writes it. ``union_id``, ``password`` and ``active`` None: keep the current value (a new
+    user gets a generated union id, no password, and is active)."""
+
+    user_id: str
+    name: str
+    name_en: str | None = None
+    departments: tuple[int, ...] = ()
+    manager: str | None = None
+    title: str | None = None
+    mobile: str | None = None
+    email: str | None = None
+    union_id: str | None = None
+    password: str | None = None
+    active: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentSpec:
+    """A department as an action writes it (``dept_id`` None on create: the next free id)."""
+
+    dept_id: int | None
+    name: str
+    name_en: str | None = None
+    parent_id: int | None = None
+    managers: tuple[str, ...] = ()
+    order: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RoleSpec:
+    """A role as an action writes it (``role_id`` None on create: the next free id)."""
+
+    role_id: int | None
+    name: str
+    group: str | None = None
+    members: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Deactivation:
+    """A deactivated user and the ids of the tasks handed over to his successor."""
+
+    user: User
+    handed_over: tuple[int, ...] = ()
+
+
+# ----------------------------------------------------------------------------------------------- checks
+
+
+def find_cycle(links: Mapping[K, K | None], start: K) -> list[K] | None:
+    """The loop met following ``links`` from ``start`` (``[a, b, a]``), or None when the walk ends."""
+    path: list[K] = []
+    seen: set[K] = set()
+    current: K | None = start
+    while current is not None:
+        if current in seen:
+            return [*path[path.index(current) :], current]
+        seen.add(current)
+        path.append(current)
+        current = links.get(current)
+    return None
+
+
+def _invalid(message: str, param: str, reason: str = "argument.invalid") -> InvalidArgument:
+    return InvalidArgument(message, reason=reason, param=param)
+
+
+def _text_id(value: Any, param: str, what: str) -> str:
+    if not isinstance(value, str) or not value or value != value.strip() or len(value) > _MAX_TEXT_ID:
+        raise _invalid(f"{what} must be 1 to {_MAX_TEXT_ID} characters without surrounding spaces", param)
+    if not value.isprintable():
+        raise _invalid(f"{what} {value!r} contains control characters", param)
+    return value
+
+
+def _number_id(value: Any, param: str, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        raise _invalid(f"{what} must be a number between 1 and {MAX_ID}, got {value!r}", param)
+    return value
+
+
+def _name(value: Any, param: str = "name") -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid("{param} must be a non-empty text", param)
+    return value
+
+
+def _optional_text(value: Any, param: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise _invalid("{param} must be a text", param)
+    return value
+
+
+def _no_duplicates(values: Sequence[Any], param: str) -> None:
+    seen: set[Any] = set()
+    for value in values:
+        if value in seen:
+            raise _invalid(f"{{param}} names {value!r} twice", param)
+        seen.add(value)
+
+
+def _check_user_spec(spec: UserSpec) -> None:
+    _text_id(spec.user_id, "user", "a userId")
+    _name(spec.name)
+    for param in ("name_en", "title", "mobile", "email", "union_id", "password"):
+        _optional_text(getattr(spec, param), param)
+    for dept in spec.departments:
+        _number_id(dept, "departments", "a department id")
+    _no_duplicates(spec.departments, "departments")
+    if spec.manager is not None:
+        _text_id(spec.manager, "manager", "the manager's userId")
+        if spec.manager == spec.user_id:
+            raise _invalid(f"user {spec.user_id} cannot be his own manager", "manager", "user.manager_cycle")
+    if spec.active is not None and not isinstance(spec.active, bool):
+        raise _invalid("{param} must be true or false", "active")
+
+
+def _check_department_spec(spec: DepartmentSpec) -> int:
+    dept_id = _number_id(spec.dept_id, "department", "a department id")
+    _name(spec.name)
+    _optional_text(spec.name_en, "name_en")
+    if spec.parent_id is not None:
+        _number_id(spec.parent_id, "parent", "the parent department id")
+        if spec.parent_id == dept_id:
+            raise _invalid(f"department {dept_id} cannot be its own parent", "parent", "department.cycle")
+    for user_id in spec.managers:
+        _text_id(user_id, "managers", "a manager's userId")
+    _no_duplicates(spec.managers, "managers")
+    if isinstance(spec.order, bool) or not isinstance(spec.order, int) or abs(spec.order) > 2**31 - 1:
+        raise _invalid("{param} must be a whole number", "order")
+    return dept_id
+
+
+def _check_role_spec(spec: RoleSpec) -> int:
+    role_id = _number_id(spec.role_id, "role", "a role id")
+    _name(spec.name)
+    _optional_text(spec.group, "group")
+    for user_id in spec.members:
+        _text_id(user_id, "members", "a member's userId")
+    _no_duplicates(spec.members, "members")
+    return role_id
+
+
+async def _user_pks(tx: Connection, corp: CorpRef, user_ids: Sequence[str], param: str) -> list[int]:
+    """The pks of these users, in order; a user the corp does not have is refused."""
+    pks = await user_pks(tx, corp.pk, user_ids)
+    for user_id in user_ids:
+        if user_id not in pks:
+            raise InvalidArgument(
+                f"{{param}}: user {user_id} does not exist in this corp", reason="user.unknown", param=param
+            )
+    return [pks[u] for u in user_ids]
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _cycle_text(cycle: Sequence[Any]) -> str:
+    return " → ".join(str(c) for c in cycle)
+
+
+# ------------------------------------------------------------------------------------------------- corp
+
+
+async def upsert_corp(
+    tx: Connection, box: SecretBox, spec: CorpSpec, *, actor: str | None, now: int
+) -> tuple[CorpRef, Outcome]:
+    """Inside the caller's transaction: create or update a corp (its org secret encrypted with the server key)."""
+    _text_id(spec.corp_id, "corp", "a corpId")
+    _name(spec.name)
+    row = await tx.fetchrow(
+        f"SELECT id, name, org_secret_enc FROM corp WHERE corp_id = :c{tx.sql.for_update}", {"c": spec.corp_id}
+    )
+    if row is None:
+        enc = box.encrypt(spec.org_secret) if spec.org_secret is not None else None
+        pk = await tx.fetchval(
+            "INSERT INTO corp (corp_id, name, org_secret_enc, created_at, updated_at)"
+            " VALUES (:c, :name, :enc, :now, :now) ON CONFLICT (corp_id) DO NOTHING RETURNING id",
+            {"c": spec.corp_id, "name": spec.name, "enc": enc, "now": now},
+        )
+        if pk is None:
+            raise Conflict(f"corp {spec.corp_id} was created concurrently", reason="corp.exists", param="corp")
+        corp = CorpRef(int(pk), spec.corp_id)
+        changes: dict[str, Any] = created_fields({"name": spec.name})
+        if enc is not None:
+            changes["org_secret"] = SECRET_CHANGED
+        await record_change(
+            tx,
+            corp_pk=corp.pk,
+            kind="corp",
+            object_id=corp.corp_id,
+            action="created",
+            changes=changes,
+            actor=actor,
+            at=now,
+        )
+        return corp, Outcome.CREATED
+    corp = CorpRef(int(row["id"]), spec.corp_id)
+    changes = changed_fields({"name": row["name"]}, {"name": spec.name})
+    sets: dict[str, Any] = {"name": spec.name} if changes else {}
+    if spec.org_secret is not None and (
+        row["org_secret_enc"] is None or box.decrypt(row["org_secret_enc"]) != spec.org_secret
+    ):
+        sets["org_secret_enc"] = box.encrypt(spec.org_secret)
+        changes["org_secret"] = SECRET_CHANGED
+    if not changes:
+        return corp, Outcome.UNCHANGED
+    await tx.execute(
+        f"UPDATE corp SET {', '.join(f'{c} = :{c}' for c in sets)}, updated_at = :now WHERE id = :pk",
+        {**sets, "now": now, "pk": corp.pk},
+    )
+    await record_change(
+        tx, corp_pk=corp.pk, kind="corp", object_id=corp.corp_id, action="updated", changes=changes, actor=actor, at=now
+    )
+    return corp, Outcome.UPDATED
+
+
+# ------------------------------------------------------------------------------------------------ users
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredUser:
+    pk: int
+    values: dict[str, Any]
+    password_hash: str | None
+
+    def spec(self, user_id: str) -> UserSpec:
+        v = self.values
+        return UserSpec(
+            user_id=user_id,
+            name=v["name"],
+            name_en=v["name_en"],
+            departments=tuple(v["departments"]),
+            manager=v["manager"],
+            title=v["title"],
+            mobile=v["mobile"],
+            email=v["email"],
+            union_id=v["union_id"],
+            active=v["active"],
+        )
+
+
+# Neutral field name → org_user column.
+_USER_COLUMNS = {
+    "name": "name",
+    "name_en": "name_en",
+    "title": "title",
+    "mobile": "mobile",
+    "email": "email",
+    "union_id": "union_id",
+    "manager": "manager_user_id",
+    "active": "active",
+}
+
+
+async def _stored_user(tx: Connection, corp: CorpRef, user_id: str) -> _StoredUser | None:
+    row = await tx.fetchrow(
+        "SELECT id, name, name_en, title, mobile, email, union_id, manager_user_id, password_hash, active"
+        f" FROM org_user WHERE corp_pk = :c AND user_id = :u{tx.sql.for_update}",
+        {"c": corp.pk, "u": user_id},
+    )
+    if row is None:
+        return None
+    depts = await tx.fetch(
+        "SELECT d.dept_id FROM user_department ud JOIN department d ON d.id = ud.dept_pk"
+        " WHERE ud.user_pk = :pk ORDER BY ud.position",
+        {"pk": row["id"]},
+    )
+    values = {name: row[column] for name, column in _USER_COLUMNS.items()}
+    values["active"] = bool(row["active"])
+    values["departments"] = [int(d["dept_id"]) for d in depts]
+    return _StoredUser(int(row["id"]), values, row["password_hash"])
+
+
+async def _department_pks(tx: Connection, corp: CorpRef, dept_ids: Sequence[int], param: str) -> list[int]:
+    found = await find_departments(tx, corp.pk, dept_ids)
+    for dept_id in dept_ids:
+        if dept_id not in found:
+            raise InvalidArgument(
+                f"{{param}}: department {dept_id} does not exist in this corp",
+                reason="department.unknown",
+                param=param,
+            )
+    return [found[d].pk for d in dept_ids]
+
+
+async def _check_manager(tx: Connection, corp: CorpRef, spec: UserSpec) -> None:
+    if spec.manager is None:
+        return
+    chain = await manager_chain(tx, corp.pk, spec.manager)
+    if spec.manager not in chain:
+        raise InvalidArgument(
+            f"{{param}}: user {spec.manager} does not exist in this corp", reason="user.unknown", param="manager"
+        )
+    cycle = find_cycle({**chain, spec.user_id: spec.manager}, spec.user_id)
+    if cycle is not None:
+        raise InvalidArgument(
+            f"the manager chain would have a cycle: {_cycle_text(cycle)}", reason="user.manager_cycle", param="manager"
+        )
+
+
+async def _active_user(tx: Connection, corp: CorpRef, user_id: str, param: str) -> None:
+    """Refuse a user the corp does not have (``NotFound``) or has deactivated."""
+    found = await get_user(tx, corp.pk, user_id)
+    if found is None:
+        raise NotFound(f"user {user_id} does not exist in this corp", reason="user.not_found", param=param)
+    if not found.active:
+        raise InvalidArgument(f"user {user_id} is deactivated", reason="user.inactive", param=param)
+
+
+@dataclass(frozen=True, slots=True)
+class _HandOver:
+    successor: str | None
+    by: str
+    remark: str
+
+
+async def _hand_over(tx: Connection, corp: CorpRef, user_id: str, hand_over: _HandOver) -> list[int]:
+    """The open tasks of a user being deactivated: refused without a successor, else transferred."""
+    open_tasks = await open_tasks_of(tx, corp.pk, user_id)
+    if hand_over.successor is None:
+        if not open_tasks:
+            return []
+        count = sum(len(t) for t in open_tasks.values())
+        instances = sorted(open_tasks)
+        shown = ", ".join(instances[:5]) + (f" and {len(instances) - 5} more" if len(instances) > 5 else "")
+        raise Conflict(
+            f"user {user_id} holds {count} open task{'s' if count != 1 else ''} in {len(instances)} process"
+            f" instance{'s' if len(instances) != 1 else ''} ({shown}): name the user who takes them over"
+            " ({param}) to deactivate him",
+            reason="user.holds_tasks",
+            param="hand_over_to",
+            tasks=count,
+            instances=instances,
+        )
+    try:
+        return await hand_over_tasks(
+            tx, corp.pk, user_id, hand_over.successor, by=hand_over.by, remark=hand_over.remark
+        )
+    except ZidaError as exc:
+        raise type(exc)(
+            f"the open tasks of {user_id} cannot be handed over to {hand_over.successor}: {exc.template}",
+            reason=exc.reason,
+            **exc.details,
+        ) from None
+
+
+async def _write_user(
+    tx: Connection,
+    corp: CorpRef,
+    spec: UserSpec,
+    stored: _StoredUser | None,
+    *,
+    actor: str | None,
+    now: int,
+    references_checked: bool,
+    hand_over: _HandOver | None = None,
+) -> tuple[Outcome, list[int]]:
+    _check_user_spec(spec)
+    dept_pks = await _department_pks(tx, corp, spec.departments, "departments")
+    if not references_checked:
+        await _check_manager(tx, corp, spec)
+    current = stored.values if stored is not None else {}
+    new: dict[str, Any] = {
+        "name": spec.name,
+        "name_en": spec.name_en,
+        "title": spec.title,
+        "mobile": spec.mobile,
+        "email": spec.email,
+        "union_id": spec.union_id or current.get("union_id") or new_token(),
+        "manager": spec.manager,
+        "departments": list(spec.departments),
+        "active": spec.active if spec.active is not None else current.get("active", True),
+    }
+    password_hash = stored.password_hash if stored is not None else None
+    password_changed = False
+    same_password = password_hash is not None and spec.password is not None
+    if same_password:
+        same_password = await asyncio.to_thread(verify_secret, str(spec.password), str(password_hash))
+    if spec.password is not None and not same_password:
+        password_hash = await asyncio.to_thread(hash_secret, spec.password)
+        password_changed = True
+    if stored is None:
+        pk = await tx.fetchval(
+            "INSERT INTO org_user (corp_pk, user_id, name, name_en, title, mobile, email, union_id, manager_user_id,"
+            " password_hash, active, created_at, updated_at) VALUES (:c, :u, :name, :name_en, :title, :mobile,"
+            " :email, :union_id, :manager, :password_hash, :active, :now, :now)"
+            " ON CONFLICT (corp_pk, user_id) DO NOTHING RETURNING id",
+            {"c": corp.pk, "u": spec.user_id, **new, "password_hash": password_hash, "now": now},
+        )
+        if pk is None:
+            raise Conflict(f"user {spec.user_id} already exists", reason="user.exists", param="user")
+        await _link_departments(tx, int(pk), dept_pks)
+        changes: dict[str, Any] = created_fields(new)
+        if password_changed:
+            changes["password"] = SECRET_CHANGED
+        await record_change(
+            tx,
+            corp_pk=corp.pk,
+            kind="user",
+            object_id=spec.user_id,
+            action="created",
+            changes=changes,
+            actor=actor,
+            at=now,
+        )
+        return Outcome.CREATED, []
+    changes = changed_fields(current, new)
+    if password_changed:
+        changes["password"] = SECRET_CHANGED
+    if not changes:
+        return Outcome.UNCHANGED, []
+    moved: list[int] = []
+    deactivating = "active" in changes and not new["active"]
+    if deactivating:
+        moved = await _hand_over(tx, corp, spec.user_id, hand_over or _HandOver(None, actor or "", ""))
+    sets = {_USER_COLUMNS[name]: new[name] for name in changes if name in _USER_COLUMNS}
+    if password_changed:
+        sets["password_hash"] = password_hash
+    if sets:
+        await tx.execute(
+            f"UPDATE org_user SET {', '.join(f'{c} = :{c}' for c in sets)}, updated_at = :now WHERE id = :pk",
+            {**sets, "now": now, "pk": stored.pk},
+        )
+    if "departments" in changes:
+        await tx.execute("DELETE FROM user_department WHERE user_pk = :pk", {"pk": stored.pk})
+        await _link_departments(tx, stored.pk, dept_pks)
+    action = "updated"
+    if "active" in changes:
+        action = "reactivated" if new["active"] else "deactivated"
+    await record_change(
+        tx, corp_pk=corp.pk, kind="user", object_id=spec.user_id, action=action, changes=changes, actor=actor, at=now
+    )
+    return Outcome.UPDATED, moved
+
+
+async def _link_departments(tx: Connection, user_pk: int, dept_pks: Sequence[int]) -> None:
+    if dept_pks:
+        await tx.executemany(
+            "INSERT INTO user_department (user_pk, dept_pk, position) VALUES (:u, :d, :p)",
+            [{"u": user_pk, "d": d, "p": n} for n, d in enumerate(dept_pks)],
+        )
+
+
+async def upsert_user(
+    tx: Connection, corp: CorpRef, spec: UserSpec, *, actor: str | None, now: int, references_checked: bool = False
+) -> Outcome:
+    """Inside the caller's transaction: create or update a user (deactivating one who holds tasks is refused)."""
+    outcome, _ = await _write_user(
+        tx,
+        corp,
+        spec,
+        await _stored_user(tx, corp, spec.user_id),
+        actor=actor,
+        now=now,
+        references_checked=references_checked,
+    )
+    return outcome
+
+
+async def _current_user(db: Database, corp: CorpRef, user_id: str) -> User:
+    user = await get_user(db, corp.pk, user_id)
+    if user is None:  # cannot happen: the action just wrote him
+        raise NotFound(f"user {user_id} does not exist in this corp", reason="user.not_found", param="user")
+    return user
+
+
+async def create_user(db: Database, corp: CorpRef, spec: UserSpec, *, actor: str | None) -> User:
+    """Create a user; an existing userId is a ``Conflict``."""
+    async with db.transaction() as tx:
+        if await _stored_user(tx, corp, spec.user_id) is not None:
+            raise Conflict(f"user {spec.user_id} already exists", reason="user.exists", param="user")
+        await _write_user(tx, corp, spec, None, actor=actor, now=now_ms(), references_checked=False)
+    invalidate(*_USER_SCOPES)
+    return await _current_user(db, corp, spec.user_id)
+
+
+def _patched(spec: Any, changes: Mapping[str, Any], *, fixed: str) -> Any:
+    allowed = {f.name for f in fields(spec)} - {fixed}
+    for name in changes:
+        if name not in allowed:
+            raise InvalidArgument(f"{name} cannot be changed", reason="argument.invalid", param=name)
+    return replace(spec, **changes)
+
+
+async def update_user(
+    db: Database, corp: CorpRef, user_id: str, changes: Mapping[str, Any], *, actor: str | None
+) -> User:
+    """Change some fields of a user (``UserSpec`` names; ``active`` true reactivates him, false deactivates him
+    unless he holds open tasks)."""
+    async with db.transaction() as tx:
+        stored = await _stored_user(tx, corp, user_id)
+        if stored is None:
+            raise NotFound(f"user {user_id} does not exist in this corp", reason="user.not_found", param="user")
+        spec = _patched(stored.spec(user_id), changes, fixed="user_id")
+        outcome, _ = await _write_user(tx, corp, spec, stored, actor=actor, now=now_ms(), references_checked=False)
+    if outcome is not Outcome.UNCHANGED:
+        invalidate(*_USER_SCOPES)
+    return await _current_user(db, corp, user_id)
+
+
+async def deactivate_user(
+    db: Database,
+    corp: CorpRef,
+    user_id: str,
+    *,
+    actor: str | None,
+    hand_over_to: str | None = None,
+    acting_user: str | None = None,
+    remark: str = "",
+) -> Deactivation:
+    """Deactivate a user, handing his open tasks over to ``hand_over_to`` (required when he holds any).
+
+    ``acting_user`` (a user of the corp) is recorded as the one who transferred the tasks; else the ``actor``. An
+    already deactivated user changes nothing, except that tasks which reached him since are handed over when a
+    successor is named.
+    """
+    now = now_ms()
+    async with db.transaction() as tx:
+        stored = await _stored_user(tx, corp, user_id)
+        if stored is None:
+            raise NotFound(f"user {user_id} does not exist in this corp", reason="user.not_found", param="user")
+        if hand_over_to is not None:
+            if hand_over_to == user_id:
+                raise InvalidArgument(
+                    f"user {user_id} cannot hand his tasks over to himself",
+                    reason="user.hand_over_to_self",
+                    param="hand_over_to",
+                )
+            await _active_user(tx, corp, hand_over_to, "hand_over_to")
+        if acting_user is not None:
+            await _active_user(tx, corp, acting_user, "acting_user")
+        hand_over = _HandOver(hand_over_to, acting_user or actor or "", remark)
+        if stored.values["active"]:
+            spec = replace(stored.spec(user_id), active=False)
+            _, moved = await _write_user(
+                tx, corp, spec, stored, actor=actor, now=now, references_checked=True, hand_over=hand_over
+            )
+        else:
+            moved = await _hand_over(tx, corp, user_id, hand_over) if hand_over_to is not None else []
+    invalidate(*_USER_SCOPES)
+    return Deactivation(await _current_user(db, corp, user_id), tuple(moved))
+
+
+# ------------------------------------------------------------------------------------------ departments
+
+
+def _department_values(spec: DepartmentSpec) -> dict[str, Any]:
+    return {
+        "name": spec.name,
+        "name_en": spec.name_en,
+        "parent_id": spec.parent_id,
+        "managers": list(spec.managers),
+        "order": spec.order,
+    }
+
+
+def _stored_department_values(row: Row) -> dict[str, Any]:
+    return {
+        "name": row["name"],
+        "name_en": row["name_en"],
+        "parent_id": int(row["parent_dept_id"]) if row["parent_dept_id"] is not None else None,
+        "managers": list(orjson.loads(row["manager_user_ids"])),
+        "order": int(row["sort_order"] or 0),
+    }
+
+
+async def _stored_department(tx: Connection, corp: CorpRef, dept_id: int) -> Row | None:
+    return await tx.fetchrow(
+        "SELECT id, dept_id, name, name_en, parent_dept_id, manager_user_ids, sort_order FROM department"
+        f" WHERE corp_pk = :c AND dept_id = :d{tx.sql.for_update}",
+        {"c": corp.pk, "d": dept_id},
+    )
+
+
+async def _check_department_references(tx: Connection, corp: CorpRef, dept_id: int, spec: DepartmentSpec) -> None:
+    if spec.parent_id is not None:
+        chain = await department_chain(tx, corp.pk, spec.parent_id)
+        if spec.parent_id not in chain:
+            raise InvalidArgument(
+                f"{{param}}: department {spec.parent_id} does not exist in this corp",
+                reason="department.unknown",
+                param="parent",
+            )
+        cycle = find_cycle({**chain, dept_id: spec.parent_id}, dept_id)
+        if cycle is not None:
+            raise InvalidArgument(
+                f"the department tree would have a cycle: {_cycle_text(cycle)}",
+                reason="department.cycle",
+                param="parent",
+            )
+    await _user_pks(tx, corp, spec.managers, "managers")
+
+
+async def _write_department(
+    tx: Connection,
+    corp: CorpRef,
+    spec: DepartmentSpec,
+    row: Row | None,
+    *,
+    actor: str | None,
+    now: int,
+    references_checked: bool,
+) -> Outcome:
+    dept_id = _check_department_spec(spec)
+    if not references_checked:
+        await _check_department_references(tx, corp, dept_id, spec)
+    new = _department_values(spec)
+    columns = {
+        "name": spec.name,
+        "name_en": spec.name_en,
+        "parent_dept_id": spec.parent_id,
+        "manager_user_ids": _json(list(spec.managers)),
+        "sort_order": spec.order,
+    }
+    if row is None:
+        pk = await tx.fetchval(
+            "INSERT INTO department (corp_pk, dept_id, name, name_en, parent_dept_id, manager_user_ids, sort_order)"
+            f" VALUES (:c, :d, :name, :name_en, :parent_dept_id, {tx.sql.json_param('manager_user_ids')}, :sort_order)"
+            " ON CONFLICT (corp_pk, dept_id) DO NOTHING RETURNING id",
+            {"c": corp.pk, "d": dept_id, **columns},
+        )
+        if pk is None:
+            raise Conflict(f"department {dept_id} already exists", reason="department.exists", param="department")
+        await record_change(
+            tx,
+            corp_pk=corp.pk,
+            kind="department",
+            object_id=str(dept_id),
+            action="created",
+            changes=created_fields(new),
+            actor=actor,
+            at=now,
+        )
+        return Outcome.CREATED
+    changes = changed_fields(_stored_department_values(row), new)
+    if not changes:
+        return Outcome.UNCHANGED
+    await tx.execute(
+        "UPDATE department SET name = :name, name_en = :name_en, parent_dept_id = :parent_dept_id,"
+        f" manager_user_ids = {tx.sql.json_param('manager_user_ids')}, sort_order = :sort_order WHERE id = :pk",
+        {**columns, "pk": row["id"]},
+    )
+    await record_change(
+        tx,
+        corp_pk=corp.pk,
+        kind="department",
+        object_id=str(dept_id),
+        action="updated",
+        changes=changes,
+        actor=actor,
+        at=now,
+    )
+    return Outcome.UPDATED
+
+
+async def upsert_department(
+    tx: Connection,
+    corp: CorpRef,
+    spec: DepartmentSpec,
+    *,
+    actor: str | None,
+    now: int,
+    references_checked: bool = False,
+) -> Outcome:
+    """Inside the caller's transaction: create or update a department."""
+    dept_id = _number_id(spec.dept_id, "department", "a department id")
+    row = await _stored_department(tx, corp, dept_id)
+    return await _write_department(tx, corp, spec, row, actor=actor, now=now, references_checked=references_checked)
+
+
+async def _current_department(db: Database, corp: CorpRef, dept_id: int) -> Department:
+    found = await find_departments(db, corp.pk, [dept_id])
+    if dept_id not in found:  # cannot happen: the action just wrote it
+        raise NotFound(f"department {dept_id} does not exist", reason="department.not_found", param="department")
+    return found[dept_id]
+
+
+async def _next_id(tx: Connection, table: str, column: str, corp: CorpRef) -> int:
+    value = await tx.fetchval(f"SELECT COALESCE(MAX({column}), 0) + 1 FROM {table} WHERE corp_pk = :c", {"c": corp.pk})
+    return int(value)
+
+
+async def create_department(db: Database, corp: CorpRef, spec: DepartmentSpec, *, actor: str | None) -> Department:
+    """Create a department (``dept_id`` None: one above the corp's highest); an existing id is a ``Conflict``."""
+    async with db.transaction() as tx:
+        dept_id = spec.dept_id if spec.dept_id is not None else await _next_id(tx, "department", "dept_id", corp)
+        spec = replace(spec, dept_id=dept_id)
+        _number_id(dept_id, "department", "a department id")
+        if await _stored_department(tx, corp, dept_id) is not None:
+            raise Conflict(f"department {dept_id} already exists", reason="department.exists", param="department")
+        await _write_department(tx, corp, spec, None, actor=actor, now=now_ms(), references_checked=False)
+    invalidate(ORG_CACHE_SCOPE)
+    return await _current_department(db, corp, dept_id)
+
+
+def _department_spec(row: Row) -> DepartmentSpec:
+    values = _stored_department_values(row)
+    return DepartmentSpec(
+        dept_id=int(row["dept_id"]),
+        name=values["name"],
+        name_en=values["name_en"],
+        parent_id=values["parent_id"],
+        managers=tuple(values["managers"]),
+        order=values["order"],
+    )
+
+
+async def update_department(
+    db: Database, corp: CorpRef, dept_id: int, changes: Mapping[str, Any], *, actor: str | None
+) -> Department:
+    """Change some fields of a department (``DepartmentSpec`` names)."""
+    async with db.transaction() as tx:
+        row = await _stored_department(tx, corp, dept_id)
+        if row is None:
+            raise NotFound(f"department {dept_id} does not exist", reason="department.not_found", param="department")
+        spec = _patched(_department_spec(row), changes, fixed="dept_id")
+        outcome = await _write_department(tx, corp, spec, row, actor=actor, now=now_ms(), references_checked=False)
+    if outcome is not Outcome.UNCHANGED:
+        invalidate(ORG_CACHE_SCOPE)
+    return await _current_department(db, corp, dept_id)
+
+
+async def delete_department(db: Database, corp: CorpRef, dept_id: int, *, actor: str | None) -> None:
+    """Delete a department that has no members and no sub-departments."""
+    async with db.transaction() as tx:
+        row = await _stored_department(tx, corp, dept_id)
+        if row is None:
+            raise NotFound(f"department {dept_id} does not exist", reason="department.not_found", param="department")
+        members = int(await tx.fetchval("SELECT count(*) FROM user_department WHERE dept_pk = :d", {"d": row["id"]}))
+        children = await tx.fetch(
+            "SELECT dept_id FROM department WHERE corp_pk = :c AND parent_dept_id = :d ORDER BY dept_id",
+            {"c": corp.pk, "d": dept_id},
+        )
+        if members or children:
+            held = []
+            if members:
+                held.append(f"{members} member{'s' if members != 1 else ''}")
+            if children:
+                ids = ", ".join(str(c["dept_id"]) for c in children)
+                held.append(f"{len(children)} sub-department{'s' if len(children) != 1 else ''} ({ids})")
+            raise Conflict(
+                f"department {dept_id} ({row['name']}) still has {' and '.join(held)}: move them first",
+                reason="department.not_empty",
+                param="department",
+            )
+        await tx.execute("DELETE FROM department WHERE id = :pk", {"pk": row["id"]})
+        await record_change(
+            tx,
+            corp_pk=corp.pk,
+            kind="department",
+            object_id=str(dept_id),
+            action="deleted",
+            changes=removed_fields(_stored_department_values(row)),
+            actor=actor,
+            at=now_ms(),
+        )
+    invalidate(ORG_CACHE_SCOPE)
+
+
+# ------------------------------------------------------------------------------------------------ roles
+
+
+async def _stored_role(tx: Connection, corp: CorpRef, role_id: int) -> tuple[Row, list[str]] | None:
+    row = await tx.fetchrow(
+        f"SELECT id, role_id, name, group_name FROM role WHERE corp_pk = :c AND role_id = :r{tx.sql.for_update}",
+        {"c": corp.pk, "r": role_id},
+    )
+    if row is None:
+        return None
+    members = await tx.fetch(
+        "SELECT u.user_id FROM role_member m JOIN org_user u ON u.id = m.user_pk WHERE m.role_pk = :r ORDER BY u.id",
+        {"r": row["id"]},
+    )
+    return row, [m["user_id"] for m in members]
+
+
+def _role_values(name: str, group: str | None, members: Sequence[str]) -> dict[str, Any]:
+    return {"name": name, "group": group, "members": sorted(members)}
+
+
+async def _write_role(
+    tx: Connection,
+    corp: CorpRef,
+    spec: RoleSpec,
+    stored: tuple[Row, list[str]] | None,
+    *,
+    actor: str | None,
+    now: int,
+) -> Outcome:
+    role_id = _check_role_spec(spec)
+    member_pks = await _user_pks(tx, corp, spec.members, "members")
+    new = _role_values(spec.name, spec.group, spec.members)
+    if stored is None:
+        pk = await tx.fetchval(
+            "INSERT INTO role (corp_pk, role_id, name, group_name) VALUES (:c, :r, :name, :g)"
+            " ON CONFLICT (corp_pk, role_id) DO NOTHING RETURNING id",
+            {"c": corp.pk, "r": role_id, "name": spec.name, "g": spec.group},
+        )
+        if pk is None:
+            raise Conflict(f"role {role_id} already exists", reason="role.exists", param="role")
+        await _link_members(tx, int(pk), member_pks)
+        await record_change(
+            tx,
+            corp_pk=corp.pk,
+            kind="role",
+            object_id=str(role_id),
+            action="created",
+            changes=created_fields(new),
+            actor=actor,
+            at=now,
+        )
+        return Outcome.CREATED
+    row, members = stored
+    changes = changed_fields(_role_values(row["name"], row["group_name"], members), new)
+    if not changes:
+        return Outcome.UNCHANGED
+    if "name" in changes or "group" in changes:
+        await tx.execute(
+            "UPDATE role SET name = :name, group_name = :g WHERE id = :pk",
+            {"name": spec.name, "g": spec.group, "pk": row["id"]},
+        )
+    if "members" in changes:
+        await tx.execute("DELETE FROM role_member WHERE role_pk = :pk", {"pk": row["id"]})
+        await _link_members(tx, int(row["id"]), member_pks)
+    await record_change(
+        tx, corp_pk=corp.pk, kind="role", object_id=str(role_id), action="updated", changes=changes, actor=actor, at=now
+    )
+    return Outcome.UPDATED
+
+
+async def _link_members(tx: Connection, role_pk: int, user_pks: Sequence[int]) -> None:
+    if user_pks:
+        await tx.executemany(
+            "INSERT INTO role_member (role_pk, user_pk) VALUES (:r, :u)", [{"r": role_pk, "u": u} for u in user_pks]
+        )
+
+
+async def upsert_role(
+    tx: Connection, corp: CorpRef, spec: RoleSpec, *, actor: str | None, now: int, references_checked: bool = False
+) -> Outcome:
+    """Inside the caller's transaction: create or update a role and its members."""
+    role_id = _number_id(spec.role_id, "role", "a role id")
+    return await _write_role(tx, corp, spec, await _stored_role(tx, corp, role_id), actor=actor, now=now)
+
+
+async def _current_role(db: Database, corp: CorpRef, role_id: int) -> Role:
+    found = await find_roles(db, corp.pk, [role_id])
+    if role_id not in found:  # cannot happen: the action just wrote it
+        raise NotFound(f"role {role_id} does not exist", reason="role.not_found", param="role")
+    return found[role_id]
+
+
+async def create_role(db: Database, corp: CorpRef, spec: RoleSpec, *, actor: str | None) -> Role:
+    """Create a role (``role_id`` None: one above the corp's highest); an existing id is a ``Conflict``."""
+    async with db.transaction() as tx:
+        role_id = spec.role_id if spec.role_id is not None else await _next_id(tx, "role", "role_id", corp)
+        spec = replace(spec, role_id=role_id)
+        _number_id(role_id, "role", "a role id")
+        if await _stored_role(tx, corp, role_id) is not None:
+            raise Conflict(f"role {role_id} already exists", reason="role.exists", param="role")
+        await _write_role(tx, corp, spec, None, actor=actor, now=now_ms())
+    invalidate(ORG_CACHE_SCOPE)
+    return await _current_role(db, corp, role_id)
+
+
+async def update_role(
+    db: Database, corp: CorpRef, role_id: int, changes: Mapping[str, Any], *, actor: str | None
+) -> Role:
+    """Change some fields of a role (``RoleSpec`` names: ``name``, ``group``, ``members``)."""
+    async with db.transaction() as tx:
+        stored = await _stored_role(tx, corp, role_id)
+        if stored is None:
+            raise NotFound(f"role {role_id} does not exist", reason="role.not_found", param="role")
+        row, members = stored
+        current = RoleSpec(role_id, row["name"], row["group_name"], tuple(members))
+        spec = _patched(current, changes, fixed="role_id")
+        outcome = await _write_role(tx, corp, spec, stored, actor=actor, now=now_ms())
+    if outcome is not Outcome.UNCHANGED:
+        invalidate(ORG_CACHE_SCOPE)
+    return await _current_role(db, corp, role_id)
+
+
+async def set_role_members(
+    db: Database, corp: CorpRef, role_id: int, members: Sequence[str], *, actor: str | None
+) -> Role:
+    """Make ``members`` the role's members (users of the corp)."""
+    return await update_role(db, corp, role_id, {"members": tuple(members)}, actor=actor)
+
+
+async def _forms_naming_role(tx: Connection, corp: CorpRef, role_id: int) -> list[str]:
+    rows = await tx.fetch(
+        "SELECT f.form_uuid, f.title_zh, v.process FROM form f JOIN app a ON a.id = f.app_pk"
+        " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
+        " WHERE a.corp_pk = :c AND v.process IS NOT NULL ORDER BY f.id",
+        {"c": corp.pk},
+    )
+    out = []
+    for row in rows:
+        process = orjson.loads(row["process"])
+        if any(kind == "role" and str(value) == str(role_id) for _, kind, value in named_people(process)):
+            out.append(f"{row['form_uuid']} ({row['title_zh']})")
+    return out
+
+
+async def delete_role(db: Database, corp: CorpRef, role_id: int, *, actor: str | None) -> None:
+    """Delete a role that no form's current process names."""
+    async with db.transaction() as tx:
+        stored = await _stored_role(tx, corp, role_id)
+        if stored is None:
+            raise NotFound(f"role {role_id} does not exist", reason="role.not_found", param="role")
+        row, members = stored
+        forms = await _forms_naming_role(tx, corp, role_id)
+        if forms:
+            raise Conflict(
+                f"role {role_id} ({row['name']}) is named by the current process of {', '.join(forms)}:"
+                " change those processes first",
+                reason="role.in_use",
+                param="role",
+            )
+        await tx.execute("DELETE FROM role WHERE id = :pk", {"pk": row["id"]})
+        await record_change(
+            tx,
+            corp_pk=corp.pk,
+            kind="role",
+            object_id=str(role_id),
+            action="deleted",
+            changes=removed_fields(_role_values(row["name"], row["group_name"], members)),
+            actor=actor,
+            at=now_ms(),
+        )
+    invalidate(ORG_CACHE_SCOPE)
