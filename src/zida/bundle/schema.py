@@ -1,4 +1,4 @@
-"""The bundle format (``shared/spec/bundle.md``) as validated models; unknown keys are errors."""
+"""The bundle format (``docs/bundle.md``) as validated models; unknown keys are errors."""
 
 from __future__ import annotations
 

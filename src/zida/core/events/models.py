@@ -22,9 +22,12 @@ topic                        object               data
 ``task.finished``            task id              as created, and ``result`` (agree/disagree/redirect/return),
                                                   ``remark``, ``finished_at``
 ``task.cancelled``           task id              as created
-``user.*`` ``department.*``  the object's id      the fields that changed ``{name: {"old": …, "new": …}}`` (and
-``role.*`` ``credential.*``                       for ``*.created`` every field as ``{"new": …}``)
-``app.*`` ``form.*``
+``corp.*`` ``user.*``        the object's id      the fields that changed ``{name: {"old": …, "new": …}}`` (for
+``department.*`` ``role.*``                       ``*.created`` every field as ``{"new": …}``, for ``*.deleted``
+``credential.*`` ``app.*``                        as ``{"old": …}``; secrets only as ``{"changed": true}``);
+``form.*``                                        actions: ``created``, ``updated``, ``deleted``, and
+                                                  ``user.deactivated`` / ``user.reactivated``,
+                                                  ``credential.rotated`` / ``credential.revoked``
 ============================ ==================== =================================================================
 """
 

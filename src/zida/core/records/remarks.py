@@ -75,7 +75,7 @@ async def save_remark(
                 raise NotFound(f"comment {reply_id} does not exist on {instance_id}", reason="remark.not_found")
         if at_user_ids:
             known = await find_users(tx, actor.corp_pk, at_user_ids)
-            missing = sorted(set(at_user_ids) - known.keys())
+            missing = sorted(u for u in set(at_user_ids) if u not in known or not known[u].active)
             if missing:
                 raise NotFound(
                     f"{{param}}: user {missing[0]} does not exist in this corp",

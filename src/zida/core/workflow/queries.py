@@ -235,7 +235,8 @@ async def _inbox_user(conn: Connection, principal: Principal, query: InboxQuery)
         raise InvalidArgument(
             f"page must be >= 1 and pageSize between 1 and {MAX_PAGE_SIZE}", reason="argument.invalid_page"
         )
-    if not (await find_users(conn, principal.corp_pk, [principal.user_id])):
+    user = (await find_users(conn, principal.corp_pk, [principal.user_id])).get(principal.user_id)
+    if user is None or not user.active:  # a deactivated user acts nowhere, his inbox included
         raise NotFound(f"user {principal.user_id} does not exist in this corp", reason="user.not_found")
     return principal.user_id
 

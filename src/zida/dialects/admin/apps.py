@@ -2,7 +2,7 @@
 
 An app's secret (``systemToken``, what every Yida call of the app carries) is shown only in the answer to the call
 that set it: create (generated when not given) and an update that gives a new one. Forms are written in the
-bundle's format (``shared/spec/bundle.md``: ``title``, ``type``, ``fields``, ``process``); changing the fields or
+bundle's format (``docs/bundle.md``: ``title``, ``type``, ``fields``, ``process``); changing the fields or
 the process makes a new version, which new records use (records and running approvals keep theirs). Another corp's
 app or form does not exist (404).
 
