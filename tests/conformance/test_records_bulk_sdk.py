@@ -550,3 +550,51 @@ def test_process_forms_refuse_plain_saves(sdk: RSdk) -> None:
             "batch_save_form_data", form_uuid="FORM-R1FLOW", form_data_json_list=[json.dumps({"textField_reason": "x"})]
         )
     ) == ("failure.operation.processFormCanNotSaveReceiptFormData")
+
+
+def test_sub_table_row_ids_stay_unique_whatever_a_client_sends(sdk: RSdk) -> None:
+    m = marker()
+    [iid] = batch_save(sdk, [{"textField_sku": m, "tableField_moves": [{"textField_where": "A"}]}]).body.result
+
+    def rows() -> list[dict[str, Any]]:
+        body = sdk.call(
+            "list_table_data_by_form_instance_id_table_id",
+            iid,
+            token=sdk.token(R_ALL),
+            **APP,
+            user_id="radmin",
+            form_uuid=FORM,
+            table_field_id="tableField_moves",
+            page_number=1,
+            page_size=10,
+            need_row_id=True,
+        ).body
+        return list(body.data)
+
+    [first] = rows()
+    # Zida's internal key is refused in every input, and nothing changes.
+    forged = [{"rowId": first["rowId"], "__rowId": "forged", "textField_where": "B"}]
+    for api, payload in (
+        ("update_sub_table_by_row_id", {"update_sub_table_data_json": json.dumps(forged)}),
+        (
+            "update_sub_table",
+            {"table_field_ids": "tableField_moves", "update_form_data_json": json.dumps({"tableField_moves": forged})},
+        ),
+    ):
+        fields: dict[str, Any] = {"table_field_id": "tableField_moves"} if api == "update_sub_table_by_row_id" else {}
+        assert code_of(
+            lambda api=api, payload=payload, fields=fields: sdk.r(
+                api, version=2, form_instance_id=iid, **fields, **payload
+            )
+        ).startswith("invalid")
+    assert rows() == [first]
+    # The same rowId sent twice: the first row keeps it, the second is a new row with an id of its own.
+    twice = [{"rowId": first["rowId"], "textField_where": "C"}, {"rowId": first["rowId"], "textField_where": "D"}]
+    sdk.r(
+        "update_form_data",
+        form_instance_id=iid,
+        update_form_data_json=json.dumps({"tableField_moves": twice}),
+    )
+    after = rows()
+    assert [r["textField_where"] for r in after] == ["C", "D"]
+    assert after[0]["rowId"] == first["rowId"] and len({r["rowId"] for r in after}) == 2

@@ -267,3 +267,20 @@ def test_error_messages_quote_values_briefly() -> None:
     assert brief("a" * 1000).endswith("(1000 characters)") and len(brief("a" * 1000)) < 80
     assert brief([[1]] * 5) == "an array of 5 items" and brief({"a": 1}) == "an object of 1 keys"
     assert len(brief(10**500)) < 80
+
+
+def test_internal_row_keys_are_refused_and_row_ids_stay_unique() -> None:
+    first, _ = normalize_values(FIELDS, {"textField_a": "x", "tableField_t": [{"textField_r": "r1"}]}, partial=False)
+    row_id = first["tableField_t"][0][ROW_ID]
+    with pytest.raises(InvalidArgument) as err:
+        normalize_values(FIELDS, {"tableField_t": [{ROW_ID: row_id, "textField_r": "x"}]}, partial=True, current=first)
+    assert err.value.reason == "form_data.internal_key"
+    # The same rowId twice: the first row keeps it, the second becomes a new row.
+    twice, _ = normalize_values(
+        FIELDS,
+        {"tableField_t": [{"rowId": row_id, "textField_r": "a"}, {"rowId": row_id, "textField_r": "b"}]},
+        partial=True,
+        current=first,
+    )
+    ids = [r[ROW_ID] for r in twice["tableField_t"]]
+    assert ids[0] == row_id and ids[1] != row_id and len(set(ids)) == 2

@@ -348,9 +348,15 @@ async def update_sub_table_rows(
         current = [dict(r) for r in inst.data.get(table.field_id) or []]
         by_id = {r.get(ROW_ID): r for r in current}
         for index, row in enumerate(rows):
+            if ROW_ID in row:
+                raise InvalidArgument(
+                    f"[{index}]: {ROW_ID} is Zida's own key; name the row by rowId", reason="form_data.internal_key"
+                )
             row_id = row.get("rowId")
             if row_id not in by_id:
-                raise NotFound(f"[{index}]: {table.field_id} has no row {row_id!r}", reason="record.row_not_found")
+                raise NotFound(
+                    f"[{index}]: {table.field_id} has no row {str(row_id)[:64]!r}", reason="record.row_not_found"
+                )
             by_id[row_id].update({k: v for k, v in row.items() if k != "rowId"})
         merged = [{("rowId" if k == ROW_ID else k): v for k, v in r.items()} for r in current]
         now = now_ms()

@@ -276,12 +276,22 @@ def _table(f: Field, value: Any, refs: References, old_rows: dict[str, dict[str,
         raise _bad(f, "expects an array of row objects", "form_data.expect_array")
     children = {c.field_id: c for c in f.children}
     rows = []
+    used: set[str] = set()
     for index, row in enumerate(value):
         out: dict[str, Any] = {}
-        row_id = row.get("rowId") or row.get(ROW_ID)
-        out[ROW_ID] = row_id if isinstance(row_id, str) and row_id in old_rows else new_row_id()
+        if ROW_ID in row:
+            raise InvalidArgument(
+                f"{f.field_id}[{index}]: {ROW_ID} is Zida's own key; name a row by rowId",
+                reason="form_data.internal_key",
+                field=f.field_id,
+            )
+        # A row keeps its id only once: a second row sent with the same rowId is a new row.
+        row_id = row.get("rowId")
+        kept = isinstance(row_id, str) and row_id in old_rows and row_id not in used
+        out[ROW_ID] = row_id if kept and isinstance(row_id, str) else new_row_id()
+        used.add(out[ROW_ID])
         for key, cell in row.items():
-            if key in ("rowId", ROW_ID):
+            if key == "rowId":
                 continue
             child = children.get(key)
             if child is None:
