@@ -103,7 +103,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     settings=settings,
                     db=db,
                     box=box,
-                    tokens=TokenService(db, box, ttl_seconds=settings.token_ttl_seconds),
+                    tokens=TokenService(
+                        db, box, ttl_seconds=settings.token_ttl_seconds, failures=store.namespace("auth")
+                    ),
                     store=store,
                 )
                 yield

@@ -339,5 +339,6 @@ class DialectMount:
         except Exception:
             if started:
                 raise
-            log.exception("unhandled error in %s %s", scope.get("method"), scope.get("path"))
-            await self.errors.unhandled(new_request_id())(scope, receive, send)
+            request_id = new_request_id()
+            log.exception("unhandled error in %s %s (request %s)", scope.get("method"), scope.get("path"), request_id)
+            await self.errors.unhandled(request_id)(scope, receive, send)

@@ -8,12 +8,13 @@ import pytest
 
 from tests.conftest import SECRET_KEY
 from zida.core.access.tokens import TokenService
-from zida.core.errors import Unauthenticated
+from zida.core.errors import RateLimited, Unauthenticated
 from zida.core.principals import ALL_SCOPES, Scope, parse_scopes
 from zida.crypto import SecretBox, digest
 from zida.db import Database
 from zida.dialects import granted_scopes
 from zida.dialects.dingtalk.auth import org_token
+from zida.stores import MemoryStore
 
 pytestmark = pytest.mark.anyio
 
@@ -139,3 +140,17 @@ async def test_a_known_token_is_checked_without_the_database(db: Database) -> No
     for _ in range(100):
         assert (await tokens.authenticate(issued.token)).client_id == "keyA-tokens"
     assert counting.statements == before
+
+
+async def test_repeated_failed_token_requests_are_refused_for_a_minute(db: Database) -> None:
+    store = MemoryStore()
+    tokens = TokenService(db, SecretBox(SECRET_KEY), ttl_seconds=60, failures=store, max_failures_per_minute=3)
+    for _ in range(3):
+        with pytest.raises(Unauthenticated):
+            await tokens.issue("keyA-tokens", "wrong-secret")
+    # Now even the right secret is refused without a check (the scrypt work is not done either)…
+    with pytest.raises(RateLimited) as err:
+        await tokens.issue("keyA-tokens", "secret-a-tokens-01")
+    assert err.value.reason == "auth.too_many_failures"
+    # …for this client id only.
+    assert (await tokens.issue("keyA-all", "secret-a-all-0001")).token

@@ -15,10 +15,11 @@ import orjson
 
 from zida.cache import TtlCache
 from zida.clock import now_ms
-from zida.core.errors import InvalidArgument, Misconfigured, Unauthenticated
+from zida.core.errors import InvalidArgument, Misconfigured, RateLimited, Unauthenticated
 from zida.core.principals import IssuedToken, Principal, parse_scopes
 from zida.crypto import SecretBox, digest, verify_secret
 from zida.db import Database
+from zida.stores import Store
 
 __all__ = ["CREDENTIALS_CACHE_SCOPE", "TokenService", "check_server_key"]
 
@@ -43,6 +44,10 @@ class TokenService:
     ttl_seconds: int = 7200
     revalidate_seconds: float = 30.0
     cache_size: int = 10_000
+    # Failed token requests per client id and minute before the next ones are refused without a check (the count
+    # lives in the shared store: every worker counts together when Redis is configured). 0: no limit.
+    failures: Store | None = None
+    max_failures_per_minute: int = 10
     # Token digest → its principal; None marks an entry dropped (the cache has no delete): read the database again.
     _cache: TtlCache[str, Principal | None] = field(init=False, repr=False)
     _verified_secrets: dict[int, bytes] = field(default_factory=dict)
@@ -66,6 +71,22 @@ class TokenService:
         """Token for an app credential; within validity the same token comes back with renewed validity."""
         if not app_key or not app_secret:
             raise InvalidArgument("the client id and secret are required", reason="auth.credentials_missing")
+        failure_key = "auth-failures:" + digest(app_key)[:32]
+        if self.failures is not None and self.max_failures_per_minute > 0:
+            seen = await self.failures.get(failure_key)
+            if seen is not None and int(seen) >= self.max_failures_per_minute:
+                raise RateLimited(
+                    "too many failed token requests for this client id: try again in a minute",
+                    reason="auth.too_many_failures",
+                )
+        try:
+            return await self._issue(app_key, app_secret, corp_id)
+        except Unauthenticated:
+            if self.failures is not None and self.max_failures_per_minute > 0:
+                await self.failures.incr(failure_key, expires_in=60)
+            raise
+
+    async def _issue(self, app_key: str, app_secret: str, corp_id: str | None) -> IssuedToken:
         row = await self.db.fetchrow(
             "SELECT c.id, c.secret_hash, co.corp_id FROM credential c JOIN corp co ON co.id = c.corp_pk"
             " WHERE c.app_key = :app_key",

@@ -126,7 +126,7 @@ def admin_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]
         except ZidaError as exc:
             return ERRORS.error(exc, request_id)
         except Exception:
-            log.exception("unhandled error in %s %s", request.method, request.url.path)
+            log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, request_id)
             return ERRORS.unhandled(request_id)
         response = result if isinstance(result, Response) else respond(result)
         response.headers["x-request-id"] = request_id

@@ -237,7 +237,7 @@ def endpoint(
             except ZidaError as exc:
                 return render_error(exc, request_id)
             except Exception:
-                log.exception("unhandled error in %s %s", request.method, request.url.path)
+                log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, request_id)
                 return ERRORS.unhandled(request_id)
             if isinstance(result, Response):
                 return result

@@ -10,8 +10,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from zida.app_state import Zida
-from zida.core.errors import InvalidArgument, Unauthenticated, ZidaError
+from zida.core.errors import InvalidArgument, RateLimited, Unauthenticated, ZidaError
 from zida.dialects.dingtalk.http import Call, endpoint, json_response
+from zida.dialects.http import new_request_id
 
 __all__ = ["routes"]
 
@@ -40,11 +41,14 @@ async def gettoken(request: Request) -> Response:
         issued = await zida.tokens.issue(appkey, appsecret)
     except Unauthenticated:
         return json_response({"errcode": 40096, "errmsg": "不合法的appKey或appSecret"})
+    except RateLimited:
+        return json_response({"errcode": 90018, "errmsg": "当前请求频率过高，请稍后再试"})
     except ZidaError as exc:
         return json_response({"errcode": 40035, "errmsg": exc.message})
     except Exception:
-        log.exception("gettoken failed")
-        return json_response({"errcode": -1, "errmsg": "系统繁忙"})
+        request_id = new_request_id()
+        log.exception("gettoken failed (request %s)", request_id)
+        return json_response({"errcode": -1, "errmsg": "系统繁忙", "request_id": request_id})
     return json_response({"errcode": 0, "access_token": issued.token, "errmsg": "ok", "expires_in": issued.expires_in})
 
 
