@@ -196,3 +196,40 @@ def test_serve_starts_at_once_on_the_port_of_a_killed_server(tmp_path: Path) -> 
         client.close()
     second.terminate()
     second.wait(10)
+
+
+def test_the_files_zida_creates_are_the_owners_alone(tmp_path: Path) -> None:
+    database = tmp_path / "private" / "zida.db"
+    url = f"sqlite:///{database}"
+    env = {k: v for k, v in os.environ.items() if k != "ZIDA_SECRET_KEY"}  # the embedded database's own key file
+    env_umask = os.umask(0o022)  # a typical shell's mask
+    try:
+        for args in (["migrate"], ["load", str(FIXTURES / "corp_b.yaml")]):
+            result = subprocess.run(
+                [sys.executable, "-m", "zida.cli", *args, "--database", url],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+                check=False,
+            )
+            assert result.returncode == 0, result.stderr
+    finally:
+        os.umask(env_umask)
+    created = [p for p in database.parent.iterdir()]
+    assert {p.name for p in created} >= {"zida.db", "secret.key"}
+    for path in created:
+        assert path.stat().st_mode & 0o077 == 0, f"{path.name} is {oct(path.stat().st_mode)}"
+    assert database.parent.stat().st_mode & 0o077 == 0
+
+
+def test_a_bad_umask_is_refused_clearly(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "zida.cli", "migrate", "--database", f"sqlite:///{tmp_path / 'x.db'}"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ZIDA_UMASK": "999"},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0 and "ZIDA_UMASK" in result.stderr

@@ -28,6 +28,8 @@ VARIABLES = [
     "ZIDA_SQLITE_SYNCHRONOUS",
     "ZIDA_SQLITE_READERS",
     "ZIDA_STATEMENT_TIMEOUT_SECONDS",
+    "ZIDA_TOKEN_FAILURES_PER_MINUTE",
+    "ZIDA_UMASK",
 ]
 
 
@@ -87,6 +89,8 @@ def test_every_variable_is_read(clean_env: pytest.MonkeyPatch) -> None:
         "ZIDA_SQLITE_SYNCHRONOUS": "normal",
         "ZIDA_SQLITE_READERS": "6",
         "ZIDA_STATEMENT_TIMEOUT_SECONDS": "2.5",
+        "ZIDA_TOKEN_FAILURES_PER_MINUTE": "20",
+        "ZIDA_UMASK": "007",
     }
     for name, value in values.items():
         clean_env.setenv(name, value)
@@ -106,6 +110,8 @@ def test_every_variable_is_read(clean_env: pytest.MonkeyPatch) -> None:
         sqlite_synchronous="NORMAL",
         sqlite_readers=6,
         statement_timeout_seconds=2.5,
+        token_failures_per_minute=20,
+        umask=0o007,
     )
 
 
@@ -313,3 +319,15 @@ async def test_the_statement_budget_reaches_postgresql() -> None:
         assert await unbudgeted.fetchval("SHOW statement_timeout") != "250ms"
     finally:
         await unbudgeted.close()
+
+
+def test_token_failures_and_umask(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("ZIDA_TOKEN_FAILURES_PER_MINUTE", "0")
+    clean_env.setenv("ZIDA_UMASK", "027")
+    settings = load_settings()
+    assert (settings.token_failures_per_minute, settings.umask) == (0, 0o027)
+    for name, bad in (("ZIDA_TOKEN_FAILURES_PER_MINUTE", "-1"), ("ZIDA_UMASK", "8"), ("ZIDA_UMASK", "1000")):
+        clean_env.setenv(name, bad)
+        with pytest.raises(ValueError, match=name):
+            load_settings()
+        clean_env.delenv(name)

@@ -20,7 +20,7 @@ from zida.core.errors import Misconfigured, ZidaError
 from zida.crypto import SecretBox
 from zida.db import open_database
 from zida.db.migrate import check_schema, upgrade
-from zida.settings import Settings, load_settings, require_secret_key
+from zida.settings import Settings, file_umask, load_settings, require_secret_key
 from zida.stores import StoreUnavailable, open_store
 
 __all__ = ["main"]
@@ -37,6 +37,11 @@ database_option = click.option(
 @click.group()
 def main() -> None:
     """Zida (自搭): a self-hosted low-code backend speaking the Yida and WeDa OpenAPIs."""
+    # Every file a command creates (the database and its -wal/-shm files, var/, the key) is the owner's alone.
+    try:
+        os.umask(file_umask())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.command()

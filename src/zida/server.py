@@ -104,7 +104,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     db=db,
                     box=box,
                     tokens=TokenService(
-                        db, box, ttl_seconds=settings.token_ttl_seconds, failures=store.namespace("auth")
+                        db,
+                        box,
+                        ttl_seconds=settings.token_ttl_seconds,
+                        failures=store.namespace("auth"),
+                        max_failures_per_minute=settings.token_failures_per_minute,
                     ),
                     store=store,
                 )

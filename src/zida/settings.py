@@ -21,6 +21,7 @@ __all__ = [
     "DEFAULT_SQLITE_READERS",
     "SQLITE_SYNCHRONOUS_MODES",
     "Settings",
+    "file_umask",
     "load_settings",
     "require_secret_key",
     "secret_key_for",
@@ -79,6 +80,11 @@ class Settings:
     # Longest one database statement of a request may run; then it is stopped and the request answered with
     # TooExpensive, nothing changed (SQLite: interrupted; PostgreSQL: statement_timeout). 0: no limit.
     statement_timeout_seconds: float = 10.0
+    # Failed token requests per client id and minute before the next ones are refused unchecked (0: no limit).
+    token_failures_per_minute: int = 10
+    # The file-mode mask of what Zida creates (the SQLite database and its -wal/-shm files, var/, secret.key):
+    # 0o077 keeps them the owner's alone.
+    umask: int = 0o077
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -250,4 +256,22 @@ def load_settings(database_url: str | None = None) -> Settings:
         ),
         sqlite_readers=_int_env("ZIDA_SQLITE_READERS", defaults.sqlite_readers, minimum=1),
         statement_timeout_seconds=_seconds_env("ZIDA_STATEMENT_TIMEOUT_SECONDS", defaults.statement_timeout_seconds),
+        token_failures_per_minute=_int_env(
+            "ZIDA_TOKEN_FAILURES_PER_MINUTE", defaults.token_failures_per_minute, minimum=0
+        ),
+        umask=file_umask(),
     )
+
+
+def file_umask() -> int:
+    """``ZIDA_UMASK`` (octal, e.g. ``077``; default 077): the mask every file Zida creates is made with."""
+    raw = _env("ZIDA_UMASK")
+    if raw is None:
+        return Settings.umask
+    try:
+        value = int(raw, 8)
+    except ValueError:
+        raise ValueError(f"ZIDA_UMASK must be an octal mask such as 077, not {raw!r}") from None
+    if not 0 <= value <= 0o777:
+        raise ValueError(f"ZIDA_UMASK must be between 000 and 777, not {raw!r}")
+    return value
