@@ -70,7 +70,7 @@ def test_defaults() -> None:
     assert settings.cache_sync_seconds == 0.5
     assert settings.page_cursor_seconds == 600
     assert settings.sqlite_synchronous == "FULL"
-    assert settings.sqlite_readers == 2
+    assert settings.sqlite_readers == 1
     assert settings.statement_timeout_seconds == 10
 
 

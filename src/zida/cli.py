@@ -57,7 +57,14 @@ def migrate(database: str | None) -> None:
 
 
 def _open(settings: Settings) -> Any:
-    return open_database(settings.database_url, settings.db_pool_size, sqlite_synchronous=settings.sqlite_synchronous)
+    """The database for an admin command: no statement budget (building an index or loading a bundle may take
+    long; nobody else waits on this process's event loop)."""
+    return open_database(
+        settings.database_url,
+        settings.db_pool_size,
+        sqlite_synchronous=settings.sqlite_synchronous,
+        sqlite_readers=settings.sqlite_readers,
+    )
 
 
 async def _reindex(settings: Settings) -> list[str]:

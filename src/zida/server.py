@@ -92,7 +92,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         configure_limits(settings)
         PAGE_CURSORS.ttl = settings.page_cursor_seconds
         db = await open_database(
-            settings.database_url, settings.db_pool_size, sqlite_synchronous=settings.sqlite_synchronous
+            settings.database_url,
+            settings.db_pool_size,
+            sqlite_synchronous=settings.sqlite_synchronous,
+            sqlite_readers=settings.sqlite_readers,
+            statement_timeout=settings.statement_timeout_seconds,
         )
         store = open_store(settings)
         try:

@@ -32,7 +32,9 @@ DEFAULT_DATABASE_URL = "sqlite:///var/zida.db"
 # PRAGMA synchronous values an operator may choose (FULL: a commit survives a power cut; NORMAL: only a crash).
 SQLITE_SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA")
 # SQLite reader connections per server process, each with its own thread (the reads that outgrow the event loop).
-DEFAULT_SQLITE_READERS = 2
+# 1: a worker runs no more slow reads at once than it did on its loop (measured: 2 per worker on 2 cores with 2
+# workers made broad searches slower); about cores ÷ workers suits a machine with cores to spare.
+DEFAULT_SQLITE_READERS = 1
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 

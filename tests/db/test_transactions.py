@@ -72,3 +72,31 @@ async def test_a_failing_statement_undoes_only_its_own_transaction(db: Database)
         ("free-2-first", 3),
         ("taken", 0),
     ]
+
+
+async def test_transactions_queued_behind_one_another_share_a_commit(db: Database) -> None:
+    """Group commit holds with statements run off the event loop: 20 transactions at once, far fewer COMMITs."""
+    if db.sql.name != "sqlite":
+        pytest.skip("group commit is SQLite's (PostgreSQL commits each transaction on its own connection)")
+    await _probe_table(db, "zt_tx_group")
+    commits: list[str] = []
+    writer = db._writer  # type: ignore[attr-defined]
+
+    def trace(statement: str) -> None:
+        if statement == "COMMIT":
+            commits.append(statement)
+
+    writer.set_trace_callback(trace)
+    try:
+
+        async def one(i: int) -> None:
+            async with db.transaction() as tx:
+                await tx.execute("INSERT INTO zt_tx_group (name, n) VALUES (:name, :n)", {"name": f"g{i}", "n": i})
+                await tx.fetchval("SELECT count(*) FROM zt_tx_group")
+                await asyncio.sleep(0)
+
+        await asyncio.gather(*(one(i) for i in range(20)))
+    finally:
+        writer.set_trace_callback(None)
+    assert await db.fetchval("SELECT count(*) FROM zt_tx_group") == 20
+    assert 1 <= len(commits) <= 5, f"{len(commits)} COMMITs for 20 queued transactions"

@@ -1,30 +1,42 @@
 """One small async database interface with two backends: ``sqlite3`` in-process and ``asyncpg``.
 
-SQL is written once with ``:name`` placeholders; the PostgreSQL backend rewrites them to ``$n`` (cached per
-statement). Where the two SQL dialects differ (JSON access, row locks) repositories ask ``db.sql`` for the
-right fragment. Every mutation runs inside ``async with db.transaction() as tx`` so that it commits or
-rolls back as one unit.
+SQL is written once with ``:name`` placeholders; the SQLite backend rewrites them to ``?`` and the PostgreSQL
+backend to ``$n`` (cached per statement text). Where the two SQL dialects differ (JSON access, row locks)
+repositories ask ``db.sql`` for the right fragment. Every mutation runs inside ``async with db.transaction() as
+tx`` so that it commits or rolls back as one unit.
 
-SQLite runs synchronously on the event loop: indexed statements take microseconds, which is cheaper than a
-thread hop per call. One connection writes (serialised by an ``asyncio.Lock`` and ``BEGIN IMMEDIATE``, so
-several processes can share the file), another reads outside transactions (WAL keeps readers unblocked).
+No statement holds the event loop for long. SQLite runs a statement on the loop first (an indexed one takes
+microseconds, less than a thread hop would cost): a read that uses 5 ms of CPU there is stopped and runs again
+off the loop, outside a transaction in a small pool of reader connections with a thread each, inside one on the
+writer connection's thread; a write cannot be stopped halfway without losing its transaction, so a slow write
+holds the loop once. A statement text that usually takes that long goes straight off the loop. One connection
+writes (serialised by an ``asyncio.Lock`` and ``BEGIN IMMEDIATE``, so several processes can share the file; WAL
+keeps readers unblocked). Every statement has a time budget (``statement_timeout``; SQLite:
+``Connection.interrupt`` from a timer off the loop, a progress handler on it; PostgreSQL: the
+``statement_timeout`` setting) and past it raises ``TooExpensive``: nothing was changed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
+import math
+import queue
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
-from functools import lru_cache
+import threading
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager, suppress
+from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from zida.core.errors import Conflict
-from zida.settings import SQLITE_SYNCHRONOUS_MODES, sqlite_path
+from zida.core.errors import Conflict, TooExpensive
+from zida.settings import DEFAULT_SQLITE_READERS, SQLITE_SYNCHRONOUS_MODES, sqlite_path
 
 __all__ = [
     "Connection",
@@ -40,7 +52,13 @@ __all__ = [
 Row = Mapping[str, Any]
 Params = Mapping[str, Any]
 
-_PLACEHOLDER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+# A ``:name`` placeholder (not a ``::`` cast), or a string literal, quoted name or comment to leave alone.
+_TOKENS = re.compile(
+    r"'[^']*(?:''[^']*)*'|\"[^\"]*(?:\"\"[^\"]*)*\"|--[^\n]*|/\*.*?\*/|(?<![:\w]):([A-Za-z_]\w*)", re.S
+)
+# Statement texts up to this long are cached: a longer one (built from a request's many conditions) is rewritten
+# each time, which is linear, so that the caches stay small in bytes whatever clients send.
+_CACHED_TEXT = 16_384
 
 
 class SqlDialect:
@@ -111,38 +129,289 @@ class Database(Connection, Protocol):
 
 # ---------------------------------------------------------------- SQLite
 
+# SQLite parses ``:name`` placeholders in time that grows with the square of their count (each name is looked up
+# in the list of those seen so far), and so does the driver when it binds a mapping (40,000 of them: 9.8 s); ``?``
+# costs the same per value however many there are. Each statement text is rewritten once to ``?`` and the names
+# in order (a repeated name is bound once per occurrence); string literals, quoted names and comments are kept.
 
-class _SqliteConn:
+
+def _positional_uncached(query: str) -> tuple[str, tuple[str, ...]]:
+    names: list[str] = []
+
+    def repl(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None:
+            return match.group(0)
+        names.append(name)
+        return "?"
+
+    return _TOKENS.sub(repl, query), tuple(names)
+
+
+_positional_cached = lru_cache(maxsize=2048)(_positional_uncached)
+
+
+def _positional(query: str) -> tuple[str, tuple[str, ...]]:
+    """``query`` with ``?`` for each ``:name``, and the names in order."""
+    return _positional_cached(query) if len(query) <= _CACHED_TEXT else _positional_uncached(query)
+
+
+def _values(names: tuple[str, ...], params: Params) -> list[Any]:
+    try:
+        return [params[n] for n in names]
+    except KeyError as exc:
+        raise sqlite3.ProgrammingError(f"You did not supply a value for binding parameter :{exc.args[0]}.") from None
+
+
+def _bound(query: str, params: Params | Sequence[Any] | None) -> tuple[str, Sequence[Any]]:
+    if params is None:
+        params = {}
+    elif type(params) is not dict and not isinstance(params, Mapping):
+        return query, params  # already positional
+    text, names = _positional(query)
+    return text, _values(names, params) if names else ()
+
+
+# What a statement job returns: all rows, the first row, the first column of the first row, the row count.
+_FETCH, _ROW, _VAL, _COUNT, _MANY = range(5)
+
+
+def _run(conn: sqlite3.Connection, kind: int, query: str, params: Any) -> Any:
+    """Run one statement to its end (the cursor is closed: no statement stays active on the connection)."""
+    if kind == _MANY:
+        text, names = _positional(query)
+        rows = [_values(names, p) if isinstance(p, Mapping) else p for p in params]
+        conn.executemany(text, rows).close()
+        return None
+    text, values = _bound(query, params)
+    cur = conn.execute(text, values)
+    try:
+        if kind == _FETCH:
+            return cur.fetchall()
+        if kind == _COUNT:
+            return cur.rowcount
+        row = cur.fetchone()
+        return row if kind == _ROW or row is None else row[0]
+    finally:
+        cur.close()
+
+
+# SQLite's limits on one statement: a request that reaches them asked for too much, it is not a server fault.
+_SQLITE_LIMITS = (
+    "too many SQL variables",
+    "Expression tree is too large",
+    "parser stack overflow",
+    "LIKE or GLOB pattern too complex",
+    "string or blob too big",
+    "too many terms in compound SELECT",
+    "too many FROM clause terms",
+    "at most 64 tables in a join",
+)
+
+
+def _statement_timeout(seconds: float) -> TooExpensive:
+    return TooExpensive(
+        f"the request took longer than the {seconds:g} s one database statement may take and was stopped;"
+        " nothing was changed: narrow it (fewer or more selective conditions) and try again"
+    )
+
+
+def _too_large() -> TooExpensive:
+    return TooExpensive(
+        "the request is larger than one database statement may be (too many values or conditions);"
+        " nothing was changed: narrow it and try again"
+    )
+
+
+def _sqlite_error(error: BaseException, expired: float | None) -> BaseException:
+    """The error a statement raised, as Zida reports it (the budget and SQLite's limits as TooExpensive)."""
+    if isinstance(error, sqlite3.OperationalError):
+        text = str(error)
+        if expired is not None and text == "interrupted":
+            out: BaseException = _statement_timeout(expired)
+        elif text.startswith(_SQLITE_LIMITS):
+            out = _too_large()
+        else:
+            return error
+        out.__cause__ = error
+        return out
+    return error
+
+
+def _reraise(error: sqlite3.OperationalError, expired: float | None) -> NoReturn:
+    """Raise ``error`` (being handled) as Zida reports it."""
+    out = _sqlite_error(error, expired)
+    if out is error:
+        raise error
+    raise out from error
+
+
+class _LoopBudget:
+    """A progress handler stopping a statement on the event loop once it has used ``limit`` seconds of CPU (SQLite
+    then raises "interrupted"). CPU time, so that a statement is not cut short because the OS ran another thread
+    meanwhile; read from the handler's first call on (after ``_PROGRESS_STEPS`` VM steps), so that the many
+    statements too short to reach it cost no clock read at all."""
+
+    __slots__ = ("expired", "limit", "started")
+
+    def __init__(self) -> None:
+        self.arm(math.inf)
+
+    def arm(self, limit: float) -> None:
+        self.limit = limit
+        self.started: float | None = None
+        self.expired = False
+
+    def __call__(self) -> int:
+        now = time.thread_time()
+        if self.started is None:
+            self.started = now
+        elif now - self.started > self.limit:
+            self.expired = True
+            return 1
+        return 0
+
+    def used(self) -> float:
+        """CPU time used so far (0 when the handler was never called: a short statement)."""
+        return 0.0 if self.started is None else time.thread_time() - self.started
+
+
+def _lost_transaction() -> Conflict:
+    return Conflict(
+        "the database transaction this change shared with others was stopped (one of them took too long or"
+        " failed to write); nothing was written, try again",
+        reason="db.busy",
+    )
+
+
+# Called on the loop with a job's result or error and the CPU time it took.
+Done = Callable[[Any, BaseException | None, float], None]
+
+
+class _Worker:
+    """One thread running jobs for one SQLite connection, one at a time; results come back to the loop."""
+
+    def __init__(self, name: str) -> None:
+        self._jobs: queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, Callable[[], Any], Done] | None]
+        self._jobs = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            loop, fn, done = job
+            started = time.thread_time()
+            try:
+                result, error = fn(), None
+            except BaseException as exc:  # handed to the waiter on the loop
+                result, error = None, exc
+            with suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(done, result, error, time.thread_time() - started)
+
+    def submit(self, loop: asyncio.AbstractEventLoop, fn: Callable[[], Any], done: Done) -> None:
+        self._jobs.put((loop, fn, done))
+
+    def stop(self) -> None:
+        self._jobs.put(None)
+        self._thread.join()
+
+
+class _Lane:
+    """A connection and the one thread that uses it."""
+
+    def __init__(self, conn: sqlite3.Connection, name: str) -> None:
+        self.conn = conn
+        self.worker = _Worker(name)
+
+
+async def _wait_out(future: asyncio.Future[Any]) -> Any:
+    """``future``'s result, waiting for it even if cancelled meanwhile (its connection is busy until then)."""
+    cancelled = False
+    while not future.done():
+        try:
+            await asyncio.wait((future,))
+        except asyncio.CancelledError:
+            cancelled = True
+    if cancelled:
+        raise asyncio.CancelledError
+    return future.result()
+
+
+class _SqliteTx:
+    """Statements of one transaction, run by the writer's thread."""
+
     sql = SqlDialect()
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
+    def __init__(self, db: SqliteDatabase) -> None:
+        self._db = db
 
     async def fetch(self, query: str, params: Params | None = None) -> list[Row]:
-        return self._conn.execute(query, params or {}).fetchall()
+        rows: list[Row] = await self._db._write(_FETCH, query, params)
+        return rows
 
     async def fetchrow(self, query: str, params: Params | None = None) -> Row | None:
-        row: Row | None = self._conn.execute(query, params or {}).fetchone()
+        row: Row | None = await self._db._write(_ROW, query, params)
         return row
 
     async def fetchval(self, query: str, params: Params | None = None) -> Any:
-        row = self._conn.execute(query, params or {}).fetchone()
-        return None if row is None else row[0]
+        return await self._db._write(_VAL, query, params)
 
     async def execute(self, query: str, params: Params | None = None) -> int:
-        return self._conn.execute(query, params or {}).rowcount
+        count: int = await self._db._write(_COUNT, query, params)
+        return count
 
     async def executemany(self, query: str, params: Iterable[Params]) -> None:
-        self._conn.executemany(query, list(params))
+        await self._db._write(_MANY, query, list(params))
 
 
 # How long a writer waits for another process (another worker, ``zida load``) to release the write lock.
 _WRITE_LOCK_SECONDS = 30.0
 # At most this many transactions share one COMMIT (bounds the latency of the first of them).
 _MAX_GROUP = 32
+# A statement first runs on the event loop: most take microseconds, a thread hop costs 10-40 µs (measured: every
+# statement of a transaction on the writer's thread cut durable saves from ~2,000 to ~1,500 req/s in the records
+# benchmark). A read (outside a transaction, or a query inside one) gets this much CPU there; past it, it is
+# stopped (a read changes nothing) and runs again off the loop with the statement budget. A write cannot be
+# stopped halfway without losing its transaction (SQLite rolls the whole transaction back): it runs to its end
+# or to the statement budget, holding the loop that once; a write that took longer than this runs on the
+# writer's thread from then on. Zida's writes touch the rows of one request by key (microseconds); the
+# statements a client can make slow are reads. 5 ms: an indexed search statement takes up to ~2 ms with a cold
+# cache on a 1M-record form; at 2 ms some moved back and forth and waited behind slow ones in the pool (p99 up).
+_ON_LOOP_SECONDS = 0.005
+# A statement goes straight off the loop when its text is longer than this (parsing a long text cannot be stopped
+# halfway) or when its text usually takes half the budget or more: the CPU time of each text that was once slow
+# is kept as a moving average (weight of the last run _COST_WEIGHT; at most _SLOW_SHAPES texts, by digest). An
+# average, so that a text slow for some parameters and fast for most (a count over a popular value) keeps running
+# on the loop, and one near the budget does not go back and forth paying for an attempt on the loop each time.
+_ON_LOOP_TEXT = 8_192
+_OFF_LOOP_COST = _ON_LOOP_SECONDS / 2
+_COST_WEIGHT = 0.3
+_SLOW_SHAPES = 512
+# How often (in SQLite VM steps) a statement on the loop checks its budget.
+_PROGRESS_STEPS = 1_000
+# A statement that only reads: stopping it undoes nothing else (SQLite keeps the transaction). One that starts
+# as a query and names no writing keyword anywhere (a keyword inside a literal makes it count as a write: safe).
+_QUERY = re.compile(r"\s*\(*\s*(?:SELECT|WITH|VALUES)\b", re.I)
+_WRITING = re.compile(r"\b(?:INSERT|UPDATE|DELETE|REPLACE|UPSERT|CREATE|DROP|ALTER|PRAGMA|ANALYZE|VACUUM)\b", re.I)
+# Schema changes and maintenance (an index built over a whole form, ANALYZE): rare, possibly long, never worth
+# the risk of holding the loop; they always run on the writer's thread.
+_MAINTENANCE = re.compile(r"\s*(?:CREATE|DROP|ALTER|ANALYZE|PRAGMA|VACUUM|REINDEX)\b", re.I)
 
 
-def _connect_sqlite(path: str, busy_timeout_ms: int, synchronous: str) -> sqlite3.Connection:
+# What a statement of a transaction is, for where it may run.
+_READ, _WRITE, _MAINTAIN = range(3)
+
+
+@lru_cache(maxsize=2048)  # only texts up to _ON_LOOP_TEXT are asked about
+def _statement_kind(query: str) -> int:
+    if _MAINTENANCE.match(query):
+        return _MAINTAIN
+    return _READ if _QUERY.match(query) and not _WRITING.search(query) else _WRITE
+
+
+def _connect_sqlite(
+    path: str, busy_timeout_ms: int, synchronous: str, *, query_only: bool = False
+) -> sqlite3.Connection:
     if path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=busy_timeout_ms / 1000)
@@ -151,31 +420,242 @@ def _connect_sqlite(path: str, busy_timeout_ms: int, synchronous: str) -> sqlite
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute(f"PRAGMA synchronous={synchronous}")
     conn.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+    if query_only:
+        conn.execute("PRAGMA query_only=1")
     return conn
 
 
-class SqliteDatabase(_SqliteConn):
-    """Embedded SQLite file (WAL, foreign keys on, durable commits)."""
+class SqliteDatabase:
+    """Embedded SQLite file (WAL, foreign keys on, durable commits); no statement runs long on the event loop.
 
-    def __init__(self, url: str, synchronous: str = "FULL") -> None:
+    Reads outside transactions run first on the loop, on a query-only connection of their own, with 5 ms of CPU
+    (most take microseconds: a thread hop costs ten times more than an indexed read, and the records benchmark
+    showed it); a read past that is stopped and runs again in the pool of ``readers`` query-only connections,
+    each with its own thread. Transactions run on one writer connection: BEGIN, SAVEPOINT and RELEASE on the
+    loop, COMMIT on the writer's thread, statements on the loop the same way (a read past 5 ms runs again on
+    the writer's thread; a write runs to its end, see ``_ON_LOOP_SECONDS``). A statement text that is usually
+    slow goes straight to a thread (see ``_OFF_LOOP_COST``). Every statement has ``statement_timeout`` seconds:
+    then it is stopped and raises ``TooExpensive`` (inside a transaction, the transaction is rolled back).
+    """
+
+    sql = SqlDialect()
+
+    def __init__(
+        self,
+        url: str,
+        synchronous: str = "FULL",
+        *,
+        readers: int = DEFAULT_SQLITE_READERS,
+        statement_timeout: float | None = None,
+    ) -> None:
         # FULL (the default): a commit is on disk when it returns, even through a power cut (NORMAL in WAL mode
         # only survives application crashes). ZIDA_SQLITE_SYNCHRONOUS=NORMAL (Settings.sqlite_synchronous, passed
         # through open_database) trades that for speed where the operator accepts it.
         synchronous = synchronous.upper()
         if synchronous not in SQLITE_SYNCHRONOUS_MODES:  # it is spliced into a PRAGMA: only the known words
             raise ValueError(f"SQLite synchronous mode must be FULL, NORMAL or EXTRA, not {synchronous!r}")
+        if readers < 1:
+            raise ValueError(f"SQLite needs at least one reader connection, not {readers}")
         self.url = url
         self.path = sqlite_path(url)
-        super().__init__(_connect_sqlite(self.path, busy_timeout_ms=5_000, synchronous=synchronous))
-        # The writer never sleeps inside SQLite (that would stall the event loop): it retries BEGIN below.
+        self._budget = statement_timeout or None  # None or 0: no budget
+        # The writer never sleeps inside SQLite: it retries BEGIN below (asynchronously). It is opened first:
+        # it turns WAL on, which the query-only readers cannot.
         self._writer = _connect_sqlite(self.path, busy_timeout_ms=0, synchronous=synchronous)
+        self._writer_lane = _Lane(self._writer, "zida-sqlite-writer")
+        self._writer_budget = _LoopBudget()  # set as the writer's progress handler while it runs on the loop
+        # Reads on the loop: no busy wait either (a locked file sends the read to the pool, which waits there).
+        self._loop_reader = _connect_sqlite(self.path, busy_timeout_ms=0, synchronous=synchronous, query_only=True)
+        self._loop_budget = _LoopBudget()
+        self._loop_reader.set_progress_handler(self._loop_budget, _PROGRESS_STEPS)
+        self._cost: dict[int, float] = {}  # statement text digest → average CPU seconds, for texts once slow
+        self._readers = [
+            _Lane(
+                _connect_sqlite(self.path, busy_timeout_ms=5_000, synchronous=synchronous, query_only=True),
+                f"zida-sqlite-reader-{i}",
+            )
+            for i in range(readers)
+        ]
+        self._idle = list(self._readers)
+        # Tasks waiting for a reader, the one whose request has waited longest first: a request's second slow
+        # statement goes before the first of a request that came later (as when every statement ran on the loop,
+        # a request's statements one after the other), instead of queueing behind all of them again.
+        self._waiting: list[tuple[float, int, asyncio.Future[_Lane]]] = []
+        self._arrivals: weakref.WeakKeyDictionary[asyncio.Task[Any], float] = weakref.WeakKeyDictionary()
+        self._order = itertools.count()
         self._write_lock = asyncio.Lock()
         self._queued = 0  # transactions waiting for the write lock
         self._batch: asyncio.Future[None] | None = None  # the COMMIT the open SQLite transaction's members await
         self._batch_size = 0
         self._flushes: set[asyncio.Task[None]] = set()
-        # COMMITs (the fsyncs) run here, never queued behind other work of the default executor (scrypt…).
-        self._committer = ThreadPoolExecutor(1, thread_name_prefix="zida-sqlite-commit")
+
+    # -- running one statement
+
+    def _submit(
+        self, lane: _Lane, fn: Callable[[], Any], release: Callable[[], None] | None, cost: list[float]
+    ) -> asyncio.Future[Any]:
+        """Run ``fn`` on ``lane``'s thread under the statement budget; ``release`` once the thread is done, which
+        also puts the CPU time it took in ``cost``."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        budget = self._budget
+        expired: float | None = None
+        finished = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = budget
+            lane.conn.interrupt()  # the statement raises "interrupted" (a write: SQLite rolls its transaction back)
+
+        timer = loop.call_later(budget, expire) if budget else None
+
+        def done(result: Any, error: BaseException | None, cpu: float) -> None:
+            nonlocal finished
+            finished = True
+            cost[0] = cpu
+            if timer is not None:
+                timer.cancel()
+            if not future.done():  # else: its waiter went away
+                if error is None:
+                    future.set_result(result)
+                else:
+                    future.set_exception(_sqlite_error(error, expired))
+            if release is not None:
+                # After the waiter's next step (scheduled just now): if it asks for a reader again right away (its
+                # request's next statement), it is waiting by then, and goes first.
+                loop.call_soon(release)
+
+        def abandoned(f: asyncio.Future[Any]) -> None:
+            if f.cancelled() and not finished:
+                lane.conn.interrupt()
+
+        if release is not None:  # a read nobody waits for any more is stopped (the writer is waited out instead)
+            future.add_done_callback(abandoned)
+        lane.worker.submit(loop, fn, done)
+        return future
+
+    async def _read(self, kind: int, query: str, params: Params | None) -> Any:
+        shape = hash(query)
+        if len(query) <= _ON_LOOP_TEXT and self._cost.get(shape, 0.0) < _OFF_LOOP_COST:
+            budget = self._loop_budget
+            budget.arm(_ON_LOOP_SECONDS)
+            try:
+                result = _run(self._loop_reader, kind, query, params)
+            except sqlite3.OperationalError as exc:
+                if budget.expired:
+                    self._remember(shape, query, _ON_LOOP_SECONDS)
+                elif "locked" not in str(exc) and "busy" not in str(exc):
+                    _reraise(exc, None)
+            else:
+                if shape in self._cost:
+                    self._remember(shape, query, budget.used())
+                return result
+        lane = await self._acquire()
+        cost = [math.inf]  # until the job has run (an abandoned one counts as slow)
+        try:
+            return await self._submit(
+                lane, partial(_run, lane.conn, kind, query, params), partial(self._release, lane), cost
+            )
+        finally:
+            self._remember(shape, query, cost[0])
+
+    async def _acquire(self) -> _Lane:
+        """A reader connection, waiting for one (the longest-waiting request first)."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        arrived = loop.time() if task is None else self._arrivals.setdefault(task, loop.time())
+        if self._idle and not self._waiting:
+            return self._idle.pop()
+        future: asyncio.Future[_Lane] = loop.create_future()
+        heapq.heappush(self._waiting, (arrived, next(self._order), future))
+        try:
+            return await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():  # handed a reader just as it was cancelled
+                self._release(future.result())
+            raise
+
+    def _release(self, lane: _Lane) -> None:
+        while self._waiting:
+            future = heapq.heappop(self._waiting)[2]
+            if not future.done():  # else: its waiter was cancelled
+                future.set_result(lane)
+                return
+        self._idle.append(lane)
+
+    def _remember(self, shape: int, query: str, took: float) -> None:
+        """Fold the CPU time a statement took into its text's average (from its first slow run on)."""
+        took = min(took, 1.0)  # an abandoned one counts as very slow, not forever
+        average = self._cost.get(shape)
+        if average is None:
+            if took >= _ON_LOOP_SECONDS and len(query) <= _ON_LOOP_TEXT:
+                if len(self._cost) >= _SLOW_SHAPES:
+                    del self._cost[next(iter(self._cost))]  # the first remembered
+                self._cost[shape] = took
+            return
+        average += (took - average) * _COST_WEIGHT
+        if average < _OFF_LOOP_COST / 10:
+            del self._cost[shape]  # fast again for good
+        else:
+            self._cost[shape] = average
+
+    async def _write(self, kind: int, query: str, params: Any) -> Any:
+        """A statement of the open transaction: on the loop while its shape is fast, else on the writer's thread
+        (waited out even if cancelled)."""
+        if not self._writer.in_transaction:  # SQLite rolled it back (a statement past its budget, an I/O error)
+            raise _lost_transaction()
+        shape = hash(query)
+        if (
+            len(query) <= _ON_LOOP_TEXT
+            and self._cost.get(shape, 0.0) < _OFF_LOOP_COST
+            and (kind_of := _statement_kind(query)) != _MAINTAIN
+        ):
+            read = kind_of == _READ
+            budget = self._writer_budget
+            budget.arm(_ON_LOOP_SECONDS if read else (self._budget or math.inf))
+            # Only while on the loop: on the writer's thread a Python callback would have to take the GIL.
+            self._writer.set_progress_handler(budget, _PROGRESS_STEPS)
+            try:
+                return _run(self._writer, kind, query, params)
+            except sqlite3.OperationalError as exc:
+                if not budget.expired:
+                    _reraise(exc, None)
+                if not read:  # SQLite rolled the transaction back
+                    _reraise(exc, self._budget)
+            finally:
+                self._writer.set_progress_handler(None, 0)
+                if budget.started is not None or shape in self._cost:  # measured, or to be averaged
+                    self._remember(shape, query, budget.used())
+        cost = [math.inf]
+        try:
+            return await _wait_out(
+                self._submit(self._writer_lane, partial(_run, self._writer, kind, query, params), None, cost)
+            )
+        finally:
+            self._remember(shape, query, cost[0])
+
+    # -- the Connection interface (reads outside transactions; a write outside one is a transaction of its own)
+
+    async def fetch(self, query: str, params: Params | None = None) -> list[Row]:
+        rows: list[Row] = await self._read(_FETCH, query, params)
+        return rows
+
+    async def fetchrow(self, query: str, params: Params | None = None) -> Row | None:
+        row: Row | None = await self._read(_ROW, query, params)
+        return row
+
+    async def fetchval(self, query: str, params: Params | None = None) -> Any:
+        return await self._read(_VAL, query, params)
+
+    async def execute(self, query: str, params: Params | None = None) -> int:
+        async with self.transaction() as tx:
+            return await tx.execute(query, params)
+
+    async def executemany(self, query: str, params: Iterable[Params]) -> None:
+        async with self.transaction() as tx:
+            await tx.executemany(query, params)
+
+    # -- transactions
 
     async def _begin(self) -> None:
         """``BEGIN IMMEDIATE``, waiting asynchronously while another process holds the write lock."""
@@ -199,13 +679,17 @@ class SqliteDatabase(_SqliteConn):
             pause = min(pause * 2, 0.001)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[_SqliteConn]:
+    async def transaction(self) -> AsyncIterator[_SqliteTx]:
         """A transaction: all of it or nothing is written, and it is durable when the block has exited.
 
         Group commit: transactions queued behind one another in this process share one SQLite transaction,
         each inside its own SAVEPOINT (a failing one is rolled back alone), and one COMMIT — one fsync — made by
-        the last of them in a thread, so the event loop keeps serving while the disk syncs. Each waits for that
-        COMMIT before it returns; if it fails, every member of the group raises.
+        the last of them on the writer's thread, so the event loop keeps serving while the disk syncs (slow
+        statements run there too, see ``_write``). Each waits for that COMMIT before it returns; if it fails,
+        every member of the group raises. A write statement stopped past its budget makes SQLite roll the
+        whole shared transaction back: that member raises ``TooExpensive``, the members before it in the group
+        ``Conflict`` (``db.busy``, try again); nothing of any of them is written, and the members after it
+        start a new transaction.
         """
         self._queued += 1
         try:
@@ -228,15 +712,19 @@ class SqliteDatabase(_SqliteConn):
             self._batch_size += 1
             self._writer.execute("SAVEPOINT zida_tx")
             try:
-                yield _SqliteConn(self._writer)
+                yield _SqliteTx(self)
             except BaseException:
                 if self._writer.in_transaction:
                     self._writer.execute("ROLLBACK TO zida_tx")
                     self._writer.execute("RELEASE zida_tx")
-                else:  # SQLite rolled the whole transaction back (an I/O error…): the group's work is lost
-                    self._end_batch(sqlite3.OperationalError("the transaction was rolled back by SQLite"))
+                else:  # SQLite rolled the whole transaction back: the group's work is lost
+                    self._end_batch(_lost_transaction())
                 raise
             else:
+                if not self._writer.in_transaction:  # lost, though the block went on (it caught the error)
+                    lost = _lost_transaction()
+                    self._end_batch(lost)
+                    raise lost
                 self._writer.execute("RELEASE zida_tx")
             finally:
                 if self._batch is batch and (self._queued == 0 or self._batch_size >= _MAX_GROUP):
@@ -251,12 +739,22 @@ class SqliteDatabase(_SqliteConn):
                 await self._commit_batch()
 
     async def _commit_batch(self) -> None:
-        """COMMIT the open transaction in a thread (waiting for it even if cancelled: the connection is busy)."""
-        commit = asyncio.get_running_loop().run_in_executor(self._committer, self._writer.execute, "COMMIT")
+        """COMMIT the open transaction on the writer's thread (waited out even if cancelled: the connection is
+        busy); without a budget (a COMMIT is not stopped halfway)."""
+        loop = asyncio.get_running_loop()
+        commit: asyncio.Future[None] = loop.create_future()
+
+        def done(_: Any, error: BaseException | None, __: float) -> None:
+            if error is None:
+                commit.set_result(None)
+            else:
+                commit.set_exception(error)
+
+        self._writer_lane.worker.submit(loop, partial(self._writer.execute, "COMMIT"), done)
         cancelled = False
         while not commit.done():
             try:
-                await asyncio.shield(commit)
+                await asyncio.wait((commit,))
             except asyncio.CancelledError:
                 cancelled = True
         error = commit.exception()
@@ -273,14 +771,17 @@ class SqliteDatabase(_SqliteConn):
                 batch.set_result(None)
             else:
                 batch.set_exception(error)
+                batch.exception()  # retrieved: a group of one has nobody else awaiting it
 
     async def close(self) -> None:
         async with self._write_lock:  # no transaction is open, and any pending COMMIT has finished
             if self._batch is not None:
                 await self._commit_batch()
-        self._committer.shutdown(wait=True)
-        self._conn.close()
-        self._writer.close()
+        for lane in (*self._readers, self._writer_lane):
+            lane.conn.interrupt()  # a read still running (nobody waits for it) stops now
+            lane.worker.stop()
+            lane.conn.close()
+        self._loop_reader.close()
 
     async def ping(self) -> bool:
         return bool(await self.fetchval("SELECT 1") == 1)
@@ -289,17 +790,24 @@ class SqliteDatabase(_SqliteConn):
 # ---------------------------------------------------------------- PostgreSQL
 
 
-@lru_cache(maxsize=4096)
-def _to_numbered(query: str) -> tuple[str, tuple[str, ...]]:
-    names: list[str] = []
+def _numbered_uncached(query: str) -> tuple[str, tuple[str, ...]]:
+    names: dict[str, int] = {}
 
     def repl(match: re.Match[str]) -> str:
         name = match.group(1)
-        if name not in names:
-            names.append(name)
-        return f"${names.index(name) + 1}"
+        if name is None:
+            return match.group(0)
+        return f"${names.setdefault(name, len(names) + 1)}"
 
-    return _PLACEHOLDER.sub(repl, query), tuple(names)
+    return _TOKENS.sub(repl, query), tuple(names)
+
+
+_numbered_cached = lru_cache(maxsize=2048)(_numbered_uncached)
+
+
+def _to_numbered(query: str) -> tuple[str, tuple[str, ...]]:
+    """``query`` with ``$n`` for each ``:name`` (a repeated name keeps its number), and the names by number."""
+    return _numbered_cached(query) if len(query) <= _CACHED_TEXT else _numbered_uncached(query)
 
 
 def _args(query: str, params: Params | None) -> tuple[str, list[Any]]:
@@ -311,53 +819,63 @@ def _args(query: str, params: Params | None) -> tuple[str, list[Any]]:
 # PostgreSQL aborts one of two transactions that wait on each other (deadlock) or, at stricter isolation
 # levels, a transaction that lost a race: the caller's change was not made and may simply be tried again.
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+# 57014 query_canceled: the statement_timeout stopped it. Class 54 program_limit_exceeded: too many columns,
+# arguments, a statement too complex (stack depth): the request asked for more than one statement may do.
+_CANCELED = "57014"
 
 
 @asynccontextmanager
-async def _concurrency_as_conflict() -> AsyncIterator[None]:
+async def _pg_errors(budget: float | None = None) -> AsyncIterator[None]:
+    """PostgreSQL's errors as Zida reports them (a race as Conflict, the budget and limits as TooExpensive)."""
     try:
         yield
     except Exception as exc:
-        if getattr(exc, "sqlstate", None) in _RETRYABLE_SQLSTATES:
+        state = getattr(exc, "sqlstate", None)
+        if state in _RETRYABLE_SQLSTATES:
             raise Conflict(
                 "a concurrent change got in the way; nothing was written, try again", reason="db.concurrent_change"
             ) from exc
+        if state == _CANCELED and budget:
+            raise _statement_timeout(budget) from exc
+        if isinstance(state, str) and state.startswith("54"):
+            raise _too_large() from exc
         raise
 
 
 class _PgConn:
     sql: SqlDialect = PostgresDialect()
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, budget: float | None = None) -> None:
         self._conn = conn
+        self._budget = budget
 
     async def fetch(self, query: str, params: Params | None = None) -> list[Row]:
         text, args = _args(query, params)
-        async with _concurrency_as_conflict():
+        async with _pg_errors(self._budget):
             rows: list[Row] = await self._conn.fetch(text, *args)
         return rows
 
     async def fetchrow(self, query: str, params: Params | None = None) -> Row | None:
         text, args = _args(query, params)
-        async with _concurrency_as_conflict():
+        async with _pg_errors(self._budget):
             row: Row | None = await self._conn.fetchrow(text, *args)
         return row
 
     async def fetchval(self, query: str, params: Params | None = None) -> Any:
         text, args = _args(query, params)
-        async with _concurrency_as_conflict():
+        async with _pg_errors(self._budget):
             return await self._conn.fetchval(text, *args)
 
     async def execute(self, query: str, params: Params | None = None) -> int:
         text, args = _args(query, params)
-        async with _concurrency_as_conflict():
+        async with _pg_errors(self._budget):
             status: str = await self._conn.execute(text, *args)
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
     async def executemany(self, query: str, params: Iterable[Params]) -> None:
         text, names = _to_numbered(query)
-        async with _concurrency_as_conflict():
+        async with _pg_errors(self._budget):
             await self._conn.executemany(text, [[p[n] for n in names] for p in params])
 
 
@@ -378,27 +896,29 @@ async def _keep_session(conn: Any) -> None:
 
 
 class PostgresDatabase(_PgConn):
-    """PostgreSQL through an asyncpg pool."""
+    """PostgreSQL through an asyncpg pool (every connection with the ``statement_timeout`` budget, if any)."""
 
-    def __init__(self, url: str, pool: Any) -> None:
+    def __init__(self, url: str, pool: Any, statement_timeout: float | None = None) -> None:
         self.url = url
         self._pool = pool
-        super().__init__(pool)
+        super().__init__(pool, statement_timeout or None)
 
     @classmethod
-    async def connect(cls, url: str, pool_size: int = 8) -> PostgresDatabase:
+    async def connect(cls, url: str, pool_size: int = 8, statement_timeout: float | None = None) -> PostgresDatabase:
         import asyncpg
 
         dsn, settings = postgres_dsn(url)
+        if statement_timeout:
+            settings["statement_timeout"] = str(max(1, round(statement_timeout * 1000)))  # milliseconds
         pool = await asyncpg.create_pool(
             dsn, min_size=1, max_size=pool_size, server_settings=settings, reset=_keep_session
         )
-        return cls(url, pool)
+        return cls(url, pool, statement_timeout)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PgConn]:
-        async with self._pool.acquire() as conn, _concurrency_as_conflict(), conn.transaction():
-            yield _PgConn(conn)
+        async with self._pool.acquire() as conn, _pg_errors(self._budget), conn.transaction():
+            yield _PgConn(conn, self._budget)
 
     async def close(self) -> None:
         await self._pool.close()
@@ -412,15 +932,27 @@ def is_postgres(url: str) -> bool:
     return url.split(":", 1)[0].split("+", 1)[0] in ("postgresql", "postgres")
 
 
-async def open_database(url: str, pool_size: int = 8, *, sqlite_synchronous: str = "FULL") -> Database:
+async def open_database(
+    url: str,
+    pool_size: int = 8,
+    *,
+    sqlite_synchronous: str = "FULL",
+    sqlite_readers: int = DEFAULT_SQLITE_READERS,
+    statement_timeout: float | None = None,
+) -> Database:
     """Open the database named by ``url`` (``sqlite:///path`` or ``postgresql://…``).
 
-    ``pool_size`` applies to PostgreSQL, ``sqlite_synchronous`` (FULL, NORMAL or EXTRA) to SQLite.
+    ``pool_size`` applies to PostgreSQL; ``sqlite_synchronous`` (FULL, NORMAL or EXTRA) and ``sqlite_readers``
+    (reader connections, each with its thread) to SQLite. ``statement_timeout`` (seconds; None or 0: none, the
+    default, for commands that build indexes or load data) is the budget of every statement: past it the
+    statement is stopped and raises ``TooExpensive`` (the server passes ``Settings.statement_timeout_seconds``).
     """
     if is_postgres(url):
-        return await PostgresDatabase.connect(url, pool_size)
+        return await PostgresDatabase.connect(url, pool_size, statement_timeout)
     if url.startswith("sqlite:"):
-        return SqliteDatabase(url, synchronous=sqlite_synchronous)
+        return SqliteDatabase(
+            url, synchronous=sqlite_synchronous, readers=sqlite_readers, statement_timeout=statement_timeout
+        )
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path or postgresql://…")
 
 
