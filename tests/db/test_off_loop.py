@@ -370,3 +370,25 @@ async def test_executemany_binds_each_row_by_name(db: Database) -> None:
     await db.executemany("INSERT INTO zt_many (name, n) VALUES (:name, :n)", [{"name": "top", "n": -1}])
     assert await db.execute("DELETE FROM zt_many WHERE n < :n", {"n": 10}) == 11  # outside a transaction: one
     assert await db.fetchval("SELECT count(*) FROM zt_many") == 490
+
+
+def test_statement_text_caches_are_bounded_in_entries_and_bytes() -> None:
+    """Texts built from a request's conditions vary without end: the caches keyed by them keep at most
+    ``_CACHED_TEXTS`` texts of at most ``_CACHED_TEXT`` characters each; a longer text is rewritten, not kept."""
+    from zida.db import database
+
+    caches = (database._positional_cached, database._numbered_cached, database._statement_kind)
+    for cache in caches:
+        cache.cache_clear()
+    for i in range(database._CACHED_TEXTS + 100):
+        query = f"SELECT :a AS n{i}"
+        assert database._positional(query) == (f"SELECT ? AS n{i}", ("a",))
+        assert database._to_numbered(query) == (f"SELECT $1 AS n{i}", ("a",))
+        database._statement_kind(query)
+    assert [cache.cache_info().currsize for cache in caches] == [database._CACHED_TEXTS] * 3
+    asked = [cache.cache_info().misses + cache.cache_info().hits for cache in caches[:2]]
+    long = "SELECT :a, :b" + " " * database._CACHED_TEXT
+    for _ in range(2):
+        assert database._positional(long) == ("SELECT ?, ?" + " " * database._CACHED_TEXT, ("a", "b"))
+        assert database._to_numbered(long) == ("SELECT $1, $2" + " " * database._CACHED_TEXT, ("a", "b"))
+    assert [cache.cache_info().misses + cache.cache_info().hits for cache in caches[:2]] == asked

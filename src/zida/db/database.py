@@ -56,9 +56,11 @@ Params = Mapping[str, Any]
 _TOKENS = re.compile(
     r"'[^']*(?:''[^']*)*'|\"[^\"]*(?:\"\"[^\"]*)*\"|--[^\n]*|/\*.*?\*/|(?<![:\w]):([A-Za-z_]\w*)", re.S
 )
-# Statement texts up to this long are cached: a longer one (built from a request's many conditions) is rewritten
-# each time, which is linear, so that the caches stay small in bytes whatever clients send.
-_CACHED_TEXT = 16_384
+# Statement texts up to this long are cached (at most _CACHED_TEXTS of them per cache, the least recently used
+# dropped first): a longer one (built from a request's many conditions) is rewritten each time, which is linear.
+# So each cache keyed by statement text holds at most 8 MiB whatever clients send (Zida's usual texts are < 2 KiB).
+_CACHED_TEXT = 8_192
+_CACHED_TEXTS = 1_024
 
 
 class SqlDialect:
@@ -148,7 +150,7 @@ def _positional_uncached(query: str) -> tuple[str, tuple[str, ...]]:
     return _TOKENS.sub(repl, query), tuple(names)
 
 
-_positional_cached = lru_cache(maxsize=2048)(_positional_uncached)
+_positional_cached = lru_cache(maxsize=_CACHED_TEXTS)(_positional_uncached)
 
 
 def _positional(query: str) -> tuple[str, tuple[str, ...]]:
@@ -402,7 +404,7 @@ _MAINTENANCE = re.compile(r"\s*(?:CREATE|DROP|ALTER|ANALYZE|PRAGMA|VACUUM|REINDE
 _READ, _WRITE, _MAINTAIN = range(3)
 
 
-@lru_cache(maxsize=2048)  # only texts up to _ON_LOOP_TEXT are asked about
+@lru_cache(maxsize=_CACHED_TEXTS)  # only texts up to _ON_LOOP_TEXT (= _CACHED_TEXT) are asked about
 def _statement_kind(query: str) -> int:
     if _MAINTENANCE.match(query):
         return _MAINTAIN
@@ -802,7 +804,7 @@ def _numbered_uncached(query: str) -> tuple[str, tuple[str, ...]]:
     return _TOKENS.sub(repl, query), tuple(names)
 
 
-_numbered_cached = lru_cache(maxsize=2048)(_numbered_uncached)
+_numbered_cached = lru_cache(maxsize=_CACHED_TEXTS)(_numbered_uncached)
 
 
 def _to_numbered(query: str) -> tuple[str, tuple[str, ...]]:
