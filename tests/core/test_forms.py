@@ -7,73 +7,31 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from tests.conftest import load_fixture_bundle
-from zida.clock import now_ms
+from tests.core.corp import REVIEW, STOCK, CorpCoreMain
 from zida.core import forms
-from zida.core.access.members import app_actor
-from zida.core.apps.models import Form
-from zida.core.apps.queries import get_form
 from zida.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied
 from zida.core.events.outbox import pending_events
-from zida.core.principals import AppActor
-from zida.core.records import queries as record_queries
 from zida.core.records.filters import And, Condition, Page, RecordQuery
 from zida.core.records.history import list_operation_logs
 from zida.core.workflow import actions as workflow
 from zida.core.workflow import queries as approvals
-from zida.core.workflow.consistency import find_problems
-from zida.db import Database
 
-pytestmark = pytest.mark.anyio
-
-RECORDS = "APP_CORE_RECORDS"
-STOCK = "FORM-CORE-STOCK"
-REVIEW = "FORM-CORE-REVIEW"  # wang, then chen, then a CC to sun
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("consistent_workflow")]
 
 
-@pytest.fixture(scope="module")
-def core_url(loaded_url: str) -> str:
-    load_fixture_bundle(loaded_url, "corp_core_main.yaml")
-    return loaded_url
-
-
-@dataclass
-class Corp:
-    db: Database
-    corp_pk: int
-    app_pks: dict[str, int]
-
-    async def actor(self, user: str, app: str = RECORDS) -> AppActor:
-        return await app_actor(self.db, self.corp_pk, self.app_pks[app], user)
-
-    async def form(self, form_uuid: str) -> Form:
-        return await get_form(self.db, await self.actor("adm"), form_uuid)
+class Corp(CorpCoreMain):
+    """corpCoreMain with review approvals, their lock versions and the corp's outbox."""
 
     async def start(self, values: dict[str, Any], user: str = "li") -> str:
         return (await workflow.start_instance(self.db, await self.actor(user), REVIEW, values)).instance_id
 
-    async def task_of(self, instance_id: str, user: str) -> int:
-        tasks = await approvals.running_tasks(self.db, await self.actor("adm"), [instance_id], strict=True)
-        (task,) = [t.task_id for t in tasks if t.assignee_user_id == user]
-        return task
-
-    async def approve(self, instance_id: str, user: str) -> None:
-        task = await self.task_of(instance_id, user)
-        await workflow.execute_task(self.db, await self.actor(user), instance_id, task, agree=True)
-
     async def version(self, instance_id: str) -> int:
         inst, _, _ = await approvals.inspect_instance(self.db, self.corp_pk, instance_id)
         return inst.lock_version
-
-    async def data(self, instance_id: str) -> dict[str, Any]:
-        inst, _ = await record_queries.get_form_instance(self.db, await self.actor("adm"), instance_id)
-        return inst.data
 
     async def last_event(self) -> int:
         """The id of the corp's latest outbox event (0: none yet)."""
@@ -82,18 +40,6 @@ class Corp:
                 "SELECT COALESCE(MAX(id), 0) FROM outbox_event WHERE corp_pk = :c", {"c": self.corp_pk}
             )
         )
-
-
-@pytest.fixture
-async def corp(core_url: str, db: Database) -> AsyncIterator[Corp]:
-    rows = await db.fetch(
-        "SELECT a.app_type, a.id, a.corp_pk FROM app a JOIN corp c ON c.id = a.corp_pk WHERE c.corp_id = 'corpCoreMain'"
-    )
-    corp = Corp(db, rows[0]["corp_pk"], {r["app_type"]: r["id"] for r in rows})
-    started = now_ms() - 1
-    yield corp
-    # Whatever the router did to an approval, the stored workflow keeps every rule.
-    assert await find_problems(db, corp_pk=corp.corp_pk, since=started) == []
 
 
 # ------------------------------------------------------------------------------------------------ updates

@@ -7,55 +7,23 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from tests.conftest import load_fixture_bundle
-from zida.core.access.members import app_actor
-from zida.core.apps.models import Form
-from zida.core.apps.queries import get_form
+from tests.core.corp import NOTE, REVIEW, STOCK, CorpCoreMain
 from zida.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, ZidaError
-from zida.core.principals import AppActor
 from zida.core.records import actions as records
 from zida.core.records import queries
 from zida.core.records.filters import And, Condition, Page, RecordQuery
 from zida.core.records.history import list_operation_logs
 from zida.core.workflow import actions as workflow
-from zida.db import Database
 
 pytestmark = pytest.mark.anyio
 
-RECORDS = "APP_CORE_RECORDS"
-STOCK = "FORM-CORE-STOCK"
-NOTE = "FORM-CORE-NOTE"
-REVIEW = "FORM-CORE-REVIEW"
 
-
-@pytest.fixture(scope="module")
-def core_url(loaded_url: str) -> str:
-    load_fixture_bundle(loaded_url, "corp_core_main.yaml")
-    return loaded_url
-
-
-@dataclass
-class Corp:
-    """The corpCoreMain bundle on an open database."""
-
-    db: Database
-    corp_pk: int
-    app_pks: dict[str, int]
-
-    async def actor(self, user: str, app: str = RECORDS) -> AppActor:
-        return await app_actor(self.db, self.corp_pk, self.app_pks[app], user)
-
-    async def form(self, form_uuid: str, app: str = RECORDS) -> Form:
-        return await get_form(self.db, await self.actor("adm", app), form_uuid)
-
-    async def data(self, instance_id: str) -> dict[str, Any]:
-        inst, _ = await queries.get_form_instance(self.db, await self.actor("adm"), instance_id)
-        return inst.data
+class Corp(CorpCoreMain):
+    """corpCoreMain with searches and operation logs of its stock records."""
 
     async def ids(self, sku_part: str, user: str = "adm") -> list[str]:
         """Ids of the stock records whose SKU contains ``sku_part`` that ``user`` may read."""
@@ -69,14 +37,6 @@ class Corp:
         """(operation, changes) of a record's operation log, oldest first."""
         logs = await list_operation_logs(self.db, await self.actor("adm"), await self.form(form_uuid), [instance_id])
         return [(log.operation, log.changes) for log in logs.get(instance_id, [])]
-
-
-@pytest.fixture
-async def corp(core_url: str, db: Database) -> Corp:
-    rows = await db.fetch(
-        "SELECT a.app_type, a.id, a.corp_pk FROM app a JOIN corp c ON c.id = a.corp_pk WHERE c.corp_id = 'corpCoreMain'"
-    )
-    return Corp(db, rows[0]["corp_pk"], {r["app_type"]: r["id"] for r in rows})
 
 
 def marker() -> str:

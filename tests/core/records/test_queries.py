@@ -5,52 +5,24 @@ page bounds, sub-table pages and people-field values."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from tests.conftest import load_fixture_bundle
+from tests.core.corp import NOTE, RECORDS, REVIEW, STOCK, CorpCoreMain
 from zida.core.access.members import app_actor
-from zida.core.apps.models import Form
-from zida.core.apps.queries import get_form
 from zida.core.errors import InvalidArgument, NotFound, PermissionDenied
-from zida.core.principals import AppActor
 from zida.core.records import actions as records
 from zida.core.records import queries
 from zida.core.records.filters import Condition, Page, RecordQuery, Sort
 from zida.core.workflow import actions as workflow
-from zida.core.workflow import queries as approvals
 from zida.db import Database
 
 pytestmark = pytest.mark.anyio
 
-RECORDS = "APP_CORE_RECORDS"
-STOCK = "FORM-CORE-STOCK"
-NOTE = "FORM-CORE-NOTE"
-REVIEW = "FORM-CORE-REVIEW"  # wang, then chen, then a CC to sun
 
-
-@pytest.fixture(scope="module")
-def core_url(loaded_url: str) -> str:
-    load_fixture_bundle(loaded_url, "corp_core_main.yaml")
-    load_fixture_bundle(loaded_url, "corp_core_other.yaml")
-    return loaded_url
-
-
-@dataclass
-class Corp:
-    """The corpCoreMain bundle on an open database."""
-
-    db: Database
-    corp_pk: int
-    app_pks: dict[str, int]
-
-    async def actor(self, user: str, app: str = RECORDS) -> AppActor:
-        return await app_actor(self.db, self.corp_pk, self.app_pks[app], user)
-
-    async def form(self, form_uuid: str, app: str = RECORDS) -> Form:
-        return await get_form(self.db, await self.actor("adm", app), form_uuid)
+class Corp(CorpCoreMain):
+    """corpCoreMain with stock records, review approvals and searches that check each other."""
 
     async def save(self, user: str, m: str, n: int = 1, **values: Any) -> list[str]:
         result = await records.save_form_instances(
@@ -63,15 +35,6 @@ class Corp:
             await workflow.start_instance(self.db, await self.actor(user), REVIEW, {"textField_title": title})
         ).instance_id
 
-    async def task_of(self, instance_id: str, user: str) -> int:
-        tasks = await approvals.running_tasks(self.db, await self.actor("adm"), [instance_id], strict=True)
-        (task,) = [t for t in tasks if t.assignee_user_id == user]
-        return task.task_id
-
-    async def approve(self, instance_id: str, user: str) -> None:
-        task = await self.task_of(instance_id, user)
-        await workflow.execute_task(self.db, await self.actor(user), instance_id, task, agree=True)
-
     async def found(self, user: str, form_uuid: str, condition: Condition) -> tuple[int | None, list[str]]:
         """(total, ids) of a search as ``user``, checking the two search functions agree."""
         actor, form = await self.actor(user), await self.form(form_uuid)
@@ -80,14 +43,6 @@ class Corp:
         total, ids = await queries.search_form_instance_ids(self.db, actor, form, query)
         assert (result.total, [i.instance_id for i in result.items]) == (total, ids)
         return total, ids
-
-
-@pytest.fixture
-async def corp(core_url: str, db: Database) -> Corp:
-    rows = await db.fetch(
-        "SELECT a.app_type, a.id, a.corp_pk FROM app a JOIN corp c ON c.id = a.corp_pk WHERE c.corp_id = 'corpCoreMain'"
-    )
-    return Corp(db, rows[0]["corp_pk"], {r["app_type"]: r["id"] for r in rows})
 
 
 def marker() -> str:

@@ -4,57 +4,25 @@ too — and a deleted record's log is for app admins only."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
-from tests.conftest import load_fixture_bundle
-from zida.core.access.members import app_actor
-from zida.core.apps.models import Form
-from zida.core.apps.queries import get_form
+from tests.core.corp import NOTE, REVIEW, STOCK, CorpCoreMain
 from zida.core.errors import InvalidArgument, NotFound, PermissionDenied
-from zida.core.principals import AppActor
 from zida.core.records import actions as records
 from zida.core.records.history import list_operation_logs
 from zida.core.records.remarks import MAX_REMARK_LENGTH, list_remarks, save_remark
 from zida.core.workflow import actions as workflow
-from zida.core.workflow import queries as approvals
-from zida.db import Database
 
 pytestmark = pytest.mark.anyio
 
-RECORDS = "APP_CORE_RECORDS"
-STOCK = "FORM-CORE-STOCK"
-NOTE = "FORM-CORE-NOTE"
-REVIEW = "FORM-CORE-REVIEW"  # wang, then chen, then a CC to sun
 USERS = ("adm", "li", "liu", "wang", "chen", "sun", "zhou")
 
 
-@pytest.fixture(scope="module")
-def core_url(loaded_url: str) -> str:
-    load_fixture_bundle(loaded_url, "corp_core_main.yaml")
-    return loaded_url
-
-
-@dataclass
-class Corp:
-    db: Database
-    corp_pk: int
-    app_pks: dict[str, int]
-
-    async def actor(self, user: str, app: str = RECORDS) -> AppActor:
-        return await app_actor(self.db, self.corp_pk, self.app_pks[app], user)
-
-    async def form(self, form_uuid: str) -> Form:
-        return await get_form(self.db, await self.actor("adm"), form_uuid)
+class Corp(CorpCoreMain):
+    """corpCoreMain with stock records and the comments and logs a user sees of a record."""
 
     async def save(self, user: str, values: dict[str, object]) -> str:
         return (await records.save_form_instance(self.db, await self.actor(user), STOCK, values)).instance_id
-
-    async def approve(self, instance_id: str, user: str) -> None:
-        tasks = await approvals.running_tasks(self.db, await self.actor("adm"), [instance_id], strict=True)
-        (task,) = [t.task_id for t in tasks if t.assignee_user_id == user]
-        await workflow.execute_task(self.db, await self.actor(user), instance_id, task, agree=True)
 
     async def remarks(self, user: str, instance_id: str, form_uuid: str = STOCK) -> list[tuple[str, str]]:
         """(author, content) of the comments ``user`` sees on the record."""
@@ -65,14 +33,6 @@ class Corp:
         """(operation, operator) of the log ``user`` sees of the record."""
         found = await list_operation_logs(self.db, await self.actor(user), await self.form(form_uuid), [instance_id])
         return [(log.operation, log.operator_user_id) for log in found.get(instance_id, [])]
-
-
-@pytest.fixture
-async def corp(core_url: str, db: Database) -> Corp:
-    rows = await db.fetch(
-        "SELECT a.app_type, a.id, a.corp_pk FROM app a JOIN corp c ON c.id = a.corp_pk WHERE c.corp_id = 'corpCoreMain'"
-    )
-    return Corp(db, rows[0]["corp_pk"], {r["app_type"]: r["id"] for r in rows})
 
 
 # ----------------------------------------------------------------------------------------------- comments

@@ -7,50 +7,29 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from tests.conftest import load_fixture_bundle
-from zida.clock import now_ms
-from zida.core.access.members import app_actor
+from tests.core.corp import FLOW, LEAVE, OR, TWO, CorpCoreMain
 from zida.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, ZidaError
 from zida.core.events.outbox import pending_events
-from zida.core.principals import AppActor
 from zida.core.records import queries as record_queries
 from zida.core.workflow import actions as workflow
 from zida.core.workflow import queries as approvals
-from zida.core.workflow.consistency import find_problems
 from zida.core.workflow.models import ProcessInstance
-from zida.db import Database
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("consistent_workflow")]
 
-FLOW = "APP_CORE_FLOW"
-TWO = "FORM-CORE-TWO"  # wang, then chen
-OR = "FORM-CORE-OR"  # or-sign: wang, chen, zhao
 AND = "FORM-CORE-AND"  # countersign: zhao, qian
 SEQ = "FORM-CORE-SEQ"  # sequential: wang, then chen
-LEAVE = "FORM-CORE-LEAVE"  # the originator's manager; more than 3 days: zhao; CC sun
 RESTART = "sid-restartevent"
 
 
-@pytest.fixture(scope="module")
-def core_url(loaded_url: str) -> str:
-    load_fixture_bundle(loaded_url, "corp_core_main.yaml")
-    return loaded_url
+class Corp(CorpCoreMain):
+    """corpCoreMain in its flow app, with what its approvals' instances, tasks and operation records hold."""
 
-
-@dataclass
-class Corp:
-    db: Database
-    corp_pk: int
-    app_pks: dict[str, int]
-
-    async def actor(self, user: str, app: str = FLOW) -> AppActor:
-        return await app_actor(self.db, self.corp_pk, self.app_pks[app], user)
+    default_app = FLOW
 
     async def start(self, form_uuid: str, values: dict[str, Any], user: str = "li", **kwargs: Any) -> str:
         inst = await workflow.start_instance(self.db, await self.actor(user), form_uuid, values, **kwargs)
@@ -63,19 +42,6 @@ class Corp:
 
     async def assignees(self, instance_id: str) -> list[str]:
         return [user for _, user in await self.running(instance_id)]
-
-    async def task_of(self, instance_id: str, user: str) -> int:
-        tasks = await approvals.running_tasks(self.db, await self.actor("adm"), [instance_id], strict=True)
-        (task,) = [t.task_id for t in tasks if t.assignee_user_id == user]
-        return task
-
-    async def execute(
-        self, instance_id: str, user: str, *, agree: bool = True, remark: str = "", values: Any = None
-    ) -> ProcessInstance:
-        task = await self.task_of(instance_id, user)
-        return await workflow.execute_task(
-            self.db, await self.actor(user), instance_id, task, agree=agree, remark=remark, values=values
-        )
 
     async def instance(self, instance_id: str) -> ProcessInstance:
         return await approvals.get_instance(self.db, await self.actor("adm"), instance_id)
@@ -94,23 +60,8 @@ class Corp:
         _, ops, _ = await approvals.inspect_instance(self.db, self.corp_pk, instance_id)
         return [(o.kind, o.actor_user_id) for o in ops]
 
-    async def data(self, instance_id: str) -> dict[str, Any]:
-        inst, _ = await record_queries.get_form_instance(self.db, await self.actor("adm"), instance_id)
-        return inst.data
-
     async def count(self, table_sql: str) -> int:
         return int(await self.db.fetchval(table_sql, {"c": self.corp_pk}))
-
-
-@pytest.fixture
-async def corp(core_url: str, db: Database) -> AsyncIterator[Corp]:
-    rows = await db.fetch(
-        "SELECT a.app_type, a.id, a.corp_pk FROM app a JOIN corp c ON c.id = a.corp_pk WHERE c.corp_id = 'corpCoreMain'"
-    )
-    corp = Corp(db, rows[0]["corp_pk"], {r["app_type"]: r["id"] for r in rows})
-    started = now_ms() - 1
-    yield corp
-    assert await find_problems(db, corp_pk=corp.corp_pk, since=started) == []
 
 
 async def raced(*calls: Any) -> list[ZidaError | None]:

@@ -5,17 +5,13 @@ org-level lists (to-do, done, submitted, CC'd) for a ``Principal`` speaking for 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from tests.conftest import load_fixture_bundle
-from zida.core.access.members import app_actor
-from zida.core.apps.models import Form
-from zida.core.apps.queries import get_form
+from tests.core.corp import FLOW, LEAVE, OR, TWO, CorpCoreMain
 from zida.core.errors import InvalidArgument, NotFound, PermissionDenied
-from zida.core.principals import ALL_SCOPES, AppActor, Principal
+from zida.core.principals import ALL_SCOPES, Principal
 from zida.core.records.filters import Condition, Page, RecordQuery, Sort
 from zida.core.workflow import actions as workflow
 from zida.core.workflow import queries as approvals
@@ -24,43 +20,16 @@ from zida.db import Database
 
 pytestmark = pytest.mark.anyio
 
-FLOW = "APP_CORE_FLOW"
-TWO = "FORM-CORE-TWO"  # wang, then chen
-OR = "FORM-CORE-OR"  # or-sign: wang, chen, zhao
-LEAVE = "FORM-CORE-LEAVE"  # the originator's manager (wang for li); more than 3 days: zhao; CC sun
 USERS = ("adm", "li", "liu", "wang", "chen", "zhao", "sun", "zhou")
 
 
-@pytest.fixture(scope="module")
-def core_url(loaded_url: str) -> str:
-    load_fixture_bundle(loaded_url, "corp_core_main.yaml")
-    load_fixture_bundle(loaded_url, "corp_core_other.yaml")
-    return loaded_url
+class Corp(CorpCoreMain):
+    """corpCoreMain in its flow app, with who sees an approval and principals speaking for its users."""
 
-
-@dataclass
-class Corp:
-    db: Database
-    corp_pk: int
-    app_pks: dict[str, int]
-
-    async def actor(self, user: str, app: str = FLOW) -> AppActor:
-        return await app_actor(self.db, self.corp_pk, self.app_pks[app], user)
-
-    async def form(self, form_uuid: str) -> Form:
-        return await get_form(self.db, await self.actor("adm"), form_uuid)
+    default_app = FLOW
 
     async def start(self, form_uuid: str, values: dict[str, Any], user: str = "li") -> str:
         return (await workflow.start_instance(self.db, await self.actor(user), form_uuid, values)).instance_id
-
-    async def task_of(self, instance_id: str, user: str) -> int:
-        tasks = await approvals.running_tasks(self.db, await self.actor("adm"), [instance_id], strict=True)
-        (task,) = [t.task_id for t in tasks if t.assignee_user_id == user]
-        return task
-
-    async def execute(self, instance_id: str, user: str, *, agree: bool = True) -> None:
-        task = await self.task_of(instance_id, user)
-        await workflow.execute_task(self.db, await self.actor(user), instance_id, task, agree=agree)
 
     async def seen_by(self, instance_id: str) -> set[str]:
         """The users who see the instance by id (and in a list of ids: the two must agree)."""
@@ -87,14 +56,6 @@ class Corp:
             client_id="core-main-all",
             user_id=user,
         )
-
-
-@pytest.fixture
-async def corp(core_url: str, db: Database) -> Corp:
-    rows = await db.fetch(
-        "SELECT a.app_type, a.id, a.corp_pk FROM app a JOIN corp c ON c.id = a.corp_pk WHERE c.corp_id = 'corpCoreMain'"
-    )
-    return Corp(db, rows[0]["corp_pk"], {r["app_type"]: r["id"] for r in rows})
 
 
 def marker() -> str:
