@@ -4,13 +4,11 @@ states, and its ``readable_filter`` finding in SQL exactly the records ``can_rea
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import load_fixture_bundle
+from tests.core.corp import RECORDS, REVIEW, STOCK, CorpCoreMain
 from zida.core.access import policy
-from zida.core.access.members import app_actor
 from zida.core.apps.queries import get_form
 from zida.core.errors import NotFound, PermissionDenied
 from zida.core.principals import AppActor
@@ -19,14 +17,9 @@ from zida.core.records import queries
 from zida.core.records import store as record_store
 from zida.core.records.filters import Condition, Or, Page, RecordQuery
 from zida.core.workflow import actions as workflow
-from zida.core.workflow import queries as approvals
-from zida.db import Database
 
 pytestmark = pytest.mark.anyio
 
-RECORDS = "APP_CORE_RECORDS"
-STOCK = "FORM-CORE-STOCK"
-REVIEW = "FORM-CORE-REVIEW"  # wang, then chen, then a CC to sun
 USERS = ("adm", "li", "liu", "wang", "chen", "sun", "zhou")
 
 
@@ -81,37 +74,15 @@ def test_only_admins_act_for_others_and_read_the_history_of_deleted_records() ->
 # ------------------------------------------------------------------------------------ with the database
 
 
-@pytest.fixture(scope="module")
-def core_url(loaded_url: str) -> str:
-    load_fixture_bundle(loaded_url, "corp_core_main.yaml")
-    return loaded_url
-
-
-@dataclass
-class Corp:
-    db: Database
-    corp_pk: int
-    app_pks: dict[str, int]
-
-    async def actor(self, user: str, app: str = RECORDS) -> AppActor:
-        return await app_actor(self.db, self.corp_pk, self.app_pks[app], user)
+class Corp(CorpCoreMain):
+    """corpCoreMain whose approvers may also hand their task on."""
 
     async def approve(self, instance_id: str, user: str, *, redirect_to: str | None = None) -> None:
-        me = await self.actor(user)
-        tasks = await approvals.running_tasks(self.db, await self.actor("adm"), [instance_id], strict=True)
-        (task,) = [t.task_id for t in tasks if t.assignee_user_id == user]
         if redirect_to is None:
-            await workflow.execute_task(self.db, me, instance_id, task, agree=True)
+            await super().approve(instance_id, user)
         else:
-            await workflow.redirect_task(self.db, me, instance_id, task, redirect_to)
-
-
-@pytest.fixture
-async def corp(core_url: str, db: Database) -> Corp:
-    rows = await db.fetch(
-        "SELECT a.app_type, a.id, a.corp_pk FROM app a JOIN corp c ON c.id = a.corp_pk WHERE c.corp_id = 'corpCoreMain'"
-    )
-    return Corp(db, rows[0]["corp_pk"], {r["app_type"]: r["id"] for r in rows})
+            task = await self.task_of(instance_id, user)
+            await workflow.redirect_task(self.db, await self.actor(user), instance_id, task, redirect_to)
 
 
 async def can_read(corp: Corp, user: str, instance_id: str) -> bool:

@@ -5,56 +5,30 @@ right assignees and results — in the order things happened, and a failing acti
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from tests.conftest import load_fixture_bundle
+from tests.core.corp import FLOW, LEAVE, OR, RECORDS, STOCK, TWO, CorpCoreMain
 from zida.core import forms
-from zida.core.access.members import app_actor
-from zida.core.apps.models import Form
-from zida.core.apps.queries import get_form
 from zida.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, ZidaError
 from zida.core.events.models import DomainEvent
 from zida.core.events.outbox import pending_events
-from zida.core.principals import AppActor
 from zida.core.records import actions as records
 from zida.core.records.filters import Condition
 from zida.core.records.remarks import save_remark
 from zida.core.workflow import actions as workflow
 from zida.core.workflow import queries as approvals
-from zida.core.workflow.models import TaskView
+from zida.core.workflow.models import ProcessInstance, TaskView
 from zida.db import Database
 
 pytestmark = pytest.mark.anyio
 
-RECORDS, FLOW = "APP_CORE_RECORDS", "APP_CORE_FLOW"
-STOCK = "FORM-CORE-STOCK"
-TWO = "FORM-CORE-TWO"  # wang, then chen
-OR = "FORM-CORE-OR"  # or-sign: wang, chen, zhao
-LEAVE = "FORM-CORE-LEAVE"  # the originator's manager (wang for li); more than 3 days: zhao; CC sun
 
+class Corp(CorpCoreMain):
+    """corpCoreMain with the events it writes to the outbox and approvals run in its flow app."""
 
-@pytest.fixture(scope="module")
-def core_url(loaded_url: str) -> str:
-    load_fixture_bundle(loaded_url, "corp_core_main.yaml")
-    load_fixture_bundle(loaded_url, "corp_core_other.yaml")
-    return loaded_url
-
-
-@dataclass
-class Corp:
-    db: Database
-    corp_pk: int
-    app_pks: dict[str, int]
-    mark: int = 0
-
-    async def actor(self, user: str, app: str = RECORDS) -> AppActor:
-        return await app_actor(self.db, self.corp_pk, self.app_pks[app], user)
-
-    async def form(self, form_uuid: str, app: str = RECORDS) -> Form:
-        return await get_form(self.db, await self.actor("adm", app), form_uuid)
+    mark: int = 0  # the id of the last outbox event already seen
 
     async def new_events(self) -> list[DomainEvent]:
         """The corp's events written since the last call (or since the test began), oldest first."""
@@ -71,21 +45,19 @@ class Corp:
         _, _, tasks = await approvals.inspect_instance(self.db, self.corp_pk, instance_id)
         return {t.assignee_user_id: t for t in tasks}
 
-    async def execute(self, instance_id: str, user: str, *, agree: bool = True, remark: str = "") -> None:
+    async def execute(
+        self, instance_id: str, user: str, *, agree: bool = True, remark: str = "", values: Any = None
+    ) -> ProcessInstance:
         task = (await self.tasks(instance_id))[user].task_id
-        await workflow.execute_task(
-            self.db, await self.actor(user, FLOW), instance_id, task, agree=agree, remark=remark
+        return await workflow.execute_task(
+            self.db, await self.actor(user, FLOW), instance_id, task, agree=agree, remark=remark, values=values
         )
 
 
-@pytest.fixture
-async def corp(core_url: str, db: Database) -> Corp:
-    rows = await db.fetch(
-        "SELECT a.app_type, a.id, a.corp_pk FROM app a JOIN corp c ON c.id = a.corp_pk WHERE c.corp_id = 'corpCoreMain'"
-    )
-    corp = Corp(db, rows[0]["corp_pk"], {r["app_type"]: r["id"] for r in rows})
-    corp.mark = int(await db.fetchval("SELECT COALESCE(MAX(id), 0) FROM outbox_event"))
-    return corp
+@pytest.fixture(autouse=True)
+async def events_from_here(corp: Corp) -> None:
+    """``corp.new_events`` starts with what the test itself writes."""
+    corp.mark = int(await corp.db.fetchval("SELECT COALESCE(MAX(id), 0) FROM outbox_event"))
 
 
 def summary(events: list[DomainEvent]) -> list[tuple[str, str | None, Any]]:
