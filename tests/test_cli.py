@@ -17,12 +17,13 @@ from tests.conftest import FIXTURES, free_port
 ROOT = Path(__file__).parents[1]
 
 
-def zida(*args: str, database: str) -> subprocess.CompletedProcess[str]:
+def zida(*args: str, database: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``zida <args> --database <database>`` in a subprocess (with this process's environment unless ``env``)."""
     return subprocess.run(
         [sys.executable, "-m", "zida.cli", *args, "--database", database],
         capture_output=True,
         text=True,
-        env={**os.environ},
+        env={**os.environ} if env is None else env,
         timeout=120,
         check=False,
     )
@@ -70,14 +71,7 @@ def test_another_server_key_is_refused_before_it_breaks_anything(tmp_path: Path)
     assert zida("load", str(FIXTURES / "corp_b.yaml"), database=database).returncode == 0
     env = {**os.environ, "ZIDA_SECRET_KEY": "another-key"}
     for args in (["load", str(FIXTURES / "corp_b.yaml")], ["serve", "--port", "1"]):
-        result = subprocess.run(
-            [sys.executable, "-m", "zida.cli", *args, "--database", database],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-            check=False,
-        )
+        result = zida(*args, database=database, env=env)
         assert result.returncode != 0, args
         assert "ZIDA_SECRET_KEY is not the key this database was set up with" in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
@@ -205,14 +199,7 @@ def test_the_files_zida_creates_are_the_owners_alone(tmp_path: Path) -> None:
     env_umask = os.umask(0o022)  # a typical shell's mask
     try:
         for args in (["migrate"], ["load", str(FIXTURES / "corp_b.yaml")]):
-            result = subprocess.run(
-                [sys.executable, "-m", "zida.cli", *args, "--database", url],
-                capture_output=True,
-                text=True,
-                env=env,
-                timeout=120,
-                check=False,
-            )
+            result = zida(*args, database=url, env=env)
             assert result.returncode == 0, result.stderr
     finally:
         os.umask(env_umask)

@@ -42,6 +42,21 @@ def batch_save(sdk: RSdk, rows: list[dict[str, Any]], **flags: Any) -> Any:
     return sdk.r("batch_save_form_data", form_uuid=FORM, form_data_json_list=[json.dumps(r) for r in rows], **flags)
 
 
+def moves_page(sdk: RSdk, instance_id: str, **paging: int) -> Any:
+    """A page of the record's ``tableField_moves`` rows with their row ids (listTableDataByFormInstanceIdTableId)."""
+    return sdk.call(
+        "list_table_data_by_form_instance_id_table_id",
+        instance_id,
+        token=sdk.token(R_ALL),
+        **APP,
+        user_id="radmin",
+        form_uuid=FORM,
+        table_field_id="tableField_moves",
+        need_row_id=True,
+        **paging,
+    ).body
+
+
 def search_all(sdk: RSdk, sku_prefix: str, **extra: Any) -> Any:
     return sdk.r(
         "search_form_data_second_generation",
@@ -329,18 +344,7 @@ def test_sub_table_rows_and_v2_updates(sdk: RSdk) -> None:
             }
         ],
     ).body.result
-    page = sdk.call(
-        "list_table_data_by_form_instance_id_table_id",
-        iid,
-        token=sdk.token(R_ALL),
-        **APP,
-        user_id="radmin",
-        form_uuid=FORM,
-        table_field_id="tableField_moves",
-        page_number=2,
-        page_size=5,
-        need_row_id=True,
-    ).body
+    page = moves_page(sdk, iid, page_number=2, page_size=5)
     assert page.total_count == 12 and page.page_number == 2
     assert [r["textField_where"] for r in page.data] == ["B5", "B6", "B7", "B8", "B9"]
     row_id = page.data[0]["rowId"]
@@ -354,33 +358,13 @@ def test_sub_table_rows_and_v2_updates(sdk: RSdk) -> None:
         use_alias=True,
         update_sub_table_data_json=json.dumps([{"rowId": row_id, "delta": 555}]),
     )
-    again = sdk.call(
-        "list_table_data_by_form_instance_id_table_id",
-        iid,
-        token=sdk.token(R_ALL),
-        **APP,
-        user_id="radmin",
-        form_uuid=FORM,
-        table_field_id="tableField_moves",
-        page_number=2,
-        page_size=5,
-        need_row_id=True,
-    ).body
+    again = moves_page(sdk, iid, page_number=2, page_size=5)
     assert again.data[0] == {**page.data[0], "numberField_delta": 555, "numberField_delta_value": "555"}
     # An unknown rowId (or one of another record's rows) fails the whole update, which changes nothing.
     [other] = batch_save(
         sdk, [{"textField_sku": m + "-other", "tableField_moves": [{"textField_where": "X"}]}]
     ).body.result
-    other_row = sdk.call(
-        "list_table_data_by_form_instance_id_table_id",
-        other,
-        token=sdk.token(R_ALL),
-        **APP,
-        user_id="radmin",
-        form_uuid=FORM,
-        table_field_id="tableField_moves",
-        need_row_id=True,
-    ).body.data[0]["rowId"]
+    other_row = moves_page(sdk, other).data[0]["rowId"]
     for rows in (
         [{"rowId": "nope", "numberField_delta": 1}],
         [{"rowId": other_row, "numberField_delta": 1}],
@@ -398,18 +382,7 @@ def test_sub_table_rows_and_v2_updates(sdk: RSdk) -> None:
             )
             == "invalidParameter.parameter.error"
         )
-    unchanged = sdk.call(
-        "list_table_data_by_form_instance_id_table_id",
-        iid,
-        token=sdk.token(R_ALL),
-        **APP,
-        user_id="radmin",
-        form_uuid=FORM,
-        table_field_id="tableField_moves",
-        page_number=2,
-        page_size=5,
-        need_row_id=True,
-    ).body
+    unchanged = moves_page(sdk, iid, page_number=2, page_size=5)
     assert unchanged.data == again.data
     sdk.r(
         "update_sub_table",
@@ -557,18 +530,7 @@ def test_sub_table_row_ids_stay_unique_whatever_a_client_sends(sdk: RSdk) -> Non
     [iid] = batch_save(sdk, [{"textField_sku": m, "tableField_moves": [{"textField_where": "A"}]}]).body.result
 
     def rows() -> list[dict[str, Any]]:
-        body = sdk.call(
-            "list_table_data_by_form_instance_id_table_id",
-            iid,
-            token=sdk.token(R_ALL),
-            **APP,
-            user_id="radmin",
-            form_uuid=FORM,
-            table_field_id="tableField_moves",
-            page_number=1,
-            page_size=10,
-            need_row_id=True,
-        ).body
+        body = moves_page(sdk, iid, page_number=1, page_size=10)
         return list(body.data)
 
     [first] = rows()
