@@ -35,7 +35,7 @@ from zida.core.records.changes import (
 from zida.core.records.filters import Filter, Page, RecordQuery
 from zida.core.records.models import FormInstance
 from zida.core.records.queries import scoped_query
-from zida.core.records.values import ROW_ID, References, normalize_values
+from zida.core.records.values import ROW_ID, References, normalize_values, refuse_internal_key
 from zida.db import Connection, Database
 
 __all__ = [
@@ -348,10 +348,7 @@ async def update_sub_table_rows(
         current = [dict(r) for r in inst.data.get(table.field_id) or []]
         by_id = {r.get(ROW_ID): r for r in current}
         for index, row in enumerate(rows):
-            if ROW_ID in row:
-                raise InvalidArgument(
-                    f"[{index}]: {ROW_ID} is Zida's own key; name the row by rowId", reason="form_data.internal_key"
-                )
+            refuse_internal_key(row, f"[{index}]")
             row_id = row.get("rowId")
             if row_id not in by_id:
                 raise NotFound(

@@ -36,10 +36,20 @@ __all__ = [
     "is_empty",
     "is_number_text",
     "normalize_values",
+    "refuse_internal_key",
     "value_limits",
 ]
 
 ROW_ID = "__rowId"
+
+
+def refuse_internal_key(row: dict[str, Any], where: str, field: str | None = None) -> None:
+    """Refuse a sub-table row that names Zida's internal row key (clients name rows by ``rowId``)."""
+    if ROW_ID in row:
+        details = {} if field is None else {"field": field}
+        raise InvalidArgument(
+            f"{where}: {ROW_ID} is Zida's own key; name a row by rowId", reason="form_data.internal_key", **details
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,12 +289,7 @@ def _table(f: Field, value: Any, refs: References, old_rows: dict[str, dict[str,
     used: set[str] = set()
     for index, row in enumerate(value):
         out: dict[str, Any] = {}
-        if ROW_ID in row:
-            raise InvalidArgument(
-                f"{f.field_id}[{index}]: {ROW_ID} is Zida's own key; name a row by rowId",
-                reason="form_data.internal_key",
-                field=f.field_id,
-            )
+        refuse_internal_key(row, f"{f.field_id}[{index}]", f.field_id)
         # A row keeps its id only once: a second row sent with the same rowId is a new row.
         row_id = row.get("rowId")
         kept = isinstance(row_id, str) and row_id in old_rows and row_id not in used
