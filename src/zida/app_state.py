@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from zida.core.access.sessions import SessionService
 from zida.core.access.tokens import TokenService
 from zida.core.principals import Principal
 from zida.crypto import SecretBox
@@ -33,4 +34,5 @@ class Zida:
     box: SecretBox
     tokens: TokenService
     store: Store
+    sessions: SessionService
     rate_limit: RateLimitHook = no_rate_limit

@@ -49,6 +49,10 @@ class Settings:
     # Root of every Redis key, so several installations can share one Redis.
     redis_prefix: str = "zida"
     token_ttl_seconds: int = 7200
+    # WeDa: client-credential tokens (72 h, as WeDa), signed-in users' access and refresh tokens (2 h, 31 days).
+    weda_token_ttl_seconds: int = 259200
+    session_ttl_seconds: int = 7200
+    refresh_ttl_seconds: int = 31 * 86400
     timezone: str = "Asia/Shanghai"
     db_pool_size: int = 8
     max_body_bytes: int = 16 * 1024 * 1024
@@ -246,6 +250,9 @@ def load_settings(database_url: str | None = None) -> Settings:
         redis_url=_redis_url_env("ZIDA_REDIS_URL"),
         redis_prefix=_env("ZIDA_REDIS_PREFIX") or defaults.redis_prefix,
         token_ttl_seconds=_int_env("ZIDA_TOKEN_TTL_SECONDS", defaults.token_ttl_seconds, minimum=1),
+        weda_token_ttl_seconds=_int_env("ZIDA_WEDA_TOKEN_TTL_SECONDS", defaults.weda_token_ttl_seconds, minimum=1),
+        session_ttl_seconds=_int_env("ZIDA_SESSION_TTL_SECONDS", defaults.session_ttl_seconds, minimum=1),
+        refresh_ttl_seconds=_int_env("ZIDA_REFRESH_TTL_SECONDS", defaults.refresh_ttl_seconds, minimum=1),
         timezone=_timezone_env("ZIDA_TIMEZONE", defaults.timezone),
         db_pool_size=_int_env("ZIDA_DB_POOL_SIZE", defaults.db_pool_size, minimum=1),
         max_body_bytes=_int_env("ZIDA_MAX_BODY_BYTES", defaults.max_body_bytes, minimum=1),

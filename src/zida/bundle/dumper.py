@@ -52,7 +52,7 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
 
 async def dump_bundle(conn: Connection, corp_id: str) -> dict[str, Any]:
     """The corp ``corp_id`` as bundle data (no appSecret, systemToken, taskApiCode or passwords)."""
-    corp = await conn.fetchrow("SELECT id, corp_id, name FROM corp WHERE corp_id = :c", {"c": corp_id})
+    corp = await conn.fetchrow("SELECT id, corp_id, name, weda_env_id FROM corp WHERE corp_id = :c", {"c": corp_id})
     if corp is None:
         raise NotFound(f"corp {corp_id} does not exist", reason="corp.not_found")
     c = corp["id"]
@@ -62,7 +62,8 @@ async def dump_bundle(conn: Connection, corp_id: str) -> dict[str, Any]:
         {"c": c},
     )
     users = await conn.fetch(
-        "SELECT id, user_id, name, name_en, title, mobile, email, union_id, manager_user_id, active FROM org_user"
+        "SELECT id, user_id, name, name_en, title, mobile, email, union_id, manager_user_id, active, username"
+        " FROM org_user"
         " WHERE corp_pk = :c ORDER BY id",
         {"c": c},
     )
@@ -92,14 +93,17 @@ async def dump_bundle(conn: Connection, corp_id: str) -> dict[str, Any]:
         {"c": c},
     )
     forms = await conn.fetch(
-        "SELECT f.app_pk, f.form_uuid, f.title_zh, f.title_en, f.form_type, f.creator_user_id, v.fields, v.process"
+        "SELECT f.app_pk, f.form_uuid, f.title_zh, f.title_en, f.form_type, f.creator_user_id, f.model_name,"
+        " v.fields, v.process"
         " FROM form f JOIN app a ON a.id = f.app_pk"
         " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
         " WHERE a.corp_pk = :c ORDER BY f.id",
         {"c": c},
     )
+    weda = {"weda": {"envId": corp["weda_env_id"]}} if corp["weda_env_id"] else {}
     return {
         "corp": {"corpId": corp["corp_id"], "name": corp["name"]},
+        **weda,
         "departments": [
             _clean(
                 {
@@ -126,6 +130,7 @@ async def dump_bundle(conn: Connection, corp_id: str) -> dict[str, Any]:
                     "email": u["email"],
                     "unionId": u["union_id"],
                     "active": None if u["active"] else False,
+                    "username": u["username"],
                 }
             )
             for u in users
@@ -158,6 +163,7 @@ async def dump_bundle(conn: Connection, corp_id: str) -> dict[str, Any]:
                                 "formUuid": f["form_uuid"],
                                 "title": _i18n(f["title_zh"], f["title_en"]),
                                 "type": f["form_type"],
+                                "modelName": f["model_name"],
                                 "creator": f["creator_user_id"],
                                 "fields": [field_data(Field.from_dict(x)) for x in orjson.loads(f["fields"])],
                                 "process": orjson.loads(f["process"]) if f["process"] else None,

@@ -114,12 +114,22 @@ def _check_references(b: BundleIn, source: str) -> None:
         ("departments", b.departments, "deptId"),
         ("users", b.users, "userId"),
         ("roles", b.roles, "roleId"),
-        ("credentials", b.credentials, "appKey"),
+        ("credentials", b.credentials, "client_id"),
         ("apps", b.apps, "appType"),
     ):
         values = [getattr(i, attr) for i in items]
         for dup in _dupes(values):
-            raise fail(f"{key}[{values.index(dup)}].{attr}", f"duplicate {attr} {dup!r}")
+            first = values.index(dup)
+            name = (
+                attr if attr != "client_id" else ("appKey" if b.credentials[first].appKey is not None else "secretId")
+            )
+            raise fail(f"{key}[{first}].{name}", f"duplicate {name} {dup!r}")
+    model_names = [f.modelName for a in b.apps for f in a.forms if f.modelName is not None]
+    for model in _dupes(model_names):
+        raise fail("apps", f"two forms are the data model {model!r}")
+    sign_in = [u.username or u.userId for u in b.users]
+    for name in _dupes(sign_in):
+        raise fail(f"users[{sign_in.index(name)}].username", f"two users sign in as {name!r}")
     dept_ids = {d.deptId for d in b.departments}
     user_ids = {u.userId for u in b.users}
     for i, d in enumerate(b.departments):
@@ -198,6 +208,8 @@ _KEYS = {
     "hand_over_to": "active",
     "corp": "corpId",
     "org_secret": "taskApiCode",
+    "weda_env_id": "weda.envId",
+    "model_name": "modelName",
 }
 
 
@@ -238,6 +250,7 @@ def form_spec(form: FormIn, creator: str | None = None) -> FormSpec:
         fields=to_fields(form.fields),
         process=form.process,
         creator=form.creator or creator,
+        model_name=form.modelName,
     )
 
 
@@ -326,8 +339,17 @@ async def load_bundle(db: Database, box: SecretBox, bundle: BundleIn, source: st
     org = (ORG_CACHE_SCOPE, APPS_CACHE_SCOPE)  # app members are directory facts too (who is active)
     async with db.transaction() as tx:
         c = bundle.corp
+        env_id = bundle.weda.envId if bundle.weda else None
         corp, outcome = await _at(
-            "corp", upsert_corp(tx, box, CorpSpec(c.corpId, c.name, c.taskApiCode), actor=actor, now=now), source
+            "corp",
+            upsert_corp(
+                tx,
+                box,
+                CorpSpec(c.corpId, c.name, c.taskApiCode, env_id),
+                actor=actor,
+                now=now,
+            ),
+            source,
         )
         report.outcome("corp", outcome, ORG_CACHE_SCOPE)
         for i, d in enumerate(bundle.departments):
@@ -351,6 +373,7 @@ async def load_bundle(db: Database, box: SecretBox, bundle: BundleIn, source: st
                 union_id=u.unionId,
                 password=u.password,
                 active=u.active,
+                username=u.username,
             )
             outcome = await _at(
                 f"users[{i}]", upsert_user(tx, corp, user, actor=actor, now=now, references_checked=True), source
@@ -363,7 +386,7 @@ async def load_bundle(db: Database, box: SecretBox, bundle: BundleIn, source: st
             )
             report.outcome("roles", outcome, ORG_CACHE_SCOPE)
         for i, cr in enumerate(bundle.credentials):
-            credential = CredentialSpec(cr.appKey, tuple(granted_scopes(cr.scopes)), cr.appSecret)
+            credential = CredentialSpec(cr.client_id, tuple(granted_scopes(cr.scopes)), cr.secret)
             outcome = await _at(
                 f"credentials[{i}]", upsert_credential(tx, corp, credential, actor=actor, now=now), source
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "AppIn",
@@ -18,6 +18,7 @@ __all__ = [
     "OptionIn",
     "RoleIn",
     "UserIn",
+    "WedaIn",
 ]
 
 
@@ -59,6 +60,7 @@ class UserIn(_Model):
     unionId: str | None = None
     password: str | None = None
     active: bool | None = None  # absent: keep (a new user is active); false: deactivated
+    username: str | None = None  # WeDa sign-in name (absent: the userId)
 
 
 class RoleIn(_Model):
@@ -69,9 +71,33 @@ class RoleIn(_Model):
 
 
 class CredentialIn(_Model):
-    appKey: str = Field(min_length=1, max_length=128)
+    """An app credential: DingTalk's appKey/appSecret or WeDa's secretId/secretKey (one pair, same thing)."""
+
+    appKey: str | None = Field(default=None, min_length=1, max_length=128)
     appSecret: str | None = Field(default=None, min_length=8)
+    secretId: str | None = Field(default=None, min_length=1, max_length=128)
+    secretKey: str | None = Field(default=None, min_length=8)
     scopes: list[str] = ["*"]
+
+    @model_validator(mode="after")
+    def _one_pair(self) -> CredentialIn:
+        if (self.appKey is None) == (self.secretId is None):
+            raise ValueError("a credential has either appKey (and appSecret) or secretId (and secretKey)")
+        if self.appKey is not None and self.secretKey is not None:
+            raise ValueError("secretKey goes with secretId, appSecret with appKey")
+        if self.secretId is not None and self.appSecret is not None:
+            raise ValueError("appSecret goes with appKey, secretKey with secretId")
+        return self
+
+    @property
+    def client_id(self) -> str:
+        """The credential's public id, whatever the dialect calls it."""
+        return str(self.appKey if self.appKey is not None else self.secretId)
+
+    @property
+    def secret(self) -> str | None:
+        """The credential's secret, whatever the dialect calls it."""
+        return self.appSecret if self.appKey is not None else self.secretKey
 
 
 class OptionIn(_Model):
@@ -99,6 +125,7 @@ class FormIn(_Model):
     fields: list[FieldIn] = []
     process: dict[str, Any] | None = None
     creator: str | None = None
+    modelName: str | None = None  # this form is also WeDa data model ``modelName``
 
 
 class AppIn(_Model):
@@ -113,8 +140,13 @@ class AppIn(_Model):
     forms: list[FormIn] = []
 
 
+class WedaIn(_Model):
+    envId: str = Field(min_length=1, max_length=64)
+
+
 class BundleIn(_Model):
     corp: CorpIn
+    weda: WedaIn | None = None
     departments: list[DepartmentIn] = []
     users: list[UserIn] = []
     roles: list[RoleIn] = []

@@ -38,6 +38,7 @@ __all__ = [
     "update_records",
     "update_sub_table_rows",
     "upsert_record",
+    "upsert_record_split",
 ]
 
 # How approvals take part in record transactions (locked first, told of changes).
@@ -125,6 +126,13 @@ async def delete_records(db: Database, actor: AppActor, form: Form, instance_ids
 async def upsert_record(db: Database, actor: AppActor, form: Form, condition: Filter | None, values: Any) -> list[str]:
     """Update the one record of a plain form matching ``condition``, or create it."""
     return await records.upsert_form_instance(db, actor, form, condition, values)
+
+
+async def upsert_record_split(
+    db: Database, actor: AppActor, form: Form, condition: Filter | None, update_values: Any, create_values: Any
+) -> tuple[str, bool]:
+    """Update the one record of a plain form matching ``condition``, or create one: (record id, created)."""
+    return await records.upsert_form_instance_split(db, actor, form, condition, update_values, create_values)
 
 
 async def _resolved(conn: Connection, form: Form, query: RecordQuery) -> RecordQuery:

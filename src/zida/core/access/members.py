@@ -13,7 +13,7 @@ from zida.core.principals import AppActor
 from zida.crypto import SecretBox
 from zida.db import Connection
 
-__all__ = ["AppMembership", "app_actor", "app_secret_digest", "find_app_membership"]
+__all__ = ["AppMembership", "app_actor", "app_secret_digest", "find_app_membership", "integration_actor"]
 
 
 def app_secret_digest(box: SecretBox, secret: str) -> str:
@@ -72,3 +72,17 @@ async def app_actor(conn: Connection, corp_pk: int, app_pk: int, user_id: str) -
     if found.actor is None:
         raise NotFound(f"user {user_id} does not exist in this corp", reason="user.not_found")
     return found.actor
+
+
+async def integration_actor(conn: Connection, corp_pk: int, app_pk: int) -> AppActor | None:
+    """Who an integration's own calls act as inside an app when they name no user: the app's first active
+    administrator (the one who joined the corp first); None when the app has none."""
+    row = await conn.fetchrow(
+        "SELECT u.user_id FROM app_admin aa JOIN org_user u ON u.id = aa.user_pk"
+        " WHERE aa.app_pk = :a AND u.corp_pk = :c AND u.active ORDER BY u.id LIMIT 1",
+        {"a": app_pk, "c": corp_pk},
+    )
+    if row is None:
+        return None
+    found = await find_app_membership(conn, corp_pk, app_type=None, app_pk=app_pk, user_id=str(row["user_id"]))
+    return found.actor if found is not None else None

@@ -15,6 +15,7 @@ import orjson
 
 from zida.cache import TtlCache
 from zida.clock import now_ms
+from zida.core.access.sessions import load_session
 from zida.core.errors import InvalidArgument, Misconfigured, RateLimited, Unauthenticated
 from zida.core.principals import IssuedToken, Principal, parse_scopes
 from zida.crypto import SecretBox, digest, verify_secret
@@ -67,8 +68,11 @@ class TokenService:
             return True
         return False
 
-    async def issue(self, app_key: str, app_secret: str, corp_id: str | None = None) -> IssuedToken:
-        """Token for an app credential; within validity the same token comes back with renewed validity."""
+    async def issue(
+        self, app_key: str, app_secret: str, corp_id: str | None = None, *, ttl_seconds: int | None = None
+    ) -> IssuedToken:
+        """Token for an app credential; within validity the same token comes back with renewed validity
+        (``ttl_seconds``: the validity a dialect gives its tokens, default ``self.ttl_seconds``)."""
         if not app_key or not app_secret:
             raise InvalidArgument("the client id and secret are required", reason="auth.credentials_missing")
         failure_key = "auth-failures:" + digest(app_key)[:32]
@@ -80,13 +84,13 @@ class TokenService:
                     reason="auth.too_many_failures",
                 )
         try:
-            return await self._issue(app_key, app_secret, corp_id)
+            return await self._issue(app_key, app_secret, corp_id, ttl_seconds or self.ttl_seconds)
         except Unauthenticated:
             if self.failures is not None and self.max_failures_per_minute > 0:
                 await self.failures.incr(failure_key, expires_in=60)
             raise
 
-    async def _issue(self, app_key: str, app_secret: str, corp_id: str | None) -> IssuedToken:
+    async def _issue(self, app_key: str, app_secret: str, corp_id: str | None, ttl_seconds: int) -> IssuedToken:
         row = await self.db.fetchrow(
             "SELECT c.id, c.secret_hash, co.corp_id FROM credential c JOIN corp co ON co.id = c.corp_pk"
             " WHERE c.app_key = :app_key",
@@ -101,7 +105,7 @@ class TokenService:
         if corp_id is not None and corp_id != row["corp_id"]:
             raise Unauthenticated("the credential does not belong to this corp", reason="auth.bad_credentials")
         now = now_ms()
-        expires_at = now + self.ttl_seconds * 1000
+        expires_at = now + ttl_seconds * 1000
         async with self.db.transaction() as tx:
             current = await tx.fetchrow(
                 "SELECT id, token_key, token_digest FROM access_token WHERE credential_pk = :c AND expires_at > :now"
@@ -139,7 +143,7 @@ class TokenService:
                 )
         token = self._token(token_key)
         self._cache.put(digest(token), None)  # its next check reads the renewed expiry from the database
-        return IssuedToken(token=token, expires_in=self.ttl_seconds)
+        return IssuedToken(token=token, expires_in=ttl_seconds)
 
     def _token(self, token_key: str) -> str:
         return self.box.derive("access-token", token_key)
@@ -160,6 +164,10 @@ class TokenService:
         self._cache.put(key, principal)
         return principal
 
+    def forget(self, token: str) -> None:
+        """Drop what this worker cached of ``token`` (its next check reads the database: after a sign-out)."""
+        self._cache.put(digest(token), None)
+
     async def _load(self, token_digest: str) -> Principal | None:
         row = await self.db.fetchrow(
             "SELECT c.id, c.app_key, c.scopes, c.corp_pk, co.corp_id, t.expires_at"
@@ -168,7 +176,7 @@ class TokenService:
             {"d": token_digest},
         )
         if row is None:
-            return None
+            return await load_session(self.db, token_digest)  # a signed-in user's token (zida.core.access.sessions)
         return Principal(
             kind="credential",
             corp_pk=row["corp_pk"],

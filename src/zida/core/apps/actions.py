@@ -68,6 +68,9 @@ _APP_TYPE = re.compile(r"^APP_[A-Za-z0-9_]{1,64}$")
 _FORM_UUID = re.compile(r"^FORM-[A-Za-z0-9-]{1,64}$")
 _FIELD_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _ALIAS = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_MODEL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+# A data model record's system fields (WeDa's names): no field alias may take one.
+_MODEL_SYSTEM_FIELDS = frozenset({"_id", "_openid", "createdAt", "updatedAt", "owner", "createBy", "updateBy"})
 _MIN_SECRET = 8
 
 
@@ -106,6 +109,7 @@ class FormSpec:
     fields: tuple[Field, ...] = ()
     process: Mapping[str, Any] | None = None
     creator: str | None = None
+    model_name: str | None = None  # the WeDa data model this form is (every top-level field then needs an alias)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +222,8 @@ def check_form(spec: FormSpec) -> None:
             "only process forms (type: process) have a process block", "process", "form.invalid_schema", path="process"
         )
     _check_fields(spec.fields, "fields", False, set(), set())
+    if spec.model_name is not None:
+        _check_model_name(spec)
     if spec.process is not None:
         from zida.core.workflow.definition import parse_process  # the workflow builds on apps, not the reverse
 
@@ -229,6 +235,41 @@ def check_form(spec: FormSpec) -> None:
             raise InvalidArgument(
                 exc.message, reason="form.invalid_process", param="process", path=path, problem=problem
             ) from None
+
+
+def _check_model_name(spec: FormSpec) -> None:
+    if not isinstance(spec.model_name, str) or not _MODEL_NAME.fullmatch(spec.model_name):
+        raise _invalid(
+            f"{{param}} {spec.model_name!r} must be a letter or _ followed by up to 63 letters, digits or _",
+            "model_name",
+        )
+    for i, f in enumerate(spec.fields):
+        if not f.alias:
+            raise _invalid(
+                f"fields[{i}]: {f.field_id} needs an alias: a data model's field names are the fields' aliases",
+                "fields",
+                "form.invalid_schema",
+                path=f"fields[{i}].alias",
+            )
+        if f.alias in _MODEL_SYSTEM_FIELDS:
+            raise _invalid(
+                f"fields[{i}]: the alias {f.alias} is a data model's system field",
+                "fields",
+                "form.invalid_schema",
+                path=f"fields[{i}].alias",
+            )
+
+
+async def _model_name_free(tx: Connection, corp: CorpRef, model_name: str, form_uuid: str) -> None:
+    other = await tx.fetchval(
+        "SELECT f.form_uuid FROM form f JOIN app a ON a.id = f.app_pk"
+        " WHERE a.corp_pk = :c AND f.model_name = :m AND f.form_uuid <> :u LIMIT 1",
+        {"c": corp.pk, "m": model_name, "u": form_uuid},
+    )
+    if other is not None:
+        raise Conflict(
+            f"the data model name {model_name} is already form {other}'s", reason="form.model_taken", param="model_name"
+        )
 
 
 async def _check_people(tx: Connection, corp: CorpRef, process: Mapping[str, Any]) -> None:
@@ -485,6 +526,7 @@ def _form_values(spec: FormSpec, creator: str | None, version: int) -> dict[str,
         "version": version,
         "fields": [f.to_dict() for f in spec.fields],
         "process": dict(spec.process) if spec.process is not None else None,
+        "model_name": spec.model_name,
     }
 
 
@@ -518,7 +560,7 @@ async def upsert_form(
     app_pk = int(app["id"])
     row = await tx.fetchrow(
         "SELECT f.id, f.app_pk, f.title_zh, f.title_en, f.form_type, f.current_version, f.creator_user_id, v.fields,"
-        " v.process FROM form f JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
+        " v.process, f.model_name FROM form f JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
         f" WHERE f.form_uuid = :u{tx.sql.for_update}",
         {"u": spec.form_uuid},
     )
@@ -533,6 +575,8 @@ async def upsert_form(
                 reason="form.process_code_taken",
                 param="process",
             )
+    if spec.model_name is not None:
+        await _model_name_free(tx, corp, spec.model_name, spec.form_uuid)
     fields_json = [f.to_dict() for f in spec.fields]
     process = dict(spec.process) if spec.process is not None else None
     if row is None:
@@ -540,9 +584,10 @@ async def upsert_form(
         version = 1
         pk = await tx.fetchval(
             "INSERT INTO form (app_pk, form_uuid, title_zh, title_en, form_type, current_version, creator_user_id,"
-            " created_at, updated_at) VALUES (:a, :u, :title, :title_en, :type, 1, :creator, :now, :now)"
-            " ON CONFLICT (form_uuid) DO NOTHING RETURNING id",
+            " model_name, created_at, updated_at) VALUES (:a, :u, :title, :title_en, :type, 1, :creator, :model,"
+            " :now, :now) ON CONFLICT (form_uuid) DO NOTHING RETURNING id",
             {
+                "model": spec.model_name,
                 "a": app_pk,
                 "u": spec.form_uuid,
                 "title": spec.title,
@@ -592,6 +637,7 @@ async def upsert_form(
         "version": int(row["current_version"]),
         "fields": orjson.loads(row["fields"]),
         "process": stored_process,
+        "model_name": row["model_name"],
     }
     changes = changed_fields(current, _form_values(spec, creator, version))
     indexes = await sync_element_table(tx, form_pk, spec.fields)
@@ -599,8 +645,9 @@ async def upsert_form(
         return FormWrite(Outcome.UNCHANGED, form_pk, version, spec.fields, False, tuple(indexes))
     await tx.execute(
         "UPDATE form SET title_zh = :title, title_en = :title_en, form_type = :type, current_version = :v,"
-        " creator_user_id = :creator, updated_at = :now WHERE id = :pk",
+        " creator_user_id = :creator, model_name = :model, updated_at = :now WHERE id = :pk",
         {
+            "model": spec.model_name,
             "title": spec.title,
             "title_en": spec.title_en,
             "type": spec.form_type,

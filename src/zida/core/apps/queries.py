@@ -97,6 +97,25 @@ async def get_form(
     return _FORMS.put(cache_key, _form(row, row["version"]))
 
 
+async def find_model_form(conn: Connection, corp_pk: int, model_name: str) -> Form | None:
+    """The corp's form that is the data model ``model_name``, at its current version; None: no such model."""
+    cache_key = ("model", corp_pk, model_name, None)
+    cached = _FORMS.get(cache_key)
+    if cached is not None:
+        return cached
+    row = await conn.fetchrow(
+        "SELECT f.id, f.app_pk, a.app_type, f.form_uuid, f.title_zh, f.title_en, f.form_type, f.current_version,"
+        " f.creator_user_id, f.created_at, v.version, v.fields"
+        " FROM form f JOIN app a ON a.id = f.app_pk"
+        " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
+        " WHERE f.model_name = :m AND a.corp_pk = :c",
+        {"m": model_name, "c": corp_pk},
+    )
+    if row is None:
+        return None
+    return _FORMS.put(cache_key, _form(row, row["version"]))
+
+
 async def list_forms(
     conn: Connection, actor: AppActor, form_types: list[str], page: int, size: int
 ) -> tuple[int, list[Form]]:

@@ -33,6 +33,7 @@ Rules (each tested):
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
@@ -85,6 +86,8 @@ __all__ = [
 ]
 
 MAX_ID = 2**63 - 1
+# WeDa's rule for sign-in names: 2-48 characters, letters, digits and -_.:+@, starting with a letter or digit.
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-_.:+@]{1,47}")
 _MAX_TEXT_ID = 64
 # Caches that hold directory facts: the directory itself, and app members (``apps``: who is an active member).
 _USER_SCOPES = (ORG_CACHE_SCOPE, "apps")
@@ -102,6 +105,7 @@ class CorpSpec:
     corp_id: str
     name: str
     org_secret: str | None = None
+    weda_env_id: str | None = None  # None: keep the current one
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +124,7 @@ class UserSpec:
     union_id: str | None = None
     password: str | None = None
     active: bool | None = None
+    username: str | None = None  # the sign-in name (None: the userId)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,8 +215,13 @@ def _no_duplicates(values: Sequence[Any], param: str) -> None:
 def _check_user_spec(spec: UserSpec) -> None:
     _text_id(spec.user_id, "user", "a userId")
     _name(spec.name)
-    for param in ("name_en", "title", "mobile", "email", "union_id", "password"):
+    for param in ("name_en", "title", "mobile", "email", "union_id", "password", "username"):
         _optional_text(getattr(spec, param), param)
+    if spec.username is not None and not _USERNAME.fullmatch(spec.username):
+        raise _invalid(
+            f"{{param}} {spec.username!r} must be 2-48 letters, digits or -_.:+@, starting with a letter or digit",
+            "username",
+        )
     for dept in spec.departments:
         _number_id(dept, "departments", "a department id")
     _no_duplicates(spec.departments, "departments")
@@ -278,19 +288,23 @@ async def upsert_corp(
     _text_id(spec.corp_id, "corp", "a corpId")
     _name(spec.name)
     row = await tx.fetchrow(
-        f"SELECT id, name, org_secret_enc FROM corp WHERE corp_id = :c{tx.sql.for_update}", {"c": spec.corp_id}
+        f"SELECT id, name, org_secret_enc, weda_env_id FROM corp WHERE corp_id = :c{tx.sql.for_update}",
+        {"c": spec.corp_id},
     )
+    if spec.weda_env_id is not None:
+        _text_id(spec.weda_env_id, "weda_env_id", "a WeDa envId")
+        await _env_id_free(tx, spec.weda_env_id, spec.corp_id)
     if row is None:
         enc = box.encrypt(spec.org_secret) if spec.org_secret is not None else None
         pk = await tx.fetchval(
-            "INSERT INTO corp (corp_id, name, org_secret_enc, created_at, updated_at)"
-            " VALUES (:c, :name, :enc, :now, :now) ON CONFLICT (corp_id) DO NOTHING RETURNING id",
-            {"c": spec.corp_id, "name": spec.name, "enc": enc, "now": now},
+            "INSERT INTO corp (corp_id, name, org_secret_enc, weda_env_id, created_at, updated_at)"
+            " VALUES (:c, :name, :enc, :env, :now, :now) ON CONFLICT (corp_id) DO NOTHING RETURNING id",
+            {"c": spec.corp_id, "name": spec.name, "enc": enc, "env": spec.weda_env_id, "now": now},
         )
         if pk is None:
             raise Conflict(f"corp {spec.corp_id} was created concurrently", reason="corp.exists", param="corp")
         corp = CorpRef(int(pk), spec.corp_id)
-        changes: dict[str, Any] = created_fields({"name": spec.name})
+        changes: dict[str, Any] = created_fields({"name": spec.name, "weda_env_id": spec.weda_env_id})
         if enc is not None:
             changes["org_secret"] = SECRET_CHANGED
         await record_change(
@@ -305,8 +319,10 @@ async def upsert_corp(
         )
         return corp, Outcome.CREATED
     corp = CorpRef(int(row["id"]), spec.corp_id)
-    changes = changed_fields({"name": row["name"]}, {"name": spec.name})
-    sets: dict[str, Any] = {"name": spec.name} if changes else {}
+    current = {"name": row["name"], "weda_env_id": row["weda_env_id"]}
+    wanted = {"name": spec.name, "weda_env_id": spec.weda_env_id or row["weda_env_id"]}
+    changes = changed_fields(current, wanted)
+    sets: dict[str, Any] = {name: wanted[name] for name in changes}
     if spec.org_secret is not None and (
         row["org_secret_enc"] is None or box.decrypt(row["org_secret_enc"]) != spec.org_secret
     ):
@@ -322,6 +338,19 @@ async def upsert_corp(
         tx, corp_pk=corp.pk, kind="corp", object_id=corp.corp_id, action="updated", changes=changes, actor=actor, at=now
     )
     return corp, Outcome.UPDATED
+
+
+async def _env_id_free(tx: Connection, env_id: str, corp_id: str) -> None:
+    """Refuse a WeDa envId another corp answers to."""
+    other = await tx.fetchval(
+        "SELECT corp_id FROM corp WHERE weda_env_id = :e AND corp_id <> :c", {"e": env_id, "c": corp_id}
+    )
+    if other is not None:
+        raise Conflict(
+            f"the WeDa envId {env_id} is already the environment of corp {other}",
+            reason="corp.env_taken",
+            param="weda_env_id",
+        )
 
 
 # ------------------------------------------------------------------------------------------------ users
@@ -346,6 +375,7 @@ class _StoredUser:
             email=v["email"],
             union_id=v["union_id"],
             active=v["active"],
+            username=v["username"],
         )
 
 
@@ -359,12 +389,13 @@ _USER_COLUMNS = {
     "union_id": "union_id",
     "manager": "manager_user_id",
     "active": "active",
+    "username": "username",
 }
 
 
 async def _stored_user(tx: Connection, corp: CorpRef, user_id: str) -> _StoredUser | None:
     row = await tx.fetchrow(
-        "SELECT id, name, name_en, title, mobile, email, union_id, manager_user_id, password_hash, active"
+        "SELECT id, name, name_en, title, mobile, email, union_id, manager_user_id, password_hash, active, username"
         f" FROM org_user WHERE corp_pk = :c AND user_id = :u{tx.sql.for_update}",
         {"c": corp.pk, "u": user_id},
     )
@@ -480,7 +511,10 @@ async def _write_user(
         "manager": spec.manager,
         "departments": list(spec.departments),
         "active": spec.active if spec.active is not None else current.get("active", True),
+        "username": spec.username,
     }
+    if spec.username is not None and spec.username != current.get("username"):
+        await _username_free(tx, corp, spec.username, spec.user_id)
     password_hash = stored.password_hash if stored is not None else None
     password_changed = False
     same_password = password_hash is not None and spec.password is not None
@@ -492,8 +526,8 @@ async def _write_user(
     if stored is None:
         pk = await tx.fetchval(
             "INSERT INTO org_user (corp_pk, user_id, name, name_en, title, mobile, email, union_id, manager_user_id,"
-            " password_hash, active, created_at, updated_at) VALUES (:c, :u, :name, :name_en, :title, :mobile,"
-            " :email, :union_id, :manager, :password_hash, :active, :now, :now)"
+            " password_hash, active, username, created_at, updated_at) VALUES (:c, :u, :name, :name_en, :title,"
+            " :mobile, :email, :union_id, :manager, :password_hash, :active, :username, :now, :now)"
             " ON CONFLICT (corp_pk, user_id) DO NOTHING RETURNING id",
             {"c": corp.pk, "u": spec.user_id, **new, "password_hash": password_hash, "now": now},
         )
@@ -541,6 +575,19 @@ async def _write_user(
         tx, corp_pk=corp.pk, kind="user", object_id=spec.user_id, action=action, changes=changes, actor=actor, at=now
     )
     return Outcome.UPDATED, moved
+
+
+async def _username_free(tx: Connection, corp: CorpRef, username: str, user_id: str) -> None:
+    """Refuse a sign-in name another user of the corp has (as his username, or as his userId with none)."""
+    other = await tx.fetchval(
+        "SELECT user_id FROM org_user WHERE corp_pk = :c AND user_id <> :u"
+        " AND (username = :n OR (username IS NULL AND user_id = :n)) LIMIT 1",
+        {"c": corp.pk, "u": user_id, "n": username},
+    )
+    if other is not None:
+        raise Conflict(
+            f"the sign-in name {username} is already user {other}'s", reason="user.username_taken", param="username"
+        )
 
 
 async def _link_departments(tx: Connection, user_pk: int, dept_pks: Sequence[int]) -> None:

@@ -50,6 +50,7 @@ __all__ = [
     "update_form_instances",
     "update_sub_table_rows",
     "upsert_form_instance",
+    "upsert_form_instance_split",
 ]
 
 
@@ -296,6 +297,14 @@ async def upsert_form_instance(
     SQLite), so concurrent calls never create two records, however their conditions are written. Only the records
     the actor may change are matched.
     """
+    instance_id, _ = await upsert_form_instance_split(db, actor, form, condition, values, values)
+    return [instance_id]
+
+
+async def upsert_form_instance_split(
+    db: Database, actor: AppActor, form: Form, condition: Filter | None, update_values: Any, create_values: Any
+) -> tuple[str, bool]:
+    """``upsert_form_instance`` with different values for the update and the create: (record id, created)."""
     _receipt_form(form)
     if condition is None:
         raise InvalidArgument("{param} must name at least one condition", reason="argument.missing", param="condition")
@@ -313,12 +322,14 @@ async def upsert_form_instance(
             )
         if ids:
             inst = _changeable(actor, await store.find_instance(tx, actor.corp_pk, ids[0], lock=True), ids[0])
-            diff = await merge_values(tx, actor, inst, values, use_latest_version=False, ignore_empty=False, now=now)
+            diff = await merge_values(
+                tx, actor, inst, update_values, use_latest_version=False, ignore_empty=False, now=now
+            )
             await write_logs(tx, actor, [(inst, "UPDATE", diff)], now)
-            return [inst.instance_id]
-        inst = new_record(actor, form, await validated(tx, actor.corp_pk, form, values), now)
+            return inst.instance_id, False
+        inst = new_record(actor, form, await validated(tx, actor.corp_pk, form, create_values), now)
         await insert_record(tx, actor, inst)
-        return [inst.instance_id]
+        return inst.instance_id, True
 
 
 async def update_sub_table_rows(
