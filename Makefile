@@ -21,6 +21,12 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(VENV)/.installed $@
 
+# The real WeDa clients the conformance tests drive (npm registry, versions pinned by package-lock.json).
+WEDA_JS := tests/conformance/weda/js
+$(WEDA_JS)/node_modules/.installed: $(WEDA_JS)/package-lock.json
+	npm ci --prefix $(WEDA_JS) --no-audit --no-fund --loglevel=error
+	touch $@
+
 ## make run: virtualenv, install, migrate the embedded SQLite database, load the demo, serve on 127.0.0.1:8080
 run: $(VENV)/.installed
 	$(BIN)/zida migrate --database $(DATABASE)
@@ -37,11 +43,11 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-test-sqlite: $(VENV)/.installed-dev
+test-sqlite: $(VENV)/.installed-dev $(WEDA_JS)/node_modules/.installed
 	ZIDA_TEST_DATABASE=sqlite $(BIN)/pytest
 
-test-postgres: $(VENV)/.installed-dev
+test-postgres: $(VENV)/.installed-dev $(WEDA_JS)/node_modules/.installed
 	ZIDA_TEST_DATABASE=$(TEST_PG_URL) $(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache $(WEDA_JS)/node_modules

@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 
 from zida.app_state import Zida
 from zida.cache import configure_caches, start_cache_sync
+from zida.core.access.sessions import SessionService
 from zida.core.access.tokens import TokenService, check_server_key
 from zida.core.records.store import PAGE_CURSORS
 from zida.crypto import SecretBox
@@ -30,6 +31,9 @@ from zida.dialects.dingtalk import records as dt_records
 from zida.dialects.dingtalk import tasks as dt_tasks
 from zida.dialects.dingtalk import v2 as dt_v2
 from zida.dialects.http import DialectMount, configure_limits
+from zida.dialects.weda import auth as weda_auth
+from zida.dialects.weda import http as weda_http
+from zida.dialects.weda import models as weda_models
 from zida.settings import Settings, load_settings, require_secret_key
 from zida.stores import open_store
 
@@ -56,7 +60,8 @@ def dialect_mounts() -> tuple[list[DialectMount], DialectMount]:
             *dt_tasks.routes(),
         ]
     )
-    return [admin_http.mount(admin.routes()), dingtalk], dingtalk
+    weda = weda_http.mounts(weda_auth.routes(), weda_models.routes(), [])
+    return [admin_http.mount(admin.routes()), *weda, dingtalk], dingtalk
 
 
 class _Dialects(Router):
@@ -115,6 +120,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
                         max_failures_per_minute=settings.token_failures_per_minute,
                     ),
                     store=store,
+                    sessions=SessionService(
+                        db,
+                        ttl_seconds=settings.session_ttl_seconds,
+                        refresh_ttl_seconds=settings.refresh_ttl_seconds,
+                        failures=store.namespace("auth"),
+                        max_failures_per_minute=settings.token_failures_per_minute,
+                    ),
                 )
                 yield
         finally:

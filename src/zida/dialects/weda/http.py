@@ -1,0 +1,199 @@
+"""The WeDa dialect's endpoint wrappers and mounts (over ``zida.dialects.http``).
+
+Three mounts, each answering in its own format (``zida.dialects.weda.errors``): ``/auth/`` (the sign-in service,
+OAuth-style errors), ``/v1/model/`` (data models: HTTP 200 with ``{code, message, requestId}``) and ``/weda/`` +
+``/v1/sql/`` (TencentCloud API 3.0's ``{"Response": {...}}``). A missing, invalid or expired access token is
+answered by the gateway before any service sees the request: HTTP 401 with ``{"code": "INVALID_ACCESS_TOKEN" |
+"MISSING_CREDENTIALS", "message", "requestId"}``.
+
+``{envType}`` in a path is ``prod`` (WeDa's published environment), or ``pre``/``dev`` (its preview environment,
+the same thing). This server keeps one set of data per corp and serves it as ``prod``; ``pre``/``dev`` are refused
+with ``INVALID_ENV`` naming the reason, anything else with ``INVALID_ENV`` too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from zida.app_state import Zida
+from zida.core.errors import InvalidArgument, PermissionDenied, Unauthenticated, ZidaError
+from zida.core.principals import Principal, Scope
+from zida.dialects.http import DialectMount, check_url, new_request_id, read_json_object, zida_of
+from zida.dialects.weda.errors import PARAMS, api_code, auth_error, model_code
+
+__all__ = [
+    "API_ERRORS",
+    "AUTH_ERRORS",
+    "MODEL_ERRORS",
+    "WedaCall",
+    "api_endpoint",
+    "json_response",
+    "model_endpoint",
+    "mounts",
+]
+
+log = logging.getLogger("zida.weda")
+
+ENV_TYPES = ("prod", "pre", "dev")
+
+
+def json_response(body: Any, status: int = 200, request_id: str | None = None) -> Response:
+    """A JSON response (with ``X-Request-Id`` when given)."""
+    response = Response(orjson.dumps(body), status_code=status, media_type="application/json; charset=utf-8")
+    if request_id:
+        response.headers["x-request-id"] = request_id
+    return response
+
+
+def gateway_error(exc: ZidaError, request_id: str) -> Response:
+    """The gateway's answer to a request without a valid access token."""
+    code = "MISSING_CREDENTIALS" if exc.reason == "auth.token_missing" else "INVALID_ACCESS_TOKEN"
+    message = {
+        "auth.token_expired": "access token verify failed: jwt expired",
+        "auth.token_invalid": "access token verify failed: invalid token",
+    }.get(exc.reason, exc.render(PARAMS))
+    return json_response({"code": code, "message": message, "requestId": request_id}, 401, request_id)
+
+
+class _ModelErrors:
+    def error(self, exc: ZidaError, request_id: str) -> Response:
+        if isinstance(exc, Unauthenticated):
+            return gateway_error(exc, request_id)
+        body = {"code": model_code(exc), "message": exc.render(PARAMS), "requestId": request_id}
+        return json_response(body, 200, request_id)
+
+    def unhandled(self, request_id: str) -> Response:
+        body = {"code": "SYS_ERR", "message": "internal error", "requestId": request_id}
+        return json_response(body, 500, request_id)
+
+
+class _ApiErrors:
+    def error(self, exc: ZidaError, request_id: str) -> Response:
+        if isinstance(exc, Unauthenticated):
+            return gateway_error(exc, request_id)
+        error = {"Code": api_code(exc), "Message": exc.render(PARAMS)}
+        return json_response({"Response": {"RequestId": request_id, "Error": error}}, 200, request_id)
+
+    def unhandled(self, request_id: str) -> Response:
+        error = {"Code": "InternalError", "Message": "internal error"}
+        return json_response({"Response": {"RequestId": request_id, "Error": error}}, 500, request_id)
+
+
+class _AuthErrors:
+    def error(self, exc: ZidaError, request_id: str) -> Response:
+        status, name = auth_error(exc)
+        return json_response({"error": name, "error_description": exc.render(PARAMS)}, status, request_id)
+
+    def unhandled(self, request_id: str) -> Response:
+        return json_response({"error": "internal", "error_description": "internal error"}, 500, request_id)
+
+
+MODEL_ERRORS = _ModelErrors()
+API_ERRORS = _ApiErrors()
+AUTH_ERRORS = _AuthErrors()
+
+
+@dataclass
+class WedaCall:
+    """One authenticated WeDa request: who calls, the environment, path parameters and the JSON body."""
+
+    zida: Zida
+    request: Request
+    principal: Principal
+    path: dict[str, Any]
+    body: dict[str, Any]
+    request_id: str
+
+    def query(self, name: str) -> str | None:
+        """A query-string parameter (None: absent)."""
+        return self.request.query_params.get(name)
+
+
+Handler = Callable[[WedaCall], Awaitable[Any]]
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def check_env(env_type: str) -> None:
+    """Refuse an environment this server does not serve (see the module's docstring)."""
+    if env_type == "prod":
+        return
+    if env_type in ("pre", "dev"):
+        raise InvalidArgument(
+            f"the {env_type} (preview) environment is not served: Zida keeps one set of data per corp, served as prod",
+            reason="env.invalid",
+        )
+    raise InvalidArgument(f"unknown envType {env_type!r}: use prod", reason="env.invalid")
+
+
+def _endpoint(
+    errors: Any, wrap_result: Callable[[Any, str], Response], scope: Scope | None
+) -> Callable[[Handler], Any]:
+    def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def route(request: Request) -> Response:
+            request_id = new_request_id()
+            zida = zida_of(request)
+            try:
+                principal = await zida.tokens.authenticate(_bearer(request))
+                if scope is not None and not principal.allows(scope):
+                    raise PermissionDenied(
+                        f"the credential {principal.client_id} lacks the scope {scope.value}",
+                        reason="auth.scope_missing",
+                    )
+                await zida.rate_limit(request, principal)
+                check_url(request)
+                env_type = request.path_params.get("env")
+                if env_type is not None:
+                    check_env(str(env_type))
+                body = (
+                    await read_json_object(request, zida.settings.max_body_bytes)
+                    if request.method in ("POST", "PUT", "PATCH")
+                    else {}
+                )
+                call = WedaCall(zida, request, principal, dict(request.path_params), body, request_id)
+                result = await handler(call)
+            except ZidaError as exc:
+                response: Response = errors.error(exc, request_id)
+                return response
+            except Exception:
+                log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, request_id)
+                unhandled: Response = errors.unhandled(request_id)
+                return unhandled
+            return result if isinstance(result, Response) else wrap_result(result, request_id)
+
+        route.__name__ = handler.__name__
+        route.__doc__ = handler.__doc__
+        return route
+
+    return wrap
+
+
+def model_endpoint(scope: Scope) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """A data-model route: Bearer token with ``scope``; the handler's result is sent as ``{data, requestId}``."""
+    return _endpoint(MODEL_ERRORS, lambda data, rid: json_response({"data": data, "requestId": rid}, 200, rid), scope)
+
+
+def api_endpoint(scope: Scope | None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """A workflow / template / permission route: the result is sent as ``{"Response": {"RequestId", "Data"}}``."""
+    return _endpoint(
+        API_ERRORS, lambda data, rid: json_response({"Response": {"RequestId": rid, "Data": data}}, 200, rid), scope
+    )
+
+
+def mounts(auth_routes: list[Any], model_routes: list[Any], api_routes: list[Any]) -> list[DialectMount]:
+    """The WeDa dialect's mounts, each with its error format."""
+    return [
+        DialectMount("weda-auth", ("/auth/",), auth_routes, AUTH_ERRORS),
+        DialectMount("weda-model", ("/v1/model/",), model_routes, MODEL_ERRORS),
+        DialectMount("weda-api", ("/weda/", "/v1/sql/"), api_routes, API_ERRORS),
+    ]

@@ -1,0 +1,479 @@
+"""WeDa data models (``/v1/model/{envType}/{modelName}/…``) over the form records of the same core.
+
+A model is a form with a ``modelName``; its field names are the fields' aliases. A record is
+``{_id, createdAt, updatedAt, owner, createBy, updateBy, <alias>: value…}``: ``_id`` is the record's instance id
+(the same record the Yida API calls ``formInstanceId``), ``owner``/``createBy`` its originator's userId,
+``updateBy`` who changed it last. Values are Zida's stored values (text, numbers, option values, lists, dates as
+epoch milliseconds). System fields in written data are ignored; an unknown field name is an error.
+
+Who acts: a signed-in user acts as himself; a client-credential token acts as the model's app's first active
+administrator (``zida.core.access.members.integration_actor``). Reads and writes follow the one access policy, as
+the Yida routes do.
+
+Choices where WeDa is silent: ``update`` and ``delete`` change the newest record the filter matches
+(``count`` 0 or 1); ``updateMany``/``deleteMany`` every match, at most 100 (more is ``LIMIT_EXCEEDED`` and
+nothing changes); a page holds at most 100 records (WeDa: 200); ``createMany`` takes at most 1,000 records, all or
+nothing; ``upsert`` updates the one matching record or creates one (a filter matching several is
+``FAILED_OPERATION``, as the Yida upsert); ``get`` of a filter with no match answers ``{"record": null}``;
+``$search`` and ``$search_ci`` are both case-insensitive contains-matches (Zida's ``like``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.routing import Route
+
+from zida.core import forms
+from zida.core.access.members import find_app_membership, integration_actor
+from zida.core.apps.models import Field, Form
+from zida.core.apps.queries import find_model_form
+from zida.core.errors import InvalidArgument, NotFound, PermissionDenied, TooExpensive, Unsupported
+from zida.core.principals import AppActor, Scope
+from zida.core.records import queries as record_queries
+from zida.core.records.filters import And, Condition, Filter, Or, Page, RecordQuery, Sort
+from zida.core.records.models import FormInstance
+from zida.core.records.values import brief
+from zida.dialects.weda.http import WedaCall, model_endpoint
+
+__all__ = ["MAX_BATCH", "MAX_PAGE_SIZE", "parse_where", "render_record", "routes"]
+
+MAX_PAGE_SIZE = 100  # WeDa allows 200; Zida's searches return at most 100 records a page
+MAX_BATCH = 1000  # records one createMany may create
+MAX_MATCHES = 100  # records one updateMany/deleteMany may change
+MAX_ORDER_BY = 3
+
+# A model record's system fields → the core's system fields.
+SYSTEM = {
+    "_id": "instance_id",
+    "createdAt": "created_at",
+    "updatedAt": "modified_at",
+    "owner": "originator",
+    "createBy": "originator",
+    "updateBy": "modifier",
+}
+_SCALAR_OPS = {"$eq": "eq", "$neq": "ne", "$gt": "gt", "$gte": "ge", "$lt": "lt", "$lte": "le"}
+
+
+def _bad(message: str, reason: str = "argument.invalid") -> InvalidArgument:
+    return InvalidArgument(message, reason=reason)
+
+
+# ------------------------------------------------------------------------------------------------ model and actor
+
+
+async def _model(call: WedaCall) -> Form:
+    name = str(call.path["model"])
+    form = await find_model_form(call.zida.db, call.principal.corp_pk, name)
+    if form is None:
+        raise NotFound(f"data model {name} does not exist", reason="model.not_found")
+    return form
+
+
+async def _actor(call: WedaCall, form: Form) -> AppActor:
+    principal = call.principal
+    if principal.kind == "session" and principal.user_id is not None:
+        found = await find_app_membership(
+            call.zida.db, principal.corp_pk, app_type=None, app_pk=form.app_pk, user_id=principal.user_id
+        )
+        if found is None or found.actor is None:
+            raise PermissionDenied(f"user {principal.user_id} cannot use this model", reason="auth.not_member")
+        return found.actor
+    actor = await integration_actor(call.zida.db, principal.corp_pk, form.app_pk)
+    if actor is None:
+        raise PermissionDenied(
+            f"the model's app has no active administrator for {principal.client_id}'s calls to act as",
+            reason="app.no_admin",
+        )
+    return actor
+
+
+# ------------------------------------------------------------------------------------------------ values
+
+
+def _field(form: Form, name: str) -> Field:
+    f = form.field_by_alias(name)
+    if f is None:
+        raise _bad(f"the model {_name(form)} has no field {brief(name)}", "model.unknown_field")
+    return f
+
+
+def _name(form: Form) -> str:
+    return form.form_uuid
+
+
+def values_in(form: Form, data: Any, where: str = "data") -> dict[str, Any]:
+    """Written model data (alias → value) as the core's values (field id → value); system fields are ignored."""
+    if not isinstance(data, dict):
+        raise _bad(f"{where} must be an object of field values, got {brief(data)}")
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in SYSTEM or key == "_openid":
+            continue
+        out[_field(form, key).field_id] = value
+    return out
+
+
+def render_record(form: Form, inst: FormInstance, select: set[str] | None = None) -> dict[str, Any]:
+    """A record as WeDa shows it (``select``: the field names asked for, None: all)."""
+    out: dict[str, Any] = {
+        "_id": inst.instance_id,
+        "createdAt": inst.created_at,
+        "updatedAt": inst.modified_at,
+        "owner": inst.originator_user_id,
+        "createBy": inst.originator_user_id,
+        "updateBy": inst.modifier_user_id,
+    }
+    if select is not None:
+        out = {k: v for k, v in out.items() if k == "_id" or k in select}
+    for f in form.fields:
+        if f.alias and (select is None or f.alias in select) and f.field_id in inst.data:
+            out[f.alias] = inst.data[f.field_id]
+    return out
+
+
+def _select(form: Form, value: Any) -> set[str] | None:
+    """``select``: ``{"$master": true}`` (or absent) is every field; else the names set to true."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise _bad(f"select must be an object, got {brief(value)}")
+    if value.get("$master") is True:
+        return None
+    names: set[str] = set()
+    for key, wanted in value.items():
+        if key == "$master":
+            continue
+        if isinstance(wanted, dict):
+            raise Unsupported(f"select of related model fields ({brief(key)}) is not supported", reason="model.related")
+        if wanted is True:
+            if key not in SYSTEM:
+                _field(form, key)
+            names.add(key)
+    return names
+
+
+# ------------------------------------------------------------------------------------------------ where
+
+
+def _cond_field(form: Form, name: str) -> tuple[str, Field | None]:
+    if name in SYSTEM:
+        return SYSTEM[name], None
+    f = _field(form, name)
+    return f.field_id, f
+
+
+def _conditions(form: Form, name: str, spec: Any) -> list[Filter]:
+    field_id, f = _cond_field(form, name)
+    is_array = f is not None and f.kind == "array"
+    if not isinstance(spec, dict):
+        spec = {"$eq": spec}  # a bare value: equal to it
+    out: list[Filter] = []
+    for op, value in spec.items():
+        if op in _SCALAR_OPS:
+            core = _SCALAR_OPS[op]
+            if value is None and core in ("eq", "ne"):
+                out.append(Condition(field_id, "empty" if core == "eq" else "not_empty"))
+            elif is_array and core == "eq":
+                out.append(Condition(field_id, "seq_eq" if isinstance(value, list) else "has_all", _listed(value)))
+            else:
+                out.append(Condition(field_id, core, value))
+        elif op == "$in":
+            if not isinstance(value, list):
+                raise _bad(f"{name}: $in takes a list, got {brief(value)}")
+            out.append(Condition(field_id, "has_any" if is_array else "in", value))
+        elif op == "$nin":
+            if not isinstance(value, list):
+                raise _bad(f"{name}: $nin takes a list, got {brief(value)}")
+            if is_array:
+                raise Unsupported(f"{name}: $nin on a multi-value field is not supported", reason="model.operator")
+            out.append(And(tuple(Condition(field_id, "ne", v) for v in value)))
+        elif op in ("$search", "$search_ci"):
+            if not isinstance(value, str | int | float) or isinstance(value, bool):
+                raise _bad(f"{name}: {op} takes a text, got {brief(value)}")
+            out.append(Condition(field_id, "like", str(value)))
+        elif op in ("$empty", "$nempty"):
+            if not isinstance(value, bool):
+                raise _bad(f"{name}: {op} takes true or false, got {brief(value)}")
+            out.append(Condition(field_id, "empty" if (op == "$empty") == value else "not_empty"))
+        elif op in ("$nsearch", "$nsearch_ci"):
+            raise Unsupported(f"{name}: {op} (does not contain) is not supported yet", reason="model.operator")
+        else:
+            raise _bad(f"{name}: unknown operator {brief(op)}", "model.unknown_operator")
+    return out
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def parse_where(form: Form, where: Any) -> Filter | None:
+    """A ``where`` tree (field conditions joined by AND, ``$and``/``$or`` lists of trees) as the core's filter."""
+    if where is None:
+        return None
+    if not isinstance(where, dict):
+        raise _bad(f"where must be an object, got {brief(where)}")
+    items: list[Filter] = []
+    for key, value in where.items():
+        if key in ("$and", "$or"):
+            if not isinstance(value, list):
+                raise _bad(f"{key} takes a list of conditions, got {brief(value)}")
+            parts = [p for p in (parse_where(form, item) for item in value if item not in ({}, None)) if p is not None]
+            if parts:
+                items.append(And(tuple(parts)) if key == "$and" else Or(tuple(parts)))
+        else:
+            items.extend(_conditions(form, key, value))
+    if not items:
+        return None
+    return items[0] if len(items) == 1 else And(tuple(items))
+
+
+def _filter(form: Form, body: dict[str, Any], *, required: bool = False) -> Filter | None:
+    spec = body.get("filter")
+    if spec is None:
+        if required:
+            raise InvalidArgument("filter is required", reason="argument.missing")
+        return None
+    if not isinstance(spec, dict):
+        raise _bad(f"filter must be an object, got {brief(spec)}")
+    if spec.get("relateWhere"):
+        raise Unsupported("relateWhere (filters on related models) is not supported yet", reason="model.related")
+    return parse_where(form, spec.get("where"))
+
+
+def _order(form: Form, value: Any) -> tuple[Sort, ...]:
+    if value is None:
+        return (Sort("created_at", descending=True),)
+    if not isinstance(value, list) or len(value) > MAX_ORDER_BY:
+        raise _bad(f"orderBy must be a list of at most {MAX_ORDER_BY} {{field: asc|desc}} objects")
+    out: list[Sort] = []
+    for item in value:
+        if not isinstance(item, dict) or len(item) != 1:
+            raise _bad(f"orderBy items are {{field: asc|desc}}, got {brief(item)}")
+        ((name, direction),) = item.items()
+        if direction not in ("asc", "desc"):
+            raise _bad(f"orderBy {brief(name)}: asc or desc, got {brief(direction)}")
+        field_id, _ = _cond_field(form, name)
+        out.append(Sort(field_id, descending=direction == "desc"))
+    return tuple(out) or (Sort("created_at", descending=True),)
+
+
+def _int(value: Any, name: str, default: int, maximum: int) -> int:
+    if value is None or value == "":
+        return default
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= maximum:
+        raise _bad(f"{name} must be a whole number from 1 to {maximum}, got {brief(value)}")
+    return value
+
+
+def _flag(value: Any, name: str) -> bool:
+    if value in (None, "", "false", False):
+        return False
+    if value in (True, "true"):
+        return True
+    raise _bad(f"{name} must be true or false, got {brief(value)}")
+
+
+# ------------------------------------------------------------------------------------------------ reads
+
+
+async def _matching_ids(call: WedaCall, actor: AppActor, form: Form, condition: Filter | None, limit: int) -> list[str]:
+    query = RecordQuery(filter=condition, sort=(Sort("created_at", descending=True),), page=Page(1, limit))
+    _, ids = await forms.search_record_ids(call.zida.db, actor, form, replace_total(query))
+    return ids
+
+
+async def _more_than(call: WedaCall, actor: AppActor, form: Form, condition: Filter | None, count: int) -> bool:
+    query = RecordQuery(filter=condition, sort=(Sort("created_at", descending=True),), page=Page(count + 1, 1))
+    _, ids = await forms.search_record_ids(call.zida.db, actor, form, replace_total(query))
+    return bool(ids)
+
+
+def replace_total(query: RecordQuery) -> RecordQuery:
+    """The query without counting its matches."""
+    return RecordQuery(filter=query.filter, sort=query.sort, page=query.page, with_total=False)
+
+
+async def _list(call: WedaCall, params: dict[str, Any]) -> dict[str, Any]:
+    form = await _model(call)
+    actor = await _actor(call, form)
+    size = _int(params.get("pageSize"), "pageSize", 10, MAX_PAGE_SIZE)
+    number = _int(params.get("pageNumber"), "pageNumber", 1, 1_000_000)
+    query = RecordQuery(
+        filter=_filter(form, params),
+        sort=_order(form, params.get("orderBy")),
+        page=Page(number, size),
+        with_total=_flag(params.get("getCount"), "getCount"),
+    )
+    select = _select(form, params.get("select"))
+    result = await forms.search_records(call.zida.db, actor, form, query)
+    out: dict[str, Any] = {"records": [render_record(form, inst, select) for inst in result.items]}
+    if query.with_total:
+        out["total"] = result.total
+    return out
+
+
+@model_endpoint(Scope.RECORDS_READ)
+async def list_records(call: WedaCall) -> dict[str, Any]:
+    """POST …/list: a page of records (``total`` with ``getCount``)."""
+    return await _list(call, call.body)
+
+
+@model_endpoint(Scope.RECORDS_READ)
+async def list_records_get(call: WedaCall) -> dict[str, Any]:
+    """GET …/list?pageSize=&pageNumber=&getCount=: a page of all records, newest first."""
+    params = {k: call.query(k) for k in ("pageSize", "pageNumber", "getCount")}
+    return await _list(call, params)
+
+
+@model_endpoint(Scope.RECORDS_READ)
+async def get_record(call: WedaCall) -> dict[str, Any]:
+    """POST …/get: the newest record the filter matches (``{"record": null}``: none)."""
+    form = await _model(call)
+    actor = await _actor(call, form)
+    query = RecordQuery(filter=_filter(form, call.body), sort=(Sort("created_at", True),), page=Page(1, 1))
+    result = await forms.search_records(call.zida.db, actor, form, replace_total(query))
+    select = _select(form, call.body.get("select"))
+    return {"record": render_record(form, result.items[0], select) if result.items else None}
+
+
+async def _readable(call: WedaCall, form: Form, actor: AppActor, record_id: str) -> FormInstance:
+    inst, of = await record_queries.get_form_instance(call.zida.db, actor, record_id)
+    if of.pk != form.pk:
+        raise NotFound(f"record {record_id} does not exist in this model", reason="record.not_found")
+    return inst
+
+
+@model_endpoint(Scope.RECORDS_READ)
+async def get_record_by_id(call: WedaCall) -> dict[str, Any]:
+    """GET …/{id}/get."""
+    form = await _model(call)
+    actor = await _actor(call, form)
+    return {"record": render_record(form, await _readable(call, form, actor, str(call.path["record"])))}
+
+
+# ------------------------------------------------------------------------------------------------ writes
+
+
+@model_endpoint(Scope.RECORDS_WRITE)
+async def create_record(call: WedaCall) -> dict[str, Any]:
+    """POST …/create: ``{"data": {...}}`` → ``{"id"}``."""
+    form = await _model(call)
+    actor = await _actor(call, form)
+    inst = await forms.save_record(call.zida.db, actor, form.form_uuid, values_in(form, call.body.get("data")))
+    return {"id": inst.instance_id}
+
+
+@model_endpoint(Scope.RECORDS_WRITE)
+async def create_records(call: WedaCall) -> dict[str, Any]:
+    """POST …/createMany: ``{"data": [{...}, ...]}`` → ``{"idList"}`` (all or nothing)."""
+    form = await _model(call)
+    actor = await _actor(call, form)
+    items = call.body.get("data")
+    if not isinstance(items, list) or not items:
+        raise _bad("data must be a non-empty list of records")
+    if len(items) > MAX_BATCH:
+        raise TooExpensive(f"createMany takes at most {MAX_BATCH} records", reason="request.batch_too_large")
+    values = [values_in(form, item, f"data[{i}]") for i, item in enumerate(items)]
+    result = await forms.save_records(call.zida.db, actor, form.form_uuid, values)
+    return {"idList": result.ids}
+
+
+async def _update(call: WedaCall, *, many: bool) -> dict[str, Any]:
+    form = await _model(call)
+    actor = await _actor(call, form)
+    condition = _filter(form, call.body, required=True)
+    values = values_in(form, call.body.get("data"))
+    ids = await _matching_ids(call, actor, form, condition, MAX_MATCHES if many else 1)
+    if many and len(ids) == MAX_MATCHES and await _more_than(call, actor, form, condition, MAX_MATCHES):
+        raise TooExpensive(f"the filter matches more than {MAX_MATCHES} records: narrow it", reason="request.too_many")
+    if ids:
+        await forms.update_records(call.zida.db, actor, form, [(i, values) for i in ids])
+    if not many:
+        return {"count": len(ids)}
+    return {"count": len(ids), "legalIdList": ids, "illegalIdList": []}
+
+
+@model_endpoint(Scope.RECORDS_WRITE)
+async def update_record(call: WedaCall) -> dict[str, Any]:
+    """PUT …/update: the newest matching record → ``{"count"}``."""
+    return await _update(call, many=False)
+
+
+@model_endpoint(Scope.RECORDS_WRITE)
+async def update_records(call: WedaCall) -> dict[str, Any]:
+    """PUT …/updateMany: every matching record → ``{"count", "legalIdList", "illegalIdList"}``."""
+    return await _update(call, many=True)
+
+
+@model_endpoint(Scope.RECORDS_WRITE)
+async def upsert_record(call: WedaCall) -> dict[str, Any]:
+    """POST …/upsert: ``{filter, create, update}`` → ``{"count": 1, "id": ""}`` updated, ``{"count": 0, "id"}``
+    created."""
+    form = await _model(call)
+    actor = await _actor(call, form)
+    condition = _filter(form, call.body, required=True)
+    create = values_in(form, call.body.get("create"), "create")
+    update = values_in(form, call.body.get("update", call.body.get("create")), "update")
+    record_id, created = await forms.upsert_record_split(call.zida.db, actor, form, condition, update, create)
+    return {"count": 0, "id": record_id} if created else {"count": 1, "id": ""}
+
+
+async def _delete(call: WedaCall, *, many: bool) -> dict[str, Any]:
+    form = await _model(call)
+    actor = await _actor(call, form)
+    condition = _filter(form, call.body, required=True)
+    ids = await _matching_ids(call, actor, form, condition, MAX_MATCHES if many else 1)
+    if many and len(ids) == MAX_MATCHES and await _more_than(call, actor, form, condition, MAX_MATCHES):
+        raise TooExpensive(f"the filter matches more than {MAX_MATCHES} records: narrow it", reason="request.too_many")
+    deleted = await forms.delete_records(call.zida.db, actor, form, ids) if ids else []
+    if not many:
+        return {"count": len(deleted)}
+    return {"count": len(deleted), "legalIdList": deleted, "illegalIdList": [i for i in ids if i not in deleted]}
+
+
+@model_endpoint(Scope.RECORDS_WRITE)
+async def delete_record(call: WedaCall) -> dict[str, Any]:
+    """POST …/delete: the newest matching record → ``{"count"}``."""
+    return await _delete(call, many=False)
+
+
+@model_endpoint(Scope.RECORDS_WRITE)
+async def delete_records(call: WedaCall) -> dict[str, Any]:
+    """POST …/deleteMany: every matching record."""
+    return await _delete(call, many=True)
+
+
+@model_endpoint(Scope.RECORDS_WRITE)
+async def delete_record_by_id(call: WedaCall) -> dict[str, Any]:
+    """DELETE …/{id}/delete → ``{"count": 1}`` (``0``: no such record of this model)."""
+    form = await _model(call)
+    actor = await _actor(call, form)
+    record_id = str(call.path["record"])
+    try:
+        await _readable(call, form, actor, record_id)
+    except NotFound:
+        return {"count": 0}
+    await forms.delete_record(call.zida.db, actor, record_id)
+    return {"count": 1}
+
+
+def routes() -> list[Route]:
+    """The data-model routes."""
+    base = "/v1/model/{env}/{model}"
+    return [
+        Route(f"{base}/create", create_record, methods=["POST"]),
+        Route(f"{base}/createMany", create_records, methods=["POST"]),
+        Route(f"{base}/update", update_record, methods=["PUT"]),
+        Route(f"{base}/updateMany", update_records, methods=["PUT"]),
+        Route(f"{base}/upsert", upsert_record, methods=["POST"]),
+        Route(f"{base}/delete", delete_record, methods=["POST"]),
+        Route(f"{base}/deleteMany", delete_records, methods=["POST"]),
+        Route(f"{base}/get", get_record, methods=["POST"]),
+        Route(f"{base}/list", list_records, methods=["POST"]),
+        Route(f"{base}/list", list_records_get, methods=["GET"]),
+        Route(f"{base}/{{record}}/get", get_record_by_id, methods=["GET"]),
+        Route(f"{base}/{{record}}/delete", delete_record_by_id, methods=["DELETE"]),
+    ]
