@@ -50,6 +50,15 @@ def _slow_conditions() -> str:
 
 
 @pytest.fixture(scope="module")
+def server(loaded_url: str) -> Iterator[ServerProcess]:
+    """This module's own live server, with a statement budget far above what the slow searches take even on a
+    slow, shared machine: these tests are about answers interleaving, the budget has its own test below."""
+    proc = ServerProcess(loaded_url, ZIDA_STATEMENT_TIMEOUT_SECONDS="300")
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="module")
 def slow_form(server: ServerProcess, loaded_url: str) -> tuple[Sdk, str]:
     """The slow corp loaded and its form filled with RECORDS records (batchSave, 50 a call); one record's id."""
     load_fixture_bundle(loaded_url, "corp_slow.yaml")
