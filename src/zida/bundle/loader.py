@@ -208,7 +208,7 @@ _KEYS = {
     "hand_over_to": "active",
     "corp": "corpId",
     "org_secret": "taskApiCode",
-    "weda_env_id": "weda.envId",
+    "env_id": "weda.envId",
     "model_name": "modelName",
 }
 

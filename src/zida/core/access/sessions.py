@@ -14,9 +14,10 @@ import secrets
 from dataclasses import dataclass
 
 from zida.clock import now_ms
-from zida.core.errors import InvalidArgument, RateLimited, Unauthenticated
+from zida.core.access.failures import limit_failures
+from zida.core.errors import InvalidArgument, Unauthenticated
 from zida.core.principals import Principal, Scope
-from zida.crypto import digest, verify_secret
+from zida.crypto import DUMMY_HASH, digest, verify_secret
 from zida.db import Database, Row
 from zida.stores import Store
 
@@ -24,8 +25,6 @@ __all__ = ["SESSION_SCOPES", "SessionService", "SignedIn", "load_session"]
 
 # What a signed-in user may do through the API: everything a user does, within the access policy (not admin).
 SESSION_SCOPES: frozenset[Scope] = frozenset(Scope) - {Scope.ADMIN}
-
-_DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,25 +51,26 @@ class SessionService:
         """A new session for the active user whose sign-in name (username, else userId) is ``name``."""
         if not name or not password:
             raise InvalidArgument("the username and password are required", reason="auth.credentials_missing")
-        failure_key = f"signin-failures:{corp_pk}:" + digest(name)[:32]
-        if self.failures is not None and self.max_failures_per_minute > 0:
-            seen = await self.failures.get(failure_key)
-            if seen is not None and int(seen) >= self.max_failures_per_minute:
-                raise RateLimited(
-                    "too many failed sign-ins for this name: try again in a minute", reason="auth.too_many_failures"
-                )
+        async with limit_failures(
+            self.failures,
+            self.max_failures_per_minute,
+            f"signin-failures:{corp_pk}:" + digest(name)[:32],
+            "too many failed sign-ins for this name: try again in a minute",
+        ):
+            user_pk, user_id = await self._check_password(corp_pk, name, password)
+        return await self._open(corp_pk, user_pk, user_id, client_id)
+
+    async def _check_password(self, corp_pk: int, name: str, password: str) -> tuple[int, str]:
         row = await self.db.fetchrow(
             "SELECT id, user_id, password_hash, active FROM org_user WHERE corp_pk = :c"
             " AND (username = :n OR (username IS NULL AND user_id = :n)) ORDER BY username IS NULL LIMIT 1",
             {"c": corp_pk, "n": name},
         )
-        stored = row["password_hash"] if row is not None and row["password_hash"] else _DUMMY_HASH
+        stored = row["password_hash"] if row is not None and row["password_hash"] else DUMMY_HASH
         ok = await asyncio.to_thread(verify_secret, password, stored)
         if row is None or not row["password_hash"] or not ok or not row["active"]:
-            if self.failures is not None and self.max_failures_per_minute > 0:
-                await self.failures.incr(failure_key, expires_in=60)
             raise Unauthenticated("invalid username or password", reason="auth.bad_password")
-        return await self._open(corp_pk, int(row["id"]), str(row["user_id"]), client_id)
+        return int(row["id"]), str(row["user_id"])
 
     async def _open(self, corp_pk: int, user_pk: int, user_id: str, client_id: str) -> SignedIn:
         access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)

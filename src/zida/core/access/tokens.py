@@ -15,10 +15,11 @@ import orjson
 
 from zida.cache import TtlCache
 from zida.clock import now_ms
+from zida.core.access.failures import limit_failures
 from zida.core.access.sessions import load_session
-from zida.core.errors import InvalidArgument, Misconfigured, RateLimited, Unauthenticated
+from zida.core.errors import InvalidArgument, Misconfigured, Unauthenticated
 from zida.core.principals import IssuedToken, Principal, parse_scopes
-from zida.crypto import SecretBox, digest, verify_secret
+from zida.crypto import DUMMY_HASH, SecretBox, digest, verify_secret
 from zida.db import Database
 from zida.stores import Store
 
@@ -75,20 +76,13 @@ class TokenService:
         (``ttl_seconds``: the validity a dialect gives its tokens, default ``self.ttl_seconds``)."""
         if not app_key or not app_secret:
             raise InvalidArgument("the client id and secret are required", reason="auth.credentials_missing")
-        failure_key = "auth-failures:" + digest(app_key)[:32]
-        if self.failures is not None and self.max_failures_per_minute > 0:
-            seen = await self.failures.get(failure_key)
-            if seen is not None and int(seen) >= self.max_failures_per_minute:
-                raise RateLimited(
-                    "too many failed token requests for this client id: try again in a minute",
-                    reason="auth.too_many_failures",
-                )
-        try:
+        async with limit_failures(
+            self.failures,
+            self.max_failures_per_minute,
+            "auth-failures:" + digest(app_key)[:32],
+            "too many failed token requests for this client id: try again in a minute",
+        ):
             return await self._issue(app_key, app_secret, corp_id, ttl_seconds or self.ttl_seconds)
-        except Unauthenticated:
-            if self.failures is not None and self.max_failures_per_minute > 0:
-                await self.failures.incr(failure_key, expires_in=60)
-            raise
 
     async def _issue(self, app_key: str, app_secret: str, corp_id: str | None, ttl_seconds: int) -> IssuedToken:
         row = await self.db.fetchrow(
@@ -98,7 +92,7 @@ class TokenService:
         )
         if row is None:
             # Spend comparable time whether or not the key exists (off the event loop: scrypt takes ~50 ms).
-            await asyncio.to_thread(verify_secret, app_secret, _DUMMY_HASH)
+            await asyncio.to_thread(verify_secret, app_secret, DUMMY_HASH)
             raise Unauthenticated("invalid client id or secret", reason="auth.bad_credentials")
         if not await self._secret_ok(row["id"], app_secret, row["secret_hash"]):
             raise Unauthenticated("invalid client id or secret", reason="auth.bad_credentials")
@@ -208,6 +202,3 @@ async def check_server_key(db: Database, box: SecretBox) -> None:
             " SQLite database, the var/secret.key file beside it)",
             reason="server.wrong_secret_key",
         )
-
-
-_DUMMY_HASH = "scrypt$16384$8$1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="

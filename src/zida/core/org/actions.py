@@ -105,7 +105,7 @@ class CorpSpec:
     corp_id: str
     name: str
     org_secret: str | None = None
-    weda_env_id: str | None = None  # None: keep the current one
+    env_id: str | None = None  # None: keep the current one
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,23 +288,23 @@ async def upsert_corp(
     _text_id(spec.corp_id, "corp", "a corpId")
     _name(spec.name)
     row = await tx.fetchrow(
-        f"SELECT id, name, org_secret_enc, weda_env_id FROM corp WHERE corp_id = :c{tx.sql.for_update}",
+        f"SELECT id, name, org_secret_enc, env_id FROM corp WHERE corp_id = :c{tx.sql.for_update}",
         {"c": spec.corp_id},
     )
-    if spec.weda_env_id is not None:
-        _text_id(spec.weda_env_id, "weda_env_id", "a WeDa envId")
-        await _env_id_free(tx, spec.weda_env_id, spec.corp_id)
+    if spec.env_id is not None:
+        _text_id(spec.env_id, "env_id", "an environment id")
+        await _env_id_free(tx, spec.env_id, spec.corp_id)
     if row is None:
         enc = box.encrypt(spec.org_secret) if spec.org_secret is not None else None
         pk = await tx.fetchval(
-            "INSERT INTO corp (corp_id, name, org_secret_enc, weda_env_id, created_at, updated_at)"
+            "INSERT INTO corp (corp_id, name, org_secret_enc, env_id, created_at, updated_at)"
             " VALUES (:c, :name, :enc, :env, :now, :now) ON CONFLICT (corp_id) DO NOTHING RETURNING id",
-            {"c": spec.corp_id, "name": spec.name, "enc": enc, "env": spec.weda_env_id, "now": now},
+            {"c": spec.corp_id, "name": spec.name, "enc": enc, "env": spec.env_id, "now": now},
         )
         if pk is None:
             raise Conflict(f"corp {spec.corp_id} was created concurrently", reason="corp.exists", param="corp")
         corp = CorpRef(int(pk), spec.corp_id)
-        changes: dict[str, Any] = created_fields({"name": spec.name, "weda_env_id": spec.weda_env_id})
+        changes: dict[str, Any] = created_fields({"name": spec.name, "env_id": spec.env_id})
         if enc is not None:
             changes["org_secret"] = SECRET_CHANGED
         await record_change(
@@ -319,8 +319,8 @@ async def upsert_corp(
         )
         return corp, Outcome.CREATED
     corp = CorpRef(int(row["id"]), spec.corp_id)
-    current = {"name": row["name"], "weda_env_id": row["weda_env_id"]}
-    wanted = {"name": spec.name, "weda_env_id": spec.weda_env_id or row["weda_env_id"]}
+    current = {"name": row["name"], "env_id": row["env_id"]}
+    wanted = {"name": spec.name, "env_id": spec.env_id or row["env_id"]}
     changes = changed_fields(current, wanted)
     sets: dict[str, Any] = {name: wanted[name] for name in changes}
     if spec.org_secret is not None and (
@@ -341,15 +341,15 @@ async def upsert_corp(
 
 
 async def _env_id_free(tx: Connection, env_id: str, corp_id: str) -> None:
-    """Refuse a WeDa envId another corp answers to."""
+    """Refuse an environment id another corp answers to."""
     other = await tx.fetchval(
-        "SELECT corp_id FROM corp WHERE weda_env_id = :e AND corp_id <> :c", {"e": env_id, "c": corp_id}
+        "SELECT corp_id FROM corp WHERE env_id = :e AND corp_id <> :c", {"e": env_id, "c": corp_id}
     )
     if other is not None:
         raise Conflict(
-            f"the WeDa envId {env_id} is already the environment of corp {other}",
+            f"the environment id {env_id} is already corp {other}'s",
             reason="corp.env_taken",
-            param="weda_env_id",
+            param="env_id",
         )
 
 

@@ -44,6 +44,7 @@ class User:
     main_dept_name: str | None
     mobile: str | None = None
     active: bool = True
+    username: str | None = None  # the sign-in name (None: the userId)
 
 
 @dataclass(frozen=True, slots=True)

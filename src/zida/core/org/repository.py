@@ -12,12 +12,14 @@ from collections.abc import Iterable
 import orjson
 
 from zida.cache import TtlCache
+from zida.core.errors import InvalidArgument, NotFound
 from zida.core.org.models import Corp, Department, Role, User
 from zida.crypto import SecretBox
 from zida.db import Connection, Row
 
 __all__ = [
     "ORG_CACHE_SCOPE",
+    "corp_of_environment",
     "corp_org_secret",
     "department_chain",
     "find_corp",
@@ -33,6 +35,23 @@ __all__ = [
 ]
 
 ORG_CACHE_SCOPE = "org"  # what ``zida.cache.invalidate`` names after a change of users, departments or roles
+
+
+async def corp_of_environment(conn: Connection, env_id: str | None) -> int:
+    """The pk of the corp a client names by its environment id; with none, of the only corp that has one."""
+    if env_id:
+        pk = await conn.fetchval("SELECT id FROM corp WHERE env_id = :e", {"e": env_id})
+        if pk is None:
+            raise NotFound(f"no environment {env_id} on this server", reason="env.not_found")
+        return int(pk)
+    rows = await conn.fetch("SELECT id FROM corp WHERE env_id IS NOT NULL LIMIT 2")
+    if len(rows) != 1:
+        raise InvalidArgument(
+            "the environment id is required: this server has "
+            + ("no environment" if not rows else "several environments"),
+            reason="env.required",
+        )
+    return int(rows[0]["id"])
 
 
 async def find_corp(conn: Connection, corp_id: str) -> Corp | None:
@@ -70,6 +89,7 @@ def _user(row: Row, depts: list[tuple[int, str]]) -> User:
         main_dept_name=depts[0][1] if depts else None,
         mobile=row["mobile"],
         active=bool(row["active"]),
+        username=row["username"],
     )
 
 
@@ -95,7 +115,7 @@ async def find_users(conn: Connection, corp_pk: int, user_ids: Iterable[str]) ->
 async def _users(conn: Connection, corp_pk: int, where: str, params: dict[str, object]) -> list[User]:
     rows = await conn.fetch(
         "SELECT u.id, u.user_id, u.name, u.name_en, u.email, u.title, u.mobile, u.manager_user_id, u.union_id,"
-        " u.active, d.dept_id, d.name AS dept_name, ud.position"
+        " u.active, u.username, d.dept_id, d.name AS dept_name, ud.position"
         " FROM org_user u"
         " LEFT JOIN user_department ud ON ud.user_pk = u.id"
         " LEFT JOIN department d ON d.id = ud.dept_pk"

@@ -30,9 +30,9 @@ from starlette.routing import Route
 
 from zida.app_state import Zida
 from zida.core.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated, Unsupported, ZidaError
-from zida.core.org.repository import find_users
+from zida.core.org.repository import corp_of_environment, find_users
 from zida.dialects.http import check_url, new_request_id, read_json_object, zida_of
-from zida.dialects.weda.http import AUTH_ERRORS, json_response, log
+from zida.dialects.weda.http import AUTH_ERRORS, bearer, json_response, log
 
 __all__ = ["routes"]
 
@@ -99,22 +99,9 @@ async def client_credential(zida: Zida, request: Request, body: dict[str, Any]) 
     return await _client_credentials(zida, request, body)
 
 
-async def _corp_of_client(zida: Zida, request: Request, body: dict[str, Any]) -> int:
-    """The corp whose WeDa environment ``client_id`` (query or body) names; with none, the only WeDa corp."""
-    client_id = request.query_params.get("client_id") or _text(body, "client_id")
-    if client_id:
-        pk = await zida.db.fetchval("SELECT id FROM corp WHERE weda_env_id = :e", {"e": client_id})
-        if pk is None:
-            raise NotFound(f"no environment {client_id} on this server", reason="env.not_found")
-        return int(pk)
-    rows = await zida.db.fetch("SELECT id FROM corp WHERE weda_env_id IS NOT NULL LIMIT 2")
-    if len(rows) != 1:
-        raise InvalidArgument(
-            "client_id (the environment id) is required: this server has "
-            + ("no WeDa environment" if not rows else "several WeDa environments"),
-            reason="auth.credentials_missing",
-        )
-    return int(rows[0]["id"])
+def _client_id(request: Request, body: dict[str, Any]) -> str:
+    """The environment id a sign-in names (query, else body)."""
+    return request.query_params.get("client_id") or _text(body, "client_id")
 
 
 def _session_body(signed: Any) -> dict[str, Any]:
@@ -133,8 +120,8 @@ async def sign_in(zida: Zida, request: Request, body: dict[str, Any]) -> dict[st
     """POST /auth/v1/signin."""
     if body.get("verification_token"):
         raise Unsupported("sign-in by verification code is not supported: use username and password", reason="auth")
-    corp_pk = await _corp_of_client(zida, request, body)
-    client_id = request.query_params.get("client_id") or _text(body, "client_id") or ""
+    client_id = _client_id(request, body)
+    corp_pk = await corp_of_environment(zida.db, client_id)
     signed = await zida.sessions.sign_in(corp_pk, _text(body, "username"), _text(body, "password"), client_id)
     return _session_body(signed)
 
@@ -148,13 +135,12 @@ async def token(zida: Zida, request: Request, body: dict[str, Any]) -> dict[str,
         raise Unsupported(
             f"grant_type {grant!r} is not supported: use refresh_token or client_credentials", reason="auth.grant"
         )
-    corp_pk = await _corp_of_client(zida, request, body)
+    corp_pk = await corp_of_environment(zida.db, _client_id(request, body))
     return _session_body(await zida.sessions.renew(corp_pk, _text(body, "refresh_token")))
 
 
 async def _session_user(zida: Zida, request: Request) -> tuple[int, str]:
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    principal = await zida.tokens.authenticate(value.strip() if scheme.lower() == "bearer" else None)
+    principal = await zida.tokens.authenticate(bearer(request))
     if principal.kind != "session" or principal.user_id is None:
         raise PermissionDenied("this is a client-credential token, not a signed-in user's", reason="auth.not_a_user")
     return principal.corp_pk, principal.user_id
@@ -167,13 +153,10 @@ async def me(zida: Zida, request: Request, body: dict[str, Any]) -> dict[str, An
     user = users.get(user_id)
     if user is None:
         raise NotFound(f"user {user_id} does not exist", reason="user.not_found")
-    username = await zida.db.fetchval(
-        "SELECT username FROM org_user WHERE corp_pk = :c AND user_id = :u", {"c": corp_pk, "u": user_id}
-    )
     return {
         "sub": user_id,
         "name": user.name,
-        "username": username or user_id,
+        "username": user.username or user_id,
         "email": user.email or "",
         "phone_number": user.mobile or "",
         "groups": [],
@@ -183,10 +166,10 @@ async def me(zida: Zida, request: Request, body: dict[str, Any]) -> dict[str, An
 
 async def sign_out(zida: Zida, request: Request, body: dict[str, Any]) -> dict[str, Any]:
     """POST /auth/v1/user/signout."""
-    _, _, value = request.headers.get("authorization", "").partition(" ")
     await _session_user(zida, request)
-    await zida.sessions.sign_out(value.strip())
-    zida.tokens.forget(value.strip())
+    token = str(bearer(request))
+    await zida.sessions.sign_out(token)
+    zida.tokens.forget(token)
     return {}
 
 

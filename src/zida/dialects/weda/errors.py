@@ -98,6 +98,7 @@ _AUTH_REASONS: dict[str, tuple[int, str]] = {
     "auth.token_invalid": (401, "unauthenticated"),
     "auth.token_expired": (401, "unauthenticated"),
     "env.invalid": (400, "invalid_argument"),
+    "env.required": (400, "invalid_request"),
     "request.malformed_json": (400, "invalid_request"),
     "db.busy": (503, "unavailable"),
 }

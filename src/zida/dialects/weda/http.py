@@ -25,7 +25,7 @@ from starlette.responses import Response
 from zida.app_state import Zida
 from zida.core.errors import InvalidArgument, PermissionDenied, Unauthenticated, ZidaError
 from zida.core.principals import Principal, Scope
-from zida.dialects.http import DialectMount, check_url, new_request_id, read_json_object, zida_of
+from zida.dialects.http import DialectMount, ErrorFormat, check_url, new_request_id, read_json_object, zida_of
 from zida.dialects.weda.errors import PARAMS, api_code, auth_error, model_code
 
 __all__ = [
@@ -33,7 +33,7 @@ __all__ = [
     "AUTH_ERRORS",
     "MODEL_ERRORS",
     "WedaCall",
-    "api_endpoint",
+    "bearer",
     "json_response",
     "model_endpoint",
     "mounts",
@@ -119,7 +119,8 @@ class WedaCall:
 Handler = Callable[[WedaCall], Awaitable[Any]]
 
 
-def _bearer(request: Request) -> str | None:
+def bearer(request: Request) -> str | None:
+    """The token of ``Authorization: Bearer <token>`` (None: no such header)."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
@@ -137,14 +138,14 @@ def check_env(env_type: str) -> None:
 
 
 def _endpoint(
-    errors: Any, wrap_result: Callable[[Any, str], Response], scope: Scope | None
+    errors: ErrorFormat, wrap_result: Callable[[Any, str], Response], scope: Scope | None
 ) -> Callable[[Handler], Any]:
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def route(request: Request) -> Response:
             request_id = new_request_id()
             zida = zida_of(request)
             try:
-                principal = await zida.tokens.authenticate(_bearer(request))
+                principal = await zida.tokens.authenticate(bearer(request))
                 if scope is not None and not principal.allows(scope):
                     raise PermissionDenied(
                         f"the credential {principal.client_id} lacks the scope {scope.value}",
@@ -163,12 +164,10 @@ def _endpoint(
                 call = WedaCall(zida, request, principal, dict(request.path_params), body, request_id)
                 result = await handler(call)
             except ZidaError as exc:
-                response: Response = errors.error(exc, request_id)
-                return response
+                return errors.error(exc, request_id)
             except Exception:
                 log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, request_id)
-                unhandled: Response = errors.unhandled(request_id)
-                return unhandled
+                return errors.unhandled(request_id)
             return result if isinstance(result, Response) else wrap_result(result, request_id)
 
         route.__name__ = handler.__name__
@@ -181,13 +180,6 @@ def _endpoint(
 def model_endpoint(scope: Scope) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """A data-model route: Bearer token with ``scope``; the handler's result is sent as ``{data, requestId}``."""
     return _endpoint(MODEL_ERRORS, lambda data, rid: json_response({"data": data, "requestId": rid}, 200, rid), scope)
-
-
-def api_endpoint(scope: Scope | None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
-    """A workflow / template / permission route: the result is sent as ``{"Response": {"RequestId", "Data"}}``."""
-    return _endpoint(
-        API_ERRORS, lambda data, rid: json_response({"Response": {"RequestId": rid, "Data": data}}, 200, rid), scope
-    )
 
 
 def mounts(auth_routes: list[Any], model_routes: list[Any], api_routes: list[Any]) -> list[DialectMount]:

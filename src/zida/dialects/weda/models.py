@@ -94,12 +94,8 @@ async def _actor(call: WedaCall, form: Form) -> AppActor:
 def _field(form: Form, name: str) -> Field:
     f = form.field_by_alias(name)
     if f is None:
-        raise _bad(f"the model {_name(form)} has no field {brief(name)}", "model.unknown_field")
+        raise _bad(f"the model has no field {brief(name)}", "model.unknown_field")
     return f
-
-
-def _name(form: Form) -> str:
-    return form.form_uuid
 
 
 def values_in(form: Form, data: Any, where: str = "data") -> dict[str, Any]:
@@ -279,21 +275,25 @@ def _flag(value: Any, name: str) -> bool:
 # ------------------------------------------------------------------------------------------------ reads
 
 
-async def _matching_ids(call: WedaCall, actor: AppActor, form: Form, condition: Filter | None, limit: int) -> list[str]:
-    query = RecordQuery(filter=condition, sort=(Sort("created_at", descending=True),), page=Page(1, limit))
-    _, ids = await forms.search_record_ids(call.zida.db, actor, form, replace_total(query))
-    return ids
+def _ids_query(condition: Filter | None, page: Page) -> RecordQuery:
+    return RecordQuery(filter=condition, sort=(Sort("created_at", descending=True),), page=page, with_total=False)
 
 
-async def _more_than(call: WedaCall, actor: AppActor, form: Form, condition: Filter | None, count: int) -> bool:
-    query = RecordQuery(filter=condition, sort=(Sort("created_at", descending=True),), page=Page(count + 1, 1))
-    _, ids = await forms.search_record_ids(call.zida.db, actor, form, replace_total(query))
-    return bool(ids)
-
-
-def replace_total(query: RecordQuery) -> RecordQuery:
-    """The query without counting its matches."""
-    return RecordQuery(filter=query.filter, sort=query.sort, page=query.page, with_total=False)
+async def _matches(call: WedaCall, *, many: bool) -> tuple[Form, AppActor, list[str]]:
+    """The model, the actor and the records ``filter`` names: the newest one, or (``many``) every one up to
+    ``MAX_MATCHES`` (more: ``TooExpensive``)."""
+    form = await _model(call)
+    actor = await _actor(call, form)
+    condition = _filter(form, call.body, required=True)
+    db = call.zida.db
+    _, ids = await forms.search_record_ids(db, actor, form, _ids_query(condition, Page(1, MAX_MATCHES if many else 1)))
+    if many and len(ids) == MAX_MATCHES:
+        _, more = await forms.search_record_ids(db, actor, form, _ids_query(condition, Page(MAX_MATCHES + 1, 1)))
+        if more:
+            raise TooExpensive(
+                f"the filter matches more than {MAX_MATCHES} records: narrow it", reason="request.too_many"
+            )
+    return form, actor, ids
 
 
 async def _list(call: WedaCall, params: dict[str, Any]) -> dict[str, Any]:
@@ -333,8 +333,7 @@ async def get_record(call: WedaCall) -> dict[str, Any]:
     """POST …/get: the newest record the filter matches (``{"record": null}``: none)."""
     form = await _model(call)
     actor = await _actor(call, form)
-    query = RecordQuery(filter=_filter(form, call.body), sort=(Sort("created_at", True),), page=Page(1, 1))
-    result = await forms.search_records(call.zida.db, actor, form, replace_total(query))
+    result = await forms.search_records(call.zida.db, actor, form, _ids_query(_filter(form, call.body), Page(1, 1)))
     select = _select(form, call.body.get("select"))
     return {"record": render_record(form, result.items[0], select) if result.items else None}
 
@@ -382,13 +381,8 @@ async def create_records(call: WedaCall) -> dict[str, Any]:
 
 
 async def _update(call: WedaCall, *, many: bool) -> dict[str, Any]:
-    form = await _model(call)
-    actor = await _actor(call, form)
-    condition = _filter(form, call.body, required=True)
+    form, actor, ids = await _matches(call, many=many)
     values = values_in(form, call.body.get("data"))
-    ids = await _matching_ids(call, actor, form, condition, MAX_MATCHES if many else 1)
-    if many and len(ids) == MAX_MATCHES and await _more_than(call, actor, form, condition, MAX_MATCHES):
-        raise TooExpensive(f"the filter matches more than {MAX_MATCHES} records: narrow it", reason="request.too_many")
     if ids:
         await forms.update_records(call.zida.db, actor, form, [(i, values) for i in ids])
     if not many:
@@ -422,12 +416,7 @@ async def upsert_record(call: WedaCall) -> dict[str, Any]:
 
 
 async def _delete(call: WedaCall, *, many: bool) -> dict[str, Any]:
-    form = await _model(call)
-    actor = await _actor(call, form)
-    condition = _filter(form, call.body, required=True)
-    ids = await _matching_ids(call, actor, form, condition, MAX_MATCHES if many else 1)
-    if many and len(ids) == MAX_MATCHES and await _more_than(call, actor, form, condition, MAX_MATCHES):
-        raise TooExpensive(f"the filter matches more than {MAX_MATCHES} records: narrow it", reason="request.too_many")
+    form, actor, ids = await _matches(call, many=many)
     deleted = await forms.delete_records(call.zida.db, actor, form, ids) if ids else []
     if not many:
         return {"count": len(deleted)}

@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+from alembic.util import CommandError
 from sqlalchemy.dialects import postgresql
 
 revision = "0005"
@@ -169,4 +170,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("0005 translates data forward only; restore a backup to go back")
+    # The old payloads and permission names are not kept: going back is restoring the backup taken before upgrading.
+    raise CommandError("migration 0005 translates data forward only; restore a backup to go back")

@@ -1,6 +1,6 @@
 """WeDa: environments, sign-in names, data models, user sessions.
 
-* ``corp.weda_env_id``: the WeDa environment id a corp answers to (sign-in's ``client_id``), unique.
+* ``corp.env_id``: the environment id a client names the corp by (WeDa's envId, sign-in's ``client_id``), unique.
 * ``org_user.username``: a user's sign-in name (NULL: his userId), unique in the corp.
 * ``form.model_name``: the WeDa data model a form is (``/v1/model/{env}/{modelName}``), unique in the corp
   (checked by the form action: forms belong to apps).
@@ -24,8 +24,8 @@ BIGPK = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    op.add_column("corp", sa.Column("weda_env_id", sa.Text))
-    op.create_index("ux_corp_weda_env", "corp", ["weda_env_id"], unique=True)
+    op.add_column("corp", sa.Column("env_id", sa.Text))
+    op.create_index("ux_corp_env", "corp", ["env_id"], unique=True)
     op.add_column("org_user", sa.Column("username", sa.Text))
     op.create_index("ux_org_user_username", "org_user", ["corp_pk", "username"], unique=True)
     op.add_column("form", sa.Column("model_name", sa.Text))
@@ -49,7 +49,7 @@ def downgrade() -> None:
     op.drop_table("user_session")
     op.drop_index("ix_form_model_name", "form")
     op.drop_index("ux_org_user_username", "org_user")
-    op.drop_index("ux_corp_weda_env", "corp")
-    for table, column in (("form", "model_name"), ("org_user", "username"), ("corp", "weda_env_id")):
+    op.drop_index("ux_corp_env", "corp")
+    for table, column in (("form", "model_name"), ("org_user", "username"), ("corp", "env_id")):
         with op.batch_alter_table(table) as batch:
             batch.drop_column(column)
