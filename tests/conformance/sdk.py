@@ -39,8 +39,8 @@ def _camel(name: str) -> str:
 class Sdk:
     """Official SDK clients for one endpoint, with a helper that calls any ``*_with_options``."""
 
-    def __init__(self, endpoint: str) -> None:
-        config = open_api_models.Config(protocol="http")
+    def __init__(self, endpoint: str, read_timeout_ms: int | None = None) -> None:
+        config = open_api_models.Config(protocol="http", read_timeout=read_timeout_ms)
         self.oauth = OAuthClient(config)
         self.oauth._endpoint = endpoint
         self.yida = YidaClient(config)

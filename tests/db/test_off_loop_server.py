@@ -26,6 +26,8 @@ SLOW = ("keySlow-all", "secret-slow-all-0001")
 APP: dict[str, Any] = {"app_type": "APP_SLOW1", "system_token": "ST-SLOW1-SECRET-TOKEN", "user_id": "slowadmin"}
 FORM = "FORM-SLOW1NOTES"
 RECORDS = 12_000
+# The searches run for seconds, longer on a slow shared machine: the SDK waits for them (its default is 10 s).
+PATIENT_MS = 300_000
 
 
 def _record(i: int) -> str:
@@ -62,7 +64,7 @@ def server(loaded_url: str) -> Iterator[ServerProcess]:
 def slow_form(server: ServerProcess, loaded_url: str) -> tuple[Sdk, str]:
     """The slow corp loaded and its form filled with RECORDS records (batchSave, 50 a call); one record's id."""
     load_fixture_bundle(loaded_url, "corp_slow.yaml")
-    sdk = Sdk(server.endpoint)
+    sdk = Sdk(server.endpoint, PATIENT_MS)
     token = sdk.token(SLOW)
     have = sdk.call("search_form_datas", token=token, **APP, form_uuid=FORM, page_size=1).body.total_count
     clients = [Sdk(server.endpoint) for _ in range(4)]
@@ -175,7 +177,7 @@ def test_probes_are_answered_while_more_slow_searches_run_than_the_server_has_re
 ) -> None:
     # More slow searches at once than the server has reader connections: they queue for the pool, the probes not.
     _, instance_id = slow_form
-    clients = [Sdk(server.endpoint) for _ in range(4)]
+    clients = [Sdk(server.endpoint, PATIENT_MS) for _ in range(4)]
     searches: list[tuple[float, float]] = []
     with _Probe(server.endpoint, probe_token, instance_id) as probe, ThreadPoolExecutor(len(clients)) as pool:
         list(pool.map(lambda client: _searching(client, probe_token, searches), clients))
