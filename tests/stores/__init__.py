@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from zida.stores import StoreUnavailable
 from zida.stores.redis import RedisStore
 
-__all__ = ["TEST_REDIS_URL", "connect_redis", "drop_keys", "eventually", "random_prefix"]
+__all__ = ["TEST_REDIS_URL", "connect_redis", "drop_keys", "eventually", "random_prefix", "raw_redis"]
 
 TEST_REDIS_URL = os.environ.get("ZIDA_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 WAIT_SECONDS = 30.0  # generous: these machines are noisy; a passing test returns as soon as the condition holds
@@ -53,9 +53,14 @@ async def connect_redis(prefix: str) -> RedisStore:
     return store
 
 
+def raw_redis(*, decode_responses: bool = False) -> Redis:
+    """A plain client of the test Redis whose every wait is bounded (a stuck Redis fails a test, never hangs it)."""
+    return Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=5, socket_timeout=5, decode_responses=decode_responses)
+
+
 async def drop_keys(prefix: str) -> None:
     """Delete every key of the test Redis under ``prefix``."""
-    client = Redis.from_url(TEST_REDIS_URL)
+    client = raw_redis()
     try:
         keys = [key async for key in client.scan_iter(match=prefix + ":*", count=500)]
         if keys:

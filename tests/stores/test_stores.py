@@ -9,10 +9,9 @@ from collections.abc import AsyncIterator
 import anyio
 import anyio.lowlevel
 import pytest
-from redis.asyncio import Redis
 
 from tests.conftest import free_port
-from tests.stores import TEST_REDIS_URL, connect_redis, drop_keys, eventually, random_prefix
+from tests.stores import TEST_REDIS_URL, connect_redis, drop_keys, eventually, random_prefix, raw_redis
 from zida.settings import Settings
 from zida.stores import MemoryStore, RedisStore, Store, StoreUnavailable, open_store
 
@@ -223,7 +222,7 @@ async def test_two_redis_stores_are_two_workers_sharing_state(redis_prefix: str)
 async def test_redis_keys_live_under_the_root_prefix(redis_prefix: str) -> None:
     store = RedisStore.from_url(TEST_REDIS_URL, prefix=redis_prefix)
     neighbour = RedisStore.from_url(TEST_REDIS_URL, prefix=redis_prefix + "-other")
-    raw = Redis.from_url(TEST_REDIS_URL)
+    raw = raw_redis()
     try:
         await store.namespace("caches").set("k", b"v", expires_in=60)
         assert await raw.get(f"{redis_prefix}:caches:k") == b"v"
@@ -250,7 +249,7 @@ async def test_unreachable_redis_is_store_unavailable() -> None:
 
 
 async def test_redis_store_refuses_decoded_responses() -> None:
-    client = Redis.from_url(TEST_REDIS_URL, decode_responses=True)
+    client = raw_redis(decode_responses=True)
     try:
         with pytest.raises(ValueError, match="decode_responses"):
             RedisStore(client)
