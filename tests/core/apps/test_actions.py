@@ -239,3 +239,25 @@ async def test_bad_form_writes_change_nothing(org: Org) -> None:
         await actions.put_form(org.db, org.corp, org.app_type, note, actor=ACTOR)
     assert raised.value.reason == "form.type_locked" and "has records" in raised.value.message
     assert await org.marks() == before
+
+
+async def test_a_process_key_names_one_process_of_the_corp(org: Org) -> None:
+    def process(code: str, key: str | None) -> dict[str, Any]:
+        keyed = {"processKey": key} if key is not None else {}
+        approver = {"approver": {"id": "n", "name": "n", "who": {"users": ["li"]}}}
+        return {"processCode": code, "name": "p", "nodes": [approver], **keyed}
+
+    first = form(org.form("KEY1"), type="process", process=process("TPROC--KEY1", "weda_key"))
+    await actions.put_form(org.db, org.corp, org.app_type, first, actor=ACTOR)
+    stored = await find_form_definition(org.db, org.corp.pk, org.form("KEY1"))
+    assert stored is not None and stored.process is not None and stored.process["processKey"] == "weda_key"
+    await actions.put_form(org.db, org.corp, org.app_type, first, actor=ACTOR)  # its own key: no conflict
+    before = await org.marks()
+    second = form(org.form("KEY2"), type="process", process=process("TPROC--KEY2", "weda_key"))
+    with pytest.raises(Conflict) as raised:
+        await actions.put_form(org.db, org.corp, org.app_type, second, actor=ACTOR)
+    assert raised.value.reason == "form.process_key_taken" and org.form("KEY1") in raised.value.message
+    for bad in ("", "has space", "-leading", "x" * 65, 12):
+        with pytest.raises(InvalidArgument, match="processKey"):
+            check_form(form(org.form("KEY3"), type="process", process=process("TPROC--KEY3", bad)))  # type: ignore[arg-type]
+    assert await org.marks() == before

@@ -182,7 +182,7 @@ def test_structure_navigation() -> None:
     assert definition.following("a_self") is None
 
 
-@pytest.mark.parametrize("raw", [EXAMPLE, FULL])
+@pytest.mark.parametrize("raw", [EXAMPLE, FULL, {**EXAMPLE, "processKey": "leave_approval"}])
 def test_round_trips_through_the_bundle_form(raw: dict[str, Any]) -> None:
     definition = parse(raw)
     assert parse(definition.to_dict()) == definition
@@ -355,3 +355,9 @@ def test_empty_process_and_non_mapping_block() -> None:
     with pytest.raises(InvalidArgument) as raised:
         parse_process([], path=PATH, fields=FIELDS)  # type: ignore[arg-type]
     assert raised.value.details["path"] == PATH
+
+
+def test_the_process_key_is_weda_s_name_for_the_process() -> None:
+    assert parse(EXAMPLE).key == parse(EXAMPLE).process_code  # none named: the process code
+    keyed = parse({**EXAMPLE, "processKey": "leave.v2"})
+    assert keyed.key == keyed.process_key == "leave.v2" and keyed.to_dict()["processKey"] == "leave.v2"

@@ -272,6 +272,22 @@ async def _model_name_free(tx: Connection, corp: CorpRef, model_name: str, form_
         )
 
 
+async def _process_key_free(tx: Connection, corp: CorpRef, process_key: str, form_uuid: str) -> None:
+    key = tx.sql.json_text("v.process", "processKey")
+    other = await tx.fetchval(
+        "SELECT f.form_uuid FROM form f JOIN app a ON a.id = f.app_pk"
+        " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
+        f" WHERE a.corp_pk = :c AND f.form_uuid <> :u AND v.process IS NOT NULL AND {key} = :k LIMIT 1",
+        {"c": corp.pk, "u": form_uuid, "k": process_key},
+    )
+    if other is not None:
+        raise Conflict(
+            f"process key {process_key} is already the process of {other}",
+            reason="form.process_key_taken",
+            param="process",
+        )
+
+
 async def _check_people(tx: Connection, corp: CorpRef, process: Mapping[str, Any]) -> None:
     named = list(named_people(process))
     users = await user_pks(tx, corp.pk, [str(v) for _, kind, v in named if kind == "user"])
@@ -577,6 +593,8 @@ async def upsert_form(
             )
     if spec.model_name is not None:
         await _model_name_free(tx, corp, spec.model_name, spec.form_uuid)
+    if spec.process is not None and spec.process.get("processKey"):
+        await _process_key_free(tx, corp, str(spec.process["processKey"]), spec.form_uuid)
     fields_json = [f.to_dict() for f in spec.fields]
     process = dict(spec.process) if spec.process is not None else None
     if row is None:

@@ -188,6 +188,7 @@ class Form:
     fields: tuple[Field, ...]
     creator_user_id: str | None
     created_at: int
+    model_name: str | None = None  # the WeDa data model this form also is
 
     def title(self, language: str) -> str:
         """The title in ``language``."""

@@ -63,6 +63,7 @@ def _form(row: Row, version: int) -> Form:
         fields=parse_fields(row["id"], version, row["fields"]),
         creator_user_id=row["creator_user_id"],
         created_at=row["created_at"],
+        model_name=row["model_name"],
     )
 
 
@@ -84,7 +85,7 @@ async def get_form(
     where = "f.id = :key" if form_pk is not None else "f.form_uuid = :key"
     row = await conn.fetchrow(
         "SELECT f.id, f.app_pk, a.app_type, f.form_uuid, f.title_zh, f.title_en, f.form_type, f.current_version,"
-        " f.creator_user_id, f.created_at, v.version, v.fields"
+        " f.creator_user_id, f.created_at, f.model_name, v.version, v.fields"
         " FROM form f JOIN app a ON a.id = f.app_pk"
         " JOIN form_version v ON v.form_pk = f.id AND v.version = COALESCE(:version, f.current_version)"
         f" WHERE {where} AND f.app_pk = :app_pk",
@@ -105,7 +106,7 @@ async def find_model_form(conn: Connection, corp_pk: int, model_name: str) -> Fo
         return cached
     row = await conn.fetchrow(
         "SELECT f.id, f.app_pk, a.app_type, f.form_uuid, f.title_zh, f.title_en, f.form_type, f.current_version,"
-        " f.creator_user_id, f.created_at, v.version, v.fields"
+        " f.creator_user_id, f.created_at, f.model_name, v.version, v.fields"
         " FROM form f JOIN app a ON a.id = f.app_pk"
         " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
         " WHERE f.model_name = :m AND a.corp_pk = :c",
@@ -131,7 +132,7 @@ async def list_forms(
     total = await conn.fetchval(f"SELECT count(*) FROM form f WHERE f.app_pk = :app_pk{types_sql}", params)
     rows = await conn.fetch(
         "SELECT f.id, f.app_pk, a.app_type, f.form_uuid, f.title_zh, f.title_en, f.form_type, f.creator_user_id,"
-        " f.created_at, v.version, v.fields"
+        " f.model_name, f.created_at, v.version, v.fields"
         " FROM form f JOIN app a ON a.id = f.app_pk"
         " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
         f" WHERE f.app_pk = :app_pk{types_sql} ORDER BY f.id LIMIT :limit OFFSET :offset",
@@ -251,7 +252,7 @@ async def _details(conn: Connection, rows: list[Row]) -> list[AppDetails]:
     )
     forms = await conn.fetch(
         "SELECT f.id, f.app_pk, a.app_type, f.form_uuid, f.title_zh, f.title_en, f.form_type, f.creator_user_id,"
-        " f.created_at, v.version, v.fields FROM form f JOIN app a ON a.id = f.app_pk"
+        " f.model_name, f.created_at, v.version, v.fields FROM form f JOIN app a ON a.id = f.app_pk"
         " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
         f" WHERE f.app_pk IN ({placeholders}) ORDER BY f.id",
         names,
@@ -296,7 +297,7 @@ async def find_form_definition(conn: Connection, corp_pk: int, form_uuid: str) -
     """A form of one of the corp's apps at its current version (uncached); None for another corp's form."""
     row = await conn.fetchrow(
         "SELECT f.id, f.app_pk, a.app_type, f.form_uuid, f.title_zh, f.title_en, f.form_type, f.creator_user_id,"
-        " f.created_at, v.version, v.fields, v.process FROM form f JOIN app a ON a.id = f.app_pk"
+        " f.model_name, f.created_at, v.version, v.fields, v.process FROM form f JOIN app a ON a.id = f.app_pk"
         " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
         " WHERE f.form_uuid = :u AND a.corp_pk = :c",
         {"u": form_uuid, "c": corp_pk},

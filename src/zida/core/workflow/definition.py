@@ -52,6 +52,7 @@ MAX_LEVEL = 20
 
 _NODE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 _PROCESS_CODE = re.compile(r"^TPROC--[A-Za-z0-9_\-]{1,64}$")
+PROCESS_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.]{0,63}$")
 
 
 # ---------------------------------------------------------------------------------------------- who
@@ -189,6 +190,7 @@ class ProcessDefinition:
     version: int = 1
     name_en: str | None = None
     fields: tuple[Field, ...] = field(default=(), repr=False)
+    process_key: str | None = None  # WeDa's ProcessKey when the bundle names one
     _places: dict[str, _Place] = field(init=False, repr=False, compare=False)
     _condition_fields: frozenset[str] = field(init=False, repr=False, compare=False)
 
@@ -224,9 +226,16 @@ class ProcessDefinition:
         """Top-level field ids that route conditions read."""
         return self._condition_fields
 
+    @property
+    def key(self) -> str:
+        """WeDa's ProcessKey of the process: the bundle's ``processKey``, else the process code."""
+        return self.process_key or self.process_code
+
     def to_dict(self) -> dict[str, Any]:
         """The bundle form of the definition (``parse_process`` reads it back)."""
         out: dict[str, Any] = {"processCode": self.process_code, "name": _name_out(self.name, self.name_en)}
+        if self.process_key is not None:
+            out["processKey"] = self.process_key
         out["nodes"] = [_node_to_dict(n) for n in self.nodes]
         return out
 
@@ -560,10 +569,15 @@ def _normalise_value(fields: Mapping[str, Field], field_id: str, parent: str | N
 def parse_process(raw: Mapping[str, Any], *, path: str, fields: Sequence[Field], version: int = 1) -> ProcessDefinition:
     """Parse and validate a bundle ``process:`` block; errors name the path inside the bundle."""
     parser = _Parser(fields)
-    body = parser.mapping(raw, path, ("processCode", "name", "nodes"), ("processCode", "name", "nodes"))
+    body = parser.mapping(raw, path, ("processCode", "processKey", "name", "nodes"), ("processCode", "name", "nodes"))
     code = parser.text(body["processCode"], f"{path}.processCode")
     if not _PROCESS_CODE.match(code):
         raise _error(f"{path}.processCode", f"{code!r} is not a process code like TPROC--XXXXXXXX")
+    key = body.get("processKey")
+    if key is not None and not (isinstance(key, str) and PROCESS_KEY.match(key)):
+        raise _error(
+            f"{path}.processKey", "expects 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit"
+        )
     name, name_en = parser.name(body["name"], f"{path}.name")
     nodes = parser.nodes(body["nodes"], f"{path}.nodes")
-    return ProcessDefinition(code, name, nodes, version, name_en, tuple(fields))
+    return ProcessDefinition(code, name, nodes, version, name_en, tuple(fields), key)

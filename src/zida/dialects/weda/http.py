@@ -33,7 +33,9 @@ __all__ = [
     "AUTH_ERRORS",
     "MODEL_ERRORS",
     "WedaCall",
+    "api_endpoint",
     "bearer",
+    "check_scope",
     "json_response",
     "model_endpoint",
     "mounts",
@@ -146,11 +148,8 @@ def _endpoint(
             zida = zida_of(request)
             try:
                 principal = await zida.tokens.authenticate(bearer(request))
-                if scope is not None and not principal.allows(scope):
-                    raise PermissionDenied(
-                        f"the credential {principal.client_id} lacks the scope {scope.value}",
-                        reason="auth.scope_missing",
-                    )
+                if scope is not None:
+                    check_scope(principal, scope)
                 await zida.rate_limit(request, principal)
                 check_url(request)
                 env_type = request.path_params.get("env")
@@ -180,6 +179,22 @@ def _endpoint(
 def model_endpoint(scope: Scope) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """A data-model route: Bearer token with ``scope``; the handler's result is sent as ``{data, requestId}``."""
     return _endpoint(MODEL_ERRORS, lambda data, rid: json_response({"data": data, "requestId": rid}, 200, rid), scope)
+
+
+def api_endpoint(scope: Scope | None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """A workflow, query-template or permission route: Bearer token (with ``scope`` when given); the handler's
+    result is sent as ``{"Response": {"RequestId", "Data"}}``."""
+    return _endpoint(
+        API_ERRORS, lambda data, rid: json_response({"Response": {"RequestId": rid, "Data": data}}, 200, rid), scope
+    )
+
+
+def check_scope(principal: Principal, scope: Scope) -> None:
+    """Refuse a principal without ``scope`` (routes whose scope depends on the body check it themselves)."""
+    if not principal.allows(scope):
+        raise PermissionDenied(
+            f"the credential {principal.client_id} lacks the scope {scope.value}", reason="auth.scope_missing"
+        )
 
 
 def mounts(auth_routes: list[Any], model_routes: list[Any], api_routes: list[Any]) -> list[DialectMount]:

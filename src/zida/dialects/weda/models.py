@@ -36,7 +36,7 @@ from zida.core.records.models import FormInstance
 from zida.core.records.values import brief
 from zida.dialects.weda.http import WedaCall, model_endpoint
 
-__all__ = ["MAX_BATCH", "MAX_PAGE_SIZE", "parse_where", "render_record", "routes"]
+__all__ = ["MAX_BATCH", "MAX_PAGE_SIZE", "parse_where", "render_record", "routes", "values_in"]
 
 MAX_PAGE_SIZE = 100  # WeDa allows 200; Zida's searches return at most 100 records a page
 MAX_BATCH = 1000  # records one createMany may create
