@@ -52,7 +52,9 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
 
 async def dump_bundle(conn: Connection, corp_id: str) -> dict[str, Any]:
     """The corp ``corp_id`` as bundle data (no appSecret, systemToken, taskApiCode or passwords)."""
-    corp = await conn.fetchrow("SELECT id, corp_id, name, env_id FROM corp WHERE corp_id = :c", {"c": corp_id})
+    corp = await conn.fetchrow(
+        "SELECT id, corp_id, name, env_id, env_type FROM corp WHERE corp_id = :c", {"c": corp_id}
+    )
     if corp is None:
         raise NotFound(f"corp {corp_id} does not exist", reason="corp.not_found")
     c = corp["id"]
@@ -100,7 +102,8 @@ async def dump_bundle(conn: Connection, corp_id: str) -> dict[str, Any]:
         " WHERE a.corp_pk = :c ORDER BY f.id",
         {"c": c},
     )
-    weda = {"weda": {"envId": corp["env_id"]}} if corp["env_id"] else {}
+    preview = {"envType": corp["env_type"]} if corp["env_type"] != "prod" else {}
+    weda = {"weda": {"envId": corp["env_id"], **preview}} if corp["env_id"] else {}
     return {
         "corp": {"corpId": corp["corp_id"], "name": corp["name"]},
         **weda,

@@ -209,6 +209,7 @@ _KEYS = {
     "corp": "corpId",
     "org_secret": "taskApiCode",
     "env_id": "weda.envId",
+    "env_type": "weda.envType",
     "model_name": "modelName",
 }
 
@@ -339,13 +340,13 @@ async def load_bundle(db: Database, box: SecretBox, bundle: BundleIn, source: st
     org = (ORG_CACHE_SCOPE, APPS_CACHE_SCOPE)  # app members are directory facts too (who is active)
     async with db.transaction() as tx:
         c = bundle.corp
-        env_id = bundle.weda.envId if bundle.weda else None
+        env_id, env_type = (bundle.weda.envId, bundle.weda.envType) if bundle.weda else (None, None)
         corp, outcome = await _at(
             "corp",
             upsert_corp(
                 tx,
                 box,
-                CorpSpec(c.corpId, c.name, c.taskApiCode, env_id),
+                CorpSpec(c.corpId, c.name, c.taskApiCode, env_id, env_type),
                 actor=actor,
                 now=now,
             ),

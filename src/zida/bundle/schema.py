@@ -142,6 +142,7 @@ class AppIn(_Model):
 
 class WedaIn(_Model):
     envId: str = Field(min_length=1, max_length=64)
+    envType: Literal["prod", "pre"] = "prod"
 
 
 class BundleIn(_Model):

@@ -21,6 +21,7 @@ def weda_url(loaded_url: str) -> str:
     """The session database with both WeDa corps loaded (idempotent)."""
     load_fixture_bundle(loaded_url, "corp_weda.yaml")
     load_fixture_bundle(loaded_url, "corp_weda_other.yaml")
+    load_fixture_bundle(loaded_url, "corp_weda_pre.yaml")
     return loaded_url
 
 

@@ -135,7 +135,7 @@ def test_bad_input_answers_in_the_model_format_and_changes_nothing(weda: Weda) -
 def test_unknown_model_env_and_route(weda: Weda) -> None:
     reply = weda.call("POST", "/v1/model/prod/nosuch/list", {})
     assert reply.status_code == 200 and reply.json()["code"] == "DATASOURCE_NOT_EXIST"
-    for env in ("pre", "dev", "staging"):
+    for env in ("staging", "PROD", "prod "):
         reply = weda.call("POST", f"/v1/model/{env}/expense/list", {})
         assert reply.status_code == 200 and reply.json()["code"] == "INVALID_ENV", env
     reply = weda.call("POST", f"{MODEL}/frobnicate", {})

@@ -293,7 +293,7 @@ def test_bad_input_is_refused_in_the_api_format_and_changes_nothing(weda: Weda, 
     ]
     for action, body, code in cases:
         assert flow_error(weda, action, body)["Code"] == code, (action, body)
-    assert flow_error(weda, "StartProcessWithParams", good, env="pre")["Code"] == "InvalidParameterValue.Env"
+    assert flow_error(weda, "StartProcessWithParams", good, env="staging")["Code"] == "InvalidParameterValue.Env"
     assert flow(zhangsan, "DescribeFlowTaskList", {"PageType": "CREATE", "Keyword": reason})["Total"] == 0
 
     raw = weda.call(

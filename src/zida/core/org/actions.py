@@ -106,6 +106,10 @@ class CorpSpec:
     name: str
     org_secret: str | None = None
     env_id: str | None = None  # None: keep the current one
+    env_type: str | None = None  # the environment's data this corp holds, ENV_TYPES; None: keep (new: prod)
+
+
+ENV_TYPES = ("prod", "pre")
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,23 +292,32 @@ async def upsert_corp(
     _text_id(spec.corp_id, "corp", "a corpId")
     _name(spec.name)
     row = await tx.fetchrow(
-        f"SELECT id, name, org_secret_enc, env_id FROM corp WHERE corp_id = :c{tx.sql.for_update}",
+        f"SELECT id, name, org_secret_enc, env_id, env_type FROM corp WHERE corp_id = :c{tx.sql.for_update}",
         {"c": spec.corp_id},
     )
+    if spec.env_type is not None and spec.env_type not in ENV_TYPES:
+        raise InvalidArgument(
+            f"the environment type must be one of {', '.join(ENV_TYPES)}, not {spec.env_type!r}",
+            reason="argument.invalid",
+            param="env_type",
+        )
+    env_type = spec.env_type or (row["env_type"] if row is not None else "prod")
     if spec.env_id is not None:
         _text_id(spec.env_id, "env_id", "an environment id")
-        await _env_id_free(tx, spec.env_id, spec.corp_id)
+    env_id = spec.env_id or (row["env_id"] if row is not None else None)
+    if env_id is not None:
+        await _env_id_free(tx, env_id, env_type, spec.corp_id)
     if row is None:
         enc = box.encrypt(spec.org_secret) if spec.org_secret is not None else None
         pk = await tx.fetchval(
-            "INSERT INTO corp (corp_id, name, org_secret_enc, env_id, created_at, updated_at)"
-            " VALUES (:c, :name, :enc, :env, :now, :now) ON CONFLICT (corp_id) DO NOTHING RETURNING id",
-            {"c": spec.corp_id, "name": spec.name, "enc": enc, "env": spec.env_id, "now": now},
+            "INSERT INTO corp (corp_id, name, org_secret_enc, env_id, env_type, created_at, updated_at)"
+            " VALUES (:c, :name, :enc, :env, :env_type, :now, :now) ON CONFLICT (corp_id) DO NOTHING RETURNING id",
+            {"c": spec.corp_id, "name": spec.name, "enc": enc, "env": env_id, "env_type": env_type, "now": now},
         )
         if pk is None:
             raise Conflict(f"corp {spec.corp_id} was created concurrently", reason="corp.exists", param="corp")
         corp = CorpRef(int(pk), spec.corp_id)
-        changes: dict[str, Any] = created_fields({"name": spec.name, "env_id": spec.env_id})
+        changes: dict[str, Any] = created_fields({"name": spec.name, "env_id": env_id, "env_type": env_type})
         if enc is not None:
             changes["org_secret"] = SECRET_CHANGED
         await record_change(
@@ -319,8 +332,8 @@ async def upsert_corp(
         )
         return corp, Outcome.CREATED
     corp = CorpRef(int(row["id"]), spec.corp_id)
-    current = {"name": row["name"], "env_id": row["env_id"]}
-    wanted = {"name": spec.name, "env_id": spec.env_id or row["env_id"]}
+    current = {"name": row["name"], "env_id": row["env_id"], "env_type": row["env_type"]}
+    wanted = {"name": spec.name, "env_id": env_id, "env_type": env_type}
     changes = changed_fields(current, wanted)
     sets: dict[str, Any] = {name: wanted[name] for name in changes}
     if spec.org_secret is not None and (
@@ -340,14 +353,15 @@ async def upsert_corp(
     return corp, Outcome.UPDATED
 
 
-async def _env_id_free(tx: Connection, env_id: str, corp_id: str) -> None:
-    """Refuse an environment id another corp answers to."""
+async def _env_id_free(tx: Connection, env_id: str, env_type: str, corp_id: str) -> None:
+    """Refuse an environment's data (its id and type) another corp holds."""
     other = await tx.fetchval(
-        "SELECT corp_id FROM corp WHERE env_id = :e AND corp_id <> :c", {"e": env_id, "c": corp_id}
+        "SELECT corp_id FROM corp WHERE env_id = :e AND env_type = :t AND corp_id <> :c",
+        {"e": env_id, "t": env_type, "c": corp_id},
     )
     if other is not None:
         raise Conflict(
-            f"the environment id {env_id} is already corp {other}'s",
+            f"the {env_type} data of environment {env_id} is already corp {other}'s",
             reason="corp.env_taken",
             param="env_id",
         )

@@ -22,6 +22,7 @@ __all__ = [
     "corp_of_environment",
     "corp_org_secret",
     "department_chain",
+    "environment_corp",
     "find_corp",
     "find_departments",
     "find_roles",
@@ -38,20 +39,48 @@ ORG_CACHE_SCOPE = "org"  # what ``zida.cache.invalidate`` names after a change o
 
 
 async def corp_of_environment(conn: Connection, env_id: str | None) -> int:
-    """The pk of the corp a client names by its environment id; with none, of the only corp that has one."""
+    """The pk of the corp a client names by its environment id (its prod data, else its preview data); with no id,
+    of the only environment on the server."""
+    prod_first = "ORDER BY CASE env_type WHEN 'prod' THEN 0 ELSE 1 END LIMIT 1"
     if env_id:
-        pk = await conn.fetchval("SELECT id FROM corp WHERE env_id = :e", {"e": env_id})
+        pk = await conn.fetchval(f"SELECT id FROM corp WHERE env_id = :e {prod_first}", {"e": env_id})
         if pk is None:
             raise NotFound(f"no environment {env_id} on this server", reason="env.not_found")
         return int(pk)
-    rows = await conn.fetch("SELECT id FROM corp WHERE env_id IS NOT NULL LIMIT 2")
+    rows = await conn.fetch("SELECT DISTINCT env_id FROM corp WHERE env_id IS NOT NULL LIMIT 2")
     if len(rows) != 1:
         raise InvalidArgument(
             "the environment id is required: this server has "
             + ("no environment" if not rows else "several environments"),
             reason="env.required",
         )
-    return int(rows[0]["id"])
+    return await corp_of_environment(conn, str(rows[0]["env_id"]))
+
+
+# The corp holding one type of data of a corp's environment: (corp pk, env type) → that corp.
+_ENVIRONMENTS: TtlCache[tuple[int, str], Corp] = TtlCache(scope="org")
+
+
+async def environment_corp(conn: Connection, corp_pk: int, env_type: str) -> Corp | None:
+    """The corp holding the ``env_type`` data (prod or pre) of the environment corp ``corp_pk`` belongs to: itself
+    when it holds that type (a corp without an environment id holds prod data), None when there is no such corp."""
+    key = (corp_pk, env_type)
+    cached = _ENVIRONMENTS.get(key)
+    if cached is not None:
+        return cached
+    row = await conn.fetchrow("SELECT id, corp_id, name, env_id, env_type FROM corp WHERE id = :c", {"c": corp_pk})
+    if row is not None and row["env_type"] != env_type:
+        row = (
+            None
+            if row["env_id"] is None
+            else await conn.fetchrow(
+                "SELECT id, corp_id, name FROM corp WHERE env_id = :e AND env_type = :t",
+                {"e": row["env_id"], "t": env_type},
+            )
+        )
+    if row is None:
+        return None
+    return _ENVIRONMENTS.put(key, Corp(pk=row["id"], corp_id=row["corp_id"], name=row["name"]))
 
 
 async def find_corp(conn: Connection, corp_id: str) -> Corp | None:

@@ -7,15 +7,17 @@ answered by the gateway before any service sees the request: HTTP 401 with ``{"c
 "MISSING_CREDENTIALS", "message", "requestId"}``.
 
 ``{envType}`` in a path is ``prod`` (WeDa's published environment), or ``pre``/``dev`` (its preview environment,
-the same thing). This server keeps one set of data per corp and serves it as ``prod``; ``pre``/``dev`` are refused
-with ``INVALID_ENV`` naming the reason, anything else with ``INVALID_ENV`` too.
+the same thing). Each is a corp's data: the corp whose bundle says ``weda: {envId}`` holds an environment's prod
+data, the one that says ``weda: {envId, envType: pre}`` its preview data. A token of either (a client credential or
+a signed-in user's) reaches both; a user acts in the preview data as the user with the same userId there. An
+environment without preview data answers ``pre``/``dev`` with ``INVALID_ENV``, as any other envType.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -24,6 +26,7 @@ from starlette.responses import Response
 
 from zida.app_state import Zida
 from zida.core.errors import InvalidArgument, PermissionDenied, Unauthenticated, ZidaError
+from zida.core.org.repository import environment_corp
 from zida.core.principals import Principal, Scope
 from zida.dialects.http import DialectMount, ErrorFormat, check_url, new_request_id, read_json_object, zida_of
 from zida.dialects.weda.errors import PARAMS, api_code, auth_error, model_code
@@ -127,16 +130,20 @@ def bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def check_env(env_type: str) -> None:
-    """Refuse an environment this server does not serve (see the module's docstring)."""
-    if env_type == "prod":
-        return
-    if env_type in ("pre", "dev"):
+async def environment_principal(zida: Zida, principal: Principal, env_type: str) -> Principal:
+    """The caller inside the data the path's ``{envType}`` names: its environment's prod data, or (``pre``/``dev``)
+    its preview data, held by the corp whose bundle says ``weda: {envId, envType: pre}``."""
+    if env_type not in ENV_TYPES:
+        raise InvalidArgument(f"unknown envType {env_type!r}: use prod, pre or dev", reason="env.invalid")
+    wanted = "prod" if env_type == "prod" else "pre"
+    corp = await environment_corp(zida.db, principal.corp_pk, wanted)
+    if corp is None:
         raise InvalidArgument(
-            f"the {env_type} (preview) environment is not served: Zida keeps one set of data per corp, served as prod",
+            f"this environment has no {wanted} data on this server (a corp whose bundle has"
+            f" weda: {{envId: <the same id>, envType: {wanted}}})",
             reason="env.invalid",
         )
-    raise InvalidArgument(f"unknown envType {env_type!r}: use prod", reason="env.invalid")
+    return principal if corp.pk == principal.corp_pk else replace(principal, corp_pk=corp.pk, corp_id=corp.corp_id)
 
 
 def _endpoint(
@@ -154,7 +161,7 @@ def _endpoint(
                 check_url(request)
                 env_type = request.path_params.get("env")
                 if env_type is not None:
-                    check_env(str(env_type))
+                    principal = await environment_principal(zida, principal, str(env_type))
                 body = (
                     await read_json_object(request, zida.settings.max_body_bytes)
                     if request.method in ("POST", "PUT", "PATCH")
