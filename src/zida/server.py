@@ -34,6 +34,7 @@ from zida.dialects.http import DialectMount, configure_limits
 from zida.dialects.weda import auth as weda_auth
 from zida.dialects.weda import http as weda_http
 from zida.dialects.weda import models as weda_models
+from zida.dialects.weda import templates as weda_templates
 from zida.dialects.weda import workflow as weda_workflow
 from zida.settings import Settings, load_settings, require_secret_key
 from zida.stores import open_store
@@ -61,7 +62,9 @@ def dialect_mounts() -> tuple[list[DialectMount], DialectMount]:
             *dt_tasks.routes(),
         ]
     )
-    weda = weda_http.mounts(weda_auth.routes(), weda_models.routes(), weda_workflow.routes())
+    weda = weda_http.mounts(
+        weda_auth.routes(), weda_models.routes(), [*weda_workflow.routes(), *weda_templates.routes()]
+    )
     return [admin_http.mount(admin.routes()), *weda, dingtalk], dingtalk
 
 

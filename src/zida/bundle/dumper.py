@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from zida.core.apps.models import Field
+from zida.core.apps.templates import list_query_templates
 from zida.core.errors import NotFound
 from zida.db import Connection
 
@@ -103,7 +104,9 @@ async def dump_bundle(conn: Connection, corp_id: str) -> dict[str, Any]:
         {"c": c},
     )
     preview = {"envType": corp["env_type"]} if corp["env_type"] != "prod" else {}
-    weda = {"weda": {"envId": corp["env_id"], **preview}} if corp["env_id"] else {}
+    templates = [t.to_dict() for t in await list_query_templates(conn, c)]
+    listed = {"queryTemplates": templates} if templates else {}
+    weda = {"weda": {"envId": corp["env_id"], **preview, **listed}} if corp["env_id"] else {}
     return {
         "corp": {"corpId": corp["corp_id"], "name": corp["name"]},
         **weda,

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import ValidationError
 
-from zida.bundle.schema import AppIn, BundleIn, FieldIn, FormIn, I18nText, OptionIn
+from zida.bundle.schema import AppIn, BundleIn, FieldIn, FormIn, I18nText, OptionIn, QueryTemplateIn
 from zida.cache import invalidate
 from zida.clock import now_ms
 from zida.core.access.credentials import CredentialSpec, upsert_credential
@@ -26,6 +26,7 @@ from zida.core.access.tokens import CREDENTIALS_CACHE_SCOPE, check_server_key
 from zida.core.apps.actions import AppSpec, FormSpec, check_form, named_people, upsert_app, upsert_form
 from zida.core.apps.models import Field, Option
 from zida.core.apps.queries import APPS_CACHE_SCOPE
+from zida.core.apps.templates import QueryParameter, QueryTemplate, put_query_template
 from zida.core.audit import Outcome
 from zida.core.errors import InvalidArgument, ZidaError
 from zida.core.org.actions import (
@@ -45,6 +46,7 @@ from zida.core.records.filters.indexes import ensure_field_indexes
 from zida.crypto import SecretBox
 from zida.db import Connection, Database
 from zida.dialects import granted_scopes
+from zida.dialects.weda.templates import check_against_model
 
 __all__ = ["BundleError", "LoadReport", "form_spec", "load_bundle", "parse_bundle", "read_bundle", "to_fields"]
 
@@ -240,6 +242,18 @@ async def _at(path: str, action: Awaitable[T], source: str) -> T:
         raise _bundle_error(path, exc, source) from None
 
 
+def query_template(t: QueryTemplateIn) -> QueryTemplate:
+    """A bundle query template as the core's."""
+    return QueryTemplate(
+        t.name,
+        t.model,
+        t.where,
+        tuple(t.orderBy),
+        t.limit,
+        tuple(QueryParameter(p.key, p.type, p.default, p.default is None) for p in t.parameters),
+    )
+
+
 def form_spec(form: FormIn, creator: str | None = None) -> FormSpec:
     """A bundle form as the core's ``FormSpec`` (``creator``: when the form names none)."""
     title, title_en = _text(form.title)
@@ -394,6 +408,12 @@ async def load_bundle(db: Database, box: SecretBox, bundle: BundleIn, source: st
             report.outcome("credentials", outcome, CREDENTIALS_CACHE_SCOPE)
         for i, a in enumerate(bundle.apps):
             await _load_app(tx, box, corp, f"apps[{i}]", a, report, source, actor, now)
+        for i, t in enumerate(bundle.weda.queryTemplates if bundle.weda else []):
+            template = query_template(t)
+            path = f"weda.queryTemplates[{i}]"
+            await _at(path, check_against_model(tx, corp.pk, template), source)
+            outcome = await _at(path, put_query_template(tx, corp.pk, template, actor=actor, now=now), source)
+            report.outcome("query templates", outcome)
     # This process sees the changes at once, the other workers through the cache sync (or ZIDA_CACHE_SECONDS).
     if report.scopes:
         invalidate(*sorted(report.scopes))

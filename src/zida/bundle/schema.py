@@ -140,9 +140,25 @@ class AppIn(_Model):
     forms: list[FormIn] = []
 
 
+class QueryParameterIn(_Model):
+    key: str = Field(min_length=1, max_length=64)
+    type: Literal["STRING", "NUMBER", "BOOLEAN", "ARRAY"]
+    default: Any = None  # absent or null: the caller must give the parameter
+
+
+class QueryTemplateIn(_Model):
+    name: str = Field(min_length=1, max_length=64)
+    model: str = Field(min_length=1, max_length=64)
+    where: dict[str, Any] = {}
+    orderBy: list[dict[str, str]] = []
+    limit: int = Field(100, ge=1, le=100)
+    parameters: list[QueryParameterIn] = []
+
+
 class WedaIn(_Model):
     envId: str = Field(min_length=1, max_length=64)
     envType: Literal["prod", "pre"] = "prod"
+    queryTemplates: list[QueryTemplateIn] = []
 
 
 class BundleIn(_Model):

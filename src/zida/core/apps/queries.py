@@ -98,12 +98,14 @@ async def get_form(
     return _FORMS.put(cache_key, _form(row, row["version"]))
 
 
-async def find_model_form(conn: Connection, corp_pk: int, model_name: str) -> Form | None:
-    """The corp's form that is the data model ``model_name``, at its current version; None: no such model."""
+async def find_model_form(conn: Connection, corp_pk: int, model_name: str, *, cached: bool = True) -> Form | None:
+    """The corp's form that is the data model ``model_name``, at its current version; None: no such model.
+
+    ``cached=False`` reads and keeps nothing from the cache (inside a transaction that may not commit)."""
     cache_key = ("model", corp_pk, model_name, None)
-    cached = _FORMS.get(cache_key)
-    if cached is not None:
-        return cached
+    hit = _FORMS.get(cache_key) if cached else None
+    if hit is not None:
+        return hit
     row = await conn.fetchrow(
         "SELECT f.id, f.app_pk, a.app_type, f.form_uuid, f.title_zh, f.title_en, f.form_type, f.current_version,"
         " f.creator_user_id, f.created_at, f.model_name, v.version, v.fields"
@@ -114,7 +116,8 @@ async def find_model_form(conn: Connection, corp_pk: int, model_name: str) -> Fo
     )
     if row is None:
         return None
-    return _FORMS.put(cache_key, _form(row, row["version"]))
+    form = _form(row, row["version"])
+    return _FORMS.put(cache_key, form) if cached else form
 
 
 async def list_forms(

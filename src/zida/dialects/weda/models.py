@@ -36,7 +36,16 @@ from zida.core.records.models import FormInstance
 from zida.core.records.values import brief
 from zida.dialects.weda.http import WedaCall, model_endpoint
 
-__all__ = ["MAX_BATCH", "MAX_PAGE_SIZE", "parse_where", "render_record", "routes", "values_in"]
+__all__ = [
+    "MAX_BATCH",
+    "MAX_PAGE_SIZE",
+    "model_actor",
+    "order_of",
+    "parse_where",
+    "render_record",
+    "routes",
+    "values_in",
+]
 
 MAX_PAGE_SIZE = 100  # WeDa allows 200; Zida's searches return at most 100 records a page
 MAX_BATCH = 1000  # records one createMany may create
@@ -70,7 +79,8 @@ async def _model(call: WedaCall) -> Form:
     return form
 
 
-async def _actor(call: WedaCall, form: Form) -> AppActor:
+async def model_actor(call: WedaCall, form: Form) -> AppActor:
+    """Who a data-model call acts as (see the module's docstring)."""
     principal = call.principal
     if principal.kind == "session" and principal.user_id is not None:
         found = await find_app_membership(
@@ -237,7 +247,8 @@ def _filter(form: Form, body: dict[str, Any], *, required: bool = False) -> Filt
     return parse_where(form, spec.get("where"))
 
 
-def _order(form: Form, value: Any) -> tuple[Sort, ...]:
+def order_of(form: Form, value: Any) -> tuple[Sort, ...]:
+    """An ``orderBy`` list (at most three ``{field: asc|desc}``) as sorts; none: newest first."""
     if value is None:
         return (Sort("created_at", descending=True),)
     if not isinstance(value, list) or len(value) > MAX_ORDER_BY:
@@ -283,7 +294,7 @@ async def _matches(call: WedaCall, *, many: bool) -> tuple[Form, AppActor, list[
     """The model, the actor and the records ``filter`` names: the newest one, or (``many``) every one up to
     ``MAX_MATCHES`` (more: ``TooExpensive``)."""
     form = await _model(call)
-    actor = await _actor(call, form)
+    actor = await model_actor(call, form)
     condition = _filter(form, call.body, required=True)
     db = call.zida.db
     _, ids = await forms.search_record_ids(db, actor, form, _ids_query(condition, Page(1, MAX_MATCHES if many else 1)))
@@ -298,12 +309,12 @@ async def _matches(call: WedaCall, *, many: bool) -> tuple[Form, AppActor, list[
 
 async def _list(call: WedaCall, params: dict[str, Any]) -> dict[str, Any]:
     form = await _model(call)
-    actor = await _actor(call, form)
+    actor = await model_actor(call, form)
     size = _int(params.get("pageSize"), "pageSize", 10, MAX_PAGE_SIZE)
     number = _int(params.get("pageNumber"), "pageNumber", 1, 1_000_000)
     query = RecordQuery(
         filter=_filter(form, params),
-        sort=_order(form, params.get("orderBy")),
+        sort=order_of(form, params.get("orderBy")),
         page=Page(number, size),
         with_total=_flag(params.get("getCount"), "getCount"),
     )
@@ -332,7 +343,7 @@ async def list_records_get(call: WedaCall) -> dict[str, Any]:
 async def get_record(call: WedaCall) -> dict[str, Any]:
     """POST …/get: the newest record the filter matches (``{"record": null}``: none)."""
     form = await _model(call)
-    actor = await _actor(call, form)
+    actor = await model_actor(call, form)
     result = await forms.search_records(call.zida.db, actor, form, _ids_query(_filter(form, call.body), Page(1, 1)))
     select = _select(form, call.body.get("select"))
     return {"record": render_record(form, result.items[0], select) if result.items else None}
@@ -349,7 +360,7 @@ async def _readable(call: WedaCall, form: Form, actor: AppActor, record_id: str)
 async def get_record_by_id(call: WedaCall) -> dict[str, Any]:
     """GET …/{id}/get."""
     form = await _model(call)
-    actor = await _actor(call, form)
+    actor = await model_actor(call, form)
     return {"record": render_record(form, await _readable(call, form, actor, str(call.path["record"])))}
 
 
@@ -360,7 +371,7 @@ async def get_record_by_id(call: WedaCall) -> dict[str, Any]:
 async def create_record(call: WedaCall) -> dict[str, Any]:
     """POST …/create: ``{"data": {...}}`` → ``{"id"}``."""
     form = await _model(call)
-    actor = await _actor(call, form)
+    actor = await model_actor(call, form)
     inst = await forms.save_record(call.zida.db, actor, form.form_uuid, values_in(form, call.body.get("data")))
     return {"id": inst.instance_id}
 
@@ -369,7 +380,7 @@ async def create_record(call: WedaCall) -> dict[str, Any]:
 async def create_records(call: WedaCall) -> dict[str, Any]:
     """POST …/createMany: ``{"data": [{...}, ...]}`` → ``{"idList"}`` (all or nothing)."""
     form = await _model(call)
-    actor = await _actor(call, form)
+    actor = await model_actor(call, form)
     items = call.body.get("data")
     if not isinstance(items, list) or not items:
         raise _bad("data must be a non-empty list of records")
@@ -407,7 +418,7 @@ async def upsert_record(call: WedaCall) -> dict[str, Any]:
     """POST …/upsert: ``{filter, create, update}`` → ``{"count": 1, "id": ""}`` updated, ``{"count": 0, "id"}``
     created."""
     form = await _model(call)
-    actor = await _actor(call, form)
+    actor = await model_actor(call, form)
     condition = _filter(form, call.body, required=True)
     create = values_in(form, call.body.get("create"), "create")
     update = values_in(form, call.body.get("update", call.body.get("create")), "update")
@@ -439,7 +450,7 @@ async def delete_records(call: WedaCall) -> dict[str, Any]:
 async def delete_record_by_id(call: WedaCall) -> dict[str, Any]:
     """DELETE …/{id}/delete → ``{"count": 1}`` (``0``: no such record of this model)."""
     form = await _model(call)
-    actor = await _actor(call, form)
+    actor = await model_actor(call, form)
     record_id = str(call.path["record"])
     try:
         await _readable(call, form, actor, record_id)
