@@ -34,6 +34,7 @@ from zida.dialects.http import DialectMount, configure_limits
 from zida.dialects.weda import auth as weda_auth
 from zida.dialects.weda import http as weda_http
 from zida.dialects.weda import models as weda_models
+from zida.dialects.weda import permissions as weda_permissions
 from zida.dialects.weda import templates as weda_templates
 from zida.dialects.weda import workflow as weda_workflow
 from zida.settings import Settings, load_settings, require_secret_key
@@ -63,7 +64,9 @@ def dialect_mounts() -> tuple[list[DialectMount], DialectMount]:
         ]
     )
     weda = weda_http.mounts(
-        weda_auth.routes(), weda_models.routes(), [*weda_workflow.routes(), *weda_templates.routes()]
+        weda_auth.routes(),
+        weda_models.routes(),
+        [*weda_workflow.routes(), *weda_templates.routes(), *weda_permissions.routes()],
     )
     return [admin_http.mount(admin.routes()), *weda, dingtalk], dingtalk
 

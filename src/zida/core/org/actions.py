@@ -635,14 +635,41 @@ async def _current_user(db: Database, corp: CorpRef, user_id: str) -> User:
     return user
 
 
-async def create_user(db: Database, corp: CorpRef, spec: UserSpec, *, actor: str | None) -> User:
-    """Create a user; an existing userId is a ``Conflict``."""
+async def create_user(
+    db: Database, corp: CorpRef, spec: UserSpec, *, actor: str | None, roles: Sequence[int] | None = None
+) -> User:
+    """Create a user (a member of ``roles`` when given); an existing userId is a ``Conflict``."""
     async with db.transaction() as tx:
         if await _stored_user(tx, corp, spec.user_id) is not None:
             raise Conflict(f"user {spec.user_id} already exists", reason="user.exists", param="user")
-        await _write_user(tx, corp, spec, None, actor=actor, now=now_ms(), references_checked=False)
+        now = now_ms()
+        await _write_user(tx, corp, spec, None, actor=actor, now=now, references_checked=False)
+        if roles is not None:
+            await _put_user_roles(tx, corp, spec.user_id, roles, actor=actor, now=now)
     invalidate(*_USER_SCOPES)
     return await _current_user(db, corp, spec.user_id)
+
+
+async def _put_user_roles(
+    tx: Connection, corp: CorpRef, user_id: str, role_ids: Sequence[int], *, actor: str | None, now: int
+) -> bool:
+    """Inside the caller's transaction: make the user a member of exactly ``role_ids``; whether anything changed."""
+    wanted = set(role_ids)
+    current = await tx.fetch(
+        "SELECT r.role_id FROM role_member m JOIN role r ON r.id = m.role_pk JOIN org_user u ON u.id = m.user_pk"
+        " WHERE r.corp_pk = :c AND u.user_id = :u",
+        {"c": corp.pk, "u": user_id},
+    )
+    changed = False
+    for role_id in sorted(wanted ^ {int(r["role_id"]) for r in current}):
+        stored = await _stored_role(tx, corp, role_id)
+        if stored is None:
+            raise NotFound(f"role {role_id} does not exist", reason="role.not_found", param="role")
+        row, members = stored
+        members = [m for m in members if m != user_id] + ([user_id] if role_id in wanted else [])
+        spec = RoleSpec(role_id, row["name"], row["group_name"], tuple(members))
+        changed |= await _write_role(tx, corp, spec, stored, actor=actor, now=now) is not Outcome.UNCHANGED
+    return changed
 
 
 def _patched(spec: Any, changes: Mapping[str, Any], *, fixed: str) -> Any:
@@ -654,16 +681,25 @@ def _patched(spec: Any, changes: Mapping[str, Any], *, fixed: str) -> Any:
 
 
 async def update_user(
-    db: Database, corp: CorpRef, user_id: str, changes: Mapping[str, Any], *, actor: str | None
+    db: Database,
+    corp: CorpRef,
+    user_id: str,
+    changes: Mapping[str, Any],
+    *,
+    actor: str | None,
+    roles: Sequence[int] | None = None,
 ) -> User:
     """Change some fields of a user (``UserSpec`` names; ``active`` true reactivates him, false deactivates him
-    unless he holds open tasks)."""
+    unless he holds open tasks); ``roles``, when given, are the roles he is a member of from now on."""
     async with db.transaction() as tx:
         stored = await _stored_user(tx, corp, user_id)
         if stored is None:
             raise NotFound(f"user {user_id} does not exist in this corp", reason="user.not_found", param="user")
         spec = _patched(stored.spec(user_id), changes, fixed="user_id")
-        outcome, _ = await _write_user(tx, corp, spec, stored, actor=actor, now=now_ms(), references_checked=False)
+        now = now_ms()
+        outcome, _ = await _write_user(tx, corp, spec, stored, actor=actor, now=now, references_checked=False)
+        if roles is not None and await _put_user_roles(tx, corp, user_id, roles, actor=actor, now=now):
+            outcome = Outcome.UPDATED
     if outcome is not Outcome.UNCHANGED:
         invalidate(*_USER_SCOPES)
     return await _current_user(db, corp, user_id)

@@ -31,6 +31,7 @@ __all__ = [
     "list_departments",
     "list_users",
     "manager_chain",
+    "page_users",
     "user_exists",
     "user_pks",
 ]
@@ -178,6 +179,29 @@ async def list_users(
     return await _users(
         conn, corp_pk, f"u.id IN (SELECT id FROM org_user WHERE {page} ORDER BY user_id LIMIT :limit)", params
     )
+
+
+async def page_users(
+    conn: Connection, corp_pk: int, *, offset: int, limit: int, user_ids: Iterable[str] | None = None
+) -> tuple[int, list[User]]:
+    """(how many, one page of) the corp's users ordered by user id, optionally only these ids."""
+    where = "corp_pk = :corp_pk"
+    params: dict[str, object] = {"corp_pk": corp_pk, "offset": offset, "limit": limit}
+    if user_ids is not None:
+        wanted = sorted(set(user_ids))
+        if not wanted:
+            return 0, []
+        placeholders, named = _in_clause("u", list(wanted))
+        where += f" AND user_id IN ({placeholders})"
+        params.update(named)
+    total = await conn.fetchval(f"SELECT count(*) FROM org_user WHERE {where}", params)
+    users = await _users(
+        conn,
+        corp_pk,
+        f"u.id IN (SELECT id FROM org_user WHERE {where} ORDER BY user_id LIMIT :limit OFFSET :offset)",
+        params,
+    )
+    return int(total), users
 
 
 async def user_pks(conn: Connection, corp_pk: int, user_ids: Iterable[str]) -> dict[str, int]:

@@ -25,21 +25,19 @@ a decision (``Revoke`` by anyone but the originator).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from starlette.routing import Route
 
-from zida.core.access.members import find_app_membership, integration_actor
 from zida.core.apps.models import Form
 from zida.core.apps.queries import get_form
 from zida.core.errors import InvalidArgument, NotFound, PermissionDenied, Unsupported
 from zida.core.org.models import User
 from zida.core.org.repository import find_users
-from zida.core.principals import AppActor, Principal, Scope
+from zida.core.principals import AppActor, Scope
 from zida.core.records.filters import Page
-from zida.core.records.values import brief, value_limits
+from zida.core.records.values import brief
 from zida.core.workflow import actions as approvals
 from zida.core.workflow import definitions
 from zida.core.workflow import queries as approval_queries
@@ -53,6 +51,7 @@ from zida.core.workflow.definition import (
     RouteNode,
 )
 from zida.core.workflow.models import InboxQuery, OperationRecord, ProcessInstance, TaskView
+from zida.dialects.weda.calls import ActionCall, bad, pascal
 from zida.dialects.weda.http import WedaCall, api_endpoint, check_scope
 from zida.dialects.weda.models import render_record, values_in
 from zida.ids import is_decimal
@@ -98,153 +97,10 @@ DATA_TYPE_START, DATA_TYPE_END, DATA_TYPE_APPROVAL, DATA_TYPE_CC, DATA_TYPE_ROUT
 )
 
 
-def _bad(message: str, reason: str = "argument.invalid") -> InvalidArgument:
-    return InvalidArgument(message, reason=reason)
-
-
-def _pascal(body: Mapping[str, Any]) -> dict[str, Any]:
-    return {(k[:1].upper() + k[1:]) if isinstance(k, str) else k: v for k, v in body.items()}
-
-
-@dataclass
-class Flow:
-    """One workflow action call: the WeDa call and its body with PascalCase keys."""
-
-    call: WedaCall
-    body: dict[str, Any]
-
-    @property
-    def db(self) -> Any:
-        """The server's database."""
-        return self.call.zida.db
-
-    @property
-    def principal(self) -> Principal:
-        """Who called."""
-        return self.call.principal
-
-    def text(self, name: str, *, required: bool = False, max_chars: int = 256) -> str | None:
-        """A string parameter (numbers are read as their decimal text)."""
-        value = self.body.get(name)
-        if value is None or value == "":
-            if required:
-                raise InvalidArgument(f"{name} is required", reason="argument.missing")
-            return None
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
-        if not isinstance(value, str):
-            raise _bad(f"{name} must be a string, got {brief(value)}")
-        if len(value) > max_chars:
-            raise _bad(f"{name} is longer than {max_chars} characters")
-        return value
-
-    def required(self, name: str) -> str:
-        """A string parameter that must be there."""
-        return self.text(name, required=True) or ""
-
-    def task_id(self, *names: str, required: bool = True) -> int | None:
-        """A task id, from the first of ``names`` present."""
-        for name in names:
-            value = self.text(name)
-            if value is not None:
-                if not is_decimal(value) or len(value) > 19:
-                    raise _bad(f"{name} {brief(value)} is not a task id")
-                return int(value)
-        if required:
-            raise InvalidArgument(f"{names[0]} is required", reason="argument.missing")
-        return None
-
-    def integer(self, name: str, default: int, *, minimum: int = 1, maximum: int | None = None) -> int:
-        """An integer parameter (a decimal string is accepted)."""
-        value = self.body.get(name)
-        if value is None or value == "":
-            return default
-        if isinstance(value, str) and is_decimal(value) and len(value) <= 9:
-            value = int(value)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise _bad(f"{name} must be an integer, got {brief(value)}")
-        if value < minimum or (maximum is not None and value > maximum):
-            upper = f" and {maximum}" if maximum is not None else ""
-            raise _bad(f"{name} must be between {minimum}{upper}, got {value}", "argument.invalid_page")
-        return value
-
-    def flag(self, name: str) -> bool:
-        """A boolean parameter (absent: false)."""
-        value = self.body.get(name, False)
-        if not isinstance(value, bool):
-            raise _bad(f"{name} must be true or false, got {brief(value)}")
-        return value
-
-    def comment(self, name: str = "OperationComment") -> str:
-        """A comment of at most the text-area length (WeDa: 500 characters)."""
-        return self.text(name, max_chars=max(500, value_limits().textarea_chars)) or ""
-
-    def user_ids(self, name: str) -> list[str]:
-        """A list of user ids (a comma-separated string is accepted)."""
-        value = self.body.get(name)
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split(",") if v.strip()]
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
-            raise _bad(f"{name} must be a non-empty list of user ids, got {brief(value)}")
-        return list(dict.fromkeys(value))
-
-    # ------------------------------------------------------------------------ who acts
-
-    def named_user(self) -> str | None:
-        """The user the call acts as: the signed-in user, else ``ExtraUserInfo.UserId`` (None: not named)."""
-        if self.principal.kind == "session":
-            return self.principal.user_id
-        extra = self.body.get("ExtraUserInfo")
-        if extra is None:
-            return None
-        if not isinstance(extra, Mapping):
-            raise _bad(f"ExtraUserInfo must be an object with UserId, got {brief(extra)}")
-        user_id = _pascal(extra).get("UserId")
-        if isinstance(user_id, int) and not isinstance(user_id, bool):
-            user_id = str(user_id)
-        if not isinstance(user_id, str) or not user_id:
-            raise _bad(f"ExtraUserInfo.UserId must be a user id, got {brief(user_id)}")
-        return user_id
-
-    async def actor(self, app_pk: int) -> AppActor:
-        """The acting user inside the app ``app_pk``."""
-        user_id = self.named_user()
-        if user_id is None:
-            actor = await integration_actor(self.db, self.principal.corp_pk, app_pk)
-            if actor is None:
-                raise PermissionDenied(
-                    "the app has no active administrator to act for a call without ExtraUserInfo.UserId",
-                    reason="app.no_admin",
-                )
-            return actor
-        found = await find_app_membership(
-            self.db, self.principal.corp_pk, app_type=None, app_pk=app_pk, user_id=user_id
-        )
-        if found is None or found.actor is None:
-            raise NotFound(f"user {user_id} does not exist in this environment", reason="user.not_found")
-        return found.actor
-
-    async def instance_actor(self, instance_id: str) -> AppActor:
-        """The acting user inside the app of a process instance."""
-        return await self.actor(await approval_queries.instance_app_pk(self.db, self.principal.corp_pk, instance_id))
-
-    async def instance_id(self, *names: str, task: str | None = None) -> str:
-        """The instance named by the first of ``names`` present, or by the task ``task`` names."""
-        for name in names:
-            value = self.text(name)
-            if value is not None:
-                return value
-        if task is not None:
-            task_id = self.task_id(task, required=False)
-            if task_id is not None:
-                return await approval_queries.task_instance_id(self.db, self.principal.corp_pk, task_id)
-        raise InvalidArgument(f"{names[0]} is required", reason="argument.missing")
-
-
 # ------------------------------------------------------------------------------------------------ shapes
 
 
-async def _users(flow: Flow, ids: Iterable[str]) -> dict[str, User]:
+async def _users(flow: ActionCall, ids: Iterable[str]) -> dict[str, User]:
     return await find_users(flow.db, flow.principal.corp_pk, list(dict.fromkeys(i for i in ids if i)))
 
 
@@ -327,20 +183,20 @@ def _task_item(task: TaskView, definition: ProcessDefinition, users: Mapping[str
     }
 
 
-def _values_of(flow: Flow, form: Form, raw: Any) -> dict[str, Any] | None:
+def _values_of(flow: ActionCall, form: Form, raw: Any) -> dict[str, Any] | None:
     """``VariableInfos`` (``[{Type, Value: {entityCode, fieldValueMap, recordId}}]``): the values for ``form``."""
     if raw is None or raw == []:
         return None
     if not isinstance(raw, list):
-        raise _bad(f"VariableInfos must be a list, got {brief(raw)}")
+        raise bad(f"VariableInfos must be a list, got {brief(raw)}")
     found: dict[str, Any] | None = None
     for i, item in enumerate(raw):
-        value = _pascal(item).get("Value") if isinstance(item, Mapping) else None
+        value = pascal(item).get("Value") if isinstance(item, Mapping) else None
         if not isinstance(value, Mapping):
-            raise _bad(f"VariableInfos[{i}] must be an object with a Value object, got {brief(item)}")
+            raise bad(f"VariableInfos[{i}] must be an object with a Value object, got {brief(item)}")
         entity = value.get("entityCode", value.get("EntityCode"))
         if entity not in (None, form.model_name):
-            raise _bad(f"VariableInfos[{i}].Value.entityCode {brief(entity)} is not this process's model")
+            raise bad(f"VariableInfos[{i}].Value.entityCode {brief(entity)} is not this process's model")
         values = value.get("fieldValueMap", value.get("FieldValueMap", {}))
         found = {**(found or {}), **values_in(form, values, f"VariableInfos[{i}].Value.fieldValueMap")}
     return found
@@ -349,7 +205,7 @@ def _values_of(flow: Flow, form: Form, raw: Any) -> dict[str, Any] | None:
 # ------------------------------------------------------------------------------------------------ starting
 
 
-async def _process_form(flow: Flow, process_key: str) -> tuple[int, str]:
+async def _process_form(flow: ActionCall, process_key: str) -> tuple[int, str]:
     rows = await workflow_store.find_process_forms_by_key(flow.db, flow.principal.corp_pk, process_key)
     if not rows:
         raise NotFound(f"process {process_key} does not exist in this environment", reason="process.not_found")
@@ -361,26 +217,26 @@ async def _process_form(flow: Flow, process_key: str) -> tuple[int, str]:
     return int(rows[0]["app_pk"]), str(rows[0]["form_uuid"])
 
 
-async def start_process_with_params(flow: Flow) -> dict[str, Any]:
+async def start_process_with_params(flow: ActionCall) -> dict[str, Any]:
     """StartProcessWithParams: start the process ``ProcessKey`` with the start form's values
     (``StartParams[0].fieldValueMap``, field aliases; ``paramCode`` = the process form's model name)."""
     app_pk, form_uuid = await _process_form(flow, flow.required("ProcessKey"))
     trigger = flow.body.get("TriggerType")
     if trigger is not None and (not isinstance(trigger, int) or isinstance(trigger, bool)):
-        raise _bad(f"TriggerType must be an integer, got {brief(trigger)}")
+        raise bad(f"TriggerType must be an integer, got {brief(trigger)}")
     actor = await flow.actor(app_pk)
     form = await get_form(flow.db, actor, form_uuid)
     params = flow.body.get("StartParams", [])
     if not isinstance(params, list) or len(params) > 1:
-        raise _bad(f"StartParams must be a list of at most one start form, got {brief(params)}")
+        raise bad(f"StartParams must be a list of at most one start form, got {brief(params)}")
     values: dict[str, Any] = {}
     if params:
         param = params[0]
         if not isinstance(param, Mapping):
-            raise _bad(f"StartParams[0] must be an object, got {brief(param)}")
+            raise bad(f"StartParams[0] must be an object, got {brief(param)}")
         code = param.get("paramCode", param.get("ParamCode"))
         if code is not None and code != form.model_name:
-            raise _bad(f"StartParams[0].paramCode {brief(code)} is not the process's model ({form.model_name})")
+            raise bad(f"StartParams[0].paramCode {brief(code)} is not the process's model ({form.model_name})")
         values = values_in(
             form, param.get("fieldValueMap", param.get("FieldValueMap", {})), "StartParams[0].fieldValueMap"
         )
@@ -388,7 +244,7 @@ async def start_process_with_params(flow: Flow) -> dict[str, Any]:
     return {"InstanceId": inst.instance_id, "ProcessKey": (await definitions.definition_of(flow.db, inst)).key}
 
 
-async def start_flow_instance(flow: Flow) -> dict[str, Any]:
+async def start_flow_instance(flow: ActionCall) -> dict[str, Any]:
     """StartFlowInstance starts a logic flow (FlowId), which Zida does not have."""
     raise Unsupported(
         "StartFlowInstance runs WeDa logic flows, which Zida does not have:"
@@ -401,14 +257,14 @@ async def start_flow_instance(flow: Flow) -> dict[str, Any]:
 
 
 async def _history(
-    flow: Flow, instance_id: str
+    flow: ActionCall, instance_id: str
 ) -> tuple[AppActor, ProcessInstance, ProcessDefinition, list[OperationRecord], list[TaskView]]:
     actor = await flow.instance_actor(instance_id)
     inst, definition, history, tasks = await approval_queries.instance_history(flow.db, actor, instance_id)
     return actor, inst, definition, history, tasks
 
 
-async def describe_instance_approver_list(flow: Flow) -> dict[str, Any]:
+async def describe_instance_approver_list(flow: ActionCall) -> dict[str, Any]:
     """DescribeInstanceApproverList: every approver task of an instance, open ones included, oldest first."""
     instance_id = await flow.instance_id("InstanceId", "ProcessInstanceId")
     _, inst, definition, _, tasks = await _history(flow, instance_id)
@@ -433,7 +289,7 @@ async def describe_instance_approver_list(flow: Flow) -> dict[str, Any]:
     return {"InstanceId": inst.instance_id, "Total": len(approvers), "ApproverList": approvers}
 
 
-async def describe_process_instance_details(flow: Flow) -> dict[str, Any]:
+async def describe_process_instance_details(flow: ActionCall) -> dict[str, Any]:
     """DescribeProcessInstanceDetails: an instance, its record's values (model field names) and its tasks."""
     instance_id = await flow.instance_id("ProcessInstanceId", "InstanceId")
     actor, inst, definition, _, tasks = await _history(flow, instance_id)
@@ -453,11 +309,11 @@ async def describe_process_instance_details(flow: Flow) -> dict[str, Any]:
     }
 
 
-async def describe_process_instance(flow: Flow) -> dict[str, Any]:
+async def describe_process_instance(flow: ActionCall) -> dict[str, Any]:
     """DescribeProcessInstance: an instance seen from one task (``FlowTaskId``) or from the instance itself."""
     page_type = flow.text("PageType") or "TODO"
     if page_type not in ("TODO", "CREATE", "DONE", "CC", "DRAFT", "CREATEFLOW"):
-        raise _bad(f"PageType {brief(page_type)} is not one of TODO, CREATE, DONE, CC, DRAFT, CREATEFLOW")
+        raise bad(f"PageType {brief(page_type)} is not one of TODO, CREATE, DONE, CC, DRAFT, CREATEFLOW")
     task_id = flow.task_id("FlowTaskId", "TaskId", required=False)
     if task_id is not None:
         instance_id = await approval_queries.task_instance_id(flow.db, flow.principal.corp_pk, task_id)
@@ -491,7 +347,7 @@ async def describe_process_instance(flow: Flow) -> dict[str, Any]:
     }
 
 
-async def get_approval_page_detail(flow: Flow) -> dict[str, Any]:
+async def get_approval_page_detail(flow: ActionCall) -> dict[str, Any]:
     """GetApprovalPageDetail: what an approval page shows: the record's model, values and buttons."""
     instance_id = await flow.instance_id("InstanceId", "ProcessInstanceId", task="TaskId")
     actor, inst, _, _, tasks = await _history(flow, instance_id)
@@ -527,7 +383,7 @@ async def get_approval_page_detail(flow: Flow) -> dict[str, Any]:
     }
 
 
-async def get_instance_operation(flow: Flow) -> dict[str, Any]:
+async def get_instance_operation(flow: ActionCall) -> dict[str, Any]:
     """GetInstanceOperation: the instance's history (批办过程), then one pending entry per open task.
 
     Reminders (PressTask) are not listed: WeDa's history has no code for them.
@@ -586,7 +442,7 @@ def _element(
     }
 
 
-async def get_process_canvas_info(flow: Flow) -> dict[str, Any]:
+async def get_process_canvas_info(flow: ActionCall) -> dict[str, Any]:
     """GetProcessCanvasInfo: the instance's flow chart, each node with its status (0 not reached, 1 in progress,
     2 passed) and its people's decisions."""
     instance_id = await flow.instance_id("InstanceId", "ProcessInstanceId")
@@ -693,7 +549,7 @@ class _Canvas:
                 edge["Status"] = 1 if passed else 0
 
 
-async def get_pre_element_list(flow: Flow) -> list[dict[str, Any]]:
+async def get_pre_element_list(flow: ActionCall) -> list[dict[str, Any]]:
     """GetPreElementList: where RollBack can send the flow: the submitter, then the approver nodes passed."""
     instance_id = await flow.instance_id("InstanceId", "ProcessInstanceId", task="TaskId")
     _, inst, definition, history, tasks = await _history(flow, instance_id)
@@ -733,13 +589,13 @@ async def get_pre_element_list(flow: Flow) -> list[dict[str, Any]]:
 # ------------------------------------------------------------------------------------------------ acting
 
 
-async def complete_task(flow: Flow) -> dict[str, Any]:
+async def complete_task(flow: ActionCall) -> dict[str, Any]:
     """CompleteTask: act on a task by ``ButtonAction`` (see the module's docstring)."""
     button = flow.body.get("ButtonAction")
     if isinstance(button, str) and is_decimal(button) and len(button) <= 3:
         button = int(button)
     if button not in (1, 2, 3, 4, 17):
-        raise _bad(
+        raise bad(
             "ButtonAction must be 1 (submit), 2 (agree), 3 (reject), 4 (transfer) or 17 (save draft),"
             f" got {brief(button)}"
         )
@@ -772,13 +628,13 @@ async def complete_task(flow: Flow) -> dict[str, Any]:
     return {"Status": True, "ToBeSubmittedFlowTaskFlag": False, "ToBeSubmittedFlowTaskInfo": []}
 
 
-async def submit_flow_task_list(flow: Flow) -> dict[str, Any]:
+async def submit_flow_task_list(flow: ActionCall) -> dict[str, Any]:
     """SubmitFlowTaskList: confirm next approvers; Zida assigns them when a node starts, so it checks the tasks."""
     raw = flow.body.get("FlowTaskIds")
     if not isinstance(raw, list) or not raw or len(raw) > MAX_PAGE_SIZE:
-        raise _bad(f"FlowTaskIds must be a list of 1 to {MAX_PAGE_SIZE} task ids, got {brief(raw)}")
+        raise bad(f"FlowTaskIds must be a list of 1 to {MAX_PAGE_SIZE} task ids, got {brief(raw)}")
     for value in raw:
-        task_id = Flow(flow.call, {"TaskId": value}).task_id("TaskId")
+        task_id = ActionCall(flow.call, {"TaskId": value}).task_id("TaskId")
         assert task_id is not None
         instance_id = await approval_queries.task_instance_id(flow.db, flow.principal.corp_pk, task_id)
         actor = await flow.instance_actor(instance_id)
@@ -786,7 +642,7 @@ async def submit_flow_task_list(flow: Flow) -> dict[str, Any]:
     return {"Status": True}
 
 
-async def revoke(flow: Flow) -> dict[str, Any]:
+async def revoke(flow: ActionCall) -> dict[str, Any]:
     """Revoke: the originator withdraws (撤回) the instance before any approver acted."""
     instance_id = await flow.instance_id("InstanceId", "ProcessInstanceId")
     actor = await flow.instance_actor(instance_id)
@@ -800,7 +656,7 @@ async def revoke(flow: Flow) -> dict[str, Any]:
     return {"Status": True}
 
 
-async def roll_back(flow: Flow) -> dict[str, Any]:
+async def roll_back(flow: ActionCall) -> dict[str, Any]:
     """RollBack: return (退回) the flow from a task to ``TargetNodeId`` (GetPreElementList lists them)."""
     task_id = flow.task_id("TaskId")
     assert task_id is not None
@@ -818,7 +674,7 @@ async def roll_back(flow: Flow) -> dict[str, Any]:
     return {"Status": True}
 
 
-async def add_counter_sign_assignee(flow: Flow) -> dict[str, Any]:
+async def add_counter_sign_assignee(flow: ActionCall) -> dict[str, Any]:
     """AddCounterSignAssignee: add signers (加签) who decide before the task's assignee."""
     task_id = flow.task_id("TaskId")
     assert task_id is not None
@@ -829,7 +685,7 @@ async def add_counter_sign_assignee(flow: Flow) -> dict[str, Any]:
     return {"Status": True}
 
 
-async def press_task(flow: Flow) -> dict[str, Any]:
+async def press_task(flow: ActionCall) -> dict[str, Any]:
     """PressTask: remind (催办) the assignees of the running tasks; the originator or an app admin may."""
     instance_id = await flow.instance_id("InstanceId", "ProcessInstanceId")
     actor = await flow.instance_actor(instance_id)
@@ -840,12 +696,12 @@ async def press_task(flow: Flow) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ lists
 
 
-def _page(flow: Flow) -> Page:
+def _page(flow: ActionCall) -> Page:
     return Page(flow.integer("PageNo", 1), flow.integer("PageSize", 10, maximum=MAX_PAGE_SIZE))
 
 
 async def _definition_of(
-    flow: Flow, cache: dict[tuple[int, int], ProcessDefinition], form_pk: int, version: int
+    flow: ActionCall, cache: dict[tuple[int, int], ProcessDefinition], form_pk: int, version: int
 ) -> ProcessDefinition:
     key = (form_pk, version)
     if key not in cache:
@@ -853,14 +709,14 @@ async def _definition_of(
     return cache[key]
 
 
-async def describe_flow_task_list(flow: Flow) -> dict[str, Any]:
+async def describe_flow_task_list(flow: ActionCall) -> dict[str, Any]:
     """DescribeFlowTaskList (Zida's name): the acting user's tasks to do (TODO) or done (DONE), the instances he
     started (CREATE) or was copied on (CC), newest first."""
     page_type = flow.required("PageType")
     if page_type == "DRAFT":
         raise Unsupported("Zida has no draft box: a process starts when it is submitted", reason="action.unsupported")
     if page_type not in ("TODO", "DONE", "CREATE", "CC"):
-        raise _bad(f"PageType {brief(page_type)} is not one of TODO, DONE, CREATE, CC, DRAFT")
+        raise bad(f"PageType {brief(page_type)} is not one of TODO, DONE, CREATE, CC, DRAFT")
     user_id = flow.named_user()
     if user_id is None:
         raise InvalidArgument("ExtraUserInfo.UserId is required: a task list is one user's", reason="argument.missing")
@@ -889,7 +745,7 @@ async def describe_flow_task_list(flow: Flow) -> dict[str, Any]:
     return {"Total": total, "PageNo": query.page.number, "PageSize": query.page.size, "List": items}
 
 
-async def describe_deployed_process_list(flow: Flow) -> dict[str, Any]:
+async def describe_deployed_process_list(flow: ActionCall) -> dict[str, Any]:
     """DescribeDeployedProcessList (Zida's name): the environment's processes (current versions), oldest first."""
     page = _page(flow)
     rows = await workflow_store.list_process_forms(flow.db, flow.principal.corp_pk)
@@ -914,7 +770,7 @@ async def describe_deployed_process_list(flow: Flow) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ routing
 
 # Action → (the scope it needs, its handler).
-ACTIONS: dict[str, tuple[Scope, Callable[[Flow], Awaitable[Any]]]] = {
+ACTIONS: dict[str, tuple[Scope, Callable[[ActionCall], Awaitable[Any]]]] = {
     "StartProcessWithParams": (Scope.PROCESSES_WRITE, start_process_with_params),
     "StartFlowInstance": (Scope.PROCESSES_WRITE, start_flow_instance),
     "DescribeInstanceApproverList": (Scope.TASKS_READ, describe_instance_approver_list),
@@ -944,7 +800,7 @@ async def workflow_action(call: WedaCall) -> Any:
         raise NotFound(f"the workflow service has no action {brief(name)}", reason="action.not_found")
     scope, action = found
     check_scope(call.principal, scope)
-    return await action(Flow(call, _pascal(call.body)))
+    return await action(ActionCall(call, pascal(call.body)))
 
 
 def routes() -> list[Route]:
