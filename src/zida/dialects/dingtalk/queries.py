@@ -25,7 +25,7 @@ from zida.core.records.filters import Page, RecordQuery
 from zida.core.records.values import ROW_ID
 from zida.dialects.dingtalk.aliases import aliased_form_data
 from zida.dialects.dingtalk.http import Call, endpoint
-from zida.dialects.dingtalk.records import directory_of, render_items, search_filter
+from zida.dialects.dingtalk.records import YIDA_PAGE_SIZE, directory_of, render_items, search_filter
 from zida.dialects.dingtalk.search import order_from_json
 from zida.dialects.dingtalk.shapes import form_data, referenced_in
 
@@ -38,9 +38,7 @@ async def _advanced(call: Call, *, search_key: str, with_tables: bool, style: st
     actor = await call.actor(where="body")
     form = await get_form(call.zida.db, actor, call.text("formUuid", "body", required=True))
     use_alias = call.flag("useAlias", False, "body")
-    page = Page(
-        call.integer("pageNumber", 1, "body"), call.page_size("pageSize", 10, "body", maximum=records.MAX_PAGE_SIZE)
-    )
+    page = Page(call.integer("pageNumber", 1, "body"), call.page_size("pageSize", 10, "body", maximum=YIDA_PAGE_SIZE))
     query = RecordQuery(
         filter=search_filter(call, form, search_key=search_key, use_alias=use_alias),
         sort=order_from_json(form, call.json("orderConfigJson", "body"), use_alias=use_alias),
@@ -124,7 +122,7 @@ async def search_employee_field_values(call: Call) -> dict[str, Any]:
         targets = [targets]
     if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
         raise InvalidArgument("targetFieldJson must be a JSON array of EmployeeField ids", reason="argument.invalid")
-    query = RecordQuery(filter=search_filter(call, form), page=Page(1, records.MAX_PAGE_SIZE), with_total=False)
+    query = RecordQuery(filter=search_filter(call, form), page=Page(1, YIDA_PAGE_SIZE), with_total=False)
     values = await records.employee_field_values(call.zida.db, actor, form, query, targets)
     return {"result": orjson.dumps(values).decode()}
 

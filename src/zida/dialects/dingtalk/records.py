@@ -22,6 +22,7 @@ from zida.dialects.dingtalk.shapes import Directory, form_data, gmt, person, ref
 from zida.dialects.dingtalk.shapes import instance_value as render_instance_value
 
 __all__ = [
+    "YIDA_PAGE_SIZE",
     "directory_for",
     "directory_of",
     "render_form_data",
@@ -30,6 +31,8 @@ __all__ = [
     "search_filter",
     "search_item",
 ]
+
+YIDA_PAGE_SIZE = 100  # the largest pageSize Yida's record and search routes take
 
 
 async def directory_for(
@@ -246,9 +249,7 @@ async def search_form_datas(call: Call) -> dict[str, Any]:
     actor = await call.actor(where="body")
     form = await get_form(call.zida.db, actor, call.text("formUuid", "body", required=True))
     use_alias = call.flag("useAlias", False, "body")
-    page = Page(
-        call.integer("currentPage", 1, "body"), call.page_size("pageSize", 10, "body", maximum=records.MAX_PAGE_SIZE)
-    )
+    page = Page(call.integer("currentPage", 1, "body"), call.page_size("pageSize", 10, "body", maximum=YIDA_PAGE_SIZE))
     query = RecordQuery(
         filter=search_filter(call, form, use_alias=use_alias),
         sort=order_from_json(form, call.json("dynamicOrder", "body"), use_alias=use_alias),
@@ -272,9 +273,7 @@ async def search_form_data_id_list(call: Call) -> dict[str, Any]:
     """SearchFormDataIdList: appType/formUuid in the path, paging in the query, filters in the body."""
     actor = await call.actor(app_type=call.path["appType"], where="body")
     form = await get_form(call.zida.db, actor, call.path["formUuid"])
-    page = Page(
-        call.integer("pageNumber", 1, "query"), call.page_size("pageSize", 10, "query", maximum=records.MAX_PAGE_SIZE)
-    )
+    page = Page(call.integer("pageNumber", 1, "query"), call.page_size("pageSize", 10, "query", maximum=YIDA_PAGE_SIZE))
     query = RecordQuery(filter=search_filter(call, form, use_alias=call.flag("useAlias", False, "body")), page=page)
     total, ids = await forms.search_record_ids(call.zida.db, actor, form, query)
     return {"pageNumber": page.number, "totalCount": total, "data": ids}

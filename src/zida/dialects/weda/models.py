@@ -12,7 +12,7 @@ the Yida routes do.
 
 Choices where WeDa is silent: ``update`` and ``delete`` change the newest record the filter matches
 (``count`` 0 or 1); ``updateMany``/``deleteMany`` every match, at most 100 (more is ``LIMIT_EXCEEDED`` and
-nothing changes); a page holds at most 100 records (WeDa: 200); ``createMany`` takes at most 1,000 records, all or
+nothing changes); a page holds at most 200 records (as on WeDa); ``createMany`` takes at most 1,000 records, all or
 nothing; ``upsert`` updates the one matching record or creates one (a filter matching several is
 ``FAILED_OPERATION``, as the Yida upsert); ``get`` of a filter with no match answers ``{"record": null}``;
 ``$search`` and ``$search_ci`` are both case-insensitive contains-matches (Zida's ``like``).
@@ -47,7 +47,7 @@ __all__ = [
     "values_in",
 ]
 
-MAX_PAGE_SIZE = 100  # WeDa allows 200; Zida's searches return at most 100 records a page
+MAX_PAGE_SIZE = 200  # records a page holds at most, as on WeDa
 MAX_BATCH = 1000  # records one createMany may create
 MAX_MATCHES = 100  # records one updateMany/deleteMany may change
 MAX_ORDER_BY = 3
