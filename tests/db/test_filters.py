@@ -143,6 +143,9 @@ CASES: list[tuple[Filter, set[int]]] = [
     (Condition("textField_t", "like", "PIE"), {0}),
     (Condition("textField_t", "like", "100%"), {1}),  # % is a literal, not a wildcard
     (Condition("textField_t", "like", "_"), {2}),
+    (Condition("textField_t", "not_like", "PIE"), {1, 2, 3}),  # an absent value does not contain it
+    (Condition("checkboxField_c", "not_like", "y"), {1, 2, 3}),
+    (Condition("addressField_a", "not_like", "西湖"), {1, 2, 3}),
     (Condition("textField_t", "ne", "apple pie"), {1, 2, 3}),
     (Condition("textField_t", "empty"), {3}),
     (Condition("textField_t", "not_empty"), {0, 1, 2}),
@@ -208,6 +211,7 @@ async def test_sorting_and_default_order(db: Database, scene: tuple[AppActor, Fo
         (Condition("nope", "eq", 1), "search.unknown_field"),
         (Condition("numberField_n", "eq", "abc"), "search.expect_number"),
         (Condition("numberField_n", "like", "1"), "search.unsupported_operator"),
+        (Condition("numberField_n", "not_like", "1"), "search.unsupported_operator"),
         (Condition("textField_item", "eq", "x", parent="textField_t"), "search.unknown_field"),
         (Condition("addressField_a", "gt", 1), "search.unsupported_operator"),
     ],

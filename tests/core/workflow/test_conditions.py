@@ -60,6 +60,8 @@ def test_text_comparisons() -> None:
     assert holds("textField_title", "ne", "other")
     assert holds("textField_title", "like", "HANGZHOU")
     assert not holds("textField_title", "like", "Beijing")
+    assert holds("textField_title", "not_like", "Beijing") and not holds("textField_title", "not_like", "hangzhou")
+    assert holds("textField_title", "not_like", "x", data={})  # absent: does not contain it
     assert holds("textField_title", "gt", "A")
     assert holds("textField_title", "in", ["x", "Trip to Hangzhou"])
     assert holds("textField_title", "between", ["S", "U"])
@@ -132,6 +134,7 @@ def test_array_operators() -> None:
     assert holds("checkboxField_tags", "in", ["vat"])
     assert holds("checkboxField_tags", "seq_eq", ["urgent", "vat"])
     assert holds("checkboxField_tags", "like", "URG")
+    assert not holds("checkboxField_tags", "not_like", "URG") and holds("checkboxField_tags", "not_like", "zzz")
     assert holds("employeeField_owner", "has_any", '["wang"]')  # a JSON array text works as a list
     assert holds("cascadeSelectField_city", "prefix", ["浙江", "杭州"])
     assert not holds("cascadeSelectField_city", "prefix", ["杭州"])
@@ -144,6 +147,7 @@ def test_cascade_date_elements_and_other_components() -> None:
     assert holds("cascadeDateField_trip[1]", "gt", 1700000000000)
     assert not holds("cascadeDateField_trip[1]", "gt", 1, data={"cascadeDateField_trip": [5]})
     assert holds("addressField_addr", "like", "文三")
+    assert not holds("addressField_addr", "not_like", "文三")
     assert holds("countrySelectField_c", "has_any", ["US", "CN"])
     assert not holds("countrySelectField_c", "has_any", ["US"])
 

@@ -57,6 +57,13 @@ def test_where_operators_order_paging_and_count(weda: Weda) -> None:
     assert query({"kind": {"$nin": ["餐饮", "办公"]}})["total"] == 2
     assert query({"$or": [{"amount": {"$eq": 10}}, {"$and": [{"kind": "办公"}, {"amount": 30}]}]})["total"] == 2
     assert query({"title": {"$search_ci": f"{t.upper()}-A"}})["total"] == 1
+    assert titles(query({"title": {"$nsearch": f"{t}-A"}}, orderBy=[{"amount": "asc"}])) == [
+        f"{t}-b",
+        f"{t}-c",
+        f"{t}-d",
+    ]
+    assert query({"title": {"$nsearch_ci": f"{t}-"}})["total"] == 0
+    assert query({"note": {"$nsearch": "x"}})["total"] == 4  # absent notes do not contain it
     assert query({"note": {"$empty": True}})["total"] == 4
     assert query({"note": {"$nempty": True}})["total"] == 0
     page = query({}, orderBy=[{"amount": "desc"}], pageSize=3, pageNumber=2)
@@ -120,7 +127,8 @@ def test_bad_input_answers_in_the_model_format_and_changes_nothing(weda: Weda) -
         ("list", {"pageSize": 201}, "INVALID_PARAMETER"),
         ("list", {"orderBy": [{"amount": "up"}]}, "INVALID_PARAMETER"),
         ("list", {"orderBy": [{"a": "asc"}, {"b": "asc"}, {"c": "asc"}, {"d": "asc"}]}, "INVALID_PARAMETER"),
-        ("list", {"filter": {"where": {"title": {"$nsearch": "x"}}}}, "UNSUPPORTED_OPERATION"),
+        ("list", {"filter": {"where": {"title": {"$nsearch": ["x"]}}}}, "INVALID_PARAMETER"),
+        ("list", {"filter": {"where": {"amount": {"$nsearch": "1"}}}}, "INVALID_PARAMETER"),
         ("update", {"data": {"amount": 1}}, "MISSING_PARAMETER"),
         (
             "upsert",

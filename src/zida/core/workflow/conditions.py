@@ -24,7 +24,9 @@ __all__ = ["condition_problem", "matches"]
 
 _ELEMENT = re.compile(r"^(?P<field>[A-Za-z][A-Za-z0-9_]{0,63})\[(?P<index>[01])\]$")
 _COMPARISONS = ("eq", "ne", "gt", "ge", "lt", "le")
-_ARRAY_OPS = frozenset({"eq", "ne", "in", "has_any", "has_all", "seq_eq", "prefix", "like", "empty", "not_empty"})
+_ARRAY_OPS = frozenset(
+    {"eq", "ne", "in", "has_any", "has_all", "seq_eq", "prefix", "like", "not_like", "empty", "not_empty"}
+)
 
 
 class _Target:
@@ -88,9 +90,9 @@ def _operand_problem(target: _Target, cond: Condition) -> str | None:
     op, kind, value = cond.op, target.kind, cond.value
     if op in ("empty", "not_empty"):
         return None
-    if op == "like":
+    if op in ("like", "not_like"):
         if kind == "number":
-            return "like is not supported on numbers"
+            return f"{op} is not supported on numbers"
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             return "like expects a string"
         return None
@@ -196,6 +198,8 @@ def _ordered(op: str, left: Any, right: Any) -> bool:
 
 
 def _scalar_holds(op: str, value: Any, stored: Any, kind: str) -> bool:
+    if op == "not_like":
+        return not _scalar_holds("like", value, stored, kind)
     current = _scalar(kind, stored)
     if op == "empty":
         return current is None or current == ""
@@ -238,6 +242,8 @@ def _string_list(stored: Any) -> list[str] | None:
 
 
 def _array_holds(op: str, value: Any, stored: Any) -> bool:
+    if op == "not_like":
+        return not _array_holds("like", value, stored)
     items = _string_list(stored)
     if op == "empty":
         return not items
@@ -261,6 +267,8 @@ def _array_holds(op: str, value: Any, stored: Any) -> bool:
 
 
 def _other_holds(op: str, value: Any, stored: Any) -> bool:
+    if op == "not_like":
+        return not _other_holds("like", value, stored)
     if op in ("empty", "not_empty"):
         empty = stored is None or stored == [] or stored == {}
         return empty if op == "empty" else not empty

@@ -556,7 +556,7 @@ def _normalise_value(fields: Mapping[str, Field], field_id: str, parent: str | N
         f = next((c for c in table.children if c.field_id == field_id), None) if table is not None else None
     else:
         f = fields.get(field_id)
-    if f is None or not f.options or op in ("like", "empty", "not_empty"):
+    if f is None or not f.options or op in ("like", "not_like", "empty", "not_empty"):
         return value
 
     def one(v: Any) -> Any:

@@ -15,7 +15,8 @@ Choices where WeDa is silent: ``update`` and ``delete`` change the newest record
 nothing changes); a page holds at most 200 records (as on WeDa); ``createMany`` takes at most 1,000 records, all or
 nothing; ``upsert`` updates the one matching record or creates one (a filter matching several is
 ``FAILED_OPERATION``, as the Yida upsert); ``get`` of a filter with no match answers ``{"record": null}``;
-``$search`` and ``$search_ci`` are both case-insensitive contains-matches (Zida's ``like``).
+``$search`` and ``$search_ci`` are both case-insensitive contains-matches (Zida's ``like``), ``$nsearch`` and
+``$nsearch_ci`` their negations (a record without the field matches them).
 """
 
 from __future__ import annotations
@@ -203,7 +204,9 @@ def _conditions(form: Form, name: str, spec: Any) -> list[Filter]:
                 raise _bad(f"{name}: {op} takes true or false, got {brief(value)}")
             out.append(Condition(field_id, "empty" if (op == "$empty") == value else "not_empty"))
         elif op in ("$nsearch", "$nsearch_ci"):
-            raise Unsupported(f"{name}: {op} (does not contain) is not supported yet", reason="model.operator")
+            if not isinstance(value, str | int | float) or isinstance(value, bool):
+                raise _bad(f"{name}: {op} takes a text, got {brief(value)}")
+            out.append(Condition(field_id, "not_like", str(value)))
         else:
             raise _bad(f"{name}: unknown operator {brief(op)}", "model.unknown_operator")
     return out

@@ -400,27 +400,29 @@ class FilterCompiler:
                 return "1=0" if op in ("in", "has_any") else "1=1"
             params = ", ".join(self._param(self._scalar(kind, cond, v)) for v in values)
             return f"{expr} IN ({params})"
-        if op == "like":
+        if op in ("like", "not_like"):
             if kind == "number":
                 raise InvalidArgument(
-                    f"{cond.field}: like is not supported on numbers", reason="search.unsupported_operator"
+                    f"{cond.field}: {op} is not supported on numbers", reason="search.unsupported_operator"
                 )
-            return self._like(expr, cond)
+            return self._like(expr, cond, negated=op == "not_like")
         if op == "empty":
             return f"({expr} IS NULL OR {expr} = '')" if kind == "text" else f"{expr} IS NULL"
         if op == "not_empty":
             return f"({expr} IS NOT NULL AND {expr} <> '')" if kind == "text" else f"{expr} IS NOT NULL"
         raise InvalidArgument(f"{cond.field}: unsupported operator {op}", reason="search.unsupported_operator")
 
-    def _like(self, expr: str, cond: Condition) -> str:
+    def _like(self, expr: str, cond: Condition, *, negated: bool = False) -> str:
+        """``expr`` contains the condition's text, case-insensitively (``negated``: does not, absent included)."""
         if not isinstance(cond.value, str | int | float) or isinstance(cond.value, bool):
             raise InvalidArgument(f"{_field_name(cond)}: like expects a string", reason="search.invalid_value")
         text = str(cond.value)
         _check_chars(cond, text, _limits.like_chars, what="a contains search")
         p = self._param("%" + _escape_like(text) + "%")
-        if self.sql.name == "postgresql":
-            return f"{expr} ILIKE {p} ESCAPE '\\'"
-        return f"{expr} LIKE {p} ESCAPE '\\'"
+        like = "ILIKE" if self.sql.name == "postgresql" else "LIKE"
+        if negated:
+            return f"({expr} IS NULL OR {expr} NOT {like} {p} ESCAPE '\\')"
+        return f"{expr} {like} {p} ESCAPE '\\'"
 
     def _element_table(self, column: str, f: Field) -> bool:
         """Whether array elements of ``f`` are in ``form_field_value`` (SQLite, searchable, top-level field)."""
@@ -513,8 +515,8 @@ class FilterCompiler:
                 )
                 parts.append(f"{elem} = {self._param(v)}")
             return "(" + " AND ".join(parts) + ")" if parts else "1=1"
-        if op == "like":
-            return self._like(_json_as_text(self.sql, column, key), cond)
+        if op in ("like", "not_like"):
+            return self._like(_json_as_text(self.sql, column, key), cond, negated=op == "not_like")
         if op in ("empty", "not_empty"):
             raw = _json_value(self.sql, column, key)
             if self.sql.name == "postgresql":
@@ -529,8 +531,8 @@ class FilterCompiler:
 
     def _other_condition(self, cond: Condition, column: str, f: Field) -> str:
         key = field_key(f.field_id)
-        if cond.op == "like":
-            return self._like(_json_as_text(self.sql, column, key), cond)
+        if cond.op in ("like", "not_like"):
+            return self._like(_json_as_text(self.sql, column, key), cond, negated=cond.op == "not_like")
         if cond.op in ("empty", "not_empty"):
             raw = _json_value(self.sql, column, key)
             if self.sql.name == "postgresql":
@@ -570,7 +572,7 @@ class FilterCompiler:
             return any(self.indexed(n) for n in node.items)
         if isinstance(node, Or):
             return bool(node.items) and all(self.indexed(n) for n in node.items)
-        if node.parent is not None or node.op in ("like", "ne", "empty", "not_empty"):
+        if node.parent is not None or node.op in ("like", "not_like", "ne", "empty", "not_empty"):
             return False
         if node.field in ("originator", "created_at", "modified_at", "instance_id"):
             return True

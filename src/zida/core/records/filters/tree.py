@@ -39,6 +39,7 @@ Operator = Literal[
     "eq",
     "ne",
     "like",
+    "not_like",
     "gt",
     "ge",
     "lt",
