@@ -11,6 +11,10 @@ One **instance** is what an integrator does through the official SDK (yida_1_0, 
     GET  /v1.0/yida/processes/tasks/getRunningTasks     as fin1: learn the taskId of fin1's task
     POST /v1.0/yida/tasks/execute                        fin1 AGREEs → the instance is COMPLETED / agree
 
+With ``--weda`` the same server also runs the round trip through WeDa's workflow actions (StartProcessWithParams,
+DescribeInstanceApproverList for "which task is mine", CompleteTask agree; a client-credentials token with
+ExtraUserInfo naming who acts), interleaved with the Yida runs; the ratio weda/yida is printed.
+
 getRunningTasks is the call that answers "which task is mine" for a known instance (a task id is not derivable
 from the instance id); the org-level inbox (getTodoTasks) answers the different question "what do I have to do".
 The process is bench/bundle_flow.yaml: two sequential approver nodes, or-sign over two fixed users each.
@@ -77,6 +81,13 @@ ORIGINATORS = [f"emp{i:03d}" for i in range(50)]
 APPROVERS = ("lead1", "fin1")
 PG = "postgresql://postgres@127.0.0.1:5432/test"
 KINDS = ["差旅", "餐饮", "办公", "交通", "其他"]
+WEDA_ALIASES = {
+    "textField_title": "title",
+    "numberField_amount": "amount",
+    "selectField_kind": "kind",
+    "textareaField_note": "note",
+}
+WEDA_SECRET = ("AKIDbenchflow001", "benchflow-weda-key-0001")
 STEPS = ("start", "getRunningTasks", "executeTask")
 
 
@@ -160,13 +171,20 @@ class Target:
     start: Callable[[int], bytes]
     running: Callable[[str, str], bytes]
     execute: Callable[[str, str, str], bytes]
+    # Reading the answers (Yida's shapes unless a target says otherwise).
+    instance_of: Callable[[Any], str] = lambda reply: str(reply["result"])
+    tasks_of: Callable[[Any, str], list[str]] = lambda reply, user: [
+        t["taskId"] for t in reply.get("result") or [] if t.get("actualActionerId") == user
+    ]
+    executed: Callable[[Any], bool] = lambda reply: reply.get("result") is True
 
 
-def _post(port: int, path: str, token: str, body: dict[str, Any]) -> bytes:
+def _post(port: int, path: str, token: str, body: dict[str, Any], *, bearer: bool = False) -> bytes:
     data = orjson.dumps(body)
+    auth = f"Authorization: Bearer {token}" if bearer else f"x-acs-dingtalk-access-token: {token}"
     head = (
         f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: application/json\r\n"
-        f"Content-Type: application/json; charset=utf-8\r\nx-acs-dingtalk-access-token: {token}\r\n"
+        f"Content-Type: application/json; charset=utf-8\r\n{auth}\r\n"
         f"Content-Length: {len(data)}\r\n\r\n"
     )
     return head.encode() + data
@@ -217,6 +235,50 @@ def zida_target(port: int, token: str) -> Target:
         return _post(port, "/v1.0/yida/tasks/execute", token, body)
 
     return Target(port, start, running, execute)
+
+
+def weda_target(port: int, token: str) -> Target:
+    """The same round trip through WeDa's workflow actions (client-credentials token; ExtraUserInfo names who
+    acts): StartProcessWithParams, DescribeInstanceApproverList for "which task is mine", CompleteTask agree."""
+    base = "/weda/workflow/v1/prod/"
+
+    def who(user: str) -> dict[str, Any]:
+        return {"ExtraUserInfo": {"UserId": user, "Source": 4}}
+
+    def start(i: int) -> bytes:
+        values = {WEDA_ALIASES[k]: v for k, v in json.loads(form_data(i)).items()}
+        body = {
+            "ProcessKey": "bench_flow",
+            "TriggerType": 6,
+            "StartParams": [{"paramCode": "benchflow", "fieldType": "object", "fieldValueMap": values}],
+            **who(ORIGINATORS[i % len(ORIGINATORS)]),
+        }
+        return _post(port, base + "StartProcessWithParams", token, body, bearer=True)
+
+    def running(instance_id: str, user: str) -> bytes:
+        return _post(port, base + "DescribeInstanceApproverList", token, {"InstanceId": instance_id}, bearer=True)
+
+    def execute(instance_id: str, task_id: str, user: str) -> bytes:
+        body = {
+            "ButtonAction": 2,
+            "InstanceId": instance_id,
+            "TaskId": task_id,
+            "OperationComment": "同意",
+            **who(user),
+        }
+        return _post(port, base + "CompleteTask", token, body, bearer=True)
+
+    def instance_of(reply: Any) -> str:
+        return str(reply["Response"]["Data"]["InstanceId"])
+
+    def tasks_of(reply: Any, user: str) -> list[str]:
+        approvers = reply.get("Response", {}).get("Data", {}).get("ApproverList", [])
+        return [a["TaskId"] for a in approvers if a["UserId"] == user and a["TaskStatus"] == 1]
+
+    def executed(reply: Any) -> bool:
+        return reply.get("Response", {}).get("Data", {}).get("Status") is True
+
+    return Target(port, start, running, execute, instance_of, tasks_of, executed)
 
 
 def baseline_target(port: int) -> Target:
@@ -321,12 +383,16 @@ async def _connection(target: Target, tally: Tally, counter: list[int], stop: fl
                 continue
             if tally.counts(done):
                 tally.latencies["start"].append(done - sent)
-            instance_id = orjson.loads(body)["result"]
+            try:
+                instance_id = target.instance_of(orjson.loads(body))
+            except (KeyError, TypeError):
+                tally.errors += 1
+                tally.first_error = tally.first_error or f"start {status} {body[:300]!r}"
+                continue
             ok = True
             for user in APPROVERS:
                 status, body, sent, done = await _request(reader, writer, target.running(instance_id, user))
-                tasks = orjson.loads(body).get("result") if status == 200 else None
-                mine = [t["taskId"] for t in tasks or [] if t.get("actualActionerId") == user]
+                mine = target.tasks_of(orjson.loads(body), user) if status == 200 else []
                 if len(mine) != 1:
                     tally.errors += 1
                     tally.first_error = tally.first_error or f"getRunningTasks {status} {body[:300]!r}"
@@ -335,7 +401,7 @@ async def _connection(target: Target, tally: Tally, counter: list[int], stop: fl
                 if tally.counts(done):
                     tally.latencies["getRunningTasks"].append(done - sent)
                 status, body, sent, done = await _request(reader, writer, target.execute(instance_id, mine[0], user))
-                if status != 200 or orjson.loads(body).get("result") is not True:
+                if status != 200 or not target.executed(orjson.loads(body)):
                     tally.errors += 1
                     tally.first_error = tally.first_error or f"executeTask {status} {body[:300]!r}"
                     ok = False
@@ -619,6 +685,9 @@ def main() -> None:
         "--history", type=float, default=10, help="seconds of unmeasured load first, then ANALYZE (realistic plans)"
     )
     parser.add_argument("--no-baseline", action="store_true", help="measure Zida only")
+    parser.add_argument(
+        "--weda", action="store_true", help="also run the round trip through WeDa's workflow actions on the same server"
+    )
     args = parser.parse_args()
 
     zida_url, base_url = database_urls(args.database)
@@ -650,15 +719,25 @@ def main() -> None:
             env,
             bport,
         )
-    results: dict[str, Any] = {"zida": [], "baseline": [], "records_save_baseline_rps": []}
+    results: dict[str, Any] = {"zida": [], "baseline": [], "weda": [], "records_save_baseline_rps": []}
     try:
         token = httpx.post(f"http://127.0.0.1:{zport}/v1.0/oauth2/accessToken", json=CREDENTIAL).json()["accessToken"]
         zt = zida_target(zport, token)
         bt = baseline_target(bport)
+        wt = None
+        if args.weda:
+            weda_token = httpx.post(
+                f"http://127.0.0.1:{zport}/auth/v1/token/clientCredential",
+                auth=WEDA_SECRET,
+                json={"grant_type": "client_credentials"},
+            ).json()["access_token"]
+            wt = weda_target(zport, weda_token)
         if args.history > 0:
             # Tables with some history and fresh statistics: the plans a server in use has, not an empty schema's.
             print(f"  {args.history:.0f} s of history on each, then ANALYZE …", flush=True)
             drive(zt, zida.pid, args.connections, args.workers, 0, args.history)
+            if wt is not None:
+                drive(wt, zida.pid, args.connections, args.workers, 0, args.history)
             if base is not None:
                 drive(bt, base.pid, args.connections, args.workers, 0, args.history)
             asyncio.run(analyze(zida_url, base_url))
@@ -674,6 +753,13 @@ def main() -> None:
             print(f"  run {run + 1} " + line("zida", summarize(results["zida"][-1:])), flush=True)
             if results["zida"][-1]["first_error"]:
                 print("  first error:", results["zida"][-1]["first_error"], flush=True)
+            if wt is not None:
+                results["weda"].append(
+                    drive(wt, zida.pid, args.connections, args.workers, args.warmup, args.duration, pg(zida_url))
+                )
+                print(f"  run {run + 1} " + line("weda", summarize(results["weda"][-1:])), flush=True)
+                if results["weda"][-1]["first_error"]:
+                    print("  first error:", results["weda"][-1]["first_error"], flush=True)
         if base is not None:
             results["records_save_baseline_rps"] = [
                 drive_saves(bport, args.connections, min(args.duration, 5)) for _ in range(args.runs)
@@ -694,6 +780,11 @@ def main() -> None:
         print(
             f"ratio zida/baseline {ratio:.2f} | records baseline POST /rec {med['records_save_baseline_rps']:.0f} req/s"
         )
+    if results["weda"]:
+        med["weda"] = summarize(results["weda"])
+        print(line("weda", med["weda"]))
+        med["weda_ratio"] = med["weda"]["instances_per_s"] / med["zida"]["instances_per_s"]
+        print(f"ratio weda/yida (same server, same process) {med['weda_ratio']:.2f}")
     print(f"stored instances: {total} {statuses} | consistency problems: {len(problems)}")
     for problem in problems[:5]:
         print("  ", problem)

@@ -6,7 +6,9 @@
 Needs ``wrk`` (apt-get install wrk). Builds (once, then reuses) a form with ``--records`` records, starts
 ``zida serve`` and ``bench/baseline_app.py`` (both uvicorn, ``--workers`` processes) and drives each with wrk:
 get-by-id, save, searches with 1–3 indexed conditions (page of 20 + totalCount), a deep page, and batchSave
-of 1,000 records (ten calls of 100, the platform's per-call limit) against one executemany in the baseline.
+of 1,000 records (ten calls of 100, the platform's per-call limit) against one executemany in the baseline. The
+WeDa scenarios ("[vs Yida]") drive WeDa's data-model list (the same searches, page of 20 with getCount) and create
+against the matching Yida routes of the same server: their ratio is WeDa's throughput over Yida's.
 Reports requests/s and latency percentiles per run, medians over ``--runs`` and the ratio to the baseline.
 """
 
@@ -189,6 +191,29 @@ def search_filters(rng: random.Random) -> dict[str, tuple[Filter, list[dict[str,
     }
 
 
+# Yida search conditions → the WeDa data-model where DSL (field aliases of bench/bundle.yaml).
+ALIASES = {
+    "textField_title": "title",
+    "selectField_kind": "kind",
+    "numberField_amount": "amount",
+    "dateField_spent": "spent",
+}
+
+
+def weda_where(wire: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The same search in WeDa's where DSL (None: a shape it has no single form for)."""
+    where: dict[str, Any] = {}
+    for c in wire:
+        name = ALIASES[c["key"]]
+        if c["operator"] == "eq":
+            where[name] = {"$eq": c["value"]}
+        elif c["operator"] == "between":
+            where[name] = {"$gte": c["value"][0], "$lte": c["value"][1]}
+        else:
+            return None
+    return where
+
+
 def names_of(sql: str) -> list[str]:
     seen: list[str] = []
     for name in re.findall(r"(?<![:\w]):([A-Za-z_]\w*)", sql):
@@ -235,7 +260,7 @@ def baseline_config(
     )
     defaults = {"corp_pk": corp_pk, "app_pk": app_pk, "form_pk": form_pk, "created_at": T0}
     cfg["save"] = {"sql": insert, "names": names_of(insert), "defaults": defaults}
-    bodies_zida, bodies_base = [], []
+    bodies_zida, bodies_base, bodies_weda = [], [], []
     rng = random.Random(7)
     for _ in range(200):
         for key, (node, wire) in search_filters(rng).items():
@@ -262,6 +287,10 @@ def baseline_config(
                     ).decode(),
                 )
             )
+            where = weda_where(wire)
+            if where is not None:
+                body = {"filter": {"where": where}, "pageSize": 20, "pageNumber": 1, "getCount": True}
+                bodies_weda.append((key, orjson.dumps(body).decode()))
     # An unfiltered page: Zida counts the form from its counter table, so does the baseline.
     cfg["search"]["deep"] = {
         "page": paged.format(pk=form_pk, where="1=1"),
@@ -273,6 +302,7 @@ def baseline_config(
     path.write_text(json.dumps(cfg, ensure_ascii=False))
     for key in ("s1", "s2", "s3", "broad"):
         (work / f"zida-{key}.txt").write_text("\n".join(b for k, b in bodies_zida if k == key) + "\n")
+        (work / f"weda-{key}.txt").write_text("\n".join(b for k, b in bodies_weda if k == key) + "\n")
         (work / f"base-{key}.txt").write_text("\n".join(b for k, b in bodies_base if k == key) + "\n")
     # Deep pages: a jump straight to page 5,000 (OFFSET 99,980 for both), and reading on page after page
     # from there (Zida continues from where the previous page ended; the baseline can only OFFSET).
@@ -298,6 +328,7 @@ local method = os.getenv("METHOD")
 local prefix = os.getenv("PREFIX")
 local suffix = os.getenv("SUFFIX") or ""
 local token = os.getenv("TOKEN")
+local bearer = os.getenv("BEARER")
 local counter = 0
 -- SEQ=1: each thread reads pages one after the other from page 5000 (999999 in the body is replaced by the
 -- page number, or by its OFFSET when SEQ_OFFSET=1).
@@ -314,6 +345,7 @@ request = function()
   end
   local headers = {["content-type"] = "application/json"}
   if token and token ~= "" then headers["x-acs-dingtalk-access-token"] = token end
+  if bearer and bearer ~= "" then headers["authorization"] = "Bearer " .. bearer end
   if method == "GET" then
     return wrk.format("GET", prefix .. line .. suffix, headers)
   end
@@ -569,6 +601,60 @@ def main() -> None:
                     },
                 ),
             )
+        # WeDa's data-model routes against the Yida routes over the same form (issue: each >= 90% of Yida's).
+        weda_token = httpx.post(
+            f"http://127.0.0.1:{zport}/auth/v1/token/clientCredential",
+            auth=("AKIDbench0001", "bench-weda-key-0001"),
+            json={"grant_type": "client_credentials"},
+        ).json()["access_token"]
+        aliases = {**ALIASES, "employeeField_owner": "owner_user", "textareaField_note": "note"}
+        (work / "weda-create.txt").write_text(
+            "\n".join(
+                orjson.dumps({"data": {aliases[k]: v for k, v in record(i, random.Random(i)).items()}}).decode()
+                for i in range(500)
+            )
+            + "\n"
+        )
+        weda_base = f"http://127.0.0.1:{zport}"
+        for key, label in (
+            ("s1", "1 indexed condition"),
+            ("s2", "2 indexed conditions"),
+            ("s3", "3 indexed conditions"),
+        ):
+            scenarios[f"weda list, {label} [vs Yida]"] = (
+                (
+                    weda_base,
+                    {
+                        "METHOD": "POST",
+                        "PREFIX": "/v1/model/prod/bench/list",
+                        "BODIES": str(work / f"weda-{key}.txt"),
+                        "BEARER": weda_token,
+                    },
+                ),
+                scenarios[f"search: {label}"][0],
+            )
+        scenarios["weda create [vs Yida save]"] = (
+            (
+                weda_base,
+                {
+                    "METHOD": "POST",
+                    "PREFIX": "/v1/model/prod/bench/create",
+                    "BODIES": str(work / "weda-create.txt"),
+                    "BEARER": weda_token,
+                },
+            ),
+            scenarios["save (durable)"][0],
+        )
+        for label, ((wurl, wenv), _) in scenarios.items():
+            if "BEARER" in wenv:  # WeDa answers errors with HTTP 200: check one call of each before timing it
+                first = Path(wenv["BODIES"]).read_text().split("\n", 1)[0]
+                reply = httpx.post(
+                    wurl + wenv["PREFIX"],
+                    content=first,
+                    headers={"authorization": f"Bearer {weda_token}", "content-type": "application/json"},
+                ).json()
+                if "code" in reply:
+                    raise SystemExit(f"{label}: WeDa refused the benchmark's call: {reply}")
         results: dict[str, Any] = {}
         for label, ((zurl, zenv), (burl, benv)) in scenarios.items():
             if args.only and not any(o in label for o in args.only):
@@ -582,9 +668,10 @@ def main() -> None:
                 for k, v in runs.items()
             }
             results[label] = med
+            first, second = ("weda", "yida") if "[vs Yida" in label else ("zida", "baseline")
             print(
-                f"{label:34s} zida {med['zida']['rps']:8.0f} req/s p50 {med['zida']['p50']:6.1f} ms p99 "
-                f"{med['zida']['p99']:6.1f} ms | baseline {med['baseline']['rps']:8.0f} req/s p99 "
+                f"{label:34s} {first} {med['zida']['rps']:8.0f} req/s p50 {med['zida']['p50']:6.1f} ms p99 "
+                f"{med['zida']['p99']:6.1f} ms | {second} {med['baseline']['rps']:8.0f} req/s p99 "
                 f"{med['baseline']['p99']:6.1f} ms | ratio {_ratio(med['zida']['rps'], med['baseline']['rps'])}"
                 f"{' | zida non-2xx ' + str(int(med['zida']['non2xx'])) if med['zida']['non2xx'] else ''}"
                 f"{' | baseline non-2xx ' + str(int(med['baseline']['non2xx'])) if med['baseline']['non2xx'] else ''}",

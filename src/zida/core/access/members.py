@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from zida.cache import TtlCache
 from zida.core.errors import InvalidArgument, NotFound
 from zida.core.principals import AppActor
 from zida.crypto import SecretBox
@@ -62,27 +63,42 @@ async def find_app_membership(
     return AppMembership(row["id"], row["app_type"], row["secret_digest"], actor)
 
 
+# Actors of trusted callers by (corp, app, user) and integrations' actors by (corp, app): users and app admins
+# change rarely, and every such change empties the ``apps`` scope.
+_ACTORS: TtlCache[tuple[int, int, str], AppActor] = TtlCache(scope="apps")
+_INTEGRATION_USERS: TtlCache[tuple[int, int], str] = TtlCache(scope="apps")
+
+
 async def app_actor(conn: Connection, corp_pk: int, app_pk: int, user_id: str) -> AppActor:
-    """A corp user inside one of the corp's apps, for callers the corp already trusts (the admin API)."""
+    """A corp user inside one of the corp's apps, for callers the corp already trusts (the admin API, WeDa)."""
     if not user_id:
         raise InvalidArgument("{param} is required", reason="argument.missing", param="user")
+    key = (corp_pk, app_pk, user_id)
+    cached = _ACTORS.get(key)
+    if cached is not None:
+        return cached
     found = await find_app_membership(conn, corp_pk, app_type=None, app_pk=app_pk, user_id=user_id)
     if found is None:
         raise NotFound(f"application {app_pk} does not exist", reason="app.not_found")
     if found.actor is None:
         raise NotFound(f"user {user_id} does not exist in this corp", reason="user.not_found")
-    return found.actor
+    return _ACTORS.put(key, found.actor)
 
 
 async def integration_actor(conn: Connection, corp_pk: int, app_pk: int) -> AppActor | None:
     """Who an integration's own calls act as inside an app when they name no user: the app's first active
     administrator (the one who joined the corp first); None when the app has none."""
-    row = await conn.fetchrow(
-        "SELECT u.user_id FROM app_admin aa JOIN org_user u ON u.id = aa.user_pk"
-        " WHERE aa.app_pk = :a AND u.corp_pk = :c AND u.active ORDER BY u.id LIMIT 1",
-        {"a": app_pk, "c": corp_pk},
-    )
-    if row is None:
+    user_id = _INTEGRATION_USERS.get((corp_pk, app_pk))
+    if user_id is None:
+        row = await conn.fetchrow(
+            "SELECT u.user_id FROM app_admin aa JOIN org_user u ON u.id = aa.user_pk"
+            " WHERE aa.app_pk = :a AND u.corp_pk = :c AND u.active ORDER BY u.id LIMIT 1",
+            {"a": app_pk, "c": corp_pk},
+        )
+        if row is None:
+            return None
+        user_id = _INTEGRATION_USERS.put((corp_pk, app_pk), str(row["user_id"]))
+    try:
+        return await app_actor(conn, corp_pk, app_pk, user_id)
+    except NotFound:
         return None
-    found = await find_app_membership(conn, corp_pk, app_type=None, app_pk=app_pk, user_id=str(row["user_id"]))
-    return found.actor if found is not None else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
+from zida.cache import TtlCache
 from zida.core.access import policy
 from zida.core.apps.models import Form
 from zida.core.errors import InvalidArgument, NotFound
@@ -27,6 +28,7 @@ __all__ = [
     "inspect_instance",
     "instance_app_pk",
     "instance_history",
+    "instance_tasks",
     "running_tasks",
     "search_instance_ids",
     "search_instances",
@@ -41,10 +43,13 @@ MAX_PAGE_SIZE = 100
 
 async def instance_app_pk(conn: Connection, corp_pk: int, instance_id: str) -> int:
     """The app a process instance of the corp belongs to."""
+    cached = _INSTANCE_APPS.get((corp_pk, instance_id))
+    if cached is not None:
+        return cached
     row = await repo.instance_ref(conn, corp_pk, instance_id)
     if row is None:
         raise not_found(instance_id)
-    return int(row["app_pk"])
+    return _INSTANCE_APPS.put((corp_pk, instance_id), int(row["app_pk"]))
 
 
 async def _visible(conn: Connection, actor: AppActor, inst: ProcessInstance) -> bool:
@@ -195,9 +200,15 @@ async def running_tasks(
 
 
 async def _running_tasks_of(conn: Connection, actor: AppActor, instance_id: str) -> list[TaskView]:
-    """One instance's running tasks: one query when the task rows already show that the actor may see them."""
+    """One instance's running tasks (see :func:`instance_tasks`)."""
     if not instance_id:
         raise InvalidArgument("{param} is required", reason="argument.missing", param="process_instance")
+    return [t for t in await instance_tasks(conn, actor, instance_id) if t.status == "RUNNING"]
+
+
+async def instance_tasks(conn: Connection, actor: AppActor, instance_id: str) -> list[TaskView]:
+    """Every task of an instance the actor may see, oldest first: one query when the task rows already show that
+    he may see it; an unknown or hidden instance is an error."""
     tasks = await repo.instance_tasks(conn, actor.corp_pk, instance_id)
     if tasks and tasks[0].app_type == actor.app_type:
         await policy.check_readable(
@@ -210,10 +221,14 @@ async def _running_tasks_of(conn: Connection, actor: AppActor, instance_id: str)
             assignees={t.assignee_user_id for t in tasks},
             what="process instance",
         )
-        return [t for t in tasks if t.status == "RUNNING"]
+        return tasks
     # Unknown, another app's, or no task at all: decide on the instance itself.
     inst = await get_instance(conn, actor, instance_id)
-    return await repo.list_tasks(conn, [inst.pk], ["RUNNING"])
+    return await repo.list_tasks(conn, [inst.pk])
+
+
+# The app of an instance never changes: (corp pk, instance id) → app pk.
+_INSTANCE_APPS: TtlCache[tuple[int, str], int] = TtlCache(ttl=3600, size=20_000, scope="instances")
 
 
 async def instance_history(

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from zida.core.access.members import find_app_membership, integration_actor
+from zida.core.access.members import app_actor, integration_actor
 from zida.core.errors import InvalidArgument, NotFound, PermissionDenied
 from zida.core.principals import AppActor, Principal
 from zida.core.records.values import brief, value_limits
@@ -140,12 +140,10 @@ class ActionCall:
                     reason="app.no_admin",
                 )
             return actor
-        found = await find_app_membership(
-            self.db, self.principal.corp_pk, app_type=None, app_pk=app_pk, user_id=user_id
-        )
-        if found is None or found.actor is None:
-            raise NotFound(f"user {user_id} does not exist in this environment", reason="user.not_found")
-        return found.actor
+        try:
+            return await app_actor(self.db, self.principal.corp_pk, app_pk, user_id)
+        except NotFound:
+            raise NotFound(f"user {user_id} does not exist in this environment", reason="user.not_found") from None
 
     async def instance_actor(self, instance_id: str) -> AppActor:
         """The acting user inside the app of a process instance."""

@@ -30,8 +30,9 @@ from typing import Any
 import orjson
 from starlette.routing import Route
 
+from zida.cache import TtlCache
 from zida.core.apps.models import Form
-from zida.core.apps.queries import get_form
+from zida.core.apps.queries import APPS_CACHE_SCOPE, get_form
 from zida.core.errors import InvalidArgument, NotFound, PermissionDenied, Unsupported
 from zida.core.org.models import User
 from zida.core.org.repository import find_users
@@ -205,7 +206,14 @@ def _values_of(flow: ActionCall, form: Form, raw: Any) -> dict[str, Any] | None:
 # ------------------------------------------------------------------------------------------------ starting
 
 
+# (corp pk, ProcessKey) → (app pk, form uuid) of the process form; emptied with the apps' caches.
+_PROCESSES: TtlCache[tuple[int, str], tuple[int, str]] = TtlCache(scope=APPS_CACHE_SCOPE)
+
+
 async def _process_form(flow: ActionCall, process_key: str) -> tuple[int, str]:
+    cached = _PROCESSES.get((flow.principal.corp_pk, process_key))
+    if cached is not None:
+        return cached
     rows = await workflow_store.find_process_forms_by_key(flow.db, flow.principal.corp_pk, process_key)
     if not rows:
         raise NotFound(f"process {process_key} does not exist in this environment", reason="process.not_found")
@@ -214,7 +222,7 @@ async def _process_form(flow: ActionCall, process_key: str) -> tuple[int, str]:
             f"ProcessKey {process_key} is the process code of processes in several apps: give each a processKey",
             reason="process.ambiguous_key",
         )
-    return int(rows[0]["app_pk"]), str(rows[0]["form_uuid"])
+    return _PROCESSES.put((flow.principal.corp_pk, process_key), (int(rows[0]["app_pk"]), str(rows[0]["form_uuid"])))
 
 
 async def start_process_with_params(flow: ActionCall) -> dict[str, Any]:
@@ -267,11 +275,13 @@ async def _history(
 async def describe_instance_approver_list(flow: ActionCall) -> dict[str, Any]:
     """DescribeInstanceApproverList: every approver task of an instance, open ones included, oldest first."""
     instance_id = await flow.instance_id("InstanceId", "ProcessInstanceId")
-    _, inst, definition, _, tasks = await _history(flow, instance_id)
+    actor = await flow.instance_actor(instance_id)
+    tasks = await approval_queries.instance_tasks(flow.db, actor, instance_id)
     users = await _users(flow, (t.assignee_user_id for t in tasks))
     extra = flow.flag("NeedUserExtraInfo")
     approvers = []
     for task in tasks:
+        definition = await definitions.load_definition(flow.db, task.form_pk, task.form_version)
         item = {
             "UserId": task.assignee_user_id,
             "UserName": _name(users, task.assignee_user_id),
@@ -286,7 +296,7 @@ async def describe_instance_approver_list(flow: ActionCall) -> dict[str, Any]:
         if extra:
             item["UserExtraInfo"] = _user_extra(users.get(task.assignee_user_id), task.assignee_user_id)
         approvers.append(item)
-    return {"InstanceId": inst.instance_id, "Total": len(approvers), "ApproverList": approvers}
+    return {"InstanceId": instance_id, "Total": len(approvers), "ApproverList": approvers}
 
 
 async def describe_process_instance_details(flow: ActionCall) -> dict[str, Any]:
@@ -612,9 +622,11 @@ async def complete_task(flow: ActionCall) -> dict[str, Any]:
         to_user = flow.required("TurnToUserId")
         await approvals.redirect_task(flow.db, actor, instance_id, task_id, to_user, remark=remark)
         return {"Status": True, "ToBeSubmittedFlowTaskFlag": False}
-    inst = await approval_queries.get_instance(flow.db, actor, instance_id)
-    form = await get_form(flow.db, actor, inst.form_uuid, version=inst.record.form_version)
-    values = _values_of(flow, form, flow.body.get("VariableInfos"))
+    values = None
+    if button == 17 or flow.body.get("VariableInfos"):  # values to read: the record's form first
+        inst = await approval_queries.get_instance(flow.db, actor, instance_id)
+        form = await get_form(flow.db, actor, inst.form_uuid, version=inst.record.form_version)
+        values = _values_of(flow, form, flow.body.get("VariableInfos"))
     if button == 17:
         running = {t.user_id for t in inst.state.tasks if t.status == "running"}
         if actor.user_id not in running:
