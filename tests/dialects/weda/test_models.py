@@ -184,3 +184,52 @@ def test_a_model_record_is_a_yida_form_record(weda: Weda, weda_base: str) -> Non
     assert reply.status_code == 200, reply.text
     data = reply.json()["formData"]
     assert data["textField_title"] == f"{t}-x" and data["numberField_amount"] == 3
+
+
+def test_relations_filter_and_show_related_records(weda: Weda, zhangsan: Weda) -> None:
+    t = tag()
+
+    def project(name: str, city: str) -> str:
+        reply = weda.call("POST", "/v1/model/prod/project/create", {"data": {"name": f"{t}-{name}", "city": city}})
+        project_id: str = reply.json()["data"]["id"]
+        return project_id
+
+    sz, bj = project("深", "深圳"), project("北", "北京")
+    make(weda, t, name="a", amount=1, project=[{"instanceId": sz}])
+    make(weda, t, name="b", amount=2, project=[{"instanceId": bj}, {"instanceId": sz}])
+    make(weda, t, name="c", amount=3, project=[{"instanceId": bj}])
+    make(weda, t, name="d", amount=4)
+    mine = {"title": {"$search": t}}
+
+    def related(where: dict[str, Any], **more: Any) -> dict[str, Any]:
+        body = {"filter": {"where": mine, "relateWhere": {"project": {"where": where}}}, "orderBy": [{"amount": "asc"}]}
+        return weda.model("list", {**body, **more})
+
+    assert titles(related({"city": {"$eq": "深圳"}})) == [f"{t}-a", f"{t}-b"]
+    assert titles(related({"city": {"$in": ["北京"]}})) == [f"{t}-b", f"{t}-c"]
+    assert titles(related({"city": {"$eq": "上海"}})) == []
+    shown = related({"city": {"$eq": "北京"}}, select={"title": True, "project": {"city": True}})["records"]
+    assert [r["project"] for r in shown] == [
+        [{"_id": bj, "city": "北京"}, {"_id": sz, "city": "深圳"}],
+        [{"_id": bj, "city": "北京"}],
+    ]
+    assert set(shown[0]) == {"_id", "title", "project"}
+    one = weda.model(
+        "get",
+        {"filter": {"where": {"title": {"$eq": f"{t}-a"}}}, "select": {"$master": True, "project": {"$master": True}}},
+    )["record"]
+    assert one["amount"] == 1 and one["project"][0]["name"] == f"{t}-深"
+    # zhangsan reads none of the admin's records, related ones included.
+    hidden = zhangsan.model(
+        "list", {"filter": {"where": mine, "relateWhere": {"project": {"where": {"city": {"$eq": "深圳"}}}}}}
+    )
+    assert hidden["records"] == []
+
+    for body, code in (
+        ({"filter": {"relateWhere": {"title": {"where": {}}}}}, "INVALID_PARAMETER"),  # not a relation
+        ({"filter": {"relateWhere": {"loose": {"where": {"x": 1}}}}}, "UNSUPPORTED_OPERATION"),  # no related model
+        ({"filter": {"relateWhere": {"project": {"where": {"nope": 1}}}}}, "INVALID_PARAMETER"),
+        ({"filter": {"relateWhere": ["project"]}}, "INVALID_PARAMETER"),
+        ({"select": {"loose": {"x": True}}}, "UNSUPPORTED_OPERATION"),
+    ):
+        assert weda.model_error("list", body)["code"] == code, body

@@ -286,7 +286,6 @@ def test_bad_input_is_refused_in_the_api_format_and_changes_nothing(weda: Weda, 
         ("CompleteTask", {"ButtonAction": 2, "TaskId": "1", "CcUserIds": "wadmin"}, "UnsupportedOperation"),
         ("SubmitFlowTaskList", {"FlowTaskIds": "1"}, "InvalidParameter"),
         ("AddCounterSignAssignee", {"InstanceId": "x", "TaskId": "1", "AssigneeIds": []}, "InvalidParameter"),
-        ("DescribeFlowTaskList", {"PageType": "DRAFT", **as_user("wuser1")}, "UnsupportedOperation"),
         ("DescribeFlowTaskList", {"PageType": "TODO", "PageSize": 500, **as_user("wuser1")}, "InvalidParameter"),
         ("DescribeFlowTaskList", {"PageType": "LATER", **as_user("wuser1")}, "InvalidParameter"),
         ("DescribeDeployedProcessList", {"PageNo": 0}, "InvalidParameter"),
@@ -353,3 +352,61 @@ def test_auth_matrix_of_every_action(weda: Weda, weda_base: str) -> None:
         bad = forged.call("POST", f"{WF}/{action}", {})
         assert bad.status_code == 401 and bad.json()["code"] == "INVALID_ACCESS_TOKEN", action
         assert flow_error(read_only, action, {})["Code"] == "UnauthorizedOperation", action
+
+
+def test_drafts_are_saved_changed_listed_and_submitted(weda: Weda, zhangsan: Weda, lisi: Weda) -> None:
+    reason = tag()
+
+    def variables(**values: Any) -> list[dict[str, Any]]:
+        return [{"Type": 1, "Value": {"entityCode": "leave", "fieldValueMap": values}}]
+
+    new = {"ButtonAction": 17, "ProcessKey": "leave_approval", "VariableInfos": variables(reason=reason)}
+    draft_id = flow(zhangsan, "CompleteTask", new)["InstanceId"]
+    assert draft_id.startswith("DRAFT-")
+    flow(
+        zhangsan, "CompleteTask", {"ButtonAction": 17, "InstanceId": draft_id, "VariableInfos": variables(days="many")}
+    )
+    [mine] = [
+        d for d in flow(zhangsan, "DescribeFlowTaskList", {"PageType": "DRAFT"})["List"] if d["InstanceId"] == draft_id
+    ]
+    assert mine["FieldValueMap"] == {"reason": reason, "days": "many"} and mine["ProcessKey"] == "leave_approval"
+    assert mine["StartUserId"] == "wuser1" and mine["UpdateTime"] >= mine["CreateTime"]
+    assert all(d["InstanceId"] != draft_id for d in flow(lisi, "DescribeFlowTaskList", {"PageType": "DRAFT"})["List"])
+    assert flow_error(lisi, "CompleteTask", {"ButtonAction": 1, "InstanceId": draft_id})["Code"] == "ResourceNotFound"
+
+    # A draft may be incomplete or wrong; submitting it checks the form's rules and keeps it when they fail.
+    assert (
+        flow_error(zhangsan, "CompleteTask", {"ButtonAction": 1, "InstanceId": draft_id})["Code"] == "InvalidParameter"
+    )
+    assert any(
+        d["InstanceId"] == draft_id for d in flow(zhangsan, "DescribeFlowTaskList", {"PageType": "DRAFT"})["List"]
+    )
+    started = flow(
+        zhangsan, "CompleteTask", {"ButtonAction": 1, "InstanceId": draft_id, "VariableInfos": variables(days=2)}
+    )
+    instance_id = started["InstanceId"]
+    details = flow(weda, "DescribeProcessInstanceDetails", {"InstanceId": instance_id})
+    assert details["FieldValueMap"]["reason"] == reason and details["FieldValueMap"]["days"] == 2
+    assert details["StartUserId"] == "wuser1" and details["Status"] == "RUNNING"
+    assert all(
+        d["InstanceId"] != draft_id for d in flow(zhangsan, "DescribeFlowTaskList", {"PageType": "DRAFT"})["List"]
+    )
+    assert (
+        flow_error(zhangsan, "CompleteTask", {"ButtonAction": 1, "InstanceId": draft_id})["Code"] == "ResourceNotFound"
+    )
+
+    # The start form submitted at once; bad drafts are refused and change nothing.
+    direct = {"ButtonAction": 1, "ProcessKey": "leave_approval", "VariableInfos": variables(reason=f"{reason}-direct")}
+    direct_id = flow(zhangsan, "CompleteTask", direct)["InstanceId"]
+    assert (
+        flow(weda, "DescribeProcessInstanceDetails", {"InstanceId": direct_id})["FieldValueMap"]["reason"]
+        == f"{reason}-direct"
+    )
+    for body, code in (
+        ({"ButtonAction": 17, "ProcessKey": "leave_approval", "VariableInfos": variables(nope=1)}, "InvalidParameter"),
+        ({"ButtonAction": 17, "ProcessKey": "nosuch"}, "ResourceNotFound"),
+        ({"ButtonAction": 17, "InstanceId": instance_id}, "MissingParameter"),  # an instance: its task is needed
+        ({"ButtonAction": 2, "InstanceId": draft_id}, "MissingParameter"),
+        ({"ButtonAction": 17, "InstanceId": "DRAFT-nosuch"}, "ResourceNotFound"),
+    ):
+        assert flow_error(zhangsan, "CompleteTask", body)["Code"] == code, body

@@ -120,6 +120,15 @@ async def find_model_form(conn: Connection, corp_pk: int, model_name: str, *, ca
     return _FORMS.put(cache_key, form) if cached else form
 
 
+async def related_model_form(conn: Connection, corp_pk: int, form_uuid: str) -> Form | None:
+    """The data model (current version) that the corp's form ``form_uuid`` is; None: no such form, or no model."""
+    name = await conn.fetchval(
+        "SELECT f.model_name FROM form f JOIN app a ON a.id = f.app_pk WHERE f.form_uuid = :u AND a.corp_pk = :c",
+        {"u": form_uuid, "c": corp_pk},
+    )
+    return await find_model_form(conn, corp_pk, str(name)) if name else None
+
+
 async def list_forms(
     conn: Connection, actor: AppActor, form_types: list[str], page: int, size: int
 ) -> tuple[int, list[Form]]:

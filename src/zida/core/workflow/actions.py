@@ -130,8 +130,10 @@ async def start_instance(
     process_code: str | None = None,
     department_id: int | None = None,
     chosen_approvers: Mapping[str, Sequence[str]] | None = None,
+    draft_id: str | None = None,
 ) -> ProcessInstance:
-    """Start the approval of a new record of a process form; the instance id is the record's id.
+    """Start the approval of a new record of a process form; the instance id is the record's id. ``draft_id``: the
+    actor's draft this submits, deleted in the same transaction (``Conflict`` when it is already gone).
 
     Validation, approver resolution and the engine's first step only read (mostly cached org and schema data),
     so they run before the transaction, which then writes the record, the instance, its tasks, history and
@@ -199,7 +201,7 @@ async def start_instance(
     )
     created = record_changes.record_event(actor, record, "CREATE", record_changes.created_changes(record), now)
     record_created = step_store.NewEvent(created.topic, created.payload())
-    if db.sql.name == "postgresql":
+    if db.sql.name == "postgresql" and draft_id is None:
         # One statement (a transaction by itself): the record, its log, the instance, its tasks, history, events.
         inst.pk = await step_store.reserve_instance_pk(db)
         step = step_of(inst, {}, effects, actor=actor.user_id, now=now, digital_sign=None)
@@ -207,6 +209,8 @@ async def start_instance(
         await step_store.insert_started_instance(db, inst, record_changes.record_insert_ctes(actor, record), step)
         return inst
     async with db.transaction() as tx:
+        if draft_id is not None and not await repo.delete_draft(tx, actor.corp_pk, actor.user_id, draft_id):
+            raise Conflict(f"draft {draft_id} was submitted or deleted already", reason="draft.gone")
         await record_changes.insert_record(tx, actor, record, with_event=False)
         inst.pk = await repo.insert_process_instance(tx, inst)
         step = step_of(inst, {}, effects, actor=actor.user_id, now=now, digital_sign=None)

@@ -109,7 +109,7 @@ def _operand_problem(target: _Target, cond: Condition) -> str | None:
             return f"operator {op} is not supported for {target.field.kind} values"
         bad = [v for v in _values(value) if isinstance(v, list | dict) or v is None]
         return f"expects strings, got {bad[0]!r}" if bad else None
-    if op == "has_any" and target.field.kind == "objects":
+    if op == "has_any" and (target.field.kind == "objects" or target.field.component == "AssociationFormField"):
         return None
     return f"operator {op} is not supported for {target.field.kind} values"
 
@@ -274,6 +274,10 @@ def _other_holds(op: str, value: Any, stored: Any) -> bool:
         return empty if op == "empty" else not empty
     if op == "like":
         return stored is not None and _like(value, _json_text(stored))
-    # has_any on a CountrySelectField: stored [{"value": code}, …]
-    codes = {item.get("value") for item in stored if isinstance(item, Mapping)} if isinstance(stored, list) else set()
+    # has_any on a CountrySelectField (stored [{"value": code}, …]) or an AssociationFormField ([{"instanceId"}])
+    codes = (
+        {item.get("value", item.get("instanceId")) for item in stored if isinstance(item, Mapping)}
+        if isinstance(stored, list)
+        else set()
+    )
     return any(str(v) in codes for v in _values(value))

@@ -169,6 +169,15 @@ async def list_process_forms(conn: Connection, corp_pk: int) -> list[Row]:
     )
 
 
+async def delete_draft(tx: Connection, corp_pk: int, user_id: str, draft_id: str) -> bool:
+    """Delete one of the user's drafts; whether it was there."""
+    gone = await tx.fetchval(
+        "DELETE FROM process_draft WHERE draft_id = :d AND corp_pk = :c AND user_id = :u RETURNING id",
+        {"d": draft_id, "c": corp_pk, "u": user_id},
+    )
+    return gone is not None
+
+
 # ------------------------------------------------------------------------------------------- instances
 
 

@@ -17,6 +17,12 @@ nothing; ``upsert`` updates the one matching record or creates one (a filter mat
 ``FAILED_OPERATION``, as the Yida upsert); ``get`` of a filter with no match answers ``{"record": null}``;
 ``$search`` and ``$search_ci`` are both case-insensitive contains-matches (Zida's ``like``), ``$nsearch`` and
 ``$nsearch_ci`` their negations (a record without the field matches them).
+
+Relations: a model's AssociationFormField whose ``props.associationForm.formUuid`` names a form that is a model is
+a relation to that model (WeDa's "关联关系"). ``filter.relateWhere: {relation: {where}}`` keeps the records related
+to at least one record the where matches (at most 200 such records, more is ``LIMIT_EXCEEDED``); ``select:
+{relation: {field: true}}`` (or ``{"$master": true}``) shows a relation as the related records the caller may read,
+with those fields, instead of their ids. Related records are read as the caller in their own model's app.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from starlette.routing import Route
 from zida.core import forms
 from zida.core.access.members import find_app_membership, integration_actor
 from zida.core.apps.models import Field, Form
-from zida.core.apps.queries import find_model_form
+from zida.core.apps.queries import find_model_form, related_model_form
 from zida.core.errors import InvalidArgument, NotFound, PermissionDenied, TooExpensive, Unsupported
 from zida.core.principals import AppActor, Scope
 from zida.core.records import queries as record_queries
@@ -52,6 +58,7 @@ MAX_PAGE_SIZE = 200  # records a page holds at most, as on WeDa
 MAX_BATCH = 1000  # records one createMany may create
 MAX_MATCHES = 100  # records one updateMany/deleteMany may change
 MAX_ORDER_BY = 3
+MAX_RELATED = 200  # related records one relateWhere may match
 
 # A model record's system fields → the core's system fields.
 SYSTEM = {
@@ -139,28 +146,31 @@ def render_record(form: Form, inst: FormInstance, select: set[str] | None = None
     return out
 
 
-def _select(form: Form, value: Any) -> set[str] | None:
-    """``select``: ``{"$master": true}`` (or absent) is every field; else the names set to true."""
+Selection = tuple[set[str] | None, dict[str, set[str] | None]]
+
+
+def _select(form: Form, value: Any) -> Selection:
+    """``select``: the model's own fields (``{"$master": true}`` or absent: every one; else the names set to true)
+    and, for each relation named with an object (``{"trip": {"city": true}}``), the related model's fields."""
     if value is None:
-        return None
+        return None, {}
     if not isinstance(value, dict):
         raise _bad(f"select must be an object, got {brief(value)}")
-    if value.get("$master") is True:
-        return None
-    names: set[str] = set()
+    names: set[str] | None = None if value.get("$master") is True else set()
+    related: dict[str, set[str] | None] = {}
     for key, wanted in value.items():
         if key == "$master":
             continue
         if isinstance(wanted, dict):
-            raise Unsupported(f"select of related model fields ({brief(key)}) is not supported", reason="model.related")
-        if wanted is True:
+            related[key] = None if wanted.get("$master") is True else {k for k, v in wanted.items() if v is True}
+            continue
+        if wanted is True and names is not None:
             if key not in SYSTEM:
                 _field(form, key)
             names.add(key)
-    return names
-
-
-# ------------------------------------------------------------------------------------------------ where
+    if names is not None:
+        names |= set(related)
+    return names, related
 
 
 def _cond_field(form: Form, name: str) -> tuple[str, Field | None]:
@@ -237,7 +247,7 @@ def parse_where(form: Form, where: Any) -> Filter | None:
     return items[0] if len(items) == 1 else And(tuple(items))
 
 
-def _filter(form: Form, body: dict[str, Any], *, required: bool = False) -> Filter | None:
+async def _filter(call: WedaCall, form: Form, body: dict[str, Any], *, required: bool = False) -> Filter | None:
     spec = body.get("filter")
     if spec is None:
         if required:
@@ -245,9 +255,84 @@ def _filter(form: Form, body: dict[str, Any], *, required: bool = False) -> Filt
         return None
     if not isinstance(spec, dict):
         raise _bad(f"filter must be an object, got {brief(spec)}")
-    if spec.get("relateWhere"):
-        raise Unsupported("relateWhere (filters on related models) is not supported yet", reason="model.related")
-    return parse_where(form, spec.get("where"))
+    where = parse_where(form, spec.get("where"))
+    related = spec.get("relateWhere")
+    if not related:
+        return where
+    if not isinstance(related, dict):
+        raise _bad(f"relateWhere must be an object of {{relation: {{where}}}}, got {brief(related)}")
+    parts = [where] if where is not None else []
+    for name, sub in related.items():
+        if not isinstance(sub, dict):
+            raise _bad(f"relateWhere.{brief(name)} must be an object with a where, got {brief(sub)}")
+        relation, target = await _relation(call, form, name)
+        condition = parse_where(target, sub.get("where"))
+        if condition is None:
+            continue
+        actor = await model_actor(call, target)
+        ids = await _all_ids(call, target, actor, condition, f"relateWhere.{name}")
+        parts.append(Condition(relation.field_id, "has_any", ids))
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else And(tuple(parts))
+
+
+async def _relation(call: WedaCall, form: Form, name: str) -> tuple[Field, Form]:
+    """The relation field ``name`` (an AssociationFormField) and the data model it relates to."""
+    f = form.field_by_alias(name)
+    if f is None or f.component != "AssociationFormField":
+        raise _bad(f"{brief(name)} is not a relation (an AssociationFormField) of the model", "model.unknown_field")
+    linked = f.props.get("associationForm")
+    form_uuid = linked.get("formUuid") if isinstance(linked, dict) else None
+    target = await related_model_form(call.zida.db, call.principal.corp_pk, form_uuid) if form_uuid else None
+    if target is None:
+        raise Unsupported(
+            f"relation {name}: its field names no related data model (props.associationForm.formUuid of a form"
+            " with a modelName)",
+            reason="model.related",
+        )
+    return f, target
+
+
+async def _all_ids(call: WedaCall, form: Form, actor: AppActor, condition: Filter, what: str) -> list[str]:
+    """Ids of every record the condition matches, at most ``MAX_RELATED`` (more: ``TooExpensive``)."""
+    db = call.zida.db
+    _, ids = await forms.search_record_ids(db, actor, form, _ids_query(condition, Page(1, MAX_RELATED)))
+    if len(ids) == MAX_RELATED:
+        _, more = await forms.search_record_ids(db, actor, form, _ids_query(condition, Page(MAX_RELATED + 1, 1)))
+        if more:
+            raise TooExpensive(f"{what} matches more than {MAX_RELATED} records: narrow it", reason="request.too_many")
+    return ids
+
+
+async def _rendered(
+    call: WedaCall, form: Form, items: list[FormInstance], selection: Selection
+) -> list[dict[str, Any]]:
+    """Records as WeDa shows them; a relation named in ``select`` with an object lists the related records (those
+    the caller may read) with the fields asked for, instead of their ids."""
+    names, related = selection
+    out = [render_record(form, inst, names) for inst in items]
+    for name, wanted in related.items():
+        relation, target = await _relation(call, form, name)
+        ids = [
+            str(link.get("instanceId"))
+            for inst in items
+            for link in inst.data.get(relation.field_id) or []
+            if isinstance(link, dict) and link.get("instanceId")
+        ]
+        actor = await model_actor(call, target)
+        found = {
+            r.instance_id: r
+            for r in await record_queries.get_form_instances(call.zida.db, actor, target, list(dict.fromkeys(ids)))
+        }
+        for inst, shown in zip(items, out, strict=True):
+            links = inst.data.get(relation.field_id) or []
+            shown[name] = [
+                render_record(target, found[str(link.get("instanceId"))], wanted)
+                for link in links
+                if isinstance(link, dict) and str(link.get("instanceId")) in found
+            ]
+    return out
 
 
 def order_of(form: Form, value: Any) -> tuple[Sort, ...]:
@@ -298,7 +383,7 @@ async def _matches(call: WedaCall, *, many: bool) -> tuple[Form, AppActor, list[
     ``MAX_MATCHES`` (more: ``TooExpensive``)."""
     form = await _model(call)
     actor = await model_actor(call, form)
-    condition = _filter(form, call.body, required=True)
+    condition = await _filter(call, form, call.body, required=True)
     db = call.zida.db
     _, ids = await forms.search_record_ids(db, actor, form, _ids_query(condition, Page(1, MAX_MATCHES if many else 1)))
     if many and len(ids) == MAX_MATCHES:
@@ -316,14 +401,14 @@ async def _list(call: WedaCall, params: dict[str, Any]) -> dict[str, Any]:
     size = _int(params.get("pageSize"), "pageSize", 10, MAX_PAGE_SIZE)
     number = _int(params.get("pageNumber"), "pageNumber", 1, 1_000_000)
     query = RecordQuery(
-        filter=_filter(form, params),
+        filter=await _filter(call, form, params),
         sort=order_of(form, params.get("orderBy")),
         page=Page(number, size),
         with_total=_flag(params.get("getCount"), "getCount"),
     )
-    select = _select(form, params.get("select"))
+    selection = _select(form, params.get("select"))
     result = await forms.search_records(call.zida.db, actor, form, query)
-    out: dict[str, Any] = {"records": [render_record(form, inst, select) for inst in result.items]}
+    out: dict[str, Any] = {"records": await _rendered(call, form, result.items, selection)}
     if query.with_total:
         out["total"] = result.total
     return out
@@ -347,9 +432,10 @@ async def get_record(call: WedaCall) -> dict[str, Any]:
     """POST …/get: the newest record the filter matches (``{"record": null}``: none)."""
     form = await _model(call)
     actor = await model_actor(call, form)
-    result = await forms.search_records(call.zida.db, actor, form, _ids_query(_filter(form, call.body), Page(1, 1)))
-    select = _select(form, call.body.get("select"))
-    return {"record": render_record(form, result.items[0], select) if result.items else None}
+    condition = await _filter(call, form, call.body)
+    selection = _select(form, call.body.get("select"))
+    result = await forms.search_records(call.zida.db, actor, form, _ids_query(condition, Page(1, 1)))
+    return {"record": (await _rendered(call, form, result.items, selection))[0] if result.items else None}
 
 
 async def _readable(call: WedaCall, form: Form, actor: AppActor, record_id: str) -> FormInstance:
@@ -422,7 +508,7 @@ async def upsert_record(call: WedaCall) -> dict[str, Any]:
     created."""
     form = await _model(call)
     actor = await model_actor(call, form)
-    condition = _filter(form, call.body, required=True)
+    condition = await _filter(call, form, call.body, required=True)
     create = values_in(form, call.body.get("create"), "create")
     update = values_in(form, call.body.get("update", call.body.get("create")), "update")
     record_id, created = await forms.upsert_record_split(call.zida.db, actor, form, condition, update, create)

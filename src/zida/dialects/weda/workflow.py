@@ -12,14 +12,15 @@ Who acts (WeDa does not say): a signed-in user's token acts as that user; a clie
 the app's first active administrator (as the data-model routes do). Task lists need a user.
 
 Choices where WeDa's action names or shapes are unconfirmed (README, "WeDa workflow"): the task lists are
-``DescribeFlowTaskList`` (``PageType`` TODO, DONE, CREATE, CC), the deployed processes
+``DescribeFlowTaskList`` (``PageType`` TODO, DONE, CREATE, CC, DRAFT), the deployed processes
 ``DescribeDeployedProcessList``; ``TaskStatus`` is 1 to do, 2 done, 3 cancelled, 4 waiting for added signers;
 ``CompleteTask`` ButtonAction 1 (submit) and 2 agree, 3 refuses (a comment is required), 4 transfers to
-``TurnToUserId``, 17 saves ``VariableInfos`` values on the record and leaves the task open. Zida assigns
+``TurnToUserId``, 17 saves ``VariableInfos`` values on the record and leaves the task open; without a task (the
+start form) 17 saves a draft (``ProcessKey``: a new one; ``InstanceId``: the draft ``DRAFT-…`` again) and 1
+submits it (or ``ProcessKey``'s start form at once), and the ``DRAFT`` list shows the user's drafts. Zida assigns
 approvers when a node starts, so no task ever waits for ``SubmitFlowTaskList``: it checks the tasks and answers
-``Status: true``. Not served, with ``UnsupportedOperation``: the draft box (``PageType`` DRAFT: a process starts
-when it is submitted), ad-hoc CC (``CcUserIds``), ``StartFlowInstance`` (logic flows) and an approver taking back
-a decision (``Revoke`` by anyone but the originator).
+``Status: true``. Not served, with ``UnsupportedOperation``: ad-hoc CC (``CcUserIds``), ``StartFlowInstance``
+(logic flows) and an approver taking back a decision (``Revoke`` by anyone but the originator).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from zida.core.principals import AppActor, Scope
 from zida.core.records.filters import Page
 from zida.core.records.values import brief
 from zida.core.workflow import actions as approvals
-from zida.core.workflow import definitions
+from zida.core.workflow import definitions, drafts
 from zida.core.workflow import queries as approval_queries
 from zida.core.workflow import store as workflow_store
 from zida.core.workflow.definition import (
@@ -60,6 +61,7 @@ from zida.ids import is_decimal
 __all__ = ["ACTIONS", "routes"]
 
 END_NODE_ID = "sid-endevent"
+DRAFT_PREFIX = "DRAFT-"  # drafts' ids (zida.core.workflow.drafts)
 MAX_PAGE_SIZE = approval_queries.MAX_PAGE_SIZE
 
 # Task statuses (core) → TaskStatus.
@@ -613,8 +615,9 @@ async def complete_task(flow: ActionCall) -> dict[str, Any]:
         raise Unsupported(
             "CcUserIds: Zida copies (抄送) to the people of the process's CC nodes only", reason="action.unsupported"
         )
-    task_id = flow.task_id("TaskId", "FlowTaskId")
-    assert task_id is not None
+    task_id = flow.task_id("TaskId", "FlowTaskId", required=button not in (1, 17))
+    if task_id is None:  # the start form: a new draft, a draft's change, or a submission
+        return await _start_form(flow, button)
     instance_id = await flow.instance_id("InstanceId", task="TaskId")
     actor = await flow.instance_actor(instance_id)
     remark = flow.comment()
@@ -638,6 +641,32 @@ async def complete_task(flow: ActionCall) -> dict[str, Any]:
         raise InvalidArgument("OperationComment is required to reject", reason="argument.missing")
     await approvals.execute_task(flow.db, actor, instance_id, task_id, agree=button != 3, remark=remark, values=values)
     return {"Status": True, "ToBeSubmittedFlowTaskFlag": False, "ToBeSubmittedFlowTaskInfo": []}
+
+
+async def _start_form(flow: ActionCall, button: int) -> dict[str, Any]:
+    """CompleteTask without a task, on the start form: ButtonAction 17 saves a draft (a new one for ``ProcessKey``,
+    or the draft ``InstanceId``), 1 submits (the draft ``InstanceId``, or ``ProcessKey``'s start form at once).
+    ``InstanceId`` in the answer is the draft's id, or the started instance's."""
+    draft_id = flow.text("InstanceId")
+    if draft_id is not None and not draft_id.startswith(DRAFT_PREFIX):
+        raise InvalidArgument("TaskId is required (InstanceId is not a draft)", reason="argument.missing")
+    if draft_id is None:
+        app_pk, form_uuid = await _process_form(flow, flow.required("ProcessKey"))
+        actor = await flow.actor(app_pk)
+        values = _values_of(flow, await get_form(flow.db, actor, form_uuid), flow.body.get("VariableInfos")) or {}
+        if button == 17:
+            draft = await drafts.save_draft(flow.db, actor, form_uuid, values)
+            return {"Status": True, "InstanceId": draft.draft_id}
+        inst = await approvals.start_instance(flow.db, actor, form_uuid, values)
+        return {"Status": True, "InstanceId": inst.instance_id}
+    actor = await flow.actor(await drafts.draft_app_pk(flow.db, flow.principal.corp_pk, draft_id))
+    draft = await drafts.find_draft(flow.db, actor, draft_id)
+    values = _values_of(flow, await get_form(flow.db, actor, draft.form_uuid), flow.body.get("VariableInfos")) or {}
+    if button == 17:
+        await drafts.save_draft(flow.db, actor, None, {**draft.values, **values}, draft_id=draft_id)
+        return {"Status": True, "InstanceId": draft_id}
+    inst = await drafts.submit_draft(flow.db, actor, draft_id, values)
+    return {"Status": True, "InstanceId": inst.instance_id}
 
 
 async def submit_flow_task_list(flow: ActionCall) -> dict[str, Any]:
@@ -725,9 +754,7 @@ async def describe_flow_task_list(flow: ActionCall) -> dict[str, Any]:
     """DescribeFlowTaskList (Zida's name): the acting user's tasks to do (TODO) or done (DONE), the instances he
     started (CREATE) or was copied on (CC), newest first."""
     page_type = flow.required("PageType")
-    if page_type == "DRAFT":
-        raise Unsupported("Zida has no draft box: a process starts when it is submitted", reason="action.unsupported")
-    if page_type not in ("TODO", "DONE", "CREATE", "CC"):
+    if page_type not in ("TODO", "DONE", "CREATE", "CC", "DRAFT"):
         raise bad(f"PageType {brief(page_type)} is not one of TODO, DONE, CREATE, CC, DRAFT")
     user_id = flow.named_user()
     if user_id is None:
@@ -742,6 +769,29 @@ async def describe_flow_task_list(flow: ActionCall) -> dict[str, Any]:
         for task in tasks:
             definition = await _definition_of(flow, cache, task.form_pk, task.form_version)
             items.append(_task_item(task, definition, users))
+    elif page_type == "DRAFT":
+        total, saved = await drafts.list_drafts(flow.db, flow.principal.corp_pk, user_id, query.page)
+        users = await _users(flow, [user_id])
+        for draft in saved:
+            actor = await flow.actor(draft.app_pk)
+            form = await get_form(flow.db, actor, None, form_pk=draft.form_pk)
+            definition = await _definition_of(flow, cache, form.pk, form.version)
+            items.append(
+                {
+                    "InstanceId": draft.draft_id,
+                    "Name": form.title_zh,
+                    "ProcessKey": definition.key,
+                    "FlowCode": definition.process_code,
+                    "ModelName": form.model_name or "",
+                    "StartUserId": user_id,
+                    "StartedBy": _name(users, user_id),
+                    "CreateTime": draft.created_at,
+                    "UpdateTime": draft.updated_at,
+                    "FieldValueMap": {
+                        f.alias: draft.values[f.field_id] for f in form.fields if f.alias and f.field_id in draft.values
+                    },
+                }
+            )
     elif page_type == "CREATE":
         total, instances = await approval_queries.user_submissions(flow.db, speaking, query)
         users = await _users(flow, (i.originator_user_id for i in instances))

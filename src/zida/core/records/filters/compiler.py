@@ -540,17 +540,19 @@ class FilterCompiler:
             else:
                 empty = f"({raw} IS NULL OR {raw} IN ('[]', '{{}}'))"
             return empty if cond.op == "empty" else f"NOT {empty}"
-        if cond.op == "has_any" and f.kind == "objects":
+        if cond.op == "has_any" and (f.kind == "objects" or f.component == "AssociationFormField"):
+            # Countries are [{"value": code}], associations [{"instanceId": id, …}]: any of the given ones.
+            member = "instanceId" if f.component == "AssociationFormField" else "value"
             values = [str(v) for v in self._list(cond)]
             if not values:
                 return "1=0"
             if self.sql.name == "postgresql":
-                parts = [f"({column}->'{key}') @> {self._json_param([{'value': v}])}" for v in values]
+                parts = [f"({column}->'{key}') @> {self._json_param([{member: v}])}" for v in values]
                 return "(" + " OR ".join(parts) + ")"
             params = ", ".join(self._param(v) for v in values)
             return (
                 f"EXISTS (SELECT 1 FROM json_each({column}, '$.{key}') AS e"
-                f" WHERE json_extract(e.value, '$.value') IN ({params}))"
+                f" WHERE json_extract(e.value, '$.{member}') IN ({params}))"
             )
         raise InvalidArgument(
             f"{cond.field}: operator {cond.op} is not supported for {f.kind} values",
