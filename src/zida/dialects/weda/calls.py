@@ -3,19 +3,19 @@ acts (``ActionCall``)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from zida.core.access.members import app_actor, integration_actor
 from zida.core.errors import InvalidArgument, NotFound, PermissionDenied
-from zida.core.principals import AppActor, Principal
+from zida.core.principals import AppActor, Principal, Scope
 from zida.core.records.values import brief, value_limits
 from zida.core.workflow import queries as approval_queries
-from zida.dialects.weda.http import WedaCall
+from zida.dialects.weda.http import WedaCall, check_scope
 from zida.ids import is_decimal
 
-__all__ = ["ActionCall", "bad", "pascal"]
+__all__ = ["ActionCall", "Actions", "bad", "find_action", "pascal"]
 
 
 def bad(message: str, reason: str = "argument.invalid") -> InvalidArgument:
@@ -160,3 +160,16 @@ class ActionCall:
             if task_id is not None:
                 return await approval_queries.task_instance_id(self.db, self.principal.corp_pk, task_id)
         raise InvalidArgument(f"{names[0]} is required", reason="argument.missing")
+
+
+Actions = dict[str, tuple[Scope, Callable[[ActionCall], Awaitable[Any]]]]
+
+
+def find_action(call: WedaCall, actions: Actions, service: str) -> tuple[Scope, Callable[[ActionCall], Awaitable[Any]]]:
+    """The action the path names in a service's table, once the caller's scope allows it (else the error)."""
+    name = str(call.path["action"])
+    found = actions.get(name)
+    if found is None:
+        raise NotFound(f"the {service} service has no action {brief(name)}", reason="action.not_found")
+    check_scope(call.principal, found[0])
+    return found

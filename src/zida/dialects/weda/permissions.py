@@ -22,7 +22,7 @@ others their own and the approvals they take part in (Type 2).
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -37,8 +37,8 @@ from zida.core.org.repository import find_departments, find_roles, get_user, lis
 from zida.core.principals import Scope
 from zida.core.records.values import brief
 from zida.core.workflow import store as workflow_store
-from zida.dialects.weda.calls import ActionCall, bad, pascal
-from zida.dialects.weda.http import WedaCall, api_endpoint, check_scope
+from zida.dialects.weda.calls import ActionCall, Actions, bad, find_action, pascal
+from zida.dialects.weda.http import WedaCall, api_endpoint
 from zida.ids import is_decimal
 
 __all__ = ["ACTIONS", "routes"]
@@ -493,7 +493,7 @@ async def describe_auth_strategy(call: ActionCall) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------ routing
 
-ACTIONS: dict[str, tuple[Scope, Callable[[ActionCall], Awaitable[Any]]]] = {
+ACTIONS: Actions = {
     "addUser": (Scope.ADMIN, add_user),
     "updateUserInfoByUserId": (Scope.ADMIN, update_user),
     "updateUser": (Scope.ADMIN, update_user),
@@ -522,14 +522,9 @@ ACTIONS: dict[str, tuple[Scope, Callable[[ActionCall], Awaitable[Any]]]] = {
 @api_endpoint(None)
 async def permission_action(call: WedaCall) -> Any:
     """GET or POST /weda/auth/v1.1/{envType}/{action} (and /weda/auth/v1/…)."""
-    name = str(call.path["action"])
-    found = ACTIONS.get(name)
-    if found is None:
-        raise NotFound(f"the permission service has no action {brief(name)}", reason="action.not_found")
-    scope, action = found
-    check_scope(call.principal, scope)
+    scope, action = find_action(call, ACTIONS, "permission")
     if call.request.method == "GET" and scope is Scope.ADMIN:
-        raise InvalidArgument(f"{name} changes data: POST it", reason="request.method_not_allowed")
+        raise InvalidArgument(f"{call.path['action']} changes data: POST it", reason="request.method_not_allowed")
     body = call.body if call.request.method == "POST" else dict(call.request.query_params)
     return await action(ActionCall(call, pascal(body)))
 

@@ -25,7 +25,7 @@ approvers when a node starts, so no task ever waits for ``SubmitFlowTaskList``: 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -53,8 +53,8 @@ from zida.core.workflow.definition import (
     RouteNode,
 )
 from zida.core.workflow.models import InboxQuery, OperationRecord, ProcessInstance, TaskView
-from zida.dialects.weda.calls import ActionCall, bad, pascal
-from zida.dialects.weda.http import WedaCall, api_endpoint, check_scope
+from zida.dialects.weda.calls import ActionCall, Actions, bad, find_action, pascal
+from zida.dialects.weda.http import WedaCall, api_endpoint
 from zida.dialects.weda.models import render_record, values_in
 from zida.ids import is_decimal
 
@@ -832,7 +832,7 @@ async def describe_deployed_process_list(flow: ActionCall) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ routing
 
 # Action → (the scope it needs, its handler).
-ACTIONS: dict[str, tuple[Scope, Callable[[ActionCall], Awaitable[Any]]]] = {
+ACTIONS: Actions = {
     "StartProcessWithParams": (Scope.PROCESSES_WRITE, start_process_with_params),
     "StartFlowInstance": (Scope.PROCESSES_WRITE, start_flow_instance),
     "DescribeInstanceApproverList": (Scope.TASKS_READ, describe_instance_approver_list),
@@ -856,12 +856,7 @@ ACTIONS: dict[str, tuple[Scope, Callable[[ActionCall], Awaitable[Any]]]] = {
 @api_endpoint(None)
 async def workflow_action(call: WedaCall) -> Any:
     """POST /weda/workflow/v1/{envType}/{Action}."""
-    name = str(call.path["action"])
-    found = ACTIONS.get(name)
-    if found is None:
-        raise NotFound(f"the workflow service has no action {brief(name)}", reason="action.not_found")
-    scope, action = found
-    check_scope(call.principal, scope)
+    _, action = find_action(call, ACTIONS, "workflow")
     return await action(ActionCall(call, pascal(call.body)))
 
 
