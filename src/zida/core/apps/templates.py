@@ -238,7 +238,7 @@ async def put_query_template(
         )
         return Outcome.CREATED
     stored = row["definition"]
-    current = orjson.loads(stored) if isinstance(stored, str | bytes) else stored
+    current = orjson.loads(stored)
     changes = changed_fields({"definition": current}, {"definition": definition})
     if not changes:
         return Outcome.UNCHANGED
@@ -267,15 +267,10 @@ async def find_query_template(conn: Connection, corp_pk: int, name: str) -> Quer
     )
     if stored is None:
         return None
-    return QueryTemplate.from_dict(orjson.loads(stored) if isinstance(stored, str | bytes) else stored)
+    return QueryTemplate.from_dict(orjson.loads(stored))
 
 
 async def list_query_templates(conn: Connection, corp_pk: int) -> list[QueryTemplate]:
     """The corp's templates by name."""
     rows = await conn.fetch("SELECT definition FROM query_template WHERE corp_pk = :c ORDER BY name", {"c": corp_pk})
-    return [
-        QueryTemplate.from_dict(
-            orjson.loads(r["definition"]) if isinstance(r["definition"], str | bytes) else r["definition"]
-        )
-        for r in rows
-    ]
+    return [QueryTemplate.from_dict(orjson.loads(r["definition"])) for r in rows]

@@ -23,6 +23,7 @@ __all__ = [
     "corp_org_secret",
     "department_chain",
     "environment_corp",
+    "environment_id",
     "find_corp",
     "find_departments",
     "find_roles",
@@ -56,6 +57,12 @@ async def corp_of_environment(conn: Connection, env_id: str | None) -> int:
             reason="env.required",
         )
     return await corp_of_environment(conn, str(rows[0]["env_id"]))
+
+
+async def environment_id(conn: Connection, corp_pk: int) -> str | None:
+    """The WeDa environment id of a corp (None: it answers no WeDa client)."""
+    value = await conn.fetchval("SELECT env_id FROM corp WHERE id = :c", {"c": corp_pk})
+    return str(value) if value is not None else None
 
 
 # The corp holding one type of data of a corp's environment: (corp pk, env type) → that corp.

@@ -48,14 +48,13 @@ _COLUMNS = (
 
 
 def _draft(row: Row) -> Draft:
-    data = row["data"]
     return Draft(
         row["draft_id"],
         int(row["app_pk"]),
         int(row["form_pk"]),
         row["form_uuid"],
         row["user_id"],
-        orjson.loads(data) if isinstance(data, str | bytes) else dict(data),
+        orjson.loads(row["data"]),
         int(row["created_at"]),
         int(row["updated_at"]),
     )

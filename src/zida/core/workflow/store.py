@@ -150,7 +150,7 @@ async def find_process_forms_by_key(conn: Connection, corp_pk: int, process_key:
     key = conn.sql.json_text("v.process", "processKey")
     code = conn.sql.json_text("v.process", "processCode")
     return await conn.fetch(
-        "SELECT f.id, f.app_pk, f.form_uuid, f.model_name, v.version FROM form f JOIN app a ON a.id = f.app_pk"
+        "SELECT f.app_pk, f.form_uuid FROM form f JOIN app a ON a.id = f.app_pk"
         " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
         f" WHERE a.corp_pk = :c AND f.form_type = 'process'"
         f" AND ({key} = :k OR ({key} IS NULL AND {code} = :k)) ORDER BY f.id LIMIT 2",
@@ -161,8 +161,8 @@ async def find_process_forms_by_key(conn: Connection, corp_pk: int, process_key:
 async def list_process_forms(conn: Connection, corp_pk: int) -> list[Row]:
     """The corp's process forms with their app and current version, oldest first."""
     return await conn.fetch(
-        "SELECT f.id, f.app_pk, a.app_type, a.name AS app_name, f.form_uuid, f.model_name, v.version, v.process,"
-        " v.created_at FROM form f JOIN app a ON a.id = f.app_pk"
+        "SELECT f.id, a.app_type, a.name AS app_name, f.model_name, v.version, v.created_at"
+        " FROM form f JOIN app a ON a.id = f.app_pk"
         " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
         " WHERE a.corp_pk = :c AND f.form_type = 'process' ORDER BY f.id",
         {"c": corp_pk},

@@ -28,12 +28,20 @@ from typing import Any
 import orjson
 from starlette.routing import Route
 
-from zida.core.apps.queries import find_model_form
+from zida.core.access.members import app_actor
+from zida.core.apps.queries import find_app, find_model_form
 from zida.core.errors import InvalidArgument, NotFound, Unsupported
 from zida.core.org import actions
 from zida.core.org.actions import DepartmentSpec, RoleSpec, UserSpec
 from zida.core.org.models import CorpRef, Department, Role, User
-from zida.core.org.repository import find_departments, find_roles, get_user, list_departments, page_users
+from zida.core.org.repository import (
+    environment_id,
+    find_departments,
+    find_roles,
+    get_user,
+    list_departments,
+    page_users,
+)
 from zida.core.principals import Scope
 from zida.core.records.values import brief
 from zida.core.workflow import store as workflow_store
@@ -107,8 +115,7 @@ def _role_out(role: Role, env_id: str) -> dict[str, Any]:
 
 
 async def _env_id(call: ActionCall) -> str:
-    value = await call.db.fetchval("SELECT env_id FROM corp WHERE id = :c", {"c": call.principal.corp_pk})
-    return str(value or "")
+    return await environment_id(call.db, call.principal.corp_pk) or ""
 
 
 async def _users_out(call: ActionCall, users: Sequence[User]) -> list[dict[str, Any]]:
@@ -433,10 +440,7 @@ async def _subject(call: ActionCall) -> User:
 async def _resource_exists(call: ActionCall, kind: str, resource_id: str) -> bool:
     corp_pk = call.principal.corp_pk
     if kind in ("app", "modelApp"):
-        found = await call.db.fetchval(
-            "SELECT 1 FROM app WHERE corp_pk = :c AND app_type = :a", {"c": corp_pk, "a": resource_id}
-        )
-        return found is not None
+        return await find_app(call.db, corp_pk, resource_id) is not None
     if kind == "flow":
         return bool(await workflow_store.find_process_forms_by_key(call.db, corp_pk, resource_id))
     return await find_model_form(call.db, corp_pk, resource_id) is not None
@@ -475,11 +479,11 @@ async def describe_auth_strategy(call: ActionCall) -> dict[str, Any]:
     methods = spec.get("MethodIdList") or []
     if not isinstance(methods, list) or not all(isinstance(m, str) for m in methods):
         raise bad(f"Resource.MethodIdList must be a list of method names, got {brief(methods)}")
-    is_admin = await call.db.fetchval(
-        "SELECT 1 FROM app_admin aa JOIN org_user u ON u.id = aa.user_pk WHERE aa.app_pk = :a AND u.user_id = :u",
-        {"a": form.app_pk, "u": user.user_id},
-    )
-    kind = (4 if is_admin else 2) if user.active else 1
+    if user.active:
+        actor = await app_actor(call.db, call.principal.corp_pk, form.app_pk, user.user_id)
+        kind = 4 if actor.is_app_admin else 2
+    else:
+        kind = 1
     rows = {"Type": kind, "Scope": [], "Condition": []}
     return {
         "Permission": {
