@@ -802,6 +802,10 @@ def test_return_cannot_reach_into_a_sibling_branch() -> None:
     run = Run(define(*PARALLEL))
     run.agree("wang")
     run.agree("zhao")
+    # The targets a return may pick are those of the task's own branch and the flow above it, never a sibling's.
+    assert run.state.return_targets(run.task("zhou")) == ["n_first"]
+    assert run.state.return_targets(run.task("sun")) == ["n_first", "n_fin"]  # the last: a return's default
+    assert run.state.return_targets(999) == []
     expect(
         InvalidArgument, "task.invalid_return_target", lambda: run.do(Return(run.task("zhou"), "zhou", to_node="n_fin"))
     )

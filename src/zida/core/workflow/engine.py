@@ -350,6 +350,25 @@ class InstanceState:
         """The live branch with this id."""
         return next(b for b in self.branches if b.branch_id == branch_id)
 
+    def lineage(self, branch: Branch) -> list[Branch]:
+        """The branch, its parent, … up to the main flow."""
+        out = [branch]
+        while out[-1].parent_id is not None:
+            out.append(self.branch(out[-1].parent_id))
+        return out
+
+    def return_targets(self, task_id: int) -> list[str]:
+        """Where a return (退回) from an open task may send the flow besides the submitter: the approver nodes its
+        branch and the branches above it passed, oldest first; the last is where a return without a target goes.
+        Empty for a task that is not open."""
+        task = self.task(task_id)
+        if task is None or not task.is_open:
+            return []
+        out: list[str] = []
+        for b in reversed(self.lineage(self.branch(task.branch_id))):
+            out.extend(n for n in b.history if n not in out)
+        return out
+
     def open_tasks(self) -> list[Task]:
         """Tasks still waiting: running, or paused behind signers added before them."""
         return [t for t in self.tasks if t.is_open]
@@ -817,10 +836,7 @@ class _Step:
 
     def lineage(self, branch: Branch) -> list[Branch]:
         """The branch, its parent, … up to the main flow."""
-        out = [branch]
-        while out[-1].parent_id is not None:
-            out.append(self.state.branch(out[-1].parent_id))
-        return out
+        return self.state.lineage(branch)
 
     def subtree(self, branch: Branch) -> list[Branch]:
         """The branch and every branch forked below it."""

@@ -53,6 +53,7 @@ from zida.core.workflow.definition import (
     RouteNode,
 )
 from zida.core.workflow.models import InboxQuery, OperationRecord, ProcessInstance, TaskView
+from zida.core.workflow.steps import local_task
 from zida.dialects.weda.calls import ActionCall, Actions, bad, find_action, pascal
 from zida.dialects.weda.http import WedaCall, api_endpoint
 from zida.dialects.weda.models import render_record, values_in
@@ -562,37 +563,33 @@ class _Canvas:
 
 
 async def get_pre_element_list(flow: ActionCall) -> list[dict[str, Any]]:
-    """GetPreElementList: where RollBack can send the flow: the submitter, then the approver nodes passed."""
+    """GetPreElementList: where RollBack can send the flow from a running task (``TaskId``, else the first one
+    at ``NodeId``, else the first one): the submitter, then the approver nodes the engine allows, oldest first;
+    ``LastNode`` marks where a return without a target goes, ``ActTaskId`` the node's latest task."""
     instance_id = await flow.instance_id("InstanceId", "ProcessInstanceId", task="TaskId")
-    _, inst, definition, history, tasks = await _history(flow, instance_id)
-    current = set(inst.state.current_node_ids())
-    node_id = flow.text("NodeId")
-    if node_id is not None:
-        current.add(node_id)
-    latest: dict[str, int] = {}
-    for task in tasks:
-        if task.status == "COMPLETED" and task.result == "agree" and task.node_id not in current:
-            latest[task.node_id] = task.task_id
-    started = next((r for r in history if r.kind == "start"), None)
-    out = (
-        [
-            {
-                "ElementId": START_ACTIVITY_ID,
-                "ElementName": _node_name(definition, START_ACTIVITY_ID),
-                "LastNode": not latest,
-                "ActTaskId": "",
-            }
-        ]
-        if started is not None
-        else []
-    )
-    for i, (node, task_id) in enumerate(latest.items()):
+    _, inst, definition, _, tasks = await _history(flow, instance_id)
+    task_id = flow.task_id("TaskId", required=False)
+    if task_id is None:
+        node_id = flow.text("NodeId")
+        running = [t for t in tasks if t.status == "RUNNING" and node_id in (None, t.node_id)]
+        task_id = running[0].task_id if running else None
+    targets = inst.state.return_targets(local_task(inst, task_id)) if task_id is not None else []
+    latest = {t.node_id: t.task_id for t in tasks if t.status == "COMPLETED"}
+    out = [
+        {
+            "ElementId": START_ACTIVITY_ID,
+            "ElementName": _node_name(definition, START_ACTIVITY_ID),
+            "LastNode": not targets,
+            "ActTaskId": "",
+        }
+    ]
+    for i, node in enumerate(targets):
         out.append(
             {
                 "ElementId": node,
                 "ElementName": _node_name(definition, node),
-                "LastNode": i == len(latest) - 1,
-                "ActTaskId": str(task_id),
+                "LastNode": i == len(targets) - 1,
+                "ActTaskId": str(latest[node]) if node in latest else "",
             }
         )
     return out
