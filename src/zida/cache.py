@@ -252,6 +252,7 @@ class CacheSync:
         self._any: bytes | None = None
         self._known: dict[str, bytes | None] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def polling(self) -> bool:
@@ -294,6 +295,7 @@ class CacheSync:
 
     async def stop(self) -> None:
         """Stop polling, let pending invalidations reach the store, detach it."""
+        self._stopping = True  # the poll ends even if the store's client turns the cancellation into an error
         if self._task is not None:
             self._task.cancel()
             with suppress(asyncio.CancelledError):
@@ -309,11 +311,13 @@ class CacheSync:
 
     async def _run(self) -> None:
         failing = False
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.interval)
             try:
                 await self.poll()
             except Exception as exc:  # the store is down: keep serving, the TTL bounds staleness meanwhile
+                if self._stopping:  # a stop's cancellation that the Redis client reported as a lost connection
+                    return
                 if not failing:
                     log.warning("cache sync cannot read the shared store, caches live ZIDA_CACHE_SECONDS: %s", exc)
                 failing = True

@@ -9,6 +9,7 @@ import logging
 import sys
 import textwrap
 from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
 
 import anyio
 import pytest
@@ -210,6 +211,25 @@ async def test_the_sync_survives_an_unavailable_store(caplog: pytest.LogCaptureF
             await eventually(lambda: "reads the shared store again" in caplog.text, "the recovery is logged")
         await invalidate_everywhere(store, "apps", registry=CacheRegistry())  # another worker, after the outage
         await eventually(_emptied(cache), "invalidations are heard again")
+
+
+class CancellationEatingSync(CacheSync):
+    """A sync whose read swallows a cancellation (as a Redis client may, reporting a lost connection or nothing)."""
+
+    async def poll(self) -> set[str]:
+        with suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)
+        return set()
+
+
+async def test_a_stop_ends_the_poll_even_when_a_read_swallows_the_cancellation() -> None:
+    sync = CancellationEatingSync(SharedMemoryStore(), 0.001, registry=CacheRegistry())
+    await sync.start()
+    await anyio.sleep(0.05)  # the poll is reading now
+    stopping = asyncio.ensure_future(sync.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=5)  # waits without cancelling anything
+    assert stopping in done  # before the fix the poll went on, and stop() waited for it for ever
+    assert not sync.polling
 
 
 async def test_an_unreachable_redis_stops_the_start() -> None:
