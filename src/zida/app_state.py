@@ -1,9 +1,10 @@
-"""The running server's shared objects (settings, database, key box, token service, shared store, hooks)."""
+"""The running server's shared objects (settings, database, key box, token service, shared store, hooks, events)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
@@ -14,6 +15,11 @@ from zida.crypto import SecretBox
 from zida.db import Database
 from zida.settings import Settings
 from zida.stores import Store
+
+if TYPE_CHECKING:
+    import httpx
+
+    from zida.core.events.worker import DeliveryWorker
 
 __all__ = ["RateLimitHook", "Zida", "no_rate_limit"]
 
@@ -36,3 +42,13 @@ class Zida:
     store: Store
     sessions: SessionService
     rate_limit: RateLimitHook = no_rate_limit
+    # Events out: outbound HTTP (callbacks), the delivery worker and this worker's Stream connections (None when
+    # ZIDA_EVENTS is off).
+    http_client: httpx.AsyncClient | None = None
+    events: DeliveryWorker | None = None
+    stream_hub: Any = None
+
+    def wake_events(self) -> None:
+        """Let the delivery worker run now (a subscription changed, a client connected)."""
+        if self.events is not None:
+            self.events.wake()

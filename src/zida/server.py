@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
+import httpx
 from starlette.applications import Starlette
 from starlette.routing import Router
 from starlette.types import Receive, Scope, Send
@@ -14,22 +15,28 @@ from zida.app_state import Zida
 from zida.cache import configure_caches, start_cache_sync
 from zida.core.access.sessions import SessionService
 from zida.core.access.tokens import TokenService, check_server_key
+from zida.core.events.delivery import RetryPolicy
+from zida.core.events.worker import DeliveryWorker
 from zida.core.records.store import PAGE_CURSORS
 from zida.crypto import SecretBox
-from zida.db import open_database
+from zida.db import Database, open_database
 from zida.db.migrate import check_schema
 from zida.dialects.admin import http as admin_http
 from zida.dialects.admin import routes as admin
 from zida.dialects.dingtalk import apps as dt_apps
 from zida.dialects.dingtalk import batch as dt_batch
+from zida.dialects.dingtalk import callbacks as dt_callbacks
 from zida.dialects.dingtalk import history as dt_history
 from zida.dialects.dingtalk import http as dingtalk_http
+from zida.dialects.dingtalk import oapi as dingtalk_oapi
 from zida.dialects.dingtalk import oauth as dt_oauth
 from zida.dialects.dingtalk import processes as dt_processes
 from zida.dialects.dingtalk import queries as dt_queries
 from zida.dialects.dingtalk import records as dt_records
+from zida.dialects.dingtalk import stream as dt_stream
 from zida.dialects.dingtalk import tasks as dt_tasks
 from zida.dialects.dingtalk import v2 as dt_v2
+from zida.dialects.dingtalk.events import render_for
 from zida.dialects.http import DialectMount, configure_limits
 from zida.dialects.weda import auth as weda_auth
 from zida.dialects.weda import http as weda_http
@@ -61,14 +68,17 @@ def dialect_mounts() -> tuple[list[DialectMount], DialectMount]:
             *dt_v2.routes(),
             *dt_processes.routes(),
             *dt_tasks.routes(),
+            *dt_callbacks.v1_routes(),
+            *dt_stream.routes(),
         ]
     )
+    oapi = dingtalk_oapi.mount(dt_callbacks.routes())
     weda = weda_http.mounts(
         weda_auth.routes(),
         weda_models.routes(),
         [*weda_workflow.routes(), *weda_templates.routes(), *weda_permissions.routes()],
     )
-    return [admin_http.mount(admin.routes()), *weda, dingtalk], dingtalk
+    return [admin_http.mount(admin.routes()), *weda, oapi, dingtalk], dingtalk
 
 
 class _Dialects(Router):
@@ -78,10 +88,14 @@ class _Dialects(Router):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.mounts = list(mounts)
         self.fallback = fallback
+        self.websockets = Router(dt_stream.websocket_routes())
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self.lifespan(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await self.websockets(scope, receive, send)
             return
         if scope["type"] != "http":
             return
@@ -91,6 +105,52 @@ class _Dialects(Router):
                 await mount(scope, receive, send)
                 return
         await self.fallback(scope, receive, send)
+
+
+class _Events:
+    """What delivers events in this process (``client``, ``worker``, ``hub``: None when ZIDA_EVENTS is off)."""
+
+    def __init__(self, settings: Settings, db: Database, box: SecretBox) -> None:
+        self.client: httpx.AsyncClient | None = None
+        self.worker: DeliveryWorker | None = None
+        self.hub: dt_stream.StreamHub | None = None
+        if not settings.events_enabled:
+            return
+        # Outbound pushes: only to the registered URL, redirects never followed, no proxy from the environment.
+        self.client = httpx.AsyncClient(
+            follow_redirects=False,
+            trust_env=False,
+            timeout=settings.callback_timeout_seconds,
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+            headers={"User-Agent": "Zida-Callback/1.0"},
+        )
+        self.hub = dt_stream.StreamHub(settings.stream_ack_seconds, settings.stream_ping_seconds)
+        self.worker = DeliveryWorker(
+            db,
+            box,
+            render_for,
+            [dt_callbacks.HttpCallbackChannel(self.client, settings.callback_timeout_seconds), self.hub],
+            policy=RetryPolicy(
+                dingtalk_retries=settings.callback_retry_seconds,
+                max_backoff_seconds=settings.events_max_backoff_seconds,
+                retry_window_seconds=settings.events_retry_window_seconds,
+            ),
+            poll_seconds=settings.events_poll_seconds,
+            retention_days=settings.events_retention_days,
+        )
+        self.hub.wake = self.worker.wake
+
+
+@asynccontextmanager
+async def _events(settings: Settings, db: Database, box: SecretBox) -> AsyncIterator[_Events]:
+    events = _Events(settings, db, box)
+    try:
+        yield events
+    finally:
+        if events.worker is not None:
+            await events.worker.stop()
+        if events.client is not None:
+            await events.client.aclose()
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -114,7 +174,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             await check_schema(db)
             await check_server_key(db, box)
-            async with start_cache_sync(store, settings):
+            async with start_cache_sync(store, settings), _events(settings, db, box) as events:
                 app.state.zida = Zida(
                     settings=settings,
                     db=db,
@@ -134,8 +194,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
                         failures=store.namespace("auth"),
                         max_failures_per_minute=settings.token_failures_per_minute,
                     ),
+                    http_client=events.client,
+                    events=events.worker,
+                    stream_hub=events.hub,
                 )
-                yield
+                if events.worker is not None:
+                    await events.worker.start()
+                try:
+                    yield
+                finally:
+                    if events.hub is not None:
+                        await events.hub.close_all()
         finally:
             await store.close()
             await db.close()

@@ -91,6 +91,19 @@ class Settings:
     # The file-mode mask of what Zida creates (the SQLite database and its -wal/-shm files, var/, secret.key):
     # 0o077 keeps them the owner's alone.
     umask: int = 0o077
+    # Events out (README "Events"): the delivery worker, HTTP callbacks and Stream mode.
+    events_enabled: bool = True
+    events_poll_seconds: float = 0.1
+    callback_timeout_seconds: float = 1.5
+    callback_retry_seconds: tuple[float, ...] = (10.0, 30.0)
+    events_max_backoff_seconds: float = 300.0
+    events_retry_window_seconds: float = 86400.0
+    events_retention_days: float = 7.0
+    stream_ack_seconds: float = 30.0
+    stream_ticket_seconds: float = 90.0
+    stream_ping_seconds: float = 30.0
+    # The address clients reach this server at (Stream mode's WebSocket endpoint); None: the request's own host.
+    public_url: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -269,7 +282,58 @@ def load_settings(database_url: str | None = None) -> Settings:
             "ZIDA_TOKEN_FAILURES_PER_MINUTE", defaults.token_failures_per_minute, minimum=0
         ),
         umask=file_umask(),
+        events_enabled=_switch_env("ZIDA_EVENTS", defaults.events_enabled),
+        events_poll_seconds=_seconds_env("ZIDA_EVENTS_POLL_SECONDS", defaults.events_poll_seconds, positive=True),
+        callback_timeout_seconds=_seconds_env(
+            "ZIDA_CALLBACK_TIMEOUT_SECONDS", defaults.callback_timeout_seconds, positive=True
+        ),
+        callback_retry_seconds=_seconds_list_env("ZIDA_CALLBACK_RETRY_SECONDS", defaults.callback_retry_seconds),
+        events_max_backoff_seconds=_seconds_env(
+            "ZIDA_EVENTS_MAX_BACKOFF_SECONDS", defaults.events_max_backoff_seconds, positive=True
+        ),
+        events_retry_window_seconds=_seconds_env(
+            "ZIDA_EVENTS_RETRY_WINDOW_SECONDS", defaults.events_retry_window_seconds, positive=True
+        ),
+        events_retention_days=_seconds_env("ZIDA_EVENTS_RETENTION_DAYS", defaults.events_retention_days, positive=True),
+        stream_ack_seconds=_seconds_env("ZIDA_STREAM_ACK_SECONDS", defaults.stream_ack_seconds, positive=True),
+        stream_ticket_seconds=_seconds_env("ZIDA_STREAM_TICKET_SECONDS", defaults.stream_ticket_seconds, positive=True),
+        stream_ping_seconds=_seconds_env("ZIDA_STREAM_PING_SECONDS", defaults.stream_ping_seconds, positive=True),
+        public_url=_public_url_env("ZIDA_PUBLIC_URL"),
     )
+
+
+def _switch_env(name: str, default: bool) -> bool:
+    raw = _env(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("on", "true", "1", "yes"):
+        return True
+    if raw.lower() in ("off", "false", "0", "no"):
+        return False
+    raise ValueError(f"{name} must be on or off, not {raw!r}")
+
+
+def _seconds_list_env(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    raw = _env(name)
+    if raw is None:
+        return default
+    out = []
+    for part in raw.split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            raise ValueError(f"{name} must be seconds separated by commas (such as 10,30), not {raw!r}") from None
+        if not math.isfinite(value) or value <= 0:
+            raise ValueError(f"{name} must hold numbers of seconds greater than 0, not {raw!r}")
+        out.append(value)
+    return tuple(out)
+
+
+def _public_url_env(name: str) -> str | None:
+    url = _env(name)
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise ValueError(f"{name} must be an http:// or https:// URL, not {url!r}")
+    return url.rstrip("/") if url else None
 
 
 def file_umask() -> int:

@@ -29,6 +29,7 @@ from zida.core.apps.queries import APPS_CACHE_SCOPE
 from zida.core.apps.templates import QueryParameter, QueryTemplate, put_query_template
 from zida.core.audit import Outcome
 from zida.core.errors import InvalidArgument, ZidaError
+from zida.core.events.subscriptions import SubscriptionSpec, upsert_subscription
 from zida.core.org.actions import (
     CorpSpec,
     DepartmentSpec,
@@ -46,6 +47,7 @@ from zida.core.records.filters.indexes import ensure_field_indexes
 from zida.crypto import SecretBox
 from zida.db import Connection, Database
 from zida.dialects import granted_scopes
+from zida.dialects.dingtalk.callbacks import check_tags
 from zida.dialects.weda.templates import check_against_model
 
 __all__ = ["BundleError", "LoadReport", "form_spec", "load_bundle", "parse_bundle", "read_bundle", "to_fields"]
@@ -159,6 +161,17 @@ def _check_references(b: BundleIn, source: str) -> None:
         for j, m in enumerate(r.members):
             if m not in user_ids:
                 raise fail(f"roles[{i}].members[{j}]", f"unknown user {m!r}")
+    client_ids = {c.client_id for c in b.credentials}
+    kinds = [(c.appKey, c.kind) for c in b.callbacks]
+    for dup in _dupes(kinds):
+        raise fail(f"callbacks[{kinds.index(dup)}]", f"two {dup[1]} callbacks of credential {dup[0]!r}")
+    for i, cb in enumerate(b.callbacks):
+        if cb.appKey not in client_ids:
+            raise fail(f"callbacks[{i}].appKey", f"unknown credential {cb.appKey!r} (list it under credentials)")
+        try:
+            check_tags(cb.tags)
+        except ZidaError as exc:
+            raise fail(f"callbacks[{i}].tags", exc.message) from None
     for i, c in enumerate(b.credentials):
         for j, s in enumerate(c.scopes):
             try:
@@ -408,6 +421,13 @@ async def load_bundle(db: Database, box: SecretBox, bundle: BundleIn, source: st
             report.outcome("credentials", outcome, CREDENTIALS_CACHE_SCOPE)
         for i, a in enumerate(bundle.apps):
             await _load_app(tx, box, corp, f"apps[{i}]", a, report, source, actor, now)
+        for i, cb in enumerate(bundle.callbacks):
+            # No check_url here: the receiver need not run while a bundle is loaded (the admin API checks it).
+            callback = SubscriptionSpec(cb.kind, tuple(cb.tags), cb.url, cb.token, cb.aesKey, cb.schedule)
+            outcome = await _at(
+                f"callbacks[{i}]", upsert_subscription(tx, box, corp, cb.appKey, callback, actor=actor, now=now), source
+            )
+            report.outcome("callbacks", outcome)
         for i, t in enumerate(bundle.weda.queryTemplates if bundle.weda else []):
             template = query_template(t)
             path = f"weda.queryTemplates[{i}]"

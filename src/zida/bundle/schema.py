@@ -161,6 +161,19 @@ class WedaIn(_Model):
     queryTemplates: list[QueryTemplateIn] = []
 
 
+class CallbackIn(_Model):
+    """Where a credential's events go: an HTTP callback (``callback``: DingTalk's register_call_back format,
+    ``http``: the event-subscription format) or Stream mode (``stream``: no url, token or aesKey)."""
+
+    appKey: str = Field(min_length=1, max_length=128)
+    kind: Literal["callback", "http", "stream"] = "http"
+    url: str | None = None
+    token: str | None = None
+    aesKey: str | None = None
+    tags: list[str] = Field(min_length=1)
+    schedule: Literal["dingtalk", "persistent"] = "persistent"
+
+
 class BundleIn(_Model):
     corp: CorpIn
     weda: WedaIn | None = None
@@ -169,3 +182,4 @@ class BundleIn(_Model):
     roles: list[RoleIn] = []
     credentials: list[CredentialIn] = []
     apps: list[AppIn] = []
+    callbacks: list[CallbackIn] = []

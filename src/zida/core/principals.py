@@ -30,6 +30,7 @@ class Scope(StrEnum):
     APPS_READ = "apps.read"
     FILES_READ = "files.read"
     DIRECTORY_READ = "directory.read"
+    EVENTS = "events"  # register event callbacks, read failed deliveries, receive events over Stream mode
     ADMIN = "admin"
 
 

@@ -84,6 +84,36 @@ class TokenService:
         ):
             return await self._issue(app_key, app_secret, corp_id, ttl_seconds or self.ttl_seconds)
 
+    async def verify(self, app_key: str, app_secret: str) -> Principal:
+        """The credential's principal when the secret is right, without issuing a token (Stream mode's gateway);
+        failures count towards the same per-client-id limit as token requests."""
+        if not app_key or not app_secret:
+            raise InvalidArgument("the client id and secret are required", reason="auth.credentials_missing")
+        async with limit_failures(
+            self.failures,
+            self.max_failures_per_minute,
+            "auth-failures:" + digest(app_key)[:32],
+            "too many failed token requests for this client id: try again in a minute",
+        ):
+            row = await self.db.fetchrow(
+                "SELECT c.id, c.app_key, c.scopes, c.corp_pk, c.secret_hash, co.corp_id FROM credential c"
+                " JOIN corp co ON co.id = c.corp_pk WHERE c.app_key = :app_key",
+                {"app_key": app_key},
+            )
+            if row is None:
+                await asyncio.to_thread(verify_secret, app_secret, DUMMY_HASH)
+                raise Unauthenticated("invalid client id or secret", reason="auth.bad_credentials")
+            if not await self._secret_ok(row["id"], app_secret, row["secret_hash"]):
+                raise Unauthenticated("invalid client id or secret", reason="auth.bad_credentials")
+            return Principal(
+                kind="credential",
+                corp_pk=row["corp_pk"],
+                corp_id=row["corp_id"],
+                scopes=parse_scopes(orjson.loads(row["scopes"])),
+                client_id=row["app_key"],
+                credential_pk=row["id"],
+            )
+
     async def _issue(self, app_key: str, app_secret: str, corp_id: str | None, ttl_seconds: int) -> IssuedToken:
         row = await self.db.fetchrow(
             "SELECT c.id, c.secret_hash, co.corp_id FROM credential c JOIN corp co ON co.id = c.corp_pk"

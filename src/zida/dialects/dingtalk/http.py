@@ -21,7 +21,7 @@ from zida.dialects.dingtalk.errors import error_body
 from zida.dialects.dingtalk.scopes import PERMISSIONS
 from zida.dialects.http import DialectMount, check_url, decode_json, new_request_id, read_json_object, zida_of
 
-__all__ = ["ERRORS", "Call", "endpoint", "json_response", "mount", "render_error"]
+__all__ = ["ERRORS", "Call", "endpoint", "json_response", "mount", "render_error", "require_permission"]
 
 log = logging.getLogger("zida.dingtalk")
 
@@ -198,7 +198,7 @@ class Call:
 Handler = Callable[[Call], Awaitable[Any]]
 
 
-def _require(principal: Principal, permission: str) -> None:
+def require_permission(principal: Principal, permission: str) -> None:
     """Raise DingTalk's missing-permission error unless the principal holds the permission point's scope."""
     if not principal.allows(PERMISSIONS[permission]):
         raise PermissionDenied(
@@ -224,7 +224,7 @@ def endpoint(
                 # The gateway checks the token before it looks at the request, as api.dingtalk.com does.
                 principal = await zida.tokens.authenticate(request.headers.get(TOKEN_HEADER)) if authenticate else None
                 if principal is not None and permission is not None:
-                    _require(principal, permission)
+                    require_permission(principal, permission)
                 await zida.rate_limit(request, principal)
                 check_url(request)
                 body = (

@@ -21,6 +21,7 @@ PERMISSIONS: dict[str, Scope] = {
     "Yida.App.Read": Scope.APPS_READ,
     "Yida.Attachment.Read": Scope.FILES_READ,
     "Contact.User.Read": Scope.DIRECTORY_READ,
+    "Event.Subscription": Scope.EVENTS,  # Zida's name: callbacks, failed lists, Stream mode
 }
 
 WILDCARDS: dict[str, frozenset[Scope]] = {

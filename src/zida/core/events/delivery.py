@@ -1,0 +1,426 @@
+"""Deliveries: the outbox's events fanned out to subscriptions, sent at least once, retried, failed, pruned.
+
+**Fan-out** (:func:`dispatch`): one transaction at a time across all workers (a PostgreSQL advisory lock; SQLite
+serialises writers) takes the oldest undispatched outbox rows of corps with subscriptions, asks the dialect's
+renderer for each subscription's payload (None: it does not receive that event), inserts one ``event_delivery`` row
+per (subscription, event) — unique, so a repeated fan-out changes nothing — and marks the events dispatched
+(``outbox_event.delivered_at``). Two events of one object are written in the order their transactions committed
+(the second waits on the first's row lock), so outbox ids follow commit order per object.
+
+**Sending** (:func:`claim` → the channel → :func:`settle`): a worker claims due deliveries of one subscription with
+a lease (``lease_until``, set by a conditional UPDATE: two workers or hosts never hold the same delivery, and a
+worker that dies lets its leases run out). A delivery is due when its ``next_at`` has come and no earlier event of
+the same object is still pending for the subscription: each object's events arrive in commit order.
+
+**Retries** (:func:`settle`):
+
+* ``dingtalk`` schedule (registered through DingTalk's ``register_call_back``): a failed push is retried at +10 s
+  and +30 s (``ZIDA_CALLBACK_RETRY_SECONDS``); after that it is ``failed`` and listed by the failed-list APIs.
+* ``persistent`` schedule (bundle, admin API, Stream): the subscription is marked failing and backs off — 10 s,
+  30 s, 1, 2, 5 min (at most ``ZIDA_EVENTS_MAX_BACKOFF_SECONDS``) — sending one probe at a time until its receiver
+  answers; then everything pending flows again in order. An event still undelivered after
+  ``ZIDA_EVENTS_RETRY_WINDOW_SECONDS`` (default a day) becomes ``failed``.
+
+**Retention** (:func:`prune`): dispatched outbox rows, and undispatched ones of corps without subscriptions, are
+deleted ``ZIDA_EVENTS_RETENTION_DAYS`` (default 7) after they were written; delivered deliveries that long after
+delivery; failed ones that long after they failed (read from the failed list or not).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from zida.core.events.models import DomainEvent
+from zida.core.events.subscriptions import DINGTALK_SCHEDULE, Subscription
+from zida.db import Connection, Database, Row
+
+__all__ = [
+    "BACKOFF_SECONDS",
+    "Delivery",
+    "Rendered",
+    "RetryPolicy",
+    "claim",
+    "delivery_counts",
+    "dispatch",
+    "event_key",
+    "failed_deliveries",
+    "mark_failures_read",
+    "prune",
+    "redeliver",
+    "release",
+    "settle",
+]
+
+PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
+BACKOFF_SECONDS = (10, 30, 60, 120, 300)
+_DISPATCH_LOCK = 0x5A1DA0E7  # pg_advisory_xact_lock key: one fan-out at a time across workers and hosts
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """An event as one subscription receives it: its type name, ordering key and plaintext JSON."""
+
+    tag: str
+    object_key: str
+    payload: dict[str, Any]
+
+
+Renderer = Callable[[DomainEvent, Subscription], Rendered | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One event for one subscription, as a worker sends it."""
+
+    pk: int
+    subscription_pk: int
+    corp_pk: int
+    event_id: int
+    tag: str
+    object_key: str
+    payload: dict[str, Any]
+    attempts: int
+    status: str
+    next_at: int
+    last_error: str | None
+    event_time: int
+    created_at: int
+    finished_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How failed sends are retried (``ZIDA_CALLBACK_RETRY_SECONDS`` and the ``ZIDA_EVENTS_*`` settings)."""
+
+    dingtalk_retries: tuple[float, ...] = (10.0, 30.0)
+    max_backoff_seconds: float = 300.0
+    retry_window_seconds: float = 86400.0
+
+    def backoff_ms(self, failures: int) -> int:
+        """The persistent schedule's wait after ``failures`` consecutive failures."""
+        step = BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS)) - 1] if failures > 0 else 0
+        return int(min(step, self.max_backoff_seconds) * 1000)
+
+
+def event_key(corp_id: str, event_id: int) -> str:
+    """The stable id of an event (DingTalk's ``eventId``: 32 hex digits), the same on every redelivery."""
+    return hashlib.sha256(f"{corp_id}:{event_id}".encode()).hexdigest()[:32]
+
+
+def _event(row: Row) -> DomainEvent:
+    payload = orjson.loads(row["payload"])
+    return DomainEvent(
+        topic=row["event_type"],
+        corp_pk=int(row["corp_pk"]),
+        object_id=str(payload.get("object", "")),
+        actor=payload.get("actor"),
+        at=int(row["created_at"]),
+        data=payload.get("data") or {},
+        app=payload.get("app"),
+        event_id=int(row["id"]),
+        corp_id=row["corp_id"],
+    )
+
+
+async def dispatch(db: Database, subscriptions: Callable[[Connection], Any], render: Renderer, now: int) -> int:
+    """Fan out the oldest undispatched events (up to 500) to the subscriptions ``subscriptions(tx)`` loads; returns
+    how many events were dispatched (0 when another worker is dispatching or nothing is waiting)."""
+    async with db.transaction() as tx:
+        if tx.sql.name == "postgresql" and not await tx.fetchval(
+            "SELECT pg_try_advisory_xact_lock(:k)", {"k": _DISPATCH_LOCK}
+        ):
+            return 0
+        subs: list[Subscription] = await subscriptions(tx)
+        if not subs:
+            return 0
+        by_corp: dict[int, list[Subscription]] = {}
+        for sub in subs:
+            by_corp.setdefault(sub.corp_pk, []).append(sub)
+        corps = ", ".join(str(int(c)) for c in by_corp)
+        rows = await tx.fetch(
+            "SELECT e.id, e.corp_pk, co.corp_id, e.event_type, e.payload, e.created_at FROM outbox_event e"
+            f" JOIN corp co ON co.id = e.corp_pk WHERE e.delivered_at IS NULL AND e.corp_pk IN ({corps})"
+            " ORDER BY e.id LIMIT 500"
+        )
+        if not rows:
+            return 0
+        deliveries = []
+        for row in rows:
+            event = _event(row)
+            for sub in by_corp[event.corp_pk]:
+                if event.event_id <= sub.start_event_id:
+                    continue
+                rendered = render(event, sub)
+                if rendered is None:
+                    continue
+                deliveries.append(
+                    {
+                        "s": sub.pk,
+                        "c": sub.corp_pk,
+                        "e": event.event_id,
+                        "tag": rendered.tag,
+                        "key": rendered.object_key,
+                        "payload": orjson.dumps(rendered.payload).decode(),
+                        "next": max(now, sub.retry_at or 0) if sub.failing_since else now,
+                        "at": event.at,
+                        "now": now,
+                    }
+                )
+        if deliveries:
+            await tx.executemany(
+                "INSERT INTO event_delivery (subscription_id, corp_pk, event_id, tag, object_key, payload, status,"
+                " attempts, next_at, lease_until, event_time, created_at) VALUES (:s, :c, :e, :tag, :key, :payload,"
+                " 'pending', 0, :next, 0, :at, :now) ON CONFLICT (subscription_id, event_id) DO NOTHING",
+                deliveries,
+            )
+        ids = ", ".join(str(int(r["id"])) for r in rows)
+        await tx.execute(f"UPDATE outbox_event SET delivered_at = :now WHERE id IN ({ids})", {"now": now})
+        return len(rows)
+
+
+_DELIVERY_COLUMNS = (
+    "id, subscription_id, corp_pk, event_id, tag, object_key, payload, attempts, status, next_at, last_error,"
+    " event_time, created_at, finished_at"
+)
+
+
+def _delivery(row: Row) -> Delivery:
+    return Delivery(
+        pk=int(row["id"]),
+        subscription_pk=int(row["subscription_id"]),
+        corp_pk=int(row["corp_pk"]),
+        event_id=int(row["event_id"]),
+        tag=row["tag"],
+        object_key=row["object_key"],
+        payload=orjson.loads(row["payload"]),
+        attempts=int(row["attempts"]),
+        status=row["status"],
+        next_at=int(row["next_at"]),
+        last_error=row["last_error"],
+        event_time=int(row["event_time"]),
+        created_at=int(row["created_at"]),
+        finished_at=row["finished_at"],
+    )
+
+
+async def claim(db: Database, subscription: Subscription, limit: int, now: int, lease_ms: int) -> list[Delivery]:
+    """Lease up to ``limit`` due deliveries of a subscription, each the oldest pending of its object (a failing
+    persistent subscription: only its probe, once its retry time has come)."""
+    if subscription.failing_since is not None and subscription.schedule != DINGTALK_SCHEDULE:
+        if (subscription.retry_at or 0) > now:
+            return []
+        limit = 1
+    async with db.transaction() as tx:
+        rows = await tx.fetch(
+            f"UPDATE event_delivery SET lease_until = :until WHERE id IN (SELECT d.id FROM event_delivery d"
+            " WHERE d.subscription_id = :s AND d.status = 'pending' AND d.next_at <= :now AND d.lease_until <= :now"
+            " AND NOT EXISTS (SELECT 1 FROM event_delivery p WHERE p.subscription_id = d.subscription_id"
+            " AND p.object_key = d.object_key AND p.status = 'pending' AND p.event_id < d.event_id)"
+            " ORDER BY d.next_at, d.event_id LIMIT :n) AND status = 'pending' AND lease_until <= :now"
+            f" RETURNING {_DELIVERY_COLUMNS}",
+            {"until": now + lease_ms, "s": subscription.pk, "now": now, "n": limit},
+        )
+    return sorted((_delivery(r) for r in rows), key=lambda d: d.event_id)
+
+
+async def release(db: Database, delivery_pks: Iterable[int]) -> None:
+    """Give up the leases of deliveries that were not sent (a Stream connection closed): due again at once."""
+    ids = ", ".join(str(int(pk)) for pk in delivery_pks)
+    if ids:
+        await db.execute(
+            f"UPDATE event_delivery SET lease_until = 0 WHERE id IN ({ids}) AND status = 'pending'",
+        )
+
+
+async def settle(
+    db: Database,
+    subscription: Subscription,
+    delivered: Sequence[Delivery],
+    failed: Sequence[tuple[Delivery, str]],
+    now: int,
+    policy: RetryPolicy,
+) -> None:
+    """Record the outcome of sends to one subscription: delivered ones are done; failed ones are retried on the
+    subscription's schedule or become ``failed`` (module docstring)."""
+    if not delivered and not failed:
+        return
+    async with db.transaction() as tx:
+        if delivered:
+            ids = ", ".join(str(d.pk) for d in delivered)
+            await tx.execute(
+                "UPDATE event_delivery SET status = 'delivered', attempts = attempts + 1, finished_at = :now,"
+                f" lease_until = 0, last_error = NULL WHERE id IN ({ids}) AND status = 'pending'",
+                {"now": now},
+            )
+            await tx.execute(
+                "UPDATE event_subscription SET last_delivered_at = :now, failing_since = NULL, failures = 0,"
+                " retry_at = NULL WHERE id = :s",
+                {"now": now, "s": subscription.pk},
+            )
+            if subscription.failing_since is not None and subscription.schedule != DINGTALK_SCHEDULE:
+                # The receiver is back: what waited for it is due now, in order.
+                await tx.execute(
+                    "UPDATE event_delivery SET next_at = :now WHERE subscription_id = :s AND status = 'pending'"
+                    " AND next_at > :now",
+                    {"now": now, "s": subscription.pk},
+                )
+        if not failed:
+            return
+        if subscription.schedule == DINGTALK_SCHEDULE:
+            for delivery, error in failed:
+                attempt = delivery.attempts + 1
+                retry = attempt - 1 < len(policy.dingtalk_retries)
+                await tx.execute(
+                    "UPDATE event_delivery SET attempts = :a, lease_until = 0, last_error = :err, status = :st,"
+                    " next_at = :next, finished_at = :fin WHERE id = :id AND status = 'pending'",
+                    {
+                        "a": attempt,
+                        "err": error[:1000],
+                        "st": PENDING if retry else FAILED,
+                        "next": now + int(policy.dingtalk_retries[attempt - 1] * 1000) if retry else now,
+                        "fin": None if retry else now,
+                        "id": delivery.pk,
+                    },
+                )
+            await tx.execute(
+                "UPDATE event_subscription SET last_error = :err WHERE id = :s",
+                {"err": failed[-1][1][:1000], "s": subscription.pk},
+            )
+            return
+        failures = 1 if subscription.failing_since is None else subscription.failures + 1
+        retry_at = now + policy.backoff_ms(failures)
+        window_ms = int(policy.retry_window_seconds * 1000)
+        for delivery, error in failed:
+            expired = now - delivery.created_at >= window_ms
+            await tx.execute(
+                "UPDATE event_delivery SET attempts = attempts + 1, lease_until = 0, last_error = :err, status = :st,"
+                " next_at = :next, finished_at = :fin WHERE id = :id AND status = 'pending'",
+                {
+                    "err": error[:1000],
+                    "st": FAILED if expired else PENDING,
+                    "next": retry_at,
+                    "fin": now if expired else None,
+                    "id": delivery.pk,
+                },
+            )
+        await tx.execute(
+            "UPDATE event_subscription SET failing_since = COALESCE(failing_since, :now), failures = :f,"
+            " retry_at = :r, last_error = :err WHERE id = :s",
+            {"now": now, "f": failures, "r": retry_at, "err": failed[-1][1][:1000], "s": subscription.pk},
+        )
+        # Nothing else goes to a failing receiver before its probe: the pending wait for the retry time.
+        await tx.execute(
+            "UPDATE event_delivery SET next_at = :r WHERE subscription_id = :s AND status = 'pending' AND next_at < :r",
+            {"r": retry_at, "s": subscription.pk},
+        )
+        await tx.execute(
+            "UPDATE event_delivery SET status = 'failed', finished_at = :now, last_error = COALESCE(last_error,"
+            " 'not delivered within the retry window') WHERE subscription_id = :s AND status = 'pending'"
+            " AND created_at <= :oldest",
+            {"now": now, "s": subscription.pk, "oldest": now - window_ms},
+        )
+
+
+async def delivery_counts(conn: Connection, subscription_pks: Sequence[int]) -> dict[int, dict[str, int]]:
+    """``{subscription: {pending, delivered, failed}}`` (deliveries still retained)."""
+    out: dict[int, dict[str, int]] = {pk: {PENDING: 0, DELIVERED: 0, FAILED: 0} for pk in subscription_pks}
+    if not subscription_pks:
+        return out
+    ids = ", ".join(str(int(pk)) for pk in subscription_pks)
+    rows = await conn.fetch(
+        f"SELECT subscription_id, status, COUNT(*) AS n FROM event_delivery WHERE subscription_id IN ({ids})"
+        " GROUP BY subscription_id, status"
+    )
+    for r in rows:
+        out[int(r["subscription_id"])][r["status"]] = int(r["n"])
+    return out
+
+
+async def failed_deliveries(
+    conn: Connection,
+    subscription_pks: Sequence[int],
+    *,
+    limit: int,
+    unread_only: bool = False,
+    after_pk: int = 0,
+    begin: int | None = None,
+    end: int | None = None,
+    status: str = FAILED,
+) -> list[Delivery]:
+    """Deliveries of some subscriptions in one state (default failed), oldest first; ``unread_only``: not yet
+    returned by a consuming failed-list read; ``begin``/``end``: event time bounds (ms, inclusive)."""
+    if not subscription_pks:
+        return []
+    ids = ", ".join(str(int(pk)) for pk in subscription_pks)
+    where = f"subscription_id IN ({ids}) AND status = :st AND id > :after"
+    params: dict[str, Any] = {"st": status, "after": after_pk, "n": limit}
+    if unread_only:
+        where += " AND failure_read = :no"
+        params["no"] = False
+    if begin is not None:
+        where += " AND event_time >= :b"
+        params["b"] = begin
+    if end is not None:
+        where += " AND event_time <= :e"
+        params["e"] = end
+    rows = await conn.fetch(
+        f"SELECT {_DELIVERY_COLUMNS} FROM event_delivery WHERE {where} ORDER BY id LIMIT :n", params
+    )
+    return [_delivery(r) for r in rows]
+
+
+async def mark_failures_read(
+    conn: Connection, subscription_pks: Sequence[int], delivery_pks: Iterable[int]
+) -> list[int]:
+    """Mark failed deliveries as read (consumed from a failed list); returns the ids that were failed and unread."""
+    pks = [int(pk) for pk in delivery_pks]
+    if not pks or not subscription_pks:
+        return []
+    subs = ", ".join(str(int(pk)) for pk in subscription_pks)
+    ids = ", ".join(str(pk) for pk in pks)
+    rows = await conn.fetch(
+        f"UPDATE event_delivery SET failure_read = :yes WHERE id IN ({ids}) AND subscription_id IN ({subs})"
+        " AND status = 'failed' AND failure_read = :no RETURNING id",
+        {"yes": True, "no": False},
+    )
+    return sorted(int(r["id"]) for r in rows)
+
+
+async def redeliver(db: Database, subscription: Subscription, delivery_pks: Sequence[int] | None, now: int) -> int:
+    """Send failed deliveries of a subscription again (``None``: all of them) from now on; returns how many."""
+    where = "subscription_id = :s AND status = 'failed'"
+    if delivery_pks is not None:
+        if not delivery_pks:
+            return 0
+        where += " AND id IN (" + ", ".join(str(int(pk)) for pk in delivery_pks) + ")"
+    async with db.transaction() as tx:
+        count = await tx.execute(
+            "UPDATE event_delivery SET status = 'pending', attempts = 0, next_at = :now, lease_until = 0,"
+            f" finished_at = NULL, failure_read = :no, created_at = :now WHERE {where}",
+            {"s": subscription.pk, "now": now, "no": False},
+        )
+        await tx.execute(
+            "UPDATE event_subscription SET failing_since = NULL, failures = 0, retry_at = NULL WHERE id = :s",
+            {"s": subscription.pk},
+        )
+    return int(count)
+
+
+async def prune(db: Database, now: int, retention_days: float) -> int:
+    """Delete what the retention period has passed (module docstring); returns the rows deleted."""
+    oldest = now - int(retention_days * 86_400_000)
+    async with db.transaction() as tx:
+        deleted = await tx.execute(
+            "DELETE FROM outbox_event WHERE created_at < :o AND (delivered_at IS NOT NULL"
+            " OR corp_pk NOT IN (SELECT corp_pk FROM event_subscription))",
+            {"o": oldest},
+        )
+        deleted += await tx.execute(
+            "DELETE FROM event_delivery WHERE status <> 'pending' AND finished_at < :o", {"o": oldest}
+        )
+    return int(deleted)

@@ -1,0 +1,198 @@
+"""The delivery worker: one per server process, fanning out the outbox and sending deliveries through channels.
+
+Every ``ZIDA_EVENTS_POLL_SECONDS`` (default 0.1 s; at once when woken: a Stream client connected, a fan-out made
+new deliveries) it
+
+1. fans out waiting outbox events (``zida.core.events.delivery.dispatch``; first a cheap read, so an idle server
+   writes nothing),
+2. for each subscription a channel of this process can serve now (HTTP: always; Stream: while one of its clients
+   is connected here) and that has room (at most ``Channel.capacity`` sends in flight per subscription), claims
+   due deliveries with a lease and sends them in a task of their own — a slow receiver holds only its own
+   subscription's sends, never the API or another receiver —, then settles the outcome (retries, failures),
+3. every ten minutes deletes what the retention period has passed.
+
+Several workers and hosts run the same loop against one database: fan-out is one transaction at a time, and claims
+are leases, so no delivery is sent by two of them at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+from zida.clock import now_ms
+from zida.core.events.delivery import Delivery, Renderer, RetryPolicy, claim, dispatch, prune, release, settle
+from zida.core.events.subscriptions import Subscription, load_subscriptions
+from zida.crypto import SecretBox
+from zida.db import Connection, Database
+
+__all__ = ["NOT_SENT", "Channel", "DeliveryWorker"]
+
+log = logging.getLogger("zida.events")
+
+_PRUNE_EVERY_MS = 600_000
+# A channel's outcome for a delivery it could not even try (its Stream connection closed): due again at once, no
+# attempt counted.
+NOT_SENT = ""
+
+
+class Channel(Protocol):
+    """A way of sending deliveries (HTTP pushes, Stream connections) for some kinds of subscription."""
+
+    kinds: frozenset[str]
+
+    def ready(self, subscription: Subscription) -> bool:
+        """Whether this process can send to the subscription now."""
+        ...
+
+    def capacity(self, subscription: Subscription) -> int:
+        """How many of its deliveries may be in flight at once."""
+        ...
+
+    def lease_ms(self) -> int:
+        """How long a claimed delivery stays leased (longer than a send may take)."""
+        ...
+
+    async def send(self, subscription: Subscription, deliveries: Sequence[Delivery]) -> list[str | None]:
+        """Send deliveries; for each, None when the receiver took it, ``NOT_SENT``, or why it did not take it."""
+        ...
+
+
+class DeliveryWorker:
+    """The loop of the module docstring (``start``/``stop`` from the server's lifespan)."""
+
+    def __init__(
+        self,
+        db: Database,
+        box: SecretBox,
+        render: Renderer,
+        channels: Sequence[Channel],
+        *,
+        policy: RetryPolicy,
+        poll_seconds: float,
+        retention_days: float,
+    ) -> None:
+        self.db = db
+        self.box = box
+        self.render = render
+        self.channels = {kind: channel for channel in channels for kind in channel.kinds}
+        self.policy = policy
+        self.poll_seconds = poll_seconds
+        self.retention_days = retention_days
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._sends: set[asyncio.Task[None]] = set()
+        self._in_flight: dict[int, int] = {}
+        self._stopping = False
+        self._pruned_at = 0
+
+    def wake(self) -> None:
+        """Run the loop now instead of at the next poll."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        """Start the loop."""
+        self._task = asyncio.create_task(self._run(), name="zida-event-delivery")
+
+    async def stop(self) -> None:
+        """Stop the loop; sends in flight finish (or their leases run out)."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._sends:
+            await asyncio.wait(list(self._sends), timeout=5)
+        for task in list(self._sends):
+            task.cancel()
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._stopping:
+            busy = False
+            try:
+                busy = await self.round()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log.exception("event delivery round failed (%d in a row)", failures)
+            if busy:
+                await asyncio.sleep(0)
+                continue
+            self._wake.clear()
+            pause = self.poll_seconds if failures == 0 else min(30.0, self.poll_seconds * 2**failures)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), pause)
+
+    async def _subscriptions(self, conn: Connection) -> list[Subscription]:
+        return await load_subscriptions(conn, self.box)
+
+    async def round(self) -> bool:
+        """One pass: fan out, claim and send, prune; True when there is more to do at once."""
+        subs = await load_subscriptions(self.db, self.box)
+        if not subs:
+            return False
+        now = now_ms()
+        more = False
+        corps = ", ".join(sorted({str(s.corp_pk) for s in subs}))
+        waiting = await self.db.fetchval(
+            f"SELECT id FROM outbox_event WHERE delivered_at IS NULL AND corp_pk IN ({corps}) ORDER BY id LIMIT 1"
+        )
+        if waiting is not None:
+            dispatched = await dispatch(self.db, self._subscriptions, self.render, now)
+            more = dispatched >= 500
+            if dispatched:
+                subs = await load_subscriptions(self.db, self.box)
+        for sub in subs:
+            channel = self.channels.get(sub.kind)
+            if channel is None or not channel.ready(sub):
+                continue
+            room = channel.capacity(sub) - self._in_flight.get(sub.pk, 0)
+            if room <= 0:
+                continue
+            due = await self.db.fetchval(
+                "SELECT id FROM event_delivery WHERE subscription_id = :s AND status = 'pending' AND next_at <= :now"
+                " AND lease_until <= :now LIMIT 1",
+                {"s": sub.pk, "now": now},
+            )
+            if due is None:
+                continue
+            deliveries = await claim(self.db, sub, room, now, channel.lease_ms())
+            if not deliveries:
+                continue
+            self._in_flight[sub.pk] = self._in_flight.get(sub.pk, 0) + len(deliveries)
+            task = asyncio.create_task(self._send(channel, sub, deliveries))
+            self._sends.add(task)
+            task.add_done_callback(self._sends.discard)
+        if now - self._pruned_at >= _PRUNE_EVERY_MS:
+            self._pruned_at = now
+            await prune(self.db, now, self.retention_days)
+        return more
+
+    async def _send(self, channel: Channel, sub: Subscription, deliveries: Sequence[Delivery]) -> None:
+        try:
+            try:
+                outcomes = await channel.send(sub, deliveries)
+            except Exception as exc:  # a channel's bug must not lose the deliveries: they are retried
+                log.exception("sending events to subscription %s failed", sub.pk)
+                outcomes = [f"internal error: {type(exc).__name__}"] * len(deliveries)
+            pairs = list(zip(deliveries, outcomes, strict=True))
+            delivered = [d for d, error in pairs if error is None]
+            failed = [(d, error) for d, error in pairs if error]
+            await release(self.db, [d.pk for d, error in pairs if error == NOT_SENT])
+            await settle(self.db, sub, delivered, failed, now_ms(), self.policy)
+        except Exception:
+            log.exception("settling deliveries of subscription %s failed (their leases will run out)", sub.pk)
+        finally:
+            left = self._in_flight.get(sub.pk, 0) - len(deliveries)
+            if left > 0:
+                self._in_flight[sub.pk] = left
+            else:
+                self._in_flight.pop(sub.pk, None)
+            self._wake.set()

@@ -1,0 +1,326 @@
+"""DingTalk Stream mode: the gateway that opens connections, and the WebSocket that carries events to them.
+
+The official Stream SDKs (PyPI and npm ``dingtalk-stream``) run unchanged: pointed at Zida (Python:
+``DINGTALK_OPENAPI_ENDPOINT=http://host:port``; Node: ``require('dingtalk-stream/constants').GATEWAY_URL``), they
+
+1. ``POST /v1.0/gateway/connections/open`` with ``{clientId, clientSecret, subscriptions: [{type, topic}], ua}``:
+   the clientId and secret of an app credential with the ``Event.Subscription`` permission point (scope
+   ``events``). The answer is ``{endpoint, ticket}``: this server's WebSocket address (``ZIDA_PUBLIC_URL`` or the
+   request's own host) and a single-use ticket valid for ``ZIDA_STREAM_TICKET_SECONDS`` (90 s), kept in the shared
+   store so any worker accepts it. A wrong secret is DingTalk's 400 ``invalidClientIdOrSecret``; nothing is stored.
+2. open ``<endpoint>?ticket=…``; a missing, used or expired ticket is refused (HTTP 403) before the upgrade.
+
+Subscriptions of type ``EVENT`` (topic ``*`` or event types such as ``bpms_instance_change``; Zida's opt-in
+``yida_form_instance_change`` only by name) make the credential's ``stream`` subscription
+(``zida.core.events.subscriptions``) receive those types from then on — it stays when the client disconnects, so
+events committed meanwhile wait and are sent when it is back. ``CALLBACK`` subscriptions (robot messages, card
+callbacks) are accepted and never fire: Zida has no robots or cards.
+
+Frames: ``EVENT`` frames carry ``headers`` (``appId, connectionId, contentType, messageId, time, topic`` and the
+event's ``eventType, eventId, eventBornTime, eventCorpId, eventUnifiedAppId``) and ``data`` (a JSON string). The
+client acks with ``{code, headers: {messageId}, message, data}``: code 200 is delivered unless ``data`` says
+``{"status": "LATER"}``; another code, ``LATER``, or no ack within ``ZIDA_STREAM_ACK_SECONDS`` is a failed attempt,
+sent again after the subscription's backoff (``zida.core.events.delivery``). ``SYSTEM`` frames: ``ping`` every
+``ZIDA_STREAM_PING_SECONDS`` (the SDKs answer it) and ``disconnect`` when the server stops (the SDKs reconnect).
+Several connections of one app share its events (each event goes to one of them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from zida.app_state import Zida
+from zida.clock import now_ms
+from zida.core.errors import InvalidArgument
+from zida.core.events.delivery import Delivery
+from zida.core.events.subscriptions import STREAM, Subscription, SubscriptionSpec, register_subscription
+from zida.core.events.worker import NOT_SENT
+from zida.core.org.models import CorpRef
+from zida.dialects.dingtalk.callbacks import check_tags
+from zida.dialects.dingtalk.http import Call, endpoint, require_permission
+from zida.stores import Store
+
+__all__ = ["STREAM_PATH", "StreamHub", "routes", "websocket_routes"]
+
+log = logging.getLogger("zida.events")
+
+STREAM_PATH = "/v1.0/gateway/connections/stream"
+_TYPES = ("EVENT", "CALLBACK", "SYSTEM")
+_MAX_SUBSCRIPTIONS = 100
+
+
+@dataclass(eq=False)
+class StreamConnection:
+    """One client's WebSocket, and the acks it owes."""
+
+    connection_id: str
+    websocket: WebSocket
+    client_id: str
+    credential_pk: int
+    pending: dict[str, asyncio.Future[tuple[int, Any]]] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    closed: bool = False
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        """Send one frame (frames of concurrent senders never interleave)."""
+        async with self.lock:
+            await self.websocket.send_text(orjson.dumps(frame).decode())
+
+
+class StreamHub:
+    """This worker's Stream connections; the delivery channel of ``stream`` subscriptions
+    (``zida.core.events.worker.Channel``)."""
+
+    kinds = frozenset({STREAM})
+
+    def __init__(self, ack_seconds: float, ping_seconds: float, per_subscription: int = 32) -> None:
+        self.ack_seconds = ack_seconds
+        self.ping_seconds = ping_seconds
+        self.per_subscription = per_subscription
+        self.connections: dict[int, list[StreamConnection]] = {}
+        self._turn = itertools.count()
+        self.wake: Any = None  # the delivery worker's wake(), set by the server
+
+    def ready(self, subscription: Subscription) -> bool:
+        return bool(self.connections.get(subscription.credential_pk))
+
+    def capacity(self, subscription: Subscription) -> int:
+        return self.per_subscription
+
+    def lease_ms(self) -> int:
+        return int(self.ack_seconds * 1000) + 5_000
+
+    def add(self, connection: StreamConnection) -> None:
+        """A client connected: its app's waiting events go to it."""
+        self.connections.setdefault(connection.credential_pk, []).append(connection)
+        if self.wake is not None:
+            self.wake()
+
+    def remove(self, connection: StreamConnection) -> None:
+        """A client went away: what it had not acked is due again at once."""
+        connection.closed = True
+        group = self.connections.get(connection.credential_pk, [])
+        if connection in group:
+            group.remove(connection)
+        if not group:
+            self.connections.pop(connection.credential_pk, None)
+        for future in connection.pending.values():
+            if not future.done():
+                future.set_exception(ConnectionError("the Stream connection closed"))
+
+    async def send(self, subscription: Subscription, deliveries: Sequence[Delivery]) -> list[str | None]:
+        group = self.connections.get(subscription.credential_pk) or []
+        if not group:
+            return [NOT_SENT] * len(deliveries)
+        connection = group[next(self._turn) % len(group)]
+        return list(await asyncio.gather(*(self._deliver(connection, d) for d in deliveries)))
+
+    async def _deliver(self, connection: StreamConnection, delivery: Delivery) -> str | None:
+        message_id = f"{delivery.pk}-{secrets.token_hex(6)}"
+        headers = {
+            "appId": connection.client_id,
+            "connectionId": connection.connection_id,
+            "contentType": "application/json",
+            "messageId": message_id,
+            "time": str(now_ms()),
+            "topic": delivery.tag,
+            **delivery.payload["headers"],
+        }
+        frame = {
+            "specVersion": "1.0",
+            "type": "EVENT",
+            "headers": headers,
+            "data": orjson.dumps(delivery.payload["data"]).decode(),
+        }
+        future: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
+        connection.pending[message_id] = future
+        try:
+            if connection.closed:
+                return NOT_SENT
+            try:
+                await connection.send(frame)
+            except Exception:
+                return NOT_SENT
+            try:
+                code, data = await asyncio.wait_for(future, self.ack_seconds)
+            except TimeoutError:
+                return f"no ack within {self.ack_seconds:g} s"
+            except ConnectionError:
+                return NOT_SENT
+        finally:
+            connection.pending.pop(message_id, None)
+        if code != 200:
+            return f"the client answered code {code}"
+        if isinstance(data, dict) and data.get("status") == "LATER":
+            return "the client answered LATER"
+        return None
+
+    async def close_all(self) -> None:
+        """Tell every client this server is going away (SYSTEM ``disconnect``) and close the sockets."""
+        for group in list(self.connections.values()):
+            for connection in list(group):
+                with contextlib.suppress(Exception):
+                    await connection.send(_system("disconnect", {"reason": "server stopping"}))
+                with contextlib.suppress(Exception):
+                    await connection.websocket.close(1000)
+
+
+def _system(topic: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "specVersion": "1.0",
+        "type": "SYSTEM",
+        "headers": {
+            "contentType": "application/json",
+            "messageId": secrets.token_hex(8),
+            "time": str(now_ms()),
+            "topic": topic,
+        },
+        "data": orjson.dumps(data).decode(),
+    }
+
+
+def _subscriptions(value: Any) -> list[tuple[str, str]]:
+    if value is None:
+        return [("EVENT", "*")]
+    if not isinstance(value, list) or len(value) > _MAX_SUBSCRIPTIONS:
+        raise InvalidArgument(f"{{param}} must be a list of at most {_MAX_SUBSCRIPTIONS} {{type, topic}} objects",
+                              reason="argument.invalid", param="subscriptions")  # fmt: skip
+    out = []
+    for item in value:
+        if not isinstance(item, dict) or item.get("type") not in _TYPES or not isinstance(item.get("topic"), str):
+            raise InvalidArgument("{param}: each is {type: EVENT|CALLBACK, topic}", reason="argument.invalid",
+                                  param="subscriptions")  # fmt: skip
+        out.append((item["type"], item["topic"]))
+    return out
+
+
+def _endpoint_base(call: Call) -> str:
+    base = call.zida.settings.public_url or str(call.request.base_url).rstrip("/")
+    if base.startswith("https://"):
+        return "wss://" + base[len("https://") :]
+    return "ws://" + base.removeprefix("http://")
+
+
+def _tickets(store: Store) -> Store:
+    return store.namespace("stream-ticket")
+
+
+@endpoint(None, authenticate=False)
+async def open_connection(call: Call) -> dict[str, Any]:
+    """Check the app's clientId and secret, and hand out the WebSocket endpoint and a single-use ticket."""
+    client_id = call.text("clientId", "body", required=True, max_chars=128) or ""
+    secret = call.text("clientSecret", "body", required=True, max_chars=1024) or ""
+    subscriptions = _subscriptions(call.body.get("subscriptions"))
+    principal = await call.zida.tokens.verify(client_id, secret)
+    require_permission(principal, "Event.Subscription")
+    topics = [topic for kind, topic in subscriptions if kind == "EVENT"]
+    if topics:
+        check_tags(topics, "subscriptions")
+    ticket = secrets.token_urlsafe(24)
+    grant = {
+        "credential": principal.credential_pk,
+        "corp": principal.corp_pk,
+        "corp_id": principal.corp_id,
+        "client_id": principal.client_id,
+        "topics": topics,
+    }
+    await _tickets(call.zida.store).set(
+        ticket, orjson.dumps(grant), expires_in=call.zida.settings.stream_ticket_seconds
+    )
+    return {"endpoint": _endpoint_base(call) + STREAM_PATH, "ticket": ticket}
+
+
+async def _redeem(store: Store, ticket: str) -> dict[str, Any] | None:
+    """The grant of an unused, unexpired ticket (it is used up now)."""
+    if not ticket or len(ticket) > 200:
+        return None
+    tickets = _tickets(store)
+    raw = await tickets.get(ticket)
+    if raw is None or raw == b"used" or not await tickets.compare_and_set(ticket, raw, b"used", expires_in=60):
+        return None
+    grant: dict[str, Any] = orjson.loads(raw)
+    return grant
+
+
+async def stream_socket(websocket: WebSocket) -> None:
+    """A client's Stream connection (module docstring)."""
+    zida: Zida = websocket.app.state.zida
+    hub: StreamHub | None = zida.stream_hub
+    grant = await _redeem(zida.store, websocket.query_params.get("ticket", ""))
+    if grant is None or hub is None:
+        await websocket.close(code=1008)
+        return
+    topics = grant["topics"]
+    if topics:
+        await register_subscription(
+            zida.db, zida.box, CorpRef(grant["corp"], grant["corp_id"]), grant["client_id"],
+            SubscriptionSpec(kind=STREAM, tags=tuple(topics)), replace=None,
+            actor=f"credential:{grant['client_id']}",
+        )  # fmt: skip
+    await websocket.accept()
+    connection = StreamConnection(
+        connection_id=secrets.token_hex(12),
+        websocket=websocket,
+        client_id=grant["client_id"],
+        credential_pk=grant["credential"],
+    )
+    hub.add(connection)
+    pinger = asyncio.create_task(_ping(connection, hub.ping_seconds))
+    try:
+        while True:
+            text = await websocket.receive_text()
+            _acked(connection, text)
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        pinger.cancel()
+        hub.remove(connection)
+        if websocket.client_state == WebSocketState.CONNECTED:
+            with contextlib.suppress(Exception):
+                await websocket.close(1000)
+
+
+def _acked(connection: StreamConnection, text: str) -> None:
+    """Match an ack to the frame it answers (anything else a client sends is ignored)."""
+    try:
+        ack = orjson.loads(text)
+        message_id = ack["headers"]["messageId"]
+        code = int(ack.get("code", 200))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return
+    future = connection.pending.get(str(message_id))
+    if future is None or future.done():
+        return
+    data: Any = ack.get("data")
+    if isinstance(data, str):
+        with contextlib.suppress(orjson.JSONDecodeError):
+            data = orjson.loads(data)
+    future.set_result((code, data))
+
+
+async def _ping(connection: StreamConnection, every: float) -> None:
+    with contextlib.suppress(Exception):
+        while not connection.closed:
+            await asyncio.sleep(every)
+            await connection.send(_system("ping", {"opaque": secrets.token_hex(8)}))
+
+
+def routes() -> list[Route]:
+    """The gateway route (api.dingtalk.com's mount)."""
+    return [Route("/v1.0/gateway/connections/open", open_connection, methods=["POST"])]
+
+
+def websocket_routes() -> list[WebSocketRoute]:
+    """The Stream WebSocket."""
+    return [WebSocketRoute(STREAM_PATH, stream_socket)]
