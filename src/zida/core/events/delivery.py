@@ -41,6 +41,9 @@ from zida.db import Connection, Database, Row
 
 __all__ = [
     "BACKOFF_SECONDS",
+    "DELIVERED",
+    "FAILED",
+    "PENDING",
     "Delivery",
     "Rendered",
     "RetryPolicy",
@@ -48,7 +51,7 @@ __all__ = [
     "delivery_counts",
     "dispatch",
     "event_key",
-    "failed_deliveries",
+    "find_deliveries",
     "mark_failures_read",
     "prune",
     "redeliver",
@@ -341,7 +344,7 @@ async def delivery_counts(conn: Connection, subscription_pks: Sequence[int]) -> 
     return out
 
 
-async def failed_deliveries(
+async def find_deliveries(
     conn: Connection,
     subscription_pks: Sequence[int],
     *,

@@ -15,6 +15,7 @@ from zida.core.records import store
 from zida.core.records.changes import table_field
 from zida.core.records.filters import And, Filter, Page, RecordQuery
 from zida.core.records.models import FormInstance, SearchResult
+from zida.core.records.values import brief
 from zida.db import Connection
 
 __all__ = [
@@ -156,7 +157,7 @@ async def employee_field_values(
         f = form.field(field_id)
         if f is None or f.refers_to != "users":
             raise InvalidArgument(
-                f"{field_id} is not a people field of {form.form_uuid}",
+                f"{brief(field_id)} is not a people field of {form.form_uuid}",
                 reason="argument.invalid",
                 param="target_fields",
             )

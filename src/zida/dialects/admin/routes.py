@@ -1,5 +1,6 @@
 """The admin API's routes: health, the approval operations (``zida.dialects.admin.workflow``), the org directory and
-the audit log (``…admin.org``), credentials (``…admin.credentials``), apps and forms (``…admin.apps``)."""
+the audit log (``…admin.org``), credentials (``…admin.credentials``), apps and forms (``…admin.apps``), event
+subscriptions (``…admin.events``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from zida.app_state import Zida
-from zida.dialects.admin import apps, credentials, org, workflow
+from zida.dialects.admin import apps, credentials, events, org, workflow
 
 __all__ = ["routes"]
 
@@ -31,4 +32,5 @@ def routes() -> list[Route]:
         *org.routes(),
         *credentials.routes(),
         *apps.routes(),
+        *events.routes(),
     ]

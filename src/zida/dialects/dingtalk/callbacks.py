@@ -47,7 +47,7 @@ from starlette.routing import Route
 
 from zida.clock import now_ms
 from zida.core.errors import Conflict, InvalidArgument, NotFound
-from zida.core.events.delivery import Delivery, failed_deliveries, mark_failures_read
+from zida.core.events.delivery import Delivery, find_deliveries, mark_failures_read
 from zida.core.events.subscriptions import (
     CALLBACK,
     DINGTALK_SCHEDULE,
@@ -298,7 +298,7 @@ async def get_call_back_failed_result(call: Call) -> dict[str, Any]:
     assert call.principal is not None
     subs = await _http_subscriptions(call)
     async with call.zida.db.transaction() as tx:
-        found = await failed_deliveries(tx, subs, limit=_FAILED_PAGE + 1, unread_only=True)
+        found = await find_deliveries(tx, subs, limit=_FAILED_PAGE + 1, unread_only=True)
         page = found[:_FAILED_PAGE]
         await mark_failures_read(tx, subs, [d.pk for d in page])
     return {
@@ -334,7 +334,7 @@ async def failrecord_list(call: Call) -> dict[str, Any]:
     req = _failrecord_request(call)
     size = _int(req.get("size"), "size", _FAILED_PAGE, _FAILED_PAGE) or _FAILED_PAGE
     cursor = _int(req.get("cursor"), "cursor", 0, 2**62)
-    found = await failed_deliveries(call.zida.db, await _http_subscriptions(call), limit=size + 1, unread_only=True,
+    found = await find_deliveries(call.zida.db, await _http_subscriptions(call), limit=size + 1, unread_only=True,
                                     after_pk=cursor)  # fmt: skip
     page = found[:size]
     return {
@@ -363,7 +363,9 @@ async def failrecord_confirm(call: Call) -> dict[str, Any]:
             f"{{param}} must list 1 to {_CONFIRM_MAX} ids", reason="argument.invalid", param="id_list"
         )
     pks = [_int(i, "id_list", 0, 2**62) for i in ids]
-    confirmed = await mark_failures_read(call.zida.db, await _http_subscriptions(call), pks)
+    subs = await _http_subscriptions(call)
+    async with call.zida.db.transaction() as tx:
+        confirmed = await mark_failures_read(tx, subs, pks)
     return {"confirm_list": confirmed}
 
 
@@ -374,7 +376,7 @@ async def failed_results(call: Call) -> dict[str, Any]:
     begin = call.integer("beginTime", 0, minimum=0, maximum=2**53)
     end = call.integer("endTime", 2**53, minimum=0, maximum=2**53)
     subs = await _http_subscriptions(call)
-    found = await failed_deliveries(call.zida.db, subs, limit=_FAILED_PAGE + 1, begin=begin, end=end)
+    found = await find_deliveries(call.zida.db, subs, limit=_FAILED_PAGE + 1, begin=begin, end=end)
     page = found[:_FAILED_PAGE]
     return {
         "failedList": [
