@@ -52,7 +52,7 @@ def _clean(d: dict[str, Any]) -> dict[str, Any]:
 
 
 async def dump_bundle(conn: Connection, corp_id: str) -> dict[str, Any]:
-    """The corp ``corp_id`` as bundle data (no appSecret, systemToken, taskApiCode or passwords)."""
+    """The corp ``corp_id`` as bundle data (no appSecret, systemToken, taskApiCode, passwords or callback secrets)."""
     corp = await conn.fetchrow(
         "SELECT id, corp_id, name, env_id, env_type FROM corp WHERE corp_id = :c", {"c": corp_id}
     )
@@ -85,6 +85,11 @@ async def dump_bundle(conn: Connection, corp_id: str) -> dict[str, Any]:
         {"c": c},
     )
     creds = await conn.fetch("SELECT app_key, scopes FROM credential WHERE corp_pk = :c ORDER BY id", {"c": c})
+    callbacks = await conn.fetch(
+        "SELECT c.app_key, s.kind, s.url, s.tags, s.schedule FROM event_subscription s"
+        " JOIN credential c ON c.id = s.credential_pk WHERE s.corp_pk = :c ORDER BY s.id",
+        {"c": c},
+    )
     apps = await conn.fetch(
         "SELECT id, app_type, name, name_en, description, icon, status, creator_user_id FROM app"
         " WHERE corp_pk = :c ORDER BY id",
@@ -181,5 +186,18 @@ async def dump_bundle(conn: Connection, corp_id: str) -> dict[str, Any]:
                 }
             )
             for a in apps
+        ],
+        # Without token and aesKey, like every secret: loading this back keeps the stored ones.
+        "callbacks": [
+            _clean(
+                {
+                    "appKey": cb["app_key"],
+                    "kind": cb["kind"],
+                    "url": cb["url"],
+                    "tags": orjson.loads(cb["tags"]),
+                    "schedule": cb["schedule"],
+                }
+            )
+            for cb in callbacks
         ],
     }

@@ -189,3 +189,18 @@ def test_two_servers_deliver_each_event_once(events: Events, http_receiver: Rece
             assert mine == ["start", "start", "finish", "start", "finish", "finish"]
     finally:
         other.stop()
+
+
+def test_a_slow_receiver_holds_up_nobody_else(events: Events, http_receiver: Receiver) -> None:
+    slow = Receiver(EV_RECORDS[0])
+    try:
+        subscribe(events, EV_RECORDS[0], slow, ["bpms_instance_change", "bpms_task_change"])
+        subscribe(events, EV_HTTP[0], http_receiver, ["bpms_instance_change", "bpms_task_change"])
+        slow.mode = "slow"  # answers after 2.5 s: past the deadline, each push is a failed attempt
+        iid = events.approve()  # the API answers while pushes to the slow receiver hang
+        got = http_receiver.wait_for(6)
+        assert {e["BizId"] for e in got} == {iid}
+        assert len(slow.events()) < 6  # still working through its first pushes
+    finally:
+        slow.mode = "ok"
+        slow.close()

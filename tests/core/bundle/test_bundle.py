@@ -202,3 +202,56 @@ def test_fixture_bundles_are_valid() -> None:
     for name in ("corp_a.yaml", "corp_b.yaml"):
         parse_bundle(read_bundle(FIXTURES / name))
     parse_bundle(read_bundle(Path(__file__).parents[3] / "demo" / "bundle.yaml"))
+
+
+AES = "Yue0EfdN5900c1ce5cf6A152c63DDe1808a60c5ecd7"
+
+
+async def test_callbacks_load_encrypted_dump_without_secrets_and_load_back(db: Database) -> None:
+    corp = unique()
+    bundle = base(corp)
+    key = f"key-{corp}"
+    bundle["callbacks"] = [
+        {"appKey": key, "kind": "http", "url": "https://erp.example.com/cb", "token": "cb-token-01", "aesKey": AES,
+         "tags": ["bpms_instance_change"]},
+        {"appKey": key, "kind": "stream", "tags": ["*"]},
+    ]  # fmt: skip
+    report = await load_bundle(db, SecretBox(SECRET_KEY), parse_bundle(bundle))
+    assert report.created["callbacks"] == 2
+    rows = await db.fetch("SELECT token_enc, aes_key_enc FROM event_subscription WHERE url IS NOT NULL"
+                          " AND corp_pk = (SELECT id FROM corp WHERE corp_id = :c)", {"c": corp})  # fmt: skip
+    assert len(rows) == 1 and "cb-token-01" not in rows[0]["token_enc"] and AES not in rows[0]["aes_key_enc"]
+    assert SecretBox(SECRET_KEY).decrypt(rows[0]["token_enc"]) == "cb-token-01"
+    dumped = await dump_bundle(db, corp)
+    assert dumped["callbacks"] == [
+        {"appKey": key, "kind": "http", "url": "https://erp.example.com/cb", "tags": ["bpms_instance_change"],
+         "schedule": "persistent"},
+        {"appKey": key, "kind": "stream", "tags": ["*"], "schedule": "persistent"},
+    ]  # fmt: skip
+    assert "cb-token-01" not in repr(dumped) and AES not in repr(dumped)
+    report = await load_bundle(db, SecretBox(SECRET_KEY), parse_bundle(dumped))
+    assert not report.created and not report.updated
+    assert await load_bundle(db, SecretBox(SECRET_KEY), parse_bundle(bundle))  # the same again: unchanged
+
+
+@pytest.mark.parametrize(
+    ("callback", "error_path", "words"),
+    [
+        ({"appKey": "nobody", "tags": ["*"], "kind": "stream"}, "callbacks[0].appKey", "unknown credential"),
+        ({"tags": ["nope"], "kind": "stream"}, "callbacks[0].tags", "unknown event type"),
+        (
+            {"tags": ["*"], "url": "https://x.example/cb", "token": "tok-1234", "aesKey": AES[:42]},
+            "callbacks[0]",
+            "aes_key",
+        ),
+        ({"tags": ["*"], "url": "https://x.example/cb"}, "callbacks[0]", "token"),
+    ],
+)
+async def test_bad_callbacks_name_the_path(db: Database, callback: dict[str, Any], error_path: str, words: str) -> None:
+    corp = unique()
+    bundle = base(corp)
+    bundle["callbacks"] = [{"appKey": f"key-{corp}", **callback}]
+    with pytest.raises(BundleError) as err:
+        await load_bundle(db, SecretBox(SECRET_KEY), parse_bundle(bundle))
+    assert err.value.path.startswith(error_path) and words in str(err.value), str(err.value)
+    assert await db.fetchval("SELECT count(*) FROM corp WHERE corp_id = :c", {"c": corp}) == 0

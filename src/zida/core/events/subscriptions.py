@@ -346,7 +346,19 @@ async def upsert_subscription(
     actor: str | None,
     now: int,
 ) -> Outcome:
-    """Inside the caller's transaction (``zida load``): create or change the credential's subscription."""
+    """Inside the caller's transaction (``zida load``): create or change the credential's subscription; a token or
+    aes_key left out keeps the stored one (a dump holds neither)."""
+    if spec.kind != STREAM and (spec.token is None or spec.aes_key is None):
+        row = await _stored(tx, await _credential_pk(tx, corp, client_id), spec.kind)
+        if row is not None and row["token_enc"] and row["aes_key_enc"]:
+            spec = SubscriptionSpec(
+                spec.kind,
+                spec.tags,
+                spec.url,
+                spec.token or box.decrypt(row["token_enc"]),
+                spec.aes_key or box.decrypt(row["aes_key_enc"]),
+                spec.schedule,
+            )
     _, outcome = await _write(tx, box, corp, client_id, check_spec(spec), replace=None, actor=actor, now=now)
     return outcome
 
