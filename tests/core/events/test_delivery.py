@@ -186,3 +186,15 @@ async def test_prune_deletes_what_retention_passed(db: Database, corp: CorpRef) 
 async def test_event_key_is_stable() -> None:
     assert delivery.event_key("corp", 7) == delivery.event_key("corp", 7) != delivery.event_key("corp", 8)
     assert len(delivery.event_key("corp", 7)) == 32
+
+
+async def test_never_tried_deliveries_fail_after_the_retry_window(db: Database, corp: CorpRef) -> None:
+    sub = await subscribe(db, corp)
+    await emit(db, corp, ("a.x", "o1", 1))
+    await fan_out(db, corp)
+    async with db.transaction() as tx:  # waiting two hours for a Stream client that never came back
+        await tx.execute("UPDATE event_delivery SET created_at = :t WHERE corp_pk = :c",
+                         {"t": now_ms() - 7_200_000, "c": corp.pk})  # fmt: skip
+    await delivery.prune(db, now_ms(), 7.0, retry_window_seconds=3600.0)
+    (failed,) = await delivery.find_deliveries(db, [sub.pk], limit=10)
+    assert (failed.status, failed.attempts, failed.last_error) == ("failed", 0, "not delivered within the retry window")

@@ -21,7 +21,8 @@ the same object is still pending for the subscription: each object's events arri
   answers; then everything pending flows again in order. An event still undelivered after
   ``ZIDA_EVENTS_RETRY_WINDOW_SECONDS`` (default a day) becomes ``failed``.
 
-**Retention** (:func:`prune`): dispatched outbox rows, and undispatched ones of corps without subscriptions, are
+**Retention** (:func:`prune`): deliveries still pending past the retry window fail (a Stream client that never
+reconnected); dispatched outbox rows, and undispatched ones of corps without subscriptions, are
 deleted ``ZIDA_EVENTS_RETENTION_DAYS`` (default 7) after they were written; delivered deliveries that long after
 delivery; failed ones that long after they failed (read from the failed list or not).
 """
@@ -414,10 +415,19 @@ async def redeliver(db: Database, subscription: Subscription, delivery_pks: Sequ
     return int(count)
 
 
-async def prune(db: Database, now: int, retention_days: float) -> int:
-    """Delete what the retention period has passed (module docstring); returns the rows deleted."""
+async def prune(db: Database, now: int, retention_days: float, retry_window_seconds: float | None = None) -> int:
+    """Delete what the retention period has passed (module docstring), and fail deliveries still pending past the
+    retry window (a Stream client that never came back: never tried, so never failed by ``settle``); returns the
+    rows deleted."""
     oldest = now - int(retention_days * 86_400_000)
     async with db.transaction() as tx:
+        if retry_window_seconds is not None:
+            await tx.execute(
+                "UPDATE event_delivery SET status = 'failed', finished_at = :now, last_error = COALESCE(last_error,"
+                " 'not delivered within the retry window') WHERE status = 'pending' AND created_at <= :oldest"
+                " AND lease_until <= :now",
+                {"now": now, "oldest": now - int(retry_window_seconds * 1000)},
+            )
         deleted = await tx.execute(
             "DELETE FROM outbox_event WHERE created_at < :o AND (delivered_at IS NOT NULL"
             " OR corp_pk NOT IN (SELECT corp_pk FROM event_subscription))",

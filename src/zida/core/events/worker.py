@@ -9,7 +9,8 @@ new deliveries) it
    is connected here) and that has room (at most ``Channel.capacity`` sends in flight per subscription), claims
    due deliveries with a lease and sends them in a task of their own — a slow receiver holds only its own
    subscription's sends, never the API or another receiver —, then settles the outcome (retries, failures),
-3. every ten minutes deletes what the retention period has passed.
+3. every ten minutes fails what stayed pending past the retry window and deletes what the retention period has
+   passed.
 
 Several workers and hosts run the same loop against one database: fan-out is one transaction at a time, and claims
 are leases, so no delivery is sent by two of them at once.
@@ -172,7 +173,7 @@ class DeliveryWorker:
             task.add_done_callback(self._sends.discard)
         if now - self._pruned_at >= _PRUNE_EVERY_MS:
             self._pruned_at = now
-            await prune(self.db, now, self.retention_days)
+            await prune(self.db, now, self.retention_days, self.policy.retry_window_seconds)
         return more
 
     async def _send(self, channel: Channel, sub: Subscription, deliveries: Sequence[Delivery]) -> None:
