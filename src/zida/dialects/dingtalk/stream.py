@@ -28,7 +28,10 @@ Several connections of one app share its events (each event goes to one of them)
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
+import hmac
 import itertools
 import logging
 import secrets
@@ -47,6 +50,7 @@ from zida.core.events.delivery import Delivery
 from zida.core.events.subscriptions import STREAM, Subscription, SubscriptionSpec, register_subscription
 from zida.core.events.worker import NOT_SENT
 from zida.core.org.models import CorpRef
+from zida.crypto import SecretBox
 from zida.dialects.dingtalk.callbacks import check_tags
 from zida.dialects.dingtalk.http import Call, endpoint, require_permission
 from zida.stores import Store
@@ -58,6 +62,8 @@ log = logging.getLogger("zida.events")
 STREAM_PATH = "/v1.0/gateway/connections/stream"
 _TYPES = ("EVENT", "CALLBACK", "SYSTEM")
 _MAX_SUBSCRIPTIONS = 100
+_TICKET = "stream-ticket"
+_MAX_TICKET = 16_384
 
 
 @dataclass(eq=False)
@@ -212,10 +218,6 @@ def _endpoint_base(call: Call) -> str:
     return "ws://" + base.removeprefix("http://")
 
 
-def _tickets(store: Store) -> Store:
-    return store.namespace("stream-ticket")
-
-
 @endpoint(None, authenticate=False)
 async def open_connection(call: Call) -> dict[str, Any]:
     """Check the app's clientId and secret, and hand out the WebSocket endpoint and a single-use ticket."""
@@ -227,29 +229,37 @@ async def open_connection(call: Call) -> dict[str, Any]:
     topics = [topic for kind, topic in subscriptions if kind == "EVENT"]
     if topics:
         check_tags(topics, "subscriptions")
-    ticket = secrets.token_urlsafe(24)
     grant = {
         "credential": principal.credential_pk,
         "corp": principal.corp_pk,
         "corp_id": principal.corp_id,
         "client_id": principal.client_id,
         "topics": topics,
+        "expires": now_ms() + int(call.zida.settings.stream_ticket_seconds * 1000),
+        "nonce": secrets.token_hex(8),
     }
-    await _tickets(call.zida.store).set(
-        ticket, orjson.dumps(grant), expires_in=call.zida.settings.stream_ticket_seconds
-    )
-    return {"endpoint": _endpoint_base(call) + STREAM_PATH, "ticket": ticket}
+    return {"endpoint": _endpoint_base(call) + STREAM_PATH, "ticket": _sign(call.zida.box, grant)}
 
 
-async def _redeem(store: Store, ticket: str) -> dict[str, Any] | None:
-    """The grant of an unused, unexpired ticket (it is used up now)."""
-    if not ticket or len(ticket) > 200:
+def _sign(box: SecretBox, grant: dict[str, Any]) -> str:
+    """A ticket: the grant (URL-safe base64 JSON) and its MAC with the server key — any worker can check it."""
+    body = base64.urlsafe_b64encode(orjson.dumps(grant)).rstrip(b"=").decode()
+    return f"{body}.{box.derive(_TICKET, body, 64)}"
+
+
+async def _redeem(box: SecretBox, store: Store, ticket: str) -> dict[str, Any] | None:
+    """The grant of an authentic, unexpired, unused ticket (used up now: on every worker sharing the store)."""
+    body, _, mac = ticket.rpartition(".")
+    if not body or len(ticket) > _MAX_TICKET or not hmac.compare_digest(mac, box.derive(_TICKET, body, 64)):
         return None
-    tickets = _tickets(store)
-    raw = await tickets.get(ticket)
-    if raw is None or raw == b"used" or not await tickets.compare_and_set(ticket, raw, b"used", expires_in=60):
+    grant: dict[str, Any] = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    left = (grant["expires"] - now_ms()) / 1000
+    if left <= 0:
         return None
-    grant: dict[str, Any] = orjson.loads(raw)
+    if not await store.namespace("stream-ticket").compare_and_set(
+        hashlib.sha256(ticket.encode()).hexdigest(), None, b"used", expires_in=left
+    ):
+        return None
     return grant
 
 
@@ -257,7 +267,7 @@ async def stream_socket(websocket: WebSocket) -> None:
     """A client's Stream connection (module docstring)."""
     zida: Zida = websocket.app.state.zida
     hub: StreamHub | None = zida.stream_hub
-    grant = await _redeem(zida.store, websocket.query_params.get("ticket", ""))
+    grant = await _redeem(zida.box, zida.store, websocket.query_params.get("ticket", ""))
     if grant is None or hub is None:
         await websocket.close(code=1008)
         return
