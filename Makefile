@@ -27,6 +27,12 @@ $(WEDA_JS)/node_modules/.installed: $(WEDA_JS)/package-lock.json
 	npm ci --prefix $(WEDA_JS) --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The official Node Stream SDK the events conformance tests drive (npm registry, pinned by package-lock.json).
+EVENTS_JS := tests/conformance/events/js
+$(EVENTS_JS)/node_modules/.installed: $(EVENTS_JS)/package-lock.json
+	npm ci --prefix $(EVENTS_JS) --no-audit --no-fund --loglevel=error
+	touch $@
+
 ## make run: virtualenv, install, migrate the embedded SQLite database, load the demo, serve on 127.0.0.1:8080
 run: $(VENV)/.installed
 	$(BIN)/zida migrate --database $(DATABASE)
@@ -43,11 +49,11 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-test-sqlite: $(VENV)/.installed-dev $(WEDA_JS)/node_modules/.installed
+test-sqlite: $(VENV)/.installed-dev $(WEDA_JS)/node_modules/.installed $(EVENTS_JS)/node_modules/.installed
 	ZIDA_TEST_DATABASE=sqlite $(BIN)/pytest
 
-test-postgres: $(VENV)/.installed-dev $(WEDA_JS)/node_modules/.installed
+test-postgres: $(VENV)/.installed-dev $(WEDA_JS)/node_modules/.installed $(EVENTS_JS)/node_modules/.installed
 	ZIDA_TEST_DATABASE=$(TEST_PG_URL) $(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache $(WEDA_JS)/node_modules
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache $(WEDA_JS)/node_modules $(EVENTS_JS)/node_modules

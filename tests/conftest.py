@@ -99,10 +99,10 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``zida serve`` in a child process."""
+    """``zida serve`` in a child process (on ``port``, or a free one)."""
 
-    def __init__(self, database_url: str, **env: str) -> None:
-        self.port = free_port()
+    def __init__(self, database_url: str, port: int | None = None, **env: str) -> None:
+        self.port = port or free_port()
         self.endpoint = f"127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "zida.cli", "serve", "--port", str(self.port), "--log-level", "warning"],
