@@ -1,0 +1,71 @@
+"""A server restarting with deliveries pending: nothing is lost, nothing reordered. Its own database, so that no
+other server delivers meanwhile."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conformance.events.conftest import EV_HTTP, FAST, Events
+from tests.conformance.events.receiver import Receiver
+from tests.conformance.events.test_subscriptions_admin import state, subscribe
+from tests.conftest import TEST_DATABASE, ServerProcess, _with_schema, free_port, load_fixture_bundle
+from zida.db.database import is_postgres
+from zida.db.migrate import sync_engine, upgrade
+
+
+@pytest.fixture
+def own_url(tmp_path: Path) -> Iterator[str]:
+    """A migrated database holding only the corp_events bundle."""
+    if is_postgres(TEST_DATABASE):
+        schema = "zt_" + secrets.token_hex(6)
+        url = _with_schema(TEST_DATABASE, schema)
+        upgrade(url)
+        load_fixture_bundle(url, "corp_events.yaml")
+        yield url
+        engine = sync_engine(TEST_DATABASE)
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        engine.dispose()
+    else:
+        url = f"sqlite:///{tmp_path / 'restart.db'}"
+        upgrade(url)
+        load_fixture_bundle(url, "corp_events.yaml")
+        yield url
+
+
+def test_pending_deliveries_survive_a_restart(own_url: str) -> None:
+    port = free_port()
+    server = ServerProcess(own_url, port=port, **FAST)
+    receiver = Receiver(EV_HTTP[0])
+    try:
+        events = Events(server, own_url)
+        view = subscribe(events, EV_HTTP[0], receiver, ["bpms_instance_change", "bpms_task_change"])
+        receiver.mode = "down"
+        first = events.approve()
+        second = events.approve()
+        deadline = time.monotonic() + 15
+        while state(events, view["id"])["failingSince"] is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert state(events, view["id"])["deliveries"]["pending"] == 12
+        server.stop()
+        receiver.mode = "ok"
+        server = ServerProcess(own_url, port=port, **FAST)
+        got = receiver.wait_for(12, timeout=30)
+        for iid in (first, second):
+            assert [(e["EventType"], e["type"]) for e in got if e["BizId"] == iid] == [
+                ("bpms_instance_change", "start"),
+                ("bpms_task_change", "start"),
+                ("bpms_task_change", "finish"),
+                ("bpms_task_change", "start"),
+                ("bpms_task_change", "finish"),
+                ("bpms_instance_change", "finish"),
+            ]
+        assert len({e["eventId"] for e in got}) == 12
+    finally:
+        server.stop()
+        receiver.close()
