@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -41,21 +42,30 @@ def _with_schema(url: str, schema: str) -> str:
     return url + ("&" if "?" in url else "?") + f"search_path={schema}"
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A migrated, empty database for the whole session."""
+@contextmanager
+def fresh_database(directory: Path) -> Iterator[str]:
+    """A migrated, empty database (a new PostgreSQL schema, dropped after; or a SQLite file in ``directory``)."""
     if is_postgres(TEST_DATABASE):
         schema = "zt_" + secrets.token_hex(6)
         url = _with_schema(TEST_DATABASE, schema)
         upgrade(url)
-        yield url
-        engine = sync_engine(TEST_DATABASE)
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        engine.dispose()
+        try:
+            yield url
+        finally:
+            engine = sync_engine(TEST_DATABASE)
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+            engine.dispose()
     else:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'zida.db'}"
+        url = f"sqlite:///{directory / 'zida.db'}"
         upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated, empty database for the whole session."""
+    with fresh_database(tmp_path_factory.mktemp("db")) as url:
         yield url
 
 

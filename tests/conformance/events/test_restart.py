@@ -3,7 +3,6 @@ other server delivers meanwhile."""
 
 from __future__ import annotations
 
-import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,27 +12,13 @@ import pytest
 from tests.conformance.events.conftest import EV_HTTP, FAST, Events
 from tests.conformance.events.receiver import Receiver
 from tests.conformance.events.test_subscriptions_admin import state, subscribe
-from tests.conftest import TEST_DATABASE, ServerProcess, _with_schema, free_port, load_fixture_bundle
-from zida.db.database import is_postgres
-from zida.db.migrate import sync_engine, upgrade
+from tests.conftest import ServerProcess, free_port, fresh_database, load_fixture_bundle
 
 
 @pytest.fixture
 def own_url(tmp_path: Path) -> Iterator[str]:
     """A migrated database holding only the corp_events bundle."""
-    if is_postgres(TEST_DATABASE):
-        schema = "zt_" + secrets.token_hex(6)
-        url = _with_schema(TEST_DATABASE, schema)
-        upgrade(url)
-        load_fixture_bundle(url, "corp_events.yaml")
-        yield url
-        engine = sync_engine(TEST_DATABASE)
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        engine.dispose()
-    else:
-        url = f"sqlite:///{tmp_path / 'restart.db'}"
-        upgrade(url)
+    with fresh_database(tmp_path) as url:
         load_fixture_bundle(url, "corp_events.yaml")
         yield url
 

@@ -20,7 +20,7 @@ from zida.core.access.sessions import load_session
 from zida.core.errors import InvalidArgument, Misconfigured, Unauthenticated
 from zida.core.principals import IssuedToken, Principal, parse_scopes
 from zida.crypto import DUMMY_HASH, SecretBox, digest, verify_secret
-from zida.db import Database
+from zida.db import Database, Row
 from zida.stores import Store
 
 __all__ = ["CREDENTIALS_CACHE_SCOPE", "TokenService", "check_server_key"]
@@ -95,16 +95,7 @@ class TokenService:
             "auth-failures:" + digest(app_key)[:32],
             "too many failed token requests for this client id: try again in a minute",
         ):
-            row = await self.db.fetchrow(
-                "SELECT c.id, c.app_key, c.scopes, c.corp_pk, c.secret_hash, co.corp_id FROM credential c"
-                " JOIN corp co ON co.id = c.corp_pk WHERE c.app_key = :app_key",
-                {"app_key": app_key},
-            )
-            if row is None:
-                await asyncio.to_thread(verify_secret, app_secret, DUMMY_HASH)
-                raise Unauthenticated("invalid client id or secret", reason="auth.bad_credentials")
-            if not await self._secret_ok(row["id"], app_secret, row["secret_hash"]):
-                raise Unauthenticated("invalid client id or secret", reason="auth.bad_credentials")
+            row = await self._checked(app_key, app_secret)
             return Principal(
                 kind="credential",
                 corp_pk=row["corp_pk"],
@@ -114,10 +105,11 @@ class TokenService:
                 credential_pk=row["id"],
             )
 
-    async def _issue(self, app_key: str, app_secret: str, corp_id: str | None, ttl_seconds: int) -> IssuedToken:
+    async def _checked(self, app_key: str, app_secret: str) -> Row:
+        """The credential row of ``app_key`` when ``app_secret`` is its secret, else ``Unauthenticated``."""
         row = await self.db.fetchrow(
-            "SELECT c.id, c.secret_hash, co.corp_id FROM credential c JOIN corp co ON co.id = c.corp_pk"
-            " WHERE c.app_key = :app_key",
+            "SELECT c.id, c.app_key, c.scopes, c.corp_pk, c.secret_hash, co.corp_id FROM credential c"
+            " JOIN corp co ON co.id = c.corp_pk WHERE c.app_key = :app_key",
             {"app_key": app_key},
         )
         if row is None:
@@ -126,6 +118,10 @@ class TokenService:
             raise Unauthenticated("invalid client id or secret", reason="auth.bad_credentials")
         if not await self._secret_ok(row["id"], app_secret, row["secret_hash"]):
             raise Unauthenticated("invalid client id or secret", reason="auth.bad_credentials")
+        return row
+
+    async def _issue(self, app_key: str, app_secret: str, corp_id: str | None, ttl_seconds: int) -> IssuedToken:
+        row = await self._checked(app_key, app_secret)
         if corp_id is not None and corp_id != row["corp_id"]:
             raise Unauthenticated("the credential does not belong to this corp", reason="auth.bad_credentials")
         now = now_ms()
