@@ -33,10 +33,15 @@ def test_pending_deliveries_survive_a_restart(own_url: str) -> None:
         receiver.mode = "down"
         first = events.approve()
         second = events.approve()
-        deadline = time.monotonic() + 15
-        while state(events, view["id"])["failingSince"] is None and time.monotonic() < deadline:
+        deadline = time.monotonic() + 15  # both approvals fanned out, their receiver failing
+        while time.monotonic() < deadline:
+            shown = state(events, view["id"])
+            if shown["failingSince"] is not None and shown["deliveries"]["pending"] == 12:
+                break
             time.sleep(0.05)
-        assert state(events, view["id"])["deliveries"]["pending"] == 12
+        assert (shown["deliveries"], shown["failingSince"] is not None) == (
+            {"pending": 12, "delivered": 0, "failed": 0}, True,
+        )  # fmt: skip
         server.stop()
         receiver.mode = "ok"
         server = ServerProcess(own_url, port=port, **FAST)

@@ -4,11 +4,11 @@ claims (per-object order, leases that two workers never share), both retry sched
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from tests.conftest import SECRET_KEY
+from tests.conftest import SECRET_KEY, fresh_database
 from zida.clock import now_ms
 from zida.core.access.credentials import create_credential
 from zida.core.events import delivery
@@ -26,7 +26,7 @@ from zida.core.events.subscriptions import (
 from zida.core.org.actions import CorpSpec, upsert_corp
 from zida.core.org.models import CorpRef
 from zida.crypto import SecretBox
-from zida.db import Connection, Database
+from zida.db import Connection, Database, open_database
 
 pytestmark = pytest.mark.anyio
 
@@ -41,6 +41,23 @@ def render(event: DomainEvent, sub: Subscription) -> Rendered | None:
     if not event.topic.startswith("a.") or "a" not in sub.tags:
         return None
     return Rendered("a", event.object_id, {"topic": event.topic, "object": event.object_id, "n": event.data["n"]})
+
+
+@pytest.fixture(scope="module")
+def quiet_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A database of its own: the servers other tests leave running deliver every subscription of the session
+    database, and would claim what these tests claim."""
+    with fresh_database(tmp_path_factory.mktemp("delivery")) as url:
+        yield url
+
+
+@pytest.fixture
+async def db(quiet_url: str) -> AsyncIterator[Database]:
+    database = await open_database(quiet_url)
+    try:
+        yield database
+    finally:
+        await database.close()
 
 
 @pytest.fixture
@@ -173,7 +190,7 @@ async def test_prune_deletes_what_retention_passed(db: Database, corp: CorpRef) 
     (d,) = await delivery.claim(db, sub, 10, now_ms(), 5_000)
     await delivery.settle(db, sub, [d], [], now_ms(), POLICY)
     assert await delivery.find_deliveries(db, [sub.pk], limit=10, status="delivered") != []
-    # Make this corp's rows two days old (other tests' rows in the session database stay recent).
+    # Make this corp's rows two days old (other tests' rows stay recent).
     old = now_ms() - 2 * 86_400_000
     async with db.transaction() as tx:
         await tx.execute("UPDATE outbox_event SET created_at = :t WHERE corp_pk = :c", {"t": old, "c": corp.pk})

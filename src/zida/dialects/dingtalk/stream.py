@@ -22,7 +22,7 @@ client acks with ``{code, headers: {messageId}, message, data}``: code 200 is de
 ``{"status": "LATER"}``; another code, ``LATER``, or no ack within ``ZIDA_STREAM_ACK_SECONDS`` is a failed attempt,
 sent again after the subscription's backoff (``zida.core.events.delivery``). ``SYSTEM`` frames: ``ping`` every
 ``ZIDA_STREAM_PING_SECONDS`` (the SDKs answer it) and ``disconnect`` when the server stops (the SDKs reconnect).
-Several connections of one app share its events (each event goes to one of them).
+Several connections of one app share its events (each event goes to one of those that subscribed to EVENT topics).
 """
 
 from __future__ import annotations
@@ -68,12 +68,13 @@ _MAX_TICKET = 16_384
 
 @dataclass(eq=False)
 class StreamConnection:
-    """One client's WebSocket, and the acks it owes."""
+    """One client's WebSocket, and the acks it owes (``events``: it subscribed to EVENT topics)."""
 
     connection_id: str
     websocket: WebSocket
     client_id: str
     credential_pk: int
+    events: bool = True
     pending: dict[str, asyncio.Future[tuple[int, Any]]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     closed: bool = False
@@ -98,8 +99,12 @@ class StreamHub:
         self._turn = itertools.count()
         self.wake: Any = None  # the delivery worker's wake(), set by the server
 
+    def _receivers(self, credential_pk: int) -> list[StreamConnection]:
+        """The app's connections that take events (not those that subscribed to CALLBACK topics only)."""
+        return [c for c in self.connections.get(credential_pk, ()) if c.events]
+
     def ready(self, subscription: Subscription) -> bool:
-        return bool(self.connections.get(subscription.credential_pk))
+        return bool(self._receivers(subscription.credential_pk))
 
     def capacity(self, subscription: Subscription) -> int:
         return self.per_subscription
@@ -126,7 +131,7 @@ class StreamHub:
                 future.set_exception(ConnectionError("the Stream connection closed"))
 
     async def send(self, subscription: Subscription, deliveries: Sequence[Delivery]) -> list[str | None]:
-        group = self.connections.get(subscription.credential_pk) or []
+        group = self._receivers(subscription.credential_pk)
         if not group:
             return [NOT_SENT] * len(deliveries)
         connection = group[next(self._turn) % len(group)]
@@ -284,6 +289,7 @@ async def stream_socket(websocket: WebSocket) -> None:
         websocket=websocket,
         client_id=grant["client_id"],
         credential_pk=grant["credential"],
+        events=bool(topics),
     )
     hub.add(connection)
     pinger = asyncio.create_task(_ping(connection, hub.ping_seconds))
