@@ -17,9 +17,8 @@ from zida.settings import Settings
 from zida.stores import Store
 
 if TYPE_CHECKING:
-    import httpx
-
     from zida.core.events.worker import DeliveryWorker
+    from zida.outbound import OutboundClient
 
 __all__ = ["RateLimitHook", "Zida", "no_rate_limit"]
 
@@ -44,7 +43,7 @@ class Zida:
     rate_limit: RateLimitHook = no_rate_limit
     # Events out: outbound HTTP (callbacks), the delivery worker and this worker's Stream connections (None when
     # ZIDA_EVENTS is off).
-    http_client: httpx.AsyncClient | None = None
+    http_client: OutboundClient | None = None
     events: DeliveryWorker | None = None
     stream_hub: Any = None
 

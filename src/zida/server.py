@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-import httpx
 from starlette.applications import Starlette
 from starlette.routing import Router
 from starlette.types import Receive, Scope, Send
@@ -44,6 +43,7 @@ from zida.dialects.weda import models as weda_models
 from zida.dialects.weda import permissions as weda_permissions
 from zida.dialects.weda import templates as weda_templates
 from zida.dialects.weda import workflow as weda_workflow
+from zida.outbound import OutboundClient
 from zida.settings import Settings, load_settings, require_secret_key
 from zida.stores import open_store
 
@@ -111,19 +111,13 @@ class _Events:
     """What delivers events in this process (``client``, ``worker``, ``hub``: None when ZIDA_EVENTS is off)."""
 
     def __init__(self, settings: Settings, db: Database, box: SecretBox) -> None:
-        self.client: httpx.AsyncClient | None = None
+        self.client: OutboundClient | None = None
         self.worker: DeliveryWorker | None = None
         self.hub: dt_stream.StreamHub | None = None
         if not settings.events_enabled:
             return
         # Outbound pushes: only to the registered URL, redirects never followed, no proxy from the environment.
-        self.client = httpx.AsyncClient(
-            follow_redirects=False,
-            trust_env=False,
-            timeout=settings.callback_timeout_seconds,
-            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
-            headers={"User-Agent": "Zida-Callback/1.0"},
-        )
+        self.client = OutboundClient()
         self.hub = dt_stream.StreamHub(settings.stream_ack_seconds, settings.stream_ping_seconds)
         self.worker = DeliveryWorker(
             db,

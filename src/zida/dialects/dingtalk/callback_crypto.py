@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import re
 import secrets
@@ -71,9 +72,9 @@ class CallbackCrypto:
     encoding_aes_key: str
     owner_key: str
 
-    @property
+    @functools.cached_property
     def key(self) -> bytes:
-        """The AES-256 key."""
+        """The AES-256 key (decoded once)."""
         return aes_key(self.encoding_aes_key)
 
     def encrypt(self, message: str, *, random: str | None = None) -> str:

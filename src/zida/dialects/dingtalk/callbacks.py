@@ -41,7 +41,6 @@ import string
 from collections.abc import Sequence
 from typing import Any
 
-import httpx
 import orjson
 from starlette.routing import Route
 
@@ -65,6 +64,7 @@ from zida.dialects.dingtalk.callback_crypto import CallbackCrypto, CryptoError
 from zida.dialects.dingtalk.events import KNOWN_TAGS
 from zida.dialects.dingtalk.http import Call, endpoint
 from zida.dialects.dingtalk.oapi import json_field, oapi_endpoint
+from zida.outbound import OutboundClient, OutboundError
 
 __all__ = ["HttpCallbackChannel", "check_receiver", "check_tags", "owner_key", "routes"]
 
@@ -97,11 +97,11 @@ def _nonce() -> str:
 
 
 async def push(
-    client: httpx.AsyncClient,
+    client: OutboundClient,
     url: str,
     crypto: CallbackCrypto,
     message: dict[str, Any],
-    timeout: float,  # noqa: ASYNC109 (httpx's own timeout)
+    timeout: float,  # noqa: ASYNC109 (the client's deadline)
 ) -> str | None:
     """Push one message to ``url``; None when the receiver answered the encrypted ``success``, else what was wrong."""
     timestamp, nonce = str(now_ms()), _nonce()
@@ -109,17 +109,17 @@ async def push(
     sign = crypto.sign(timestamp, nonce, encrypt)
     params = {"msg_signature": sign, "signature": sign, "timestamp": timestamp, "nonce": nonce}
     try:
-        response = await client.post(url, params=params, json={"encrypt": encrypt}, timeout=timeout)
-    except httpx.TimeoutException:
+        answer = await client.post_json(url, params, orjson.dumps({"encrypt": encrypt}), timeout)
+    except TimeoutError:
         return f"no answer within {timeout:g} s"
-    except httpx.HTTPError as exc:
-        return f"request failed: {type(exc).__name__}: {exc}"[:300]
-    if response.is_redirect:
-        return f"the URL redirects (HTTP {response.status_code}); redirects are not followed"
-    if response.status_code != 200:
-        return f"http statusCode is:{response.status_code}"
+    except OutboundError as exc:
+        return f"request failed: {exc}"[:300]
+    if answer.is_redirect:
+        return f"the URL redirects (HTTP {answer.status}); redirects are not followed"
+    if answer.status != 200:
+        return f"http statusCode is:{answer.status}"
     try:
-        reply = orjson.loads(response.content)
+        reply = orjson.loads(answer.body)
         text = crypto.verify(
             str(reply.get("msg_signature", "")),
             str(reply.get("timeStamp", reply.get("timestamp", ""))),
@@ -140,7 +140,7 @@ class HttpCallbackChannel:
 
     kinds = frozenset({CALLBACK, HTTP})
 
-    def __init__(self, client: httpx.AsyncClient, timeout: float, per_subscription: int = 16) -> None:
+    def __init__(self, client: OutboundClient, timeout: float, per_subscription: int = 128) -> None:
         self.client = client
         self.timeout = timeout
         self.per_subscription = per_subscription
@@ -165,7 +165,7 @@ class HttpCallbackChannel:
 
 
 async def check_receiver(
-    client: httpx.AsyncClient | None,
+    client: OutboundClient | None,
     spec: SubscriptionSpec,
     owner: str,
     timeout: float,  # noqa: ASYNC109
@@ -173,11 +173,12 @@ async def check_receiver(
     """Send ``check_url`` to a would-be subscription's URL: ``Conflict`` (71009) unless it answers ``success``."""
     assert spec.url and spec.token and spec.aes_key
     crypto = CallbackCrypto(spec.token, spec.aes_key, owner)
-    if client is None:  # ZIDA_EVENTS off: still check what is registered
-        async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as own:
-            error = await push(own, spec.url, crypto, {"EventType": "check_url"}, timeout)
-    else:
-        error = await push(client, spec.url, crypto, {"EventType": "check_url"}, timeout)
+    own = client or OutboundClient()  # ZIDA_EVENTS off: still check what is registered
+    try:
+        error = await push(own, spec.url, crypto, {"EventType": "check_url"}, timeout)
+    finally:
+        if client is None:
+            await own.aclose()
     if error is not None:
         raise Conflict(f"the URL did not answer check_url with the encrypted success: {error}",
                        reason="event.check_url_failed", param="url")  # fmt: skip
