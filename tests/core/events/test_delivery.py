@@ -215,3 +215,17 @@ async def test_never_tried_deliveries_fail_after_the_retry_window(db: Database, 
     await delivery.prune(db, now_ms(), 7.0, retry_window_seconds=3600.0)
     (failed,) = await delivery.find_deliveries(db, [sub.pk], limit=10)
     assert (failed.status, failed.attempts, failed.last_error) == ("failed", 0, "not delivered within the retry window")
+
+
+async def test_several_events_of_an_object_are_claimed_in_order(db: Database, corp: CorpRef) -> None:
+    sub = await subscribe(db, corp)
+    await emit(db, corp, ("a.x", "o1", 1), ("a.x", "o2", 2), ("a.x", "o1", 3), ("a.x", "o1", 4))
+    await fan_out(db, corp)
+    now = now_ms()
+    first = await delivery.claim(db, sub, 10, now, 30_000, per_object=2)
+    assert [d.payload["n"] for d in first] == [1, 2, 3]  # o1's first two, o2's one
+    assert await delivery.claim(db, sub, 10, now, 30_000, per_object=2) == []  # o1's third waits for them
+    o1 = [d for d in first if d.object_key == "o1"]
+    await delivery.settle(db, sub, [o1[0]], [(o1[1], "down")], now, POLICY)  # the second failed: nothing after it
+    failing = await current(db, corp, sub.pk)
+    assert await delivery.claim(db, failing, 10, now, 30_000, per_object=2) == []

@@ -10,7 +10,8 @@ per (subscription, event) — unique, so a repeated fan-out changes nothing — 
 **Sending** (:func:`claim` → the channel → :func:`settle`): a worker claims due deliveries of one subscription with
 a lease (``lease_until``, set by a conditional UPDATE: two workers or hosts never hold the same delivery, and a
 worker that dies lets its leases run out). A delivery is due when its ``next_at`` has come and no earlier event of
-the same object is still pending for the subscription: each object's events arrive in commit order.
+the same object is in flight or waiting for a retry; the worker sends an object's claimed events one after the
+other and stops at the first that fails: each object's events arrive in commit order.
 
 **Retries** (:func:`settle`):
 
@@ -212,22 +213,27 @@ def _delivery(row: Row) -> Delivery:
     )
 
 
-async def claim(db: Database, subscription: Subscription, limit: int, now: int, lease_ms: int) -> list[Delivery]:
-    """Lease up to ``limit`` due deliveries of a subscription, each the oldest pending of its object (a failing
-    persistent subscription: only its probe, once its retry time has come)."""
+async def claim(
+    db: Database, subscription: Subscription, limit: int, now: int, lease_ms: int, per_object: int = 1
+) -> list[Delivery]:
+    """Lease up to ``limit`` due deliveries of a subscription in event order: for each object the first
+    ``per_object`` of its pending events, and only while none before them is in flight or waiting for a retry (a
+    failing persistent subscription: only its probe, once its retry time has come). The caller sends each object's
+    events in this order, one after the other."""
     if subscription.failing_since is not None and subscription.schedule != DINGTALK_SCHEDULE:
         if (subscription.retry_at or 0) > now:
             return []
         limit = 1
     async with db.transaction() as tx:
         rows = await tx.fetch(
-            f"UPDATE event_delivery SET lease_until = :until WHERE id IN (SELECT d.id FROM event_delivery d"
+            "UPDATE event_delivery SET lease_until = :until WHERE id IN (SELECT id FROM (SELECT d.id, d.event_id,"
+            " ROW_NUMBER() OVER (PARTITION BY d.object_key ORDER BY d.event_id) AS place FROM event_delivery d"
             " WHERE d.subscription_id = :s AND d.status = 'pending' AND d.next_at <= :now AND d.lease_until <= :now"
             " AND NOT EXISTS (SELECT 1 FROM event_delivery p WHERE p.subscription_id = d.subscription_id"
-            " AND p.object_key = d.object_key AND p.status = 'pending' AND p.event_id < d.event_id)"
-            " ORDER BY d.next_at, d.event_id LIMIT :n) AND status = 'pending' AND lease_until <= :now"
-            f" RETURNING {_DELIVERY_COLUMNS}",
-            {"until": now + lease_ms, "s": subscription.pk, "now": now, "n": limit},
+            " AND p.object_key = d.object_key AND p.status = 'pending' AND p.event_id < d.event_id"
+            " AND (p.next_at > :now OR p.lease_until > :now))) due WHERE place <= :per ORDER BY event_id LIMIT :n)"
+            f" AND status = 'pending' AND lease_until <= :now RETURNING {_DELIVERY_COLUMNS}",
+            {"until": now + lease_ms, "s": subscription.pk, "now": now, "n": limit, "per": per_object},
         )
     return sorted((_delivery(r) for r in rows), key=lambda d: d.event_id)
 
