@@ -117,6 +117,7 @@ class DeliveryWorker:
         failures = 0
         while not self._stopping:
             busy = False
+            self._wake.clear()  # before the round: a send finishing during it wakes the next one at once
             try:
                 busy = await self.round()
                 failures = 0
@@ -128,7 +129,6 @@ class DeliveryWorker:
             if busy:
                 await asyncio.sleep(0)
                 continue
-            self._wake.clear()
             pause = self.poll_seconds if failures == 0 else min(30.0, self.poll_seconds * 2**failures)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), pause)
