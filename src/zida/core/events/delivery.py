@@ -225,13 +225,18 @@ async def claim(
             return []
         limit = 1
     async with db.transaction() as tx:
+        # The candidates are picked first, on their own (a materialised CTE: never re-run per row, whatever the
+        # statistics say), then leased by primary key; PostgreSQL skips rows another worker is leasing right now.
+        lock = " FOR UPDATE OF e SKIP LOCKED" if tx.sql.name == "postgresql" else ""
         rows = await tx.fetch(
-            "UPDATE event_delivery SET lease_until = :until WHERE id IN (SELECT id FROM (SELECT d.id, d.event_id,"
-            " ROW_NUMBER() OVER (PARTITION BY d.object_key ORDER BY d.event_id) AS place FROM event_delivery d"
-            " WHERE d.subscription_id = :s AND d.status = 'pending' AND d.next_at <= :now AND d.lease_until <= :now"
-            " AND NOT EXISTS (SELECT 1 FROM event_delivery p WHERE p.subscription_id = d.subscription_id"
-            " AND p.object_key = d.object_key AND p.status = 'pending' AND p.event_id < d.event_id"
-            " AND (p.next_at > :now OR p.lease_until > :now))) due WHERE place <= :per ORDER BY event_id LIMIT :n)"
+            "WITH due AS MATERIALIZED (SELECT d.id, d.event_id, ROW_NUMBER() OVER (PARTITION BY d.object_key"
+            " ORDER BY d.event_id) AS place FROM event_delivery d WHERE d.subscription_id = :s"
+            " AND d.status = 'pending' AND d.next_at <= :now AND d.lease_until <= :now AND NOT EXISTS (SELECT 1"
+            " FROM event_delivery p WHERE p.subscription_id = d.subscription_id AND p.object_key = d.object_key"
+            " AND p.status = 'pending' AND p.event_id < d.event_id AND (p.next_at > :now OR p.lease_until > :now))),"
+            " picked AS MATERIALIZED (SELECT e.id FROM event_delivery e JOIN due ON due.id = e.id"
+            f" WHERE due.place <= :per ORDER BY due.event_id LIMIT :n{lock})"
+            " UPDATE event_delivery SET lease_until = :until WHERE id IN (SELECT id FROM picked)"
             f" AND status = 'pending' AND lease_until <= :now RETURNING {_DELIVERY_COLUMNS}",
             {"until": now + lease_ms, "s": subscription.pk, "now": now, "n": limit, "per": per_object},
         )
