@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import hmac
 import secrets
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
 import orjson
@@ -69,32 +70,29 @@ class TokenService:
             return True
         return False
 
+    def _attempt(self, app_key: str, app_secret: str) -> AbstractAsyncContextManager[None]:
+        """A check of a client id and secret: both required, and failures counted per client id (the limit)."""
+        if not app_key or not app_secret:
+            raise InvalidArgument("the client id and secret are required", reason="auth.credentials_missing")
+        return limit_failures(
+            self.failures,
+            self.max_failures_per_minute,
+            "auth-failures:" + digest(app_key)[:32],
+            "too many failed token requests for this client id: try again in a minute",
+        )
+
     async def issue(
         self, app_key: str, app_secret: str, corp_id: str | None = None, *, ttl_seconds: int | None = None
     ) -> IssuedToken:
         """Token for an app credential; within validity the same token comes back with renewed validity
         (``ttl_seconds``: the validity a dialect gives its tokens, default ``self.ttl_seconds``)."""
-        if not app_key or not app_secret:
-            raise InvalidArgument("the client id and secret are required", reason="auth.credentials_missing")
-        async with limit_failures(
-            self.failures,
-            self.max_failures_per_minute,
-            "auth-failures:" + digest(app_key)[:32],
-            "too many failed token requests for this client id: try again in a minute",
-        ):
+        async with self._attempt(app_key, app_secret):
             return await self._issue(app_key, app_secret, corp_id, ttl_seconds or self.ttl_seconds)
 
     async def verify(self, app_key: str, app_secret: str) -> Principal:
         """The credential's principal when the secret is right, without issuing a token (Stream mode's gateway);
         failures count towards the same per-client-id limit as token requests."""
-        if not app_key or not app_secret:
-            raise InvalidArgument("the client id and secret are required", reason="auth.credentials_missing")
-        async with limit_failures(
-            self.failures,
-            self.max_failures_per_minute,
-            "auth-failures:" + digest(app_key)[:32],
-            "too many failed token requests for this client id: try again in a minute",
-        ):
+        async with self._attempt(app_key, app_secret):
             row = await self._checked(app_key, app_secret)
             return Principal(
                 kind="credential",

@@ -36,7 +36,6 @@ from zida.core.access.credentials import get_credential
 from zida.core.errors import InvalidArgument, NotFound
 from zida.core.events.delivery import DELIVERED, FAILED, PENDING, delivery_counts, find_deliveries, redeliver
 from zida.core.events.subscriptions import (
-    CALLBACK,
     STREAM,
     Subscription,
     SubscriptionSpec,
@@ -49,7 +48,7 @@ from zida.core.events.subscriptions import (
 from zida.dialects.admin.errors import parse_body
 from zida.dialects.admin.http import AdminCall, admin_endpoint, respond
 from zida.dialects.admin.org import actor_of, corp_of, limit_of
-from zida.dialects.dingtalk.callbacks import check_receiver, check_tags
+from zida.dialects.dingtalk.callbacks import check_receiver, check_tags, owner_key
 
 __all__ = ["routes"]
 
@@ -119,7 +118,7 @@ async def _save(call: AdminCall, client_id: str, spec: SubscriptionSpec, *, repl
     if await get_credential(call.zida.db, call.principal.corp_pk, client_id) is None:
         raise NotFound(f"credential {client_id} does not exist", reason="credential.not_found", param="client_id")
     if check and spec.kind != STREAM:
-        owner = call.principal.corp_id if spec.kind == CALLBACK else client_id
+        owner = owner_key(spec.kind, call.principal.corp_id, client_id)
         await check_receiver(call.zida.http_client, spec, owner, call.zida.settings.callback_timeout_seconds)
     pk = await register_subscription(
         call.zida.db, call.zida.box, corp_of(call), client_id, spec, replace=replace, actor=actor_of(call)

@@ -75,9 +75,9 @@ _FAILED_PAGE = 200
 _CONFIRM_MAX = 100
 
 
-def owner_key(subscription: Subscription) -> str:
+def owner_key(kind: str, corp_id: str, client_id: str) -> str:
     """The ownerKey a subscription's messages carry: the corpId (``register_call_back``) or the appKey."""
-    return subscription.corp_id if subscription.kind == CALLBACK else subscription.client_id
+    return corp_id if kind == CALLBACK else client_id
 
 
 def check_tags(tags: Any, param: str = "call_back_tag") -> tuple[str, ...]:
@@ -156,7 +156,11 @@ class HttpCallbackChannel:
 
     async def send(self, subscription: Subscription, deliveries: Sequence[Delivery]) -> list[str | None]:
         assert subscription.url and subscription.token and subscription.aes_key
-        crypto = CallbackCrypto(subscription.token, subscription.aes_key, owner_key(subscription))
+        crypto = CallbackCrypto(
+            subscription.token,
+            subscription.aes_key,
+            owner_key(subscription.kind, subscription.corp_id, subscription.client_id),
+        )
         return list(
             await asyncio.gather(
                 *(push(self.client, subscription.url, crypto, d.payload, self.timeout) for d in deliveries)
@@ -210,7 +214,8 @@ async def _register(call: Call, *, replace: bool) -> dict[str, Any]:
     ):
         raise Conflict("this app already registered a callback: use update_call_back",
                        reason="event.subscription_exists")  # fmt: skip
-    await check_receiver(zida.http_client, spec, call.principal.corp_id, zida.settings.callback_timeout_seconds)
+    owner = owner_key(CALLBACK, call.principal.corp_id, call.principal.client_id)
+    await check_receiver(zida.http_client, spec, owner, zida.settings.callback_timeout_seconds)
     await register_subscription(
         zida.db, zida.box, _corp(call.principal), call.principal.client_id, spec, replace=replace,
         actor=f"credential:{call.principal.client_id}",

@@ -109,7 +109,8 @@ class _Errors:
     """oapi's answers to errors (``zida.dialects.http.ErrorFormat``): always HTTP 200."""
 
     def error(self, exc: ZidaError, request_id: str) -> Response:
-        return _json({"errcode": oapi_error(exc)[0], "errmsg": oapi_error(exc)[1], "request_id": request_id})
+        code, text = oapi_error(exc)
+        return _json({"errcode": code, "errmsg": text, "request_id": request_id})
 
     def unhandled(self, request_id: str) -> Response:
         return _json({"errcode": -1, "errmsg": "系统繁忙", "request_id": request_id})
