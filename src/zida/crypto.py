@@ -54,6 +54,7 @@ class SecretBox:
         material = hashlib.sha256(b"zida-encryption:" + server_key.encode()).digest()
         self._fernet = Fernet(base64.urlsafe_b64encode(material))
         self._mac_key = hashlib.sha256(b"zida-derivation:" + server_key.encode()).digest()
+        self._opened: dict[str, str] = {}  # ciphertext → plaintext: secrets read again and again (event delivery)
 
     def encrypt(self, plaintext: str) -> str:
         """Encrypt a secret the API must be able to give back."""
@@ -61,10 +62,17 @@ class SecretBox:
 
     def decrypt(self, ciphertext: str) -> str:
         """Decrypt a value produced by :meth:`encrypt`; a wrong server key raises ``ValueError``."""
+        plaintext = self._opened.get(ciphertext)
+        if plaintext is not None:
+            return plaintext
         try:
-            return self._fernet.decrypt(ciphertext.encode()).decode()
+            plaintext = self._fernet.decrypt(ciphertext.encode()).decode()
         except InvalidToken as exc:
             raise ValueError("secret cannot be decrypted with this ZIDA_SECRET_KEY") from exc
+        if len(self._opened) >= 1024:
+            self._opened.clear()
+        self._opened[ciphertext] = plaintext
+        return plaintext
 
     def derive(self, purpose: str, value: str, length: int = 32) -> str:
         """A keyed, deterministic hex string (HMAC-SHA256) for ``value``: re-derivable by the key holder only

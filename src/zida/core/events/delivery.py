@@ -45,6 +45,7 @@ __all__ = [
     "BACKOFF_SECONDS",
     "DELIVERED",
     "FAILED",
+    "FAN_OUT",
     "PENDING",
     "Delivery",
     "Rendered",
@@ -59,10 +60,12 @@ __all__ = [
     "redeliver",
     "release",
     "settle",
+    "waiting",
 ]
 
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 BACKOFF_SECONDS = (10, 30, 60, 120, 300)
+FAN_OUT = 500  # events of one corp fanned out per dispatch transaction
 _DISPATCH_LOCK = 0x5A1DA0E7  # pg_advisory_xact_lock key: one fan-out at a time across workers and hosts
 
 
@@ -117,7 +120,7 @@ def event_key(corp_id: str, event_id: int) -> str:
     return hashlib.sha256(f"{corp_id}:{event_id}".encode()).hexdigest()[:32]
 
 
-def _event(row: Row) -> DomainEvent:
+def _event(row: Row, corp_id: str) -> DomainEvent:
     payload = orjson.loads(row["payload"])
     return DomainEvent(
         topic=row["event_type"],
@@ -128,13 +131,24 @@ def _event(row: Row) -> DomainEvent:
         data=payload.get("data") or {},
         app=payload.get("app"),
         event_id=int(row["id"]),
-        corp_id=row["corp_id"],
+        corp_id=corp_id,
     )
 
 
+async def waiting(conn: Connection, corp_pks: Iterable[int]) -> bool:
+    """Whether any of these corps has undispatched events (a cheap read before :func:`dispatch`'s transaction)."""
+    for corp_pk in corp_pks:
+        if await conn.fetchval(
+            "SELECT id FROM outbox_event WHERE corp_pk = :c AND delivered_at IS NULL LIMIT 1", {"c": corp_pk}
+        ):
+            return True
+    return False
+
+
 async def dispatch(db: Database, subscriptions: Callable[[Connection], Any], render: Renderer, now: int) -> int:
-    """Fan out the oldest undispatched events (up to 500) to the subscriptions ``subscriptions(tx)`` loads; returns
-    how many events were dispatched (0 when another worker is dispatching or nothing is waiting)."""
+    """Fan out each corp's oldest undispatched events (up to ``FAN_OUT``) to the subscriptions
+    ``subscriptions(tx)`` loads; returns how many events were dispatched (0 when another worker is dispatching or
+    nothing is waiting)."""
     async with db.transaction() as tx:
         if tx.sql.name == "postgresql" and not await tx.fetchval(
             "SELECT pg_try_advisory_xact_lock(:k)", {"k": _DISPATCH_LOCK}
@@ -146,17 +160,18 @@ async def dispatch(db: Database, subscriptions: Callable[[Connection], Any], ren
         by_corp: dict[int, list[Subscription]] = {}
         for sub in subs:
             by_corp.setdefault(sub.corp_pk, []).append(sub)
-        corps = ", ".join(str(int(c)) for c in by_corp)
-        rows = await tx.fetch(
-            "SELECT e.id, e.corp_pk, co.corp_id, e.event_type, e.payload, e.created_at FROM outbox_event e"
-            f" JOIN corp co ON co.id = e.corp_pk WHERE e.delivered_at IS NULL AND e.corp_pk IN ({corps})"
-            " ORDER BY e.id LIMIT 500"
-        )
+        rows: list[Row] = []
+        for corp_pk in by_corp:  # each corp's oldest first, through ix_outbox_event_undispatched
+            rows += await tx.fetch(
+                "SELECT id, corp_pk, event_type, payload, created_at FROM outbox_event"
+                " WHERE corp_pk = :c AND delivered_at IS NULL ORDER BY id LIMIT :n",
+                {"c": corp_pk, "n": FAN_OUT},
+            )
         if not rows:
             return 0
         deliveries = []
         for row in rows:
-            event = _event(row)
+            event = _event(row, by_corp[int(row["corp_pk"])][0].corp_id)
             for sub in by_corp[event.corp_pk]:
                 if event.event_id <= sub.start_event_id:
                     continue
@@ -183,8 +198,9 @@ async def dispatch(db: Database, subscriptions: Callable[[Connection], Any], ren
                 " 'pending', 0, :next, 0, :at, :now) ON CONFLICT (subscription_id, event_id) DO NOTHING",
                 deliveries,
             )
-        ids = ", ".join(str(int(r["id"])) for r in rows)
-        await tx.execute(f"UPDATE outbox_event SET delivered_at = :now WHERE id IN ({ids})", {"now": now})
+        await tx.executemany(
+            "UPDATE outbox_event SET delivered_at = :now WHERE id = :id", [{"now": now, "id": r["id"]} for r in rows]
+        )
         return len(rows)
 
 
@@ -245,11 +261,9 @@ async def claim(
 
 async def release(db: Database, delivery_pks: Iterable[int]) -> None:
     """Give up the leases of deliveries that were not sent (a Stream connection closed): due again at once."""
-    ids = ", ".join(str(int(pk)) for pk in delivery_pks)
+    ids = [{"id": int(pk)} for pk in delivery_pks]
     if ids:
-        await db.execute(
-            f"UPDATE event_delivery SET lease_until = 0 WHERE id IN ({ids}) AND status = 'pending'",
-        )
+        await db.executemany("UPDATE event_delivery SET lease_until = 0 WHERE id = :id AND status = 'pending'", ids)
 
 
 async def settle(
@@ -266,11 +280,10 @@ async def settle(
         return
     async with db.transaction() as tx:
         if delivered:
-            ids = ", ".join(str(d.pk) for d in delivered)
-            await tx.execute(
+            await tx.executemany(  # one statement text whatever the batch (prepared once, its cost known)
                 "UPDATE event_delivery SET status = 'delivered', attempts = attempts + 1, finished_at = :now,"
-                f" lease_until = 0, last_error = NULL WHERE id IN ({ids}) AND status = 'pending'",
-                {"now": now},
+                " lease_until = 0, last_error = NULL WHERE id = :id AND status = 'pending'",
+                [{"now": now, "id": d.pk} for d in delivered],
             )
             await tx.execute(
                 "UPDATE event_subscription SET last_delivered_at = :now, failing_since = NULL, failures = 0,"

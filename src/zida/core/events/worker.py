@@ -25,7 +25,18 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from zida.clock import now_ms
-from zida.core.events.delivery import Delivery, Renderer, RetryPolicy, claim, dispatch, prune, release, settle
+from zida.core.events.delivery import (
+    FAN_OUT,
+    Delivery,
+    Renderer,
+    RetryPolicy,
+    claim,
+    dispatch,
+    prune,
+    release,
+    settle,
+    waiting,
+)
 from zida.core.events.subscriptions import Subscription, load_subscriptions
 from zida.crypto import SecretBox
 from zida.db import Connection, Database
@@ -143,13 +154,9 @@ class DeliveryWorker:
             return False
         now = now_ms()
         more = False
-        corps = ", ".join(sorted({str(s.corp_pk) for s in subs}))
-        waiting = await self.db.fetchval(
-            f"SELECT id FROM outbox_event WHERE delivered_at IS NULL AND corp_pk IN ({corps}) ORDER BY id LIMIT 1"
-        )
-        if waiting is not None:
+        if await waiting(self.db, sorted({s.corp_pk for s in subs})):
             dispatched = await dispatch(self.db, self._subscriptions, self.render, now)
-            more = dispatched >= 500
+            more = dispatched >= FAN_OUT
             if dispatched:
                 subs = await load_subscriptions(self.db, self.box)
         for sub in subs:

@@ -17,6 +17,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import os
 import re
 import secrets
 import string
@@ -27,7 +28,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from zida.core.errors import InvalidArgument
 
-__all__ = ["BLOCK", "CallbackCrypto", "CryptoError", "aes_key", "signature"]
+__all__ = ["BLOCK", "CallbackCrypto", "CryptoError", "aes_key", "random_text", "signature"]
 
 BLOCK = 32  # DingTalk pads to 32 bytes, not AES's 16
 _AES_KEY = re.compile(r"^[A-Za-z0-9]{43}$")
@@ -60,8 +61,12 @@ def signature(token: str, timestamp: str, nonce: str, encrypt: str) -> str:
     return hashlib.sha1("".join(sorted([token, timestamp, nonce, encrypt])).encode(), usedforsecurity=False).hexdigest()
 
 
-def _random_text(length: int = 16) -> str:
-    return "".join(secrets.choice(_RANDOM) for _ in range(length))
+def random_text(length: int = 16) -> str:
+    """``length`` random letters and digits, uniformly drawn (one ``os.urandom`` read, not one per character)."""
+    out: list[str] = []
+    while len(out) < length:
+        out.extend(_RANDOM[b % 62] for b in os.urandom(length + 8) if b < 248)  # 248 = 4 × 62: no bias
+    return "".join(out[:length])
 
 
 @dataclass(frozen=True)
@@ -77,17 +82,21 @@ class CallbackCrypto:
         """The AES-256 key (decoded once)."""
         return aes_key(self.encoding_aes_key)
 
+    @functools.cached_property
+    def _cipher(self) -> Cipher[modes.CBC]:
+        # AES-256-CBC with the key's first 16 bytes as IV, every time: built once, a context per message.
+        return Cipher(algorithms.AES(self.key), modes.CBC(self.key[:16]))
+
     def encrypt(self, message: str, *, random: str | None = None) -> str:
         """``message`` encrypted as a push's ``encrypt`` (``random``: the 16-character prefix, for tests)."""
-        prefix = (random if random is not None else _random_text()).encode()
+        prefix = (random if random is not None else random_text()).encode()
         if len(prefix) != 16:
             raise ValueError("the random prefix is 16 ASCII characters")
         body = message.encode()
         plain = prefix + struct.pack(">I", len(body)) + body + self.owner_key.encode()
         pad = BLOCK - len(plain) % BLOCK
         padded = plain + bytes([pad]) * pad
-        key = self.key
-        encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+        encryptor = self._cipher.encryptor()
         return base64.b64encode(encryptor.update(padded) + encryptor.finalize()).decode()
 
     def decrypt(self, encrypt: str) -> str:
@@ -98,8 +107,7 @@ class CallbackCrypto:
             raise CryptoError("encrypt is not base64") from None
         if not data or len(data) % 16:
             raise CryptoError("encrypt is not a whole number of AES blocks")
-        key = self.key
-        decryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).decryptor()
+        decryptor = self._cipher.decryptor()
         plain = decryptor.update(data) + decryptor.finalize()
         pad = plain[-1]
         if not 1 <= pad <= BLOCK or len(plain) < 20 + pad:

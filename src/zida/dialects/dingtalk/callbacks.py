@@ -36,8 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
-import string
 from collections.abc import Sequence
 from typing import Any
 
@@ -60,7 +58,7 @@ from zida.core.events.subscriptions import (
 )
 from zida.core.org.models import CorpRef
 from zida.core.principals import Principal
-from zida.dialects.dingtalk.callback_crypto import CallbackCrypto, CryptoError
+from zida.dialects.dingtalk.callback_crypto import CallbackCrypto, CryptoError, random_text
 from zida.dialects.dingtalk.events import KNOWN_TAGS
 from zida.dialects.dingtalk.http import Call, endpoint
 from zida.dialects.dingtalk.oapi import json_field, oapi_endpoint
@@ -70,7 +68,6 @@ __all__ = ["HttpCallbackChannel", "check_receiver", "check_tags", "owner_key", "
 
 log = logging.getLogger("zida.events")
 
-_NONCE = string.ascii_letters + string.digits
 _FAILED_PAGE = 200
 _CONFIRM_MAX = 100
 
@@ -92,10 +89,6 @@ def check_tags(tags: Any, param: str = "call_back_tag") -> tuple[str, ...]:
     return tuple(tags)
 
 
-def _nonce() -> str:
-    return "".join(secrets.choice(_NONCE) for _ in range(16))
-
-
 async def push(
     client: OutboundClient,
     url: str,
@@ -104,7 +97,7 @@ async def push(
     timeout: float,  # noqa: ASYNC109 (the client's deadline)
 ) -> str | None:
     """Push one message to ``url``; None when the receiver answered the encrypted ``success``, else what was wrong."""
-    timestamp, nonce = str(now_ms()), _nonce()
+    timestamp, nonce = str(now_ms()), random_text()
     encrypt = crypto.encrypt(orjson.dumps(message).decode())
     sign = crypto.sign(timestamp, nonce, encrypt)
     params = {"msg_signature": sign, "signature": sign, "timestamp": timestamp, "nonce": nonce}
@@ -144,6 +137,7 @@ class HttpCallbackChannel:
         self.client = client
         self.timeout = timeout
         self.per_subscription = per_subscription
+        self._crypto: dict[CallbackCrypto, CallbackCrypto] = {}
 
     def ready(self, subscription: Subscription) -> bool:
         return subscription.url is not None
@@ -161,6 +155,9 @@ class HttpCallbackChannel:
             subscription.aes_key,
             owner_key(subscription.kind, subscription.corp_id, subscription.client_id),
         )
+        crypto = self._crypto.setdefault(crypto, crypto)  # the key decoded and the cipher built once per receiver
+        if len(self._crypto) > 1024:
+            self._crypto.clear()
         return list(
             await asyncio.gather(
                 *(push(self.client, subscription.url, crypto, d.payload, self.timeout) for d in deliveries)
