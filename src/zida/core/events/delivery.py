@@ -1,11 +1,12 @@
 """Deliveries: the outbox's events fanned out to subscriptions, sent at least once, retried, failed, pruned.
 
-**Fan-out** (:func:`dispatch`): one transaction at a time across all workers (a PostgreSQL advisory lock; SQLite
-serialises writers) takes the oldest undispatched outbox rows of corps with subscriptions, asks the dialect's
-renderer for each subscription's payload (None: it does not receive that event), inserts one ``event_delivery`` row
-per (subscription, event) — unique, so a repeated fan-out changes nothing — and marks the events dispatched
-(``outbox_event.delivered_at``). Two events of one object are written in the order their transactions committed
-(the second waits on the first's row lock), so outbox ids follow commit order per object.
+**Fan-out** (:func:`dispatch`): reads the oldest undispatched outbox rows of corps with subscriptions, asks the
+dialect's renderer for each subscription's payload (None: it does not receive that event), then, in one
+transaction at a time across all workers (a PostgreSQL advisory lock; SQLite serialises writers), inserts one
+``event_delivery`` row per (subscription, event) — unique, so a repeated fan-out changes nothing — and marks the
+events dispatched (``outbox_event.delivered_at``); if a subscription was added, changed or removed in between, it
+writes nothing and the next round starts over. Two events of one object are written in the order their
+transactions committed (the second waits on the first's row lock), so outbox ids follow commit order per object.
 
 **Sending** (:func:`claim` → the channel → :func:`settle`): a worker claims due deliveries of one subscription with
 a lease (``lease_until``, set by a conditional UPDATE: two workers or hosts never hold the same delivery, and a
@@ -66,6 +67,7 @@ __all__ = [
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 BACKOFF_SECONDS = (10, 30, 60, 120, 300)
 FAN_OUT = 500  # events of one corp fanned out per dispatch transaction
+_CANDIDATES = 4  # due deliveries a claim reads per delivery it may lease (some are behind their object's earlier one)
 _DISPATCH_LOCK = 0x5A1DA0E7  # pg_advisory_xact_lock key: one fan-out at a time across workers and hosts
 
 
@@ -147,50 +149,62 @@ async def waiting(conn: Connection, corp_pks: Iterable[int]) -> bool:
 
 async def dispatch(db: Database, subscriptions: Callable[[Connection], Any], render: Renderer, now: int) -> int:
     """Fan out each corp's oldest undispatched events (up to ``FAN_OUT``) to the subscriptions
-    ``subscriptions(tx)`` loads; returns how many events were dispatched (0 when another worker is dispatching or
-    nothing is waiting)."""
+    ``subscriptions(conn)`` loads; returns how many events were dispatched (0 when another worker is dispatching or
+    nothing is waiting).
+
+    The events are read and rendered before the write transaction, which only inserts the deliveries and marks the
+    events: the database's write lock is not held while Python renders. Should another worker fan out the same events
+    meanwhile, the inserts find its rows (``ON CONFLICT DO NOTHING``) and the events are marked once; should a
+    subscription change, nothing is written (0)."""
+    subs: list[Subscription] = await subscriptions(db)
+    if not subs:
+        return 0
+    by_corp: dict[int, list[Subscription]] = {}
+    for sub in subs:
+        by_corp.setdefault(sub.corp_pk, []).append(sub)
+    rows: list[Row] = []
+    for corp_pk in by_corp:  # each corp's oldest first, through ix_outbox_event_undispatched
+        rows += await db.fetch(
+            "SELECT id, corp_pk, event_type, payload, created_at FROM outbox_event"
+            " WHERE corp_pk = :c AND delivered_at IS NULL ORDER BY id LIMIT :n",
+            {"c": corp_pk, "n": FAN_OUT},
+        )
+    if not rows:
+        return 0
+    deliveries = []
+    for row in rows:
+        event = _event(row, by_corp[int(row["corp_pk"])][0].corp_id)
+        for sub in by_corp[event.corp_pk]:
+            if event.event_id <= sub.start_event_id:
+                continue
+            rendered = render(event, sub)
+            if rendered is None:
+                continue
+            deliveries.append(
+                {
+                    "s": sub.pk,
+                    "c": sub.corp_pk,
+                    "e": event.event_id,
+                    "tag": rendered.tag,
+                    "key": rendered.object_key,
+                    "payload": orjson.dumps(rendered.payload).decode(),
+                    "next": max(now, sub.retry_at or 0) if sub.failing_since else now,
+                    "at": event.at,
+                    "now": now,
+                }
+            )
+    rendered_for = sorted((sub.pk, sub.updated_at) for sub in subs)
     async with db.transaction() as tx:
         if tx.sql.name == "postgresql" and not await tx.fetchval(
             "SELECT pg_try_advisory_xact_lock(:k)", {"k": _DISPATCH_LOCK}
         ):
             return 0
-        subs: list[Subscription] = await subscriptions(tx)
-        if not subs:
-            return 0
-        by_corp: dict[int, list[Subscription]] = {}
-        for sub in subs:
-            by_corp.setdefault(sub.corp_pk, []).append(sub)
-        rows: list[Row] = []
-        for corp_pk in by_corp:  # each corp's oldest first, through ix_outbox_event_undispatched
-            rows += await tx.fetch(
-                "SELECT id, corp_pk, event_type, payload, created_at FROM outbox_event"
-                " WHERE corp_pk = :c AND delivered_at IS NULL ORDER BY id LIMIT :n",
-                {"c": corp_pk, "n": FAN_OUT},
-            )
-        if not rows:
-            return 0
-        deliveries = []
-        for row in rows:
-            event = _event(row, by_corp[int(row["corp_pk"])][0].corp_id)
-            for sub in by_corp[event.corp_pk]:
-                if event.event_id <= sub.start_event_id:
-                    continue
-                rendered = render(event, sub)
-                if rendered is None:
-                    continue
-                deliveries.append(
-                    {
-                        "s": sub.pk,
-                        "c": sub.corp_pk,
-                        "e": event.event_id,
-                        "tag": rendered.tag,
-                        "key": rendered.object_key,
-                        "payload": orjson.dumps(rendered.payload).decode(),
-                        "next": max(now, sub.retry_at or 0) if sub.failing_since else now,
-                        "at": event.at,
-                        "now": now,
-                    }
-                )
+        corps = ", ".join(str(int(c)) for c in sorted(by_corp))
+        current = await tx.fetch(
+            f"SELECT id, updated_at FROM event_subscription WHERE corp_pk IN ({corps}) ORDER BY id"
+        )
+        if [(int(r["id"]), int(r["updated_at"])) for r in current] != rendered_for:
+            return 0  # rendered for subscriptions that changed meanwhile: the next round renders again
         if deliveries:
             await tx.executemany(
                 "INSERT INTO event_delivery (subscription_id, corp_pk, event_id, tag, object_key, payload, status,"
@@ -199,9 +213,10 @@ async def dispatch(db: Database, subscriptions: Callable[[Connection], Any], ren
                 deliveries,
             )
         await tx.executemany(
-            "UPDATE outbox_event SET delivered_at = :now WHERE id = :id", [{"now": now, "id": r["id"]} for r in rows]
+            "UPDATE outbox_event SET delivered_at = :now WHERE id = :id AND delivered_at IS NULL",
+            [{"now": now, "id": r["id"]} for r in rows],
         )
-        return len(rows)
+    return len(rows)
 
 
 _DELIVERY_COLUMNS = (
@@ -240,23 +255,48 @@ async def claim(
         if (subscription.retry_at or 0) > now:
             return []
         limit = 1
+    # Candidates: the oldest due deliveries not in flight, a bounded range of ix_event_delivery_due read outside the
+    # transaction (only a hint: its cost does not grow with a backlog, and the write lock is not held for it).
+    candidates = await db.fetch(
+        "SELECT object_key FROM event_delivery WHERE subscription_id = :s AND status = 'pending' AND next_at <= :now"
+        " AND lease_until <= :now ORDER BY next_at LIMIT :n",
+        {"s": subscription.pk, "now": now, "n": limit * _CANDIDATES},
+    )
+    objects = list(dict.fromkeys(r["object_key"] for r in candidates))
+    if not objects:
+        return []
+    marks = ", ".join(f":o{i}" for i in range(len(objects)))
+    params: dict[str, Any] = {f"o{i}": key for i, key in enumerate(objects)}
+    params["s"] = subscription.pk
     async with db.transaction() as tx:
-        # The candidates are picked first, on their own (a materialised CTE: never re-run per row, whatever the
-        # statistics say), then leased by primary key; PostgreSQL skips rows another worker is leasing right now.
-        lock = " FOR UPDATE OF e SKIP LOCKED" if tx.sql.name == "postgresql" else ""
+        # Their objects' pending events, read (and on PostgreSQL locked, in one order: no deadlocks between
+        # workers; a row another worker just leased is read as it now is) in the transaction that leases them.
+        lock = " FOR UPDATE" if tx.sql.name == "postgresql" else ""
         rows = await tx.fetch(
-            "WITH due AS MATERIALIZED (SELECT d.id, d.event_id, ROW_NUMBER() OVER (PARTITION BY d.object_key"
-            " ORDER BY d.event_id) AS place FROM event_delivery d WHERE d.subscription_id = :s"
-            " AND d.status = 'pending' AND d.next_at <= :now AND d.lease_until <= :now AND NOT EXISTS (SELECT 1"
-            " FROM event_delivery p WHERE p.subscription_id = d.subscription_id AND p.object_key = d.object_key"
-            " AND p.status = 'pending' AND p.event_id < d.event_id AND (p.next_at > :now OR p.lease_until > :now))),"
-            " picked AS MATERIALIZED (SELECT e.id FROM event_delivery e JOIN due ON due.id = e.id"
-            f" WHERE due.place <= :per ORDER BY due.event_id LIMIT :n{lock})"
-            " UPDATE event_delivery SET lease_until = :until WHERE id IN (SELECT id FROM picked)"
-            f" AND status = 'pending' AND lease_until <= :now RETURNING {_DELIVERY_COLUMNS}",
-            {"until": now + lease_ms, "s": subscription.pk, "now": now, "n": limit, "per": per_object},
+            f"SELECT {_DELIVERY_COLUMNS}, lease_until FROM event_delivery WHERE subscription_id = :s"
+            f" AND status = 'pending' AND object_key IN ({marks}) ORDER BY object_key, event_id{lock}",
+            params,
         )
-    return sorted((_delivery(r) for r in rows), key=lambda d: d.event_id)
+        picked: list[Row] = []
+        taken: dict[str, int] = {}
+        blocked: set[str] = set()
+        for row in rows:
+            key = row["object_key"]
+            if key in blocked or taken.get(key, 0) >= per_object:
+                continue
+            if int(row["next_at"]) > now or int(row["lease_until"]) > now:
+                blocked.add(key)  # an earlier event in flight or waiting for its retry: the later ones wait
+                continue
+            picked.append(row)
+            taken[key] = taken.get(key, 0) + 1
+        picked.sort(key=lambda r: int(r["event_id"]))
+        picked = picked[:limit]
+        if picked:
+            await tx.executemany(
+                "UPDATE event_delivery SET lease_until = :until WHERE id = :id",
+                [{"until": now + lease_ms, "id": r["id"]} for r in picked],
+            )
+    return [_delivery(r) for r in picked]
 
 
 async def release(db: Database, delivery_pks: Iterable[int]) -> None:

@@ -7,8 +7,9 @@ new deliveries) it
    writes nothing),
 2. for each subscription a channel of this process can serve now (HTTP: always; Stream: while one of its clients
    is connected here) and that has room (at most ``Channel.capacity`` sends in flight per subscription), claims
-   due deliveries with a lease and sends them in a task of their own — a slow receiver holds only its own
-   subscription's sends, never the API or another receiver —, then settles the outcome (retries, failures),
+   due deliveries with a lease (at most ``_CLAIM`` at once; more claims follow while these are in flight) and
+   sends them in a task of their own — a slow receiver holds only its own subscription's sends, never the API or
+   another receiver —, each object's events one after the other, then settles the outcome (retries, failures),
 3. every ten minutes fails what stayed pending past the retry window and deletes what the retention period has
    passed.
 
@@ -50,7 +51,9 @@ _PRUNE_EVERY_MS = 600_000
 # attempt counted.
 NOT_SENT = ""
 # Events of one object claimed at once (sent one after the other): fewer rounds for an approval's chain of events.
-_PER_OBJECT = 4
+_PER_OBJECT = 10
+# Deliveries one claim takes (a channel's capacity can be larger: the next claim goes out while these are in flight).
+_CLAIM = 256
 
 
 class Channel(Protocol):
@@ -166,16 +169,12 @@ class DeliveryWorker:
             room = channel.capacity(sub) - self._in_flight.get(sub.pk, 0)
             if room <= 0:
                 continue
-            due = await self.db.fetchval(
-                "SELECT id FROM event_delivery WHERE subscription_id = :s AND status = 'pending' AND next_at <= :now"
-                " AND lease_until <= :now LIMIT 1",
-                {"s": sub.pk, "now": now},
-            )
-            if due is None:
-                continue
-            deliveries = await claim(self.db, sub, room, now, channel.lease_ms() * _PER_OBJECT, _PER_OBJECT)
+            limit = min(room, _CLAIM)
+            deliveries = await claim(self.db, sub, limit, now, channel.lease_ms() * _PER_OBJECT, _PER_OBJECT)
             if not deliveries:
                 continue
+            if len(deliveries) == limit < room:
+                more = True  # a full claim and room for another: claim again at once
             self._in_flight[sub.pk] = self._in_flight.get(sub.pk, 0) + len(deliveries)
             task = asyncio.create_task(self._send(channel, sub, deliveries))
             self._sends.add(task)
@@ -185,32 +184,45 @@ class DeliveryWorker:
             await prune(self.db, now, self.retention_days, self.policy.retry_window_seconds)
         return more
 
+    async def _send_chain(
+        self, channel: Channel, sub: Subscription, chain: Sequence[Delivery]
+    ) -> list[tuple[Delivery, str | None]]:
+        """One object's claimed events one after the other; after one fails, the later ones are ``NOT_SENT``."""
+        out: list[tuple[Delivery, str | None]] = []
+        for place, delivery in enumerate(chain):
+            (result,) = await self._send_batch(channel, sub, [delivery])
+            out.append((delivery, result))
+            if result is not None:
+                out.extend((later, NOT_SENT) for later in chain[place + 1 :])
+                break
+        return out
+
+    async def _send_batch(self, channel: Channel, sub: Subscription, batch: Sequence[Delivery]) -> list[str | None]:
+        try:
+            return await channel.send(sub, batch)
+        except Exception as exc:  # a channel's bug must not lose the deliveries: they are retried
+            log.exception("sending events to subscription %s failed", sub.pk)
+            return [f"internal error: {type(exc).__name__}"] * len(batch)
+
     async def _send_in_order(
         self, channel: Channel, sub: Subscription, deliveries: Sequence[Delivery]
     ) -> list[tuple[Delivery, str | None]]:
-        """Send in waves: the first claimed event of every object, then the second of those whose first was taken,
-        and so on; after an object's event fails, its later ones are not sent (``NOT_SENT``)."""
+        """Send every object's events at once, each object's one after the other (its next event waits for the
+        receiver to take the previous one, never for other objects'); objects with a single event go in one
+        batch."""
         groups: dict[str, list[Delivery]] = {}
         for delivery in deliveries:
             groups.setdefault(delivery.object_key, []).append(delivery)
-        chains = list(groups.values())
-        outcome: dict[int, str | None] = {}
-        for place in range(max((len(c) for c in chains), default=0)):
-            wave = [
-                c[place]
-                for c in chains
-                if len(c) > place and (place == 0 or outcome.get(c[place - 1].pk, NOT_SENT) is None)
-            ]
-            if not wave:
-                break
-            try:
-                results = await channel.send(sub, wave)
-            except Exception as exc:  # a channel's bug must not lose the deliveries: they are retried
-                log.exception("sending events to subscription %s failed", sub.pk)
-                results = [f"internal error: {type(exc).__name__}"] * len(wave)
-            for delivery, result in zip(wave, results, strict=True):
-                outcome[delivery.pk] = result
-        return [(d, outcome.get(d.pk, NOT_SENT)) for d in deliveries]
+        singles = [chain[0] for chain in groups.values() if len(chain) == 1]
+        chains = [chain for chain in groups.values() if len(chain) > 1]
+
+        async def send_singles() -> list[tuple[Delivery, str | None]]:
+            if not singles:
+                return []
+            return list(zip(singles, await self._send_batch(channel, sub, singles), strict=True))
+
+        done = await asyncio.gather(send_singles(), *(self._send_chain(channel, sub, chain) for chain in chains))
+        return [pair for part in done for pair in part]
 
     async def _send(self, channel: Channel, sub: Subscription, deliveries: Sequence[Delivery]) -> None:
         try:

@@ -133,7 +133,7 @@ class HttpCallbackChannel:
 
     kinds = frozenset({CALLBACK, HTTP})
 
-    def __init__(self, client: OutboundClient, timeout: float, per_subscription: int = 128) -> None:
+    def __init__(self, client: OutboundClient, timeout: float, per_subscription: int = 256) -> None:
         self.client = client
         self.timeout = timeout
         self.per_subscription = per_subscription

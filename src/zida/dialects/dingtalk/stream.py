@@ -91,7 +91,7 @@ class StreamHub:
 
     kinds = frozenset({STREAM})
 
-    def __init__(self, ack_seconds: float, ping_seconds: float, per_subscription: int = 128) -> None:
+    def __init__(self, ack_seconds: float, ping_seconds: float, per_subscription: int = 1024) -> None:
         self.ack_seconds = ack_seconds
         self.ping_seconds = ping_seconds
         self.per_subscription = per_subscription
