@@ -196,6 +196,9 @@ def serve(database: str | None, host: str, port: int, workers: int, log_level: s
         access_log=False,
         proxy_headers=False,
         server_header=False,
+        # Stream mode's frames are small JSON: compressing each one cost more CPU than sending it (clients offer
+        # permessage-deflate and go on without it).
+        ws_per_message_deflate=False,
     )
 
 

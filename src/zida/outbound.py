@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
@@ -43,6 +44,19 @@ class Answer:
 _Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
+@functools.lru_cache(maxsize=256)
+def _split(url: str) -> tuple[tuple[str, str, int], str, str, str]:
+    """A URL's (scheme, host, port), path, query and Host header (the same few URLs again and again)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise OutboundError(f"not an http(s) URL: {url[:200]}")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise OutboundError(f"the URL's port is not a number: {url[:200]}") from None
+    return (parts.scheme, parts.hostname, port), parts.path or "/", parts.query, parts.netloc.rsplit("@", 1)[-1]
+
+
 class OutboundClient:
     """POSTs JSON over kept-alive connections (module docstring)."""
 
@@ -54,14 +68,9 @@ class OutboundClient:
     async def post_json(self, url: str, params: dict[str, str], body: bytes, timeout: float) -> Answer:  # noqa: ASYNC109
         """POST ``body`` (JSON) to ``url`` with ``params`` added to its query; the answer, or ``OutboundError`` /
         ``TimeoutError`` past ``timeout`` seconds."""
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise OutboundError(f"not an http(s) URL: {url[:200]}")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        key = (parts.scheme, parts.hostname, port)
-        query = "&".join(q for q in (parts.query, urlencode(params)) if q)
-        target = (parts.path or "/") + (f"?{query}" if query else "")
-        host = parts.netloc.rsplit("@", 1)[-1]
+        key, path, base_query, host = _split(url)
+        query = "&".join(q for q in (base_query, urlencode(params)) if q)
+        target = path + (f"?{query}" if query else "")
         head = (
             f"POST {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {self.user_agent}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
