@@ -69,6 +69,11 @@ BACKOFF_SECONDS = (10, 30, 60, 120, 300)
 FAN_OUT = 500  # events of one corp fanned out per dispatch transaction
 _CANDIDATES = 4  # due deliveries a claim reads per delivery it may lease (some are behind their object's earlier one)
 _DISPATCH_LOCK = 0x5A1DA0E7  # pg_advisory_xact_lock key: one fan-out at a time across workers and hosts
+_CLAIM_LOCK = 0x5A1DC1A1 << 32  # + a subscription's id: its claims one at a time
+# "Still pending" in statements that find deliveries by id. Not written ``status = 'pending'``: PostgreSQL would then
+# consider the partial indexes on pending deliveries, and with statistics taken while few were pending it scans one of
+# them whole for every id instead of using the primary key (O(pending) per row: minutes under a backlog).
+_STILL_PENDING = "status NOT IN ('delivered', 'failed')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +218,7 @@ async def dispatch(db: Database, subscriptions: Callable[[Connection], Any], ren
                 deliveries,
             )
         await tx.executemany(
-            "UPDATE outbox_event SET delivered_at = :now WHERE id = :id AND delivered_at IS NULL",
+            "UPDATE outbox_event SET delivered_at = :now WHERE id = :id",
             [{"now": now, "id": r["id"]} for r in rows],
         )
     return len(rows)
@@ -269,12 +274,14 @@ async def claim(
     params: dict[str, Any] = {f"o{i}": key for i, key in enumerate(objects)}
     params["s"] = subscription.pk
     async with db.transaction() as tx:
-        # Their objects' pending events, read (and on PostgreSQL locked, in one order: no deadlocks between
-        # workers; a row another worker just leased is read as it now is) in the transaction that leases them.
-        lock = " FOR UPDATE" if tx.sql.name == "postgresql" else ""
+        postgresql = tx.sql.name == "postgresql"
+        if postgresql:  # one claim per subscription at a time across workers and hosts (SQLite: one writer)
+            await _lock_subscription(tx, subscription.pk)
+        # Their objects' pending events (ids and state only), read in the transaction that leases them: it sees every
+        # earlier claim's leases and every settled outcome.
         rows = await tx.fetch(
-            f"SELECT {_DELIVERY_COLUMNS}, lease_until FROM event_delivery WHERE subscription_id = :s"
-            f" AND status = 'pending' AND object_key IN ({marks}) ORDER BY object_key, event_id{lock}",
+            "SELECT id, object_key, event_id, next_at, lease_until FROM event_delivery WHERE subscription_id = :s"
+            f" AND status = 'pending' AND object_key IN ({marks}) ORDER BY object_key, event_id",
             params,
         )
         picked: list[Row] = []
@@ -290,20 +297,29 @@ async def claim(
             picked.append(row)
             taken[key] = taken.get(key, 0) + 1
         picked.sort(key=lambda r: int(r["event_id"]))
-        picked = picked[:limit]
-        if picked:
-            await tx.executemany(
-                "UPDATE event_delivery SET lease_until = :until WHERE id = :id",
-                [{"until": now + lease_ms, "id": r["id"]} for r in picked],
-            )
-    return [_delivery(r) for r in picked]
+        ids = [int(r["id"]) for r in picked[:limit]]
+        if not ids:
+            return []
+        leased = await tx.fetch(
+            "UPDATE event_delivery SET lease_until = :until WHERE id IN ("
+            + ", ".join(f":i{n}" for n in range(len(ids)))
+            + f") AND {_STILL_PENDING} AND lease_until <= :now RETURNING {_DELIVERY_COLUMNS}",
+            {"until": now + lease_ms, "now": now} | {f"i{n}": pk for n, pk in enumerate(ids)},
+        )
+    return sorted((_delivery(r) for r in leased), key=lambda d: d.event_id)
+
+
+async def _lock_subscription(tx: Connection, subscription_pk: int) -> None:
+    """PostgreSQL: hold the subscription's claim lock until the transaction ends (claims, and the settles that
+    touch other deliveries than their own, take it: they never deadlock on each other's rows)."""
+    await tx.fetchval("SELECT pg_advisory_xact_lock(:k)", {"k": _CLAIM_LOCK + int(subscription_pk)})
 
 
 async def release(db: Database, delivery_pks: Iterable[int]) -> None:
     """Give up the leases of deliveries that were not sent (a Stream connection closed): due again at once."""
     ids = [{"id": int(pk)} for pk in delivery_pks]
     if ids:
-        await db.executemany("UPDATE event_delivery SET lease_until = 0 WHERE id = :id AND status = 'pending'", ids)
+        await db.executemany(f"UPDATE event_delivery SET lease_until = 0 WHERE id = :id AND {_STILL_PENDING}", ids)
 
 
 async def settle(
@@ -319,10 +335,12 @@ async def settle(
     if not delivered and not failed:
         return
     async with db.transaction() as tx:
+        if tx.sql.name == "postgresql" and (failed or subscription.failing_since is not None):
+            await _lock_subscription(tx, subscription.pk)  # it may update pending deliveries a claim could take
         if delivered:
             await tx.executemany(  # one statement text whatever the batch (prepared once, its cost known)
                 "UPDATE event_delivery SET status = 'delivered', attempts = attempts + 1, finished_at = :now,"
-                " lease_until = 0, last_error = NULL WHERE id = :id AND status = 'pending'",
+                f" lease_until = 0, last_error = NULL WHERE id = :id AND {_STILL_PENDING}",
                 [{"now": now, "id": d.pk} for d in delivered],
             )
             await tx.execute(
@@ -345,7 +363,7 @@ async def settle(
                 retry = attempt - 1 < len(policy.dingtalk_retries)
                 await tx.execute(
                     "UPDATE event_delivery SET attempts = :a, lease_until = 0, last_error = :err, status = :st,"
-                    " next_at = :next, finished_at = :fin WHERE id = :id AND status = 'pending'",
+                    f" next_at = :next, finished_at = :fin WHERE id = :id AND {_STILL_PENDING}",
                     {
                         "a": attempt,
                         "err": error[:1000],
@@ -367,7 +385,7 @@ async def settle(
             expired = now - delivery.created_at >= window_ms
             await tx.execute(
                 "UPDATE event_delivery SET attempts = attempts + 1, lease_until = 0, last_error = :err, status = :st,"
-                " next_at = :next, finished_at = :fin WHERE id = :id AND status = 'pending'",
+                f" next_at = :next, finished_at = :fin WHERE id = :id AND {_STILL_PENDING}",
                 {
                     "err": error[:1000],
                     "st": FAILED if expired else PENDING,
