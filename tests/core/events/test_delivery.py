@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -229,3 +230,60 @@ async def test_several_events_of_an_object_are_claimed_in_order(db: Database, co
     await delivery.settle(db, sub, [o1[0]], [(o1[1], "down")], now, POLICY)  # the second failed: nothing after it
     failing = await current(db, corp, sub.pk)
     assert await delivery.claim(db, failing, 10, now, 30_000, per_object=2) == []
+
+
+async def test_a_backlog_larger_than_the_statistics_saw_drains_in_order(db: Database, corp: CorpRef) -> None:
+    """Statistics taken while nothing was pending (a healthy system), then a receiver falls far behind: every
+    event still goes out once, each object's in order, claims bounded whatever the backlog."""
+    sub = await subscribe(db, corp)
+    await db.execute("ANALYZE")
+    objects, per = 150, 6
+    await emit(db, corp, *[("a.x", f"o{o}", n) for n in range(per) for o in range(objects)])
+    assert await fan_out(db, corp) >= objects * per
+    sent: dict[str, list[int]] = {}
+    claims = 0
+    while batch := await delivery.claim(db, sub, 64, now_ms(), 30_000, per_object=4):
+        claims += 1
+        assert len(batch) <= 64
+        for d in batch:
+            sent.setdefault(d.object_key, []).append(d.payload["n"])
+        await delivery.settle(db, sub, batch, [], now_ms(), POLICY)
+    assert sent == {f"o{o}": list(range(per)) for o in range(objects)}  # all, once, in order
+    assert claims >= objects * per // 64
+
+
+@pytest.fixture
+async def healthy_db(tmp_path: Path) -> AsyncIterator[Database]:
+    """A database of its own, for statistics taken as on a healthy system."""
+    with fresh_database(tmp_path) as url:
+        database = await open_database(url)
+        try:
+            yield database
+        finally:
+            await database.close()
+
+
+async def test_deliveries_found_by_id_use_the_primary_key_under_a_backlog(healthy_db: Database) -> None:
+    """The by-id statements (settle, release, lease) must not let the planner pick a partial index of pending
+    deliveries: with ``status = 'pending'`` and statistics that saw none pending, PostgreSQL scans such an index
+    whole for every id (O(backlog) per row)."""
+    db = healthy_db
+    async with db.transaction() as tx:
+        ref, _ = await upsert_corp(tx, BOX, CorpSpec("ev" + secrets.token_hex(4), "投递"), actor=ACTOR, now=now_ms())
+    sub = await subscribe(db, ref)
+    await emit(db, ref, *[("a.x", f"h{n % 300}", n) for n in range(3000)])
+    await fan_out(db, ref)
+    await db.execute("UPDATE event_delivery SET status = 'delivered', finished_at = 1")
+    await db.execute("ANALYZE")
+    await emit(db, ref, *[("a.x", f"p{n % 40}", n) for n in range(800)])
+    await fan_out(db, ref)
+    pk = await db.fetchval("SELECT MAX(id) FROM event_delivery WHERE subscription_id = :s", {"s": sub.pk})
+    statement = f"UPDATE event_delivery SET lease_until = 0 WHERE id = {int(pk)} AND {delivery._STILL_PENDING}"
+    async with db.transaction() as tx:
+        if tx.sql.name == "postgresql":
+            plan = "\n".join(r[0] for r in await tx.fetch(f"EXPLAIN {statement}"))
+            assert "event_delivery_pkey" in plan, plan
+            assert "ix_event_delivery" not in plan, plan
+        else:
+            plan = "\n".join(str(tuple(r)) for r in await tx.fetch(f"EXPLAIN QUERY PLAN {statement}"))
+            assert "INTEGER PRIMARY KEY" in plan, plan
