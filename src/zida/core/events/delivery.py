@@ -210,18 +210,55 @@ async def dispatch(db: Database, subscriptions: Callable[[Connection], Any], ren
         )
         if [(int(r["id"]), int(r["updated_at"])) for r in current] != rendered_for:
             return 0  # rendered for subscriptions that changed meanwhile: the next round renders again
-        if deliveries:
+        if deliveries and tx.sql.name == "postgresql":  # one statement for the batch: no per-row round
+            await tx.execute(
+                "INSERT INTO event_delivery (subscription_id, corp_pk, event_id, tag, object_key, payload, status,"
+                " attempts, next_at, lease_until, event_time, created_at) SELECT s, c, e, tag, k, p, 'pending', 0,"
+                " nx, 0, at, :now FROM unnest(CAST(:s AS bigint[]), CAST(:c AS bigint[]), CAST(:e AS bigint[]),"
+                " CAST(:tag AS text[]), CAST(:k AS text[]), CAST(:p AS text[]), CAST(:nx AS bigint[]),"
+                " CAST(:at AS bigint[])) AS u(s, c, e, tag, k, p, nx, at)"
+                " ON CONFLICT (subscription_id, event_id) DO NOTHING",
+                {
+                    "now": now,
+                    **{
+                        column: [d[field] for d in deliveries]
+                        for column, field in (
+                            ("s", "s"),
+                            ("c", "c"),
+                            ("e", "e"),
+                            ("tag", "tag"),
+                            ("k", "key"),
+                            ("p", "payload"),
+                            ("nx", "next"),
+                            ("at", "at"),
+                        )
+                    },
+                },
+            )
+        elif deliveries:
             await tx.executemany(
                 "INSERT INTO event_delivery (subscription_id, corp_pk, event_id, tag, object_key, payload, status,"
                 " attempts, next_at, lease_until, event_time, created_at) VALUES (:s, :c, :e, :tag, :key, :payload,"
                 " 'pending', 0, :next, 0, :at, :now) ON CONFLICT (subscription_id, event_id) DO NOTHING",
                 deliveries,
             )
-        await tx.executemany(
-            "UPDATE outbox_event SET delivered_at = :now WHERE id = :id",
-            [{"now": now, "id": r["id"]} for r in rows],
-        )
+        await _update_by_ids(tx, "outbox_event", "delivered_at = :now", "", [int(r["id"]) for r in rows], {"now": now})
     return len(rows)
+
+
+async def _update_by_ids(
+    tx: Connection, table: str, assignments: str, guard: str, ids: Sequence[int], params: dict[str, Any]
+) -> None:
+    """``UPDATE table SET assignments WHERE id IN ids guard``: one statement on PostgreSQL (an array), one text run
+    for each id on SQLite (in process: no round trips to save, and a text whose cost the database layer knows)."""
+    if not ids:
+        return
+    if tx.sql.name == "postgresql":
+        await tx.execute(f"UPDATE {table} SET {assignments} WHERE id = ANY(:ids){guard}", {**params, "ids": list(ids)})
+    else:
+        await tx.executemany(
+            f"UPDATE {table} SET {assignments} WHERE id = :id{guard}", [{**params, "id": pk} for pk in ids]
+        )
 
 
 _DELIVERY_COLUMNS = (
@@ -300,11 +337,16 @@ async def claim(
         ids = [int(r["id"]) for r in picked[:limit]]
         if not ids:
             return []
+        values: dict[str, Any]
+        if postgresql:
+            among, values = "= ANY(:ids)", {"ids": ids}
+        else:
+            among = "IN (" + ", ".join(f":i{n}" for n in range(len(ids))) + ")"
+            values = {f"i{n}": pk for n, pk in enumerate(ids)}
         leased = await tx.fetch(
-            "UPDATE event_delivery SET lease_until = :until WHERE id IN ("
-            + ", ".join(f":i{n}" for n in range(len(ids)))
-            + f") AND {_STILL_PENDING} AND lease_until <= :now RETURNING {_DELIVERY_COLUMNS}",
-            {"until": now + lease_ms, "now": now} | {f"i{n}": pk for n, pk in enumerate(ids)},
+            f"UPDATE event_delivery SET lease_until = :until WHERE id {among} AND {_STILL_PENDING}"
+            f" AND lease_until <= :now RETURNING {_DELIVERY_COLUMNS}",
+            {"until": now + lease_ms, "now": now, **values},
         )
     return sorted((_delivery(r) for r in leased), key=lambda d: d.event_id)
 
@@ -317,9 +359,10 @@ async def _lock_subscription(tx: Connection, subscription_pk: int) -> None:
 
 async def release(db: Database, delivery_pks: Iterable[int]) -> None:
     """Give up the leases of deliveries that were not sent (a Stream connection closed): due again at once."""
-    ids = [{"id": int(pk)} for pk in delivery_pks]
+    ids = [int(pk) for pk in delivery_pks]
     if ids:
-        await db.executemany(f"UPDATE event_delivery SET lease_until = 0 WHERE id = :id AND {_STILL_PENDING}", ids)
+        async with db.transaction() as tx:
+            await _update_by_ids(tx, "event_delivery", "lease_until = 0", f" AND {_STILL_PENDING}", ids, {})
 
 
 async def settle(
@@ -338,10 +381,13 @@ async def settle(
         if tx.sql.name == "postgresql" and (failed or subscription.failing_since is not None):
             await _lock_subscription(tx, subscription.pk)  # it may update pending deliveries a claim could take
         if delivered:
-            await tx.executemany(  # one statement text whatever the batch (prepared once, its cost known)
-                "UPDATE event_delivery SET status = 'delivered', attempts = attempts + 1, finished_at = :now,"
-                f" lease_until = 0, last_error = NULL WHERE id = :id AND {_STILL_PENDING}",
-                [{"now": now, "id": d.pk} for d in delivered],
+            await _update_by_ids(
+                tx,
+                "event_delivery",
+                "status = 'delivered', attempts = attempts + 1, finished_at = :now, lease_until = 0, last_error = NULL",
+                f" AND {_STILL_PENDING}",
+                [d.pk for d in delivered],
+                {"now": now},
             )
             await tx.execute(
                 "UPDATE event_subscription SET last_delivered_at = :now, failing_since = NULL, failures = 0,"
