@@ -239,4 +239,5 @@ class DeliveryWorker:
                 self._in_flight[sub.pk] = left
             else:
                 self._in_flight.pop(sub.pk, None)
-            self._wake.set()
+            if len(deliveries) >= _CLAIM:
+                self._wake.set()  # a backlog: claim again at once (else at the next poll, with a larger batch)
