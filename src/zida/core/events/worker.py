@@ -52,6 +52,9 @@ _PRUNE_EVERY_MS = 600_000
 NOT_SENT = ""
 # Events of one object claimed at once (sent one after the other): fewer rounds for an approval's chain of events.
 _PER_OBJECT = 10
+# A claim's lease, in sends' worth (``Channel.lease_ms``): an object's later events are sent only while one more send
+# fits in what is left of it (the others are released), so a lapsed lease never lets another worker send them too.
+_CHAIN_LEASE = 2
 # Deliveries one claim takes (a channel's capacity can be larger: the next claim goes out while these are in flight).
 _CLAIM = 256
 
@@ -170,13 +173,14 @@ class DeliveryWorker:
             if room <= 0:
                 continue
             limit = min(room, _CLAIM)
-            deliveries = await claim(self.db, sub, limit, now, channel.lease_ms() * _PER_OBJECT, _PER_OBJECT)
+            lease_ms = channel.lease_ms() * _CHAIN_LEASE
+            deliveries = await claim(self.db, sub, limit, now, lease_ms, _PER_OBJECT)
             if not deliveries:
                 continue
             if len(deliveries) == limit < room:
                 more = True  # a full claim and room for another: claim again at once
             self._in_flight[sub.pk] = self._in_flight.get(sub.pk, 0) + len(deliveries)
-            task = asyncio.create_task(self._send(channel, sub, deliveries))
+            task = asyncio.create_task(self._send(channel, sub, deliveries, now + lease_ms))
             self._sends.add(task)
             task.add_done_callback(self._sends.discard)
         if now - self._pruned_at >= _PRUNE_EVERY_MS:
@@ -185,11 +189,15 @@ class DeliveryWorker:
         return more
 
     async def _send_chain(
-        self, channel: Channel, sub: Subscription, chain: Sequence[Delivery]
+        self, channel: Channel, sub: Subscription, chain: Sequence[Delivery], lease_until: int
     ) -> list[tuple[Delivery, str | None]]:
-        """One object's claimed events one after the other; after one fails, the later ones are ``NOT_SENT``."""
+        """One object's claimed events one after the other; after one fails, or once another send would not fit in
+        the lease, the later ones are ``NOT_SENT``."""
         out: list[tuple[Delivery, str | None]] = []
         for place, delivery in enumerate(chain):
+            if place and now_ms() + channel.lease_ms() > lease_until:
+                out.extend((later, NOT_SENT) for later in chain[place:])
+                break
             (result,) = await self._send_batch(channel, sub, [delivery])
             out.append((delivery, result))
             if result is not None:
@@ -205,7 +213,7 @@ class DeliveryWorker:
             return [f"internal error: {type(exc).__name__}"] * len(batch)
 
     async def _send_in_order(
-        self, channel: Channel, sub: Subscription, deliveries: Sequence[Delivery]
+        self, channel: Channel, sub: Subscription, deliveries: Sequence[Delivery], lease_until: int
     ) -> list[tuple[Delivery, str | None]]:
         """Send every object's events at once, each object's one after the other (its next event waits for the
         receiver to take the previous one, never for other objects'); objects with a single event go in one
@@ -221,12 +229,16 @@ class DeliveryWorker:
                 return []
             return list(zip(singles, await self._send_batch(channel, sub, singles), strict=True))
 
-        done = await asyncio.gather(send_singles(), *(self._send_chain(channel, sub, chain) for chain in chains))
+        done = await asyncio.gather(
+            send_singles(), *(self._send_chain(channel, sub, chain, lease_until) for chain in chains)
+        )
         return [pair for part in done for pair in part]
 
-    async def _send(self, channel: Channel, sub: Subscription, deliveries: Sequence[Delivery]) -> None:
+    async def _send(
+        self, channel: Channel, sub: Subscription, deliveries: Sequence[Delivery], lease_until: int
+    ) -> None:
         try:
-            pairs = await self._send_in_order(channel, sub, deliveries)
+            pairs = await self._send_in_order(channel, sub, deliveries, lease_until)
             delivered = [d for d, error in pairs if error is None]
             failed = [(d, error) for d, error in pairs if error]
             await release(self.db, [d.pk for d, error in pairs if error == NOT_SENT])
