@@ -10,9 +10,11 @@ transactions committed (the second waits on the first's row lock), so outbox ids
 
 **Sending** (:func:`claim` → the channel → :func:`settle`): a worker claims due deliveries of one subscription with
 a lease (``lease_until``, set by a conditional UPDATE: two workers or hosts never hold the same delivery, and a
-worker that dies lets its leases run out). A delivery is due when its ``next_at`` has come and no earlier event of
-the same object is in flight or waiting for a retry; the worker sends an object's claimed events one after the
-other and stops at the first that fails: each object's events arrive in commit order.
+worker that dies lets its leases run out); one subscription's claims run one at a time (SQLite serialises writers,
+PostgreSQL takes an advisory lock), so each sees the leases of the one before. A delivery is due when its
+``next_at`` has come and no earlier event of the same object is in flight or waiting for a retry; the worker sends
+an object's claimed events one after the other and stops at the first that fails (or when another send would not
+fit in the lease): each object's events arrive in commit order.
 
 **Retries** (:func:`settle`):
 
