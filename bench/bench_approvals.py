@@ -673,8 +673,10 @@ def line(label: str, med: dict[str, Any]) -> str:
     return " | ".join(parts)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def load_arguments(description: str | None) -> argparse.ArgumentParser:
+    """The options of the approvals load (database, duration, warm-up, connections, workers, runs, history), shared
+    by the benchmarks that drive it."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--duration", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=2)
@@ -684,6 +686,11 @@ def main() -> None:
     parser.add_argument(
         "--history", type=float, default=10, help="seconds of unmeasured load first, then ANALYZE (realistic plans)"
     )
+    return parser
+
+
+def main() -> None:
+    parser = load_arguments(__doc__)
     parser.add_argument("--no-baseline", action="store_true", help="measure Zida only")
     parser.add_argument(
         "--weda", action="store_true", help="also run the round trip through WeDa's workflow actions on the same server"

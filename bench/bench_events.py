@@ -74,6 +74,7 @@ from bench_approvals import (
     drive,
     free_port,
     line,
+    load_arguments,
     recreate,
     start_server,
     stop_server,
@@ -550,14 +551,7 @@ def drain_rate(servers: Servers, arm: str, peer: Peer, seconds: float) -> dict[s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
-    parser.add_argument("--duration", type=float, default=10)
-    parser.add_argument("--warmup", type=float, default=2)
-    parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--history", type=float, default=10, help="seconds of unmeasured load on each, then ANALYZE")
+    parser = load_arguments(__doc__)
     parser.add_argument("--backlog", type=float, default=5, help="seconds of load for the drain test (0: skip it)")
     parser.add_argument("--arms", default="off,http,stream", help="which of off,http,stream to run")
     parser.add_argument("--poll", type=float, default=None, help="ZIDA_EVENTS_POLL_SECONDS of the servers")

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import httpx
@@ -91,14 +91,21 @@ def loaded_url(database_url: str) -> str:
     return database_url
 
 
-@pytest.fixture
-async def db(loaded_url: str) -> AsyncIterator[Database]:
-    """An open connection source on the session database."""
-    database = await open_database(loaded_url)
+@asynccontextmanager
+async def opened(url: str) -> AsyncIterator[Database]:
+    """The database at ``url``, open for the block and closed after it."""
+    database = await open_database(url)
     try:
         yield database
     finally:
         await database.close()
+
+
+@pytest.fixture
+async def db(loaded_url: str) -> AsyncIterator[Database]:
+    """An open connection source on the session database."""
+    async with opened(loaded_url) as database:
+        yield database
 
 
 def free_port() -> int:

@@ -25,6 +25,15 @@ EV_DOWN = ("ev-down", "ev-secret-down-01")
 EV_NOSUB = ("ev-nosub", "ev-secret-nosub-01")
 EV_ADMIN = ("ev-admin", "ev-secret-admin-01")
 APP = {"app_type": "APP_EVENTS", "system_token": "ST-EVENTS-SECRET"}
+# One approval (``Events.approve``) as its events arrive: (event type, ``type``, ``staffId``), in commit order.
+APPROVAL_EVENTS = [
+    ("bpms_instance_change", "start", "li"),
+    ("bpms_task_change", "start", "wang"),
+    ("bpms_task_change", "finish", "wang"),
+    ("bpms_task_change", "start", "boss"),
+    ("bpms_task_change", "finish", "boss"),
+    ("bpms_instance_change", "finish", "li"),
+]
 
 # Fast schedules, so that retries and redeliveries happen within a test (defaults: README "Events").
 FAST = {

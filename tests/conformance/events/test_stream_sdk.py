@@ -26,7 +26,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
-from tests.conformance.events.conftest import CORP, EV_NODE, EV_NOSUB, EV_STREAM, FAST, Events
+from tests.conformance.events.conftest import APPROVAL_EVENTS, CORP, EV_NODE, EV_NOSUB, EV_STREAM, FAST, Events
 from tests.conformance.workflow.conftest import run
 from tests.conftest import ServerProcess, free_port
 
@@ -34,14 +34,6 @@ HERE = Path(__file__).parent
 JS = HERE / "js"
 GATEWAY = "/v1.0/gateway/connections/open"
 STREAM = "/v1.0/gateway/connections/stream"
-TYPES = [
-    ("bpms_instance_change", "start", "li"),
-    ("bpms_task_change", "start", "wang"),
-    ("bpms_task_change", "finish", "wang"),
-    ("bpms_task_change", "start", "boss"),
-    ("bpms_task_change", "finish", "boss"),
-    ("bpms_instance_change", "finish", "li"),
-]
 # The official client of each language and the credential it connects with (one stream subscription each).
 SDKS = {"python": EV_STREAM, "node": EV_NODE}
 BOTH = pytest.mark.parametrize("sdk", ["python", "node"])
@@ -112,7 +104,7 @@ class StreamClient:
     def acked(self, iid: str) -> list[dict[str, Any]]:
         return [line for line in self.of(iid) if line["ack"] == "ok"]
 
-    def wait_acked(self, iid: str, count: int = len(TYPES), timeout: float = 30) -> list[dict[str, Any]]:
+    def wait_acked(self, iid: str, count: int = len(APPROVAL_EVENTS), timeout: float = 30) -> list[dict[str, Any]]:
         """At least ``count`` acknowledged events about ``iid``."""
         return list(wait_until(f"{count} events of {iid}", lambda: len(self.acked(iid)) >= count and self.acked(iid),
                                timeout, self.describe))  # fmt: skip
@@ -180,8 +172,8 @@ def stream_rows(events: Events, app_key: str) -> list[dict[str, Any]]:
 
 def check_approval(got: list[dict[str, Any]], iid: str, client_id: str) -> None:
     """The six events of one approval (li → wang → boss, agreed) as the SDK handed them over."""
-    assert [(e["eventType"], e["data"]["type"], e["data"]["staffId"]) for e in got] == TYPES
-    assert len({e["eventId"] for e in got}) == len(TYPES)
+    assert [(e["eventType"], e["data"]["type"], e["data"]["staffId"]) for e in got] == APPROVAL_EVENTS
+    assert len({e["eventId"] for e in got}) == len(APPROVAL_EVENTS)
     for e in got:
         assert e["eventCorpId"] == CORP
         assert e["eventUnifiedAppId"] == client_id
@@ -208,7 +200,7 @@ def test_approvals_arrive_as_event_frames_in_order(events: Events, streams: Stre
         "the deliveries settled",
         lambda: (v := stream_subscription(events, SDKS[sdk][0])) and v["deliveries"]["pending"] == 0 and v,
     )
-    assert view["deliveries"]["delivered"] >= len(TYPES) and view["deliveries"]["failed"] == 0
+    assert view["deliveries"]["delivered"] >= len(APPROVAL_EVENTS) and view["deliveries"]["failed"] == 0
     assert view["tags"] == ["*"] and view["url"] is None
     # A second approval follows on the same connection.
     iid2 = events.approve(reason="又一个")
@@ -229,7 +221,7 @@ def test_an_event_refused_is_sent_again_with_the_same_event_id(events: Events, s
     assert len({e["messageId"] for e in [*refused, got[0]]}) == 3  # each attempt is a message of its own
     assert all(e["data"] == got[0]["data"] and e["eventBornTime"] == got[0]["eventBornTime"] for e in refused)
     # Every event is acknowledged exactly once.
-    assert len(client.acked(iid)) == len(TYPES)
+    assert len(client.acked(iid)) == len(APPROVAL_EVENTS)
 
 
 @BOTH
@@ -242,12 +234,12 @@ def test_events_committed_while_disconnected_arrive_on_reconnect(events: Events,
     # They wait for the client: the subscription stays, its deliveries pending.
     wait_until(
         "six deliveries waiting",
-        lambda: (v := stream_subscription(events, SDKS[sdk][0])) and v["deliveries"]["pending"] >= len(TYPES),
+        lambda: (v := stream_subscription(events, SDKS[sdk][0])) and v["deliveries"]["pending"] >= len(APPROVAL_EVENTS),
     )
     assert client.of(iid) == []
     client.start()
     check_approval(client.wait_acked(iid), iid, SDKS[sdk][0])
-    assert len(client.acked(first)) == len(TYPES)  # the earlier approval is not sent again
+    assert len(client.acked(first)) == len(APPROVAL_EVENTS)  # the earlier approval is not sent again
 
 
 @BOTH
@@ -271,7 +263,7 @@ def test_the_client_reconnects_when_its_server_restarts(
         # The Python SDK retries the gateway every 10 s, the Node SDK every second.
         check_approval(client.wait_acked(during, timeout=60), during, SDKS[sdk][0])
         check_approval(client.wait_acked(after), after, SDKS[sdk][0])
-        assert len(client.acked(first)) == len(TYPES)
+        assert len(client.acked(first)) == len(APPROVAL_EVENTS)
     finally:
         streams.close()
         if own is not None:
@@ -298,7 +290,7 @@ def test_a_connection_without_event_topics_gets_no_events(events: Events, stream
         client = streams.start("python")
         iid = events.approve()
         check_approval(client.wait_acked(iid), iid, EV_STREAM[0])
-        assert len(client.of(iid)) == len(TYPES)
+        assert len(client.of(iid)) == len(APPROVAL_EVENTS)
         wait_until("a ping on the other connection (it is alive)", lambda: frames)
     reader.join(10)
     assert {f["type"] for f in frames} == {"SYSTEM"}

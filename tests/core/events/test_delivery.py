@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SECRET_KEY, fresh_database
+from tests.conftest import SECRET_KEY, fresh_database, opened
 from zida.clock import now_ms
 from zida.core.access.credentials import create_credential
 from zida.core.events import delivery
@@ -27,7 +27,7 @@ from zida.core.events.subscriptions import (
 from zida.core.org.actions import CorpSpec, upsert_corp
 from zida.core.org.models import CorpRef
 from zida.crypto import SecretBox
-from zida.db import Connection, Database, open_database
+from zida.db import Connection, Database
 
 pytestmark = pytest.mark.anyio
 
@@ -54,11 +54,8 @@ def quiet_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 async def db(quiet_url: str) -> AsyncIterator[Database]:
-    database = await open_database(quiet_url)
-    try:
+    async with opened(quiet_url) as database:
         yield database
-    finally:
-        await database.close()
 
 
 @pytest.fixture
@@ -256,11 +253,8 @@ async def test_a_backlog_larger_than_the_statistics_saw_drains_in_order(db: Data
 async def healthy_db(tmp_path: Path) -> AsyncIterator[Database]:
     """A database of its own, for statistics taken as on a healthy system."""
     with fresh_database(tmp_path) as url:
-        database = await open_database(url)
-        try:
+        async with opened(url) as database:
             yield database
-        finally:
-            await database.close()
 
 
 async def test_deliveries_found_by_id_use_the_primary_key_under_a_backlog(healthy_db: Database) -> None:
