@@ -5,7 +5,8 @@
 
 Needs ``wrk`` (apt-get install wrk). Builds (once, then reuses) a form with ``--records`` records, starts
 ``zida serve`` and ``bench/baseline_app.py`` (both uvicorn, ``--workers`` processes) and drives each with wrk:
-get-by-id, save, searches with 1–3 indexed conditions (page of 20 + totalCount), a deep page, and batchSave
+get-by-id, save, searches with 1–3 indexed conditions (page of 20 + totalCount), a contains search (a piece of the
+title, 4–5 digits, served by the contains-match index), a deep page, and batchSave
 of 1,000 records (ten calls of 100, the platform's per-call limit) against one executemany in the baseline. The
 WeDa scenarios ("[vs Yida]") drive WeDa's data-model list (the same searches, page of 20 with getCount) and create
 against the matching Yida routes of the same server: their ratio is WeDa's throughput over Yida's.
@@ -37,8 +38,10 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from zida.bundle.loader import load_bundle, parse_bundle, read_bundle  # noqa: E402
 from zida.core.apps.models import Field  # noqa: E402
+from zida.core.apps.queries import reindex_forms  # noqa: E402
 from zida.core.records.filters import And, Condition, Filter  # noqa: E402
 from zida.core.records.filters.compiler import FilterCompiler  # noqa: E402
+from zida.core.records.filters.indexes import contains_indexes  # noqa: E402
 from zida.crypto import SecretBox  # noqa: E402
 from zida.db import open_database  # noqa: E402
 from zida.db.migrate import upgrade  # noqa: E402
@@ -51,8 +54,12 @@ T0 = 1_700_000_000_000
 PG_URL = "postgresql://postgres@127.0.0.1:5432/test?search_path=zida_bench"
 
 
-def database_url(kind: str) -> str:
-    return PG_URL if kind == "postgresql" else f"sqlite:///{ROOT / 'var' / 'bench' / 'records.db'}"
+def database_url(kind: str, records: int = 1_000_000) -> str:
+    """The bench database of that size (1,000,000 records: ``records.db`` / schema ``zida_bench``; others their own)."""
+    suffix = "" if records == 1_000_000 else f"_{records}"
+    if kind == "postgresql":
+        return PG_URL + suffix
+    return f"sqlite:///{ROOT / 'var' / 'bench' / f'records{suffix}.db'}"
 
 
 def record(i: int, rng: random.Random) -> dict[str, Any]:
@@ -66,8 +73,9 @@ def record(i: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
-async def prepare(url: str, records: int) -> tuple[int, int, int, list[str], tuple[Field, ...]]:
-    """Migrate, load the bench bundle and top the form up to ``records`` records."""
+async def prepare(url: str, records: int) -> tuple[int, int, int, list[str], tuple[Field, ...], dict[str, str]]:
+    """Migrate, load the bench bundle, top the form up to ``records`` records and build its search indexes
+    (what ``zida migrate`` does after an upgrade); the contains-match indexes built, by field."""
     upgrade(url)
     db = await open_database(url)
     try:
@@ -116,15 +124,17 @@ async def prepare(url: str, records: int) -> tuple[int, int, int, list[str], tup
             have += n
             if have % 100_000 == 0 or have == records:
                 print(f"  {have:,} records ({time.monotonic() - started:.0f} s)", flush=True)
+        await reindex_forms(db)
         # What autovacuum would have done by now on a form that grew over time: statistics, visibility map.
         await db.execute("VACUUM ANALYZE" if url.startswith("postgresql") else "ANALYZE")
+        contains = await contains_indexes(db, form_pk, fields)
         ids = [
             r["instance_id"]
             for r in await db.fetch(
                 "SELECT instance_id FROM form_instance WHERE form_pk = :f ORDER BY random() LIMIT 5000", {"f": form_pk}
             )
         ]
-        return form_pk, corp_pk, app_pk, ids, fields
+        return form_pk, corp_pk, app_pk, ids, fields, contains
     finally:
         await db.close()
 
@@ -158,6 +168,10 @@ def search_filters(rng: random.Random) -> dict[str, tuple[Filter, list[dict[str,
         "componentName": "DateField",
     }
     c_title_kind = {**c_kind, "value": KINDS[int(title.split("-")[1]) % 5]}  # a kind the title's records have
+    # A piece of a title (how integrations search by name or code): 4 digits match ~15 titles (300 records),
+    # 5 digits one (20 records). (Drawn apart, so that the other searches are those of earlier runs.)
+    piece = str(random.Random(title).randint(1_000, 49_999))
+    c_piece = {**c_title, "value": piece, "operator": "like"}
     return {
         # Selective searches: the indexed title narrows 1M records to ~20, the other conditions filter those.
         "s1": (Condition("textField_title", "eq", title), [c_title]),
@@ -177,6 +191,7 @@ def search_filters(rng: random.Random) -> dict[str, tuple[Filter, list[dict[str,
             ),
             [c_title, c_title_kind, {**c_amount, "value": [0, 5_000]}],
         ),
+        "contains": (Condition("textField_title", "like", piece), [c_piece]),
         # A broad search: each condition alone matches 20% / 2% / 16% of the form (~1,100 records together).
         "broad": (
             And(
@@ -207,6 +222,8 @@ def weda_where(wire: list[dict[str, Any]]) -> dict[str, Any] | None:
         name = ALIASES[c["key"]]
         if c["operator"] == "eq":
             where[name] = {"$eq": c["value"]}
+        elif c["operator"] == "like":
+            where[name] = {"$search_ci": c["value"]}
         elif c["operator"] == "between":
             where[name] = {"$gte": c["value"][0], "$lte": c["value"][1]}
         else:
@@ -223,7 +240,13 @@ def names_of(sql: str) -> list[str]:
 
 
 def baseline_config(
-    url: str, form_pk: int, corp_pk: int, app_pk: int, fields: tuple[Field, ...], work: Path
+    url: str,
+    form_pk: int,
+    corp_pk: int,
+    app_pk: int,
+    fields: tuple[Field, ...],
+    work: Path,
+    contains: dict[str, str] | None = None,
 ) -> tuple[Path, Path]:
     """The baseline's SQL (the statements Zida runs, compiled by Zida's own compiler) and wrk body files."""
     from zida.core.records.store import INSTANCE_COLUMNS
@@ -264,7 +287,7 @@ def baseline_config(
     rng = random.Random(7)
     for _ in range(200):
         for key, (node, wire) in search_filters(rng).items():
-            compiler = FilterCompiler(dialect, fields, form_pk)
+            compiler = FilterCompiler(dialect, fields, form_pk, contains=contains)
             where = compiler.where(node)
             page = paged.format(pk=form_pk, where=where)
             count = f"SELECT count(*) FROM form_instance WHERE form_pk = {form_pk} AND {where}"
@@ -300,7 +323,7 @@ def baseline_config(
     }
     path = work / "baseline.json"
     path.write_text(json.dumps(cfg, ensure_ascii=False))
-    for key in ("s1", "s2", "s3", "broad"):
+    for key in ("s1", "s2", "s3", "contains", "broad"):
         (work / f"zida-{key}.txt").write_text("\n".join(b for k, b in bodies_zida if k == key) + "\n")
         (work / f"weda-{key}.txt").write_text("\n".join(b for k, b in bodies_weda if k == key) + "\n")
         (work / f"base-{key}.txt").write_text("\n".join(b for k, b in bodies_base if k == key) + "\n")
@@ -481,11 +504,11 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", action="append", help="run only the scenarios whose label contains this")
     args = parser.parse_args()
-    url = database_url(args.database)
+    url = database_url(args.database, args.records)
     print(f"preparing {args.records:,} records on {args.database} …", flush=True)
-    form_pk, corp_pk, app_pk, ids, fields = asyncio.run(prepare(url, args.records))
+    form_pk, corp_pk, app_pk, ids, fields, contains = asyncio.run(prepare(url, args.records))
     work = Path(tempfile.mkdtemp(prefix="zida-bench-"))
-    cfg, _ = baseline_config(url, form_pk, corp_pk, app_pk, fields, work)
+    cfg, _ = baseline_config(url, form_pk, corp_pk, app_pk, fields, work, contains)
     (work / "ids.txt").write_text("\n".join(ids) + "\n")
     saves = [
         orjson.dumps(
@@ -574,6 +597,7 @@ def main() -> None:
             ("s1", "search: 1 indexed condition"),
             ("s2", "search: 2 indexed conditions"),
             ("s3", "search: 3 indexed conditions"),
+            ("contains", "search: contains, 4-5 digits"),
             ("broad", "search: broad, 3 conditions"),
             ("deep", "deep page: jump to page 5000 of 20"),
             ("seq", "deep pages: reading on from 5000"),
@@ -620,6 +644,7 @@ def main() -> None:
             ("s1", "1 indexed condition"),
             ("s2", "2 indexed conditions"),
             ("s3", "3 indexed conditions"),
+            ("contains", "contains, 4-5 digits"),
         ):
             scenarios[f"weda list, {label} [vs Yida]"] = (
                 (
@@ -690,7 +715,8 @@ def main() -> None:
             f"baseline {statistics.median(base_batches):.3f} s (one executemany)",
             flush=True,
         )
-        out = ROOT / "var" / "bench" / f"records-{args.database}.json"
+        suffix = "" if args.records == 1_000_000 else f"-{args.records}"
+        out = ROOT / "var" / "bench" / f"records-{args.database}{suffix}.json"
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps({"args": vars(args), "results": results}, indent=2, ensure_ascii=False))
         print(f"results: {out}")

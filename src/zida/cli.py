@@ -47,7 +47,7 @@ def main() -> None:
 @main.command()
 @database_option
 def migrate(database: str | None) -> None:
-    """Create or upgrade the database schema."""
+    """Create or upgrade the database schema, then build the search indexes the forms need (progress shown)."""
     settings = load_settings(database)
     upgrade(settings.database_url)
     built = asyncio.run(_reindex(settings))
@@ -70,7 +70,7 @@ def _open(settings: Settings) -> Any:
 async def _reindex(settings: Settings) -> list[str]:
     db = await _open(settings)
     try:
-        return await reindex_forms(db)
+        return await reindex_forms(db, lambda line: click.echo(line, err=True))
     finally:
         await db.close()
 

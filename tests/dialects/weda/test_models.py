@@ -57,7 +57,10 @@ def test_where_operators_order_paging_and_count(weda: Weda) -> None:
     assert query({"kind": {"$nin": ["餐饮", "办公"]}})["total"] == 2
     assert query({"$or": [{"amount": {"$eq": 10}}, {"$and": [{"kind": "办公"}, {"amount": 30}]}]})["total"] == 2
     assert query({"title": {"$search_ci": f"{t.upper()}-A"}})["total"] == 1
-    assert titles(query({"title": {"$nsearch": f"{t}-A"}}, orderBy=[{"amount": "asc"}])) == [
+    assert query({"title": {"$search": f"{t}-A"}})["total"] == 0  # $search is case-sensitive
+    assert query({"title": {"$search": f"{t}-a"}})["total"] == 1
+    assert query({"title": {"$nsearch": f"{t}-A"}})["total"] == 4
+    assert titles(query({"title": {"$nsearch": f"{t}-a"}}, orderBy=[{"amount": "asc"}])) == [
         f"{t}-b",
         f"{t}-c",
         f"{t}-d",

@@ -11,7 +11,7 @@ from zida.cache import TtlCache
 from zida.core.apps.models import App, Field, Form
 from zida.core.errors import InvalidArgument, NotFound
 from zida.core.principals import AppActor
-from zida.core.records.filters.indexes import ensure_field_indexes
+from zida.core.records.filters.indexes import Progress, ensure_field_indexes
 from zida.crypto import SecretBox
 from zida.db import Connection, Database, Row
 
@@ -216,8 +216,9 @@ async def list_apps(
     return int(total), listings
 
 
-async def reindex_forms(db: Database) -> list[str]:
-    """Bring every form's search indexes in line with its current schema (after an upgrade changed them)."""
+async def reindex_forms(db: Database, progress: Progress | None = None) -> list[str]:
+    """Bring every form's search indexes in line with its current schema (after an upgrade changed them);
+    ``progress`` hears how far each build got."""
     rows = await db.fetch(
         "SELECT f.id, f.current_version, v.fields FROM form f"
         " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version ORDER BY f.id"
@@ -225,7 +226,7 @@ async def reindex_forms(db: Database) -> list[str]:
     built: list[str] = []
     for row in rows:
         fields = parse_fields(int(row["id"]), int(row["current_version"]), row["fields"])
-        built.extend(await ensure_field_indexes(db, int(row["id"]), fields))
+        built.extend(await ensure_field_indexes(db, int(row["id"]), fields, progress))
     return built
 
 

@@ -5,15 +5,15 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import orjson
 
 from zida.core.apps.models import Field
 from zida.core.records.filters import And, Filter, Or, RecordQuery
 from zida.core.records.filters.compiler import SYSTEM_COLUMNS, FilterCompiler
-from zida.core.records.filters.indexes import forget_sqlite_indexes, sort_index_hint
+from zida.core.records.filters.indexes import contains_indexes, forget_sqlite_indexes, sort_index_hint
 from zida.core.records.models import FormInstance
 from zida.db import Connection, Row
 
@@ -36,6 +36,8 @@ __all__ = [
     "search_instances",
     "update_instance",
 ]
+
+T = TypeVar("T")
 
 INSTANCE_COLUMNS = (
     "id, instance_id, corp_pk, app_pk, form_pk, form_version, title, originator_user_id, modifier_user_id,"
@@ -143,10 +145,25 @@ async def insert_operation_log(
     )
 
 
-def _where(
+_CONTAINS_OPS = frozenset({"like", "substring"})
+
+
+def _mentions_contains(node: Filter | None) -> bool:
+    stack = [] if node is None else [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, And | Or):
+            stack.extend(item.items)
+        elif item.op in _CONTAINS_OPS:
+            return True
+    return False
+
+
+async def _where(
     conn: Connection, corp_pk: int, form_pk: int, fields: tuple[Field, ...], query: RecordQuery
 ) -> tuple[str, FilterCompiler]:
-    compiler = FilterCompiler(conn.sql, fields, form_pk, corp_pk=corp_pk)
+    contains = await contains_indexes(conn, form_pk, fields) if _mentions_contains(query.filter) else None
+    compiler = FilterCompiler(conn.sql, fields, form_pk, corp_pk=corp_pk, contains=contains)
     # The form is a literal so that the per-form partial indexes (zida.core.records.filters.indexes) apply.
     return f"form_pk = {int(form_pk)} AND {compiler.where(query.filter)}", compiler
 
@@ -225,7 +242,32 @@ def _keyset_columns(query: RecordQuery) -> tuple[tuple[str, str], bool] | None:
     return None
 
 
+def _lost_text_table(error: BaseException) -> bool:
+    """SQLite: whether a statement failed because another process just dropped a contains-match table."""
+    message = str(error)
+    return "ft_" in message and ("no such table" in message or "no such column" in message)
+
+
+async def _retrying(run: Callable[[], Awaitable[T]]) -> T:
+    """Run a search; should a contains-match table it used be gone (replaced by another process), again with the
+    current ones."""
+    try:
+        return await run()
+    except Exception as exc:
+        if not _lost_text_table(exc):
+            raise
+        forget_sqlite_indexes()
+        return await run()
+
+
 async def search_instances(
+    conn: Connection, corp_pk: int, form_pk: int, form_uuid: str, fields: tuple[Field, ...], query: RecordQuery
+) -> tuple[int | None, list[FormInstance]]:
+    """One page of a form's instances matching ``query``, and the total count if asked (see ``_search``)."""
+    return await _retrying(lambda: _search(conn, corp_pk, form_pk, form_uuid, fields, query))
+
+
+async def _search(
     conn: Connection, corp_pk: int, form_pk: int, form_uuid: str, fields: tuple[Field, ...], query: RecordQuery
 ) -> tuple[int | None, list[FormInstance]]:
     """One page of a form's instances matching ``query``, and the total count if asked.
@@ -234,7 +276,7 @@ async def search_instances(
     ``FilterCompiler.indexed``) → ``count(*)`` over that index; any other filter → counted in the same single
     scan that finds the page (a window count), so an unindexed search never reads the form twice.
     """
-    where, compiler = _where(conn, corp_pk, form_pk, fields, query)
+    where, compiler = await _where(conn, corp_pk, form_pk, fields, query)
     order = compiler.order_by(query.sort)
     count_in_scan = query.with_total and query.filter is not None and not compiler.indexed(query.filter)
     params: dict[str, Any] = {**compiler.params, "limit": query.page.size, "offset": query.page.offset}
@@ -321,7 +363,13 @@ async def search_instance_ids(
     conn: Connection, corp_pk: int, form_pk: int, fields: tuple[Field, ...], query: RecordQuery
 ) -> tuple[int | None, list[str]]:
     """Like :func:`search_instances` but only the instance ids (same ``totalCount`` policy)."""
-    where, compiler = _where(conn, corp_pk, form_pk, fields, query)
+    return await _retrying(lambda: _search_ids(conn, corp_pk, form_pk, fields, query))
+
+
+async def _search_ids(
+    conn: Connection, corp_pk: int, form_pk: int, fields: tuple[Field, ...], query: RecordQuery
+) -> tuple[int | None, list[str]]:
+    where, compiler = await _where(conn, corp_pk, form_pk, fields, query)
     count_in_scan = query.with_total and query.filter is not None and not compiler.indexed(query.filter)
     window = ", count(*) OVER () AS total_count" if count_in_scan else ""
     hint = await sort_index_hint(conn, form_pk, fields, query.sort[0]) if _sort_only(query) else ""
@@ -451,7 +499,19 @@ async def distinct_array_values(
     limit: int,
 ) -> list[str]:
     """Distinct elements of an array field (e.g. the users of a people field) over the records matching ``query``."""
-    where, compiler = _where(conn, corp_pk, form_pk, fields, query)
+    return await _retrying(lambda: _distinct(conn, corp_pk, form_pk, fields, query, field_id, limit))
+
+
+async def _distinct(
+    conn: Connection,
+    corp_pk: int,
+    form_pk: int,
+    fields: tuple[Field, ...],
+    query: RecordQuery,
+    field_id: str,
+    limit: int,
+) -> list[str]:
+    where, compiler = await _where(conn, corp_pk, form_pk, fields, query)
     if conn.sql.name == "postgresql":
         sql = (
             f"SELECT DISTINCT v FROM (SELECT jsonb_array_elements_text(CASE WHEN jsonb_typeof(data->'{field_id}')"

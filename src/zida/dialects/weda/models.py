@@ -15,8 +15,9 @@ Choices where WeDa is silent: ``update`` and ``delete`` change the newest record
 nothing changes); a page holds at most 200 records (as on WeDa); ``createMany`` takes at most 1,000 records, all or
 nothing; ``upsert`` updates the one matching record or creates one (a filter matching several is
 ``FAILED_OPERATION``, as the Yida upsert); ``get`` of a filter with no match answers ``{"record": null}``;
-``$search`` and ``$search_ci`` are both case-insensitive contains-matches (Zida's ``like``), ``$nsearch`` and
-``$nsearch_ci`` their negations (a record without the field matches them).
+``$search`` is a case-sensitive contains-match (Zida's ``substring``) and ``$search_ci`` a case-insensitive one
+(``like``), ``$nsearch`` and ``$nsearch_ci`` their negations (a record without the field matches them); ``%`` and
+``_`` are literal characters, and a text field's contains-match index serves them all.
 
 Relations: a model's AssociationFormField whose ``props.associationForm.formUuid`` names a form that is a model is
 a relation to that model (WeDa's "关联关系"). ``filter.relateWhere: {relation: {where}}`` keeps the records related
@@ -205,21 +206,21 @@ def _conditions(form: Form, name: str, spec: Any) -> list[Filter]:
             if is_array:
                 raise Unsupported(f"{name}: $nin on a multi-value field is not supported", reason="model.operator")
             out.append(And(tuple(Condition(field_id, "ne", v) for v in value)))
-        elif op in ("$search", "$search_ci"):
+        elif op in _CONTAINS:
             if not isinstance(value, str | int | float) or isinstance(value, bool):
                 raise _bad(f"{name}: {op} takes a text, got {brief(value)}")
-            out.append(Condition(field_id, "like", str(value)))
+            out.append(Condition(field_id, _CONTAINS[op], str(value)))
         elif op in ("$empty", "$nempty"):
             if not isinstance(value, bool):
                 raise _bad(f"{name}: {op} takes true or false, got {brief(value)}")
             out.append(Condition(field_id, "empty" if (op == "$empty") == value else "not_empty"))
-        elif op in ("$nsearch", "$nsearch_ci"):
-            if not isinstance(value, str | int | float) or isinstance(value, bool):
-                raise _bad(f"{name}: {op} takes a text, got {brief(value)}")
-            out.append(Condition(field_id, "not_like", str(value)))
         else:
             raise _bad(f"{name}: unknown operator {brief(op)}", "model.unknown_operator")
     return out
+
+
+# WeDa's contains-matches (``$search``: case-sensitive, ``_ci``: not) and their negations → the core's operators.
+_CONTAINS = {"$search": "substring", "$search_ci": "like", "$nsearch": "not_substring", "$nsearch_ci": "not_like"}
 
 
 def _listed(value: Any) -> list[Any]:

@@ -29,6 +29,7 @@ from zida.core.records.values import brief, is_number_text
 from zida.db.database import SqlDialect
 
 __all__ = [
+    "CONTAINS_COMPONENTS",
     "MAX_CONDITIONS",
     "MAX_DEPTH",
     "MAX_SORTS",
@@ -37,6 +38,7 @@ __all__ = [
     "FilterCompiler",
     "SearchLimits",
     "configure_search_limits",
+    "contains_indexable",
     "field_expression",
     "field_key",
     "search_limits",
@@ -61,6 +63,34 @@ _NULLABLE_COLUMNS = frozenset({"instance_status", "approved_result", "process_in
 
 _FIELD_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 _ELEMENT = re.compile(r"^(?P<field>[A-Za-z][A-Za-z0-9_]{0,63})\[(?P<index>[01])\]$")
+
+
+# Text components whose searchable fields get a contains-match index (trigrams: PostgreSQL pg_trgm, SQLite FTS5).
+CONTAINS_COMPONENTS = frozenset({"TextField", "TextareaField", "SerialNumberField"})
+
+# SQLite's FTS5 trigram index answers any text of at least this many characters.
+_TRIGRAM = 3
+
+
+def contains_indexable(field: Field) -> bool:
+    """Whether a field gets a contains-match index: searchable, of a text component."""
+    return field.searchable and field.component in CONTAINS_COMPONENTS
+
+
+def _trigram_run(text: str) -> bool:
+    """PostgreSQL: whether pg_trgm finds a trigram in a contains pattern: three letters or digits in a row
+    (it reads words of letters and digits; a shorter pattern would make it read its whole index)."""
+    run = 0
+    for ch in text:
+        run = run + 1 if ch.isalnum() else 0
+        if run >= _TRIGRAM:
+            return True
+    return False
+
+
+def _fts_phrase(column: str, text: str) -> str:
+    """An FTS5 query: ``text`` as one literal phrase in ``column`` (quotes doubled, nothing else special)."""
+    return f'{column} : "' + text.replace('"', '""') + '"'
 
 
 def field_key(field_id: str) -> str:
@@ -126,6 +156,7 @@ _MAX_PREFIX = 32  # elements of a cascade path (province, city, district…) in 
 # A has_all/has_any with at most this many values keeps its per-value form (what the indexes answer best);
 # beyond it, one aggregate or IN list.
 _SMALL_LIST = 8
+_CONTAINS_OPS = ("like", "not_like", "substring", "not_substring")
 # Numbers in conditions must fit a double (what JSON numbers are); beyond that nothing stored can match anyway.
 _MAX_EXPONENT = 308
 
@@ -186,11 +217,20 @@ class FilterCompiler:
     """Turns a filter tree over one form into a WHERE fragment with named parameters."""
 
     def __init__(
-        self, sql: SqlDialect, fields: tuple[Field, ...], form_pk: int | None = None, *, corp_pk: int | None = None
+        self,
+        sql: SqlDialect,
+        fields: tuple[Field, ...],
+        form_pk: int | None = None,
+        *,
+        corp_pk: int | None = None,
+        contains: Mapping[str, str] | None = None,
     ) -> None:
         self.sql = sql
         self.fields = {f.field_id: f for f in fields}
         self.params: dict[str, Any] = {}
+        # Fields with a built contains-match index: field id → its index (PostgreSQL) or FTS5 table (SQLite),
+        # from ``zida.core.records.filters.indexes.contains_indexes``.
+        self.contains = contains or {}
         # Known form: searchable array fields on SQLite are matched through their element table.
         self.form_pk = None if form_pk is None else int(form_pk)
         # Known corp: who takes part in an approval is found through the corp's inbox indexes.
@@ -320,6 +360,8 @@ class FilterCompiler:
         f = fields.get(cond.field)
         if f is None:
             raise InvalidArgument(f"unknown field {cond.field}", reason="search.unknown_field", field=cond.field)
+        if column == "data" and cond.op in ("like", "substring") and f.field_id in self.contains:
+            return self._indexed_contains(cond, f)
         if f.kind in ("text", "number"):
             return self._scalar_condition(cond, field_expression(self.sql, f, column), f.kind)
         if f.kind == "array":
@@ -400,29 +442,63 @@ class FilterCompiler:
                 return "1=0" if op in ("in", "has_any") else "1=1"
             params = ", ".join(self._param(self._scalar(kind, cond, v)) for v in values)
             return f"{expr} IN ({params})"
-        if op in ("like", "not_like"):
+        if op in _CONTAINS_OPS:
             if kind == "number":
                 raise InvalidArgument(
                     f"{cond.field}: {op} is not supported on numbers", reason="search.unsupported_operator"
                 )
-            return self._like(expr, cond, negated=op == "not_like")
+            return self._like(expr, cond)
         if op == "empty":
             return f"({expr} IS NULL OR {expr} = '')" if kind == "text" else f"{expr} IS NULL"
         if op == "not_empty":
             return f"({expr} IS NOT NULL AND {expr} <> '')" if kind == "text" else f"{expr} IS NOT NULL"
         raise InvalidArgument(f"{cond.field}: unsupported operator {op}", reason="search.unsupported_operator")
 
-    def _like(self, expr: str, cond: Condition, *, negated: bool = False) -> str:
-        """``expr`` contains the condition's text, case-insensitively (``negated``: does not, absent included)."""
+    def _contains_text(self, cond: Condition) -> str:
         if not isinstance(cond.value, str | int | float) or isinstance(cond.value, bool):
-            raise InvalidArgument(f"{_field_name(cond)}: like expects a string", reason="search.invalid_value")
+            raise InvalidArgument(f"{_field_name(cond)}: {cond.op} expects a string", reason="search.invalid_value")
         text = str(cond.value)
         _check_chars(cond, text, _limits.like_chars, what="a contains search")
-        p = self._param("%" + _escape_like(text) + "%")
-        like = "ILIKE" if self.sql.name == "postgresql" else "LIKE"
-        if negated:
-            return f"({expr} IS NULL OR {expr} NOT {like} {p} ESCAPE '\\')"
-        return f"{expr} {like} {p} ESCAPE '\\'"
+        return text
+
+    def _like(self, expr: str, cond: Condition) -> str:
+        """``expr`` contains the condition's text: ``like`` case-insensitively, ``substring`` exactly (``not_…``:
+        does not, absent values included). ``%``, ``_`` and ``\\`` are literal characters."""
+        text = self._contains_text(cond)
+        if cond.op in ("substring", "not_substring"):
+            position = "strpos" if self.sql.name == "postgresql" else "instr"
+            test = f"{position}({expr}, {self._param(text)}) > 0"
+        else:
+            like = "ILIKE" if self.sql.name == "postgresql" else "LIKE"
+            test = f"{expr} {like} {self._param('%' + _escape_like(text) + '%')} ESCAPE '\\'"
+        if cond.op.startswith("not_"):
+            return f"({expr} IS NULL OR NOT ({test}))"
+        return test
+
+    def _indexed_contains(self, cond: Condition, f: Field) -> str:
+        """A contains-match (``like`` or ``substring``) on a field with a contains-match index.
+
+        The index only narrows: every candidate it gives is tested with the very expression an unindexed
+        search uses, so the result is exactly that of a scan. SQLite: the form's FTS5 trigram table gives the
+        records containing the text case-insensitively (a superset of both operators' matches) when the text
+        has at least 3 characters. PostgreSQL: ``ILIKE`` on the field is what its pg_trgm index answers; for a
+        pattern with no 3 letters or digits in a row (which pg_trgm cannot narrow) the expression is written so
+        that the planner cannot pick the index (it would read all of it), and the search scans the form.
+        """
+        expr = field_expression(self.sql, f)
+        text = self._contains_text(cond)
+        if self.sql.name == "postgresql":
+            if not _trigram_run(text):
+                return self._like(f"({expr} || '')", cond)
+            if cond.op == "like":
+                return self._like(expr, cond)
+            narrow = f"{expr} ILIKE {self._param('%' + _escape_like(text) + '%')} ESCAPE '\\'"
+            return f"({narrow} AND {self._like(expr, cond)})"
+        if len(text) < _TRIGRAM:
+            return self._like(expr, cond)
+        table = self.contains[f.field_id]
+        phrase = self._param(_fts_phrase(f"f_{f.field_id}", text))
+        return f"(id IN (SELECT rowid FROM {table} WHERE {table} MATCH {phrase}) AND {self._like(expr, cond)})"
 
     def _element_table(self, column: str, f: Field) -> bool:
         """Whether array elements of ``f`` are in ``form_field_value`` (SQLite, searchable, top-level field)."""
@@ -515,8 +591,8 @@ class FilterCompiler:
                 )
                 parts.append(f"{elem} = {self._param(v)}")
             return "(" + " AND ".join(parts) + ")" if parts else "1=1"
-        if op in ("like", "not_like"):
-            return self._like(_json_as_text(self.sql, column, key), cond, negated=op == "not_like")
+        if op in _CONTAINS_OPS:
+            return self._like(_json_as_text(self.sql, column, key), cond)
         if op in ("empty", "not_empty"):
             raw = _json_value(self.sql, column, key)
             if self.sql.name == "postgresql":
@@ -531,8 +607,8 @@ class FilterCompiler:
 
     def _other_condition(self, cond: Condition, column: str, f: Field) -> str:
         key = field_key(f.field_id)
-        if cond.op in ("like", "not_like"):
-            return self._like(_json_as_text(self.sql, column, key), cond, negated=cond.op == "not_like")
+        if cond.op in _CONTAINS_OPS:
+            return self._like(_json_as_text(self.sql, column, key), cond)
         if cond.op in ("empty", "not_empty"):
             raw = _json_value(self.sql, column, key)
             if self.sql.name == "postgresql":
@@ -565,8 +641,8 @@ class FilterCompiler:
         """Whether an index bounds the rows ``node`` can match (so counting them is not a full scan).
 
         A condition is index-backed when it compares a searchable text/number field (or, on PostgreSQL, tests
-        containment in a searchable array field) or a system column with an index; ``And`` needs one such
-        conjunct, ``Or`` needs every branch.
+        containment in a searchable array field) or a system column with an index, or is a contains-match its
+        contains-match index narrows; ``And`` needs one such conjunct, ``Or`` needs every branch.
         """
         if node is None:
             return True  # the (form_pk, created_at, id) index bounds the whole form
@@ -574,7 +650,11 @@ class FilterCompiler:
             return any(self.indexed(n) for n in node.items)
         if isinstance(node, Or):
             return bool(node.items) and all(self.indexed(n) for n in node.items)
-        if node.parent is not None or node.op in ("like", "not_like", "ne", "empty", "not_empty"):
+        if node.op in ("like", "substring") and node.parent is None and node.field in self.contains:
+            # A contains-match its index narrows (see _indexed_contains).
+            text = str(node.value)
+            return _trigram_run(text) if self.sql.name == "postgresql" else len(text) >= _TRIGRAM
+        if node.parent is not None or node.op in (*_CONTAINS_OPS, "ne", "empty", "not_empty"):
             return False
         if node.field in ("originator", "created_at", "modified_at", "instance_id"):
             return True

@@ -7,7 +7,12 @@
   condition's selectivity (and pick the wrong index for two or three conditions);
 * array fields (employees, departments, check boxes…): on PostgreSQL a GIN ``jsonb_path_ops`` index for
   containment; on SQLite a side table ``form_field_value`` of (field, element, record) kept up to date by
-  triggers (see migration 0004), indexed by value, filled in the transaction that makes a field searchable.
+  triggers (see migration 0004), indexed by value, filled in the transaction that makes a field searchable;
+* text fields of ``CONTAINS_COMPONENTS`` (text, text area, serial number) also get a contains-match index: on
+  PostgreSQL a pg_trgm GIN index on the same expression (when the extension is installed, see migration 0012); on
+  SQLite one FTS5 table per form, ``ft_<form>_<hash>`` with the trigram tokenizer and a column ``f_<field>`` per
+  such field, kept up to date by triggers on ``form_instance`` and filled when built. The compiler
+  (``FilterCompiler._indexed_contains``) only uses them to narrow, so results are those of a scan.
 
 Index names carry a hash of their definition: when a field's type or the expression changes, the old
 index is dropped and a new one built, never silently reused. PostgreSQL builds them ``CONCURRENTLY``
@@ -16,24 +21,35 @@ index is dropped and a new one built, never silently reused. PostgreSQL builds t
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from zida.cache import TtlCache
 from zida.core.apps.models import Field
 from zida.core.records.filters import Sort
-from zida.core.records.filters.compiler import field_expression, field_key
+from zida.core.records.filters.compiler import contains_indexable, field_expression, field_key
 from zida.db.database import Connection, Database, PostgresDialect, SqlDialect
 
 __all__ = [
     "FieldIndex",
+    "Progress",
+    "TextTable",
+    "contains_indexes",
     "ensure_field_indexes",
     "forget_sqlite_indexes",
     "planned_indexes",
     "sort_index_hint",
     "sync_element_table",
+    "text_table",
+    "trigram_schema",
 ]
+
+# What an index build reports while it runs (``zida migrate`` prints it): one line of text.
+Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +62,7 @@ class FieldIndex:
     statistics: str | None = None  # name of the expression statistics (PostgreSQL text/number fields)
     expression: str = ""
     side_table: bool = False  # SQLite array field: values live in form_field_value
+    contains: bool = False  # PostgreSQL pg_trgm index for contains-matches
 
 
 def _name(prefix: str, form_pk: int, field_id: str, definition: str) -> str:
@@ -58,8 +75,11 @@ def _name(prefix: str, form_pk: int, field_id: str, definition: str) -> str:
     return name
 
 
-def planned_indexes(sql_name: str, form_pk: int, fields: tuple[Field, ...]) -> list[FieldIndex]:
-    """The indexes the searchable fields of one form version need on this database."""
+def planned_indexes(
+    sql_name: str, form_pk: int, fields: tuple[Field, ...], trigram: str | None = None
+) -> list[FieldIndex]:
+    """The indexes the searchable fields of one form version need on this database (``trigram``: the schema of
+    PostgreSQL's pg_trgm, None when it is not installed; SQLite's contains-match tables: ``text_table``)."""
     sql = PostgresDialect() if sql_name == "postgresql" else SqlDialect()
     pk = int(form_pk)
     out = []
@@ -73,6 +93,10 @@ def planned_indexes(sql_name: str, form_pk: int, fields: tuple[Field, ...]) -> l
             name = _name("ix_fi", pk, f.field_id, definition)
             stats = _name("st_fi", pk, f.field_id, expr) if sql.name == "postgresql" else None
             out.append(FieldIndex(f.field_id, name, f"ON form_instance {definition}", stats, expr))
+            if trigram and sql.name == "postgresql" and f.kind == "text" and contains_indexable(f):
+                gin = f'USING gin (({expr}) "{trigram}".gin_trgm_ops) WHERE form_pk = {pk}'
+                name = _name("ix_fi", pk, f.field_id, gin)
+                out.append(FieldIndex(f.field_id, name, f"ON form_instance {gin}", contains=True))
         elif f.kind == "array" and sql.name == "postgresql":
             definition = f"USING gin ((data->'{f.field_id}') jsonb_path_ops) WHERE form_pk = {pk}"
             out.append(
@@ -110,15 +134,29 @@ async def _invalid_indexes(db: Database) -> set[str]:
     return {str(r["name"]) for r in rows}
 
 
-async def ensure_field_indexes(db: Database, form_pk: int, fields: tuple[Field, ...]) -> list[str]:
+async def trigram_schema(db: Connection) -> str | None:
+    """PostgreSQL: the schema pg_trgm is installed in (None: not installed, or SQLite)."""
+    if db.sql.name != "postgresql":
+        return None
+    value = await db.fetchval(
+        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'"
+    )
+    return None if value is None else str(value)
+
+
+async def ensure_field_indexes(
+    db: Database, form_pk: int, fields: tuple[Field, ...], progress: Progress | None = None
+) -> list[str]:
     """Build the missing indexes of a form's searchable fields and drop those no field needs any more.
 
-    Runs outside any transaction (``CREATE INDEX CONCURRENTLY`` on PostgreSQL); returns what it built.
+    Runs outside any transaction (``CREATE INDEX CONCURRENTLY`` on PostgreSQL: writers go on meanwhile); returns
+    what it built. ``progress`` hears how far a build got, every few seconds (PostgreSQL: from
+    ``pg_stat_progress_create_index``; SQLite: records copied into the contains-match table).
     """
     pk = int(form_pk)
-    planned = planned_indexes(db.sql.name, pk, fields)
-    built: list[str] = []
     if db.sql.name == "postgresql":
+        planned = planned_indexes(db.sql.name, pk, fields, await trigram_schema(db))
+        built: list[str] = []
         wanted = {i.name for i in planned}
         existing = await _existing(db, "ix_fi", pk)
         invalid = await _invalid_indexes(db) & existing
@@ -127,7 +165,8 @@ async def ensure_field_indexes(db: Database, form_pk: int, fields: tuple[Field, 
             existing.discard(name)
         for index in planned:
             if index.name not in existing:
-                await db.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {index.name} {index.create}")
+                statement = f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {index.name} {index.create}"
+                await _build_watched(db, statement, f"form {pk}: index {index.name}", progress)
                 built.append(index.name)
         stats = await _existing(db, "st_fi", pk)
         for name in stats - {i.statistics for i in planned if i.statistics}:
@@ -139,9 +178,13 @@ async def ensure_field_indexes(db: Database, form_pk: int, fields: tuple[Field, 
             )
         if new_stats:
             await db.execute("ANALYZE form_instance")  # fill the new statistics now, not at the next autovacuum
+        forget_sqlite_indexes()
         return built
+    planned = planned_indexes(db.sql.name, pk, fields)
+    built = []
     wanted = {i.name for i in planned if not i.side_table}
     existing = await _existing(db, "ix_fi", pk)
+    table = text_table(pk, fields)
     async with db.transaction() as tx:
         for name in existing - wanted:
             await tx.execute(f"DROP INDEX IF EXISTS {name}")
@@ -150,10 +193,132 @@ async def ensure_field_indexes(db: Database, form_pk: int, fields: tuple[Field, 
                 await tx.execute(f"CREATE INDEX IF NOT EXISTS {index.name} {index.create}")
                 built.append(index.name)
         built.extend(await _sync_side_table(tx, pk, [i.field_id for i in planned if i.side_table]))
+        built.extend(await _sync_text_table(tx, pk, table, progress))
     forget_sqlite_indexes()
     if built:
         await db.execute("PRAGMA optimize")
     return built
+
+
+_PROGRESS_SECONDS = 2.0
+
+
+async def _build_watched(db: Database, statement: str, what: str, progress: Progress | None) -> None:
+    """PostgreSQL: run an index build, telling ``progress`` its phase and share done every few seconds."""
+    if progress is None:
+        await db.execute(statement)
+        return
+    progress(f"{what}: building")
+    build = asyncio.ensure_future(db.execute(statement))
+    while not build.done():
+        await asyncio.wait({build}, timeout=_PROGRESS_SECONDS)
+        if build.done():
+            break
+        row = await db.fetchrow(
+            "SELECT phase, blocks_done, blocks_total, tuples_done, tuples_total FROM pg_stat_progress_create_index"
+            " WHERE relid = to_regclass('form_instance') LIMIT 1"
+        )
+        if row is not None:
+            done, total = (
+                (row["blocks_done"], row["blocks_total"])
+                if row["blocks_total"]
+                else (row["tuples_done"], row["tuples_total"])
+            )
+            share = f", {100 * int(done) // int(total)}%" if total else ""
+            progress(f"{what}: {row['phase']}{share}")
+    await build
+    progress(f"{what}: built")
+
+
+@dataclass(frozen=True, slots=True)
+class TextTable:
+    """SQLite: the FTS5 trigram table of a form's contains-indexed fields (a column ``f_<field>`` each)."""
+
+    name: str
+    form_pk: int
+    field_ids: tuple[str, ...]
+
+    def statements(self) -> list[str]:
+        """The table and the triggers that keep it equal to the fields' values."""
+        sql = SqlDialect()
+        t, pk = self.name, self.form_pk
+        columns = ", ".join(f"f_{k}" for k in self.field_ids)
+        new = [sql.json_text("new.data", k) for k in self.field_ids]
+        old = [sql.json_text("old.data", k) for k in self.field_ids]
+        changed = " OR ".join(f"{o} IS NOT {n}" for o, n in zip(old, new, strict=True))
+        sets = ", ".join(f"f_{k} = {n}" for k, n in zip(self.field_ids, new, strict=True))
+        return [
+            f"CREATE VIRTUAL TABLE {t} USING fts5({columns}, tokenize='trigram')",
+            f"CREATE TRIGGER {t}_ai AFTER INSERT ON form_instance WHEN new.form_pk = {pk}"
+            f" BEGIN INSERT INTO {t} (rowid, {columns}) VALUES (new.id, {', '.join(new)}); END",
+            f"CREATE TRIGGER {t}_au AFTER UPDATE OF data ON form_instance WHEN new.form_pk = {pk} AND ({changed})"
+            f" BEGIN UPDATE {t} SET {sets} WHERE rowid = new.id; END",
+            f"CREATE TRIGGER {t}_ad AFTER DELETE ON form_instance WHEN old.form_pk = {pk}"
+            f" BEGIN DELETE FROM {t} WHERE rowid = old.id; END",
+        ]
+
+
+def text_table(form_pk: int, fields: tuple[Field, ...]) -> TextTable | None:
+    """SQLite: the contains-match table a form version needs (None: no searchable text field of that kind)."""
+    ids = tuple(field_key(f.field_id) for f in fields if f.kind == "text" and contains_indexable(f))
+    if not ids:
+        return None
+    probe = TextTable("", int(form_pk), ids)
+    tag = hashlib.sha1("\n".join(probe.statements()).encode(), usedforsecurity=False).hexdigest()[:8]
+    return TextTable(f"ft_{int(form_pk)}_{tag}", int(form_pk), ids)
+
+
+async def _text_tables(conn: Connection, form_pk: int) -> set[str]:
+    rows = await conn.fetch(
+        f"SELECT name FROM sqlite_master WHERE type = 'table' AND name GLOB 'ft_{int(form_pk)}_*'"
+        " AND sql LIKE 'CREATE VIRTUAL TABLE%'"
+    )
+    return {str(r["name"]) for r in rows}
+
+
+_FILL_CHUNK = 20_000
+
+
+async def _sync_text_table(
+    tx: Connection, form_pk: int, table: TextTable | None, progress: Progress | None
+) -> list[str]:
+    """SQLite, in the caller's transaction: drop the form's contains-match tables it no longer needs, build the
+    one it needs (filled chunk by chunk from the form's records, reporting progress)."""
+    current = await _text_tables(tx, form_pk)
+    for name in current - ({table.name} if table else set()):
+        for suffix in ("ai", "au", "ad"):
+            await tx.execute(f"DROP TRIGGER IF EXISTS {name}_{suffix}")
+        await tx.execute(f"DROP TABLE IF EXISTS {name}")
+    if table is None or table.name in current:
+        return []
+    for statement in table.statements():
+        await tx.execute(statement)
+    sql = SqlDialect()
+    columns = ", ".join(f"f_{k}" for k in table.field_ids)
+    values = ", ".join(sql.json_text("data", k) for k in table.field_ids)
+    what = f"form {form_pk}: contains-match table {table.name}"
+    total = int(await tx.fetchval("SELECT count(*) FROM form_instance WHERE form_pk = :f", {"f": form_pk}) or 0)
+    done, after, told = 0, 0, time.monotonic()
+    while True:
+        last = await tx.fetchval(
+            "SELECT max(id) FROM (SELECT id FROM form_instance WHERE form_pk = :f AND id > :a ORDER BY id"
+            f" LIMIT {_FILL_CHUNK})",
+            {"f": form_pk, "a": after},
+        )
+        if last is None:
+            break
+        done += await tx.execute(
+            f"INSERT INTO {table.name} (rowid, {columns}) SELECT id, {values} FROM form_instance"
+            " WHERE form_pk = :f AND id > :a AND id <= :b",
+            {"f": form_pk, "a": after, "b": last},
+        )
+        after = int(last)
+        if progress is not None and time.monotonic() - told >= _PROGRESS_SECONDS:
+            progress(f"{what}: {done:,} of {total:,} records ({100 * done // max(total, 1)}%)")
+            told = time.monotonic()
+    if progress is not None:
+        progress(f"{what}: built ({done:,} records)")
+    return [table.name]
 
 
 async def sync_element_table(tx: Connection, form_pk: int, fields: tuple[Field, ...]) -> list[str]:
@@ -194,6 +359,44 @@ async def _sync_side_table(tx: Connection, form_pk: int, field_ids: list[str]) -
 
 
 _SQLITE_INDEXES: TtlCache[int, frozenset[str]] = TtlCache(scope="indexes")
+_CONTAINS: TtlCache[int, dict[str, str]] = TtlCache(scope="indexes")
+
+
+async def contains_indexes(conn: Connection, form_pk: int, fields: tuple[Field, ...]) -> dict[str, str]:
+    """The form's fields whose contains-match index is built: field id → PostgreSQL index or SQLite FTS5 table.
+
+    Read from the catalog once per form and cached (scope ``indexes``); a build or drop by this process
+    forgets it. A PostgreSQL index still being built (or left invalid) does not count.
+    """
+    pk = int(form_pk)
+    wanted = [f for f in fields if f.kind == "text" and contains_indexable(f)]
+    if not wanted:
+        return {}
+    known = _CONTAINS.get(pk)
+    if known is None:
+        known = {}
+        if conn.sql.name == "postgresql":
+            rows = await conn.fetch(
+                "SELECT c.relname AS name FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid"
+                " JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = to_regclass('form_instance') AND i.indisvalid"
+                " AND a.amname = 'gin' AND c.relname LIKE :prefix",
+                {"prefix": f"ix\\_fi\\_{pk}\\_%"},
+            )
+            names = {str(r["name"]) for r in rows}
+            schema = await trigram_schema(conn) if names else None
+            for index in planned_indexes("postgresql", pk, tuple(wanted), schema) if schema else []:
+                if index.contains and index.name in names:
+                    known[index.field_id] = index.name
+        else:
+            tables = await _text_tables(conn, pk)
+            for name in tables:
+                columns = await conn.fetch(f"SELECT name FROM pragma_table_info('{name}')")
+                for row in columns:
+                    column = str(row["name"])
+                    if column.startswith("f_"):
+                        known[column[2:]] = name
+        known = _CONTAINS.put(pk, known)
+    return {f.field_id: known[f.field_id] for f in wanted if f.field_id in known}
 
 
 async def sort_index_hint(conn: Connection, form_pk: int, fields: tuple[Field, ...], sort: Sort) -> str:
@@ -216,5 +419,6 @@ async def sort_index_hint(conn: Connection, form_pk: int, fields: tuple[Field, .
 
 
 def forget_sqlite_indexes() -> None:
-    """Drop the cached index names (after this process changed them, or found one gone)."""
+    """Drop the cached index and contains-match table names (after this process changed them, or found one gone)."""
     _SQLITE_INDEXES.clear()
+    _CONTAINS.clear()

@@ -6,7 +6,9 @@ the system fields below; ``parent`` names the TableField when the condition appl
 
 =================  ==========================================================================
 ``eq`` / ``ne``    equal / not equal (scalars)
-``like``           case-insensitive substring (text; on non-text values: their JSON text)
+``like``           case-insensitive substring (text; on non-text values: their JSON text); ``not_like``: not
+                   (absent values included)
+``substring``      case-sensitive substring (WeDa's ``$search``); ``not_substring``: not (absent included)
 ``gt ge lt le``    ordered comparisons (numbers, dates as epoch ms, text)
 ``between``        inclusive range ``[low, high]``; either bound may be ``None``
 ``in``             scalar is one of a list
@@ -40,6 +42,8 @@ Operator = Literal[
     "ne",
     "like",
     "not_like",
+    "substring",
+    "not_substring",
     "gt",
     "ge",
     "lt",
