@@ -483,7 +483,9 @@ class FilterCompiler:
         records containing the text case-insensitively (a superset of both operators' matches) when the text
         has at least 3 characters. PostgreSQL: ``ILIKE`` on the field is what its pg_trgm index answers; for a
         pattern with no 3 letters or digits in a row (which pg_trgm cannot narrow) the expression is written so
-        that the planner cannot pick the index (it would read all of it), and the search scans the form.
+        that the planner cannot pick the index (it would read all of it), and the search scans the form. Either
+        way every candidate is read from the table, so the total is counted in the pass that finds the page
+        (``indexed`` is false for it).
         """
         expr = field_expression(self.sql, f)
         text = self._contains_text(cond)
@@ -641,8 +643,9 @@ class FilterCompiler:
         """Whether an index bounds the rows ``node`` can match (so counting them is not a full scan).
 
         A condition is index-backed when it compares a searchable text/number field (or, on PostgreSQL, tests
-        containment in a searchable array field) or a system column with an index, or is a contains-match its
-        contains-match index narrows; ``And`` needs one such conjunct, ``Or`` needs every branch.
+        containment in a searchable array field) or a system column with an index; ``And`` needs one such
+        conjunct, ``Or`` needs every branch. A contains-match is not: even with its index every candidate is read
+        from the table to be tested, so the page and the total are best found in that one pass.
         """
         if node is None:
             return True  # the (form_pk, created_at, id) index bounds the whole form
@@ -650,10 +653,6 @@ class FilterCompiler:
             return any(self.indexed(n) for n in node.items)
         if isinstance(node, Or):
             return bool(node.items) and all(self.indexed(n) for n in node.items)
-        if node.op in ("like", "substring") and node.parent is None and node.field in self.contains:
-            # A contains-match its index narrows (see _indexed_contains).
-            text = str(node.value)
-            return _trigram_run(text) if self.sql.name == "postgresql" else len(text) >= _TRIGRAM
         if node.parent is not None or node.op in (*_CONTAINS_OPS, "ne", "empty", "not_empty"):
             return False
         if node.field in ("originator", "created_at", "modified_at", "instance_id"):
