@@ -102,6 +102,7 @@ async def dump_bundle(conn: Connection, corp_id: str) -> dict[str, Any]:
     )
     forms = await conn.fetch(
         "SELECT f.app_pk, f.form_uuid, f.title_zh, f.title_en, f.form_type, f.creator_user_id, f.model_name,"
+        " f.search_indexes,"
         " v.fields, v.process"
         " FROM form f JOIN app a ON a.id = f.app_pk"
         " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
@@ -178,6 +179,7 @@ async def dump_bundle(conn: Connection, corp_id: str) -> dict[str, Any]:
                                 "creator": f["creator_user_id"],
                                 "fields": [field_data(Field.from_dict(x)) for x in orjson.loads(f["fields"])],
                                 "process": orjson.loads(f["process"]) if f["process"] else None,
+                                "searchIndexes": orjson.loads(f["search_indexes"]) if f["search_indexes"] else None,
                             }
                         )
                         for f in forms

@@ -279,6 +279,7 @@ def form_spec(form: FormIn, creator: str | None = None) -> FormSpec:
         process=form.process,
         creator=form.creator or creator,
         model_name=form.modelName,
+        search_indexes=tuple(tuple(c) for c in form.searchIndexes),
     )
 
 

@@ -126,6 +126,8 @@ class FormIn(_Model):
     process: dict[str, Any] | None = None
     creator: str | None = None
     modelName: str | None = None  # this form is also WeDa data model ``modelName``
+    # Combinations of fields searched together (each 2–4 field ids): one composite index each.
+    searchIndexes: list[list[str]] = []
 
 
 class AppIn(_Model):

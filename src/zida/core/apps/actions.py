@@ -110,6 +110,8 @@ class FormSpec:
     process: Mapping[str, Any] | None = None
     creator: str | None = None
     model_name: str | None = None  # the WeDa data model this form is (every top-level field then needs an alias)
+    # Fields searched together, each combination with a composite index (bundle ``searchIndexes``).
+    search_indexes: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +170,26 @@ def named_people(process: Mapping[str, Any], path: str = "process") -> Iterator[
     yield from walk(process.get("nodes"), f"{path}.nodes")
 
 
+MAX_SEARCH_INDEXES = 8  # composite indexes of one form: each one costs every write of its records
+MAX_SEARCH_INDEX_FIELDS = 4
+
+
+def _check_search_indexes(spec: FormSpec) -> None:
+    """Each declared combination: 2–4 distinct top-level text or number fields of the form (at most 8 of them)."""
+    kinds = {f.field_id: f.kind for f in spec.fields}
+    if len(spec.search_indexes) > MAX_SEARCH_INDEXES:
+        raise _schema_error("searchIndexes", f"at most {MAX_SEARCH_INDEXES} combinations")
+    for n, combo in enumerate(spec.search_indexes):
+        at = f"searchIndexes[{n}]"
+        if not 2 <= len(combo) <= MAX_SEARCH_INDEX_FIELDS or len(set(combo)) != len(combo):
+            raise _schema_error(at, f"a combination is 2 to {MAX_SEARCH_INDEX_FIELDS} different fields")
+        for field_id in combo:
+            if kinds.get(field_id) not in ("text", "number"):
+                raise _schema_error(
+                    at, f"{field_id!r} is not a top-level field with one text or number value (text, number, date…)"
+                )
+
+
 def _check_fields(fields: Sequence[Field], base: str, in_table: bool, seen: set[str], aliases: set[str]) -> None:
     for n, f in enumerate(fields):
         at = f"{base}[{n}]"
@@ -222,6 +244,7 @@ def check_form(spec: FormSpec) -> None:
             "only process forms (type: process) have a process block", "process", "form.invalid_schema", path="process"
         )
     _check_fields(spec.fields, "fields", False, set(), set())
+    _check_search_indexes(spec)
     if spec.model_name is not None:
         _check_model_name(spec)
     if spec.process is not None:
@@ -543,6 +566,7 @@ def _form_values(spec: FormSpec, creator: str | None, version: int) -> dict[str,
         "fields": [f.to_dict() for f in spec.fields],
         "process": dict(spec.process) if spec.process is not None else None,
         "model_name": spec.model_name,
+        "search_indexes": [list(c) for c in spec.search_indexes],
     }
 
 
@@ -576,7 +600,8 @@ async def upsert_form(
     app_pk = int(app["id"])
     row = await tx.fetchrow(
         "SELECT f.id, f.app_pk, f.title_zh, f.title_en, f.form_type, f.current_version, f.creator_user_id, v.fields,"
-        " v.process, f.model_name FROM form f JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
+        " v.process, f.model_name, f.search_indexes FROM form f"
+        " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
         f" WHERE f.form_uuid = :u{tx.sql.for_update}",
         {"u": spec.form_uuid},
     )
@@ -602,10 +627,12 @@ async def upsert_form(
         version = 1
         pk = await tx.fetchval(
             "INSERT INTO form (app_pk, form_uuid, title_zh, title_en, form_type, current_version, creator_user_id,"
-            " model_name, created_at, updated_at) VALUES (:a, :u, :title, :title_en, :type, 1, :creator, :model,"
-            " :now, :now) ON CONFLICT (form_uuid) DO NOTHING RETURNING id",
+            f" model_name, search_indexes, created_at, updated_at) VALUES (:a, :u, :title, :title_en, :type, 1,"
+            f" :creator, :model, {tx.sql.json_param('search')}, :now, :now) ON CONFLICT (form_uuid) DO NOTHING"
+            " RETURNING id",
             {
                 "model": spec.model_name,
+                "search": _search_indexes_json(spec),
                 "a": app_pk,
                 "u": spec.form_uuid,
                 "title": spec.title,
@@ -656,6 +683,7 @@ async def upsert_form(
         "fields": orjson.loads(row["fields"]),
         "process": stored_process,
         "model_name": row["model_name"],
+        "search_indexes": orjson.loads(row["search_indexes"]) if row["search_indexes"] else [],
     }
     changes = changed_fields(current, _form_values(spec, creator, version))
     indexes = await sync_element_table(tx, form_pk, spec.fields)
@@ -663,9 +691,11 @@ async def upsert_form(
         return FormWrite(Outcome.UNCHANGED, form_pk, version, spec.fields, False, tuple(indexes))
     await tx.execute(
         "UPDATE form SET title_zh = :title, title_en = :title_en, form_type = :type, current_version = :v,"
-        " creator_user_id = :creator, model_name = :model, updated_at = :now WHERE id = :pk",
+        f" creator_user_id = :creator, model_name = :model, search_indexes = {tx.sql.json_param('search')},"
+        " updated_at = :now WHERE id = :pk",
         {
             "model": spec.model_name,
+            "search": _search_indexes_json(spec),
             "title": spec.title,
             "title_en": spec.title_en,
             "type": spec.form_type,
@@ -689,6 +719,10 @@ async def upsert_form(
         app=app_type,
     )
     return FormWrite(Outcome.UPDATED, form_pk, version, spec.fields, not same_schema, tuple(indexes))
+
+
+def _search_indexes_json(spec: FormSpec) -> str | None:
+    return orjson.dumps([list(c) for c in spec.search_indexes]).decode() if spec.search_indexes else None
 
 
 async def _insert_version(

@@ -189,6 +189,8 @@ class Form:
     creator_user_id: str | None
     created_at: int
     model_name: str | None = None  # the WeDa data model this form also is
+    # Combinations of fields searched together, each with a composite index (bundle ``searchIndexes``).
+    search_indexes: tuple[tuple[str, ...], ...] = ()
 
     def title(self, language: str) -> str:
         """The title in ``language``."""

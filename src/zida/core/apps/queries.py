@@ -34,13 +34,14 @@ __all__ = [
 # a form changed.
 APPS_CACHE_SCOPE = "apps"
 
-_FIELDS_CACHE: dict[tuple[int, int], tuple[Field, ...]] = {}
+_FIELDS_CACHE: dict[tuple[int, int, str | bytes], tuple[Field, ...]] = {}
 _FORMS: TtlCache[tuple[object, ...], Form] = TtlCache(scope=APPS_CACHE_SCOPE)
 
 
 def parse_fields(form_pk: int, version: int, raw: str | bytes) -> tuple[Field, ...]:
-    """Parse a stored schema version; versions never change, so parsed schemas are cached for good."""
-    key = (form_pk, version)
+    """Parse a stored schema version; versions never change, so parsed schemas are cached for good (by their text
+    too: a process that opens another database, as tests and benchmarks do, never gets another form's schema)."""
+    key = (form_pk, version, raw)
     cached = _FIELDS_CACHE.get(key)
     if cached is None:
         cached = tuple(Field.from_dict(f) for f in orjson.loads(raw))
@@ -64,7 +65,13 @@ def _form(row: Row, version: int) -> Form:
         creator_user_id=row["creator_user_id"],
         created_at=row["created_at"],
         model_name=row["model_name"],
+        search_indexes=parse_search_indexes(row["search_indexes"]),
     )
+
+
+def parse_search_indexes(raw: str | bytes | None) -> tuple[tuple[str, ...], ...]:
+    """A form's stored ``search_indexes`` (JSON lists of field ids; NULL: none)."""
+    return tuple(tuple(str(k) for k in combo) for combo in orjson.loads(raw)) if raw else ()
 
 
 async def get_form(
@@ -85,7 +92,7 @@ async def get_form(
     where = "f.id = :key" if form_pk is not None else "f.form_uuid = :key"
     row = await conn.fetchrow(
         "SELECT f.id, f.app_pk, a.app_type, f.form_uuid, f.title_zh, f.title_en, f.form_type, f.current_version,"
-        " f.creator_user_id, f.created_at, f.model_name, v.version, v.fields"
+        " f.creator_user_id, f.created_at, f.model_name, f.search_indexes, v.version, v.fields"
         " FROM form f JOIN app a ON a.id = f.app_pk"
         " JOIN form_version v ON v.form_pk = f.id AND v.version = COALESCE(:version, f.current_version)"
         f" WHERE {where} AND f.app_pk = :app_pk",
@@ -108,7 +115,7 @@ async def find_model_form(conn: Connection, corp_pk: int, model_name: str, *, ca
         return hit
     row = await conn.fetchrow(
         "SELECT f.id, f.app_pk, a.app_type, f.form_uuid, f.title_zh, f.title_en, f.form_type, f.current_version,"
-        " f.creator_user_id, f.created_at, f.model_name, v.version, v.fields"
+        " f.creator_user_id, f.created_at, f.model_name, f.search_indexes, v.version, v.fields"
         " FROM form f JOIN app a ON a.id = f.app_pk"
         " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
         " WHERE f.model_name = :m AND a.corp_pk = :c",
@@ -144,7 +151,7 @@ async def list_forms(
     total = await conn.fetchval(f"SELECT count(*) FROM form f WHERE f.app_pk = :app_pk{types_sql}", params)
     rows = await conn.fetch(
         "SELECT f.id, f.app_pk, a.app_type, f.form_uuid, f.title_zh, f.title_en, f.form_type, f.creator_user_id,"
-        " f.model_name, f.created_at, v.version, v.fields"
+        " f.model_name, f.search_indexes, f.created_at, v.version, v.fields"
         " FROM form f JOIN app a ON a.id = f.app_pk"
         " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
         f" WHERE f.app_pk = :app_pk{types_sql} ORDER BY f.id LIMIT :limit OFFSET :offset",
@@ -265,7 +272,7 @@ async def _details(conn: Connection, rows: list[Row]) -> list[AppDetails]:
     )
     forms = await conn.fetch(
         "SELECT f.id, f.app_pk, a.app_type, f.form_uuid, f.title_zh, f.title_en, f.form_type, f.creator_user_id,"
-        " f.model_name, f.created_at, v.version, v.fields FROM form f JOIN app a ON a.id = f.app_pk"
+        " f.model_name, f.search_indexes, f.created_at, v.version, v.fields FROM form f JOIN app a ON a.id = f.app_pk"
         " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
         f" WHERE f.app_pk IN ({placeholders}) ORDER BY f.id",
         names,
@@ -310,7 +317,8 @@ async def find_form_definition(conn: Connection, corp_pk: int, form_uuid: str) -
     """A form of one of the corp's apps at its current version (uncached); None for another corp's form."""
     row = await conn.fetchrow(
         "SELECT f.id, f.app_pk, a.app_type, f.form_uuid, f.title_zh, f.title_en, f.form_type, f.creator_user_id,"
-        " f.model_name, f.created_at, v.version, v.fields, v.process FROM form f JOIN app a ON a.id = f.app_pk"
+        " f.model_name, f.search_indexes, f.created_at, v.version, v.fields, v.process FROM form f"
+        " JOIN app a ON a.id = f.app_pk"
         " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
         " WHERE f.form_uuid = :u AND a.corp_pk = :c",
         {"u": form_uuid, "c": corp_pk},

@@ -185,6 +185,7 @@ def _form_view(app_type: str, definition: Any) -> dict[str, Any]:
         "creator": form.creator_user_id,
         "fields": [field_data(f) for f in form.fields],
         "process": definition.process,
+        **({"searchIndexes": [list(c) for c in form.search_indexes]} if form.search_indexes else {}),
     }
 
 

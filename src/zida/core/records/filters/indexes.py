@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import orjson
+
 from zida.cache import TtlCache
 from zida.core.apps.models import Field
 from zida.core.records.filters import Sort
@@ -39,6 +41,7 @@ __all__ = [
     "Progress",
     "TextTable",
     "contains_indexes",
+    "declared_combinations",
     "ensure_field_indexes",
     "forget_sqlite_indexes",
     "planned_indexes",
@@ -60,7 +63,7 @@ class FieldIndex:
     name: str
     create: str
     statistics: str | None = None  # name of the expression statistics (PostgreSQL text/number fields)
-    expression: str = ""
+    expression: str = ""  # what the statistics are on: ``(expr)`` or ``(expr1), (expr2)…``
     side_table: bool = False  # SQLite array field: values live in form_field_value
     contains: bool = False  # PostgreSQL pg_trgm index for contains-matches
 
@@ -76,10 +79,15 @@ def _name(prefix: str, form_pk: int, field_id: str, definition: str) -> str:
 
 
 def planned_indexes(
-    sql_name: str, form_pk: int, fields: tuple[Field, ...], trigram: str | None = None
+    sql_name: str,
+    form_pk: int,
+    fields: tuple[Field, ...],
+    trigram: str | None = None,
+    combinations: tuple[tuple[str, ...], ...] = (),
 ) -> list[FieldIndex]:
     """The indexes the searchable fields of one form version need on this database (``trigram``: the schema of
-    PostgreSQL's pg_trgm, None when it is not installed; SQLite's contains-match tables: ``text_table``)."""
+    PostgreSQL's pg_trgm, None when it is not installed; SQLite's contains-match tables: ``text_table``), and one
+    composite index per declared combination of fields (``searchIndexes``)."""
     sql = PostgresDialect() if sql_name == "postgresql" else SqlDialect()
     pk = int(form_pk)
     out = []
@@ -92,7 +100,7 @@ def planned_indexes(
             definition = f"({expr}{nulls}, created_at, id) WHERE form_pk = {pk}"
             name = _name("ix_fi", pk, f.field_id, definition)
             stats = _name("st_fi", pk, f.field_id, expr) if sql.name == "postgresql" else None
-            out.append(FieldIndex(f.field_id, name, f"ON form_instance {definition}", stats, expr))
+            out.append(FieldIndex(f.field_id, name, f"ON form_instance {definition}", stats, f"({expr})"))
             if trigram and sql.name == "postgresql" and f.kind == "text" and contains_indexable(f):
                 gin = f'USING gin (({expr}) "{trigram}".gin_trgm_ops) WHERE form_pk = {pk}'
                 name = _name("ix_fi", pk, f.field_id, gin)
@@ -105,7 +113,26 @@ def planned_indexes(
         elif f.kind == "array":
             field_key(f.field_id)  # the id goes into the element table's JSON path
             out.append(FieldIndex(f.field_id, "", "", side_table=True))
+    by_id = {f.field_id: f for f in fields}
+    for combo in combinations:
+        members = [by_id.get(k) for k in combo]
+        if any(m is None or m.kind not in ("text", "number") for m in members):
+            continue  # (checked when the form is written; a stale declaration builds nothing)
+        exprs = [field_expression(sql, m) for m in members if m is not None]
+        definition = f"({', '.join(exprs)}, created_at, id) WHERE form_pk = {pk}"
+        key = "+".join(combo)
+        stats = _name("st_fi", pk, key, ", ".join(exprs)) if sql.name == "postgresql" else None
+        targets = ", ".join(f"({e})" for e in exprs)
+        out.append(
+            FieldIndex(key, _name("ix_fi", pk, key, definition), f"ON form_instance {definition}", stats, targets)
+        )
     return out
+
+
+async def declared_combinations(conn: Connection, form_pk: int) -> tuple[tuple[str, ...], ...]:
+    """The combinations of fields a form declares for composite indexes (``form.search_indexes``)."""
+    raw = await conn.fetchval("SELECT search_indexes FROM form WHERE id = :f", {"f": int(form_pk)})
+    return tuple(tuple(str(k) for k in combo) for combo in orjson.loads(raw)) if raw else ()
 
 
 async def _existing(db: Connection, prefix: str, form_pk: int) -> set[str]:
@@ -155,7 +182,8 @@ async def ensure_field_indexes(
     """
     pk = int(form_pk)
     if db.sql.name == "postgresql":
-        planned = planned_indexes(db.sql.name, pk, fields, await trigram_schema(db))
+        combinations = await declared_combinations(db, pk)
+        planned = planned_indexes(db.sql.name, pk, fields, await trigram_schema(db), combinations)
         built: list[str] = []
         wanted = {i.name for i in planned}
         existing = await _existing(db, "ix_fi", pk)
@@ -174,13 +202,13 @@ async def ensure_field_indexes(
         new_stats = [i for i in planned if i.statistics and i.statistics not in stats]
         for index in new_stats:
             await db.execute(
-                f"CREATE STATISTICS IF NOT EXISTS {index.statistics} ON ({index.expression}) FROM form_instance"
+                f"CREATE STATISTICS IF NOT EXISTS {index.statistics} ON {index.expression} FROM form_instance"
             )
         if new_stats:
             await db.execute("ANALYZE form_instance")  # fill the new statistics now, not at the next autovacuum
         forget_sqlite_indexes()
         return built
-    planned = planned_indexes(db.sql.name, pk, fields)
+    planned = planned_indexes(db.sql.name, pk, fields, None, await declared_combinations(db, pk))
     built = []
     wanted = {i.name for i in planned if not i.side_table}
     existing = await _existing(db, "ix_fi", pk)
