@@ -169,7 +169,7 @@ async def test_declared_combinations_are_built_read_dumped_and_changed(combo_db:
     [
         ([["selectField_kind"]], "2 to 4 different fields"),
         ([["selectField_kind", "selectField_kind"]], "2 to 4 different fields"),
-        ([COMBO + ["numberField_amount", "dateField_spent"]], "2 to 4 different fields"),
+        ([[*COMBO, "numberField_amount", "dateField_spent"]], "2 to 4 different fields"),
         ([["selectField_kind", "checkboxField_tags"]], "'checkboxField_tags' is not a top-level field"),
         ([["selectField_kind", "textField_nope"]], "'textField_nope' is not a top-level field"),
         ([COMBO[:2]] * 9, "at most 8 combinations"),
