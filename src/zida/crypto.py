@@ -55,6 +55,7 @@ class SecretBox:
         self._fernet = Fernet(base64.urlsafe_b64encode(material))
         self._mac_key = hashlib.sha256(b"zida-derivation:" + server_key.encode()).digest()
         self._opened: dict[str, str] = {}  # ciphertext → plaintext: secrets read again and again (event delivery)
+        self._derived: dict[tuple[str, str, int], str] = {}  # (purpose, value, length) → derived: per-request checks
 
     def encrypt(self, plaintext: str) -> str:
         """Encrypt a secret the API must be able to give back."""
@@ -77,5 +78,12 @@ class SecretBox:
     def derive(self, purpose: str, value: str, length: int = 32) -> str:
         """A keyed, deterministic hex string (HMAC-SHA256) for ``value``: re-derivable by the key holder only
         (tokens are derived, never stored; stored lookups such as systemToken digests can't be brute-forced
-        from a dump without the key)."""
-        return hmac.new(self._mac_key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()[:length]
+        from a dump without the key). Remembered for the values seen last (a systemToken is derived per request)."""
+        key = (purpose, value, length)
+        derived = self._derived.get(key)
+        if derived is None:
+            derived = hmac.new(self._mac_key, f"{purpose}:{value}".encode(), hashlib.sha256).hexdigest()[:length]
+            if len(self._derived) >= 1024:
+                self._derived.clear()
+            self._derived[key] = derived
+        return derived

@@ -23,15 +23,16 @@ import json
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
+from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route, Router
+from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from zida.app_state import RateLimitHook, Zida
@@ -225,7 +226,7 @@ def refuse_nul(text: str | bytes, decoded: Any, where: str) -> None:
 
 def check_url(request: Request) -> None:
     """Refuse NUL characters in the path or the query string (raw or percent-encoded)."""
-    if "\x00" in request.url.path or any("\x00" in str(v) for v in request.path_params.values()):
+    if "\x00" in request.scope["path"] or any("\x00" in str(v) for v in request.path_params.values()):
         raise _nul_error("path")
     query = request.scope.get("query_string", b"")
     if b"\x00" in query or b"%00" in query:
@@ -262,36 +263,89 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     return body
 
 
+_BUCKET_DEPTH = 5  # a route's bucket: the first segments of its path, "", "v1.0", "yida", "forms", "instances"
+
+
+def _bucket(path: str) -> tuple[str, ...] | None:
+    """The first ``_BUCKET_DEPTH`` segments of a request path (None: the path is shorter)."""
+    parts = path.split("/", _BUCKET_DEPTH)
+    return tuple(parts[:_BUCKET_DEPTH]) if len(parts) > _BUCKET_DEPTH else None
+
+
+def _fixed_path(route: BaseRoute) -> str | None:
+    """The path a route without path parameters matches (None: it has parameters, or is not a plain route)."""
+    return route.path if isinstance(route, Route) and not route.param_convertors else None
+
+
 class _FixedRouter(Router):
-    """Starlette's router, remembering which route without path parameters a (path, method) went to.
+    """Starlette's router, trying for each request only the routes its path can match.
 
     Most API paths are fixed, and trying the ~150 routes in turn for each request cost several per cent of a
-    worker's CPU. The remembered answer is the one Starlette's own search gave, so routing does not change.
+    worker's CPU; so a (path, method) that went to a route without path parameters is remembered. The others
+    (``/v1.0/yida/forms/instances/{id}``…) try, in Starlette's order, only the routes whose fixed start (the first
+    segments, up to the first parameter) is the path's, and those too short to have one. Starlette's own
+    matching decides among them, so routing does not change.
     """
 
     def __init__(self, routes: Sequence[BaseRoute], default: ASGIApp) -> None:
         super().__init__(routes, redirect_slashes=False, default=default)
         self._fixed: dict[tuple[str, str, str], Route] = {}
+        general: list[tuple[int, BaseRoute]] = []
+        bucketed: dict[tuple[str, ...], list[tuple[int, BaseRoute]]] = {}
+        for n, route in enumerate(self.routes):
+            start = route.path.split("{", 1)[0] if isinstance(route, Route) else ""
+            key = _bucket(start) if start.count("/") >= _BUCKET_DEPTH else None
+            (general if key is None else bucketed.setdefault(key, [])).append((n, route))
+        # With each route, the one path it can match when it has no parameters (a string comparison, not a regex).
+        self._general = [(r, _fixed_path(r)) for _, r in general]
+        self._buckets = {
+            key: [(r, _fixed_path(r)) for _, r in sorted(items + general, key=lambda item: item[0])]
+            for key, items in bucketed.items()
+        }
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = (scope.get("root_path", ""), scope["path"], scope["method"])
         route = self._fixed.get(key)
-        if route is None:
+        if route is not None:
+            scope.setdefault("router", self)
+            scope["route"] = route
+            scope["endpoint"] = route.endpoint
+            scope["path_params"] = dict(scope.get("path_params", {}))
+            await route.handle(scope, receive, send)
+            return
+        if scope["type"] != "http":
             await super().app(scope, receive, send)
-            found = scope.get("route")
-            if (
-                isinstance(found, Route)
-                and not found.param_convertors
-                and scope["method"] in (found.methods or ())
-                and len(self._fixed) < 10_000
-            ):
-                self._fixed[key] = found
             return
         scope.setdefault("router", self)
-        scope["route"] = route
-        scope["endpoint"] = route.endpoint
-        scope["path_params"] = dict(scope.get("path_params", {}))
-        await route.handle(scope, receive, send)
+        path = get_route_path(scope)
+        bucket = _bucket(path)
+        candidates = self._general if bucket is None else self._buckets.get(bucket, self._general)
+        partial: BaseRoute | None = None
+        partial_scope: MutableMapping[str, Any] = {}
+        for candidate, fixed in candidates:
+            if fixed is not None and fixed != path:
+                continue
+            match, child_scope = candidate.matches(scope)
+            if match is Match.FULL:
+                scope["route"] = candidate
+                scope.update(child_scope)
+                if (
+                    isinstance(candidate, Route)
+                    and not candidate.param_convertors
+                    and scope["method"] in (candidate.methods or ())
+                    and len(self._fixed) < 10_000
+                ):
+                    self._fixed[key] = candidate
+                await candidate.handle(scope, receive, send)
+                return
+            if match is Match.PARTIAL and partial is None:
+                partial, partial_scope = candidate, child_scope
+        if partial is not None:  # the path is known, not with this method: 405
+            scope["route"] = partial
+            scope.update(partial_scope)
+            await partial.handle(scope, receive, send)
+            return
+        await self.default(scope, receive, send)
 
 
 @dataclass

@@ -282,7 +282,9 @@ async def _search(
     params: dict[str, Any] = {**compiler.params, "limit": query.page.size, "offset": query.page.offset}
     # Page ends are remembered per generation of the form's records; a filter on the approvals' state (who takes
     # part, which node waits) can match other records without any record changing, so it is never continued.
-    continuable = not count_in_scan and not _mentions_approval_state(query.filter)
+    # The first page is neither continued nor remembered: page 2 skips its 20 rows at no cost, and most searches
+    # read only page 1, which then needs no generation statement.
+    continuable = not count_in_scan and not _mentions_approval_state(query.filter) and query.page.number > 1
     seek, cursor_key, keyset = "", None, _keyset_columns(query) if continuable else None
     form_total = None
     if keyset is not None:

@@ -100,9 +100,36 @@ def referenced_ids(
     return users, depts
 
 
+# Components whose formData value is shaped (labels, companions, JSON text); any other is shown as stored.
+_SHAPED = frozenset(
+    {
+        "RadioField",
+        "SelectField",
+        "CheckboxField",
+        "MultiSelectField",
+        "NumberField",
+        "RateField",
+        "CascadeDateField",
+        "EmployeeField",
+        "DepartmentSelectField",
+        "CountrySelectField",
+        "CitySelectField",
+        "CascadeSelectField",
+        "AddressField",
+        "AttachmentField",
+        "ImageField",
+        "AssociationFormField",
+        "TableField",
+    }
+)
+
+
 def _value(f: Field, value: Any, out: dict[str, Any], directory: Directory, language: str, row_ids: bool) -> None:
     fid = f.field_id
     comp = f.component
+    if comp not in _SHAPED:  # text, dates, serial numbers…: the stored value as it is (most fields of a form)
+        out[fid] = value
+        return
     if comp in ("RadioField", "SelectField"):
         opt = f.option(value)
         out[fid] = opt.label(language) if opt else value
