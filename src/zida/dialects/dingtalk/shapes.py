@@ -72,9 +72,35 @@ def person(
     return out
 
 
+class _Plan:
+    """How to render one schema's values: each field with its component shaped or not, and the fields that name
+    people or departments (found once per schema, not per record)."""
+
+    __slots__ = ("fields", "referring", "rendered")
+
+    def __init__(self, fields: tuple[Field, ...]) -> None:
+        self.fields = fields
+        self.rendered = tuple((f.field_id, f if f.component in _SHAPED else None) for f in fields)
+        self.referring = tuple(f for f in fields if f.component in _REFERRING)
+
+
+_REFERRING = frozenset({"EmployeeField", "DepartmentSelectField", "TableField"})
+_PLANS: dict[int, _Plan] = {}
+
+
+def _plan(fields: tuple[Field, ...]) -> _Plan:
+    """The plan of a schema (by identity: parsed schemas are cached objects; a recycled id is detected)."""
+    plan = _PLANS.get(id(fields))
+    if plan is None or plan.fields is not fields:
+        if len(_PLANS) >= 4096:
+            _PLANS.clear()
+        plan = _PLANS[id(fields)] = _Plan(fields)
+    return plan
+
+
 def referenced_in(fields: tuple[Field, ...], data: dict[str, Any], users: set[str], depts: set[int]) -> None:
     """Add the user ids and department ids that ``data`` (values of ``fields``) mentions."""
-    for f in fields:
+    for f in _plan(fields).referring:
         value = data.get(f.field_id)
         if value is None:
             continue
@@ -192,10 +218,14 @@ def form_data(
 ) -> dict[str, Any]:
     """``formData`` of a record: display values plus ``_id``/``_value`` companion keys."""
     out: dict[str, Any] = {}
-    for f in fields:
-        value = data.get(f.field_id)
-        if value is not None:
-            _value(f, value, out, directory, language, row_ids)
+    for field_id, shaped in _plan(fields).rendered:
+        value = data.get(field_id)
+        if value is None:
+            continue
+        if shaped is None:
+            out[field_id] = value
+        else:
+            _value(shaped, value, out, directory, language, row_ids)
     return out
 
 
