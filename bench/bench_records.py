@@ -261,6 +261,12 @@ def baseline_config(
         " JOIN (SELECT id AS page_id FROM form_instance WHERE form_pk = {pk} AND {where}"
         f" ORDER BY {order} LIMIT :limit OFFSET :offset) p ON p.page_id = form_instance.id ORDER BY {order}"
     )
+    windowed = (
+        f"SELECT form_instance.data, {INSTANCE_COLUMNS.replace('data, ', '')}, p.total_count FROM form_instance"
+        " JOIN (SELECT id AS page_id, count(*) OVER () AS total_count FROM form_instance WHERE form_pk = {pk}"
+        f" AND {{where}} ORDER BY {order} LIMIT :limit OFFSET :offset) p ON p.page_id = form_instance.id"
+        f" ORDER BY {order}"
+    )
     data = "fi.data::text" if dialect.name == "postgresql" else "fi.data"
     cfg: dict[str, Any] = {
         "url": url,
@@ -289,10 +295,20 @@ def baseline_config(
         for key, (node, wire) in search_filters(rng).items():
             compiler = FilterCompiler(dialect, fields, form_pk, contains=contains)
             where = compiler.where(node)
-            page = paged.format(pk=form_pk, where=where)
-            count = f"SELECT count(*) FROM form_instance WHERE form_pk = {form_pk} AND {where}"
+            if compiler.indexed(node):
+                page = paged.format(pk=form_pk, where=where)
+                count: str | None = f"SELECT count(*) FROM form_instance WHERE form_pk = {form_pk} AND {where}"
+            else:  # as Zida: the total counted in the pass that finds the page (contains-matches)
+                page = windowed.format(pk=form_pk, where=where)
+                count = None
             cfg["search"].setdefault(
-                key, {"page": page, "page_names": names_of(page), "count": count, "count_names": names_of(count)}
+                key,
+                {
+                    "page": page,
+                    "page_names": names_of(page),
+                    "count": count,
+                    "count_names": names_of(count) if count else [],
+                },
             )
             args = {k: (float(v) if not isinstance(v, str) else v) for k, v in compiler.params.items()}
             bodies_base.append((key, orjson.dumps({"q": key, "args": {**args, "limit": 20, "offset": 0}}).decode()))

@@ -102,7 +102,10 @@ def planned_indexes(
             stats = _name("st_fi", pk, f.field_id, expr) if sql.name == "postgresql" else None
             out.append(FieldIndex(f.field_id, name, f"ON form_instance {definition}", stats, f"({expr})"))
             if trigram and sql.name == "postgresql" and f.kind == "text" and contains_indexable(f):
-                gin = f'USING gin (({expr}) "{trigram}".gin_trgm_ops) WHERE form_pk = {pk}'
+                # fastupdate off: new entries go straight into the index. With it on, they wait in a pending list
+                # that every search scans until a vacuum flushes it (contains searches fell from ~700 to ~130 req/s
+                # after a few thousand saves).
+                gin = f'USING gin (({expr}) "{trigram}".gin_trgm_ops) WITH (fastupdate = off) WHERE form_pk = {pk}'
                 name = _name("ix_fi", pk, f.field_id, gin)
                 out.append(FieldIndex(f.field_id, name, f"ON form_instance {gin}", contains=True))
         elif f.kind == "array" and sql.name == "postgresql":
