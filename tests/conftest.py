@@ -101,6 +101,36 @@ async def opened(url: str) -> AsyncIterator[Database]:
         await database.close()
 
 
+class _RolledBack(Exception):
+    """Ends a transaction that must change nothing."""
+
+
+async def plan_of(db: Database, form_pk: int, statement: str, params: dict[str, object], data: str) -> str:
+    """The plan of ``statement``: on SQLite as it is; on PostgreSQL once the form has 20,000 more records (the size
+    at which an index pays), for a transaction that is rolled back. ``data``: their ``data``, SQL of ``n``."""
+    if db.sql.name == "sqlite":
+        rows = await db.fetch(f"EXPLAIN QUERY PLAN {statement}", params)
+        return "\n".join(str(r["detail"]) for r in rows)
+    plan = ""
+    try:
+        async with db.transaction() as tx:
+            await tx.execute(
+                "INSERT INTO form_instance (instance_id, corp_pk, app_pk, form_pk, form_version, title,"
+                " originator_user_id, modifier_user_id, created_at, modified_at, data, data_version)"
+                " SELECT 'FILL-' || n, corp_pk, app_pk, form_pk, form_version, title, originator_user_id,"
+                f" modifier_user_id, created_at + n, modified_at, {data}, 1 FROM generate_series(1, 20000) AS n,"
+                " (SELECT * FROM form_instance WHERE form_pk = :f LIMIT 1) r",
+                {"f": form_pk},
+            )
+            await tx.execute("ANALYZE form_instance")
+            rows = await tx.fetch(f"EXPLAIN {statement}", params)
+            plan = "\n".join(str(next(iter(dict(r).values()))) for r in rows)
+            raise _RolledBack
+    except _RolledBack:
+        pass
+    return plan
+
+
 @pytest.fixture
 async def db(loaded_url: str) -> AsyncIterator[Database]:
     """An open connection source on the session database."""

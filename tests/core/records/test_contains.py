@@ -13,7 +13,6 @@ saves, updates and deletes. Plus: the statements really use the index, a form ch
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import random
 import subprocess
@@ -29,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
 
-from tests.conftest import SECRET_KEY, fresh_database
+from tests.conftest import SECRET_KEY, fresh_database, plan_of
 from zida.bundle.loader import load_bundle, parse_bundle
 from zida.core.apps.models import Form
 from zida.core.apps.queries import get_form
@@ -215,40 +214,13 @@ def test_known_texts(scene: Scene, pattern: str, expected: set[str]) -> None:
     assert expected <= found and all(pattern.lower() in t.lower() for t in found)
 
 
-class RolledBack(Exception):
-    """Ends a transaction that must change nothing."""
-
-
 def _plan(scene: Scene, pattern: str) -> str:
     contains = scene.run(contains_indexes(scene.db, scene.form.pk, scene.form.fields))
     compiler = FilterCompiler(scene.db.sql, scene.form.fields, scene.form.pk, contains=contains)
     where = compiler.where(And((Condition("textField_i", "like", pattern),)))
     statement = f"SELECT id FROM form_instance WHERE form_pk = {scene.form.pk} AND {where}"
-
-    async def explain() -> str:
-        if scene.db.sql.name == "sqlite":
-            rows = await scene.db.fetch(f"EXPLAIN QUERY PLAN {statement}", compiler.params)
-            return "\n".join(str(r["detail"]) for r in rows)
-        plan = ""
-        with contextlib.suppress(RolledBack):
-            async with scene.db.transaction() as tx:
-                # A form of 20,000 records for this transaction only: the size at which an index pays.
-                await tx.execute(
-                    "INSERT INTO form_instance (instance_id, corp_pk, app_pk, form_pk, form_version, title,"
-                    " originator_user_id, modifier_user_id, created_at, modified_at, data, data_version)"
-                    " SELECT 'FILL-' || n, corp_pk, app_pk, form_pk, form_version, title, originator_user_id,"
-                    " modifier_user_id, created_at, modified_at,"
-                    " jsonb_build_object('textField_i', 'filler ' || n, 'textField_s', 'filler ' || n), 1"
-                    " FROM generate_series(1, 20000) AS n, (SELECT * FROM form_instance WHERE form_pk = :f LIMIT 1) r",
-                    {"f": scene.form.pk},
-                )
-                await tx.execute("ANALYZE form_instance")
-                rows = await tx.fetch(f"EXPLAIN {statement}", compiler.params)
-                plan = "\n".join(str(next(iter(dict(r).values()))) for r in rows)
-                raise RolledBack
-        return plan
-
-    return str(scene.run(explain()))
+    data = "jsonb_build_object('textField_i', 'filler ' || n, 'textField_s', 'filler ' || n)"
+    return str(scene.run(plan_of(scene.db, scene.form.pk, statement, compiler.params, data)))
 
 
 def test_a_contains_search_reads_the_index(scene: Scene) -> None:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import orjson
 
 from zida.core.apps.models import Field
-from zida.core.records.filters import And, Filter, Or, RecordQuery
+from zida.core.records.filters import And, Condition, Filter, Or, RecordQuery
 from zida.core.records.filters.compiler import SYSTEM_COLUMNS, FilterCompiler
 from zida.core.records.filters.indexes import contains_indexes, forget_sqlite_indexes, sort_index_hint
 from zida.core.records.models import FormInstance
@@ -148,15 +148,21 @@ async def insert_operation_log(
 _CONTAINS_OPS = frozenset({"like", "substring"})
 
 
-def _mentions_contains(node: Filter | None) -> bool:
+def _mentions(node: Filter | None, test: Callable[[Condition], bool]) -> bool:
+    """Whether some condition of the filter passes ``test``."""
     stack = [] if node is None else [node]
     while stack:
         item = stack.pop()
         if isinstance(item, And | Or):
             stack.extend(item.items)
-        elif item.op in _CONTAINS_OPS:
+        elif test(item):
             return True
     return False
+
+
+def _mentions_contains(node: Filter | None) -> bool:
+    """Whether the filter has a contains-match (which may use a contains-match index)."""
+    return _mentions(node, lambda c: c.op in _CONTAINS_OPS)
 
 
 async def _where(
@@ -223,14 +229,7 @@ _APPROVAL_STATE = frozenset({"participant", "current_node", "current_node_name"}
 
 def _mentions_approval_state(node: Filter | None) -> bool:
     """Whether the filter has a condition on the approvals' state (task and notification rows, not the record)."""
-    stack = [] if node is None else [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, And | Or):
-            stack.extend(item.items)
-        elif item.field in _APPROVAL_STATE:
-            return True
-    return False
+    return _mentions(node, lambda c: c.field in _APPROVAL_STATE)
 
 
 def _keyset_columns(query: RecordQuery) -> tuple[tuple[str, str], bool] | None:
