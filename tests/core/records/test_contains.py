@@ -36,7 +36,12 @@ from zida.core.principals import AppActor
 from zida.core.records.actions import delete_form_instance, save_form_instance, update_form_instance
 from zida.core.records.filters import And, Condition, Page, RecordQuery
 from zida.core.records.filters.compiler import FilterCompiler
-from zida.core.records.filters.indexes import contains_indexes, forget_sqlite_indexes, text_table
+from zida.core.records.filters.indexes import (
+    contains_indexes,
+    ensure_field_indexes,
+    forget_sqlite_indexes,
+    text_table,
+)
 from zida.core.records.queries import search_form_instances
 from zida.crypto import SecretBox
 from zida.db import Database, open_database
@@ -355,3 +360,23 @@ def test_postgresql_builds_online_writers_go_on(scene: Scene) -> None:
         for instance_id in saved:
             scene.run(delete_form_instance(scene.db, scene.actor, instance_id))
         scene.run(scene.db.execute("DELETE FROM form_instance WHERE instance_id = 'HELD-1'"))
+
+
+def test_a_table_another_process_dropped_is_found_gone_and_the_search_answers(scene: Scene) -> None:
+    """SQLite: this process still knows the contains-match table another one just replaced: the statement fails,
+    the search runs again with what the catalog says now."""
+    if scene.db.sql.name != "sqlite":
+        pytest.skip("PostgreSQL's planner picks the indexes it has itself")
+    expected = scene.ids("textField_s", "like", "pie")
+    (name,) = _contains_objects(scene)
+    assert scene.run(contains_indexes(scene.db, scene.form.pk, scene.form.fields)) == {"textField_i": name}
+    for suffix in ("ai", "au", "ad"):  # what another process's form change does (this process's cache stays)
+        scene.run(scene.db.execute(f"DROP TRIGGER {name}_{suffix}"))
+    scene.run(scene.db.execute(f"DROP TABLE {name}"))
+    try:
+        assert scene.ids("textField_i", "like", "pie") == expected
+        assert scene.run(contains_indexes(scene.db, scene.form.pk, scene.form.fields)) == {}
+    finally:
+        scene.run(ensure_field_indexes(scene.db, scene.form.pk, scene.form.fields))
+        forget_sqlite_indexes()
+    assert scene.ids("textField_i", "like", "pie") == expected

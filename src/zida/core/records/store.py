@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 
@@ -38,6 +39,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 INSTANCE_COLUMNS = (
     "id, instance_id, corp_pk, app_pk, form_pk, form_version, title, originator_user_id, modifier_user_id,"
@@ -247,26 +249,25 @@ def _lost_text_table(error: BaseException) -> bool:
     return "ft_" in message and ("no such table" in message or "no such column" in message)
 
 
-async def _retrying(run: Callable[[], Awaitable[T]]) -> T:
-    """Run a search; should a contains-match table it used be gone (replaced by another process), again with the
-    current ones."""
-    try:
-        return await run()
-    except Exception as exc:
-        if not _lost_text_table(exc):
-            raise
-        forget_sqlite_indexes()
-        return await run()
+def _retried(search: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """A search that runs again, with the current contains-match tables, should one it used be gone (replaced by
+    another process)."""
+
+    @functools.wraps(search)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await search(*args, **kwargs)
+        except Exception as exc:
+            if not _lost_text_table(exc):
+                raise
+            forget_sqlite_indexes()
+            return await search(*args, **kwargs)
+
+    return run
 
 
+@_retried
 async def search_instances(
-    conn: Connection, corp_pk: int, form_pk: int, form_uuid: str, fields: tuple[Field, ...], query: RecordQuery
-) -> tuple[int | None, list[FormInstance]]:
-    """One page of a form's instances matching ``query``, and the total count if asked (see ``_search``)."""
-    return await _retrying(lambda: _search(conn, corp_pk, form_pk, form_uuid, fields, query))
-
-
-async def _search(
     conn: Connection, corp_pk: int, form_pk: int, form_uuid: str, fields: tuple[Field, ...], query: RecordQuery
 ) -> tuple[int | None, list[FormInstance]]:
     """One page of a form's instances matching ``query``, and the total count if asked.
@@ -360,16 +361,11 @@ async def _count(conn: Connection, form_pk: int, where: str, compiler: FilterCom
     return int(await conn.fetchval(f"SELECT count(*) FROM form_instance WHERE {where}", compiler.params))
 
 
+@_retried
 async def search_instance_ids(
     conn: Connection, corp_pk: int, form_pk: int, fields: tuple[Field, ...], query: RecordQuery
 ) -> tuple[int | None, list[str]]:
     """Like :func:`search_instances` but only the instance ids (same ``totalCount`` policy)."""
-    return await _retrying(lambda: _search_ids(conn, corp_pk, form_pk, fields, query))
-
-
-async def _search_ids(
-    conn: Connection, corp_pk: int, form_pk: int, fields: tuple[Field, ...], query: RecordQuery
-) -> tuple[int | None, list[str]]:
     where, compiler = await _where(conn, corp_pk, form_pk, fields, query)
     count_in_scan = query.with_total and query.filter is not None and not compiler.indexed(query.filter)
     window = ", count(*) OVER () AS total_count" if count_in_scan else ""
@@ -490,6 +486,7 @@ async def insert_operation_logs(conn: Connection, rows: list[dict[str, Any]]) ->
     )
 
 
+@_retried
 async def distinct_array_values(
     conn: Connection,
     corp_pk: int,
@@ -500,18 +497,6 @@ async def distinct_array_values(
     limit: int,
 ) -> list[str]:
     """Distinct elements of an array field (e.g. the users of a people field) over the records matching ``query``."""
-    return await _retrying(lambda: _distinct(conn, corp_pk, form_pk, fields, query, field_id, limit))
-
-
-async def _distinct(
-    conn: Connection,
-    corp_pk: int,
-    form_pk: int,
-    fields: tuple[Field, ...],
-    query: RecordQuery,
-    field_id: str,
-    limit: int,
-) -> list[str]:
     where, compiler = await _where(conn, corp_pk, form_pk, fields, query)
     if conn.sql.name == "postgresql":
         sql = (
