@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 
 from zida.core.apps.models import Field
+from zida.core.apps.queries import parse_search_indexes
 from zida.core.apps.templates import list_query_templates
 from zida.core.errors import NotFound
 from zida.db import Connection
@@ -179,7 +180,7 @@ async def dump_bundle(conn: Connection, corp_id: str) -> dict[str, Any]:
                                 "creator": f["creator_user_id"],
                                 "fields": [field_data(Field.from_dict(x)) for x in orjson.loads(f["fields"])],
                                 "process": orjson.loads(f["process"]) if f["process"] else None,
-                                "searchIndexes": orjson.loads(f["search_indexes"]) if f["search_indexes"] else None,
+                                "searchIndexes": [list(c) for c in parse_search_indexes(f["search_indexes"])] or None,
                             }
                         )
                         for f in forms

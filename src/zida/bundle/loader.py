@@ -23,7 +23,15 @@ from zida.cache import invalidate
 from zida.clock import now_ms
 from zida.core.access.credentials import CredentialSpec, upsert_credential
 from zida.core.access.tokens import CREDENTIALS_CACHE_SCOPE, check_server_key
-from zida.core.apps.actions import AppSpec, FormSpec, check_form, named_people, upsert_app, upsert_form
+from zida.core.apps.actions import (
+    AppSpec,
+    FormSpec,
+    FormWrite,
+    check_form,
+    named_people,
+    upsert_app,
+    upsert_form,
+)
 from zida.core.apps.models import Field, Option
 from zida.core.apps.queries import APPS_CACHE_SCOPE
 from zida.core.apps.templates import QueryParameter, QueryTemplate, put_query_template
@@ -337,7 +345,7 @@ class LoadReport:
     unchanged: Counter[str] = field(default_factory=Counter)
     indexes: list[str] = field(default_factory=list)
     # Forms whose searchable fields need their indexes checked once the load has committed.
-    to_index: list[tuple[int, tuple[Field, ...]]] = field(default_factory=list)
+    to_index: list[FormWrite] = field(default_factory=list)
     # The cache scopes (``zida.cache``) whose data the load changed; emptied once it committed.
     scopes: set[str] = field(default_factory=set)
 
@@ -441,8 +449,8 @@ async def load_bundle(db: Database, box: SecretBox, bundle: BundleIn, source: st
     # Indexes are derived state, built after the commit (concurrently on PostgreSQL, so a big form keeps
     # taking writes meanwhile); the queries work without them, only slower. (SQLite's element rows, which
     # searches read directly, were written inside the transaction.)
-    for form_pk, fields in report.to_index:
-        report.indexes.extend(await ensure_field_indexes(db, form_pk, fields))
+    for written in report.to_index:
+        report.indexes.extend(await ensure_field_indexes(db, written.form_pk, written.fields, written.search_indexes))
     return report
 
 
@@ -484,4 +492,4 @@ async def _load_app(
         if written.new_version:
             report.count("form versions", "created")
         report.indexes.extend(written.indexes)
-        report.to_index.append((written.form_pk, written.fields))
+        report.to_index.append(written)

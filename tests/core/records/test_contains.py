@@ -377,6 +377,6 @@ def test_a_table_another_process_dropped_is_found_gone_and_the_search_answers(sc
         assert scene.ids("textField_i", "like", "pie") == expected
         assert scene.run(contains_indexes(scene.db, scene.form.pk, scene.form.fields)) == {}
     finally:
-        scene.run(ensure_field_indexes(scene.db, scene.form.pk, scene.form.fields))
+        scene.run(ensure_field_indexes(scene.db, scene.form.pk, scene.form.fields, scene.form.search_indexes))
         forget_sqlite_indexes()
     assert scene.ids("textField_i", "like", "pie") == expected

@@ -35,7 +35,7 @@ from zida.cache import invalidate
 from zida.clock import now_ms
 from zida.core.access.members import app_secret_digest
 from zida.core.apps.models import COMPONENTS, OPTION_COMPONENTS, Field
-from zida.core.apps.queries import APPS_CACHE_SCOPE, AppDetails, find_app
+from zida.core.apps.queries import APPS_CACHE_SCOPE, AppDetails, find_app, parse_search_indexes
 from zida.core.audit import SECRET_CHANGED, Outcome, changed_fields, created_fields, record_change
 from zida.core.errors import Conflict, InvalidArgument, NotFound
 from zida.core.org.models import CorpRef
@@ -125,6 +125,7 @@ class FormWrite:
     fields: tuple[Field, ...]
     new_version: bool = False
     indexes: tuple[str, ...] = ()
+    search_indexes: tuple[tuple[str, ...], ...] = ()  # the declared combinations (composite indexes to build)
 
 
 # ------------------------------------------------------------------------------------------------ checks
@@ -658,7 +659,7 @@ async def upsert_form(
             app=app_type,
         )
         indexes = await sync_element_table(tx, form_pk, spec.fields)
-        return FormWrite(Outcome.CREATED, form_pk, version, spec.fields, True, tuple(indexes))
+        return FormWrite(Outcome.CREATED, form_pk, version, spec.fields, True, tuple(indexes), spec.search_indexes)
     form_pk = int(row["id"])
     if row["form_type"] != spec.form_type:
         # Records of a process form carry an approval (searches and tasks rely on it); plain records do not.
@@ -683,12 +684,12 @@ async def upsert_form(
         "fields": orjson.loads(row["fields"]),
         "process": stored_process,
         "model_name": row["model_name"],
-        "search_indexes": orjson.loads(row["search_indexes"]) if row["search_indexes"] else [],
+        "search_indexes": [list(c) for c in parse_search_indexes(row["search_indexes"])],
     }
     changes = changed_fields(current, _form_values(spec, creator, version))
     indexes = await sync_element_table(tx, form_pk, spec.fields)
     if not changes:
-        return FormWrite(Outcome.UNCHANGED, form_pk, version, spec.fields, False, tuple(indexes))
+        return FormWrite(Outcome.UNCHANGED, form_pk, version, spec.fields, False, tuple(indexes), spec.search_indexes)
     await tx.execute(
         "UPDATE form SET title_zh = :title, title_en = :title_en, form_type = :type, current_version = :v,"
         f" creator_user_id = :creator, model_name = :model, search_indexes = {tx.sql.json_param('search')},"
@@ -718,7 +719,9 @@ async def upsert_form(
         at=now,
         app=app_type,
     )
-    return FormWrite(Outcome.UPDATED, form_pk, version, spec.fields, not same_schema, tuple(indexes))
+    return FormWrite(
+        Outcome.UPDATED, form_pk, version, spec.fields, not same_schema, tuple(indexes), spec.search_indexes
+    )
 
 
 def _search_indexes_json(spec: FormSpec) -> str | None:
@@ -747,5 +750,5 @@ async def put_form(db: Database, corp: CorpRef, app_type: str, spec: FormSpec, *
         written = await upsert_form(tx, corp, app_type, spec, actor=actor, now=now_ms())
     if written.outcome is not Outcome.UNCHANGED:
         invalidate(APPS_CACHE_SCOPE)
-    built = await ensure_field_indexes(db, written.form_pk, written.fields)
+    built = await ensure_field_indexes(db, written.form_pk, written.fields, written.search_indexes)
     return replace(written, indexes=(*written.indexes, *built))

@@ -227,13 +227,14 @@ async def reindex_forms(db: Database, progress: Progress | None = None) -> list[
     """Bring every form's search indexes in line with its current schema (after an upgrade changed them);
     ``progress`` hears how far each build got."""
     rows = await db.fetch(
-        "SELECT f.id, f.current_version, v.fields FROM form f"
+        "SELECT f.id, f.current_version, f.search_indexes, v.fields FROM form f"
         " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version ORDER BY f.id"
     )
     built: list[str] = []
     for row in rows:
         fields = parse_fields(int(row["id"]), int(row["current_version"]), row["fields"])
-        built.extend(await ensure_field_indexes(db, int(row["id"]), fields, progress))
+        combinations = parse_search_indexes(row["search_indexes"])
+        built.extend(await ensure_field_indexes(db, int(row["id"]), fields, combinations, progress))
     return built
 
 

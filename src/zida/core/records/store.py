@@ -13,7 +13,7 @@ import orjson
 
 from zida.core.apps.models import Field
 from zida.core.records.filters import And, Condition, Filter, Or, RecordQuery
-from zida.core.records.filters.compiler import SYSTEM_COLUMNS, FilterCompiler
+from zida.core.records.filters.compiler import CONTAINS_MATCHES, SYSTEM_COLUMNS, FilterCompiler
 from zida.core.records.filters.indexes import contains_indexes, forget_sqlite_indexes, sort_index_hint
 from zida.core.records.models import FormInstance
 from zida.db import Connection, Row
@@ -147,9 +147,6 @@ async def insert_operation_log(
     )
 
 
-_CONTAINS_OPS = frozenset({"like", "substring"})
-
-
 def _mentions(node: Filter | None, test: Callable[[Condition], bool]) -> bool:
     """Whether some condition of the filter passes ``test``."""
     stack = [] if node is None else [node]
@@ -164,7 +161,7 @@ def _mentions(node: Filter | None, test: Callable[[Condition], bool]) -> bool:
 
 def _mentions_contains(node: Filter | None) -> bool:
     """Whether the filter has a contains-match (which may use a contains-match index)."""
-    return _mentions(node, lambda c: c.op in _CONTAINS_OPS)
+    return _mentions(node, lambda c: c.op in CONTAINS_MATCHES)
 
 
 async def _where(

@@ -30,6 +30,7 @@ from zida.db.database import SqlDialect
 
 __all__ = [
     "CONTAINS_COMPONENTS",
+    "CONTAINS_MATCHES",
     "MAX_CONDITIONS",
     "MAX_DEPTH",
     "MAX_SORTS",
@@ -156,7 +157,9 @@ _MAX_PREFIX = 32  # elements of a cascade path (province, city, district…) in 
 # A has_all/has_any with at most this many values keeps its per-value form (what the indexes answer best);
 # beyond it, one aggregate or IN list.
 _SMALL_LIST = 8
-_CONTAINS_OPS = ("like", "not_like", "substring", "not_substring")
+# Contains-matches a contains-match index can narrow, and those with their negations.
+CONTAINS_MATCHES = frozenset({"like", "substring"})
+_CONTAINS_OPS = CONTAINS_MATCHES | {"not_like", "not_substring"}
 # Numbers in conditions must fit a double (what JSON numbers are); beyond that nothing stored can match anyway.
 _MAX_EXPONENT = 308
 
@@ -360,7 +363,7 @@ class FilterCompiler:
         f = fields.get(cond.field)
         if f is None:
             raise InvalidArgument(f"unknown field {cond.field}", reason="search.unknown_field", field=cond.field)
-        if column == "data" and cond.op in ("like", "substring") and f.field_id in self.contains:
+        if column == "data" and cond.op in CONTAINS_MATCHES and f.field_id in self.contains:
             return self._indexed_contains(cond, f)
         if f.kind in ("text", "number"):
             return self._scalar_condition(cond, field_expression(self.sql, f, column), f.kind)

@@ -28,8 +28,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import orjson
-
 from zida.cache import TtlCache
 from zida.core.apps.models import Field
 from zida.core.records.filters import Sort
@@ -41,7 +39,6 @@ __all__ = [
     "Progress",
     "TextTable",
     "contains_indexes",
-    "declared_combinations",
     "ensure_field_indexes",
     "forget_sqlite_indexes",
     "planned_indexes",
@@ -132,12 +129,6 @@ def planned_indexes(
     return out
 
 
-async def declared_combinations(conn: Connection, form_pk: int) -> tuple[tuple[str, ...], ...]:
-    """The combinations of fields a form declares for composite indexes (``form.search_indexes``)."""
-    raw = await conn.fetchval("SELECT search_indexes FROM form WHERE id = :f", {"f": int(form_pk)})
-    return tuple(tuple(str(k) for k in combo) for combo in orjson.loads(raw)) if raw else ()
-
-
 async def _existing(db: Connection, prefix: str, form_pk: int) -> set[str]:
     start = f"{prefix}_{int(form_pk)}_"
     if db.sql.name == "postgresql":
@@ -175,9 +166,14 @@ async def trigram_schema(db: Connection) -> str | None:
 
 
 async def ensure_field_indexes(
-    db: Database, form_pk: int, fields: tuple[Field, ...], progress: Progress | None = None
+    db: Database,
+    form_pk: int,
+    fields: tuple[Field, ...],
+    combinations: tuple[tuple[str, ...], ...],
+    progress: Progress | None = None,
 ) -> list[str]:
-    """Build the missing indexes of a form's searchable fields and drop those no field needs any more.
+    """Build the missing indexes of a form's searchable fields and declared ``combinations`` (``searchIndexes``) and
+    drop those nothing needs any more.
 
     Runs outside any transaction (``CREATE INDEX CONCURRENTLY`` on PostgreSQL: writers go on meanwhile); returns
     what it built. ``progress`` hears how far a build got, every few seconds (PostgreSQL: from
@@ -185,7 +181,6 @@ async def ensure_field_indexes(
     """
     pk = int(form_pk)
     if db.sql.name == "postgresql":
-        combinations = await declared_combinations(db, pk)
         planned = planned_indexes(db.sql.name, pk, fields, await trigram_schema(db), combinations)
         built: list[str] = []
         wanted = {i.name for i in planned}
@@ -211,7 +206,7 @@ async def ensure_field_indexes(
             await db.execute("ANALYZE form_instance")  # fill the new statistics now, not at the next autovacuum
         forget_sqlite_indexes()
         return built
-    planned = planned_indexes(db.sql.name, pk, fields, None, await declared_combinations(db, pk))
+    planned = planned_indexes(db.sql.name, pk, fields, None, combinations)
     built = []
     wanted = {i.name for i in planned if not i.side_table}
     existing = await _existing(db, "ix_fi", pk)
