@@ -30,6 +30,10 @@ class Scope(StrEnum):
     APPS_READ = "apps.read"
     FILES_READ = "files.read"
     DIRECTORY_READ = "directory.read"
+    DIRECTORY_WRITE = "directory.write"  # create, change and delete users and departments
+    TODOS_READ = "todos.read"
+    TODOS_WRITE = "todos.write"
+    MESSAGES_SEND = "messages.send"  # work notifications: send, read their results, recall
     EVENTS = "events"  # register event callbacks, read failed deliveries, receive events over Stream mode
     ADMIN = "admin"
 

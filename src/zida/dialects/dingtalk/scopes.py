@@ -21,9 +21,20 @@ PERMISSIONS: dict[str, Scope] = {
     "Yida.App.Read": Scope.APPS_READ,
     "Yida.Attachment.Read": Scope.FILES_READ,
     "Contact.User.Read": Scope.DIRECTORY_READ,
+    "Contact.User.Write": Scope.DIRECTORY_WRITE,  # Zida's name: user and department writes (qyapi_manage_*)
+    "Workflow.Instance.Read": Scope.PROCESSES_READ,
+    "Workflow.Instance.Write": Scope.PROCESSES_WRITE,
+    "Workflow.Task.Write": Scope.TASKS_WRITE,
+    "Workflow.Form.Read": Scope.APPS_READ,
+    "Todo.Todo.Read": Scope.TODOS_READ,
+    "Todo.Todo.Write": Scope.TODOS_WRITE,
+    "Message.WorkNotify.Send": Scope.MESSAGES_SEND,  # Zida's name: asyncsend_v2 and its result, progress, recall
     "Event.Subscription": Scope.EVENTS,  # Zida's name: callbacks, failed lists, Stream mode
 }
 
 WILDCARDS: dict[str, frozenset[Scope]] = {
     "Yida.*": frozenset(s for name, s in PERMISSIONS.items() if name.startswith("Yida.")),
+    "Contact.*": frozenset(s for name, s in PERMISSIONS.items() if name.startswith("Contact.")),
+    "Workflow.*": frozenset(s for name, s in PERMISSIONS.items() if name.startswith("Workflow.")),
+    "Todo.*": frozenset(s for name, s in PERMISSIONS.items() if name.startswith("Todo.")),
 }
