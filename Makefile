@@ -39,8 +39,10 @@ run: $(VENV)/.installed
 	$(BIN)/zida load --database $(DATABASE) demo/bundle.yaml
 	$(BIN)/zida serve --database $(DATABASE) --host $(HOST) --port $(PORT) --example demo/bundle.yaml
 
-## make test: dev dependencies, lint, types, the whole suite on SQLite and on PostgreSQL
-test: $(VENV)/.installed-dev lint typecheck test-sqlite test-postgres
+## make test: dev dependencies, lint, types, the whole suite on SQLite and on PostgreSQL (the two at once, each
+## suite's output shown when it ends)
+test: $(VENV)/.installed-dev lint typecheck
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench

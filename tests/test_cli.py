@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -43,6 +44,24 @@ def test_migrate_load_dump(tmp_path: Path) -> None:
     assert data["corp"]["corpId"] == "dingcorp0001"
     assert data["apps"][0]["forms"][0]["formUuid"] == "FORM-EXPENSE0000000000000001"
     assert "demo-secret-change-me" not in dumped.stdout and "ST-DEMO-CHANGE-ME" not in dumped.stdout
+
+
+def test_a_big_org_loads_with_a_progress_bar(tmp_path: Path) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from org import org_bundle  # bench/org.py: the generated org of the contacts benchmark
+
+    database = f"sqlite:///{tmp_path / 'cli.db'}"
+    zida("migrate", database=database)
+    bundle = tmp_path / "org.json"
+    bundle.write_text(json.dumps(org_bundle(users=3000, departments=200)))
+    result = zida("load", str(bundle), database=database)
+    assert result.returncode == 0, result.stderr
+    assert "users: 3000 created" in result.stdout
+    bars = [line for line in result.stderr.splitlines() if line.startswith("users ")]
+    # Not a terminal: a line per tenth, the last one full.
+    assert bars[-1].endswith("3,000/3,000") and "[" + "#" * 30 + "]" in bars[-1]
+    assert len(bars) == 3  # 1,000, 2,000 and 3,000 of 3,000: tenths 3, 6 and 10
+    assert not [line for line in result.stderr.splitlines() if line.startswith("departments")]  # < 1,000: quiet
 
 
 def test_load_errors_name_file_and_path(tmp_path: Path) -> None:

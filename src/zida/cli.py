@@ -12,7 +12,7 @@ import click
 import yaml
 
 from zida.bundle.dumper import dump_bundle
-from zida.bundle.loader import BundleError, load_bundle, parse_bundle, read_bundle
+from zida.bundle.loader import PROGRESS_STEP, BundleError, load_bundle, parse_bundle, read_bundle
 from zida.cache import invalidate_everywhere
 from zida.core.access.tokens import check_server_key
 from zida.core.apps.queries import reindex_forms
@@ -75,13 +75,37 @@ async def _reindex(settings: Settings) -> list[str]:
         await db.close()
 
 
+class ProgressBar:
+    """A load's progress on standard error: one bar per section, redrawn in place on a terminal; elsewhere (a log,
+    CI) a line per tenth. Sections of fewer than ``PROGRESS_STEP`` objects are not shown."""
+
+    WIDTH = 30
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.shown: dict[str, int] = {}
+
+    def __call__(self, section: str, done: int, total: int) -> None:
+        if total < PROGRESS_STEP:
+            return
+        tenth = done * 10 // total
+        if not self.tty and self.shown.get(section) == tenth:
+            return
+        self.shown[section] = tenth
+        filled = done * self.WIDTH // total
+        line = f"{section:<12} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {done:,}/{total:,}"
+        end = "\n" if done == total or not self.tty else ""
+        click.echo(("\r" if self.tty else "") + line, err=True, nl=False)
+        click.echo(end, err=True, nl=False)
+
+
 async def _load(settings: Settings, path: str) -> str:
     bundle = parse_bundle(read_bundle(path), source=path)
     box = SecretBox(require_secret_key(settings))
     db = await _open(settings)
     try:
         await check_schema(db)
-        report = await load_bundle(db, box, bundle, source=path)
+        report = await load_bundle(db, box, bundle, source=path, progress=ProgressBar())
     finally:
         await db.close()
     # Running servers drop what they cached (at once with a shared store; else within ZIDA_CACHE_SECONDS).

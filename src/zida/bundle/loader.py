@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -367,8 +367,25 @@ class LoadReport:
             self.scopes.update(scopes)
 
 
-async def load_bundle(db: Database, box: SecretBox, bundle: BundleIn, source: str = "<bundle>") -> LoadReport:
-    """Write a validated bundle as one transaction; loading the same bundle again changes nothing."""
+# How far a load got: (section, objects written, objects in the section), at most every PROGRESS_STEP objects.
+LoadProgress = Callable[[str, int, int], None]
+PROGRESS_STEP = 1000
+
+
+def _tick(progress: LoadProgress | None, section: str, done: int, total: int) -> None:
+    if progress is not None and (done % PROGRESS_STEP == 0 or done == total):
+        progress(section, done, total)
+
+
+async def load_bundle(
+    db: Database,
+    box: SecretBox,
+    bundle: BundleIn,
+    source: str = "<bundle>",
+    progress: LoadProgress | None = None,
+) -> LoadReport:
+    """Write a validated bundle as one transaction; loading the same bundle again changes nothing. ``progress``
+    hears how far the departments, users and roles got (the big sections of a generated org)."""
     await check_server_key(db, box)
     report = LoadReport()
     now = now_ms()
@@ -397,6 +414,7 @@ async def load_bundle(db: Database, box: SecretBox, bundle: BundleIn, source: st
                 source,
             )
             report.outcome("departments", outcome, ORG_CACHE_SCOPE)
+            _tick(progress, "departments", i + 1, len(bundle.departments))
         for i, u in enumerate(bundle.users):
             user = UserSpec(
                 user_id=u.userId,
@@ -416,12 +434,14 @@ async def load_bundle(db: Database, box: SecretBox, bundle: BundleIn, source: st
                 f"users[{i}]", upsert_user(tx, corp, user, actor=actor, now=now, references_checked=True), source
             )
             report.outcome("users", outcome, *org)
+            _tick(progress, "users", i + 1, len(bundle.users))
         for i, r in enumerate(bundle.roles):
             role = RoleSpec(r.roleId, r.name, r.group, tuple(r.members))
             outcome = await _at(
                 f"roles[{i}]", upsert_role(tx, corp, role, actor=actor, now=now, references_checked=True), source
             )
             report.outcome("roles", outcome, ORG_CACHE_SCOPE)
+            _tick(progress, "roles", i + 1, len(bundle.roles))
         for i, cr in enumerate(bundle.credentials):
             credential = CredentialSpec(cr.client_id, tuple(granted_scopes(cr.scopes)), cr.secret)
             outcome = await _at(
