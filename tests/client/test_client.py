@@ -1,0 +1,219 @@
+"""``zida.client`` against a live Zida: records, every page of a search, approvals, WeDa models, token renewal,
+retries of idempotent calls only, and errors of each dialect as ``ApiError``."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
+
+import httpx
+import pytest
+
+from tests.conftest import ServerProcess, fresh_database, load_fixture_bundle
+from zida.client import ApiError, App, AsyncClient, Client
+
+DEMO_BUNDLE = Path(__file__).parents[2] / "demo" / "bundle.yaml"
+DEMO = App("APP_DEMO00000000000000001", "ST-DEMO-CHANGE-ME")
+FLOW = App("APP_FLOW1", "ST-FLOW1-SECRET")
+EXPENSE = "FORM-EXPENSE0000000000000001"
+TTL = 4  # seconds a DingTalk token lives on this module's server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server of its own: the demo bundle and the approvals corp, tokens living ``TTL`` seconds."""
+    with fresh_database(tmp_path_factory.mktemp("client")) as url:
+        load_fixture_bundle(url, str(DEMO_BUNDLE))
+        load_fixture_bundle(url, "corp_flow.yaml")
+        proc = ServerProcess(url, ZIDA_TOKEN_TTL_SECONDS=str(TTL))
+        yield proc
+        proc.stop()
+
+
+@pytest.fixture
+def base(server: ServerProcess) -> str:
+    return f"http://{server.endpoint}"
+
+
+class Counting(httpx.Client):
+    """An httpx client that counts the requests it sends, by path."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.sent: list[str] = []
+
+    def send(self, request: httpx.Request, **kwargs: object) -> httpx.Response:  # type: ignore[override]
+        self.sent.append(request.url.path)
+        return super().send(request, **kwargs)  # type: ignore[arg-type]
+
+
+def test_records_round_trip_and_a_search_over_every_page(base: str) -> None:
+    with Client(base, "dingdemokey0001", "demo-secret-change-me") as zida:
+        ids = [
+            zida.save_record(
+                DEMO, EXPENSE, {"textField_title0001": f"客户端{i}", "numberField_amount01": i}, user_id="wang"
+            )
+            for i in range(7)
+        ]
+        record = zida.get_record(DEMO, ids[0], user_id="wang")
+        assert record["formData"]["textField_title0001"] == "客户端0"
+        zida.update_record(DEMO, ids[0], {"numberField_amount01": 99}, user_id="wang")
+        assert zida.get_record(DEMO, ids[0], user_id="wang")["formData"]["numberField_amount01"] == 99
+        found = list(
+            zida.search_records(
+                DEMO,
+                EXPENSE,
+                user_id="wang",
+                conditions=[{"key": "textField_title0001", "value": "客户端", "type": "TEXT", "operator": "like"}],
+                page_size=3,
+            )
+        )
+        assert sorted(r["formInstanceId"] for r in found) == sorted(ids)  # three pages of 3, 3 and 1
+        zida.delete_record(DEMO, ids[1], user_id="wang")
+        with pytest.raises(ApiError) as gone:
+            zida.get_record(DEMO, ids[1], user_id="wang")
+        assert (gone.value.status, gone.value.code) == (400, "invalidState.form.dataDoesNotExistOrIsDeleted")
+        assert gone.value.request_id
+
+
+def test_an_approval_started_and_agreed(base: str) -> None:
+    with Client(base, "flow-all", "flow-secret-all-01") as zida:
+        iid = zida.start_process(
+            FLOW, "FORM-FLOW-LEAVE", {"numberField_days": 1, "textField_reason": "家事"}, user_id="li"
+        )
+        [task] = zida.running_tasks(FLOW, iid, user_id="li")
+        assert task["actualActionerId"] == "chen"
+        zida.execute_task(FLOW, iid, int(task["taskId"]), "AGREE", user_id="chen", remark="同意")
+        finished = zida.get_process(FLOW, iid, user_id="li")
+        assert (finished["instanceStatus"], finished["approvedResult"]) == ("COMPLETED", "agree")
+
+
+def test_weda_models_with_weda_tokens(base: str) -> None:
+    with Client(base, "AKIDdemoweda0001", "demo-weda-key-change-me", dialect="weda") as zida:
+        made = [zida.create_model_record("prod", "expense", {"title": f"微搭{i}", "amount": 10 + i}) for i in range(5)]
+        assert zida.get_model_record("prod", "expense", made[0])["title"] == "微搭0"  # type: ignore[index]
+        assert zida.get_model_record("prod", "expense", "FINST-NOPE") is None
+        listed = list(zida.list_model_records("prod", "expense", where={"title": {"$search": "微搭"}}, page_size=2))
+        assert sorted(r["_id"] for r in listed) == sorted(made)
+        with pytest.raises(ApiError) as refused:
+            zida.create_model_record("prod", "expense", {"nope": 1})
+        assert refused.value.status == 200 and refused.value.code == "INVALID_PARAMETER"
+
+
+def test_the_token_is_cached_renewed_before_it_expires_and_after_the_server_refuses_it(base: str) -> None:
+    http = Counting(base_url=base, trust_env=False)
+    zida = Client(base, "dingdemokey0001", "demo-secret-change-me", http=http, refresh_before=1)
+    iid = zida.save_record(DEMO, EXPENSE, {"textField_title0001": "令牌"}, user_id="wang")
+    for _ in range(3):
+        zida.get_record(DEMO, iid, user_id="wang")
+    assert http.sent.count("/v1.0/oauth2/accessToken") == 1  # cached
+    time.sleep(TTL - 1 + 0.2)  # within a second of expiry: renewed before the next call
+    zida.get_record(DEMO, iid, user_id="wang")
+    assert http.sent.count("/v1.0/oauth2/accessToken") == 2
+    # A token the server no longer takes (expired while this client thought it fresh): renewed once, sent again.
+    zida._token.value = "not-a-token"  # type: ignore[union-attr]
+    assert zida.get_record(DEMO, iid, user_id="wang")["formData"]["textField_title0001"] == "令牌"
+    assert http.sent.count("/v1.0/oauth2/accessToken") == 3
+    zida.close()
+
+
+def test_wrong_credentials_and_oapi_errors_are_api_errors(base: str) -> None:
+    with Client(base, "dingdemokey0001", "wrong-secret", retries=0) as zida:
+        with pytest.raises(ApiError) as bad:
+            zida.token()
+        assert bad.value.status == 400 and bad.value.code == "invalidClientIdOrSecret"
+    with Client(base, "dingdemokey0001", "demo-secret-change-me") as zida:
+        with pytest.raises(ApiError) as oapi:
+            zida.call("POST", "/topapi/no/such/api", json={})
+        assert oapi.value.status == 200 and oapi.value.code == "22"  # oapi: HTTP 200 with errcode
+
+
+class Flaky(BaseHTTPRequestHandler):
+    """Answers 503 (Retry-After: 0) to the first ``failures`` calls after ``seen`` was emptied, then a DingTalk
+    success; tokens are always given (``seen`` lists every request's method, ``TOKEN`` for a token request)."""
+
+    failures = 2
+    seen: ClassVar[list[str]] = []
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        self.rfile.read(length)
+        if self.path.startswith("/v1.0/oauth2/"):
+            self.seen.append("TOKEN")
+            status, body = 200, b'{"accessToken": "t", "expireIn": 7200}'
+        elif len([m for m in self.seen if m != "TOKEN"]) < self.failures:
+            self.seen.append(self.command)
+            status, body = 503, b'{"code": "serviceUnavailable", "message": "busy", "requestid": "r"}'
+        else:
+            self.seen.append(self.command)
+            status, body = 200, b'{"result": "FINST-1", "formInstanceId": "FINST-1"}'
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("retry-after", "0")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def flaky() -> Iterator[str]:
+    """A real HTTP server on a free port that is briefly unavailable (the client under test talks to it)."""
+    Flaky.seen = []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_idempotent_calls_are_retried_and_writes_are_not(flaky: str) -> None:
+    with Client(flaky, "k", "s", backoff=0.01) as zida:
+        Flaky.seen = []
+        assert zida.get_record(DEMO, "FINST-1", user_id="u")["formInstanceId"] == "FINST-1"
+        assert Flaky.seen == ["TOKEN", "GET", "GET", "GET"]  # the token, then two 503s and the answer
+        Flaky.seen = []
+        with pytest.raises(ApiError) as busy:
+            zida.save_record(DEMO, EXPENSE, {"x": 1}, user_id="u")  # a write: sent once
+        assert busy.value.status == 503 and Flaky.seen == ["POST"]  # the token is cached
+    with Client(flaky, "k", "s", retries=1, backoff=0.01) as zida:
+        Flaky.seen = []
+        with pytest.raises(ApiError):
+            zida.get_record(DEMO, "FINST-1", user_id="u")  # retries exhausted: the last refusal
+        assert Flaky.seen == ["TOKEN", "GET", "GET"]
+
+
+def test_the_async_client_does_the_same(base: str) -> None:
+    async def go() -> None:
+        async with AsyncClient(base, "dingdemokey0001", "demo-secret-change-me") as zida:
+            saved = await asyncio.gather(
+                *(
+                    zida.save_record(DEMO, EXPENSE, {"textField_title0001": f"异步{i}"}, user_id="wang")
+                    for i in range(5)
+                )
+            )
+            found = [
+                r["formInstanceId"]
+                async for r in zida.search_records(
+                    DEMO,
+                    EXPENSE,
+                    user_id="wang",
+                    conditions=[{"key": "textField_title0001", "value": "异步", "type": "TEXT", "operator": "like"}],
+                    page_size=2,
+                )
+            ]
+            assert sorted(found) == sorted(saved)
+            with pytest.raises(ApiError) as refused:
+                await zida.get_record(App(DEMO.app_type, "wrong"), saved[0], user_id="wang")
+            assert refused.value.status in (400, 403)
+
+    asyncio.run(go())
