@@ -50,9 +50,10 @@ from zida.core.errors import Conflict, InvalidArgument, NotFound, PermissionDeni
 from zida.core.org.repository import find_departments, find_users
 from zida.core.principals import AppActor
 from zida.core.records import changes as record_changes
-from zida.core.workflow import engine, step_store
+from zida.core.workflow import engine, own_flow, step_store
 from zida.core.workflow import store as repo
-from zida.core.workflow.definitions import load_definition
+from zida.core.workflow.definition import OriginatorChoice, ProcessDefinition
+from zida.core.workflow.definitions import definition_of, load_definition
 from zida.core.workflow.directory import load_directory
 from zida.core.workflow.engine import (
     Action,
@@ -67,6 +68,7 @@ from zida.core.workflow.engine import (
 )
 from zida.core.workflow.events import process_event
 from zida.core.workflow.models import INSTANCE_STATUS, ProcessInstance
+from zida.core.workflow.own_flow import ApproverStep
 from zida.core.workflow.steps import act, adopt, load_instance, local_task, step_of, write_effects_of
 from zida.db import Connection, Database
 
@@ -131,9 +133,19 @@ async def start_instance(
     department_id: int | None = None,
     chosen_approvers: Mapping[str, Sequence[str]] | None = None,
     draft_id: str | None = None,
+    approvers: Sequence[ApproverStep] = (),
+    cc_users: Sequence[str] = (),
+    cc_at: str = "start",
+    choices_required: bool = False,
 ) -> ProcessInstance:
     """Start the approval of a new record of a process form; the instance id is the record's id. ``draft_id``: the
     actor's draft this submits, deleted in the same transaction (``Conflict`` when it is already gone).
+
+    ``approvers`` (steps of users) replace the form's flow and ``cc_users`` are copied at ``cc_at`` (start, finish,
+    start_finish): the instance then runs a flow of its own (``zida.core.workflow.own_flow``); every user named
+    must be an active member of the corp (``user.not_found``). ``choices_required``: every originator-choice node
+    the flow will reach must have been given its users (``process.choice_missing``), instead of following its
+    empty-approver policy.
 
     Validation, approver resolution and the engine's first step only read (mostly cached org and schema data),
     so they run before the transaction, which then writes the record, the instance, its tasks, history and
@@ -152,10 +164,19 @@ async def start_instance(
             reason="process.code_mismatch",
             param="process",
         )
+    flow: list[dict[str, Any]] | None = None
+    if approvers or cc_users:
+        flow = own_flow.flow_nodes(definition, approvers, cc_users, cc_at)
+        await _existing_users(
+            db, actor.corp_pk, list(dict.fromkeys([*(u for s in approvers for u in s.user_ids), *cc_users]))
+        )
+        definition = own_flow.with_flow(definition, flow)
     record = await record_changes.prepare_record(db, actor, form, values, now)
     if department_id is not None:
         await _check_department(db, actor, department_id)
     chosen = dict(chosen_approvers or {})
+    if choices_required:
+        _check_choices(definition, record.data, chosen)
     directory = await load_directory(
         db,
         corp_pk=actor.corp_pk,
@@ -174,6 +195,7 @@ async def start_instance(
         chosen_approvers=chosen,
         department_id=department_id,
     )
+    state.flow = flow
     record.process_instance_id = record.instance_id
     record.instance_status = INSTANCE_STATUS[state.status]
     record.approved_result = state.result
@@ -216,6 +238,18 @@ async def start_instance(
         step = step_of(inst, {}, effects, actor=actor.user_id, now=now, digital_sign=None)
         await step_store.write_effects(tx, inst, replace(step, events=[record_created, *step.events]))
     return inst
+
+
+def _check_choices(
+    definition: ProcessDefinition, values: Mapping[str, Any], chosen: Mapping[str, Sequence[str]]
+) -> None:
+    for node in engine.forecast(definition, values):
+        if isinstance(node.who, OriginatorChoice) and not chosen.get(node.node_id):
+            raise InvalidArgument(
+                f"approver node {node.name} ({node.node_id}) lets the originator choose its approvers: none was given",
+                reason="process.choice_missing",
+                node=node.node_id,
+            )
 
 
 # Corps' public ids (they never change).
@@ -452,7 +486,7 @@ async def delete_instance(db: Database, actor: AppActor, instance_id: str) -> No
     async with db.transaction() as tx:
         inst = await load_instance(tx, actor, instance_id, lock=True)
         if inst.status == "RUNNING":
-            definition = await load_definition(tx, inst.form_pk, inst.form_version)
+            definition = await definition_of(tx, inst)
             state, effects = engine.act(definition, inst.state, Terminate(actor.user_id, "deleted"))
             before = {t.task_id: (t.status, t.result) for t in inst.state.tasks}
             adopt(inst, state, now)
@@ -500,7 +534,7 @@ async def hand_over_tasks(
         if inst is None:
             continue
         for task_id in task_ids:
-            definition = await load_definition(tx, inst.form_pk, inst.form_version)
+            definition = await definition_of(tx, inst)
             action = Redirect(local_task(inst, task_id), by, to_user, remark, on_behalf=True)
             state, effects = engine.act(
                 definition,

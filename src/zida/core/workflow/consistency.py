@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from zida.core.workflow.definitions import load_definition
+from zida.core.workflow.definitions import definition_for
 from zida.core.workflow.engine import InstanceState, assert_invariants
 from zida.core.workflow.models import INSTANCE_STATUS, TASK_STATUS, global_task_id
 from zida.db import Connection
@@ -46,7 +46,7 @@ async def find_problems(conn: Connection, *, corp_pk: int | None = None, since: 
     for row in rows:
         name = row["instance_id"]
         state = InstanceState.from_json(row["state"])
-        definition = await load_definition(conn, row["form_pk"], row["form_version"])
+        definition = await definition_for(conn, row["form_pk"], row["form_version"], state)
         try:
             assert_invariants(state, definition)
         except AssertionError as exc:

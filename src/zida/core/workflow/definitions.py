@@ -14,10 +14,20 @@ from zida.core.principals import AppActor
 from zida.core.records.filters import And, Condition, Filter, Or
 from zida.core.workflow import store
 from zida.core.workflow.definition import ApproverNode, CcNode, ProcessDefinition, parse_process
+from zida.core.workflow.engine import InstanceState
 from zida.core.workflow.models import ProcessInstance
+from zida.core.workflow.own_flow import with_flow
 from zida.db import Connection
 
-__all__ = ["definition_of", "load_definition", "process_activities", "record_fields", "resolve_node_names"]
+__all__ = [
+    "definition_for",
+    "definition_of",
+    "find_process_by_code",
+    "load_definition",
+    "process_activities",
+    "record_fields",
+    "resolve_node_names",
+]
 
 _DEFINITIONS: dict[tuple[int, int], ProcessDefinition] = {}
 
@@ -46,9 +56,30 @@ async def record_fields(conn: Connection, form_pk: int, version: int) -> tuple[F
     return parse_fields(form_pk, version, row["fields"])
 
 
+async def definition_for(conn: Connection, form_pk: int, version: int, state: InstanceState) -> ProcessDefinition:
+    """The process an instance in ``state`` of this form version runs: the form's, or its own flow."""
+    template = await load_definition(conn, form_pk, version)
+    return template if state.flow is None else with_flow(template, state.flow)
+
+
 async def definition_of(conn: Connection, inst: ProcessInstance) -> ProcessDefinition:
-    """The definition version an instance runs."""
-    return await load_definition(conn, inst.form_pk, inst.form_version)
+    """The process an instance runs (its form version's, or the flow of its own it started with)."""
+    return await definition_for(conn, inst.form_pk, inst.form_version, inst.state)
+
+
+async def find_process_by_code(conn: Connection, corp_pk: int, process_code: str) -> tuple[int, str]:
+    """(app pk, form uuid) of the corp's process form whose current process has this code (``process.not_found``
+    when none has; ``process.ambiguous_code`` when processes of several apps share it)."""
+    if not process_code:
+        raise InvalidArgument("{param} is required", reason="argument.missing", param="process")
+    rows = await store.find_process_forms_by_code(conn, corp_pk, process_code)
+    if not rows:
+        raise NotFound(f"process {process_code} does not exist", reason="process.not_found")
+    if len(rows) > 1:
+        raise InvalidArgument(
+            f"processCode {process_code} names processes in several apps", reason="process.ambiguous_code"
+        )
+    return int(rows[0]["app_pk"]), str(rows[0]["form_uuid"])
 
 
 async def process_activities(conn: Connection, actor: AppActor, process_code: str) -> ProcessDefinition:

@@ -90,6 +90,7 @@ __all__ = [
     "Withdraw",
     "act",
     "assert_invariants",
+    "forecast",
     "start",
 ]
 
@@ -325,7 +326,8 @@ class InstanceState:
     when an approver first acts (withdrawal is allowed until then). ``route_data`` holds the form values route
     conditions read; ``assignees`` the people each approver and CC node resolved to at start; ``admins`` the
     app administrators at start (the fallback for nodes nobody resolves to). ``tasks`` keeps every task the
-    instance ever had, open or closed.
+    instance ever had, open or closed. ``flow`` is set when the instance runs a flow of its own instead of its
+    form's (approvers and CCs given at start; the bundle form of its nodes, ``zida.core.workflow.own_flow``).
     """
 
     process_code: str
@@ -341,6 +343,7 @@ class InstanceState:
     tasks: list[Task] = field(default_factory=list)
     next_task_id: int = 1
     next_branch_id: int = 0
+    flow: list[dict[str, Any]] | None = None
 
     def task(self, task_id: int) -> Task | None:
         """The task with this id."""
@@ -378,8 +381,8 @@ class InstanceState:
         return [b.approval.node_id for b in self.branches if b.approval is not None]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (see :meth:`to_json`)."""
-        return {
+        """JSON-ready form (see :meth:`to_json`); ``flow`` only when the instance has its own."""
+        out: dict[str, Any] = {
             "schema": STATE_SCHEMA,
             "process_code": self.process_code,
             "definition_version": self.definition_version,
@@ -395,6 +398,9 @@ class InstanceState:
             "next_task_id": self.next_task_id,
             "next_branch_id": self.next_branch_id,
         }
+        if self.flow is not None:
+            out["flow"] = self.flow
+        return out
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> InstanceState:
@@ -415,6 +421,7 @@ class InstanceState:
             tasks=[Task.from_dict(t) for t in raw["tasks"]],
             next_task_id=raw["next_task_id"],
             next_branch_id=raw["next_branch_id"],
+            flow=raw.get("flow"),
         )
 
     def to_json(self) -> str:
@@ -756,6 +763,11 @@ def _forecast(nodes: Sequence[Node], data: Mapping[str, Any], definition: Proces
         elif isinstance(node, ParallelNode):
             for branch_nodes in node.branches:
                 yield from _forecast(branch_nodes, data, definition)
+
+
+def forecast(definition: ProcessDefinition, form_data: Mapping[str, Any]) -> list[ApproverNode]:
+    """The approver nodes a new instance with these values would reach, in order (routes taken as they stand)."""
+    return list(_forecast(definition.nodes, _route_data(definition, form_data), definition))
 
 
 # ----------------------------------------------------------------------------------------------- step

@@ -3,26 +3,34 @@ see is the access policy's (``zida.core.access.policy``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 from zida.cache import TtlCache
 from zida.core.access import policy
 from zida.core.apps.models import Form
+from zida.core.apps.queries import get_form
 from zida.core.errors import InvalidArgument, NotFound
 from zida.core.org.repository import find_users
 from zida.core.principals import AppActor, Principal
+from zida.core.records import changes as record_changes
 from zida.core.records import queries as records
 from zida.core.records.filters import And, Condition, Filter, RecordQuery
+from zida.core.records.values import normalize_values
+from zida.core.workflow import engine
 from zida.core.workflow import store as repo
-from zida.core.workflow.definition import ProcessDefinition
-from zida.core.workflow.definitions import definition_of, resolve_node_names
+from zida.core.workflow.definition import ApproverNode, ProcessDefinition
+from zida.core.workflow.definitions import definition_of, load_definition, resolve_node_names
+from zida.core.workflow.directory import load_directory
 from zida.core.workflow.models import InboxQuery, Notification, OperationRecord, ProcessInstance, TaskView
 from zida.core.workflow.steps import load_instance, not_found
 from zida.db import Connection
 
 __all__ = [
     "MAX_PAGE_SIZE",
+    "ForecastStep",
+    "forecast_instance",
     "get_instance",
     "get_instances",
     "inspect_instance",
@@ -280,3 +288,59 @@ async def user_copies(
     """Instances CC'd to the user the principal speaks for (抄送我的), newest first; optionally of one app."""
     user_id = await _inbox_user(conn, principal, query)
     return await repo.list_notifications(conn, principal.corp_pk, user_id, "cc", query, app_pk=app_pk)
+
+
+# ------------------------------------------------------------------------------------------- forecast
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastStep:
+    """An approver node a new instance would reach, and the users it resolves to now."""
+
+    node: ApproverNode
+    user_ids: tuple[str, ...]
+
+
+async def forecast_instance(
+    conn: Connection,
+    actor: AppActor,
+    form_uuid: str,
+    values: Any,
+    *,
+    department_id: int | None = None,
+    chosen_approvers: Mapping[str, Sequence[str]] | None = None,
+) -> tuple[ProcessDefinition, list[ForecastStep]]:
+    """The approver nodes an instance of the form with these values, started by the actor now, would reach, with
+    their users. The values given are validated as at start (the fields a flow's routes read are enough: required
+    fields may be left out); nothing is written."""
+    form = await get_form(conn, actor, form_uuid)
+    if form.form_type != "process":
+        raise InvalidArgument(f"{form.form_uuid} is not a process form", reason="process.not_process_form")
+    definition = await load_definition(conn, form.pk, form.version)
+    data, refs = normalize_values(form.fields, values, partial=True)
+    problem = (await record_changes.reference_problems(conn, actor.corp_pk, [refs]))[0]
+    if problem is not None:
+        raise problem
+    chosen = dict(chosen_approvers or {})
+    directory = await load_directory(
+        conn,
+        corp_pk=actor.corp_pk,
+        app_pk=actor.app_pk,
+        definition=definition,
+        originator=actor.user_id,
+        department_id=department_id,
+        form_data=data,
+        chosen=chosen,
+    )
+    state, _ = engine.start(
+        definition,
+        originator=actor.user_id,
+        form_data=data,
+        directory=directory,
+        chosen_approvers=chosen,
+        department_id=department_id,
+    )
+    steps = [
+        ForecastStep(node, tuple(state.assignees.get(node.node_id, ()))) for node in engine.forecast(definition, data)
+    ]
+    return definition, steps

@@ -1,6 +1,6 @@
 """One engine step's writes: the instance row (guarded by its ``lock_version``), task rows, history,
-notifications and outbox events — on PostgreSQL as one statement of data-modifying CTEs (a transaction by itself),
-on SQLite as statements in the caller's transaction."""
+notifications, outbox events, and the tasks' to-dos and work notifications — on PostgreSQL as one statement of
+data-modifying CTEs (a transaction by itself), on SQLite as statements in the caller's transaction."""
 
 from __future__ import annotations
 
@@ -12,6 +12,13 @@ from typing import Any
 import orjson
 
 from zida.core.events.outbox import insert_events_sql
+from zida.core.messages.approvals import (
+    APPROVAL_MESSAGE_CTES,
+    ApprovalMessage,
+    messages_param,
+    write_approval_messages,
+)
+from zida.core.todos.approvals import APPROVAL_TODO_CTES, ApprovalTodo, todos_param, write_approval_todos
 from zida.core.workflow.models import ProcessInstance
 from zida.core.workflow.store import (
     NewNotification,
@@ -61,6 +68,10 @@ class Step:
     # whether the record's mirror of the status / result changes (only then is the record row written: an
     # intermediate approval changes nothing a reader of the record sees, and a record row is costly to rewrite)
     record_changed: bool = True
+    # the to-dos of the tasks the step creates or ends, and the notifications it sends (zida.core.todos.approvals,
+    # zida.core.messages.approvals)
+    todos: Sequence[ApprovalTodo] = ()
+    messages: Sequence[ApprovalMessage] = ()
 
 
 async def reserve_instance_pk(db: Database) -> int:
@@ -156,6 +167,8 @@ async def _write_rows(conn: Connection, inst: ProcessInstance, step: Step) -> No
     await insert_operations(conn, inst.pk, step.operations, step.now)
     await insert_notifications(conn, inst, step.notifications, step.now)
     await _write_events(conn, inst, step.events, created, step.now)
+    await write_approval_todos(conn, inst.corp_pk, step.todos, step.now)
+    await write_approval_messages(conn, inst.corp_pk, step.messages, step.now)
 
 
 def _json_rows(rows: list[dict[str, Any]]) -> str:
@@ -260,6 +273,8 @@ def _step_params(inst: ProcessInstance, step: Step) -> dict[str, Any]:
                 for n, e in enumerate(step.events)
             ]
         ),
+        "todos": todos_param(step.todos, step.now),
+        "messages": messages_param(step.messages),
     }
 
 
@@ -291,6 +306,8 @@ _STEP_CTES = (
     " to_jsonb(COALESCE((SELECT t.created_at FROM task t WHERE t.id = x.created_of), :now))) END, :now"
     " FROM guard, jsonb_to_recordset(CAST(:events AS jsonb))"
     " AS x(n INT, type TEXT, payload JSONB, created_of BIGINT) ORDER BY x.n)"
+    + APPROVAL_TODO_CTES
+    + APPROVAL_MESSAGE_CTES
 )
 _GUARD = (
     "WITH guard AS (UPDATE process_instance SET state = CAST(:state AS jsonb), status = :status,"

@@ -14,12 +14,14 @@ from typing import Any
 
 from zida.clock import now_ms
 from zida.core.errors import Conflict, InvalidArgument, NotFound
+from zida.core.messages.approvals import approval_messages
 from zida.core.principals import AppActor
 from zida.core.records import changes as record_changes
+from zida.core.todos.approvals import approval_todos
 from zida.core.workflow import engine
 from zida.core.workflow import store as repo
 from zida.core.workflow.definition import START_ACTIVITY_ID, ApproverNode, CcNode, OriginatorChoice, ProcessDefinition
-from zida.core.workflow.definitions import load_definition
+from zida.core.workflow.definitions import definition_of
 from zida.core.workflow.directory import load_directory
 from zida.core.workflow.engine import (
     Action,
@@ -147,13 +149,17 @@ def step_of(
             reason="instance.too_many_tasks",
         )
     created_now = {t.task_id for t in inst.state.tasks if t.task_id not in before}
+    tasks = _task_changes(inst, before, inst.state, effects, actor, now)
+    events = step_events(inst, effects, created_now, actor, now)
     return Step(
-        tasks=_task_changes(inst, before, inst.state, effects, actor, now),
+        tasks=tasks,
         operations=_operations(inst, effects, digital_sign),
         notifications=_notifications(inst, effects),
-        events=step_events(inst, effects, created_now, actor, now),
+        events=events,
         now=now,
         record_changed=record_changed,
+        todos=approval_todos(inst, tasks),  # the to-dos of the tasks created and ended
+        messages=approval_messages(inst, tasks, events),  # to the new tasks' assignees, the ended one's originator
     )
 
 
@@ -210,7 +216,7 @@ _OPTIMISTIC_ATTEMPTS = 3
 
 
 async def _decide(conn: Connection, inst: ProcessInstance, action: Action) -> tuple[InstanceState, list[Effect]]:
-    definition = await load_definition(conn, inst.form_pk, inst.form_version)
+    definition = await definition_of(conn, inst)
     state, effects = engine.act(
         definition,
         inst.state,

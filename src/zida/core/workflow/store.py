@@ -30,6 +30,7 @@ __all__ = [
     "find_instance",
     "find_instances",
     "find_process_form",
+    "find_process_forms_by_code",
     "insert_notifications",
     "insert_operations",
     "insert_process_instance",
@@ -155,6 +156,18 @@ async def find_process_forms_by_key(conn: Connection, corp_pk: int, process_key:
         f" WHERE a.corp_pk = :c AND f.form_type = 'process'"
         f" AND ({key} = :k OR ({key} IS NULL AND {code} = :k)) ORDER BY f.id LIMIT 2",
         {"c": corp_pk, "k": process_key},
+    )
+
+
+async def find_process_forms_by_code(conn: Connection, corp_pk: int, process_code: str) -> list[Row]:
+    """The corp's process forms whose current version's process has this code (at most two: more than one means
+    apps share it)."""
+    code = conn.sql.json_text("v.process", "processCode")
+    return await conn.fetch(
+        "SELECT f.app_pk, f.form_uuid FROM form f JOIN app a ON a.id = f.app_pk"
+        " JOIN form_version v ON v.form_pk = f.id AND v.version = f.current_version"
+        f" WHERE a.corp_pk = :c AND f.form_type = 'process' AND {code} = :code ORDER BY f.id LIMIT 2",
+        {"c": corp_pk, "code": process_code},
     )
 
 

@@ -62,6 +62,7 @@ from zida.dialects.dingtalk.callback_crypto import CallbackCrypto, CryptoError, 
 from zida.dialects.dingtalk.events import KNOWN_TAGS
 from zida.dialects.dingtalk.http import Call, endpoint
 from zida.dialects.dingtalk.oapi import json_field, oapi_endpoint
+from zida.ids import is_decimal
 from zida.outbound import OutboundClient, OutboundError
 
 __all__ = ["HttpCallbackChannel", "check_receiver", "check_tags", "owner_key", "routes"]
@@ -322,7 +323,7 @@ def _failrecord_request(call: Call) -> dict[str, Any]:
 def _int(value: Any, name: str, default: int, maximum: int) -> int:
     if value is None or value == "":
         return default
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and is_decimal(value):
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
         raise InvalidArgument(f"{{param}} must be a whole number from 0 to {maximum}", reason="argument.invalid",

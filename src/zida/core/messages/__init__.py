@@ -1,0 +1,1 @@
+"""Work notifications: sends to users' inboxes (actions, queries), and the notifications of approvals."""
