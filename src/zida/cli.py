@@ -255,6 +255,73 @@ print(found.body.total_count, "records;", found.body.data[0].form_data)
 """
 
 
+@main.group()
+def files() -> None:
+    """Uploaded files: remove garbage (gc), move the bytes to another storage (migrate). README "Files"."""
+
+
+@files.command("gc")
+@database_option
+@click.option("--dry-run", is_flag=True, help="report what would be removed, remove nothing")
+def files_gc(database: str | None, dry_run: bool) -> None:
+    """Report and remove expired unattached uploads, files of deleted records (policy remove) and orphaned bytes."""
+    from zida.core.files.lifecycle import collect_garbage
+    from zida.core.files.storage import open_storage, storage_for_backend
+
+    settings = load_settings(database)
+
+    async def run() -> list[str]:
+        db = await _open(settings)
+        try:
+            await check_schema(db)
+            configured = open_storage(settings)
+            storages = {configured.backend: configured}
+            if configured.backend != "local":
+                storages["local"] = storage_for_backend(settings, "local")
+            report = await collect_garbage(db, settings, storages, dry_run=dry_run)
+            return report.lines()
+        finally:
+            await db.close()
+
+    for line in asyncio.run(run()):
+        click.echo(line)
+    click.echo("dry run: nothing removed" if dry_run else "removed")
+
+
+@files.command("migrate")
+@database_option
+@click.option("--to", "target_url", required=True, help="s3://bucket/prefix (keys and endpoint: ZIDA_FILES_S3_*)")
+@click.option("--delete-source", is_flag=True, help="remove each file's local copy once it is moved")
+def files_migrate(database: str | None, target_url: str, delete_source: bool) -> None:
+    """Move every file's bytes to TARGET (a progress bar on standard error); then set ZIDA_FILES_URL to it."""
+    from zida.core.files.lifecycle import files_to_move, migrate_files
+    from zida.core.files.storage import storage_for_backend, storage_for_url
+
+    settings = load_settings(database)
+    if not target_url.startswith("s3://"):
+        raise click.ClickException("--to must be an s3://bucket/prefix URL")
+    target = storage_for_url(target_url, settings)
+
+    async def run() -> int:
+        db = await _open(settings)
+        try:
+            await check_schema(db)
+            total = await files_to_move(db, target.backend)
+            with click.progressbar(length=total, label="files", file=sys.stderr) as bar:
+                return await migrate_files(
+                    db,
+                    lambda backend: storage_for_backend(settings, backend),
+                    target,
+                    delete_source=delete_source,
+                    progress=lambda done, _total: bar.update(1),
+                )
+        finally:
+            await db.close()
+
+    moved = asyncio.run(run())
+    click.echo(f"moved {moved} files to {target_url}; now set ZIDA_FILES_URL={target_url}")
+
+
 @main.command()
 @click.argument("bundle", type=click.Path(exists=True, dir_okay=False))
 @click.option("--endpoint", default="127.0.0.1:8080", show_default=True)

@@ -16,6 +16,7 @@ from zida.core.apps.queries import get_form
 from zida.core.errors import InvalidArgument, ZidaError
 from zida.core.events.models import DomainEvent
 from zida.core.events.outbox import append_events
+from zida.core.files.attachments import complete_attachments
 from zida.core.org.repository import find_departments, find_users
 from zida.core.principals import AppActor
 from zida.core.records import store
@@ -64,6 +65,11 @@ async def reference_problems(conn: Connection, corp_pk: int, refs_list: list[Ref
                 )
                 break
         problems.append(problem)
+    if any(r.files for r in refs_list):  # attachments naming Zida files: checked, completed, marked attached
+        good = [i for i, p in enumerate(problems) if p is None]
+        found = await complete_attachments(conn, corp_pk, [refs_list[i].files for i in good])
+        for i, problem in zip(good, found, strict=True):
+            problems[i] = problem
     return problems
 
 

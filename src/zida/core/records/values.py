@@ -25,6 +25,7 @@ import orjson
 
 from zida.core.apps.models import Field
 from zida.core.errors import InvalidArgument
+from zida.core.files.attachments import FileMention, zida_file_of
 from zida.ids import is_decimal, new_row_id
 
 __all__ = [
@@ -123,6 +124,7 @@ class References:
     user_ids: set[str] = field(default_factory=set)
     dept_ids: set[str] = field(default_factory=set)
     owners: dict[str, str] = field(default_factory=dict)  # referenced id -> fieldId naming it
+    files: list[FileMention] = field(default_factory=list)  # attachment items naming a Zida file (completed later)
 
 
 def _bad(f: Field, why: str, reason: str = "form_data.invalid_value") -> InvalidArgument:
@@ -273,7 +275,12 @@ def _normalize(f: Field, value: Any, refs: References, old_rows: dict[str, dict[
             countries.append({"value": code})
         return countries
     if comp in ("AttachmentField", "ImageField"):
-        return _objects(f, value, ("downloadUrl", "url", "previewUrl"))
+        items = _objects(f, value, ("downloadUrl", "url", "previewUrl", "fileUuid"))
+        for item in items:
+            file_id = zida_file_of(item)
+            if file_id is not None:
+                refs.files.append((file_id, item, f.field_id))
+        return items
     if comp == "AssociationFormField":
         return _objects(f, value, ("instanceId",))
     if comp == "TableField":

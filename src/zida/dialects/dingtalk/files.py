@@ -1,0 +1,354 @@
+"""Files on DingTalk's hosts: the oapi media upload, Yida's temporary URLs, and Zida's download route.
+
+* ``POST /media/upload?access_token=&type=image|voice|video|file`` (oapi, multipart, the file in part ``media``):
+  ``{"errcode": 0, "errmsg": "ok", "type", "media_id", "created_at"}``; the ``media_id`` is the file id an
+  AttachmentField/ImageField item names as ``fileUuid``. Permission point: ``Yida.Form.Write`` (DingTalk names none
+  for media; Zida's choice: an upload exists to be put into a form). The multipart body is parsed as it streams
+  (never held whole); an oversized file is refused by ``Content-Length`` before it is read, or when it passes the
+  limit (oapi: HTTP 200, errcode 40035 with the reason; the other hosts answer 413).
+* ``GET /v1.0/yida/apps/temporaryUrls/{appType}`` (yida_1_0 ``get_open_url``; ``Yida.Attachment.Read``):
+  ``fileUrl`` (a URL formData carries, or a bare file id), ``timeout`` in ms (default 60 000, 1 … 86 400 000;
+  otherwise ``invalidParameter``), ``systemToken`` and ``userId`` (who must be able to read the file:
+  ``zida.core.files.access``) → ``{"result": "<absolute signed URL>"}``.
+* ``GET /ossFileHandle?fileName=<id>&type=download|open`` (and ``/fileHandle``): the bytes, with a temporary URL's
+  ``expires``/``sig`` or an app credential's token (``x-acs-dingtalk-access-token`` header, ``access_token``
+  query, or ``authorization: Bearer`` as the admin API sends it). Range requests (one range;
+  ``Accept-Ranges: bytes``), the sniffed ``Content-Type`` with ``X-Content-Type-Options: nosniff``,
+  ``Content-Disposition`` (``attachment``; ``inline`` for images and PDF when ``type=open``) with an ASCII
+  fallback and the RFC 5987 ``filename*``, ``ETag`` (the SHA-256) and ``If-None-Match`` → 304,
+  ``Cache-Control: private``. Errors answer in api.dingtalk.com's format.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote, unquote
+
+import orjson
+from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from zida.app_state import Zida
+from zida.clock import now_ms
+from zida.core.errors import InvalidArgument, Unauthenticated, ZidaError
+from zida.core.files import repository
+from zida.core.files.access import (
+    MAX_TEMPORARY_MS,
+    check_actor_may_read,
+    check_principal_may_read,
+    file_not_found,
+    sign,
+    uploader_of,
+    verify_signature,
+)
+from zida.core.files.actions import Upload, upload_file
+from zida.core.files.attachments import file_id_of_url
+from zida.core.files.models import FileLimits, StoredFile, is_file_id
+from zida.core.files.storage import open_storage, storage_for_backend
+from zida.dialects.dingtalk.http import TOKEN_HEADER, Call, endpoint, render_error, require_permission
+from zida.dialects.dingtalk.oapi import oapi_error
+from zida.dialects.http import check_url, new_request_id, zida_of
+from zida.ids import is_decimal
+
+__all__ = ["MULTIPART_OVERHEAD", "download_routes", "file_response", "multipart_file", "oapi_routes", "routes"]
+
+# Bytes a multipart body may carry beyond the file itself (boundaries, part headers, small fields).
+MULTIPART_OVERHEAD = 64 * 1024
+MEDIA_TYPES = ("image", "voice", "video", "file")
+_INLINE = ("image/", "application/pdf")
+
+
+def _json(body: Any) -> Response:
+    return Response(orjson.dumps(body), media_type="application/json;charset=utf-8")
+
+
+def _filename(disposition: str) -> str | None:
+    """The file name of a part's Content-Disposition (``filename*=UTF-8''…`` preferred, as RFC 7578 allows)."""
+    extended = re.search(r"filename\*\s*=\s*([\w-]+)'[^']*'([^;\s]+)", disposition, re.I)
+    try:
+        if extended:
+            return unquote(extended.group(2), encoding=extended.group(1), errors="strict")
+        _, options = parse_options_header(disposition)
+        raw = options.get(b"filename")
+        return None if raw is None else raw.decode("utf-8")  # the header's bytes (read as latin-1) are UTF-8 text
+    except (UnicodeDecodeError, LookupError):
+        raise InvalidArgument("the file name is not UTF-8 text", reason="file.bad_name", param="file_name") from None
+
+
+async def multipart_file(request: Request, field_names: tuple[str, ...]) -> tuple[str, AsyncIterator[bytes]]:
+    """The name and the streamed bytes of the first file part named one of ``field_names`` of a multipart body."""
+    content_type, options = parse_options_header(request.headers.get("content-type", ""))
+    boundary = options.get(b"boundary")
+    if content_type != b"multipart/form-data" or not boundary:
+        raise InvalidArgument("send the file as multipart/form-data", reason="file.not_multipart")
+    events: list[tuple[str, Any]] = []
+    header: dict[str, Any] = {"field": b"", "value": b"", "headers": {}}
+
+    def on_header_field(data: bytes, start: int, end: int) -> None:
+        header["field"] += data[start:end]
+
+    def on_header_value(data: bytes, start: int, end: int) -> None:
+        header["value"] += data[start:end]
+
+    def on_header_end() -> None:
+        header["headers"][header["field"].decode("latin-1").lower()] = header["value"].decode("latin-1")
+        header["field"], header["value"] = b"", b""
+
+    def on_headers_finished() -> None:
+        events.append(("headers", header["headers"]))
+        header["headers"] = {}
+
+    def on_part_data(data: bytes, start: int, end: int) -> None:
+        events.append(("data", data[start:end]))
+
+    def on_part_end() -> None:
+        events.append(("end", None))
+
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+    )
+
+    async def parsed() -> AsyncIterator[tuple[str, Any]]:
+        try:
+            async for chunk in request.stream():
+                if chunk:
+                    parser.write(chunk)
+                while events:
+                    yield events.pop(0)
+        except ClientDisconnect:
+            raise InvalidArgument("the upload was cut off before its end", reason="file.truncated") from None
+        except ValueError as exc:  # python-multipart's malformed-body errors
+            raise InvalidArgument(f"the multipart body is malformed: {exc}", reason="file.not_multipart") from None
+
+    stream = parsed()
+    name: str | None = None
+    async for kind, value in stream:
+        if kind != "headers":
+            continue
+        disposition = value.get("content-disposition", "")
+        _, opts = parse_options_header(disposition)
+        if opts.get(b"name", b"").decode("utf-8", "replace") in field_names and "filename" in disposition:
+            name = _filename(disposition)
+            break
+    if name is None:
+        raise InvalidArgument(
+            f"the body has no file part named {' or '.join(field_names)}", reason="argument.missing", param="media"
+        )
+
+    async def data() -> AsyncIterator[bytes]:
+        async for kind, value in stream:
+            if kind == "data":
+                yield value
+            elif kind == "end":
+                return
+        raise InvalidArgument("the upload was cut off before its end", reason="file.truncated")
+
+    return name, data()
+
+
+def check_body_length(request: Request, limits: FileLimits) -> None:
+    """Refuse a multipart body whose declared length already exceeds the file limit (before reading it)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and is_decimal(declared) and int(declared) > limits.max_bytes + MULTIPART_OVERHEAD:
+        raise InvalidArgument(
+            f"the file is larger than {limits.max_bytes} bytes (ZIDA_FILES_MAX_BYTES)", reason="request.too_large"
+        )
+
+
+async def media_upload(request: Request) -> Response:
+    """oapi ``POST /media/upload``: store the ``media`` part, answer its ``media_id``."""
+    request_id = new_request_id()
+    zida = zida_of(request)
+    try:
+        check_url(request)
+        if request.method != "POST":
+            raise InvalidArgument("/media/upload takes POST", reason="request.method_post")
+        principal = await zida.tokens.authenticate(request.query_params.get("access_token"))
+        require_permission(principal, "Yida.Form.Write")
+        await zida.rate_limit(request, principal)
+        media_type = request.query_params.get("type", "")
+        if media_type not in MEDIA_TYPES:
+            raise InvalidArgument(
+                f"type must be one of {', '.join(MEDIA_TYPES)}", reason="argument.invalid", param="type"
+            )
+        limits = FileLimits.of(zida.settings)
+        check_body_length(request, limits)
+        name, chunks = await multipart_file(request, ("media", "file"))
+        stored = await upload_file(
+            zida.db,
+            open_storage(zida.settings),
+            limits,
+            corp_pk=principal.corp_pk,
+            uploader=uploader_of(principal),
+            upload=Upload(name=name, chunks=chunks),
+        )
+    except ZidaError as exc:
+        code, text = oapi_error(exc)
+        return _json({"errcode": code, "errmsg": text, "request_id": request_id})
+    return _json(
+        {"errcode": 0, "errmsg": "ok", "type": media_type, "media_id": stored.file_id, "created_at": stored.created_at}
+    )
+
+
+def _absolute(call_request: Request, zida: Zida, path: str) -> str:
+    base = zida.settings.public_url or str(call_request.base_url).rstrip("/")
+    return base + path
+
+
+@endpoint("Yida.Attachment.Read")
+async def get_open_url(call: Call) -> dict[str, Any]:
+    """yida_1_0 ``get_open_url``: a signed URL that reads the file without a token until ``timeout`` ms pass."""
+    assert call.principal is not None
+    file_url = call.text("fileUrl", "query", required=True, max_chars=2048)
+    assert file_url is not None
+    timeout = _timeout(call)
+    file_id = file_url if is_file_id(file_url) else file_id_of_url(file_url)
+    if file_id is None:
+        raise InvalidArgument(
+            f"fileUrl {file_url[:80]!r} is not the URL of a file of this server",
+            reason="argument.invalid",
+            param="fileUrl",
+        )
+    actor = await call.actor(app_type=call.path.get("appType"), where="query")
+    file = await check_actor_may_read(
+        call.zida.db, actor, call.principal, await repository.find_file(call.zida.db, file_id), file_id
+    )
+    expires = now_ms() + timeout
+    signature = sign(call.zida.settings.secret_key, file.file_id, expires)
+    path = f"/ossFileHandle?fileName={file.file_id}&type=download&expires={expires}&sig={signature}"
+    return {"result": _absolute(call.request, call.zida, path)}
+
+
+def _timeout(call: Call) -> int:
+    raw = call.raw("timeout", "query")
+    if raw is None or raw == "":
+        return 60_000
+    text = str(raw).strip()
+    if not re.fullmatch(r"[+-]?[0-9]{1,19}", text) or not 0 < int(text) <= MAX_TEMPORARY_MS:
+        raise InvalidArgument(
+            f"timeout must be between 1 and {MAX_TEMPORARY_MS} milliseconds (24 hours), got {text[:20]!r}",
+            reason="argument.invalid",
+            param="timeout",
+        )
+    return int(text)
+
+
+def content_disposition(file: StoredFile, inline: bool) -> str:
+    """``attachment``/``inline`` with an ASCII fallback name and the exact name per RFC 5987."""
+    fallback = "".join(c if 32 <= ord(c) < 127 and c not in '"\\' else "_" for c in file.name) or "file"
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(file.name, safe='')}"
+
+
+def _single_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The one byte range a ``Range`` header asks for (None: the whole file); several ranges: the whole file."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header[len("bytes=") :].strip().partition("-")
+    if is_decimal(first):
+        start, end = int(first), (int(last) if is_decimal(last) else size - 1)
+    elif is_decimal(last) and int(last) > 0:
+        start, end = max(0, size - int(last)), size - 1
+    else:
+        return None
+    if start >= size or start > end:
+        return size, size  # not satisfiable: 416, as FileResponse answers for a local file
+    return start, min(end, size - 1)
+
+
+def file_response(request: Request, zida: Zida, file: StoredFile, kind: str) -> Response:
+    """The file's bytes as an HTTP response (module docstring: ranges, types, disposition, ETag)."""
+    inline = kind in ("open", "preview") and file.content_type.startswith(_INLINE)
+    headers = {
+        "etag": file.etag,
+        "content-disposition": content_disposition(file, inline),
+        "x-content-type-options": "nosniff",
+        "cache-control": "private, max-age=0",
+    }
+    matches = request.headers.get("if-none-match")
+    if matches and (matches.strip() == "*" or file.etag in [m.strip().removeprefix("W/") for m in matches.split(",")]):
+        return Response(status_code=304, headers={"etag": file.etag, "cache-control": headers["cache-control"]})
+    storage = storage_for_backend(zida.settings, file.backend)
+    path = storage.local_path(file.storage_key)
+    if path is not None:
+        return FileResponse(path, media_type=file.content_type, headers=headers)
+    wanted = _single_range(request.headers.get("range"), file.size)
+    headers["accept-ranges"] = "bytes"
+    if wanted is None:
+        headers["content-length"] = str(file.size)
+        return StreamingResponse(storage.read(file.storage_key), media_type=file.content_type, headers=headers)
+    start, end = wanted
+    if start >= file.size:
+        return Response(status_code=416, headers={"content-range": f"bytes */{file.size}"})
+    headers["content-range"] = f"bytes {start}-{end}/{file.size}"
+    headers["content-length"] = str(end - start + 1)
+    return StreamingResponse(
+        storage.read(file.storage_key, start, end), status_code=206, media_type=file.content_type, headers=headers
+    )
+
+
+async def download(request: Request) -> Response:
+    """``GET /ossFileHandle`` and ``/fileHandle``: a file by a temporary URL's signature or an app token."""
+    request_id = new_request_id()
+    zida = zida_of(request)
+    try:
+        check_url(request)
+        query = request.query_params
+        file_id = query.get("fileName", "")
+        if not is_file_id(file_id):
+            raise file_not_found(file_id)
+        signature = query.get("sig")
+        if signature is not None:
+            verify_signature(zida.settings.secret_key, file_id, query.get("expires", ""), signature, now_ms())
+            file = await repository.find_file(zida.db, file_id)
+            if file is None or file.state != "stored":
+                raise file_not_found(file_id)
+            await zida.rate_limit(request, None)
+        else:
+            bearer = request.headers.get("authorization", "")
+            token = (
+                request.headers.get(TOKEN_HEADER)
+                or query.get("access_token")
+                or (bearer[7:].strip() if bearer[:7].lower() == "bearer " else None)
+            )
+            if not token:
+                raise Unauthenticated(
+                    "send the access token (x-acs-dingtalk-access-token) or use a temporary URL",
+                    reason="auth.token_missing",
+                )
+            principal = await zida.tokens.authenticate(token)
+            await zida.rate_limit(request, principal)
+            file = check_principal_may_read(principal, await repository.find_file(zida.db, file_id), file_id)
+        return file_response(request, zida, file, query.get("type", "download"))
+    except ZidaError as exc:
+        return render_error(exc, request_id)
+
+
+def routes() -> list[Route]:
+    """api.dingtalk.com's file routes (temporary URLs) and Zida's download URLs (served on the same host)."""
+    return [
+        Route("/v1.0/yida/apps/temporaryUrls/{appType}", get_open_url, methods=["GET"]),
+        *download_routes(),
+    ]
+
+
+def download_routes() -> list[Route]:
+    """``/ossFileHandle`` and ``/fileHandle``."""
+    return [Route(path, download, methods=["GET", "HEAD"]) for path in ("/ossFileHandle", "/fileHandle")]
+
+
+def oapi_routes() -> list[Route]:
+    """oapi's media upload."""
+    return [Route("/media/upload", media_upload, methods=["GET", "POST"])]

@@ -1,0 +1,5 @@
+"""Fixtures of the files core tests."""
+
+from tests.core.files.s3 import moto_server
+
+__all__ = ["moto_server"]

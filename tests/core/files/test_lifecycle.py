@@ -1,0 +1,181 @@
+"""The files' lifecycle on a fresh database: gc's policy (expired uploads, files of deleted records, orphaned bytes),
+attachment through the records core, and ``zida files gc`` / ``zida files migrate`` as an operator runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SECRET_KEY, fresh_database, load_fixture_bundle, opened
+from tests.core.files.s3 import MotoServer
+from tests.core.workflow.test_statement_counts import CountingDatabase
+from zida.clock import now_ms
+from zida.core.access.members import app_actor
+from zida.core.errors import InvalidArgument
+from zida.core.files import repository
+from zida.core.files.actions import Upload, upload_file
+from zida.core.files.lifecycle import collect_garbage
+from zida.core.files.models import FileLimits, StoredFile
+from zida.core.files.storage import LocalStorage
+from zida.core.principals import AppActor
+from zida.core.records.actions import delete_form_instance, save_form_instance
+from zida.db import Database
+from zida.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+HOUR = 3600 * 1000
+
+
+@pytest.fixture(scope="module")
+def fresh_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with fresh_database(tmp_path_factory.mktemp("lifecycle")) as url:
+        load_fixture_bundle(url, "corp_a.yaml")
+        yield url
+
+
+@pytest.fixture
+async def fresh(fresh_url: str) -> AsyncIterator[Database]:
+    async with opened(fresh_url) as db:
+        await db.execute("DELETE FROM form_instance")
+        await db.execute("DELETE FROM stored_file")
+        yield db
+
+
+async def _chunks(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _actor(db: Database, user: str = "admin1") -> AppActor:
+    row = await db.fetchrow("SELECT a.id, a.corp_pk FROM app a WHERE a.app_type = 'APP_A1'")
+    assert row is not None
+    return await app_actor(db, int(row["corp_pk"]), int(row["id"]), user)
+
+
+async def _upload(db: Database, storage: LocalStorage, actor: AppActor, data: bytes = b"%PDF-1.4 x") -> StoredFile:
+    upload = Upload(name="a.pdf", chunks=_chunks(data))
+    return await upload_file(db, storage, FileLimits(), corp_pk=actor.corp_pk, uploader="credential:t", upload=upload)
+
+
+def _settings(url: str, policy: str = "KEEP") -> Settings:
+    return Settings(database_url=url, files_unattached_hours=24.0, files_on_record_delete=policy)
+
+
+async def test_gc_follows_the_policy(fresh: Database, fresh_url: str, tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    actor = await _actor(fresh)
+    unattached = await _upload(fresh, storage, actor)
+    kept = await _upload(fresh, storage, actor)
+    of_deleted = await _upload(fresh, storage, actor)
+    await save_form_instance(
+        fresh, actor, "FORM-A1ALL", {"textField_t1": "k", "attachmentField_at1": [{"fileUuid": kept.file_id}]}
+    )
+    gone = await save_form_instance(
+        fresh, actor, "FORM-A1ALL", {"textField_t1": "d", "imageField_im1": [{"fileUuid": of_deleted.file_id}]}
+    )
+    await delete_form_instance(fresh, actor, gone.instance_id)
+    orphan_key = f"c{actor.corp_pk}/FILE-0000000001{'A' * 22}"  # bytes no row names, from long ago
+    await storage.write(orphan_key, _chunks(b"lost"))
+    fresh_orphan = f"c{actor.corp_pk}/{unattached.file_id[:-1]}Z"  # no row either, but just made: an upload in flight
+    await storage.write(fresh_orphan, _chunks(b"in flight"))
+
+    # Within the window nothing of the uploads is garbage.
+    early = await collect_garbage(fresh, _settings(fresh_url), {"local": storage}, dry_run=True)
+    assert (early.expired, early.of_deleted_records, early.orphan_keys) == ([], [], [f"local:{orphan_key}"])
+
+    later = now_ms() + 25 * HOUR
+    report = await collect_garbage(fresh, _settings(fresh_url), {"local": storage}, dry_run=True, now=later)
+    assert [f.file_id for f in report.expired] == [unattached.file_id]
+    assert report.of_deleted_records == []  # keep: kept for the deleted record's history
+    assert sorted(report.orphan_keys) == sorted([f"local:{orphan_key}", f"local:{fresh_orphan}"])
+    assert await repository.find_file(fresh, unattached.file_id) is not None  # a dry run removes nothing
+
+    report = await collect_garbage(fresh, _settings(fresh_url, "REMOVE"), {"local": storage}, dry_run=False, now=later)
+    assert [f.file_id for f in report.of_deleted_records] == [of_deleted.file_id]
+    for file in (unattached, of_deleted):
+        assert await repository.find_file(fresh, file.file_id) is None
+        assert not (tmp_path / file.storage_key).exists()
+    assert await repository.find_file(fresh, kept.file_id) is not None
+    assert (tmp_path / kept.storage_key).exists()
+    assert not (tmp_path / orphan_key).exists()
+    audit = await fresh.fetch("SELECT object_id FROM audit_log WHERE object_kind = 'file' AND action = 'deleted'")
+    assert {r["object_id"] for r in audit} >= {unattached.file_id, of_deleted.file_id}
+
+
+async def test_attaching_marks_the_file_and_a_failed_save_marks_nothing(fresh: Database, tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path)
+    actor = await _actor(fresh)
+    file = await _upload(fresh, storage, actor)
+    with pytest.raises(InvalidArgument):  # a required field is missing: the whole save is refused
+        await save_form_instance(fresh, actor, "FORM-A1ALL", {"attachmentField_at1": [{"fileUuid": file.file_id}]})
+    assert (await repository.find_file(fresh, file.file_id)).attached_at is None  # type: ignore[union-attr]
+    record = await save_form_instance(
+        fresh,
+        actor,
+        "FORM-A1ALL",
+        {"textField_t1": "ok", "attachmentField_at1": [{"name": "合同.pdf", "fileUuid": file.file_id}]},
+    )
+    stored = record.data["attachmentField_at1"][0]
+    assert (stored["name"], stored["fileUuid"], stored["size"], stored["ext"]) == (
+        "合同.pdf",
+        file.file_id,
+        file.size,
+        "pdf",
+    )
+    assert (await repository.find_file(fresh, file.file_id)).attached_at is not None  # type: ignore[union-attr]
+
+
+async def test_a_record_without_zida_files_costs_no_file_statement(fresh: Database, tmp_path: Path) -> None:
+    actor = await _actor(fresh)
+    counted = CountingDatabase(fresh)
+    plain = {"textField_t1": "plain", "attachmentField_at1": [{"downloadUrl": "https://x/y", "name": "y"}]}
+    with counted.counting() as log:
+        await save_form_instance(counted, actor, "FORM-A1ALL", plain)  # type: ignore[arg-type]
+    assert log.statements and not any("stored_file" in q for q in log.statements)
+    file = await _upload(fresh, LocalStorage(tmp_path), actor)
+    with counted.counting() as log:
+        await save_form_instance(
+            counted, actor, "FORM-A1ALL", {"textField_t1": "f", "imageField_im1": [{"fileUuid": file.file_id}]}
+        )  # type: ignore[arg-type]
+    assert sum("stored_file" in q for q in log.statements) == 2  # the files read, then marked attached
+
+
+def _zida(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "zida.cli", "files", *args, "--database", url],
+        env={**os.environ, "ZIDA_SECRET_KEY": SECRET_KEY, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+async def test_the_commands(fresh: Database, fresh_url: str, tmp_path: Path, moto_server: MotoServer) -> None:
+    storage = LocalStorage(tmp_path / "files")
+    actor = await _actor(fresh)
+    files = [await _upload(fresh, storage, actor, b"%PDF-1.4 " + bytes([i]) * 1000) for i in range(3)]
+    local = {"ZIDA_FILES_URL": f"file://{tmp_path / 'files'}"}
+    gc = _zida(fresh_url, "gc", "--dry-run", **local)
+    assert gc.returncode == 0, gc.stderr
+    assert "unattached uploads past their window: 0" in gc.stdout and "dry run" in gc.stdout
+
+    bucket = moto_server.new_bucket()
+    s3 = moto_server.env(bucket, "moved")
+    moved = _zida(fresh_url, "migrate", "--to", f"s3://{bucket}/moved", "--delete-source", **{**s3, **local})
+    assert moved.returncode == 0, moved.stderr
+    assert "moved 3 files" in moved.stdout and "files" in moved.stderr  # the progress bar
+    client = moto_server.client()
+    for file in files:
+        body = client.get_object(Bucket=bucket, Key=f"moved/{file.storage_key}")["Body"].read()
+        assert body == b"%PDF-1.4 " + bytes([files.index(file)]) * 1000
+        row = await repository.find_file(fresh, file.file_id)
+        assert row is not None and row.backend == "s3"
+        assert not (tmp_path / "files" / file.storage_key).exists()
+    again = _zida(fresh_url, "migrate", "--to", f"s3://{bucket}/moved", **{**s3, **local})
+    assert "moved 0 files" in again.stdout  # resumable: what moved stays moved
+    assert _zida(fresh_url, "migrate", "--to", "/tmp/x").returncode != 0
