@@ -403,7 +403,12 @@ class Servers:
         self.tokens: dict[str, str] = {}
 
     def start(self, arm: str, *, events: bool = True) -> None:
-        env = {"ZIDA_SECRET_KEY": SECRET, "ZIDA_DATABASE_URL": self.urls[arm], "ZIDA_EVENTS": "1" if events else "0"}
+        env = {
+            "ZIDA_RATE_LIMIT_QPS": "0",
+            "ZIDA_SECRET_KEY": SECRET,
+            "ZIDA_DATABASE_URL": self.urls[arm],
+            "ZIDA_EVENTS": "1" if events else "0",
+        }
         if self.args.poll is not None:
             env["ZIDA_EVENTS_POLL_SECONDS"] = str(self.args.poll)
         port = self.ports[arm]

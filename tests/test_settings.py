@@ -29,6 +29,8 @@ VARIABLES = [
     "ZIDA_SQLITE_READERS",
     "ZIDA_STATEMENT_TIMEOUT_SECONDS",
     "ZIDA_TOKEN_FAILURES_PER_MINUTE",
+    "ZIDA_RATE_LIMIT_QPS",
+    "ZIDA_RATE_LIMIT_CORP_QPS",
     "ZIDA_UMASK",
 ]
 
@@ -63,6 +65,7 @@ def test_defaults() -> None:
     assert settings.redis_url is None
     assert settings.redis_prefix == "zida"
     assert settings.token_ttl_seconds == 7200
+    assert (settings.rate_limit_qps, settings.rate_limit_corp_qps) == (20, 0)  # the platform's 20 per app and API
     assert settings.timezone == "Asia/Shanghai"
     assert settings.db_pool_size == 8
     assert settings.max_body_bytes == 16 * 1024 * 1024
@@ -90,6 +93,8 @@ def test_every_variable_is_read(clean_env: pytest.MonkeyPatch) -> None:
         "ZIDA_SQLITE_READERS": "6",
         "ZIDA_STATEMENT_TIMEOUT_SECONDS": "2.5",
         "ZIDA_TOKEN_FAILURES_PER_MINUTE": "20",
+        "ZIDA_RATE_LIMIT_QPS": "50",
+        "ZIDA_RATE_LIMIT_CORP_QPS": "400",
         "ZIDA_UMASK": "007",
     }
     for name, value in values.items():
@@ -111,6 +116,8 @@ def test_every_variable_is_read(clean_env: pytest.MonkeyPatch) -> None:
         sqlite_readers=6,
         statement_timeout_seconds=2.5,
         token_failures_per_minute=20,
+        rate_limit_qps=50,
+        rate_limit_corp_qps=400,
         umask=0o007,
     )
 

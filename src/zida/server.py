@@ -12,6 +12,7 @@ from starlette.types import Receive, Scope, Send
 
 from zida.app_state import Zida
 from zida.cache import configure_caches, start_cache_sync
+from zida.core.access.limits import RateLimiter
 from zida.core.access.sessions import SessionService
 from zida.core.access.tokens import TokenService, check_server_key
 from zida.core.events.delivery import RetryPolicy
@@ -20,13 +21,19 @@ from zida.core.records.store import PAGE_CURSORS
 from zida.crypto import SecretBox
 from zida.db import Database, open_database
 from zida.db.migrate import check_schema
+from zida.dialects.admin import files as admin_files
 from zida.dialects.admin import http as admin_http
 from zida.dialects.admin import routes as admin
 from zida.dialects.dingtalk import apps as dt_apps
 from zida.dialects.dingtalk import batch as dt_batch
 from zida.dialects.dingtalk import callbacks as dt_callbacks
+from zida.dialects.dingtalk import contacts as dt_contacts
+from zida.dialects.dingtalk import contacts_v1 as dt_contacts_v1
+from zida.dialects.dingtalk import files as dt_files
 from zida.dialects.dingtalk import history as dt_history
 from zida.dialects.dingtalk import http as dingtalk_http
+from zida.dialects.dingtalk import messages as dt_messages
+from zida.dialects.dingtalk import oa_workflow as dt_oa_workflow
 from zida.dialects.dingtalk import oapi as dingtalk_oapi
 from zida.dialects.dingtalk import oauth as dt_oauth
 from zida.dialects.dingtalk import processes as dt_processes
@@ -34,6 +41,7 @@ from zida.dialects.dingtalk import queries as dt_queries
 from zida.dialects.dingtalk import records as dt_records
 from zida.dialects.dingtalk import stream as dt_stream
 from zida.dialects.dingtalk import tasks as dt_tasks
+from zida.dialects.dingtalk import todos as dt_todos
 from zida.dialects.dingtalk import v2 as dt_v2
 from zida.dialects.dingtalk.events import render_for
 from zida.dialects.http import DialectMount, configure_limits
@@ -41,6 +49,7 @@ from zida.dialects.weda import auth as weda_auth
 from zida.dialects.weda import http as weda_http
 from zida.dialects.weda import models as weda_models
 from zida.dialects.weda import permissions as weda_permissions
+from zida.dialects.weda import storage as weda_storage
 from zida.dialects.weda import templates as weda_templates
 from zida.dialects.weda import workflow as weda_workflow
 from zida.outbound import OutboundClient
@@ -68,17 +77,24 @@ def dialect_mounts() -> tuple[list[DialectMount], DialectMount]:
             *dt_v2.routes(),
             *dt_processes.routes(),
             *dt_tasks.routes(),
+            *dt_oa_workflow.routes(),
             *dt_callbacks.v1_routes(),
+            *dt_contacts_v1.routes(),
             *dt_stream.routes(),
+            *dt_todos.routes(),
+            *dt_files.routes(),
         ]
     )
-    oapi = dingtalk_oapi.mount(dt_callbacks.routes())
+    oapi = dingtalk_oapi.mount(
+        [*dt_callbacks.routes(), *dt_contacts.routes(), *dt_files.oapi_routes(), *dt_messages.routes()]
+    )
     weda = weda_http.mounts(
         weda_auth.routes(),
         weda_models.routes(),
         [*weda_workflow.routes(), *weda_templates.routes(), *weda_permissions.routes()],
     )
-    return [admin_http.mount(admin.routes()), *weda, oapi, dingtalk], dingtalk
+    mounts = [admin_http.mount([*admin.routes(), *admin_files.routes()]), *weda, weda_storage.mount(), oapi, dingtalk]
+    return mounts, dingtalk
 
 
 class _Dialects(Router):
@@ -188,6 +204,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                         failures=store.namespace("auth"),
                         max_failures_per_minute=settings.token_failures_per_minute,
                     ),
+                    rate_limit=RateLimiter(store, settings.rate_limit_qps, settings.rate_limit_corp_qps).hook,
                     http_client=events.client,
                     events=events.worker,
                     stream_hub=events.hub,

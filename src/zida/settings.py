@@ -88,6 +88,11 @@ class Settings:
     statement_timeout_seconds: float = 10.0
     # Failed token requests per client id and minute before the next ones are refused unchecked (0: no limit).
     token_failures_per_minute: int = 10
+    # Rate limits (zida.core.access.limits): calls per second a credential may make to each API (a credential's own
+    # ``rateLimit`` overrides it; the platform's documented 20 for a standard-edition app), and to all APIs
+    # together per corp. 0: no limit. Counted in the shared store: one budget across workers with Redis.
+    rate_limit_qps: int = 20
+    rate_limit_corp_qps: int = 0
     # The file-mode mask of what Zida creates (the SQLite database and its -wal/-shm files, var/, secret.key):
     # 0o077 keeps them the owner's alone.
     umask: int = 0o077
@@ -104,6 +109,21 @@ class Settings:
     stream_ping_seconds: float = 30.0
     # The address clients reach this server at (Stream mode's WebSocket endpoint); None: the request's own host.
     public_url: str | None = None
+    # Files (README "Files"): where they are kept (None: ``files/`` beside the SQLite database, or ``var/files``;
+    # ``s3://bucket/prefix``: an S3-compatible service at ``files_s3_endpoint`` with these keys), the largest file,
+    # each corp's quota (0: none), the content types allowed (empty: any), how long an upload nobody attached is
+    # kept, and what deleting a record does to its files (``keep``: kept for its history; ``remove``: gc removes
+    # them once no live record references them).
+    files_url: str | None = None
+    files_s3_endpoint: str | None = None
+    files_s3_region: str = "us-east-1"
+    files_s3_access_key: str | None = None
+    files_s3_secret_key: str | None = None
+    files_max_bytes: int = 100 * 1024 * 1024
+    files_quota_bytes: int = 10 * 1024 * 1024 * 1024
+    files_allowed_types: tuple[str, ...] = ()
+    files_unattached_hours: float = 24.0
+    files_on_record_delete: str = "KEEP"
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -281,6 +301,8 @@ def load_settings(database_url: str | None = None) -> Settings:
         token_failures_per_minute=_int_env(
             "ZIDA_TOKEN_FAILURES_PER_MINUTE", defaults.token_failures_per_minute, minimum=0
         ),
+        rate_limit_qps=_int_env("ZIDA_RATE_LIMIT_QPS", defaults.rate_limit_qps, minimum=0),
+        rate_limit_corp_qps=_int_env("ZIDA_RATE_LIMIT_CORP_QPS", defaults.rate_limit_corp_qps, minimum=0),
         umask=file_umask(),
         events_enabled=_switch_env("ZIDA_EVENTS", defaults.events_enabled),
         events_poll_seconds=_seconds_env("ZIDA_EVENTS_POLL_SECONDS", defaults.events_poll_seconds, positive=True),
@@ -299,7 +321,32 @@ def load_settings(database_url: str | None = None) -> Settings:
         stream_ticket_seconds=_seconds_env("ZIDA_STREAM_TICKET_SECONDS", defaults.stream_ticket_seconds, positive=True),
         stream_ping_seconds=_seconds_env("ZIDA_STREAM_PING_SECONDS", defaults.stream_ping_seconds, positive=True),
         public_url=_public_url_env("ZIDA_PUBLIC_URL"),
+        files_url=_files_url_env("ZIDA_FILES_URL"),
+        files_s3_endpoint=_env("ZIDA_FILES_S3_ENDPOINT"),
+        files_s3_region=_env("ZIDA_FILES_S3_REGION") or defaults.files_s3_region,
+        files_s3_access_key=_env("ZIDA_FILES_S3_ACCESS_KEY"),
+        files_s3_secret_key=_env("ZIDA_FILES_S3_SECRET_KEY"),
+        files_max_bytes=_int_env("ZIDA_FILES_MAX_BYTES", defaults.files_max_bytes, minimum=1),
+        files_quota_bytes=_int_env("ZIDA_FILES_QUOTA_BYTES", defaults.files_quota_bytes, minimum=0),
+        files_allowed_types=tuple(
+            t.strip().lower() for t in (_env("ZIDA_FILES_ALLOWED_TYPES") or "").split(",") if t.strip()
+        ),
+        files_unattached_hours=_seconds_env(
+            "ZIDA_FILES_UNATTACHED_HOURS", defaults.files_unattached_hours, positive=True
+        ),
+        files_on_record_delete=_choice_env(
+            "ZIDA_FILES_ON_RECORD_DELETE", defaults.files_on_record_delete, ("KEEP", "REMOVE")
+        ),
     )
+
+
+def _files_url_env(name: str) -> str | None:
+    url = _env(name)
+    if url is not None and not url.startswith(("s3://", "file://")):
+        raise ValueError(f"{name} must be an s3://bucket/prefix or file:///directory URL, not {url!r}")
+    if url is not None and url.startswith("s3://") and not url[5:].split("/", 1)[0]:
+        raise ValueError(f"{name} must name a bucket: s3://bucket/prefix, not {url!r}")
+    return url
 
 
 def _switch_env(name: str, default: bool) -> bool:

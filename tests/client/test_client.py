@@ -131,6 +131,8 @@ def test_wrong_credentials_and_oapi_errors_are_api_errors(base: str) -> None:
         with pytest.raises(ApiError) as oapi:
             zida.call("POST", "/topapi/no/such/api", json={})
         assert oapi.value.status == 200 and oapi.value.code == "22"  # oapi: HTTP 200 with errcode
+        listed = zida.call("GET", "/admin/v1/credentials")  # the admin API: the token as a Bearer
+        assert "dingdemokey0001" in [c["appKey"] for c in listed["credentials"]]
 
 
 class Flaky(BaseHTTPRequestHandler):

@@ -85,7 +85,9 @@ async def dump_bundle(conn: Connection, corp_id: str) -> dict[str, Any]:
         " WHERE u.corp_pk = :c ORDER BY u.id",
         {"c": c},
     )
-    creds = await conn.fetch("SELECT app_key, scopes FROM credential WHERE corp_pk = :c ORDER BY id", {"c": c})
+    creds = await conn.fetch(
+        "SELECT app_key, scopes, rate_limit FROM credential WHERE corp_pk = :c ORDER BY id", {"c": c}
+    )
     callbacks = await conn.fetch(
         "SELECT c.app_key, s.kind, s.url, s.tags, s.schedule FROM event_subscription s"
         " JOIN credential c ON c.id = s.credential_pk WHERE s.corp_pk = :c ORDER BY s.id",
@@ -159,7 +161,14 @@ async def dump_bundle(conn: Connection, corp_id: str) -> dict[str, Any]:
             )
             for r in roles
         ],
-        "credentials": [{"appKey": cr["app_key"], "scopes": orjson.loads(cr["scopes"])} for cr in creds],
+        "credentials": [
+            {
+                "appKey": cr["app_key"],
+                "scopes": orjson.loads(cr["scopes"]),
+                **({"rateLimit": cr["rate_limit"]} if cr["rate_limit"] is not None else {}),
+            }
+            for cr in creds
+        ],
         "apps": [
             _clean(
                 {

@@ -443,7 +443,7 @@ async def load_bundle(
             report.outcome("roles", outcome, ORG_CACHE_SCOPE)
             _tick(progress, "roles", i + 1, len(bundle.roles))
         for i, cr in enumerate(bundle.credentials):
-            credential = CredentialSpec(cr.client_id, tuple(granted_scopes(cr.scopes)), cr.secret)
+            credential = CredentialSpec(cr.client_id, tuple(granted_scopes(cr.scopes)), cr.secret, cr.rateLimit)
             outcome = await _at(
                 f"credentials[{i}]", upsert_credential(tx, corp, credential, actor=actor, now=now), source
             )

@@ -78,6 +78,7 @@ class CredentialIn(_Model):
     secretId: str | None = Field(default=None, min_length=1, max_length=128)
     secretKey: str | None = Field(default=None, min_length=8)
     scopes: list[str] = ["*"]
+    rateLimit: int | None = Field(default=None, ge=0, le=1_000_000)  # calls per second and API; 0: none
 
     @model_validator(mode="after")
     def _one_pair(self) -> CredentialIn:

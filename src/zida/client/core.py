@@ -119,9 +119,9 @@ def request_args(plan: Plan, dialect: str, token: str | None) -> dict[str, Any]:
     if basic is not None:
         headers["authorization"] = f"Basic {basic}"
     if token is not None:
-        if dialect == "weda":
+        if dialect == "weda" or plan.path.startswith("/admin/"):
             headers["authorization"] = f"Bearer {token}"
-        elif plan.path.startswith("/topapi/") or not plan.path.startswith(("/v1.0/", "/v2.0/", "/admin/")):
+        elif plan.path.startswith("/topapi/") or not plan.path.startswith(("/v1.0/", "/v2.0/")):
             params["access_token"] = token
         else:
             headers[DINGTALK_TOKEN_HEADER] = token

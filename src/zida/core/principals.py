@@ -78,6 +78,7 @@ class Principal:
     credential_pk: int | None = None
     user_id: str | None = None
     expires_at: int = 0
+    rate_limit: int | None = None  # the credential's calls per second and API (None: the server's default)
 
     def allows(self, scope: Scope) -> bool:
         """Whether the principal holds ``scope``."""

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any, NoReturn, Protocol
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from zida.core.errors import Conflict, TooExpensive
+from zida.core.errors import Conflict, InvalidArgument, TooExpensive
 from zida.settings import DEFAULT_SQLITE_READERS, SQLITE_SYNCHRONOUS_MODES, sqlite_path
 
 __all__ = [
@@ -180,13 +180,16 @@ _FETCH, _ROW, _VAL, _COUNT, _MANY = range(5)
 
 def _run(conn: sqlite3.Connection, kind: int, query: str, params: Any) -> Any:
     """Run one statement to its end (the cursor is closed: no statement stays active on the connection)."""
-    if kind == _MANY:
-        text, names = _positional(query)
-        rows = [_values(names, p) if isinstance(p, Mapping) else p for p in params]
-        conn.executemany(text, rows).close()
-        return None
-    text, values = _bound(query, params)
-    cur = conn.execute(text, values)
+    try:
+        if kind == _MANY:
+            text, names = _positional(query)
+            rows = [_values(names, p) if isinstance(p, Mapping) else p for p in params]
+            conn.executemany(text, rows).close()
+            return None
+        text, values = _bound(query, params)
+        cur = conn.execute(text, values)
+    except OverflowError as exc:  # a Python int past 64 bits, refused before SQLite ran anything
+        raise _out_of_range() from exc
     try:
         if kind == _FETCH:
             return cur.fetchall()
@@ -215,6 +218,12 @@ def _statement_timeout(seconds: float) -> TooExpensive:
     return TooExpensive(
         f"the request took longer than the {seconds:g} s one database statement may take and was stopped;"
         " nothing was changed: narrow it (fewer or more selective conditions) and try again"
+    )
+
+
+def _out_of_range() -> InvalidArgument:
+    return InvalidArgument(
+        "a value is out of the range this server stores (numbers fit in 64 bits)", reason="argument.invalid"
     )
 
 
@@ -812,8 +821,14 @@ def _to_numbered(query: str) -> tuple[str, tuple[str, ...]]:
     return _numbered_cached(query) if len(query) <= _CACHED_TEXT else _numbered_uncached(query)
 
 
+# The most arguments one PostgreSQL statement may bind (its protocol counts them in 16 bits).
+_PG_MAX_ARGUMENTS = 32767
+
+
 def _args(query: str, params: Params | None) -> tuple[str, list[Any]]:
     text, names = _to_numbered(query)
+    if len(names) > _PG_MAX_ARGUMENTS:
+        raise _too_large()
     params = params or {}
     return text, [params[n] for n in names]
 
@@ -841,6 +856,9 @@ async def _pg_errors(budget: float | None = None) -> AsyncIterator[None]:
             raise _statement_timeout(budget) from exc
         if isinstance(state, str) and state.startswith("54"):
             raise _too_large() from exc
+        if type(exc).__name__ == "DataError" and "invalid input for query argument" in str(exc):
+            # asyncpg refused to encode a value (a number past 64 bits…) before sending the statement
+            raise _out_of_range() from exc
         raise
 
 

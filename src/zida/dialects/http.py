@@ -53,10 +53,19 @@ __all__ = [
     "new_request_id",
     "read_json_object",
     "refuse_nul",
+    "retry_after",
     "zida_of",
 ]
 
 log = logging.getLogger("zida.http")
+
+
+def retry_after(response: Response, exc: ZidaError) -> Response:
+    """``response`` with ``Retry-After`` when the error says when to try again (a rate limit)."""
+    seconds = exc.details.get("retry_after")
+    if isinstance(seconds, int) and response.status_code in (403, 429, 503):
+        response.headers["retry-after"] = str(seconds)
+    return response
 
 
 class ErrorFormat(Protocol):

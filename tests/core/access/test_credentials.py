@@ -169,3 +169,28 @@ async def test_bad_credential_input_changes_nothing(
     assert raised.value.reason == reason, raised.value.message
     assert await marks(db, corp) == before
     assert await db.fetchrow("SELECT corp_pk, secret_hash, scopes FROM credential WHERE app_key = 'keyA-all'") == owner
+
+
+async def test_zida_s_own_sender_name_is_not_a_client_id(db: Database, corp: CorpRef) -> None:
+    with pytest.raises(InvalidArgument, match="reserved"):
+        await credentials.create_credential(db, corp, ["records.read"], actor=ACTOR, client_id="approval")
+
+
+async def test_a_rate_limit_is_kept_changed_audited_and_reaches_the_token(db: Database, corp: CorpRef) -> None:
+    issued = await credentials.create_credential(db, corp, ["records.read"], actor=ACTOR, rate_limit=7)
+    client_id = issued.credential.client_id
+    assert issued.credential.rate_limit == 7
+    tokens = TokenService(db, SecretBox(SECRET_KEY))
+    token = (await tokens.issue(client_id, issued.secret)).token
+    assert (await tokens.authenticate(token)).rate_limit == 7
+    kept = await credentials.update_credential(db, corp, client_id, scopes=["records.write"], actor=ACTOR)
+    assert (kept.scopes, kept.rate_limit) == (("records.write",), 7)  # a rate limit left out stays
+    before = await marks(db, corp)
+    for bad in (-1, 1_000_001, True, "5"):
+        with pytest.raises(InvalidArgument):
+            await credentials.update_credential(db, corp, client_id, rate_limit=bad, actor=ACTOR)
+    assert await marks(db, corp) == before  # refused: nothing written
+    cleared = await credentials.update_credential(db, corp, client_id, rate_limit=None, actor=ACTOR)
+    assert (cleared.scopes, cleared.rate_limit) == (("records.write",), None)  # back to the server's default
+    entries = await list_audit(db, corp.pk, kind="credential")  # oldest first
+    assert [e.changes for e in entries][-1] == {"rate_limit": {"old": 7, "new": None}}

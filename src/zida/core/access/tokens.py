@@ -188,7 +188,7 @@ class TokenService:
 
     async def _load(self, token_digest: str) -> Principal | None:
         row = await self.db.fetchrow(
-            "SELECT c.id, c.app_key, c.scopes, c.corp_pk, co.corp_id, t.expires_at"
+            "SELECT c.id, c.app_key, c.scopes, c.corp_pk, co.corp_id, t.expires_at, c.rate_limit"
             " FROM access_token t JOIN credential c ON c.id = t.credential_pk JOIN corp co ON co.id = c.corp_pk"
             " WHERE t.token_digest = :d",
             {"d": token_digest},
@@ -203,6 +203,7 @@ class TokenService:
             client_id=row["app_key"],
             credential_pk=row["id"],
             expires_at=row["expires_at"],
+            rate_limit=row["rate_limit"],
         )
 
 

@@ -8,11 +8,13 @@ credential does not exist (404).
 ====== ======================================== ============================================================
 method path                                     body → effect
 ====== ======================================== ============================================================
-GET    /admin/v1/credentials                    → ``{credentials: [{appKey, scopes, createdAt, updatedAt}]}``
-POST   /admin/v1/credentials                    ``{scopes, appKey?, appSecret?}`` (generated when absent) → 201,
-                                                ``{appKey, appSecret, scopes, …}``
+GET    /admin/v1/credentials                    → ``{credentials: [{appKey, scopes, rateLimit, createdAt,
+                                                updatedAt}]}``
+POST   /admin/v1/credentials                    ``{scopes, appKey?, appSecret?, rateLimit?}`` (generated when
+                                                absent) → 201, ``{appKey, appSecret, scopes, …}``
 GET    /admin/v1/credentials/{appKey}           → the credential
-PATCH  /admin/v1/credentials/{appKey}           ``{scopes}``: what its tokens grant from now on
+PATCH  /admin/v1/credentials/{appKey}           ``{scopes?, rateLimit?}``: what its tokens grant from now on, its
+                                                calls per second and API (null: the server's default, 0: none)
 POST   /admin/v1/credentials/{appKey}/rotate    ``{appSecret?}``: a new secret (generated when absent); its tokens
                                                 and the old secret stop working → ``{appKey, appSecret, …}``
 DELETE /admin/v1/credentials/{appKey}           revoke: the credential and its tokens stop working
@@ -46,10 +48,12 @@ class _Create(_Body):
     scopes: list[str] = Field(min_length=1)
     appKey: str | None = None
     appSecret: str | None = None
+    rateLimit: int | None = None
 
 
-class _Scopes(_Body):
-    scopes: list[str] = Field(min_length=1)
+class _Change(_Body):
+    scopes: list[str] | None = Field(default=None, min_length=1)
+    rateLimit: int | None = None
 
 
 class _Rotate(_Body):
@@ -68,6 +72,7 @@ def _credential_view(credential: Credential) -> dict[str, Any]:
     return {
         "appKey": credential.client_id,
         "scopes": list(credential.scopes),
+        "rateLimit": credential.rate_limit,
         "createdAt": credential.created_at,
         "updatedAt": credential.updated_at,
     }
@@ -91,6 +96,7 @@ async def create_credential(call: AdminCall) -> Any:
         actor=actor_of(call),
         client_id=body.appKey or None,
         secret=body.appSecret or None,
+        rate_limit=body.rateLimit,
     )
     return respond({**_credential_view(issued.credential), "appSecret": issued.secret}, 201)
 
@@ -106,10 +112,15 @@ async def get_credential(call: AdminCall) -> dict[str, Any]:
 
 @admin_endpoint
 async def update_credential(call: AdminCall) -> dict[str, Any]:
-    """Replace a credential's scopes."""
-    body = parse_body(_Scopes, call.body)
+    """Replace a credential's scopes or rate limit (a key left out stays as it is)."""
+    body = parse_body(_Change, call.body)
     updated = await credentials.update_credential(
-        call.zida.db, corp_of(call), call.path["appKey"], scopes=_scopes(body.scopes), actor=actor_of(call)
+        call.zida.db,
+        corp_of(call),
+        call.path["appKey"],
+        scopes=_scopes(body.scopes) if body.scopes is not None else None,
+        rate_limit=body.rateLimit if "rateLimit" in body.model_fields_set else credentials.KEEP,
+        actor=actor_of(call),
     )
     return _credential_view(updated)
 

@@ -18,7 +18,7 @@ from zida.core.principals import Principal, Scope
 from zida.core.records.values import brief
 from zida.dialects.admin.errors import error_body
 from zida.dialects.admin.scopes import ADMIN_PERMISSION
-from zida.dialects.http import DialectMount, check_url, new_request_id, read_json_object, zida_of
+from zida.dialects.http import DialectMount, check_url, new_request_id, read_json_object, retry_after, zida_of
 from zida.ids import is_decimal
 
 __all__ = ["ERRORS", "MAX_INTEGER", "AdminCall", "admin_endpoint", "mount", "respond"]
@@ -40,7 +40,7 @@ class _Errors:
         status, body = error_body(exc)
         response = respond(body, status)
         response.headers["x-request-id"] = request_id
-        return response
+        return retry_after(response, exc)
 
     def unhandled(self, request_id: str) -> Response:
         response = respond({"error": {"code": "internal", "message": "internal error"}}, 500)

@@ -19,7 +19,15 @@ from zida.core.records.values import brief
 from zida.dialects.dingtalk.auth import resolve_app_actor
 from zida.dialects.dingtalk.errors import error_body
 from zida.dialects.dingtalk.scopes import PERMISSIONS
-from zida.dialects.http import DialectMount, check_url, decode_json, new_request_id, read_json_object, zida_of
+from zida.dialects.http import (
+    DialectMount,
+    check_url,
+    decode_json,
+    new_request_id,
+    read_json_object,
+    retry_after,
+    zida_of,
+)
 
 __all__ = ["ERRORS", "Call", "endpoint", "json_response", "mount", "render_error", "require_permission"]
 
@@ -36,7 +44,7 @@ def json_response(body: Any, status: int = 200) -> Response:
 def render_error(exc: ZidaError, request_id: str | None = None) -> Response:
     """DingTalk's error body ``{code, message, requestid}`` with the mapped status."""
     status, body = error_body(exc, request_id or new_request_id())
-    return json_response(body, status)
+    return retry_after(json_response(body, status), exc)
 
 
 class _Errors:

@@ -46,7 +46,7 @@ __all__ = ["OAPI_ERRORS", "PREFIXES", "mount", "oapi_endpoint", "oapi_error"]
 
 log = logging.getLogger("zida.dingtalk")
 
-PREFIXES = ("/call_back/", "/topapi/")
+PREFIXES = ("/call_back/", "/topapi/", "/user/", "/department/", "/media/")
 
 # (exception class, reason) -> (errcode, errmsg). Reason None: any other reason of the class.
 OAPI_ERRORS: dict[tuple[type[ZidaError], str | None], tuple[int, str]] = {
@@ -57,6 +57,20 @@ OAPI_ERRORS: dict[tuple[type[ZidaError], str | None], tuple[int, str]] = {
     (InvalidArgument, "request.method_get"): (43001, "需要GET请求"),
     (InvalidArgument, "request.method_post"): (43002, "需要POST请求"),
     (InvalidArgument, "event.bad_aes_key"): (900004, "不合法的aeskey"),
+    # Contacts (DingTalk's global error table); 60130 is Zida's (DingTalk deletes a user who holds tasks).
+    (InvalidArgument, "user.invalid_id"): (33012, "无效的USERID"),
+    (InvalidArgument, "user.invalid_mobile"): (40104, "企业中无效的手机号"),
+    (InvalidArgument, "page.bad_offset"): (40068, "不合法的偏移量"),
+    (InvalidArgument, "page.bad_size"): (40069, "不合法的分页大小"),
+    (InvalidArgument, "user.unknown"): (60121, "找不到该用户"),
+    (InvalidArgument, "department.unknown"): (60003, "部门不存在"),
+    (InvalidArgument, "department.cycle"): (60010, "部门存在循环关系"),
+    (NotFound, "user.not_found"): (60121, "找不到该用户"),
+    (NotFound, "department.not_found"): (60003, "部门不存在"),
+    (Conflict, "user.exists"): (60102, "UserID在公司中已存在"),
+    (Conflict, "department.not_empty"): (60005, "不允许删除有成员或子部门的部门"),
+    (Conflict, "user.holds_tasks"): (60130, "用户有待处理的审批任务"),
+    (InvalidArgument, "message.bad_agent"): (40056, "不合法的agentid"),
     (InvalidArgument, None): (40035, "不合法的参数"),
     (NotFound, "route.not_found"): (22, "Invalid method"),
     # Unconfirmed on DingTalk: the code for "no callback registered" (71007 sits between 71006 and 71009).
@@ -69,7 +83,7 @@ OAPI_ERRORS: dict[tuple[type[ZidaError], str | None], tuple[int, str]] = {
     (TooExpensive, None): (40035, "不合法的参数"),
     (Unsupported, None): (40035, "不支持的操作"),
 }
-_GATEWAY = (Unauthenticated, PermissionDenied)
+_GATEWAY = (Unauthenticated, PermissionDenied, RateLimited)  # under /topapi/: errcode 88 with sub_code
 
 
 def oapi_error(exc: ZidaError) -> tuple[int, str]:

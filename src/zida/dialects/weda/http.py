@@ -28,7 +28,15 @@ from zida.app_state import Zida
 from zida.core.errors import InvalidArgument, PermissionDenied, Unauthenticated, ZidaError
 from zida.core.org.repository import environment_corp
 from zida.core.principals import Principal, Scope
-from zida.dialects.http import DialectMount, ErrorFormat, check_url, new_request_id, read_json_object, zida_of
+from zida.dialects.http import (
+    DialectMount,
+    ErrorFormat,
+    check_url,
+    new_request_id,
+    read_json_object,
+    retry_after,
+    zida_of,
+)
 from zida.dialects.weda.errors import PARAMS, api_code, auth_error, model_code
 
 __all__ = [
@@ -94,7 +102,8 @@ class _ApiErrors:
 class _AuthErrors:
     def error(self, exc: ZidaError, request_id: str) -> Response:
         status, name = auth_error(exc)
-        return json_response({"error": name, "error_description": exc.render(PARAMS)}, status, request_id)
+        response = json_response({"error": name, "error_description": exc.render(PARAMS)}, status, request_id)
+        return retry_after(response, exc)
 
     def unhandled(self, request_id: str) -> Response:
         return json_response({"error": "internal", "error_description": "internal error"}, 500, request_id)

@@ -1,0 +1,93 @@
+"""Rate limits (``zida.core.access.limits``): per credential and API, per corp, fixed one-second windows, a
+credential's own limit, and one budget for every limiter sharing a Redis."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.stores import connect_redis, drop_keys, random_prefix
+from zida.core.access.limits import RateLimiter
+from zida.core.errors import RateLimited
+from zida.core.principals import ALL_SCOPES, Principal
+from zida.stores.memory import MemoryStore
+
+pytestmark = pytest.mark.anyio
+
+
+class Clock:
+    """The limiter's clock, moved by the test (windows are whole seconds)."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.25
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def principal(pk: int = 1, corp: int = 1, rate_limit: int | None = None) -> Principal:
+    return Principal(
+        kind="credential",
+        corp_pk=corp,
+        corp_id=f"corp{corp}",
+        scopes=ALL_SCOPES,
+        client_id=f"key{pk}",
+        credential_pk=pk,
+        rate_limit=rate_limit,
+    )
+
+
+async def calls(limiter: RateLimiter, who: Principal, api: str, n: int) -> int:
+    """How many of ``n`` calls were let through."""
+    allowed = 0
+    for _ in range(n):
+        try:
+            await limiter.check(who, api)
+            allowed += 1
+        except RateLimited as exc:
+            assert exc.reason in ("rate.api_qps", "rate.corp_qps") and exc.details["retry_after"] == 1
+    return allowed
+
+
+async def test_each_credential_and_api_has_its_own_budget_per_second() -> None:
+    clock = Clock()
+    limiter = RateLimiter(MemoryStore(), per_api_qps=3, corp_qps=0, clock=clock)
+    assert await calls(limiter, principal(1), "/v1.0/yida/forms/instances/{id}", 5) == 3
+    assert await calls(limiter, principal(1), "/v1.0/yida/forms/instances/search", 5) == 3  # another API
+    assert await calls(limiter, principal(2), "/v1.0/yida/forms/instances/{id}", 5) == 3  # another credential
+    clock.now += 0.5  # the same second
+    assert await calls(limiter, principal(1), "/v1.0/yida/forms/instances/{id}", 1) == 0
+    clock.now += 0.5  # the next one
+    assert await calls(limiter, principal(1), "/v1.0/yida/forms/instances/{id}", 5) == 3
+
+
+async def test_a_credential_s_own_limit_wins_and_zero_means_none() -> None:
+    limiter = RateLimiter(MemoryStore(), per_api_qps=3, corp_qps=0, clock=Clock())
+    assert await calls(limiter, principal(1, rate_limit=10), "/api", 12) == 10
+    assert await calls(limiter, principal(2, rate_limit=0), "/api", 50) == 50
+    unlimited = RateLimiter(MemoryStore(), per_api_qps=0, corp_qps=0, clock=Clock())
+    assert await calls(unlimited, principal(3), "/api", 50) == 50
+    assert await calls(unlimited, principal(4, rate_limit=2), "/api", 5) == 2  # its own limit holds without a default
+
+
+async def test_the_corp_limit_counts_every_credential_and_api_and_signed_in_users() -> None:
+    limiter = RateLimiter(MemoryStore(), per_api_qps=0, corp_qps=5, clock=Clock())
+    assert await calls(limiter, principal(1, corp=7), "/a", 3) == 3
+    user = Principal(kind="session", corp_pk=7, corp_id="corp7", scopes=ALL_SCOPES, client_id="s", user_id="wang")
+    assert await calls(limiter, user, "/b", 3) == 2
+    assert await calls(limiter, principal(2, corp=7), "/c", 1) == 0
+    assert await calls(limiter, principal(3, corp=8), "/a", 5) == 5  # another corp
+    await limiter.check(None, "/v1.0/oauth2/accessToken")  # no caller: nothing to count
+
+
+async def test_limiters_sharing_a_redis_share_one_budget() -> None:
+    prefix = random_prefix()
+    first, second = await connect_redis(prefix), await connect_redis(prefix)
+    try:
+        clock = Clock()
+        workers = [RateLimiter(first, per_api_qps=4, corp_qps=0, clock=clock), RateLimiter(second, 4, 0, clock)]
+        allowed = [await calls(workers[i % 2], principal(1), "/api", 1) for i in range(10)]
+        assert sum(allowed) == 4  # not 4 per worker
+    finally:
+        await drop_keys(prefix)
+        await first.close()
+        await second.close()
