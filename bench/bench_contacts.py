@@ -3,12 +3,13 @@
     python bench/bench_contacts.py --database sqlite
     python bench/bench_contacts.py --database postgresql
 
-Needs ``wrk`` (apt-get install wrk). Builds the org once with ``zida migrate`` + ``zida load`` of ``bench/org.py``'s
-bundle (timed: the load must take under a minute on SQLite), then starts ``zida serve`` (``--workers`` processes) and
-drives it with wrk: ``getFormDataById`` on the same server (the reference the contact reads are measured against),
-``topapi/v2/user/get`` of random users, ``topapi/user/listsimple`` first pages (100 users) of random departments, and
-``/v1.0/contact/users/search`` for pieces of random names (a page of 20 with its total). Reports requests/s and
-latency percentiles per run, medians over ``--runs``, and user/get's throughput over getFormDataById's.
+Needs ``wrk`` (apt-get install wrk). Builds the org once with ``zida migrate`` + ``zida load`` of the bundle of
+``bench/org_bundle.py`` (timed: the load must take under a minute on SQLite), then starts ``zida serve``
+(``--workers`` processes) and drives it with wrk: ``getFormDataById`` on the same server (the reference the contact
+reads are measured against), ``topapi/v2/user/get`` of random users, ``topapi/user/listsimple`` first pages (100
+users) of random departments, and ``/v1.0/contact/users/search`` for pieces of random names (a page of 20 with its
+total). Reports requests/s and latency percentiles per run, medians over ``--runs``, and user/get's throughput over
+getFormDataById's.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_records import LUA, free_port, start, wrk  # noqa: E402
-from org import CORP, name, org_bundle  # noqa: E402
+from org_bundle import CORP, name, org_bundle  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "src"))
 from zida.db import open_database  # noqa: E402

@@ -48,7 +48,7 @@ def test_migrate_load_dump(tmp_path: Path) -> None:
 
 def test_a_big_org_loads_with_a_progress_bar(tmp_path: Path) -> None:
     sys.path.insert(0, str(ROOT / "bench"))
-    from org import org_bundle  # bench/org.py: the generated org of the contacts benchmark
+    from org_bundle import org_bundle  # bench/org_bundle.py: the generated org of the contacts benchmark
 
     database = f"sqlite:///{tmp_path / 'cli.db'}"
     zida("migrate", database=database)

@@ -1,6 +1,6 @@
 """A generated org for the contacts benchmarks: ``--users`` users in ``--departments`` departments, as a bundle.
 
-    python bench/org.py --users 100000 --departments 5000 > var/bench/org.json
+    python bench/org_bundle.py --users 100000 --departments 5000 > var/bench/org.json
 
 Departments form a tree under the root (1) with up to 8 children each; every user sits in one department (every
 tenth in a second one), reports to his department's manager, and has a Chinese name, a mobile number and an email.
