@@ -239,3 +239,59 @@ def test_a_bad_umask_is_refused_clearly(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode != 0 and "ZIDA_UMASK" in result.stderr
+
+
+def test_credentials_from_the_command_line(tmp_path: Path) -> None:
+    import asyncio
+
+    from zida.core.access.tokens import TokenService
+    from zida.core.errors import Unauthenticated
+    from zida.crypto import SecretBox
+    from zida.db import open_database
+
+    database = f"sqlite:///{tmp_path / 'cli.db'}"
+    zida("migrate", database=database)
+    assert zida("load", str(FIXTURES / "corp_b.yaml"), database=database).returncode == 0
+
+    def token_for(client_id: str, secret: str) -> str:
+        async def go() -> str:
+            db = await open_database(database)
+            try:
+                tokens = TokenService(db, SecretBox(os.environ["ZIDA_SECRET_KEY"]))
+                return (await tokens.issue(client_id, secret)).token
+            finally:
+                await db.close()
+
+        return asyncio.run(go())
+
+    made = zida(
+        "credentials", "create", "--corp", "corpB", "--scope", "Yida.Form.Read", "--app-key", "cli-key",
+        "--rate-limit", "5", database=database,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert "cli-key  scopes: records.read  rate limit: 5" in made.stdout
+    secret = made.stdout.split("appSecret: ", 1)[1].split()[0]
+    assert token_for("cli-key", secret)
+    changed = zida("credentials", "update", "--corp", "corpB", "cli-key", "--rate-limit", "default", database=database)
+    assert "cli-key  scopes: records.read  rate limit: default" in changed.stdout, changed.stderr
+    rotated = zida("credentials", "rotate", "--corp", "corpB", "cli-key", database=database)
+    new_secret = rotated.stdout.split("appSecret: ", 1)[1].split()[0]
+    assert new_secret != secret and token_for("cli-key", new_secret)
+    try:
+        token_for("cli-key", secret)
+        raise AssertionError("the old secret still obtains tokens")
+    except Unauthenticated:
+        pass
+    listed = zida("credentials", "list", "--corp", "corpB", database=database)
+    assert "cli-key" in listed.stdout and new_secret not in listed.stdout
+    assert zida("credentials", "revoke", "--corp", "corpB", "cli-key", database=database).returncode == 0
+    assert "cli-key" not in zida("credentials", "list", "--corp", "corpB", database=database).stdout
+    for args, message in (
+        (("list", "--corp", "nobody"), "corp nobody does not exist"),
+        (("create", "--corp", "corpB", "--scope", "Nope.Scope"), "Nope.Scope"),
+        (("update", "--corp", "corpB", "keyB-all", "--rate-limit", "many"), "whole number"),
+        (("create", "--corp", "corpB", "--scope", "*", "--rate-limit", "-3"), "rate"),
+        (("revoke", "--corp", "corpB", "cli-key"), "does not exist"),
+    ):
+        refused = zida("credentials", *args, database=database)
+        assert refused.returncode != 0 and message in refused.stderr, (args, refused.stderr)

@@ -255,6 +255,156 @@ print(found.body.total_count, "records;", found.body.data[0].form_data)
 """
 
 
+@main.command()
+@database_option
+def doctor(database: str | None) -> None:
+    """Check settings, server key, database, schema, Redis and disk space (read-only); exit 1 if anything fails."""
+    from zida.doctor import diagnose
+
+    try:
+        settings = load_settings(database)
+    except (ValueError, Misconfigured) as exc:
+        click.echo(f"fail  settings: {exc}")
+        raise SystemExit(1) from None
+    findings = asyncio.run(diagnose(settings))
+    for finding in findings:
+        click.echo(f"{finding.status:<5} {finding.check}: {finding.detail}")
+    if any(f.status == "fail" for f in findings):
+        raise SystemExit(1)
+
+
+@main.group()
+def credentials() -> None:
+    """App credentials of a corp: list, create, change, rotate, revoke (as the admin API does; audited)."""
+
+
+async def _with_corp(settings: Settings, corp_id: str, action: Any) -> Any:
+    """Run ``action(db, corp)`` on the corp ``corp_id`` (an unknown corp is refused)."""
+    from zida.core.org.models import CorpRef
+    from zida.core.org.repository import find_corp
+
+    db = await _open(settings)
+    try:
+        await check_schema(db)
+        corp = await find_corp(db, corp_id)
+        if corp is None:
+            raise click.ClickException(f"corp {corp_id} does not exist")
+        return await action(db, CorpRef(corp.pk, corp.corp_id))
+    finally:
+        await db.close()
+
+
+def _credential_line(credential: Any) -> str:
+    limit = "default" if credential.rate_limit is None else str(credential.rate_limit)
+    return f"{credential.client_id}  scopes: {' '.join(credential.scopes)}  rate limit: {limit}"
+
+
+def _credentials_run(database: str | None, corp_id: str, action: Any) -> Any:
+    settings = load_settings(database)
+    try:
+        return asyncio.run(_with_corp(settings, corp_id, action))
+    except ZidaError as exc:
+        raise click.ClickException(exc.message) from None
+
+
+_ACTOR = "cli"
+_corp_option = click.option("--corp", "corp_id", required=True, help="corpId of the organisation")
+
+
+@credentials.command("list")
+@database_option
+@_corp_option
+def credentials_list(database: str | None, corp_id: str) -> None:
+    """The corp's credentials (never their secrets)."""
+    from zida.core.access.credentials import list_credentials
+
+    for credential in _credentials_run(database, corp_id, lambda db, corp: list_credentials(db, corp.pk)):
+        click.echo(_credential_line(credential))
+
+
+@credentials.command("create")
+@database_option
+@_corp_option
+@click.option("--scope", "scopes", multiple=True, required=True, help="a scope or permission point (repeatable)")
+@click.option("--app-key", default=None, help="the client id (default: generated)")
+@click.option("--rate-limit", type=int, default=None, help="calls per second and API (0: none; default: server's)")
+def credentials_create(
+    database: str | None, corp_id: str, scopes: tuple[str, ...], app_key: str | None, rate_limit: int | None
+) -> None:
+    """Create a credential; its secret is printed this once."""
+    from zida.core.access.credentials import create_credential
+    from zida.dialects import granted_scopes
+
+    try:
+        granted = granted_scopes(list(scopes))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    issued = _credentials_run(
+        database,
+        corp_id,
+        lambda db, corp: create_credential(db, corp, granted, actor=_ACTOR, client_id=app_key, rate_limit=rate_limit),
+    )
+    click.echo(_credential_line(issued.credential))
+    click.echo(f"appSecret: {issued.secret}  (shown once: store it now)")
+
+
+@credentials.command("update")
+@database_option
+@_corp_option
+@click.argument("app_key")
+@click.option("--scope", "scopes", multiple=True, help="the scopes it grants from now on (repeatable)")
+@click.option("--rate-limit", default=None, help="calls per second and API: a number (0: none) or 'default'")
+def credentials_update(
+    database: str | None, corp_id: str, app_key: str, scopes: tuple[str, ...], rate_limit: str | None
+) -> None:
+    """Change what a credential's tokens grant, or its rate limit (what is not given stays)."""
+    from zida.core.access.credentials import KEEP, update_credential
+    from zida.dialects import granted_scopes
+
+    try:
+        granted = granted_scopes(list(scopes)) if scopes else None
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    limit: Any = KEEP
+    if rate_limit is not None:
+        if (rate_limit != "default" and not rate_limit.isascii()) or not (
+            rate_limit == "default" or rate_limit.isdigit()
+        ):
+            raise click.ClickException("--rate-limit must be a whole number or 'default'")
+        limit = None if rate_limit == "default" else int(rate_limit)
+    updated = _credentials_run(
+        database,
+        corp_id,
+        lambda db, corp: update_credential(db, corp, app_key, scopes=granted, rate_limit=limit, actor=_ACTOR),
+    )
+    click.echo(_credential_line(updated))
+
+
+@credentials.command("rotate")
+@database_option
+@_corp_option
+@click.argument("app_key")
+def credentials_rotate(database: str | None, corp_id: str, app_key: str) -> None:
+    """Give a credential a new secret (printed this once): its tokens and its old secret stop working."""
+    from zida.core.access.credentials import rotate_credential
+
+    issued = _credentials_run(database, corp_id, lambda db, corp: rotate_credential(db, corp, app_key, actor=_ACTOR))
+    click.echo(_credential_line(issued.credential))
+    click.echo(f"appSecret: {issued.secret}  (shown once: store it now)")
+
+
+@credentials.command("revoke")
+@database_option
+@_corp_option
+@click.argument("app_key")
+def credentials_revoke(database: str | None, corp_id: str, app_key: str) -> None:
+    """Delete a credential and its tokens."""
+    from zida.core.access.credentials import revoke_credential
+
+    _credentials_run(database, corp_id, lambda db, corp: revoke_credential(db, corp, app_key, actor=_ACTOR))
+    click.echo(f"revoked {app_key}")
+
+
 @main.group()
 def files() -> None:
     """Uploaded files: remove garbage (gc), move the bytes to another storage (migrate). README "Files"."""

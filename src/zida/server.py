@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from starlette.routing import Router
 from starlette.types import Receive, Scope, Send
 
+from zida import __version__
 from zida.app_state import Zida
 from zida.cache import configure_caches, start_cache_sync
 from zida.core.access.limits import RateLimiter
@@ -52,6 +53,7 @@ from zida.dialects.weda import permissions as weda_permissions
 from zida.dialects.weda import storage as weda_storage
 from zida.dialects.weda import templates as weda_templates
 from zida.dialects.weda import workflow as weda_workflow
+from zida.openapi import openapi_document
 from zida.outbound import OutboundClient
 from zida.settings import Settings, load_settings, require_secret_key
 from zida.stores import open_store
@@ -222,5 +224,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     mounts, fallback = dialect_mounts()
     app = Starlette(lifespan=lifespan)
+    app.state.openapi = openapi_document(mounts, __version__)
     app.router = _Dialects(mounts, fallback, lifespan=lifespan)
     return app

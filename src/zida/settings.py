@@ -98,6 +98,8 @@ class Settings:
     umask: int = 0o077
     # Events out (README "Events"): the delivery worker, HTTP callbacks and Stream mode.
     events_enabled: bool = True
+    # ``/docs``: a page listing the OpenAPI document (``/openapi.json`` is always served).
+    api_docs: bool = False
     events_poll_seconds: float = 0.1
     callback_timeout_seconds: float = 1.5
     callback_retry_seconds: tuple[float, ...] = (10.0, 30.0)
@@ -305,6 +307,7 @@ def load_settings(database_url: str | None = None) -> Settings:
         rate_limit_corp_qps=_int_env("ZIDA_RATE_LIMIT_CORP_QPS", defaults.rate_limit_corp_qps, minimum=0),
         umask=file_umask(),
         events_enabled=_switch_env("ZIDA_EVENTS", defaults.events_enabled),
+        api_docs=_switch_env("ZIDA_API_DOCS", defaults.api_docs),
         events_poll_seconds=_seconds_env("ZIDA_EVENTS_POLL_SECONDS", defaults.events_poll_seconds, positive=True),
         callback_timeout_seconds=_seconds_env(
             "ZIDA_CALLBACK_TIMEOUT_SECONDS", defaults.callback_timeout_seconds, positive=True

@@ -138,5 +138,5 @@ def admin_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]
 
 
 def mount(routes: list[Any]) -> DialectMount:
-    """The admin API's mount: ``/admin/`` and ``/healthz``."""
-    return DialectMount("admin", ("/admin/", "/healthz"), routes, ERRORS)
+    """The admin API's mount: ``/admin/``, ``/healthz`` and the API's description (``/openapi.json``, ``/docs``)."""
+    return DialectMount("admin", ("/admin/", "/healthz", "/openapi.json", "/docs"), routes, ERRORS)

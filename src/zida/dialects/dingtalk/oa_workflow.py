@@ -560,7 +560,7 @@ async def query_schema_by_process_code(call: Call) -> dict[str, Any]:
     }
 
 
-@oa_endpoint("Workflow.Form.Read")
+@oa_endpoint("Workflow.Instance.Write")  # a write: DingTalk names no template-write point Zida grants
 async def form_create(call: Call) -> dict[str, Any]:
     """FormCreate (create or change a template): not supported — Zida's processes are defined in bundles."""
     raise Unsupported(
