@@ -221,6 +221,12 @@ def _statement_timeout(seconds: float) -> TooExpensive:
     )
 
 
+def in_list(prefix: str, values: Sequence[object]) -> tuple[str, dict[str, object]]:
+    """The placeholders of an ``IN (…)`` list (``:p0, :p1, …``) and the parameters they name."""
+    names = {f"{prefix}{i}": v for i, v in enumerate(values)}
+    return ", ".join(f":{n}" for n in names), names
+
+
 def _out_of_range() -> InvalidArgument:
     return InvalidArgument(
         "a value is out of the range this server stores (numbers fit in 64 bits)", reason="argument.invalid"

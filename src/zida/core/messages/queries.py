@@ -13,7 +13,7 @@ import orjson
 
 from zida.core.errors import NotFound
 from zida.core.messages.models import InboxItem, Message, SendResult
-from zida.db import Connection, Row
+from zida.db import Connection, Row, in_list
 
 __all__ = ["get_message", "inbox", "message_not_found", "receivers", "send_result", "unread_count"]
 
@@ -104,11 +104,6 @@ async def unread_count(conn: Connection, corp_pk: int, user_id: str) -> int:
     return int(value or 0)
 
 
-def _in(prefix: str, values: Sequence[Any]) -> tuple[str, dict[str, Any]]:
-    names = {f"{prefix}{i}": v for i, v in enumerate(values)}
-    return ", ".join(f":{n}" for n in names), names
-
-
 async def receivers(
     conn: Connection, corp_pk: int, user_ids: Sequence[str], dept_ids: Sequence[int], *, to_all: bool
 ) -> tuple[list[str], list[str], list[int]]:
@@ -121,7 +116,7 @@ async def receivers(
         found.update(r["user_id"] for r in rows)
     invalid_users: list[str] = []
     if user_ids:
-        placeholders, names = _in("u", list(user_ids))
+        placeholders, names = in_list("u", list(user_ids))
         rows = await conn.fetch(
             f"SELECT user_id FROM org_user WHERE corp_pk = :c AND active = :t AND user_id IN ({placeholders})",
             {"c": corp_pk, "t": True, **names},
@@ -131,7 +126,7 @@ async def receivers(
         found.update(active)
     invalid_depts: list[int] = []
     if dept_ids:
-        placeholders, names = _in("d", list(dept_ids))
+        placeholders, names = in_list("d", list(dept_ids))
         rows = await conn.fetch(
             f"SELECT dept_id FROM department WHERE corp_pk = :c AND dept_id IN ({placeholders})",
             {"c": corp_pk, **names},
@@ -139,7 +134,7 @@ async def receivers(
         known = [int(r["dept_id"]) for r in rows]
         invalid_depts = [d for d in dept_ids if d not in set(known)]
         if known:
-            placeholders, names = _in("k", known)
+            placeholders, names = in_list("k", known)
             rows = await conn.fetch(
                 "WITH RECURSIVE tree(dept_id) AS ("
                 f" SELECT dept_id FROM department WHERE corp_pk = :c AND dept_id IN ({placeholders})"

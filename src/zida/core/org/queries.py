@@ -23,13 +23,13 @@ Departments are few (thousands): :func:`search_departments` scans the corp's.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
 
 from zida.core.org.repository import department_chain
-from zida.db import Connection, Row
+from zida.db import Connection, Row, in_list
 
 __all__ = [
     "MEMBER_ORDERS",
@@ -130,11 +130,6 @@ class RoleGroup:
     roles: tuple[MemberRole, ...]
 
 
-def _named(prefix: str, values: Sequence[object]) -> tuple[str, dict[str, object]]:
-    names = {f"{prefix}{i}": v for i, v in enumerate(values)}
-    return ", ".join(f":{n}" for n in names), names
-
-
 _MEMBER_COLUMNS = (
     "u.id, u.user_id, u.union_id, u.name, u.name_en, u.title, u.mobile, u.email, u.manager_user_id, u.created_at,"
     " u.updated_at, EXISTS (SELECT 1 FROM app_admin aa WHERE aa.user_pk = u.id) AS app_admin,"
@@ -188,10 +183,10 @@ async def members(
     if not wanted_ids and not wanted_pks:
         return []
     if wanted_ids:
-        placeholders, params = _named("u", wanted_ids)
+        placeholders, params = in_list("u", wanted_ids)
         where = f"u.user_id IN ({placeholders})"
     else:
-        placeholders, params = _named("p", wanted_pks)
+        placeholders, params = in_list("p", wanted_pks)
         where = f"u.id IN ({placeholders})"
     rows = await conn.fetch(
         f"SELECT {_MEMBER_COLUMNS} FROM org_user u{_MEMBER_JOINS}"

@@ -15,7 +15,7 @@ from zida.cache import TtlCache
 from zida.core.errors import InvalidArgument, NotFound
 from zida.core.org.models import Corp, Department, Role, User
 from zida.crypto import SecretBox
-from zida.db import Connection, Row
+from zida.db import Connection, Row, in_list
 
 __all__ = [
     "ORG_CACHE_SCOPE",
@@ -107,11 +107,6 @@ async def corp_org_secret(conn: Connection, box: SecretBox, corp_pk: int) -> str
 _USERS: TtlCache[tuple[int, str], User] = TtlCache(scope="org")
 
 
-def _in_clause(prefix: str, values: list[object]) -> tuple[str, dict[str, object]]:
-    names = {f"{prefix}{i}": v for i, v in enumerate(values)}
-    return ", ".join(f":{n}" for n in names), names
-
-
 def _user(row: Row, depts: list[tuple[int, str]]) -> User:
     return User(
         pk=row["id"],
@@ -142,7 +137,7 @@ async def find_users(conn: Connection, corp_pk: int, user_ids: Iterable[str]) ->
             wanted.append(user_id)
     if not wanted:
         return out
-    placeholders, params = _in_clause("u", list(wanted))
+    placeholders, params = in_list("u", list(wanted))
     found = await _users(conn, corp_pk, f"u.user_id IN ({placeholders})", params)
     for user in found:
         out[user.user_id] = _USERS.put((corp_pk, user.user_id), user)
@@ -198,7 +193,7 @@ async def page_users(
         wanted = sorted(set(user_ids))
         if not wanted:
             return 0, []
-        placeholders, named = _in_clause("u", list(wanted))
+        placeholders, named = in_list("u", list(wanted))
         where += f" AND user_id IN ({placeholders})"
         params.update(named)
     total = await conn.fetchval(f"SELECT count(*) FROM org_user WHERE {where}", params)
@@ -216,7 +211,7 @@ async def user_pks(conn: Connection, corp_pk: int, user_ids: Iterable[str]) -> d
     wanted = sorted(set(user_ids))
     if not wanted:
         return {}
-    placeholders, params = _in_clause("u", list(wanted))
+    placeholders, params = in_list("u", list(wanted))
     rows = await conn.fetch(
         f"SELECT id, user_id FROM org_user WHERE corp_pk = :corp_pk AND user_id IN ({placeholders})",
         {"corp_pk": corp_pk, **params},
@@ -238,7 +233,7 @@ async def find_departments(conn: Connection, corp_pk: int, dept_ids: Iterable[in
     wanted = sorted({int(d) for d in dept_ids})
     if not wanted:
         return {}
-    placeholders, params = _in_clause("d", list(wanted))
+    placeholders, params = in_list("d", list(wanted))
     rows = await conn.fetch(
         "SELECT id, dept_id, name, name_en, parent_dept_id, manager_user_ids, sort_order FROM department"
         f" WHERE corp_pk = :corp_pk AND dept_id IN ({placeholders})",
@@ -277,7 +272,7 @@ async def find_roles(conn: Connection, corp_pk: int, role_ids: Iterable[int] | N
         wanted = sorted({int(r) for r in role_ids})
         if not wanted:
             return {}
-        placeholders, names = _in_clause("r", list(wanted))
+        placeholders, names = in_list("r", list(wanted))
         where += f" AND r.role_id IN ({placeholders})"
         params.update(names)
     rows = await conn.fetch(

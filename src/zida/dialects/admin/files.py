@@ -28,7 +28,7 @@ from zida.core.files.storage import open_storage
 from zida.core.principals import Principal, Scope
 from zida.dialects.admin.http import ERRORS, respond
 from zida.dialects.admin.scopes import ADMIN_PERMISSION
-from zida.dialects.dingtalk.files import check_body_length, multipart_file
+from zida.dialects.files_http import check_body_length, multipart_file
 from zida.dialects.http import check_url, new_request_id, zida_of
 
 __all__ = ["routes"]

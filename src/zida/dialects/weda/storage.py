@@ -51,7 +51,7 @@ from zida.core.files.actions import Upload, delete_file, upload_file
 from zida.core.files.models import FileLimits
 from zida.core.files.storage import open_storage, storage_for_backend
 from zida.core.principals import Principal, Scope
-from zida.dialects.dingtalk.files import file_response  # Zida's one download response (ranges, ETag…)
+from zida.dialects.files_http import file_response
 from zida.dialects.http import DialectMount, check_url, decode_json, new_request_id, zida_of
 from zida.dialects.weda.http import bearer, json_response
 
