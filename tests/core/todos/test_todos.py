@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from dataclasses import replace
 from typing import ClassVar
 
 import pytest
@@ -183,3 +185,63 @@ async def test_an_approval_task_has_a_todo_that_ends_with_it(corp: CorpCoreMain)
     for user, task_id in (("liu", liu_task), ("chen", chen_task)):
         done = await queries.get_todo_by_source(corp.db, corp.corp_pk, str(task_id), user)
         assert done.done and done.executors[0].done and done.finished_at is not None
+
+
+async def _all_pages(corp: CorpCoreMain, user: str, query: TodoQuery) -> list[str]:
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = await queries.query_todos(corp.db, corp.corp_pk, user, replace(query, after=cursor))
+        seen += [t.todo_id for t in page.todos]
+        cursor = page.next_cursor
+        if cursor is None:
+            return seen
+
+
+async def test_approval_todos_are_the_tasks_read_in_one_keyset_with_clients_todos(corp: CorpCoreMain) -> None:
+    li = await corp.actor("li", FLOW)
+    mine: list[str] = []
+    for n in range(3):
+        spec = TodoSpec(subject=f"client {n}", creator_user_id="boss", executors=["wang"])
+        mine.append((await actions.create_todo(corp.db, _ref(corp), spec, source="test", actor="test")).todo_id)
+        await asyncio.sleep(0.002)  # each created in a millisecond of its own: the order is the order of creation
+        inst = await workflow.start_instance(corp.db, li, TWO, {"textField_title": f"keyset {n}"})
+        task = await corp.task_of(inst.instance_id, "wang")
+        mine.append(f"approval-{task}")
+        await asyncio.sleep(0.002)
+        todo = await queries.get_todo(corp.db, corp.corp_pk, f"approval-{task}", "wang")
+        assert (todo.source, todo.source_id, todo.executors[0].user_id, todo.creator_user_id) == (
+            "approval",
+            str(task),
+            "wang",
+            "li",
+        )
+    await corp.approve(inst.instance_id, "wang")  # the last one done
+
+    for descending in (True, False):
+        everything = await queries.query_todos(
+            corp.db, corp.corp_pk, "wang", TodoQuery(limit=500, descending=descending)
+        )
+        full = [t.todo_id for t in everything.todos]
+        assert everything.next_cursor is None
+        assert [t for t in full if t in mine] == (list(reversed(mine)) if descending else mine)
+        assert await _all_pages(corp, "wang", TodoQuery(limit=2, descending=descending)) == full
+    # filters: done, role, due (approval to-dos have none), kind, order by modification
+    open_ids = await _all_pages(corp, "wang", TodoQuery(limit=2, done=False))
+    done_ids = await _all_pages(corp, "wang", TodoQuery(limit=2, done=True))
+    assert mine[-1] in done_ids and mine[-1] not in open_ids and {mine[1], mine[3]} <= set(open_ids)
+    assert not [t for t in await _all_pages(corp, "wang", TodoQuery(limit=3, roles=((PARTICIPANT,),))) if t in mine]
+    assert not [t for t in await _all_pages(corp, "wang", TodoQuery(due_from=0)) if t.startswith("approval-")]
+    assert not [t for t in await _all_pages(corp, "wang", TodoQuery(kind="meeting")) if t.startswith("approval-")]
+    assert mine[1] in await _all_pages(corp, "wang", TodoQuery(kind="todo", limit=2))
+    by_change = await _all_pages(corp, "wang", TodoQuery(order_by="modified", limit=2))
+    assert by_change[0] == mine[-1]  # finished last
+    # the originator holds them as their creator; others do not see them at all
+    created = await _all_pages(corp, "li", TodoQuery(roles=((CREATOR,),), limit=2))
+    assert {mine[1], mine[3], mine[5]} <= set(created)
+    assert not [t for t in await _all_pages(corp, "zhao", TodoQuery(limit=50)) if t in mine]
+    with pytest.raises(NotFound):
+        await queries.get_todo(corp.db, corp.corp_pk, mine[1], "zhao")
+    with pytest.raises(NotFound):
+        await queries.get_todo(corp.db, corp.corp_pk, mine[1] + "0" * 19, "wang")
+    assert await queries.find_todo(corp.db, corp.corp_pk + 1000, mine[1]) is None

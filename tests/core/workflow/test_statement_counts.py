@@ -140,14 +140,14 @@ async def test_start_and_two_approvals_send_a_pinned_number_of_statements(counte
     with counted.counting() as start:
         inst = await workflow.start_instance(counted, li, "FORM-FLOW-TWO", values)
     # the record, its CREATE log, the instance, its task, the start record and the outbox events (PostgreSQL: as
-    # one statement, the instance's key reserved ahead); on SQLite also the task's to-do and its executor, the
-    # assignee's notification and its inbox row (two batched statements each: zida.core.todos.approvals,
-    # zida.core.messages.approvals), which on PostgreSQL are CTEs of the one statement
-    assert (start.transactions, len(start.statements)) == ((0, 1) if pg else (1, 10)), start
+    # one statement, the instance's key reserved ahead); on SQLite also the assignee's notification and its inbox
+    # row (zida.core.messages.approvals), which on PostgreSQL are CTEs of the one statement. The task's to-do is
+    # the task row itself (zida.core.todos.approvals): nothing more.
+    assert (start.transactions, len(start.statements)) == ((0, 1) if pg else (1, 8)), start
     if pg:
         assert start.statements[0].startswith("WITH record AS (INSERT INTO form_instance"), start
     else:
-        assert [s.split()[0] for s in start.statements] == ["INSERT"] * 10, start
+        assert [s.split()[0] for s in start.statements] == ["INSERT"] * 8, start
 
     with counted.counting() as running:
         tasks = await approval_queries.running_tasks(counted, wang, [inst.instance_id], strict=True)
@@ -159,9 +159,8 @@ async def test_start_and_two_approvals_send_a_pinned_number_of_statements(counte
     # read the instance; then the instance (guarded by its lock_version), the new task, the finished task
     # (RETURNING its creation time for the events), the history, the outbox; the record is not written: its
     # status (RUNNING) and result stay
-    # (SQLite: and the to-dos — the finished task's completed, the new one's created — and the new assignee's
-    # notification: four statements)
-    assert (first.transactions, len(first.statements)) == ((0, 2) if pg else (1, 10)), first
+    # (SQLite: and the new assignee's notification: two statements)
+    assert (first.transactions, len(first.statements)) == ((0, 2) if pg else (1, 8)), first
     assert not any("UPDATE form_instance" in s for s in first.statements), first
     assert first.statements[0].startswith("SELECT")
     assert first.statements[1].startswith("WITH guard AS (UPDATE process_instance" if pg else "UPDATE process_instance")
@@ -170,8 +169,8 @@ async def test_start_and_two_approvals_send_a_pinned_number_of_statements(counte
     with counted.counting() as last:
         done = await workflow.execute_task(counted, chen, inst.instance_id, task.task_id, agree=True, remark="ok")
     # as above without a new task (the finish record goes in the same history insert), and the record's status
-    # (SQLite: the finished task's to-do completed, the originator's notification)
-    assert (last.transactions, len(last.statements)) == ((0, 2) if pg else (1, 10)), last
+    # (SQLite: the originator's notification)
+    assert (last.transactions, len(last.statements)) == ((0, 2) if pg else (1, 8)), last
     assert any("UPDATE form_instance" in s for s in last.statements), last
     assert (done.status, done.result) == ("COMPLETED", "agree")
 
@@ -208,3 +207,20 @@ async def test_the_record_changes_only_when_its_approval_status_does(counted: Co
     assert modified >= started[2]
     done = await approval_queries.get_instance(counted, li, inst.instance_id)
     assert (done.record.instance_status, done.record.modified_at) == ("COMPLETED", modified)
+
+
+async def test_a_page_of_instances_reads_its_histories_and_tasks_in_two_statements(counted: CountingDatabase) -> None:
+    li, wang = await _actors(counted, "li", "wang")
+    page = [
+        await workflow.start_instance(counted, li, "FORM-FLOW-TWO", {"textField_title": f"page {n}"}) for n in range(5)
+    ]
+    await _approve(counted, page[0].instance_id, wang)
+    page = await approval_queries.get_instances(counted, li, [i.instance_id for i in page])
+    await approval_queries.instances_histories(counted, page[:1])  # the process definition cached, as in a server
+    with counted.counting() as read:
+        histories = await approval_queries.instances_histories(counted, page)
+    assert (read.transactions, len(read.statements)) == (0, 2), read
+    for inst, (definition, history, tasks) in zip(page, histories, strict=True):
+        alone = await approval_queries.instance_history(counted, li, inst.instance_id)
+        assert (definition, history, tasks) == alone[1:]
+    assert [len(tasks) for _, _, tasks in histories] == [2, 1, 1, 1, 1]

@@ -192,7 +192,7 @@ async def create_todo(db: Database, corp: CorpRef, spec: TodoSpec, *, source: st
             " app_url, pc_url, source, source_id, details, created_at, modified_at) VALUES (:c, :id, :creator,"
             f" :subject, :description, :due, :priority, :done, :app_url, :pc_url, :source, :source_id,"
             f" {tx.sql.json_param('details')}, :now, :now)"
-            " ON CONFLICT (corp_pk, creator_user_id, source_id) WHERE approval_task_id IS NULL DO NOTHING RETURNING id",
+            " ON CONFLICT (corp_pk, creator_user_id, source_id) DO NOTHING RETURNING id",
             {
                 "c": corp.pk,
                 "id": todo_id,

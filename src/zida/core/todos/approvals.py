@@ -1,48 +1,52 @@
-"""The to-dos of approval tasks: written by the approval step that creates or ends the task, in its transaction.
+"""The to-dos of approval tasks: each task the engine created is its assignee's to-do, read from the task's row.
 
-A task created open (running, or paused behind signers added before its assignee) gives its assignee a to-do:
-subject the instance's title, creator the originator, ``source`` ``approval``, ``source_id`` the task id, links to
-the instance's page in the admin API (``/admin/v1/process-instances/<id>``, as its events' ``url``). When the task
-ends — completed, cancelled, transferred (its successor task gets a to-do of its own), returned, terminated — the
-to-do and its executor are done. These to-dos have no audit rows or ``todo.*`` events of their own: their history
-is the instance's (operation records, ``task.*`` events).
+Nothing is copied: an approval to-do is the task seen as a to-do, so the approval step writes no to-do rows (it
+cost about 6% of an approval's database and server time when it did) and the two can never disagree. Its id is
+``approval-<taskId>``; subject the instance's title; creator the originator; the assignee its one executor;
+``source`` ``approval`` and ``source_id`` the task id; links to the instance's page in the admin API
+(``/admin/v1/process-instances/<id>``, as its events' ``url``); created when the task was, done when the task
+ended (completed, cancelled, transferred — its successor task is a to-do of its own —, returned, terminated),
+``modified_at`` then. Choice: every task counts, one the engine created and ended in the same step (an approver
+passed over automatically) too, as a to-do done at once. These to-dos have no audit rows or ``todo.*`` events of
+their own (their history is the instance's: operation records, ``task.*`` events); they have no participants,
+due time or priority, and they cannot be changed through the to-do actions (the task is executed instead).
 
-The step writes them batched: on SQLite two statements (the to-dos, upserted by task; their executors, upserted
-by to-do), on PostgreSQL two more CTEs of the step's one statement (:data:`APPROVAL_TODO_CTES`).
+:func:`approval_todo_source` is the query side: what ``zida.core.todos.queries`` selects them from and filters
+them with, keyed like client to-dos (their row id is the task id negated, so one keyset covers both kinds).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
-import orjson
+from zida.core.todos.models import APPROVAL_SOURCE, CREATOR, EXECUTOR, Executor, Todo
+from zida.db import Connection, Row
 
-from zida.core.todos.models import APPROVAL_SOURCE
-from zida.db import Connection
-from zida.ids import new_id
-
-if TYPE_CHECKING:
-    from zida.core.workflow.models import ProcessInstance
-    from zida.core.workflow.store import TaskChange
-
-__all__ = ["APPROVAL_TODO_CTES", "ApprovalTodo", "approval_todo_rows", "approval_todos", "write_approval_todos"]
+__all__ = [
+    "APPROVAL_TODO_COLUMNS",
+    "APPROVAL_TODO_FROM",
+    "ApprovalTodoSource",
+    "approval_task_of",
+    "approval_todo",
+    "approval_todo_id",
+    "approval_todo_source",
+    "find_approval_todo",
+    "instance_url",
+]
 
 _OPEN = ("RUNNING", "PAUSED")  # zida.core.workflow.models.OPEN_TASK_STATUSES
+_ID = re.compile(r"approval-([0-9]{1,18})")
 
-
-@dataclass(frozen=True, slots=True)
-class ApprovalTodo:
-    """The to-do of one approval task as a step leaves it (``todo_id`` is used when it is created)."""
-
-    todo_id: str
-    task_id: int
-    assignee: str
-    creator: str
-    subject: str
-    url: str
-    done: bool
+# The columns an approval to-do is built from (``t`` the task, ``pi`` its instance, ``fi`` the instance's record).
+APPROVAL_TODO_COLUMNS = (
+    "t.id AS task_id, t.corp_pk, t.assignee_user_id, t.status, t.created_at, t.finished_at,"
+    " pi.instance_id, pi.originator_user_id, fi.title"
+)
+APPROVAL_TODO_FROM = (
+    "task t JOIN process_instance pi ON pi.id = t.process_instance_pk"
+    " JOIN form_instance fi ON fi.id = pi.form_instance_pk"
+)
 
 
 def instance_url(instance_id: str) -> str:
@@ -50,92 +54,97 @@ def instance_url(instance_id: str) -> str:
     return f"/admin/v1/process-instances/{instance_id}"
 
 
-def approval_todos(inst: ProcessInstance, changes: Sequence[TaskChange]) -> list[ApprovalTodo]:
-    """The to-dos one step's task changes create (tasks created open) and complete (open tasks that ended)."""
-    out = []
-    for c in changes:
-        is_open = c.status in _OPEN
-        if c.new != is_open:  # created already ended, or an open task still open (resumed)
-            continue
-        out.append(
-            ApprovalTodo(
-                todo_id=new_id("TODO", 24) if c.new else "",
-                task_id=c.task_id,
-                assignee=c.assignee_user_id,
-                creator=inst.originator_user_id,
-                subject=inst.title[:1024],
-                url=instance_url(inst.instance_id),
-                done=not is_open,
-            )
+def approval_todo_id(task_id: int) -> str:
+    """The to-do id of an approval task."""
+    return f"approval-{task_id}"
+
+
+def approval_task_of(todo_id: str) -> int | None:
+    """The approval task a to-do id names (None: a client's to-do id)."""
+    match = _ID.fullmatch(todo_id)
+    return int(match.group(1)) if match is not None else None
+
+
+def approval_todo(row: Row) -> Todo:
+    """The to-do of one task row (:data:`APPROVAL_TODO_COLUMNS`)."""
+    task_id = int(row["task_id"])
+    done = row["status"] not in _OPEN
+    url = instance_url(row["instance_id"])
+    finished_at = row["finished_at"] if done else None
+    return Todo(
+        pk=-task_id,
+        todo_id=approval_todo_id(task_id),
+        corp_pk=int(row["corp_pk"]),
+        creator_user_id=row["originator_user_id"],
+        modifier_user_id=None,
+        subject=str(row["title"])[:1024],
+        description=None,
+        due_time=None,
+        priority=None,
+        done=done,
+        finished_at=finished_at,
+        app_url=url,
+        pc_url=url,
+        source=APPROVAL_SOURCE,
+        source_id=str(task_id),
+        approval_task_id=task_id,
+        details={},
+        executors=(Executor(row["assignee_user_id"], done),),
+        participants=(),
+        created_at=int(row["created_at"]),
+        modified_at=int(finished_at if finished_at is not None else row["created_at"]),
+    )
+
+
+async def find_approval_todo(conn: Connection, corp_pk: int, task_id: int) -> Todo | None:
+    """The to-do of a task of the corp, whoever may see it."""
+    row = await conn.fetchrow(
+        f"SELECT {APPROVAL_TODO_COLUMNS} FROM {APPROVAL_TODO_FROM} WHERE t.id = :t AND t.corp_pk = :c",
+        {"t": task_id, "c": corp_pk},
+    )
+    return None if row is None else approval_todo(row)
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalTodoSource:
+    """How one page query reads approval to-dos: the rows a user's roles reach (``mine``), and the SQL of the
+    query's filters and sort key over them (``where``: None when no approval to-do can match)."""
+
+    mine: str
+    where: str | None
+    sort_key: str
+
+
+# Sort keys (zida.core.todos.queries._ORDER): an approval to-do has no due time, so it sorts after every one.
+_ORDER = {"created": "t.created_at", "modified": "COALESCE(t.finished_at, t.created_at)", "due": "9007199254740991"}
+
+
+def approval_todo_source(
+    groups: list[tuple[str, ...]], order_by: str, *, done: bool | None, due: bool, subject: bool, kind: str | None
+) -> ApprovalTodoSource:
+    """The approval side of a to-do page: ``groups`` the role groups asked for (any group, every role in it);
+    ``done``, ``due`` (a due-time bound is set), ``subject`` (a subject is searched) and ``kind`` the query's
+    filters. Parameters: ``:c`` corp, ``:u`` user, ``:subject`` as the client to-dos' query binds them."""
+    roles = {role for group in groups for role in group}
+    parts = []
+    if EXECUTOR in roles:
+        parts.append("SELECT id FROM task WHERE corp_pk = :c AND assignee_user_id = :u")
+    if CREATOR in roles:
+        parts.append(
+            "SELECT t2.id FROM process_instance p2 JOIN task t2 ON t2.process_instance_pk = p2.id"
+            " WHERE p2.corp_pk = :c AND p2.originator_user_id = :u"
         )
-    return out
-
-
-def approval_todo_rows(todos: Sequence[ApprovalTodo], now: int) -> list[dict[str, Any]]:
-    """The rows the statements bind (one per to-do)."""
-    return [
-        {
-            "id": t.todo_id or new_id("TODO", 24),  # a task ended before Zida kept to-dos gets a done one
-            "task": t.task_id,
-            "usr": t.assignee,
-            "creator": t.creator,
-            "subject": t.subject,
-            "url": t.url,
-            "done": t.done,
-            "fin": now if t.done else None,
-        }
-        for t in todos
+    conditions = {EXECUTOR: "t.assignee_user_id = :u", CREATOR: "pi.originator_user_id = :u"}
+    reachable = [g for g in groups if all(r in conditions for r in g)]  # participants: none
+    if not parts or not reachable or due or (kind or "todo") != "todo":
+        return ApprovalTodoSource("", None, _ORDER[order_by])
+    open_list = ", ".join(f"'{s}'" for s in _OPEN)
+    where = [
+        "t.corp_pk = :c",
+        "(" + " OR ".join("(" + " AND ".join(conditions[r] for r in sorted(set(g))) + ")" for g in reachable) + ")",
     ]
-
-
-_UPSERT_TODO = (
-    "INSERT INTO todo_task (corp_pk, todo_id, creator_user_id, subject, done, finished_at, app_url, pc_url, source,"
-    " source_id, approval_task_id, details, created_at, modified_at)"
-)
-_ON_TODO = (
-    " ON CONFLICT (approval_task_id) DO UPDATE SET done = excluded.done, finished_at = excluded.finished_at,"
-    " modified_at = excluded.modified_at"
-)
-_UPSERT_MEMBER = "INSERT INTO todo_member (todo_pk, corp_pk, role, user_id, position, done, done_at)"
-_ON_MEMBER = " ON CONFLICT (todo_pk, role, user_id) DO UPDATE SET done = excluded.done, done_at = excluded.done_at"
-
-
-async def write_approval_todos(conn: Connection, corp_pk: int, todos: Sequence[ApprovalTodo], now: int) -> None:
-    """The step's to-dos, in the caller's transaction (two statements; none without to-dos)."""
-    if not todos:
-        return
-    rows = [{**r, "c": corp_pk, "now": now} for r in approval_todo_rows(todos, now)]
-    await conn.executemany(
-        _UPSERT_TODO + f" VALUES (:c, :id, :creator, :subject, :done, :fin, :url, :url, '{APPROVAL_SOURCE}',"
-        " CAST(:task AS TEXT), :task, '{}', :now, :now)" + _ON_TODO,
-        rows,
-    )
-    await conn.executemany(
-        _UPSERT_MEMBER + " SELECT id, corp_pk, 'executor', :usr, 0, :done, :fin FROM todo_task"
-        " WHERE approval_task_id = :task" + _ON_MEMBER,
-        rows,
-    )
-
-
-# PostgreSQL: the same writes as CTEs of the approval step's statement (``zida.core.workflow.step_store``), each
-# selecting from its ``guard`` (so a step that lost its race writes none); parameters ``todos`` (the JSON of
-# :func:`approval_todo_rows`), ``corp_pk``, ``now``.
-APPROVAL_TODO_CTES = (
-    ", approval_todos AS (" + _UPSERT_TODO + " SELECT :corp_pk, x.id, x.creator, x.subject, x.done, x.fin, x.url,"
-    f" x.url, '{APPROVAL_SOURCE}', CAST(x.task AS TEXT), x.task, CAST('{{}}' AS jsonb), :now, :now"
-    " FROM guard, jsonb_to_recordset(CAST(:todos AS jsonb))"
-    " AS x(id TEXT, task BIGINT, creator TEXT, subject TEXT, url TEXT, done BOOLEAN, fin BIGINT)"
-    + _ON_TODO
-    + " RETURNING id, approval_task_id, done, finished_at)"
-    ", approval_todo_members AS ("
-    + _UPSERT_MEMBER
-    + " SELECT t.id, :corp_pk, 'executor', x.usr, 0, t.done, t.finished_at FROM approval_todos t"
-    " JOIN jsonb_to_recordset(CAST(:todos AS jsonb)) AS x(task BIGINT, usr TEXT) ON x.task = t.approval_task_id"
-    + _ON_MEMBER
-    + ")"
-)
-
-
-def todos_param(todos: Sequence[ApprovalTodo], now: int) -> str:
-    """The ``todos`` parameter of :data:`APPROVAL_TODO_CTES`."""
-    return orjson.dumps(approval_todo_rows(todos, now)).decode()
+    if done is not None:
+        where.append(f"t.status {'NOT IN' if done else 'IN'} ({open_list})")
+    if subject:
+        where.append("fi.title LIKE :subject ESCAPE '\\'")
+    return ApprovalTodoSource(f"t.id IN ({' UNION '.join(parts)})", " AND ".join(where), _ORDER[order_by])

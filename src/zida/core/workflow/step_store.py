@@ -1,5 +1,6 @@
 """One engine step's writes: the instance row (guarded by its ``lock_version``), task rows, history,
-notifications, outbox events, and the tasks' to-dos and work notifications — on PostgreSQL as one statement of
+notifications, outbox events and work notifications (the tasks' to-dos are the task rows themselves,
+``zida.core.todos.approvals``) — on PostgreSQL as one statement of
 data-modifying CTEs (a transaction by itself), on SQLite as statements in the caller's transaction."""
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from zida.core.messages.approvals import (
     messages_param,
     write_approval_messages,
 )
-from zida.core.todos.approvals import APPROVAL_TODO_CTES, ApprovalTodo, todos_param, write_approval_todos
 from zida.core.workflow.models import ProcessInstance
 from zida.core.workflow.store import (
     NewNotification,
@@ -68,9 +68,7 @@ class Step:
     # whether the record's mirror of the status / result changes (only then is the record row written: an
     # intermediate approval changes nothing a reader of the record sees, and a record row is costly to rewrite)
     record_changed: bool = True
-    # the to-dos of the tasks the step creates or ends, and the notifications it sends (zida.core.todos.approvals,
-    # zida.core.messages.approvals)
-    todos: Sequence[ApprovalTodo] = ()
+    # the work notifications it sends (zida.core.messages.approvals)
     messages: Sequence[ApprovalMessage] = ()
 
 
@@ -167,7 +165,6 @@ async def _write_rows(conn: Connection, inst: ProcessInstance, step: Step) -> No
     await insert_operations(conn, inst.pk, step.operations, step.now)
     await insert_notifications(conn, inst, step.notifications, step.now)
     await _write_events(conn, inst, step.events, created, step.now)
-    await write_approval_todos(conn, inst.corp_pk, step.todos, step.now)
     await write_approval_messages(conn, inst.corp_pk, step.messages, step.now)
 
 
@@ -273,7 +270,6 @@ def _step_params(inst: ProcessInstance, step: Step) -> dict[str, Any]:
                 for n, e in enumerate(step.events)
             ]
         ),
-        "todos": todos_param(step.todos, step.now),
         "messages": messages_param(step.messages),
     }
 
@@ -306,7 +302,6 @@ _STEP_CTES = (
     " to_jsonb(COALESCE((SELECT t.created_at FROM task t WHERE t.id = x.created_of), :now))) END, :now"
     " FROM guard, jsonb_to_recordset(CAST(:events AS jsonb))"
     " AS x(n INT, type TEXT, payload JSONB, created_of BIGINT) ORDER BY x.n)"
-    + APPROVAL_TODO_CTES
     + APPROVAL_MESSAGE_CTES
 )
 _GUARD = (

@@ -17,7 +17,6 @@ from zida.core.errors import Conflict, InvalidArgument, NotFound
 from zida.core.messages.approvals import approval_messages
 from zida.core.principals import AppActor
 from zida.core.records import changes as record_changes
-from zida.core.todos.approvals import approval_todos
 from zida.core.workflow import engine
 from zida.core.workflow import store as repo
 from zida.core.workflow.definition import START_ACTIVITY_ID, ApproverNode, CcNode, OriginatorChoice, ProcessDefinition
@@ -158,7 +157,6 @@ def step_of(
         events=events,
         now=now,
         record_changed=record_changed,
-        todos=approval_todos(inst, tasks),  # the to-dos of the tasks created and ended
         messages=approval_messages(inst, tasks, events),  # to the new tasks' assignees, the ended one's originator
     )
 

@@ -567,28 +567,41 @@ async def insert_operations(conn: Connection, instance_pk: int, records: Sequenc
 
 async def list_operations(conn: Connection, instance_pk: int) -> list[OperationRecord]:
     """An instance's history, oldest first."""
+    return (await list_operations_of(conn, [instance_pk])).get(instance_pk, [])
+
+
+async def list_operations_of(conn: Connection, instance_pks: Sequence[int]) -> dict[int, list[OperationRecord]]:
+    """The histories of some instances (by instance pk; one without any is absent), each oldest first."""
+    if not instance_pks:
+        return {}
+    placeholders, params = _in("p", list(instance_pks))
     rows = await conn.fetch(
-        "SELECT id, kind, actor_user_id, node_id, task_id, result, remark, user_ids, target_node_id, on_behalf,"
-        " digital_sign, created_at FROM operation_record WHERE process_instance_pk = :pi ORDER BY id",
-        {"pi": instance_pk},
+        "SELECT process_instance_pk, id, kind, actor_user_id, node_id, task_id, result, remark, user_ids,"
+        " target_node_id, on_behalf, digital_sign, created_at FROM operation_record"
+        f" WHERE process_instance_pk IN ({placeholders}) ORDER BY process_instance_pk, id",
+        params,
     )
-    return [
-        OperationRecord(
-            record_id=int(r["id"]),
-            kind=r["kind"],
-            actor_user_id=r["actor_user_id"],
-            node_id=r["node_id"],
-            task_id=r["task_id"],
-            result=r["result"],
-            remark=r["remark"],
-            user_ids=tuple(orjson.loads(r["user_ids"])),
-            target_node_id=r["target_node_id"],
-            on_behalf=bool(r["on_behalf"]),
-            digital_sign=r["digital_sign"],
-            created_at=r["created_at"],
-        )
-        for r in rows
-    ]
+    out: dict[int, list[OperationRecord]] = {}
+    for r in rows:
+        out.setdefault(int(r["process_instance_pk"]), []).append(_operation(r))
+    return out
+
+
+def _operation(r: Row) -> OperationRecord:
+    return OperationRecord(
+        record_id=int(r["id"]),
+        kind=r["kind"],
+        actor_user_id=r["actor_user_id"],
+        node_id=r["node_id"],
+        task_id=r["task_id"],
+        result=r["result"],
+        remark=r["remark"],
+        user_ids=tuple(orjson.loads(r["user_ids"])),
+        target_node_id=r["target_node_id"],
+        on_behalf=bool(r["on_behalf"]),
+        digital_sign=r["digital_sign"],
+        created_at=r["created_at"],
+    )
 
 
 @dataclass(frozen=True, slots=True)

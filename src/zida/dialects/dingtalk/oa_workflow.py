@@ -33,7 +33,7 @@ Choices where the platform is silent or Zida differs (each tested):
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -42,7 +42,7 @@ from starlette.routing import Route
 
 from zida.clock import now_ms
 from zida.core.access.members import app_actor, integration_actor
-from zida.core.apps.models import Field
+from zida.core.apps.models import Field, Form
 from zida.core.apps.queries import get_form
 from zida.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, Unsupported, ZidaError
 from zida.core.org.repository import find_users
@@ -252,29 +252,56 @@ def _next_token(offset: int, count: int, total: int | None) -> str:
     return str(offset + count) if total is not None and total > offset + count else ""
 
 
-async def _directory(call: Call, inst: ProcessInstance, fields: tuple[Field, ...], extra: set[str]) -> Directory:
-    users: set[str] = {inst.originator_user_id, *extra, *(t.user_id for t in inst.state.tasks)}
+async def _directory(call: Call, shown: Sequence[tuple[ProcessInstance, tuple[Field, ...], set[str]]]) -> Directory:
+    """The people and departments some instances show (one lookup for them all): originators, approvers, the
+    ``extra`` users of each (history actors, remark authors), those their values name, the originators' departments."""
+    users: set[str] = set()
     depts: set[int] = set()
-    referenced_in(fields, inst.record.data, users, depts)
-    known = await find_users(call.zida.db, _corp(call), [inst.originator_user_id])
-    originator = known.get(inst.originator_user_id)
-    if inst.department_id is not None:
-        depts.add(inst.department_id)
-    elif originator is not None and originator.dept_ids:
-        depts.add(originator.dept_ids[0])
+    for inst, fields, extra in shown:
+        users |= {inst.originator_user_id, *extra, *(t.user_id for t in inst.state.tasks)}
+        referenced_in(fields, inst.record.data, users, depts)
+    known = await find_users(call.zida.db, _corp(call), sorted({inst.originator_user_id for inst, _, _ in shown}))
+    for inst, _, _ in shown:
+        originator = known.get(inst.originator_user_id)
+        if inst.department_id is not None:
+            depts.add(inst.department_id)
+        elif originator is not None and originator.dept_ids:
+            depts.add(originator.dept_ids[0])
     return await display_directory(call.zida, _corp(call), users, depts)
 
 
-async def _rendered(call: Call, actor: AppActor, instance_id: str, *, page_item: bool = False) -> dict[str, Any]:
+async def _rendered(call: Call, actor: AppActor, instance_id: str) -> dict[str, Any]:
     db = call.zida.db
     inst, definition, history, tasks = await approval_queries.instance_history(db, actor, instance_id)
     fields = await definitions.record_fields(db, inst.record.form_pk, inst.record.form_version)
     form = await get_form(db, actor, inst.form_uuid)
     remarks = (await list_remarks(db, actor, form, [instance_id])).get(instance_id, [])
     extra = {r.actor_user_id for r in history if r.actor_user_id} | {r.creator_user_id for r in remarks}
-    directory = await _directory(call, inst, fields, extra)
-    render = instance_page_item if page_item else instance_detail
-    return render(inst, definition, fields, history, tasks, remarks, directory, call.zida.settings.timezone)
+    directory = await _directory(call, [(inst, fields, extra)])
+    return instance_detail(inst, definition, fields, history, tasks, remarks, directory, call.zida.settings.timezone)
+
+
+async def _page_items(call: Call, actor: AppActor, form: Form, found: Sequence[ProcessInstance]) -> list[Any]:
+    """A page of instances of one form as page items: their histories, tasks, remarks and the people they show
+    read once for the page, not once per instance."""
+    db = call.zida.db
+    histories = await approval_queries.instances_histories(db, found)
+    remarks = await list_remarks(db, actor, form, [i.instance_id for i in found])
+    fields_of: dict[tuple[int, int], tuple[Field, ...]] = {}
+    shown = []
+    for inst, (_, history, _) in zip(found, histories, strict=True):
+        key = (inst.record.form_pk, inst.record.form_version)
+        if key not in fields_of:
+            fields_of[key] = await definitions.record_fields(db, *key)
+        extra = {r.actor_user_id for r in history if r.actor_user_id}
+        extra |= {r.creator_user_id for r in remarks.get(inst.instance_id, [])}
+        shown.append((inst, fields_of[key], extra))
+    directory = await _directory(call, shown)
+    zone = call.zida.settings.timezone
+    return [
+        instance_page_item(inst, definition, fields, history, tasks, remarks.get(inst.instance_id, []), directory, zone)
+        for (inst, fields, _), (definition, history, tasks) in zip(shown, histories, strict=True)
+    ]
 
 
 def _time_window(call: Call, start_name: str, end_name: str, where: str) -> tuple[int, int]:
@@ -478,7 +505,7 @@ async def query_all_process_instances(call: Call) -> dict[str, Any]:
     form = await get_form(call.zida.db, actor, form_uuid)
     query = RecordQuery(_search_filter(start, end, [], []), (Sort("created_at"),), _page(offset, size))
     total, found = await approval_queries.search_instances(call.zida.db, actor, form, query)
-    items = [await _rendered(call, actor, inst.instance_id, page_item=True) for inst in found]
+    items = await _page_items(call, actor, form, found)
     token = _next_token(offset, len(found), total)
     return {"result": {"list": items, "hasMore": bool(token), "nextToken": token, "maxResults": size}}
 

@@ -24,8 +24,9 @@ Wire choices (where DingTalk is silent or Zida differs, each tested):
   code); get-by-source finds the path user's own to-do with it first, else one he takes part in.
 * ``detailUrl`` is optional (DingTalk requires it for work to-dos since 2024-02-01; Zida keeps older
   integrations working); ``appUrl``/``pcUrl`` must be http(s) URLs or paths.
-* The to-do of an approval task (``source`` ``approval``, ``sourceId`` the task id, created and completed by the
-  approval) is read like any other; changing or deleting it is 400 ``forbidden.todo.followsApproval``.
+* The to-do of an approval task (id ``approval-<taskId>``, ``source`` ``approval``, ``sourceId`` the task id: the
+  task itself seen as a to-do, ``zida.core.todos.approvals``) is read like any other; changing or deleting it is
+  400 ``forbidden.todo.followsApproval``.
 * ``query``: ``roleTypes`` is a list of lists (any inner list matches; inside one, every role must hold; default
   every role); ``isDone`` filters on the to-do's own state; ``orderBy`` ``created`` (default), ``modified`` or
   ``dueTime``, ``orderDirection`` ``desc`` (default) or ``asc``; ``maxResults`` 1–100 (default 50); ``nextToken``
