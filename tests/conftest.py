@@ -73,11 +73,15 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def load_fixture_bundle(url: str, name: str) -> None:
     """Load ``tests/fixtures/<name>`` into the database at ``url``."""
+    load_bundle_file(url, FIXTURES / name)
+
+
+def load_bundle_file(url: str, path: Path) -> None:
+    """Load the bundle file at ``path`` into the database at ``url``."""
 
     async def go() -> None:
         db = await open_database(url)
         try:
-            path = FIXTURES / name
             await load_bundle(db, SecretBox(SECRET_KEY), parse_bundle(read_bundle(path), str(path)))
         finally:
             await db.close()

@@ -10,14 +10,16 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from tests.conformance.conftest import run_sql
 from tests.conformance.sdk import A_ALL, A_READ, B_ALL, Sdk
-from tests.conftest import ServerProcess
+from tests.conftest import ServerProcess, load_bundle_file
 
 A_NOTIFY = ("keyA-notify", "secret-a-notify-0001")
 A_TODO = ("keyA-todo", "secret-a-todo-00001")
@@ -213,3 +215,39 @@ def test_the_auth_matrix_and_corp_isolation(oapi: Oapi) -> None:
         oapi.post("asyncsend_v2", {"agent_id": 5, "userid_list": "bAdmin", "msg": text}, credential=B_ALL)["errcode"]
         == 0
     )
+
+
+def _load_corp_of_101(url: str, directory: Path) -> None:
+    """corpMany: 101 users, an app credential that sends work notifications (its own corp: nobody else counts)."""
+    bundle = {
+        "corp": {"corpId": "corpMany", "name": "百人公司"},
+        "departments": [{"deptId": 1, "name": "百人公司"}],
+        "users": [{"userId": f"m{n:03d}", "name": f"员工{n}", "departments": [1]} for n in range(101)],
+        "credentials": [
+            {"appKey": "many-notify", "appSecret": "many-secret-notify1", "scopes": ["Message.WorkNotify.Send"]}
+        ],
+    }
+    path = directory / "corp_many.yaml"
+    path.write_text(yaml.safe_dump(bundle, allow_unicode=True), encoding="utf-8")
+    load_bundle_file(url, path)
+
+
+def test_getsendresult_keeps_dingtalks_limits_of_24_hours_and_100_receivers(oapi: Oapi, tmp_path: Path) -> None:
+    _load_corp_of_101(oapi.url, tmp_path)
+    many = ("many-notify", "many-secret-notify1")
+    text = {"msgtype": "text", "text": {"content": "全员通知"}}
+    everyone = oapi.post("asyncsend_v2", {"agent_id": 9, "to_all_user": True, "msg": text}, credential=many)
+    refused = oapi.post("getsendresult", {"agent_id": 9, "task_id": everyone["task_id"]}, credential=many)
+    assert refused["errcode"] == 40035 and "at most 100" in refused["errmsg"], refused
+    progress = oapi.post("getsendprogress", {"agent_id": 9, "task_id": everyone["task_id"]}, credential=many)
+    assert progress["progress"]["status"] == 2
+    rows = run_sql(
+        oapi.url, "SELECT count(*) AS n FROM message_inbox WHERE message_pk = :t", {"t": everyone["task_id"]}
+    )
+    assert rows[0]["n"] == 101  # delivered all the same
+
+    old = oapi.post("asyncsend_v2", {"agent_id": 9, "userid_list": "u1", "msg": text})["task_id"]
+    assert oapi.post("getsendresult", {"agent_id": 9, "task_id": old})["send_result"]["unread_user_id_list"] == ["u1"]
+    run_sql(oapi.url, "UPDATE message SET created_at = created_at - 86400001 WHERE id = :t", {"t": old})
+    expired = oapi.post("getsendresult", {"agent_id": 9, "task_id": old})
+    assert expired["errcode"] == 40035 and "24 hours" in expired["errmsg"], expired

@@ -26,6 +26,9 @@ Every route needs the ``Message.WorkNotify.Send`` permission point (Zida's name)
   is always ``{progress_in_percent: 100, status: 2}`` and ``failed``/``forbidden`` lists are empty. Zida does not
   apply DingTalk's silent throttling (same content once a day, 500 a day per user).
 * A task id names a send of the calling app credential; another's (or another corp's) is ``40035``.
+* ``getsendresult`` keeps DingTalk's two limits, so code that relies on it fails here as it would there: a send
+  older than 24 hours, or one that reached more than 100 users, is ``40035`` naming the limit (``getsendprogress``
+  answers for every send).
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ from typing import Any
 import orjson
 from starlette.routing import Route
 
-from zida.core.errors import InvalidArgument
+from zida.clock import now_ms
+from zida.core.errors import InvalidArgument, Unsupported
 from zida.core.messages import actions, queries
 from zida.core.messages.models import KINDS, MessageSpec
 from zida.core.org.models import CorpRef
@@ -46,6 +50,9 @@ from zida.ids import is_decimal
 __all__ = ["routes"]
 
 _MAX_MSG_BYTES = 2048
+# DingTalk's getsendresult: only sends of the last 24 hours, with at most 100 receivers
+_RESULT_WINDOW_MS = 24 * 3600 * 1000
+_MAX_RESULT_RECEIVERS = 100
 _MAX_ID = 2**63 - 1
 # The fields each msgtype requires (dingtalk-platform.md §5.1).
 _REQUIRED: dict[str, tuple[str, ...]] = {
@@ -172,6 +179,13 @@ async def getsendresult(call: Call) -> dict[str, Any]:
     """Who a send reached, who read it, and the receivers it named that the corp does not have."""
     task_id = await _own(call, "task_id")
     result = await queries.send_result(call.zida.db, _corp(call).pk, task_id, _sender(call))
+    if now_ms() - result.message.created_at > _RESULT_WINDOW_MS:
+        raise Unsupported(f"getsendresult answers for sends of the last 24 hours only; task {task_id} is older",
+                          reason="message.result_expired")  # fmt: skip
+    reached = len(result.read) + len(result.unread)
+    if reached > _MAX_RESULT_RECEIVERS:
+        raise Unsupported(f"getsendresult answers for sends to at most {_MAX_RESULT_RECEIVERS} users; task {task_id}"
+                          f" reached {reached}", reason="message.result_too_many")  # fmt: skip
     return {
         "send_result": {
             "invalid_user_id_list": list(result.message.invalid_user_ids),
