@@ -24,6 +24,8 @@ from zida.core.files.models import FileLimits, StoredFile
 from zida.core.files.storage import LocalStorage
 from zida.core.principals import AppActor
 from zida.core.records.actions import delete_form_instance, save_form_instance
+from zida.core.workflow.actions import start_instance
+from zida.core.workflow.queries import forecast_instance
 from zida.db import Database
 from zida.settings import Settings
 
@@ -36,6 +38,7 @@ HOUR = 3600 * 1000
 def fresh_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with fresh_database(tmp_path_factory.mktemp("lifecycle")) as url:
         load_fixture_bundle(url, "corp_a.yaml")
+        load_fixture_bundle(url, "corp_files.yaml")
         yield url
 
 
@@ -51,8 +54,8 @@ async def _chunks(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-async def _actor(db: Database, user: str = "admin1") -> AppActor:
-    row = await db.fetchrow("SELECT a.id, a.corp_pk FROM app a WHERE a.app_type = 'APP_A1'")
+async def _actor(db: Database, user: str = "admin1", app_type: str = "APP_A1") -> AppActor:
+    row = await db.fetchrow("SELECT a.id, a.corp_pk FROM app a WHERE a.app_type = :t", {"t": app_type})
     assert row is not None
     return await app_actor(db, int(row["corp_pk"]), int(row["id"]), user)
 
@@ -127,6 +130,20 @@ async def test_attaching_marks_the_file_and_a_failed_save_marks_nothing(fresh: D
         file.size,
         "pdf",
     )
+    assert (await repository.find_file(fresh, file.file_id)).attached_at is not None  # type: ignore[union-attr]
+
+
+async def test_an_approval_attaches_its_files_when_it_starts_and_a_forecast_attaches_none(
+    fresh: Database, tmp_path: Path
+) -> None:
+    li = await _actor(fresh, "li", "APP_FILES")
+    file = await _upload(fresh, LocalStorage(tmp_path), li)
+    values = {"textField_title": "报销", "attachmentField_invoice": [{"name": "发票.pdf", "fileUuid": file.file_id}]}
+    steps = (await forecast_instance(fresh, li, "FORM-FILES-CLAIM", values))[1]
+    assert steps  # the forecast read the values, files included …
+    assert (await repository.find_file(fresh, file.file_id)).attached_at is None  # type: ignore[union-attr]
+    inst = await start_instance(fresh, li, "FORM-FILES-CLAIM", values)  # … the start attaches them, in its write
+    assert inst.record.data["attachmentField_invoice"][0]["size"] == file.size
     assert (await repository.find_file(fresh, file.file_id)).attached_at is not None  # type: ignore[union-attr]
 
 

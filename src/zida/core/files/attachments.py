@@ -11,7 +11,7 @@ longer expires). Items that name no Zida file are kept exactly as sent (links to
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,7 +22,15 @@ from zida.core.files.actions import check_name
 from zida.core.files.models import StoredFile, is_file_id
 from zida.db import Connection
 
-__all__ = ["DOWNLOAD_PATHS", "FileMention", "complete_attachments", "download_url", "file_id_of_url", "zida_file_of"]
+__all__ = [
+    "DOWNLOAD_PATHS",
+    "FileMention",
+    "attach_files",
+    "complete_attachments",
+    "download_url",
+    "file_id_of_url",
+    "zida_file_of",
+]
 
 DOWNLOAD_PATHS = ("/ossFileHandle", "/fileHandle")
 
@@ -77,15 +85,15 @@ def _complete(item: dict[str, Any], file: StoredFile) -> None:
 
 async def complete_attachments(
     conn: Connection, corp_pk: int, mentions_list: Sequence[Sequence[FileMention]]
-) -> list[ZidaError | None]:
+) -> list[tuple[ZidaError | None, set[int]]]:
     """For each record's mentions: check each names a stored file of the corp and complete the item in place; the
-    first problem of each record (None: all good). Files of good records are marked attached (one query each)."""
+    first problem of each record (None: all good) and the files it would attach (stored, not attached yet), which
+    the write keeping the record marks with :func:`attach_files` in its own transaction. One query; writes nothing."""
     wanted = {file_id for mentions in mentions_list for file_id, _, _ in mentions}
     if not wanted:
-        return [None] * len(mentions_list)
+        return [(None, set()) for _ in mentions_list]
     files = await repository.find_files(conn, corp_pk, wanted)
-    problems: list[ZidaError | None] = []
-    attached: set[int] = set()
+    out: list[tuple[ZidaError | None, set[int]]] = []
     for mentions in mentions_list:
         problem: ZidaError | None = None
         for file_id, item, field_id in mentions:
@@ -104,8 +112,13 @@ async def complete_attachments(
                     f"{field_id}: {exc.message}", reason="form_data.invalid_value", field=field_id
                 )
                 break
-        if problem is None:
-            attached.update(files[f].pk for f, _, _ in mentions if files[f].attached_at is None)
-        problems.append(problem)
-    await repository.mark_attached(conn, attached, now_ms())
-    return problems
+        attaching = (
+            set() if problem is not None else {files[f].pk for f, _, _ in mentions if files[f].attached_at is None}
+        )
+        out.append((problem, attaching))
+    return out
+
+
+async def attach_files(conn: Connection, file_pks: Iterable[int]) -> None:
+    """Mark files attached (they no longer expire), in the transaction writing the record that names them."""
+    await repository.mark_attached(conn, file_pks, now_ms())

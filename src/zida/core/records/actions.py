@@ -23,6 +23,7 @@ from zida.core.errors import Conflict, InvalidArgument, NotFound, ZidaError
 from zida.core.principals import AppActor
 from zida.core.records import store
 from zida.core.records.changes import (
+    attach_referenced,
     created_changes,
     insert_record,
     merge_values,
@@ -169,14 +170,17 @@ async def save_form_instances(
         problems = await reference_problems(tx, actor.corp_pk, [refs for _, _, refs in prepared])
         now = now_ms()
         items = []
-        for (index, data, _), problem in zip(prepared, problems, strict=True):
+        written: list[References] = []
+        for (index, data, refs), problem in zip(prepared, problems, strict=True):
             if problem is not None:
                 if not keep_running:
                     raise problem.within(f"[{index}]")
                 result.failures.append(BatchFailure(index, problem))
                 continue
             items.append(new_record(actor, form, data, now))
+            written.append(refs)
         await store.insert_instances(tx, items)
+        await attach_referenced(tx, written)
         await write_logs(tx, actor, [(i, "CREATE", created_changes(i)) for i in items], now)
         result.ids = [i.instance_id for i in items]
         result.failures.sort(key=lambda f: f.index)

@@ -7,6 +7,7 @@ access decision is made here: callers have made it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -16,7 +17,7 @@ from zida.core.apps.queries import get_form
 from zida.core.errors import InvalidArgument, ZidaError
 from zida.core.events.models import DomainEvent
 from zida.core.events.outbox import append_events
-from zida.core.files.attachments import complete_attachments
+from zida.core.files.attachments import attach_files, complete_attachments
 from zida.core.org.repository import find_departments, find_users
 from zida.core.principals import AppActor
 from zida.core.records import store
@@ -26,6 +27,8 @@ from zida.db import Connection
 from zida.ids import new_form_instance_id
 
 __all__ = [
+    "attach_referenced",
+    "checked_values",
     "created_changes",
     "insert_record",
     "log_row",
@@ -41,7 +44,9 @@ __all__ = [
 
 
 async def reference_problems(conn: Connection, corp_pk: int, refs_list: list[References]) -> list[ZidaError | None]:
-    """For each item, the first user or department it names that the corp does not have (one query each)."""
+    """For each item, the first user, department or file it names that the corp does not have (one query each);
+    files are completed in place and the ones a write would attach noted in ``refs.attaching``. Writes nothing:
+    the write that keeps the values marks those with :func:`attach_referenced`, in its transaction."""
     users = set().union(*(r.user_ids for r in refs_list))
     depts = set().union(*(r.dept_ids for r in refs_list))
     known_users = {u for u, user in (await find_users(conn, corp_pk, users)).items() if user.active} if users else set()
@@ -68,17 +73,33 @@ async def reference_problems(conn: Connection, corp_pk: int, refs_list: list[Ref
     if any(r.files for r in refs_list):  # attachments naming Zida files: checked, completed, marked attached
         good = [i for i, p in enumerate(problems) if p is None]
         found = await complete_attachments(conn, corp_pk, [refs_list[i].files for i in good])
-        for i, problem in zip(good, found, strict=True):
+        for i, (problem, attaching) in zip(good, found, strict=True):
             problems[i] = problem
+            refs_list[i].attaching = attaching
     return problems
 
 
-async def validated(conn: Connection, corp_pk: int, form: Form, values: Any) -> dict[str, Any]:
-    """All of a new record's values, checked against the form and the corp's directory."""
+async def attach_referenced(conn: Connection, refs_list: Sequence[References]) -> None:
+    """Mark the files these written values name attached, in the transaction that wrote them."""
+    pks = set().union(*(r.attaching for r in refs_list)) if refs_list else set()
+    if pks:
+        await attach_files(conn, pks)
+
+
+async def checked_values(conn: Connection, corp_pk: int, form: Form, values: Any) -> tuple[dict[str, Any], References]:
+    """All of a new record's values, checked against the form and the corp's directory, and what they reference."""
     data, refs = normalize_values(form.fields, values, partial=False)
     problem = (await reference_problems(conn, corp_pk, [refs]))[0]
     if problem is not None:
         raise problem
+    return data, refs
+
+
+async def validated(conn: Connection, corp_pk: int, form: Form, values: Any) -> dict[str, Any]:
+    """All of a new record's values, checked against the form and the corp's directory; the files they name are
+    marked attached, so ``conn`` is the transaction that writes the record."""
+    data, refs = await checked_values(conn, corp_pk, form, values)
+    await attach_referenced(conn, [refs])
     return data
 
 
@@ -165,9 +186,13 @@ async def write_logs(conn: Connection, actor: AppActor, changes: list[tuple[Form
     await append_events(conn, [record_event(actor, i, op, c, at) for i, op, c in changes])
 
 
-async def prepare_record(conn: Connection, actor: AppActor, form: Form, values: Any, now: int) -> FormInstance:
-    """A new record of ``form`` with validated values, not yet saved (the caller inserts it with insert_record)."""
-    return new_record(actor, form, await validated(conn, actor.corp_pk, form, values), now)
+async def prepare_record(
+    conn: Connection, actor: AppActor, form: Form, values: Any, now: int
+) -> tuple[FormInstance, set[int]]:
+    """A new record of ``form`` with validated values, not yet saved (the caller inserts it with insert_record), and
+    the files it attaches (the caller marks them with ``attach_files`` where it writes the record). Writes nothing."""
+    data, refs = await checked_values(conn, actor.corp_pk, form, values)
+    return new_record(actor, form, data, now), refs.attaching
 
 
 async def insert_record(conn: Connection, actor: AppActor, inst: FormInstance, *, with_event: bool = True) -> None:
@@ -225,6 +250,7 @@ async def merge_values(
     problem = (await reference_problems(conn, actor.corp_pk, [refs]))[0]
     if problem is not None:
         raise problem
+    await attach_referenced(conn, [refs])  # conn is the transaction that writes the row
     diff = {}
     for key, value in changes.items():
         old = inst.data.get(key)

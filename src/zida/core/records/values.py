@@ -125,6 +125,8 @@ class References:
     dept_ids: set[str] = field(default_factory=set)
     owners: dict[str, str] = field(default_factory=dict)  # referenced id -> fieldId naming it
     files: list[FileMention] = field(default_factory=list)  # attachment items naming a Zida file (completed later)
+    # the stored files among them not yet attached: the write that keeps these values marks them, in its transaction
+    attaching: set[int] = field(default_factory=set)
 
 
 def _bad(f: Field, why: str, reason: str = "form_data.invalid_value") -> InvalidArgument:

@@ -47,6 +47,7 @@ from zida.clock import now_ms
 from zida.core.access import policy
 from zida.core.apps.queries import get_form
 from zida.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, ZidaError
+from zida.core.files.attachments import attach_files
 from zida.core.org.repository import find_departments, find_users
 from zida.core.principals import AppActor
 from zida.core.records import changes as record_changes
@@ -171,7 +172,7 @@ async def start_instance(
             db, actor.corp_pk, list(dict.fromkeys([*(u for s in approvers for u in s.user_ids), *cc_users]))
         )
         definition = own_flow.with_flow(definition, flow)
-    record = await record_changes.prepare_record(db, actor, form, values, now)
+    record, attaching = await record_changes.prepare_record(db, actor, form, values, now)
     if department_id is not None:
         await _check_department(db, actor, department_id)
     chosen = dict(chosen_approvers or {})
@@ -228,12 +229,15 @@ async def start_instance(
         inst.pk = await step_store.reserve_instance_pk(db)
         step = step_of(inst, {}, effects, actor=actor.user_id, now=now, digital_sign=None)
         step = replace(step, events=[record_created, *step.events])
-        await step_store.insert_started_instance(db, inst, record_changes.record_insert_ctes(actor, record), step)
+        await step_store.insert_started_instance(
+            db, inst, record_changes.record_insert_ctes(actor, record), step, attaching=attaching
+        )
         return inst
     async with db.transaction() as tx:
         if draft_id is not None and not await repo.delete_draft(tx, actor.corp_pk, actor.user_id, draft_id):
             raise Conflict(f"draft {draft_id} was submitted or deleted already", reason="draft.gone")
         await record_changes.insert_record(tx, actor, record, with_event=False)
+        await attach_files(tx, attaching)
         inst.pk = await repo.insert_process_instance(tx, inst)
         step = step_of(inst, {}, effects, actor=actor.user_id, now=now, digital_sign=None)
         await step_store.write_effects(tx, inst, replace(step, events=[record_created, *step.events]))
