@@ -7,7 +7,7 @@ PORT ?= 8080
 DATABASE ?= sqlite:///var/zida.db
 TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test lint typecheck test-sqlite test-postgres clean
+.PHONY: run test lint typecheck test-sqlite test-postgres reliability reliability-short clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,15 @@ test-sqlite: $(VENV)/.installed-dev $(WEDA_JS)/node_modules/.installed $(EVENTS_
 
 test-postgres: $(VENV)/.installed-dev $(WEDA_JS)/node_modules/.installed $(EVENTS_JS)/node_modules/.installed
 	ZIDA_TEST_DATABASE=$(TEST_PG_URL) $(BIN)/pytest
+
+## make reliability: the proofs of README "Reliability" at full size (kill -9 x 20 rounds per database, PostgreSQL
+## restarted under load, >= 10,000 fuzzed requests, upgrade from the previous release, a 10-minute soak); about 30 min
+reliability: $(VENV)/.installed-dev
+	RELIABILITY_SIZE=long RELIABILITY_PG_URL=$(TEST_PG_URL) $(BIN)/pytest -m reliability tests/reliability
+
+## make reliability-short: the same proofs, CI-sized (3 rounds, ~5,000 fuzzed requests, a 1-minute soak); ~5 min
+reliability-short: $(VENV)/.installed-dev
+	RELIABILITY_SIZE=short RELIABILITY_PG_URL=$(TEST_PG_URL) $(BIN)/pytest -m reliability tests/reliability
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache $(WEDA_JS)/node_modules $(EVENTS_JS)/node_modules

@@ -178,7 +178,12 @@ def dump(database: str | None, corp_id: str, fmt: str) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int)
-@click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error", "critical"], case_sensitive=False),
+    default=None,
+    help="default: $ZIDA_LOG_LEVEL, else info",
+)
 @click.option(
     "--example",
     "example_bundle",
@@ -186,11 +191,16 @@ def dump(database: str | None, corp_id: str, fmt: str) -> None:
     default=None,
     help="print this bundle's credentials and an SDK snippet once the checks pass (what `make run` shows)",
 )
-def serve(database: str | None, host: str, port: int, workers: int, log_level: str, example_bundle: str | None) -> None:
+def serve(
+    database: str | None, host: str, port: int, workers: int, log_level: str | None, example_bundle: str | None
+) -> None:
     """Serve every dialect on HOST:PORT."""
     import socket
 
     import uvicorn
+
+    from zida.observability.logs import logging_config
+    from zida.observability.metrics import multiprocess_directory
 
     settings = load_settings(database)
     try:
@@ -210,20 +220,24 @@ def serve(database: str | None, host: str, port: int, workers: int, log_level: s
         _print_example(example_bundle, f"{host}:{port}")
     os.environ["ZIDA_DATABASE_URL"] = settings.database_url
     os.environ.setdefault("ZIDA_SECRET_KEY", key)
-    uvicorn.run(
-        "zida.server:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        access_log=False,
-        proxy_headers=False,
-        server_header=False,
-        # Stream mode's frames are small JSON: compressing each one cost more CPU than sending it (clients offer
-        # permessage-deflate and go on without it).
-        ws_per_message_deflate=False,
-    )
+    level = (log_level or settings.log_level).lower()
+    # Several workers: the metrics' multi-process directory is set before they start (zida.observability.metrics).
+    with multiprocess_directory(settings, workers):
+        uvicorn.run(
+            "zida.server:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=level,
+            log_config=logging_config(settings, level),  # JSON or text lines, no secret (ZIDA_LOG_FORMAT)
+            access_log=False,  # its lines carry query strings (oapi's access_token): zida.access logs requests
+            proxy_headers=False,
+            server_header=False,
+            # Stream mode's frames are small JSON: compressing each one cost more CPU than sending it (clients
+            # offer permessage-deflate and go on without it).
+            ws_per_message_deflate=False,
+        )
 
 
 SNIPPET = """\
@@ -273,6 +287,52 @@ def doctor(database: str | None) -> None:
         raise SystemExit(1)
 
 
+@main.command()
+@database_option
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="replace PATH if it exists")
+def backup(database: str | None, path: str, force: bool) -> None:
+    """Write a consistent copy of the database to PATH while servers keep running (SQLite: the online backup
+    API; PostgreSQL: pg_dump --format=custom). The server key is not in it: keep it separately."""
+    from zida.backup import BackupError, backup_database
+
+    settings = load_settings(database)
+    try:
+        report = backup_database(settings.database_url, path, force=force)
+    except BackupError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"backed up to {report.path} ({report.size:,} bytes, {report.how})")
+    click.echo("keep the server key (ZIDA_SECRET_KEY, or secret.key beside an SQLite database) with it", err=True)
+
+
+@main.command()
+@database_option
+@click.argument("path", type=click.Path(dir_okay=False))
+@click.option("--force", is_flag=True, help="replace a database that already holds tables")
+def restore(database: str | None, path: str, force: bool) -> None:
+    """Restore the backup PATH into the database (an empty one unless --force), then check its schema."""
+    from zida.backup import BackupError, restore_database
+
+    settings = load_settings(database)
+    try:
+        report = restore_database(path, settings.database_url, force=force)
+    except BackupError as exc:
+        raise click.ClickException(exc.message) from None
+
+    async def check() -> str:
+        db = await _open(settings)
+        try:
+            await check_schema(db)
+        except Misconfigured as exc:  # an older release's backup: migrate it
+            return f"restored {path} into {report.path}; {exc.message}"
+        finally:
+            await db.close()
+        await _tell_servers(settings)  # a server already running on it drops everything it cached
+        return f"restored {path} into {report.path} ({report.how}); the schema is current"
+
+    click.echo(asyncio.run(check()))
+
+
 @main.group()
 def credentials() -> None:
     """App credentials of a corp: list, create, change, rotate, revoke (as the admin API does; audited)."""
@@ -299,12 +359,30 @@ def _credential_line(credential: Any) -> str:
     return f"{credential.client_id}  scopes: {' '.join(credential.scopes)}  rate limit: {limit}"
 
 
-def _credentials_run(database: str | None, corp_id: str, action: Any) -> Any:
+def _credentials_run(database: str | None, corp_id: str, action: Any, *, publish: bool = False) -> Any:
+    """Run a credential action; ``publish``: it changed a credential, which running servers must hear of."""
+    from zida.core.access.tokens import CREDENTIALS_CACHE_SCOPE
+
     settings = load_settings(database)
     try:
-        return asyncio.run(_with_corp(settings, corp_id, action))
+        result = asyncio.run(_with_corp(settings, corp_id, action))
     except ZidaError as exc:
         raise click.ClickException(exc.message) from None
+    if publish:
+        asyncio.run(_tell_servers(settings, CREDENTIALS_CACHE_SCOPE))
+    return result
+
+
+async def _tell_servers(settings: Settings, *scopes: str) -> None:
+    """After a change committed: running servers drop what they cached of ``scopes`` (sharing Redis: within
+    ZIDA_CACHE_SYNC_SECONDS; else within their cache lifetime)."""
+    store = open_store(settings)
+    try:
+        await invalidate_everywhere(store, *scopes)
+    except StoreUnavailable as exc:
+        click.echo(f"warning: {exc}; running servers see the change within ZIDA_CACHE_SECONDS", err=True)
+    finally:
+        await store.close()
 
 
 _ACTOR = "cli"
@@ -343,6 +421,7 @@ def credentials_create(
         database,
         corp_id,
         lambda db, corp: create_credential(db, corp, granted, actor=_ACTOR, client_id=app_key, rate_limit=rate_limit),
+        publish=True,
     )
     click.echo(_credential_line(issued.credential))
     click.echo(f"appSecret: {issued.secret}  (shown once: store it now)")
@@ -376,6 +455,7 @@ def credentials_update(
         database,
         corp_id,
         lambda db, corp: update_credential(db, corp, app_key, scopes=granted, rate_limit=limit, actor=_ACTOR),
+        publish=True,
     )
     click.echo(_credential_line(updated))
 
@@ -388,7 +468,9 @@ def credentials_rotate(database: str | None, corp_id: str, app_key: str) -> None
     """Give a credential a new secret (printed this once): its tokens and its old secret stop working."""
     from zida.core.access.credentials import rotate_credential
 
-    issued = _credentials_run(database, corp_id, lambda db, corp: rotate_credential(db, corp, app_key, actor=_ACTOR))
+    issued = _credentials_run(
+        database, corp_id, lambda db, corp: rotate_credential(db, corp, app_key, actor=_ACTOR), publish=True
+    )
     click.echo(_credential_line(issued.credential))
     click.echo(f"appSecret: {issued.secret}  (shown once: store it now)")
 
@@ -401,8 +483,48 @@ def credentials_revoke(database: str | None, corp_id: str, app_key: str) -> None
     """Delete a credential and its tokens."""
     from zida.core.access.credentials import revoke_credential
 
-    _credentials_run(database, corp_id, lambda db, corp: revoke_credential(db, corp, app_key, actor=_ACTOR))
+    _credentials_run(
+        database, corp_id, lambda db, corp: revoke_credential(db, corp, app_key, actor=_ACTOR), publish=True
+    )
     click.echo(f"revoked {app_key}")
+
+
+@main.group()
+def users() -> None:
+    """The users of a corp: import them from a CSV file (README "Importing users")."""
+
+
+@users.command("import")
+@database_option
+@_corp_option
+@click.argument("csv_file", metavar="FILE.csv", type=click.Path(dir_okay=False))
+def users_import(database: str | None, corp_id: str, csv_file: str) -> None:
+    """Create or update the users of FILE.csv in one transaction (a progress bar on standard error); the file is
+    checked first and any error, naming its line, changes nothing."""
+    from pathlib import Path
+
+    from zida.core.apps.queries import APPS_CACHE_SCOPE
+    from zida.core.org.repository import ORG_CACHE_SCOPE
+    from zida.org_import import UsersCsvError, import_users, read_users_csv
+
+    settings = load_settings(database)
+    try:
+        data = Path(csv_file).read_bytes()
+    except OSError as exc:
+        raise click.ClickException(f"{csv_file}: cannot read the file: {exc.strerror}") from None
+    try:
+        rows, ignored = read_users_csv(data, csv_file)
+        if ignored:
+            click.echo(f"ignored columns (Zida does not keep them): {', '.join(ignored)}", err=True)
+        report = _credentials_run(
+            database,
+            corp_id,
+            lambda db, corp: import_users(db, corp, rows, source=csv_file, progress=ProgressBar()),
+        )
+    except UsersCsvError as exc:
+        raise click.ClickException(exc.message) from None
+    asyncio.run(_tell_servers(settings, ORG_CACHE_SCOPE, APPS_CACHE_SCOPE))
+    click.echo(f"imported {csv_file}\n{report.summary()}")
 
 
 @main.group()

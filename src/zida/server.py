@@ -53,6 +53,8 @@ from zida.dialects.weda import permissions as weda_permissions
 from zida.dialects.weda import storage as weda_storage
 from zida.dialects.weda import templates as weda_templates
 from zida.dialects.weda import workflow as weda_workflow
+from zida.observability.http import METRICS_PATH, RequestObserver
+from zida.observability.metrics import observing
 from zida.openapi import openapi_document
 from zida.outbound import OutboundClient
 from zida.settings import Settings, load_settings, require_secret_key
@@ -102,10 +104,13 @@ def dialect_mounts() -> tuple[list[DialectMount], DialectMount]:
 class _Dialects(Router):
     """Sends each request to the dialect whose path prefixes it falls under (lifespan: Starlette's own)."""
 
-    def __init__(self, mounts: Sequence[DialectMount], fallback: DialectMount, **kwargs: object) -> None:
+    def __init__(
+        self, mounts: Sequence[DialectMount], fallback: DialectMount, observer: RequestObserver, **kwargs: object
+    ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.mounts = list(mounts)
         self.fallback = fallback
+        self.observer = observer  # each request's id, metrics and log line; /metrics, outside every dialect
         self.websockets = Router(dt_stream.websocket_routes())
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -118,11 +123,14 @@ class _Dialects(Router):
         if scope["type"] != "http":
             return
         path = scope["path"]
+        if path == METRICS_PATH:
+            await self.observer.serve_metrics(scope, receive, send)
+            return
         for mount in self.mounts:
             if mount.serves(path):
-                await mount(scope, receive, send)
+                await self.observer(mount, scope, receive, send)
                 return
-        await self.fallback(scope, receive, send)
+        await self.observer(self.fallback, scope, receive, send)
 
 
 class _Events:
@@ -186,7 +194,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             await check_schema(db)
             await check_server_key(db, box)
-            async with start_cache_sync(store, settings), _events(settings, db, box) as events:
+            async with start_cache_sync(store, settings), observing(settings, db), _events(settings, db, box) as events:
                 app.state.zida = Zida(
                     settings=settings,
                     db=db,
@@ -225,5 +233,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     mounts, fallback = dialect_mounts()
     app = Starlette(lifespan=lifespan)
     app.state.openapi = openapi_document(mounts, __version__)
-    app.router = _Dialects(mounts, fallback, lifespan=lifespan)
+    app.router = _Dialects(mounts, fallback, RequestObserver(settings), lifespan=lifespan)
     return app

@@ -126,6 +126,16 @@ class Settings:
     files_allowed_types: tuple[str, ...] = ()
     files_unattached_hours: float = 24.0
     files_on_record_delete: str = "KEEP"
+    # Metrics and logs (README "Metrics and logs", zida.observability): ``/metrics`` on or off; the bearer token a
+    # scrape must send (None: loopback clients only); prometheus_client's multi-process directory (its own variable
+    # PROMETHEUS_MULTIPROC_DIR, which ``zida serve --workers N`` sets to a fresh directory); the log line format
+    # (json or text), the level, and the one line per request.
+    metrics: bool = True
+    metrics_token: str | None = None
+    metrics_dir: str | None = None
+    log_format: str = "json"
+    log_level: str = "info"
+    access_log: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -308,6 +318,14 @@ def load_settings(database_url: str | None = None) -> Settings:
         umask=file_umask(),
         events_enabled=_switch_env("ZIDA_EVENTS", defaults.events_enabled),
         api_docs=_switch_env("ZIDA_API_DOCS", defaults.api_docs),
+        metrics=_switch_env("ZIDA_METRICS", defaults.metrics),
+        metrics_token=_env("ZIDA_METRICS_TOKEN"),
+        metrics_dir=_env("PROMETHEUS_MULTIPROC_DIR"),
+        log_format=_choice_env("ZIDA_LOG_FORMAT", defaults.log_format.upper(), ("JSON", "TEXT")).lower(),
+        log_level=_choice_env(
+            "ZIDA_LOG_LEVEL", defaults.log_level.upper(), ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+        ).lower(),
+        access_log=_switch_env("ZIDA_ACCESS_LOG", defaults.access_log),
         events_poll_seconds=_seconds_env("ZIDA_EVENTS_POLL_SECONDS", defaults.events_poll_seconds, positive=True),
         callback_timeout_seconds=_seconds_env(
             "ZIDA_CALLBACK_TIMEOUT_SECONDS", defaults.callback_timeout_seconds, positive=True

@@ -19,6 +19,7 @@ __all__ = [
     "RateLimited",
     "TooExpensive",
     "Unauthenticated",
+    "Unavailable",
     "Unsupported",
     "ZidaError",
 ]
@@ -108,6 +109,16 @@ class Unsupported(ZidaError):
     """A documented call or option Zida does not implement; says so instead of pretending."""
 
     default_reason = "unsupported"
+
+
+class Unavailable(ZidaError):
+    """A service the request needs (the database) cannot be reached right now; the same request may succeed soon.
+
+    A write whose connection was lost while it committed may or may not have been made: a client retries
+    idempotent calls, and reads a write back before repeating it.
+    """
+
+    default_reason = "service.unavailable"
 
 
 class Misconfigured(ZidaError):

@@ -32,25 +32,59 @@ from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager, suppress
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any, NoReturn, Protocol
+from typing import Any, NamedTuple, NoReturn, Protocol
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
-from zida.core.errors import Conflict, InvalidArgument, TooExpensive
+from zida.core.errors import Conflict, InvalidArgument, TooExpensive, Unavailable
 from zida.settings import DEFAULT_SQLITE_READERS, SQLITE_SYNCHRONOUS_MODES, sqlite_path
 
 __all__ = [
     "Connection",
     "Database",
+    "PoolUse",
     "PostgresDatabase",
     "Row",
     "SqlDialect",
     "SqliteDatabase",
+    "observe_statements",
     "open_database",
     "postgres_dsn",
 ]
 
 Row = Mapping[str, Any]
 Params = Mapping[str, Any]
+
+# Told the seconds each statement took, as its caller waited for it (zida.observability.metrics when ZIDA_METRICS is
+# on); None: statements are not timed at all.
+_statement_observer: Callable[[float], None] | None = None
+
+
+def observe_statements(observer: Callable[[float], None] | None) -> None:
+    """Report each statement's time in seconds to ``observer`` from now on (None: stop timing)."""
+    global _statement_observer
+    _statement_observer = observer
+
+
+class _Timed:
+    """Reports how long its block took to the statement observer, if there is one (two clock reads)."""
+
+    __slots__ = ("started",)
+
+    async def __aenter__(self) -> None:
+        self.started = time.perf_counter()
+
+    async def __aexit__(self, *exc: object) -> None:
+        if _statement_observer is not None:
+            _statement_observer(time.perf_counter() - self.started)
+
+
+class PoolUse(NamedTuple):
+    """A database's connections now: how many it may hold, how many are busy, how many callers wait for one."""
+
+    size: int
+    in_use: int
+    waiting: int
+
 
 # A ``:name`` placeholder (not a ``::`` cast), or a string literal, quoted name or comment to leave alone.
 _TOKENS = re.compile(
@@ -127,6 +161,8 @@ class Database(Connection, Protocol):
     async def close(self) -> None: ...
 
     async def ping(self) -> bool: ...
+
+    def pool_use(self) -> PoolUse: ...
 
 
 # ---------------------------------------------------------------- SQLite
@@ -552,6 +588,12 @@ class SqliteDatabase:
         return future
 
     async def _read(self, kind: int, query: str, params: Params | None) -> Any:
+        if _statement_observer is None:
+            return await self._read_untimed(kind, query, params)
+        async with _Timed():
+            return await self._read_untimed(kind, query, params)
+
+    async def _read_untimed(self, kind: int, query: str, params: Params | None) -> Any:
         shape = hash(query)
         if len(query) <= _ON_LOOP_TEXT and self._cost.get(shape, 0.0) < _OFF_LOOP_COST:
             budget = self._loop_budget
@@ -617,6 +659,12 @@ class SqliteDatabase:
             self._cost[shape] = average
 
     async def _write(self, kind: int, query: str, params: Any) -> Any:
+        if _statement_observer is None:
+            return await self._write_untimed(kind, query, params)
+        async with _Timed():
+            return await self._write_untimed(kind, query, params)
+
+    async def _write_untimed(self, kind: int, query: str, params: Any) -> Any:
         """A statement of the open transaction: on the loop while its shape is fast, else on the writer's thread
         (waited out even if cancelled)."""
         if not self._writer.in_transaction:  # SQLite rolled it back (a statement past its budget, an I/O error)
@@ -803,6 +851,11 @@ class SqliteDatabase:
     async def ping(self) -> bool:
         return bool(await self.fetchval("SELECT 1") == 1)
 
+    def pool_use(self) -> PoolUse:
+        """The reader connections and the writer: busy ones, and reads and transactions waiting for one."""
+        busy = len(self._readers) - len(self._idle) + (1 if self._write_lock.locked() else 0)
+        return PoolUse(len(self._readers) + 1, busy, len(self._waiting) + self._queued)
+
 
 # ---------------------------------------------------------------- PostgreSQL
 
@@ -842,17 +895,46 @@ def _args(query: str, params: Params | None) -> tuple[str, list[Any]]:
 # PostgreSQL aborts one of two transactions that wait on each other (deadlock) or, at stricter isolation
 # levels, a transaction that lost a race: the caller's change was not made and may simply be tried again.
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+# Class 08 (connection exceptions) and 57P01–57P03 (the server shutting down, crashed, or not accepting
+# connections yet): PostgreSQL is out of reach, which says nothing about the request; it may succeed shortly.
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
 # 57014 query_canceled: the statement_timeout stopped it. Class 54 program_limit_exceeded: too many columns,
 # arguments, a statement too complex (stack depth): the request asked for more than one statement may do.
 _CANCELED = "57014"
 
 
+def _unreachable(exc: Exception) -> bool:
+    """True when ``exc`` says PostgreSQL could not be reached or dropped the connection (not a problem of the
+    statement): refused or reset sockets, timeouts connecting, a shutdown, a connection closed under asyncpg."""
+    state = getattr(exc, "sqlstate", None)
+    if isinstance(state, str) and (state.startswith("08") or state in _UNAVAILABLE_SQLSTATES):
+        return True
+    if isinstance(exc, ConnectionError | TimeoutError):  # refused, reset, or no answer connecting
+        return True
+    # asyncpg.InterfaceError on a connection it found closed (the pool hands out a new one next time), and its
+    # InternalClientError on a pooled connection the server ended while it sat idle (seen when PostgreSQL stops
+    # under load: "cannot switch to state 15; another operation (2) is in progress" at BEGIN)
+    name = type(exc).__name__
+    return (name in ("InterfaceError", "ConnectionDoesNotExistError") and "closed" in str(exc)) or (
+        name == "InternalClientError" and "another operation" in str(exc)
+    )
+
+
+def _unavailable() -> Unavailable:
+    return Unavailable(
+        "the database cannot be reached right now; try again shortly", reason="db.unavailable", retry_after=1
+    )
+
+
 @asynccontextmanager
 async def _pg_errors(budget: float | None = None) -> AsyncIterator[None]:
-    """PostgreSQL's errors as Zida reports them (a race as Conflict, the budget and limits as TooExpensive)."""
+    """PostgreSQL's errors as Zida reports them (a race as Conflict, the budget and limits as TooExpensive, a lost
+    server as Unavailable)."""
     try:
         yield
     except Exception as exc:
+        if _unreachable(exc):
+            raise _unavailable() from exc
         state = getattr(exc, "sqlstate", None)
         if state in _RETRYABLE_SQLSTATES:
             raise Conflict(
@@ -877,31 +959,31 @@ class _PgConn:
 
     async def fetch(self, query: str, params: Params | None = None) -> list[Row]:
         text, args = _args(query, params)
-        async with _pg_errors(self._budget):
+        async with _pg_errors(self._budget), _Timed():
             rows: list[Row] = await self._conn.fetch(text, *args)
         return rows
 
     async def fetchrow(self, query: str, params: Params | None = None) -> Row | None:
         text, args = _args(query, params)
-        async with _pg_errors(self._budget):
+        async with _pg_errors(self._budget), _Timed():
             row: Row | None = await self._conn.fetchrow(text, *args)
         return row
 
     async def fetchval(self, query: str, params: Params | None = None) -> Any:
         text, args = _args(query, params)
-        async with _pg_errors(self._budget):
+        async with _pg_errors(self._budget), _Timed():
             return await self._conn.fetchval(text, *args)
 
     async def execute(self, query: str, params: Params | None = None) -> int:
         text, args = _args(query, params)
-        async with _pg_errors(self._budget):
+        async with _pg_errors(self._budget), _Timed():
             status: str = await self._conn.execute(text, *args)
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
 
     async def executemany(self, query: str, params: Iterable[Params]) -> None:
         text, names = _to_numbered(query)
-        async with _pg_errors(self._budget):
+        async with _pg_errors(self._budget), _Timed():
             await self._conn.executemany(text, [[p[n] for n in names] for p in params])
 
 
@@ -943,7 +1025,7 @@ class PostgresDatabase(_PgConn):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PgConn]:
-        async with self._pool.acquire() as conn, _pg_errors(self._budget), conn.transaction():
+        async with _pg_errors(self._budget), self._pool.acquire() as conn, conn.transaction():
             yield _PgConn(conn, self._budget)
 
     async def close(self) -> None:
@@ -951,6 +1033,10 @@ class PostgresDatabase(_PgConn):
 
     async def ping(self) -> bool:
         return bool(await self.fetchval("SELECT 1") == 1)
+
+    def pool_use(self) -> PoolUse:
+        """The pool's connections: its most, those lent out (asyncpg does not say how many callers wait: 0)."""
+        return PoolUse(self._pool.get_max_size(), self._pool.get_size() - self._pool.get_idle_size(), 0)
 
 
 def is_postgres(url: str) -> bool:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import re
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from zida.app_state import RateLimitHook, Zida
 from zida.core.errors import InvalidArgument, NotFound, ZidaError
 from zida.core.records.filters.compiler import SearchLimits, configure_search_limits
 from zida.core.records.values import ValueLimits, brief, configure_value_limits
+from zida.observability.context import current_request_id, make_request_id
 from zida.settings import Settings
 
 __all__ = [
@@ -200,8 +200,9 @@ def _refuse_tiny_numbers(raw: bytes) -> None:
 
 
 def new_request_id() -> str:
-    """A request id (32 hex characters), sent back with every answer."""
-    return os.urandom(16).hex().upper()
+    """The id of the request being served (32 hex characters; ``zida.observability``: the same in the dialect's
+    answer, in ``x-request-id`` and in the request's log line), or a fresh one outside a request."""
+    return current_request_id() or make_request_id()
 
 
 def _nul_error(where: str) -> InvalidArgument:

@@ -23,6 +23,7 @@ from starlette.requests import Request
 
 from zida.core.errors import RateLimited
 from zida.core.principals import Principal
+from zida.observability.metrics import rate_limited
 from zida.stores import Store
 
 __all__ = ["RateLimiter"]
@@ -46,6 +47,7 @@ class RateLimiter:
         if limit > 0 and principal.credential_pk is not None:
             calls = await self.store.incr(f"{principal.credential_pk}|{api}|{second}", expires_in=2)
             if calls > limit:
+                rate_limited("api")
                 raise RateLimited(
                     f"credential {principal.client_id} made more than {limit} calls to {api} in one second",
                     reason="rate.api_qps",
@@ -54,6 +56,7 @@ class RateLimiter:
         if self.corp_qps > 0:
             calls = await self.store.incr(f"corp:{principal.corp_pk}|{second}", expires_in=2)
             if calls > self.corp_qps:
+                rate_limited("corp")
                 raise RateLimited(
                     f"corp {principal.corp_id} made more than {self.corp_qps} calls in one second",
                     reason="rate.corp_qps",

@@ -19,6 +19,7 @@ from zida.core.errors import InvalidArgument, Unauthenticated
 from zida.core.principals import Principal, Scope
 from zida.crypto import DUMMY_HASH, digest, verify_secret
 from zida.db import Database, Row
+from zida.observability.context import note_caller
 from zida.stores import Store
 
 __all__ = ["SESSION_SCOPES", "SessionService", "SignedIn", "load_session"]
@@ -51,6 +52,7 @@ class SessionService:
         """A new session for the active user whose sign-in name (username, else userId) is ``name``."""
         if not name or not password:
             raise InvalidArgument("the username and password are required", reason="auth.credentials_missing")
+        note_caller(None, client_id)  # the environment signed in to (never the name or password)
         async with limit_failures(
             self.failures,
             self.max_failures_per_minute,

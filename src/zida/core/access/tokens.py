@@ -22,6 +22,8 @@ from zida.core.errors import InvalidArgument, Misconfigured, Unauthenticated
 from zida.core.principals import IssuedToken, Principal, parse_scopes
 from zida.crypto import DUMMY_HASH, SecretBox, digest, verify_secret
 from zida.db import Database, Row
+from zida.observability.context import note_caller
+from zida.observability.metrics import token_cache_lookup
 from zida.stores import Store
 
 __all__ = ["CREDENTIALS_CACHE_SCOPE", "TokenService", "check_server_key"]
@@ -74,6 +76,7 @@ class TokenService:
         """A check of a client id and secret: both required, and failures counted per client id (the limit)."""
         if not app_key or not app_secret:
             raise InvalidArgument("the client id and secret are required", reason="auth.credentials_missing")
+        note_caller(None, app_key)  # who asks (a client id is public; the secret is never noted)
         return limit_failures(
             self.failures,
             self.max_failures_per_minute,
@@ -120,6 +123,7 @@ class TokenService:
 
     async def _issue(self, app_key: str, app_secret: str, corp_id: str | None, ttl_seconds: int) -> IssuedToken:
         row = await self._checked(app_key, app_secret)
+        note_caller(row["corp_id"], app_key)
         if corp_id is not None and corp_id != row["corp_id"]:
             raise Unauthenticated("the credential does not belong to this corp", reason="auth.bad_credentials")
         now = now_ms()
@@ -173,13 +177,17 @@ class TokenService:
         key = digest(token)
         cached = self._cache.get(key)
         if cached is not None and cached.expires_at > now_ms():
+            token_cache_lookup(True)
+            note_caller(cached.corp_id, cached.client_id)
             return cached
+        token_cache_lookup(False)
         principal = await self._load(key)
         if principal is None:
             raise Unauthenticated("invalid access token", reason="auth.token_invalid")
         if principal.expires_at <= now_ms():
             raise Unauthenticated("access token expired", reason="auth.token_expired")
         self._cache.put(key, principal)
+        note_caller(principal.corp_id, principal.client_id)
         return principal
 
     def forget(self, token: str) -> None:

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from zida.clock import now_ms
+from zida.core.errors import Unavailable
 from zida.core.events.delivery import (
     FAN_OUT,
     Delivery,
@@ -41,6 +42,7 @@ from zida.core.events.delivery import (
 from zida.core.events.subscriptions import Subscription, load_subscriptions
 from zida.crypto import SecretBox
 from zida.db import Connection, Database
+from zida.observability.metrics import count_deliveries
 
 __all__ = ["NOT_SENT", "Channel", "DeliveryWorker"]
 
@@ -140,6 +142,9 @@ class DeliveryWorker:
                 failures = 0
             except asyncio.CancelledError:
                 raise
+            except Unavailable as exc:  # the database is restarting: one line, not a stack, each backed-off round
+                failures += 1
+                log.warning("event delivery round failed (%d in a row): %s", failures, exc)
             except Exception:
                 failures += 1
                 log.exception("event delivery round failed (%d in a row)", failures)
@@ -241,6 +246,7 @@ class DeliveryWorker:
             pairs = await self._send_in_order(channel, sub, deliveries, lease_until)
             delivered = [d for d, error in pairs if error is None]
             failed = [(d, error) for d, error in pairs if error]
+            count_deliveries(sub.kind, [d.event_time for d in delivered], len(failed), now_ms())
             await release(self.db, [d.pk for d, error in pairs if error == NOT_SENT])
             await settle(self.db, sub, delivered, failed, now_ms(), self.policy)
         except Exception:

@@ -14,6 +14,7 @@ from zida.core.errors import (
     RateLimited,
     TooExpensive,
     Unauthenticated,
+    Unavailable,
     Unsupported,
     ZidaError,
 )
@@ -32,6 +33,7 @@ STATUS: dict[type[ZidaError], int] = {
     RateLimited: 429,
     TooExpensive: 422,
     Unsupported: 422,
+    Unavailable: 503,
 }
 
 

@@ -12,6 +12,7 @@ from zida.core.errors import (
     RateLimited,
     TooExpensive,
     Unauthenticated,
+    Unavailable,
     Unsupported,
     ZidaError,
 )
@@ -163,6 +164,8 @@ ERRORS: dict[tuple[type[ZidaError], str | None], tuple[int, str, str]] = {
     (RateLimited, None): (403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", "请求过于频繁"),
     (Unsupported, None): (400, "invalidParameter.operation.notSupported", "Zida不支持该操作"),
     (TooExpensive, None): (400, "invalidParameter.request.tooExpensive", "请求过于复杂，请缩小查询范围"),
+    # The database out of reach (restarting): the gateway's own answer when a backend is down, with Retry-After.
+    (Unavailable, None): (503, "ServiceUnavailable", "服务暂不可用，请稍后重试"),
 }
 
 # Errors the DingTalk gateway itself answers (before any Yida code runs): their message is fixed text.

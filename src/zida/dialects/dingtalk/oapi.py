@@ -26,6 +26,7 @@ from zida.core.errors import (
     RateLimited,
     TooExpensive,
     Unauthenticated,
+    Unavailable,
     Unsupported,
     ZidaError,
 )
@@ -82,6 +83,8 @@ OAPI_ERRORS: dict[tuple[type[ZidaError], str | None], tuple[int, str]] = {
     (RateLimited, None): (90018, "当前请求频率过高，请稍后再试"),
     (TooExpensive, None): (40035, "不合法的参数"),
     (Unsupported, None): (40035, "不支持的操作"),
+    # oapi answers HTTP 200 to everything; -1 "系统繁忙" is DingTalk's "try again later".
+    (Unavailable, None): (-1, "系统繁忙"),
 }
 _GATEWAY = (Unauthenticated, PermissionDenied, RateLimited)  # under /topapi/: errcode 88 with sub_code
 

@@ -17,6 +17,7 @@ from zida.core.errors import (
     RateLimited,
     TooExpensive,
     Unauthenticated,
+    Unavailable,
     Unsupported,
     ZidaError,
 )
@@ -45,6 +46,7 @@ MODEL_CODES: dict[type[ZidaError], str] = {
     RateLimited: "REQUEST_LIMIT_EXCEEDED",
     TooExpensive: "LIMIT_EXCEEDED",
     Unsupported: "UNSUPPORTED_OPERATION",
+    Unavailable: "SERVICE_UNAVAILABLE",  # Zida's: CloudBase publishes no code for a backend out of reach
 }
 _MODEL_REASONS: dict[str, str] = {
     "argument.missing": "MISSING_PARAMETER",
@@ -67,6 +69,7 @@ API_CODES: dict[type[ZidaError], str] = {
     RateLimited: "RequestLimitExceeded",
     TooExpensive: "LimitExceeded",
     Unsupported: "UnsupportedOperation",
+    Unavailable: "ServiceUnavailable",  # API 3.0's common error "the service is temporarily unavailable"
 }
 _API_REASONS: dict[str, str] = {
     "argument.missing": "MissingParameter",
@@ -88,6 +91,7 @@ AUTH_ERRORS: dict[type[ZidaError], tuple[int, str]] = {
     RateLimited: (429, "resource_exhausted"),
     TooExpensive: (400, "invalid_argument"),
     Unsupported: (400, "unsupported_grant_type"),
+    Unavailable: (503, "unavailable"),
 }
 _AUTH_REASONS: dict[str, tuple[int, str]] = {
     "auth.bad_password": (400, "invalid_username_or_password"),

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from zida.app_state import Zida
-from zida.core.errors import InvalidArgument, PermissionDenied, Unauthenticated, ZidaError
+from zida.core.errors import InvalidArgument, PermissionDenied, Unauthenticated, Unavailable, ZidaError
 from zida.core.org.repository import environment_corp
 from zida.core.principals import Principal, Scope
 from zida.dialects.http import (
@@ -75,12 +75,18 @@ def gateway_error(exc: ZidaError, request_id: str) -> Response:
     return json_response({"code": code, "message": message, "requestId": request_id}, 401, request_id)
 
 
+def _status(exc: ZidaError) -> int:
+    """HTTP 200 for the services' answers, as WeDa sends them; 503 when the database is out of reach, so that any
+    HTTP client or load balancer sees a retryable failure (the body still says which, in the service's format)."""
+    return 503 if isinstance(exc, Unavailable) else 200
+
+
 class _ModelErrors:
     def error(self, exc: ZidaError, request_id: str) -> Response:
         if isinstance(exc, Unauthenticated):
             return gateway_error(exc, request_id)
         body = {"code": model_code(exc), "message": exc.render(PARAMS), "requestId": request_id}
-        return json_response(body, 200, request_id)
+        return retry_after(json_response(body, _status(exc), request_id), exc)
 
     def unhandled(self, request_id: str) -> Response:
         body = {"code": "SYS_ERR", "message": "internal error", "requestId": request_id}
@@ -92,7 +98,8 @@ class _ApiErrors:
         if isinstance(exc, Unauthenticated):
             return gateway_error(exc, request_id)
         error = {"Code": api_code(exc), "Message": exc.render(PARAMS)}
-        return json_response({"Response": {"RequestId": request_id, "Error": error}}, 200, request_id)
+        response = json_response({"Response": {"RequestId": request_id, "Error": error}}, _status(exc), request_id)
+        return retry_after(response, exc)
 
     def unhandled(self, request_id: str) -> Response:
         error = {"Code": "InternalError", "Message": "internal error"}

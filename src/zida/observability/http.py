@@ -1,0 +1,155 @@
+"""Every request's id, metrics and log line (``RequestObserver``), and ``GET /metrics``.
+
+The observer wraps each dialect's mount (``zida.server``): it opens the request's context (its id: what the
+dialect's ``new_request_id`` answers with), adds ``x-request-id`` to the answer when the dialect did not, then
+counts the request by dialect, route template, method and status, and writes its access line
+(``zida.observability.logs``). Its cost per request: a context variable set and reset, a wrapped ``send``, a clock
+read at each end, one dictionary lookup of the request's precomputed metric children and, when the access log is on,
+one log record.
+
+``/metrics`` is answered before any dialect (it needs no credential of theirs) and is protected in one of two ways,
+chosen by ``ZIDA_METRICS_TOKEN``: set, a scrape must send ``Authorization: Bearer <that token>`` (compared in
+constant time; 401 otherwise) from anywhere; unset (the default), only loopback clients are answered (403 for
+others), which suits a Prometheus or agent on the same host. Behind a reverse proxy on the same host every client
+looks local: set the token, or do not route ``/metrics``. ``ZIDA_METRICS=off``: 404 and nothing is counted. It is not
+listed in ``/openapi.json``: it is a scrape target in Prometheus's text format, not an operation of any dialect's API
+(a client or a fuzzer of the API has nothing to do there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import time
+from logging import INFO
+from typing import Any, Protocol
+
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.responses import PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from zida.observability import metrics
+from zida.observability.context import RequestContext, begin_request, end_request
+from zida.observability.logs import ACCESS_LOG
+from zida.settings import Settings
+
+__all__ = ["METRICS_PATH", "RequestObserver"]
+
+METRICS_PATH = "/metrics"
+UNMATCHED = "unmatched"  # the route label of a path no route has
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+_REQUEST_ID = b"x-request-id"
+_LOOPBACK = ("127.", "::1", "::ffff:127.")
+
+
+class _Mount(Protocol):
+    """A dialect's mount as the observer sees it (``zida.dialects.http.DialectMount``)."""
+
+    name: str
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
+
+
+class RequestObserver:
+    """Gives each request its id, counts it and logs it (module docstring); serves ``/metrics``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = settings.metrics
+        self.access_log = settings.access_log
+        self._children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+        self._token = settings.metrics_token.encode() if settings.metrics_token else None
+
+    async def __call__(self, mount: _Mount, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one HTTP request with ``mount``, observed."""
+        context, token = begin_request()
+        request_id = context.request_id.encode()
+        status = 500  # what the server answers when the app ends without an answer
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = message.get("headers") or []
+                for name, _ in headers:
+                    if name == _REQUEST_ID:
+                        break
+                else:
+                    message["headers"] = [*headers, (_REQUEST_ID, request_id)]
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await mount(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            end_request(token)
+            self._observe(mount.name, scope, status, elapsed, context)
+
+    def _observe(self, dialect: str, scope: Scope, status: int, elapsed: float, context: RequestContext) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or UNMATCHED
+        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+        if self.metrics:
+            key = (dialect, template, method, status)
+            children = self._children.get(key)
+            if children is None:
+                children = self._children[key] = (
+                    metrics.HTTP_REQUESTS.labels(dialect, template, method, str(status)),
+                    metrics.HTTP_LATENCY.labels(dialect, template),
+                )
+            children[0].inc()
+            children[1].observe(elapsed)
+        if self.access_log and ACCESS_LOG.isEnabledFor(INFO):
+            ACCESS_LOG.info(
+                "request",
+                extra={
+                    "access": {
+                        "request_id": context.request_id,
+                        "dialect": dialect,
+                        "corp": context.corp,
+                        "credential": context.credential,
+                        "method": method,
+                        "route": template,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                    }
+                },
+            )
+
+    def _refusal(self, scope: Scope) -> Response | None:
+        """Why this scrape is refused (None: it may read the metrics)."""
+        if self._token is not None:
+            supplied = b""
+            for name, value in scope.get("headers") or ():
+                if name == b"authorization":
+                    scheme, _, supplied = value.partition(b" ")
+                    supplied = supplied.strip() if scheme.lower() == b"bearer" else b""
+                    break
+            if hmac.compare_digest(supplied, self._token):
+                return None
+            return PlainTextResponse(
+                "send Authorization: Bearer <ZIDA_METRICS_TOKEN>\n", 401, headers={"www-authenticate": "Bearer"}
+            )
+        client = scope.get("client")
+        if client is None or str(client[0]).startswith(_LOOPBACK):
+            return None
+        return PlainTextResponse("metrics are served to loopback clients only (or set ZIDA_METRICS_TOKEN)\n", 403)
+
+    async def serve_metrics(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """``GET /metrics`` (module docstring)."""
+        response: ASGIApp
+        if not self.metrics:
+            response = PlainTextResponse("metrics are off (ZIDA_METRICS)\n", 404)
+        elif scope["method"] not in ("GET", "HEAD"):
+            response = PlainTextResponse("use GET\n", 405, headers={"allow": "GET, HEAD"})
+        else:
+            refusal = self._refusal(scope)
+            if refusal is not None:
+                response = refusal
+            else:
+                zida = getattr(scope.get("app"), "state", None)
+                db = getattr(getattr(zida, "zida", None), "db", None)
+                body = await asyncio.to_thread(metrics.exposition, self.settings, db)
+                response = Response(body, media_type=CONTENT_TYPE_LATEST)
+        await response(scope, receive, send)
