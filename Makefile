@@ -17,7 +17,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
-$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+# Debian's Chromium, which the console's browser tests drive through Playwright (no `playwright install`, no
+# browser download); skipped when it is there already.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	$$([ "$$(id -u)" = 0 ] || echo sudo) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium'
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python $(CHROMIUM)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(VENV)/.installed $@
 

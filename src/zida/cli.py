@@ -602,6 +602,19 @@ def example(bundle: str, endpoint: str) -> None:
     _print_example(bundle, endpoint)
 
 
+def _print_console_users(b: Any, endpoint: str) -> None:
+    """The web console's address and the bundle's users who can sign in to it (those with a password)."""
+    admins = {m for a in b.apps for m in a.admins}
+    users = [u for u in b.users if u.password]
+    if not users:
+        return
+    click.echo(f"Web console: http://{endpoint}/console/  — sign in as")
+    for u in users:
+        role = " (app admin: also the admin pages)" if u.userId in admins else ""
+        click.echo(f"  {u.username or u.userId} / {u.password}{role}")
+    click.echo("")
+
+
 def _print_example(bundle: str, endpoint: str) -> None:
     raw = read_bundle(bundle)
     b = parse_bundle(raw, source=bundle)
@@ -623,6 +636,7 @@ def _print_example(bundle: str, endpoint: str) -> None:
     click.echo(f"  systemToken  {app.systemToken}")
     click.echo(f"  userId       {app.admins[0]} (app admin)")
     click.echo(f"  formUuid     {form.formUuid}\n")
+    _print_console_users(b, endpoint)
     click.echo("Paste into python (pip install alibabacloud-dingtalk):\n")
     click.echo(
         SNIPPET.format(

@@ -13,6 +13,7 @@ from starlette.types import Receive, Scope, Send
 from zida import __version__
 from zida.app_state import Zida
 from zida.cache import configure_caches, start_cache_sync
+from zida.console.routes import console_mount
 from zida.core.access.limits import RateLimiter
 from zida.core.access.sessions import SessionService
 from zida.core.access.tokens import TokenService, check_server_key
@@ -233,5 +234,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     mounts, fallback = dialect_mounts()
     app = Starlette(lifespan=lifespan)
     app.state.openapi = openapi_document(mounts, __version__)
+    if settings.console_enabled:  # the web console (``/``, ``/console/…``): no API path starts with these
+        mounts = [console_mount(), *mounts]
     app.router = _Dialects(mounts, fallback, RequestObserver(settings), lifespan=lifespan)
     return app

@@ -100,6 +100,8 @@ class Settings:
     events_enabled: bool = True
     # ``/docs``: a page listing the OpenAPI document (``/openapi.json`` is always served).
     api_docs: bool = False
+    # The web console (README "Console") at ``/console/``, ``/`` redirecting to it.
+    console_enabled: bool = True
     events_poll_seconds: float = 0.1
     callback_timeout_seconds: float = 1.5
     callback_retry_seconds: tuple[float, ...] = (10.0, 30.0)
@@ -326,6 +328,7 @@ def load_settings(database_url: str | None = None) -> Settings:
             "ZIDA_LOG_LEVEL", defaults.log_level.upper(), ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
         ).lower(),
         access_log=_switch_env("ZIDA_ACCESS_LOG", defaults.access_log),
+        console_enabled=_switch_env("ZIDA_CONSOLE", defaults.console_enabled),
         events_poll_seconds=_seconds_env("ZIDA_EVENTS_POLL_SECONDS", defaults.events_poll_seconds, positive=True),
         callback_timeout_seconds=_seconds_env(
             "ZIDA_CALLBACK_TIMEOUT_SECONDS", defaults.callback_timeout_seconds, positive=True

@@ -20,7 +20,7 @@ def assert_dingtalk_error(response: httpx.Response, status: int, code: str) -> N
 
 
 @pytest.mark.parametrize(
-    "path", ["/v1.0/yida/nothing", "/v1.0/oauth2/corpA/token/extra", "/v2.0/yida/nope", "/", "/v1.0/yida/forms/"]
+    "path", ["/v1.0/yida/nothing", "/v1.0/oauth2/corpA/token/extra", "/v2.0/yida/nope", "/nope", "/v1.0/yida/forms/"]
 )
 def test_unknown_route_is_404_json(base_url: str, path: str) -> None:
     assert_dingtalk_error(httpx.get(base_url + path), 404, "NotFound")

@@ -32,6 +32,7 @@ __all__ = [
     "list_departments",
     "list_users",
     "manager_chain",
+    "only_corp",
     "page_users",
     "user_exists",
     "user_pks",
@@ -95,6 +96,12 @@ async def find_corp(conn: Connection, corp_id: str) -> Corp | None:
     """The corp with the public id ``corp_id``."""
     row = await conn.fetchrow("SELECT id, corp_id, name FROM corp WHERE corp_id = :corp_id", {"corp_id": corp_id})
     return None if row is None else Corp(pk=row["id"], corp_id=row["corp_id"], name=row["name"])
+
+
+async def only_corp(conn: Connection) -> Corp | None:
+    """The server's corp when it has exactly one (None: none, or several)."""
+    rows = await conn.fetch("SELECT id, corp_id, name FROM corp ORDER BY id LIMIT 2")
+    return Corp(pk=rows[0]["id"], corp_id=rows[0]["corp_id"], name=rows[0]["name"]) if len(rows) == 1 else None
 
 
 async def corp_org_secret(conn: Connection, box: SecretBox, corp_pk: int) -> str | None:

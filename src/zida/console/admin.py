@@ -1,0 +1,168 @@
+"""Admin pages: the corp's app credentials — list, create and rotate (the secret is shown once, on the answer,
+never again), revoke — and the event subscriptions of its credentials with their delivery state (pending,
+delivered, failed deliveries still retained; a failing receiver's last error and next retry). The org directory's
+pages are ``zida.console.org_admin``.
+
+Who is an admin: Zida has no corp administrators of its own; the admins of the corp's apps are its corp-level
+admins (``zida.core.org.queries.app_admins``, the same rule the contacts API's ``listadmin`` answers with). Every
+admin page and action refuses anyone else (403), whatever the link or form they send.
+"""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from zida.console.common import moment
+from zida.console.drawing import draw_process
+from zida.console.fields import label_of
+from zida.console.web import CONSOLE, Ctx, console_page, redirect, render, status_of
+from zida.core.access import credentials
+from zida.core.apps.queries import corp_apps
+from zida.core.errors import InvalidArgument, PermissionDenied, ZidaError
+from zida.core.events.delivery import delivery_counts
+from zida.core.events.subscriptions import list_subscriptions
+from zida.core.principals import Scope
+from zida.core.workflow.definitions import load_definition
+
+__all__ = ["actor_of", "admin_only", "apps_page", "credentials_page", "revoke", "rotate", "subscriptions_page"]
+
+SCOPES = tuple(s.value for s in Scope)
+
+
+def admin_only(ctx: Ctx) -> None:
+    """Refuse (403) anyone but an admin of the corp."""
+    if not ctx.is_admin:
+        raise PermissionDenied(
+            f"user {ctx.user_id} is not an administrator of this organization", reason="permission.denied"
+        )
+
+
+def actor_of(ctx: Ctx) -> str:
+    """The actor an admin page's change is recorded with (the audit log's ``user:<id>``)."""
+    return f"user:{ctx.user_id}"
+
+
+def _rate_limit(raw: str) -> int | None:
+    text = raw.strip()
+    if not text:
+        return None
+    if not text.isascii() or not text.isdigit():
+        raise InvalidArgument("the rate limit must be a whole number", reason="argument.invalid", param="rate_limit")
+    return credentials.check_rate_limit(int(text))
+
+
+@console_page()
+async def credentials_page(ctx: Ctx) -> Response:
+    """The credentials (GET) and creating one (POST)."""
+    return await _credentials(ctx)
+
+
+async def _credentials(ctx: Ctx, rotated: credentials.IssuedSecret | None = None) -> Response:
+    admin_only(ctx)
+    issued = None
+    error = None
+    status = 200
+    entered = {"client_id": "", "rate_limit": "", "scopes": ["*"]}
+    if ctx.request.method == "POST" and rotated is None:
+        scopes = ctx.form.all("scopes")
+        entered = {
+            "client_id": ctx.form.get("client_id").strip(),
+            "rate_limit": ctx.form.get("rate_limit"),
+            "scopes": scopes,
+        }
+        try:
+            if not scopes:
+                raise InvalidArgument("choose at least one scope", reason="argument.missing", param="scopes")
+            issued = await credentials.create_credential(
+                ctx.zida.db,
+                ctx.corp,
+                scopes,
+                actor=actor_of(ctx),
+                client_id=str(entered["client_id"]) or None,
+                rate_limit=_rate_limit(str(entered["rate_limit"])),
+            )
+            status = 201
+        except ZidaError as exc:
+            error, status = exc.message, status_of(exc)
+    listed = await credentials.list_credentials(ctx.zida.db, ctx.corp.pk)
+    return render(
+        ctx,
+        "credentials.html",
+        status,
+        credentials=listed,
+        scopes=SCOPES,
+        issued=issued,
+        rotated=rotated,
+        error=error,
+        entered=entered,
+        revoked=ctx.request.query_params.get("revoked", ""),
+    )
+
+
+@console_page()
+async def revoke(ctx: Ctx) -> Response:
+    """Revoke a credential (POST): its tokens stop working at once."""
+    admin_only(ctx)
+    client_id = ctx.request.path_params["client_id"]
+    await credentials.revoke_credential(ctx.zida.db, ctx.corp, client_id, actor=actor_of(ctx))
+    return redirect(f"{CONSOLE}/admin/credentials?revoked=1")
+
+
+@console_page()
+async def rotate(ctx: Ctx) -> Response:
+    """Give a credential a new secret (POST), shown once on the answer: the old secret and its tokens stop working."""
+    admin_only(ctx)
+    client_id = ctx.request.path_params["client_id"]
+    issued = await credentials.rotate_credential(ctx.zida.db, ctx.corp, client_id, actor=actor_of(ctx))
+    return await _credentials(ctx, rotated=issued)
+
+
+@console_page()
+async def subscriptions_page(ctx: Ctx) -> Response:
+    """The event subscriptions of the corp's credentials, with their delivery state."""
+    admin_only(ctx)
+    db = ctx.zida.db
+    subscriptions = await list_subscriptions(db, ctx.zida.box, ctx.corp.pk)
+    counts = await delivery_counts(db, [s.pk for s in subscriptions])
+    rows = [
+        {
+            "client_id": s.client_id,
+            "kind": s.kind,
+            "url": s.url or "",
+            "tags": ", ".join(s.tags),
+            "counts": counts.get(s.pk, {}),
+            "failing": s.failing_since is not None,
+            "failures": s.failures,
+            "last_error": s.last_error or "",
+            "retry_at": moment(ctx, s.retry_at),
+            "last_delivered": moment(ctx, s.last_delivered_at),
+        }
+        for s in subscriptions
+    ]
+    return render(ctx, "admin_subscriptions.html", subscriptions=rows)
+
+
+@console_page()
+async def apps_page(ctx: Ctx) -> Response:
+    """The corp's apps: their admins, their forms with their fields, and a drawing of each process
+    (``zida.console.drawing``)."""
+    admin_only(ctx)
+    listing = []
+    for details in await corp_apps(ctx.zida.db, ctx.corp.pk):
+        app = details.app
+        forms = []
+        for form in details.forms:
+            drawing = None
+            if form.form_type == "process":
+                definition = await load_definition(ctx.zida.db, form.pk, form.version)
+                drawing = draw_process(definition, ctx.t, ctx.lang)
+            fields = [
+                {"id": f.field_id, "label": label_of(f, ctx.lang), "component": f.component, "required": f.required,
+                 "indexed": f.searchable, "children": [(c.field_id, label_of(c, ctx.lang), c.component)
+                                                       for c in f.children]}
+                for f in form.fields
+            ]  # fmt: skip
+            forms.append({"form": form, "title": form.title(ctx.lang), "fields": fields, "drawing": drawing})
+        name = app.name_en if ctx.lang == "en_US" and app.name_en else app.name
+        listing.append({"name": name, "app_type": app.app_type, "admins": details.admins, "forms": forms})
+    return render(ctx, "admin_apps.html", apps=listing)

@@ -1,0 +1,427 @@
+"""Forms and records: fill in a form (a process form's submission starts its approval), find a form's records
+(searched on its indexed fields, sorted, paged, columns chosen: ``zida.console.search``) and export them (CSV or
+Excel, streamed: ``zida.console.tables``), a record's page with its history and remarks, files (upload, download)
+and the people picker.
+
+An export reads the search a batch of 200 records at a time (each batch one statement; time-ordered searches
+continue from where the last batch ended through the core's page cursors), so a record added or changed while a
+long export runs may appear in it, or not: the file is not one snapshot.
+
+Which records a user finds, opens and which files they download is the access policy's
+(``zida.core.access.policy``): the same searches and checks as the APIs, with the signed-in user as the actor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import orjson
+from starlette.responses import Response, StreamingResponse
+
+from zida.console.common import PAGE_SIZE, Pager, moment, names_of, page_number
+from zida.console.fields import (
+    Display,
+    display_values,
+    field_errors,
+    label_of,
+    message_of,
+    parse_submission,
+    referenced,
+    widgets,
+)
+from zida.console.search import EXPORT_BATCH, XLSX_MEDIA_TYPE, export_cell, table_search
+from zida.console.tables import Cell, CsvWriter, XlsxWriter
+from zida.console.web import CONSOLE, Ctx, console_page, redirect, render, status_of
+from zida.core import forms as form_records
+from zida.core.apps.models import Field, Form
+from zida.core.apps.queries import find_form_definition
+from zida.core.errors import InvalidArgument, NotFound, ZidaError
+from zida.core.files import repository as file_repository
+from zida.core.files.access import check_actor_may_read, uploader_of
+from zida.core.files.actions import Upload, upload_file
+from zida.core.files.models import FileLimits, is_file_id
+from zida.core.files.storage import open_storage
+from zida.core.org.queries import search_departments, search_users
+from zida.core.org.repository import find_departments, list_departments
+from zida.core.principals import AppActor
+from zida.core.records import queries as record_queries
+from zida.core.records.filters import Page, RecordQuery
+from zida.core.records.history import OperationLog, list_operation_logs
+from zida.core.records.remarks import MAX_REMARK_LENGTH, list_remarks, save_remark
+from zida.core.workflow.actions import start_instance
+from zida.dialects.files_http import check_body_length, file_response, multipart_file
+
+__all__ = [
+    "add_remark",
+    "departments",
+    "download",
+    "export_records",
+    "fill",
+    "find_records",
+    "people",
+    "record",
+    "upload",
+]
+
+_LISTED_DEPARTMENTS = 300  # a department picker lists this many at first (and the chosen ones); search finds the rest
+
+
+async def _form(ctx: Ctx) -> tuple[Form, AppActor]:
+    """The corp's form named in the path (current version) and the signed-in user in its app."""
+    form_uuid = ctx.request.path_params["form_uuid"]
+    definition = await find_form_definition(ctx.zida.db, ctx.corp.pk, form_uuid)
+    if definition is None:
+        raise NotFound(f"form {form_uuid} does not exist", reason="form.not_found")
+    return definition.form, await ctx.actor(definition.form.app_pk)
+
+
+def _field_of(form: Form, key: str) -> Field | None:
+    return form.field(key.split(".", 1)[0])
+
+
+@console_page()
+async def fill(ctx: Ctx) -> Response:
+    """A form to fill in (GET) and its submission (POST): a new record, or for a process form a new approval."""
+    form, actor = await _form(ctx)
+    db, tz = ctx.zida.db, ctx.zida.settings.timezone
+    entered: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    problem: str | None = None
+    status = 200
+    if ctx.request.method == "POST":
+        values, entered, errors = parse_submission(form, ctx.form, tz, ctx.lang)
+        checked = field_errors(form, {k: v for k, v in values.items() if k not in errors}, ctx.lang)
+        errors = {**checked, **errors}
+        if not errors:
+            try:
+                if form.form_type == "process":
+                    inst = await start_instance(db, actor, form.form_uuid, values)
+                    return redirect(f"{CONSOLE}/approvals/{inst.instance_id}")
+                saved = await form_records.save_record(db, actor, form.form_uuid, values)
+                return redirect(f"{CONSOLE}/records/{saved.instance_id}?saved=1")
+            except InvalidArgument as exc:
+                key = exc.details.get("field")
+                if isinstance(key, str) and _field_of(form, key) is not None:
+                    errors[key] = message_of(exc, _field_of(form, key), ctx.lang)
+                else:
+                    problem = exc.message
+                status = 400
+            except ZidaError as exc:
+                problem, status = exc.message, status_of(exc)
+        else:
+            status = 400
+    file_ids = [
+        i
+        for f in form.fields
+        for i in (entered.get(f.field_id) or [])
+        if f.component in ("AttachmentField", "ImageField")
+    ]
+    files = await file_repository.find_files(db, ctx.corp.pk, [i for i in file_ids if is_file_id(i)])
+    chosen = {
+        str(i) for f in form.fields if f.component == "DepartmentSelectField" for i in entered.get(f.field_id) or []
+    }
+    chosen |= {
+        str(i)
+        for f in form.fields
+        if f.component == "TableField"
+        for row in entered.get(f.field_id) or []
+        if isinstance(row, dict)
+        for c in f.children
+        if c.component == "DepartmentSelectField"
+        for i in row.get(c.field_id) or []
+    }
+    every = await list_departments(db, ctx.corp.pk)
+    departments = [
+        (str(d.dept_id), d.name) for n, d in enumerate(every) if n < _LISTED_DEPARTMENTS or str(d.dept_id) in chosen
+    ]
+    return render(
+        ctx,
+        "fill.html",
+        status,
+        form=form,
+        title=form.title(ctx.lang),
+        widgets=widgets(form, ctx.lang, entered, errors, {i: f.name for i, f in files.items()}),
+        departments=departments,
+        problem=problem or (ctx.t("form.fix_errors") if errors else None),
+    )
+
+
+def _search_field(form: Form) -> Field | None:
+    """The text field a form's records are searched on: the first searchable text field, else the first one."""
+    texts = [f for f in form.fields if f.component in ("TextField", "TextareaField")]
+    return next((f for f in texts if f.searchable), texts[0] if texts else None)
+
+
+async def _shown(
+    ctx: Ctx, fields: list[Field], records: list[Any], record_url: str
+) -> tuple[list[list[Display]], dict[str, str]]:
+    users: set[str] = set()
+    dept_ids: set[int] = set()
+    for rec in records:
+        more_users, more_depts = referenced(fields, rec.data)
+        users |= more_users
+        dept_ids |= more_depts
+    names = await names_of(ctx, users | {r.originator_user_id for r in records})
+    depts = {d: dept.name for d, dept in (await find_departments(ctx.zida.db, ctx.corp.pk, dept_ids)).items()}
+    tz = ctx.zida.settings.timezone
+    return [
+        display_values(
+            fields, rec.data, ctx.lang, tz, names, depts, lambda f, r=rec: f"{record_url}/{r.instance_id}/files/{f}"
+        )
+        for rec in records
+    ], names
+
+
+@console_page()
+async def find_records(ctx: Ctx) -> Response:
+    """A form's records the signed-in user may read: searched on its indexed fields, sorted, paged, with the
+    columns chosen (``zida.console.search``)."""
+    form, actor = await _form(ctx)
+    number = page_number(ctx)
+    table = table_search(ctx, form)
+    query = RecordQuery(filter=table.filter, sort=(table.sort,), page=Page(number, PAGE_SIZE))
+    result = await form_records.search_records(ctx.zida.db, actor, form, query)
+    shown, names = await _shown(ctx, table.columns, result.items, f"{CONSOLE}/records")
+    rows = [
+        {"id": rec.instance_id, "cells": cells, "originator": names.get(rec.originator_user_id, rec.originator_user_id),
+         "created": moment(ctx, rec.created_at), "status": rec.instance_status}
+        for rec, cells in zip(result.items, shown, strict=True)
+    ]  # fmt: skip
+    records_url = f"{CONSOLE}/forms/{form.form_uuid}/records"
+    return render(
+        ctx,
+        "records.html",
+        form=form,
+        title=form.title(ctx.lang),
+        table=table,
+        headers=[(f, label_of(f, ctx.lang), table.sort_link(records_url, f.field_id)) for f in table.columns],
+        created_sort=table.sort_link(records_url, "created_at"),
+        rows=rows,
+        all_columns=[(f.field_id, label_of(f, ctx.lang)) for f in form.fields],
+        search_fields=[(f, label_of(f, ctx.lang), table.words.get(f.field_id, "")) for f in table.searchable],
+        pager=Pager(number, result.total or 0, PAGE_SIZE, table.url(records_url) + ("&" if table.params else "")),
+        export_query=table.query_string(),
+    )
+
+
+@console_page()
+async def export_records(ctx: Ctx) -> Response:
+    """The records of the current search (``format`` csv or xlsx), every field of the form, streamed a batch at a
+    time (``zida.console.tables``)."""
+    form, actor = await _form(ctx)
+    kind = ctx.request.query_params.get("format", "csv")
+    if kind not in ("csv", "xlsx"):
+        raise InvalidArgument("format must be csv or xlsx", reason="argument.invalid", param="format")
+    table = table_search(ctx, form)
+    fields = list(form.fields)
+    db = ctx.zida.db
+
+    async def batch(number: int) -> list[Any]:
+        query = RecordQuery(filter=table.filter, sort=(table.sort,), page=Page(number, EXPORT_BATCH), with_total=False)
+        return (await form_records.search_records(db, actor, form, query)).items
+
+    first = await batch(1)  # a wrong search is an error page, not a broken download
+    headers = [label_of(f, ctx.lang) for f in fields] + [
+        ctx.t("meta.instance_id"), ctx.t("col.originator"), ctx.t("col.created"), ctx.t("meta.modified")
+    ] + ([ctx.t("col.status")] if form.form_type == "process" else [])  # fmt: skip
+    writer: CsvWriter | XlsxWriter = CsvWriter() if kind == "csv" else XlsxWriter(form.title(ctx.lang))
+
+    async def rows_of(records: list[Any]) -> list[list[Cell]]:
+        shown, names = await _shown(ctx, fields, records, f"{CONSOLE}/records")
+        out = []
+        for rec, cells in zip(records, shown, strict=True):
+            values = [export_cell(f, rec.data.get(f.field_id), d) for f, d in zip(fields, cells, strict=True)]
+            values += [rec.instance_id, names.get(rec.originator_user_id, rec.originator_user_id),
+                       moment(ctx, rec.created_at), moment(ctx, rec.modified_at)]  # fmt: skip
+            if form.form_type == "process":
+                values.append(ctx.t(f"status.{rec.instance_status}") if rec.instance_status else "")
+            out.append(values)
+        return out
+
+    async def body() -> AsyncIterator[bytes]:
+        records, number = first, 1
+        yield writer.rows([headers])
+        while records:
+            yield writer.rows(await rows_of(records))
+            if len(records) < EXPORT_BATCH:
+                break
+            number += 1
+            records = await batch(number)
+        yield writer.close()
+
+    media = "text/csv; charset=utf-8" if kind == "csv" else XLSX_MEDIA_TYPE
+    name = f"{form.title(ctx.lang)}.{kind}"
+    disposition = f"attachment; filename=\"{form.form_uuid}.{kind}\"; filename*=UTF-8''{quote(name, safe='')}"
+    return StreamingResponse(body(), media_type=media, headers={"content-disposition": disposition})
+
+
+async def _record_actor(ctx: Ctx, instance_id: str) -> AppActor:
+    return await ctx.actor(await record_queries.instance_app_pk(ctx.zida.db, ctx.corp.pk, instance_id))
+
+
+async def _record_page(ctx: Ctx, instance_id: str, *, status: int = 200, error: str | None = None) -> Response:
+    actor = await _record_actor(ctx, instance_id)
+    db = ctx.zida.db
+    rec, form = await record_queries.get_form_instance(db, actor, instance_id)
+    logs = (await list_operation_logs(db, actor, form, [instance_id])).get(instance_id, [])
+    remarks = (await list_remarks(db, actor, form, [instance_id])).get(instance_id, [])
+    fields = {f.field_id: f for f in form.fields}
+    changed = [(fields[k], c) for log in logs for k, c in log.changes.items() if k in fields and isinstance(c, dict)]
+    users, dept_ids = referenced(form.fields, rec.data)
+    for f, change in changed:
+        for side in ("old", "new"):
+            more_users, more_depts = referenced([f], {f.field_id: change.get(side)})
+            users |= more_users
+            dept_ids |= more_depts
+    users |= {log.operator_user_id for log in logs} | {r.creator_user_id for r in remarks}
+    users |= {r.reply_user_id for r in remarks if r.reply_user_id} | {u for r in remarks for u in r.at_user_ids}
+    names = await names_of(ctx, users | {rec.originator_user_id})
+    depts = {d: dept.name for d, dept in (await find_departments(db, ctx.corp.pk, dept_ids)).items()}
+    tz = ctx.zida.settings.timezone
+
+    def file_url(file_id: str) -> str:
+        return f"{CONSOLE}/records/{instance_id}/files/{file_id}"
+
+    def shown(f: Field, value: Any) -> Display:
+        return display_values([f], {f.field_id: value}, ctx.lang, tz, names, depts, file_url)[0]
+
+    def changes_of(log: OperationLog) -> list[dict[str, Any]]:
+        if log.operation != "UPDATE":
+            return []
+        return [
+            {"label": label_of(fields[k], ctx.lang), "old": shown(fields[k], c.get("old")),
+             "new": shown(fields[k], c.get("new"))}
+            for k, c in log.changes.items()
+            if k in fields and isinstance(c, dict)
+        ]  # fmt: skip
+
+    history = [
+        {
+            "operation": ctx.t(f"history.{log.operation}"),
+            "who": names.get(log.operator_user_id, log.operator_user_id),
+            "at": moment(ctx, log.created_at),
+            "changes": changes_of(log),
+        }
+        for log in reversed(logs)
+    ]
+    comments = [
+        {
+            "id": r.id,
+            "who": names.get(r.creator_user_id, r.creator_user_id),
+            "at": moment(ctx, r.created_at),
+            "content": r.content,
+            "reply_to": names.get(r.reply_user_id, r.reply_user_id) if r.reply_user_id else None,
+            "mentions": [names.get(u, u) for u in r.at_user_ids],
+        }
+        for r in remarks
+    ]
+    data = display_values(form.fields, rec.data, ctx.lang, tz, names, depts, file_url)
+    return render(
+        ctx,
+        "record.html",
+        status,
+        rec=rec,
+        form=form,
+        title=form.title(ctx.lang),
+        data=data,
+        originator=names.get(rec.originator_user_id, rec.originator_user_id),
+        created=moment(ctx, rec.created_at),
+        modified=moment(ctx, rec.modified_at),
+        saved=ctx.request.query_params.get("saved") == "1",
+        history=history,
+        remarks=comments,
+        error=error,
+        entered=ctx.form.get("content"),
+        max_remark=MAX_REMARK_LENGTH,
+    )
+
+
+@console_page()
+async def record(ctx: Ctx) -> Response:
+    """One record the signed-in user may read: its values, who made it when, its approval if it has one, its
+    history (who changed which value when) and its remarks."""
+    return await _record_page(ctx, ctx.request.path_params["instance_id"])
+
+
+def _reply_id(raw: str) -> int | None:
+    if not raw:
+        return None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        raise InvalidArgument("the comment replied to is not a comment id", reason="argument.invalid", param="reply")
+    return int(raw)
+
+
+@console_page()
+async def add_remark(ctx: Ctx) -> Response:
+    """Comment on a record the signed-in user may read (POST ``content``, optionally ``reply``: a comment id)."""
+    instance_id = ctx.request.path_params["instance_id"]
+    actor = await _record_actor(ctx, instance_id)
+    try:
+        await save_remark(
+            ctx.zida.db, actor, instance_id, ctx.form.get("content"), reply_id=_reply_id(ctx.form.get("reply"))
+        )
+    except InvalidArgument as exc:
+        message = ctx.t("record.remark_required") if exc.reason == "argument.missing" else exc.message
+        return await _record_page(ctx, instance_id, status=400, error=message)
+    return redirect(f"{CONSOLE}/records/{instance_id}#remarks")
+
+
+@console_page()
+async def download(ctx: Ctx) -> Response:
+    """A file of a record, if the signed-in user may read a record of that app that references it."""
+    instance_id, file_id = ctx.request.path_params["instance_id"], ctx.request.path_params["file_id"]
+    actor = await _record_actor(ctx, instance_id)
+    assert ctx.principal is not None
+    found = await file_repository.find_file(ctx.zida.db, file_id) if is_file_id(file_id) else None
+    file = await check_actor_may_read(ctx.zida.db, actor, ctx.principal, found, file_id)
+    return file_response(ctx.request, ctx.zida, file, ctx.request.query_params.get("type", "download"))
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+@console_page(form=False)
+async def upload(ctx: Ctx) -> Response:
+    """Store a file chosen in a form (multipart, field ``file``; CSRF token in ``x-csrf-token``): its id, name
+    and size, or ``{"error"}``. The checks are the files core's (size, quota, allowed types, names)."""
+    assert ctx.principal is not None
+    limits = FileLimits.of(ctx.zida.settings)
+    try:
+        check_body_length(ctx.request, limits)
+        name, chunks = await multipart_file(ctx.request, ("file",))
+        stored = await upload_file(
+            ctx.zida.db,
+            open_storage(ctx.zida.settings),
+            limits,
+            corp_pk=ctx.corp.pk,
+            uploader=uploader_of(ctx.principal),
+            upload=Upload(name=name, chunks=chunks),
+        )
+    except ZidaError as exc:
+        return _json({"error": exc.message}, status_of(exc))
+    return _json({"fileId": stored.file_id, "name": stored.name, "size": stored.size}, 201)
+
+
+@console_page()
+async def departments(ctx: Ctx) -> Response:
+    """The corp's departments whose name contains ``q`` (at most 20), for the department picker."""
+    word = ctx.request.query_params.get("q", "").strip()[:64]
+    if not word:
+        return _json([])
+    _, dept_ids = await search_departments(ctx.zida.db, ctx.corp.pk, word, offset=0, size=20)
+    found = await find_departments(ctx.zida.db, ctx.corp.pk, dept_ids)
+    return _json([{"id": d, "name": found[d].name} for d in dept_ids if d in found])
+
+
+@console_page()
+async def people(ctx: Ctx) -> Response:
+    """Active users of the corp whose name contains ``q`` (at most 20), for the employee picker."""
+    word = ctx.request.query_params.get("q", "").strip()[:64]
+    if not word:
+        return _json([])
+    _, user_ids = await search_users(ctx.zida.db, ctx.corp.pk, word, offset=0, size=20)
+    names = await names_of(ctx, user_ids)
+    return _json([{"id": u, "name": names.get(u, u)} for u in user_ids])

@@ -1,0 +1,310 @@
+"""The console's security over plain HTTP: an auth matrix over its routes (no session, another corp's user, someone
+who takes no part, a non-admin on admin pages, CSRF missing or wrong), escaping, lockout, cookies and headers, and
+the API paths it must leave to the dialects."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.console.conftest import CORP, OTHER_CORP, PASSWORDS, SignedIn, csrf_of, sign_in
+
+CLAIM = "FORM-CONSOLE-CLAIM"
+NOTE = "FORM-CONSOLE-NOTE"
+
+
+def _submit_claim(li: SignedIn, title: str) -> str:
+    answer = li.post(
+        f"/console/forms/{CLAIM}/new",
+        {
+            "f.textField_title": title,
+            "f.numberField_amount": "12.5",
+            "t.tableField_items.0.textField_item": "出租车",
+            "t.tableField_items.0.numberField_cost": "12.5",
+        },
+    )
+    assert answer.status_code == 303, answer.text
+    location = answer.headers["location"]
+    assert location.startswith("/console/approvals/")
+    return location.rsplit("/", 1)[1]
+
+
+@pytest.fixture(scope="module")
+def claim(console_url: str) -> str:
+    """A running approval li submitted (wang decides next)."""
+    return _submit_claim(sign_in(console_url, "li"), "安全测试报销")
+
+
+@pytest.fixture(scope="module")
+def note(console_url: str) -> str:
+    """A plain record li saved, its title a script tag."""
+    li = sign_in(console_url, "li")
+    answer = li.post(f"/console/forms/{NOTE}/new", {"f.textField_title": "<script>alert(1)</script>"})
+    assert answer.status_code == 303, answer.text
+    return answer.headers["location"].split("?")[0].rsplit("/", 1)[1]
+
+
+def _pages(claim: str, note: str) -> list[str]:
+    return [
+        "/console/inbox",
+        "/console/apps",
+        f"/console/approvals/{claim}",
+        f"/console/forms/{CLAIM}/new",
+        f"/console/forms/{CLAIM}/records",
+        f"/console/records/{note}",
+        "/console/people?q=王",
+        "/console/departments?q=财务",
+        f"/console/forms/{CLAIM}/export?format=csv",
+        f"/console/forms/{CLAIM}/export?format=xlsx",
+        "/console/inbox?tab=notifications",
+        *ADMIN_PAGES,
+    ]
+
+
+ADMIN_PAGES = [
+    "/console/admin/credentials",
+    "/console/admin/subscriptions",
+    "/console/admin/people",
+    "/console/admin/people/new",
+    "/console/admin/people/wang",
+    "/console/admin/departments",
+    "/console/admin/roles",
+]
+ADMIN_ACTIONS = [
+    "/console/admin/credentials",
+    "/console/admin/credentials/console-all/revoke",
+    "/console/admin/credentials/console-all/rotate",
+    "/console/admin/people",
+    "/console/admin/people/wang",
+    "/console/admin/people/wang/active",
+    "/console/admin/departments",
+    "/console/admin/departments/2",
+    "/console/admin/departments/2/delete",
+    "/console/admin/roles",
+    "/console/admin/roles/1",
+    "/console/admin/roles/1/delete",
+]
+
+
+def _actions(claim: str) -> list[str]:
+    return [
+        "/console/signout",
+        f"/console/approvals/{claim}",
+        f"/console/forms/{NOTE}/new",
+        "/console/files",
+        f"/console/records/{claim}/remarks",
+        "/console/inbox/read",
+        *ADMIN_ACTIONS,
+    ]
+
+
+def test_no_session_gets_the_sign_in_page_or_401(console_url: str, claim: str, note: str) -> None:
+    with httpx.Client(base_url=console_url) as anonymous:
+        for path in _pages(claim, note):
+            answer = anonymous.get(path)
+            assert answer.status_code == 303, path
+            assert answer.headers["location"].startswith("/console/signin?next=%2Fconsole%2F"), path
+        for path in _actions(claim):
+            assert anonymous.post(path, data={"action": "agree"}).status_code == 401, path
+        # A credential's access token is not a session, whatever cookie it travels in.
+        token = anonymous.post(
+            "/v1.0/oauth2/accessToken", json={"appKey": "console-all", "appSecret": "console-secret-all-01"}
+        ).json()["accessToken"]
+        anonymous.cookies.set("zida_session", token, path="/console")
+        assert anonymous.get("/console/inbox").status_code == 303
+
+
+def test_another_corps_user_finds_nothing(console_url: str, claim: str, note: str) -> None:
+    other = sign_in(console_url, "li", OTHER_CORP)
+    for path in (
+        f"/console/approvals/{claim}",
+        f"/console/forms/{CLAIM}/new",
+        f"/console/forms/{CLAIM}/records",
+        f"/console/records/{note}",
+        f"/console/records/{claim}",
+    ):
+        assert other.get(path).status_code == 404, path
+    acted = other.post(f"/console/approvals/{claim}", {"action": "agree", "task": "1"})
+    assert acted.status_code == 404
+    for action in ("urge", "terminate", "withdraw"):
+        assert other.post(f"/console/approvals/{claim}", {"action": action}).status_code == 404
+    assert other.post(f"/console/records/{note}/remarks", {"content": "别家评论"}).status_code == 404
+    assert other.get(f"/console/forms/{CLAIM}/export?format=csv").status_code == 404
+    inbox = other.get("/console/inbox?tab=todo").text
+    assert claim not in inbox and "安全测试报销" not in inbox
+    assert "王经理" not in other.get("/console/people?q=王").text
+    assert other.get("/console/departments?q=财务").json() == []
+    assert sign_in(console_url, "li").get("/console/departments?q=财务").json() == [{"id": 2, "name": "财务部"}]
+
+
+def test_someone_outside_the_approval_may_not_see_or_act(console_url: str, claim: str, note: str) -> None:
+    out = sign_in(console_url, "out")
+    assert out.get(f"/console/approvals/{claim}").status_code == 403
+    assert out.get(f"/console/records/{claim}").status_code == 403
+    assert out.get(f"/console/records/{note}").status_code == 403
+    assert out.post(f"/console/records/{note}/remarks", {"content": "局外人评论"}).status_code == 403
+    assert out.post(f"/console/approvals/{claim}", {"action": "terminate"}).status_code == 403
+    assert "局外人评论" not in sign_in(console_url, "li").get(f"/console/records/{note}").text
+    task = csrf_free_task_id(console_url, claim)
+    refused = out.post(f"/console/approvals/{claim}", {"action": "agree", "task": task})
+    assert refused.status_code == 403
+    # li (the originator) may see it, but the task is wang's: the engine refuses her agreeing for him.
+    li = sign_in(console_url, "li")
+    assert li.get(f"/console/approvals/{claim}").status_code == 200
+    assert li.post(f"/console/approvals/{claim}", {"action": "agree", "task": task}).status_code in (403, 409)
+    page = sign_in(console_url, "wang").get(f"/console/approvals/{claim}").text
+    assert "同意" in page and "等待处理" in page  # still waiting for wang
+
+
+def csrf_free_task_id(base_url: str, claim: str) -> str:
+    """wang's running task on the claim, read from his approval page."""
+    page = sign_in(base_url, "wang").get(f"/console/approvals/{claim}").text
+    start = page.index('name="task" value="') + len('name="task" value="')
+    return page[start : page.index('"', start)]
+
+
+def test_admin_pages_are_for_admins_only(console_url: str) -> None:
+    li = sign_in(console_url, "li")
+    for path in ADMIN_PAGES:
+        assert li.get(path).status_code == 403, path
+    for path in ADMIN_ACTIONS:
+        assert li.post(path, {"scopes": "*", "name": "li 改的", "action": "deactivate"}).status_code == 403, path
+    assert "/console/admin" not in li.get("/console/inbox").text
+    adm = sign_in(console_url, "adm")
+    assert (
+        "王经理" in adm.get("/console/admin/people/wang").text
+        and "财务部" in adm.get("/console/admin/departments").text
+    )
+    # Another corp's admin finds none of this corp's people, departments or credentials.
+    boss = sign_in(console_url, "boss", OTHER_CORP)
+    assert "王经理" not in boss.get("/console/admin/people").text
+    assert boss.get("/console/admin/people/wang").status_code == 404
+    assert boss.post("/console/admin/people/wang", {"name": "别家改的"}).status_code == 404
+    assert boss.post("/console/admin/people/wang/active", {"action": "deactivate"}).status_code == 404
+    assert "财务部" not in boss.get("/console/admin/departments").text
+    assert boss.post("/console/admin/departments/2", {"name": "别家改的"}).status_code == 404
+    assert boss.post("/console/admin/credentials/console-all/rotate").status_code == 404
+    assert (
+        "王经理" in adm.get("/console/admin/people/wang").text
+        and "财务部" in adm.get("/console/admin/departments").text
+    )
+    # Another corp's admin does not see this corp's credentials, nor revoke them.
+    boss = sign_in(console_url, "boss", OTHER_CORP)
+    assert "console-all" not in boss.get("/console/admin/credentials").text
+    assert boss.post("/console/admin/credentials/console-all/revoke").status_code == 404
+    adm = sign_in(console_url, "adm")
+    assert "console-all" in adm.get("/console/admin/credentials").text
+
+
+def test_posts_without_the_right_csrf_token_change_nothing(console_url: str, claim: str) -> None:
+    adm = sign_in(console_url, "adm")
+    li = sign_in(console_url, "li")
+    for token in ("", "0" * 64, li.csrf):  # missing, wrong, another user's
+        created = adm.post("/console/admin/credentials", {"client_id": "csrf-made", "scopes": "*"}, csrf=token)
+        assert created.status_code == 403, token
+        assert "表单已过期" in created.text
+        assert adm.post(f"/console/forms/{NOTE}/new", {"f.textField_title": "csrf"}, csrf=token).status_code == 403
+        upload = adm.client.post("/console/files", files={"file": ("a.txt", b"hello")}, headers={"x-csrf-token": token})
+        assert upload.status_code == 403
+    assert "csrf-made" not in adm.get("/console/admin/credentials").text
+    for token in ("", "0" * 64, li.csrf):
+        for path in ADMIN_ACTIONS:
+            answer = adm.post(path, {"name": "csrf 改的", "action": "deactivate", "scopes": "*"}, csrf=token)
+            assert answer.status_code == 403, path
+        assert adm.post(f"/console/records/{claim}/remarks", {"content": "csrf 评论"}, csrf=token).status_code == 403
+        assert adm.post("/console/inbox/read", {"id": "1"}, csrf=token).status_code == 403
+    assert "已停用" not in adm.get("/console/admin/people/wang").text
+    assert "csrf 改的" not in adm.get("/console/admin/departments").text
+    assert "console-all" in adm.get("/console/admin/credentials").text
+    wang = sign_in(console_url, "wang")
+    task = csrf_free_task_id(console_url, claim)
+    assert wang.post(f"/console/approvals/{claim}", {"action": "agree", "task": task}, csrf="").status_code == 403
+    assert "等待处理" in wang.get(f"/console/approvals/{claim}").text
+    # Signing in, too, needs the token (no login CSRF).
+    with httpx.Client(base_url=console_url) as fresh:
+        fresh.get("/console/signin")
+        answer = fresh.post(
+            "/console/signin", data={"corp": CORP, "username": "li", "password": PASSWORDS[(CORP, "li")]}
+        )
+        assert answer.status_code == 403
+
+
+def test_values_are_escaped(console_url: str, note: str) -> None:
+    li = sign_in(console_url, "li")
+    page = li.get(f"/console/records/{note}").text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>alert" not in page
+    listing = li.get(f"/console/forms/{NOTE}/records").text
+    assert "&lt;script&gt;" in listing and "<script>alert" not in listing
+
+
+def test_sign_in_failures_lock_the_name(console_url: str) -> None:
+    with httpx.Client(base_url=console_url) as client:
+        token = csrf_of(client.get("/console/signin").text)
+        form = {"csrf": token, "corp": CORP, "username": "locked"}
+        for _ in range(10):
+            wrong = client.post("/console/signin", data={**form, "password": "not-the-password"})
+            assert wrong.status_code == 401
+            assert "用户名或密码错误" in wrong.text
+        right = client.post("/console/signin", data={**form, "password": "console-locked-pass"})
+        assert right.status_code == 429
+        assert "登录失败次数过多" in right.text
+        assert "zida_session" not in client.cookies
+
+
+def test_cookies_and_headers(console_url: str) -> None:
+    with httpx.Client(base_url=console_url) as client:
+        page = client.get("/console/signin")
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["cache-control"] == "no-store"
+        answer = client.post(
+            "/console/signin",
+            data={"csrf": csrf_of(page.text), "corp": CORP, "username": "li", "password": PASSWORDS[(CORP, "li")]},
+        )
+        cookies = [v for k, v in answer.headers.multi_items() if k == "set-cookie"]
+        session = next(c for c in cookies if c.startswith("zida_session="))
+        assert "HttpOnly" in session and "SameSite=lax" in session and "Path=/console" in session
+        assert "Secure" not in session  # plain HTTP here; Secure over HTTPS (ZIDA_PUBLIC_URL https://…)
+        client.post("/console/signout", data={"csrf": csrf_of(client.get("/console/inbox").text)})
+        assert client.get("/console/inbox").status_code == 303  # the session is over on the server too
+        ended = client.cookies.get("zida_session")
+        assert not ended
+
+
+def test_api_paths_stay_the_dialects(console_url: str) -> None:
+    with httpx.Client(base_url=console_url) as client:
+        assert client.get("/").headers["location"] == "/console/"
+        assert client.get("/gettoken").headers["content-type"].startswith("application/json")
+        unknown = client.get("/no-such-path")
+        assert unknown.status_code == 404 and unknown.headers["content-type"].startswith("application/json")
+        assert client.get("/consolex").headers["content-type"].startswith("application/json")
+        assert "text/html" in client.get("/console/no-such-page").headers["content-type"]
+        assert client.get("/healthz").status_code == 200
+        paths = client.get("/openapi.json").json()["paths"]
+        assert not [p for p in paths if p.startswith("/console") or p == "/"]
+        assert client.get("/console/static/console.js").status_code == 200
+
+
+def test_english(console_url: str) -> None:
+    with httpx.Client(base_url=console_url) as client:
+        page = client.get("/console/signin?lang=en").text
+        assert ">Username<" in page and ">Password<" in page and ">Sign in<" in page
+        assert ">Username<" in client.get("/console/signin").text  # remembered in a cookie
+    with httpx.Client(base_url=console_url, headers={"accept-language": "en-US,en;q=0.9"}) as client:
+        assert ">Sign in<" in client.get("/console/signin").text
+    with httpx.Client(base_url=console_url) as client:
+        page = client.get("/console/signin").text
+        assert ">用户名<" in page and ">密码<" in page and ">登录<" in page
+
+
+def test_the_console_can_be_switched_off() -> None:
+    from zida.server import create_app
+    from zida.settings import Settings
+
+    def served(settings: Settings) -> list[str]:
+        router = create_app(settings).router
+        return [m.name for m in router.mounts if m.serves("/console/inbox") or m.serves("/")]  # type: ignore[attr-defined]
+
+    assert served(Settings(console_enabled=True)) == ["console"]
+    assert served(Settings(console_enabled=False)) == []
