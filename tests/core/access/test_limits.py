@@ -91,3 +91,35 @@ async def test_limiters_sharing_a_redis_share_one_budget() -> None:
         await drop_keys(prefix)
         await first.close()
         await second.close()
+
+
+class CountingStore(MemoryStore):
+    """A memory store that counts the increments it is asked for (what each would cost in Redis), its namespace
+    views included (they share the count)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.increments = [0]
+
+    async def incr(self, key: str, amount: int = 1, *, expires_in: float | None = None) -> int:
+        self.increments[0] += 1
+        return await super().incr(key, amount, expires_in=expires_in)
+
+
+async def test_a_process_takes_its_budget_a_twentieth_at_a_time() -> None:
+    store = CountingStore()
+    limiter = RateLimiter(store, per_api_qps=1000, corp_qps=0, clock=Clock())
+    assert await calls(limiter, principal(1), "/api", 1000) == 1000
+    assert store.increments[0] == 20  # one store increment per 50 calls, not one per call
+    assert await calls(limiter, principal(1), "/api", 10) == 0  # and never more than the limit
+
+
+async def test_shares_of_one_budget_never_admit_more_than_the_limit_and_refuse_little_early() -> None:
+    store = MemoryStore()  # one store: what several processes sharing a Redis see
+    clock = Clock()
+    workers = [RateLimiter(store, per_api_qps=100, corp_qps=0, clock=clock) for _ in range(3)]
+    admitted = [await calls(workers[i % 3], principal(1), "/api", 1) for i in range(300)]
+    # each worker holds at most one share of 5 unused: at least 100 - 3 * 5 admitted, never more than 100
+    assert 85 <= sum(admitted) <= 100
+    clock.now += 1
+    assert sum([await calls(workers[i % 3], principal(1), "/api", 1) for i in range(30)]) == 30  # a new window
