@@ -604,13 +604,14 @@ def example(bundle: str, endpoint: str) -> None:
 
 def _print_console_users(b: Any, endpoint: str) -> None:
     """The web console's address and the bundle's users who can sign in to it (those with a password)."""
-    admins = {m for a in b.apps for m in a.admins}
+    # the admin pages are for a user who administers every app (zida.core.org.queries.is_corp_admin)
+    admins = set.intersection(*(set(a.admins) for a in b.apps)) if b.apps else set()
     users = [u for u in b.users if u.password]
     if not users:
         return
     click.echo(f"Web console: http://{endpoint}/console/  — sign in as")
     for u in users:
-        role = " (app admin: also the admin pages)" if u.userId in admins else ""
+        role = " (admin of every app: also the admin pages)" if u.userId in admins else ""
         click.echo(f"  {u.username or u.userId} / {u.password}{role}")
     click.echo("")
 

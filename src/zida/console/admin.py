@@ -3,9 +3,10 @@ never again), revoke — and the event subscriptions of its credentials with the
 delivered, failed deliveries still retained; a failing receiver's last error and next retry). The org directory's
 pages are ``zida.console.org_admin``.
 
-Who is an admin: Zida has no corp administrators of its own; the admins of the corp's apps are its corp-level
-admins (``zida.core.org.queries.app_admins``, the same rule the contacts API's ``listadmin`` answers with). Every
-admin page and action refuses anyone else (403), whatever the link or form they send.
+Who is an admin: Zida has no corp administrators of its own; a user who administers every app of the corp is
+(``zida.core.org.queries.is_corp_admin``: he already reaches every record and approval, so a credential or a
+password he sets reaches nothing more). The admin of some apps only is not. Every admin page and action refuses
+anyone else (403), whatever the link or form they send.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ from zida.core.errors import (
     ZidaError,
 )
 from zida.core.org.models import CorpRef, User
-from zida.core.org.queries import app_admins
+from zida.core.org.queries import is_corp_admin
 from zida.core.org.repository import find_users
 from zida.core.principals import AppActor, Principal
 from zida.dialects.http import DialectMount, check_url, new_request_id, zida_of
@@ -222,7 +222,7 @@ async def _session(ctx: Ctx) -> None:
     if user is None or not user.active:
         raise Unauthenticated("the signed-in user is no longer active", reason="auth.user_inactive")
     ctx.principal, ctx.user = principal, user
-    ctx.is_admin = user.user_id in await app_admins(zida.db, principal.corp_pk)
+    ctx.is_admin = await is_corp_admin(zida.db, principal.corp_pk, user.user_id)
 
 
 async def _renewed(ctx: Ctx, cause: Unauthenticated) -> Principal:

@@ -179,3 +179,14 @@ async def test_reads_are_one_or_two_statements_whatever_their_size(org: Org) -> 
     conn.count = 0
     assert (await queries.search_users(conn, org.corp.pk, "员工", offset=0, size=10))[0] == 30  # type: ignore[arg-type]
     assert conn.count == 1
+
+
+async def test_a_corp_admin_administers_every_app_of_the_corp(org: Org, db: Database) -> None:
+    assert await queries.is_corp_admin(org.db, org.corp.pk, "adm")  # the one app's admin
+    assert not await queries.is_corp_admin(org.db, org.corp.pk, "li")
+    assert not await queries.is_corp_admin(org.db, org.corp.pk, "nobody")
+    corp_a = int(await db.fetchval("SELECT id FROM corp WHERE corp_id = 'corpA'"))
+    # corpA's two apps have an admin each: neither administers the corp
+    assert [await queries.is_corp_admin(db, corp_a, u) for u in ("admin1", "u1")] == [False, False]
+    await actions.deactivate_user(org.db, org.corp, "adm", actor=ACTOR)
+    assert not await queries.is_corp_admin(org.db, org.corp.pk, "adm")  # a deactivated admin is none

@@ -40,6 +40,7 @@ __all__ = [
     "MemberRole",
     "RoleGroup",
     "app_admins",
+    "is_corp_admin",
     "count_members",
     "department_member_ids",
     "find_department",
@@ -305,6 +306,20 @@ async def app_admins(conn: Connection, corp_pk: int) -> list[str]:
         {"c": corp_pk},
     )
     return [r["user_id"] for r in rows]
+
+
+async def is_corp_admin(conn: Connection, corp_pk: int, user_id: str) -> bool:
+    """Whether an active user administers every app of the corp (and it has one): what the console's corp-level
+    pages (credentials, people) ask. Choice (Zida has no corp administrator of its own): such a user already reads
+    and changes everything of every app, so these pages give him no record or approval he could not reach; the
+    admin of some apps only is refused them (a credential or a password he set could reach the other apps)."""
+    value = await conn.fetchval(
+        "SELECT CASE WHEN EXISTS (SELECT 1 FROM app a WHERE a.corp_pk = :c) AND NOT EXISTS (SELECT 1 FROM app a"
+        " WHERE a.corp_pk = :c AND NOT EXISTS (SELECT 1 FROM app_admin aa JOIN org_user u ON u.id = aa.user_pk"
+        " WHERE aa.app_pk = a.id AND u.user_id = :u AND u.active)) THEN 1 ELSE 0 END",
+        {"c": corp_pk, "u": user_id},
+    )
+    return bool(value)
 
 
 _DEPARTMENT_COLUMNS = "d.dept_id, d.name, d.name_en, d.parent_dept_id, d.sort_order, d.manager_user_ids"
