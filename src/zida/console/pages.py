@@ -72,7 +72,7 @@ async def sign_in(ctx: Ctx) -> Response:
     username = values["username"].strip()
     try:
         signed = await ctx.zida.sessions.sign_in(
-            corp.pk, username, ctx.form.get("password"), client_id=f"console:{username}"
+            corp.pk, username, ctx.form.get("password"), client_id="console"
         )
     except RateLimited:
         return page(429, ctx.t("signin.locked"))

@@ -52,7 +52,6 @@ class SessionService:
         """A new session for the active user whose sign-in name (username, else userId) is ``name``."""
         if not name or not password:
             raise InvalidArgument("the username and password are required", reason="auth.credentials_missing")
-        note_caller(None, client_id)  # the environment signed in to (never the name or password)
         async with limit_failures(
             self.failures,
             self.max_failures_per_minute,
@@ -60,6 +59,7 @@ class SessionService:
             "too many failed sign-ins for this name: try again in a minute",
         ):
             user_pk, user_id = await self._check_password(corp_pk, name, password)
+        note_caller(None, client_id)  # once signed in: the environment or "console" (never what was typed)
         return await self._open(corp_pk, user_pk, user_id, client_id)
 
     async def _check_password(self, corp_pk: int, name: str, password: str) -> tuple[int, str]:

@@ -76,7 +76,6 @@ class TokenService:
         """A check of a client id and secret: both required, and failures counted per client id (the limit)."""
         if not app_key or not app_secret:
             raise InvalidArgument("the client id and secret are required", reason="auth.credentials_missing")
-        note_caller(None, app_key)  # who asks (a client id is public; the secret is never noted)
         return limit_failures(
             self.failures,
             self.max_failures_per_minute,

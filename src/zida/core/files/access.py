@@ -37,7 +37,10 @@ MAX_TEMPORARY_MS = 24 * 3600 * 1000
 
 
 def uploader_of(principal: Principal) -> str:
-    """How a file row names the principal that uploaded it."""
+    """How a file row names the principal that uploaded it: a signed-in user by his user id (two users of one
+    console or WeDa environment are two uploaders), an app credential by its client id."""
+    if principal.kind == "session" and principal.user_id is not None:
+        return f"user:{principal.user_id}"
     return f"credential:{principal.client_id}"
 
 
