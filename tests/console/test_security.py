@@ -272,6 +272,23 @@ def test_cookies_and_headers(console_url: str) -> None:
         assert not ended
 
 
+def test_a_live_session_skips_the_sign_in_page_and_a_spent_refresh_token_clears_no_cookie(console_url: str) -> None:
+    li = sign_in(console_url, "li")
+    answer = li.client.get("/console/signin", params={"next": "/console/records"})
+    assert (answer.status_code, answer.headers["location"]) == (303, "/console/records")
+    assert li.client.get("/console/signin", params={"next": "https://evil.example/"}).headers["location"] == (
+        "/console/inbox"
+    )
+    # An ended access token and a refresh token already spent (as when another tab of the browser renewed the
+    # session a moment before): to the sign-in page, without deleting the cookies that other answer set.
+    with httpx.Client(base_url=console_url, follow_redirects=False) as stale:
+        stale.cookies.set("zida_session", "ended-token", path="/console")
+        stale.cookies.set("zida_refresh", "1:spent-refresh-token", path="/console")
+        answer = stale.get("/console/inbox")
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/console/signin?next=")
+        assert not [v for k, v in answer.headers.multi_items() if k == "set-cookie" and "zida_session" in v]
+
+
 def test_api_paths_stay_the_dialects(console_url: str) -> None:
     with httpx.Client(base_url=console_url) as client:
         assert client.get("/").headers["location"] == "/console/"

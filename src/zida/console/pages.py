@@ -17,6 +17,7 @@ from zida.console.web import (
     console_page,
     redirect,
     render,
+    signed_in_already,
 )
 from zida.core.apps.queries import corp_apps
 from zida.core.errors import InvalidArgument, RateLimited, Unauthenticated
@@ -64,6 +65,9 @@ async def sign_in(ctx: Ctx) -> Response:
     def page(status: int, error: str | None = None) -> Response:
         return render(ctx, "signin.html", status, values=values, ask_corp=single is None, error=error)
 
+    if ctx.request.method == "GET" and await signed_in_already(ctx):
+        return redirect(_next(values["next"]))
+
     if ctx.request.method != "POST":
         return page(200)
     corp = await find_corp(ctx.zida.db, values["corp"]) if values["corp"] else single
@@ -71,9 +75,7 @@ async def sign_in(ctx: Ctx) -> Response:
         return page(400, ctx.t("signin.no_corp"))
     username = values["username"].strip()
     try:
-        signed = await ctx.zida.sessions.sign_in(
-            corp.pk, username, ctx.form.get("password"), client_id="console"
-        )
+        signed = await ctx.zida.sessions.sign_in(corp.pk, username, ctx.form.get("password"), client_id="console")
     except RateLimited:
         return page(429, ctx.t("signin.locked"))
     except Unauthenticated:

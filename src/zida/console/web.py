@@ -62,6 +62,7 @@ __all__ = [
     "mount",
     "redirect",
     "render",
+    "signed_in_already",
     "templates",
 ]
 
@@ -266,12 +267,26 @@ def error_page(ctx: Ctx, exc: ZidaError) -> Response:
     return render(ctx, "error.html", status, status=status, title=ctx.t(f"error.{status}"), message=message)
 
 
-def _sign_in_again(ctx: Ctx) -> Response:
+def _sign_in_again(ctx: Ctx, *, clear: bool = True) -> Response:
+    """To the sign-in page, and back here after it. ``clear`` False when the refresh token was spent already: most
+    likely by a request of the same browser that renewed the session a moment before (two tabs, a picker's call
+    during a page load) and whose answer sets the new cookies; clearing them here could sign the user out. The
+    sign-in page sends a browser with a live session straight back."""
     target = ctx.request.url.path + (f"?{ctx.request.url.query}" if ctx.request.url.query else "")
     response = redirect(f"{CONSOLE}/signin?next={quote(target, safe='')}")
-    ctx.set_cookie(SESSION_COOKIE, "", 0)
-    ctx.set_cookie(REFRESH_COOKIE, "", 0)
+    if clear:
+        ctx.set_cookie(SESSION_COOKIE, "", 0)
+        ctx.set_cookie(REFRESH_COOKIE, "", 0)
     return response
+
+
+async def signed_in_already(ctx: Ctx) -> bool:
+    """Whether the browser's session cookie is a live session of a user (the sign-in page then sends it on)."""
+    try:
+        principal = await ctx.zida.tokens.authenticate(ctx.request.cookies.get(SESSION_COOKIE, ""))
+    except Unauthenticated:
+        return False
+    return principal.kind == "session" and principal.user_id is not None
 
 
 Handler = Callable[[Ctx], Awaitable[Response]]
@@ -306,7 +321,7 @@ def console_page(
                 response = await handler(ctx)
             except Unauthenticated as exc:
                 if request.method == "GET" and exc.reason not in ("auth.too_many_failures",):
-                    response = _sign_in_again(ctx)
+                    response = _sign_in_again(ctx, clear=exc.reason != "auth.bad_refresh_token")
                 else:
                     response = error_page(ctx, exc)
             except ZidaError as exc:
