@@ -19,7 +19,7 @@ from sqlalchemy import text
 
 from tests.conftest import TEST_DATABASE, ServerProcess, fresh_database, load_fixture_bundle
 from tests.test_cli import zida
-from zida.backup import BackupError, pg_environment
+from zida.backup import BackupError, backup_database, pg_environment, shown_url
 from zida.db.database import is_postgres
 from zida.db.migrate import sync_engine
 
@@ -251,3 +251,29 @@ def test_a_postgresql_backup_restores_into_a_new_database_a_server_starts_on(
                 assert get(base, access, instance_id).status_code == 200
         finally:
             again.stop()
+
+
+def test_messages_never_show_a_password() -> None:
+    assert shown_url("postgresql://zida:s3cret@db:5432/zida?sslmode=require") == (
+        "postgresql://zida:***@db:5432/zida?sslmode=require"
+    )
+    assert "hunter2" not in shown_url("postgresql://db/zida?user=zida&password=hunter2")
+    with pytest.raises(BackupError) as refused:
+        backup_database("mysql://root:hunter2@db/zida", "/tmp/never.db")
+    assert "hunter2" not in str(refused.value)
+
+
+@on_sqlite
+def test_names_with_uri_characters_and_a_failed_copy_leave_nothing_behind(tmp_path: Path) -> None:
+    source = tmp_path / "zida%41 1.db"  # as a file: URI unquoted, "%41" would open "zidaA 1.db"
+    with sqlite3.connect(source) as conn:
+        conn.execute("CREATE TABLE t (x INTEGER)")
+        conn.execute("INSERT INTO t VALUES (42)")
+    report = backup_database(f"sqlite:///{source}", tmp_path / "copy.db")
+    with sqlite3.connect(report.path) as copy:
+        assert copy.execute("SELECT x FROM t").fetchall() == [(42,)]  # that file's copy
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(BackupError):
+        backup_database(f"sqlite:///{broken}", tmp_path / "never.db")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["zida%41 1.db", "copy.db", "broken.db"])

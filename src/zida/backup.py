@@ -28,7 +28,7 @@ import sqlite3
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from zida.core.errors import InvalidArgument
 from zida.db.database import is_postgres
@@ -40,6 +40,7 @@ __all__ = [
     "backup_database",
     "pg_environment",
     "restore_database",
+    "shown_url",
 ]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -132,6 +133,23 @@ def _partial(target: Path) -> Path:
     return target.with_name(target.name + ".partial")
 
 
+def _read_only(path: str | Path) -> str:
+    """The ``file:`` URI that opens ``path`` read-only (quoted: ``#``, ``?`` or ``%`` in a name stay the name's)."""
+    return Path(path).resolve().as_uri() + "?mode=ro"
+
+
+def shown_url(url: str) -> str:
+    """A database URL as messages show it: without its password (in the authority or a ``password=`` parameter)."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = "&".join(
+        f"{k}=***" if k.lower() == "password" else (f"{k}={v}" if v else k) for k, v in parse_qsl(parts.query, True)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
 def _check_target_file(target: Path, force: bool) -> None:
     if target.is_dir():
         raise BackupError(f"{target} is a directory: name the backup file")
@@ -146,19 +164,23 @@ def _backup_sqlite(url: str, target: Path) -> BackupReport:
         raise BackupError(f"there is no database file at {source_path}")
     partial = _partial(target)
     partial.unlink(missing_ok=True)
-    source = sqlite3.connect(f"file:{source_path}?mode=ro", uri=True, timeout=30)
     try:
-        copy = sqlite3.connect(partial)
+        source = sqlite3.connect(_read_only(source_path), uri=True, timeout=30)
         try:
-            # One step (pages=-1): one read transaction, so the copy is one moment of the database.
-            source.backup(copy)
-            copy.execute("PRAGMA journal_mode=DELETE")  # a single self-contained file
-            if copy.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-                raise BackupError(f"the copy of {source_path} does not pass SQLite's quick_check")
+            copy = sqlite3.connect(partial)
+            try:
+                # One step (pages=-1): one read transaction, so the copy is one moment of the database.
+                source.backup(copy)
+                copy.execute("PRAGMA journal_mode=DELETE")  # a single self-contained file
+                if copy.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                    raise BackupError(f"the copy of {source_path} does not pass SQLite's quick_check")
+            finally:
+                copy.close()
         finally:
-            copy.close()
-    finally:
-        source.close()
+            source.close()
+    except (sqlite3.Error, BackupError) as exc:
+        partial.unlink(missing_ok=True)  # nothing half-written is left beside the target
+        raise exc if isinstance(exc, BackupError) else BackupError(f"backup of {source_path} failed: {exc}") from exc
     os.replace(partial, target)
     return BackupReport(str(target), target.stat().st_size, "SQLite online backup")
 
@@ -187,7 +209,7 @@ def backup_database(url: str, target: str | Path, *, force: bool = False) -> Bac
         return _backup_postgres(url, path)
     if url.startswith("sqlite:"):
         return _backup_sqlite(url, path)
-    raise BackupError(f"unsupported database URL {url!r}: use sqlite:///path or postgresql://…")
+    raise BackupError(f"unsupported database URL {shown_url(url)}: use sqlite:///path or postgresql://…")
 
 
 def _backup_kind(path: Path) -> str:
@@ -206,7 +228,7 @@ def _backup_kind(path: Path) -> str:
 def _sqlite_tables(path: str) -> int:
     if not Path(path).exists() or Path(path).stat().st_size == 0:
         return 0
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    conn = sqlite3.connect(_read_only(path), uri=True, timeout=30)
     try:
         return int(conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'table'").fetchone()[0])
     except sqlite3.DatabaseError as exc:
@@ -225,7 +247,7 @@ def _restore_sqlite(backup: Path, url: str, force: bool) -> BackupReport:
             f"{target} already holds a database ({tables} tables): restore into a new file, or pass --force to"
             " replace it"
         )
-    source = sqlite3.connect(f"file:{backup}?mode=ro", uri=True)
+    source = sqlite3.connect(_read_only(backup), uri=True)
     try:
         if source.execute("PRAGMA quick_check").fetchone()[0] != "ok":
             raise BackupError(f"{backup} does not pass SQLite's quick_check: it is damaged")
@@ -332,7 +354,7 @@ def _restore_postgres(backup: Path, url: str, force: bool) -> BackupReport:
         if created:  # the failed restore changed nothing: neither does this
             _drop_trigrams(url)
         raise
-    return BackupReport(url.split("@")[-1], backup.stat().st_size, "pg_restore")
+    return BackupReport(shown_url(url), backup.stat().st_size, "pg_restore")
 
 
 def restore_database(backup: str | Path, url: str, *, force: bool = False) -> BackupReport:
@@ -343,7 +365,7 @@ def restore_database(backup: str | Path, url: str, *, force: bool = False) -> Ba
     kind = _backup_kind(path)
     wanted = "postgresql" if is_postgres(url) else "sqlite"
     if kind != wanted:
-        raise BackupError(f"{path} is a {kind} backup: it restores into a {kind} database, not {url.split('@')[-1]}")
+        raise BackupError(f"{path} is a {kind} backup: it restores into a {kind} database, not {shown_url(url)}")
     if kind == "postgresql":
         return _restore_postgres(path, url, force)
     return _restore_sqlite(path, url, force)

@@ -4,6 +4,8 @@ the API paths it must leave to the dialects."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -236,6 +238,34 @@ def test_values_are_escaped(console_url: str, note: str) -> None:
     assert "<script>alert" not in page
     listing = li.get(f"/console/forms/{NOTE}/records").text
     assert "&lt;script&gt;" in listing and "<script>alert" not in listing
+
+
+def test_a_stored_link_of_another_scheme_is_no_link(console_url: str) -> None:
+    """An attachment item naming no Zida file is kept as the API client sent it: only http(s) becomes a link."""
+    token = httpx.post(
+        f"{console_url}/v1.0/oauth2/accessToken", json={"appKey": "console-all", "appSecret": "console-secret-all-01"}
+    ).json()["accessToken"]
+    invoices = [
+        {"name": "evil.pdf", "downloadUrl": "javascript:alert(1)"},
+        {"name": "ok.pdf", "downloadUrl": "https://files.example/ok.pdf"},
+    ]
+    started = httpx.post(
+        f"{console_url}/v1.0/yida/processes/instances/start",
+        headers={"x-acs-dingtalk-access-token": token},
+        json={
+            "appType": "APP_CONSOLE",
+            "systemToken": "ST-CONSOLE-SECRET",
+            "userId": "li",
+            "formUuid": CLAIM,
+            "formDataJson": json.dumps(
+                {"textField_title": "links", "numberField_amount": 1, "attachmentField_invoice": invoices}
+            ),
+        },
+    )
+    assert started.status_code == 200, started.text
+    page = sign_in(console_url, "li").get(f"/console/approvals/{started.json()['result']}").text
+    assert "evil.pdf" in page and "javascript:" not in page
+    assert 'href="https://files.example/ok.pdf"' in page
 
 
 def test_sign_in_failures_lock_the_name(console_url: str) -> None:

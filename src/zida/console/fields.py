@@ -366,7 +366,7 @@ def display_values(
             for item in items:
                 if isinstance(item, dict):
                     file_id = item.get("fileUuid")
-                    url = file_url(file_id) if isinstance(file_id, str) else str(item.get("downloadUrl") or "")
+                    url = file_url(file_id) if isinstance(file_id, str) else _outside_link(item.get("downloadUrl"))
                     files.append((str(item.get("name") or file_id or ""), url))
             out.append(Display(label, "files", files=files))
         elif f.component == "TableField":
@@ -387,3 +387,10 @@ def display_values(
         else:
             out.append(Display(label, "text", _text(f, value, lang, tz, people, depts)))
     return out
+
+
+def _outside_link(url: object) -> str:
+    """A link an attachment item stored as sent (a file elsewhere): only an http(s) URL is shown as a link (a
+    ``javascript:`` or other scheme a client stored is shown as the name alone)."""
+    text = str(url or "").strip()
+    return text if text.lower().startswith(("https://", "http://")) and len(text) <= 2048 else ""

@@ -182,7 +182,7 @@ async def user_active(ctx: Ctx) -> Response:
 def _department_changes(form: Form) -> dict[str, Any]:
     parent = form.get("parent").strip()
     order = form.get("order").strip() or "0"
-    if not order.lstrip("-").isdigit() or len(order) > 9:
+    if not (order.removeprefix("-").isascii() and order.removeprefix("-").isdigit()) or len(order) > 9:
         raise InvalidArgument("order must be a whole number", reason="argument.invalid", param="order")
     return {
         "name": form.get("name").strip(),

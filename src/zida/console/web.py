@@ -228,7 +228,7 @@ async def _session(ctx: Ctx) -> None:
 
 async def _renewed(ctx: Ctx, cause: Unauthenticated) -> Principal:
     corp, _, refresh = ctx.request.cookies.get(REFRESH_COOKIE, "").partition(":")
-    if not refresh or not corp.isdigit():
+    if not refresh or not (corp.isascii() and corp.isdigit() and len(corp) <= 18):
         raise cause
     signed = await ctx.zida.sessions.renew(int(corp), refresh)
     ttl = ctx.zida.settings

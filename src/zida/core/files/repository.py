@@ -98,7 +98,7 @@ async def mark_attached(conn: Connection, file_pks: Iterable[int], at: int) -> N
         return
     names = {f"p{i}": pk for i, pk in enumerate(pks)}
     await conn.execute(
-        "UPDATE stored_file SET attached_at = :at WHERE attached_at IS NULL"
+        "UPDATE stored_file SET attached_at = :at WHERE attached_at IS NULL AND state = 'stored'"
         f" AND id IN ({', '.join(':' + n for n in names)})",
         {"at": at, **names},
     )

@@ -337,6 +337,7 @@ _START = (
 _START_ATTACHING = _START.replace(
     " SELECT id FROM record",
     ", attached AS (UPDATE stored_file SET attached_at = :now FROM guard WHERE stored_file.attached_at IS NULL"
+    " AND stored_file.state = 'stored'"
     " AND stored_file.id IN (SELECT CAST(x AS BIGINT) FROM jsonb_array_elements_text(CAST(:attaching AS jsonb)) x))"
     " SELECT id FROM record",
 )
