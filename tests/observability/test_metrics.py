@@ -18,6 +18,7 @@ import pytest
 from tests.conftest import fresh_database, load_fixture_bundle
 from tests.observability.servers import LoggedServer, Samples, label_values, value
 from zida.observability.http import RequestObserver
+from zida.observability.metrics import FLUSH_SECONDS
 from zida.settings import Settings
 
 A_ALL = ("keyA-all", "secret-a-all-0001")
@@ -208,7 +209,12 @@ def test_two_workers_are_summed_and_a_killed_one_is_marked_dead(database: str, t
         before = value(workers.scrape(), REQUESTS, route=BY_ID, status="200")
         for _ in range(30):
             assert client.get(record).status_code == 200
-        # Whichever worker answers a scrape, it reports both workers' counts.
+        # Each worker adds its tallies to the shared files every second (metrics.FLUSH_SECONDS): within that bound,
+        # whichever worker answers a scrape, it reports both workers' counts.
+        deadline = time.monotonic() + 2 * FLUSH_SECONDS + 3
+        while value(workers.scrape(), REQUESTS, route=BY_ID, status="200") - before < 30:
+            assert time.monotonic() < deadline, "the other worker's counts were not flushed within the bound"
+            time.sleep(0.1)
         for _ in range(6):
             samples = httpx.get(f"{workers.base}/metrics", headers={"connection": "close"}).text
             from tests.observability.servers import parse

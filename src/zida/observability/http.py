@@ -4,8 +4,9 @@ The observer wraps each dialect's mount (``zida.server``): it opens the request'
 dialect's ``new_request_id`` answers with), adds ``x-request-id`` to the answer when the dialect did not, then
 counts the request by dialect, route template, method and status, and writes its access line
 (``zida.observability.logs``). Its cost per request: a context variable set and reset, a wrapped ``send``, a clock
-read at each end, one dictionary lookup of the request's precomputed metric children and, when the access log is on,
-one log record.
+read at each end, one dictionary lookup of the request's tallies (made once per dialect, route, method and status)
+and a few additions to them (``zida.observability.metrics``: flushed into the metrics every second and before this
+process answers a scrape) and, when the access log is on, one JSON line written (``log_access``).
 
 ``/metrics`` is answered before any dialect (it needs no credential of theirs) and is protected in one of two ways,
 chosen by ``ZIDA_METRICS_TOKEN``: set, a scrape must send ``Authorization: Bearer <that token>`` (compared in
@@ -21,8 +22,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from logging import INFO
-from typing import Any, Protocol
+from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import PlainTextResponse, Response
@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from zida.observability import metrics
 from zida.observability.context import RequestContext, begin_request, end_request
-from zida.observability.logs import ACCESS_LOG
+from zida.observability.logs import log_access
 from zida.settings import Settings
 
 __all__ = ["METRICS_PATH", "RequestObserver"]
@@ -57,7 +57,7 @@ class RequestObserver:
         self.settings = settings
         self.metrics = settings.metrics
         self.access_log = settings.access_log
-        self._children: dict[tuple[str, str, str, int], tuple[Any, Any]] = {}
+        self._tallies: dict[tuple[str, str, str, int], tuple[metrics.CounterTally, metrics.HistogramTally]] = {}
         self._token = settings.metrics_token.encode() if settings.metrics_token else None
 
     async def __call__(self, mount: _Mount, scope: Scope, receive: Receive, send: Send) -> None:
@@ -92,29 +92,26 @@ class RequestObserver:
         method = scope["method"] if scope["method"] in _METHODS else "OTHER"
         if self.metrics:
             key = (dialect, template, method, status)
-            children = self._children.get(key)
-            if children is None:
-                children = self._children[key] = (
-                    metrics.HTTP_REQUESTS.labels(dialect, template, method, str(status)),
-                    metrics.HTTP_LATENCY.labels(dialect, template),
+            tallies = self._tallies.get(key)
+            if tallies is None:
+                tallies = self._tallies[key] = (
+                    metrics.counter_tally(metrics.HTTP_REQUESTS.labels(dialect, template, method, str(status))),
+                    metrics.histogram_tally(metrics.HTTP_LATENCY.labels(dialect, template)),
                 )
-            children[0].inc()
-            children[1].observe(elapsed)
-        if self.access_log and ACCESS_LOG.isEnabledFor(INFO):
-            ACCESS_LOG.info(
-                "request",
-                extra={
-                    "access": {
-                        "request_id": context.request_id,
-                        "dialect": dialect,
-                        "corp": context.corp,
-                        "credential": context.credential,
-                        "method": method,
-                        "route": template,
-                        "status": status,
-                        "duration_ms": round(elapsed * 1000, 2),
-                    }
-                },
+            tallies[0].count += 1
+            tallies[1].observe(elapsed)
+        if self.access_log:
+            log_access(
+                {
+                    "request_id": context.request_id,
+                    "dialect": dialect,
+                    "corp": context.corp,
+                    "credential": context.credential,
+                    "method": method,
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                }
             )
 
     def _refusal(self, scope: Scope) -> Response | None:
@@ -150,6 +147,7 @@ class RequestObserver:
             else:
                 zida = getattr(scope.get("app"), "state", None)
                 db = getattr(getattr(zida, "zida", None), "db", None)
+                metrics.flush()  # this worker's counts as of now (on the loop: the tallies are not locked)
                 body = await asyncio.to_thread(metrics.exposition, self.settings, db)
                 response = Response(body, media_type=CONTENT_TYPE_LATEST)
         await response(scope, receive, send)

@@ -11,6 +11,13 @@ No secret reaches a line: the access line is built from those fields only (never
 body), uvicorn's own access log (which prints query strings, where oapi sends ``access_token``) stays off, and every
 other message and traceback is passed through ``redact``, which masks the value after any secret-like name
 (``access_token=``, ``"appSecret": "…"``, ``Bearer …``) as a last line of defence.
+
+``log_access`` writes the access line. When the record would reach exactly one handler, a plain ``StreamHandler``
+with the ``JsonFormatter`` (what ``logging_config`` sets up for ``json``) and no filters, it writes the line that
+formatter would have made straight to that handler's stream (one ``orjson.dumps`` and one write, under the
+handler's lock): a ``LogRecord`` and its trip through the logging machinery cost more than the line itself. Levels
+(of the loggers, the handler, ``logging.disable``) are honoured as logging would; any other set-up (text lines,
+another handler, a filter, a test's capture) gets the record through ``logging`` as before.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ import orjson
 
 from zida.settings import Settings
 
-__all__ = ["ACCESS_LOG", "JsonFormatter", "TextFormatter", "logging_config", "redact"]
+__all__ = ["ACCESS_LOG", "JsonFormatter", "TextFormatter", "log_access", "logging_config", "redact"]
 
 ACCESS_LOG = logging.getLogger("zida.access")
 
@@ -53,6 +60,18 @@ def _timestamp(record: logging.LogRecord) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z"
 
 
+_second: list[Any] = [-1, ""]  # the last whole second formatted, and its text
+
+
+def _now() -> str:
+    """The time now as ``_timestamp`` writes a record's (the text of the second is made once a second)."""
+    created = time.time()
+    second = int(created)
+    if second != _second[0]:
+        _second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))]
+    return f"{_second[1]}.{int((created - second) * 1000):03d}Z"
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: ``time``, ``level``, ``logger``, ``msg`` and, for a request, its fields; a
     traceback under ``exc``."""
@@ -70,6 +89,49 @@ class JsonFormatter(logging.Formatter):
             elif record.exc_text:
                 line["exc"] = redact(record.exc_text)
         return orjson.dumps(line, default=str).decode()
+
+
+def _json_stream_handler(logger: logging.Logger) -> logging.StreamHandler[Any] | None:
+    """The one handler a record of ``logger`` reaches, if it is a plain stream handler with the JSON formatter and
+    no filters (None otherwise: the record must go through ``logging``)."""
+    if logger.filters:
+        return None
+    found: logging.Handler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            if found is not None:
+                return None
+            found = handler
+        current = current.parent if current.propagate else None
+    if (
+        type(found) is logging.StreamHandler
+        and type(found.formatter) is JsonFormatter
+        and not found.filters
+        and found.stream is not None
+    ):
+        return found
+    return None
+
+
+def log_access(fields: dict[str, Any]) -> None:
+    """Log the access line of one request (``fields``: the module docstring's) at INFO on ``zida.access``."""
+    if not ACCESS_LOG.isEnabledFor(logging.INFO):
+        return
+    handler = _json_stream_handler(ACCESS_LOG)
+    if handler is None:
+        ACCESS_LOG.info("request", extra={"access": fields})
+        return
+    if handler.level > logging.INFO:
+        return
+    line = {"time": _now(), "level": "info", "logger": ACCESS_LOG.name, "msg": "request", **fields}
+    text = orjson.dumps(line, default=str).decode() + handler.terminator
+    try:
+        with handler.lock:  # type: ignore[union-attr]  # made by every Handler's __init__
+            handler.stream.write(text)
+            handler.stream.flush()
+    except Exception:
+        ACCESS_LOG.info("request", extra={"access": fields})  # the handler reports what went wrong, as it would
 
 
 class TextFormatter(logging.Formatter):

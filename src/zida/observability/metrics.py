@@ -2,7 +2,7 @@
 logs").
 
 What is counted, and where (each at the one place the thing happens, with label children made once, so a request
-pays a dictionary lookup and a few additions, no allocation):
+pays a dictionary lookup and a few additions, no allocation; see "Batching" below):
 
 * ``zida_http_requests_total{dialect,route,method,status}`` and ``zida_http_request_duration_seconds{dialect,route}``:
   every request a dialect answered (the request observer). ``route`` is the matched route's path template
@@ -26,11 +26,24 @@ that stops marks its gauges dead; uvicorn has no hook for a worker that died (ki
 scrape marks the gauges of workers whose process is gone. Counters of dead workers stay in the sums (counters never
 go back), and the process collector's ``process_*`` metrics exist only in single-process mode (the per-worker gauges
 above stand in for them).
+
+Batching: in multi-process mode every ``inc``/``observe`` of prometheus_client takes a lock and writes a value of an
+mmap'd file, which costs as much as the rest of a cached read's observation. So what happens per request or per
+statement (requests, their latency, statements, token cache lookups, rate-limited calls) is added to plain
+per-process tallies (``CounterTally``, ``HistogramTally``: a few additions on the event loop, no lock, no file) and
+folded into the prometheus_client metrics by ``flush``: every second (``FLUSH_SECONDS``, the sampler's task), right
+before this process answers a scrape, and when the server stops. Staleness bound: a scrape shows everything the
+answering worker counted, and every other worker's counts as of its last flush — at most about a second behind
+(longer only if that worker's event loop is blocked). A worker killed outright (``kill -9``) loses the counts of its
+last second at most. A batch of histogram observations is added bucket by bucket through the histogram child's
+``_sum`` and ``_buckets`` values (prometheus_client has no public call to add many at once); a test
+(``tests/observability/test_tallies.py``) fails if those internals change.
 """
 
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import glob
 import os
@@ -47,11 +60,15 @@ from prometheus_client import multiprocess as _multiprocess
 from zida.settings import Settings
 
 __all__ = [
+    "FLUSH_SECONDS",
     "HTTP_LATENCY",
     "HTTP_REQUESTS",
     "REGISTRY",
+    "CounterTally",
+    "HistogramTally",
     "count_deliveries",
     "exposition",
+    "flush",
     "multiprocess_directory",
     "observing",
     "rate_limited",
@@ -138,12 +155,87 @@ _FDS = Gauge(
     registry=REGISTRY,
 )
 
-# Children made once: an increment is then one call.
-_TOKEN_HIT = _TOKEN_CACHE.labels("hit")
-_TOKEN_MISS = _TOKEN_CACHE.labels("miss")
-_LIMITED = {"api": _RATE_LIMITED.labels("api"), "corp": _RATE_LIMITED.labels("corp")}
 
-_SAMPLE_SECONDS = 1.0
+class CounterTally:
+    """Increments of one counter child not yet added to it (``flush`` adds them): ``tally.count += 1`` is the whole
+    cost of counting."""
+
+    __slots__ = ("child", "count")
+
+    def __init__(self, child: Any) -> None:
+        self.child = child
+        self.count = 0
+
+    def flush(self) -> None:
+        """Add the pending increments to the counter."""
+        count = self.count
+        if count:
+            self.count = 0
+            self.child.inc(count)
+
+
+class HistogramTally:
+    """Observations of one histogram child not yet added to it (``flush`` adds them): their sum and how many fell in
+    each bucket (not cumulative, as prometheus_client keeps them)."""
+
+    __slots__ = ("bounds", "child", "counts", "total")
+
+    def __init__(self, child: Any) -> None:
+        self.child = child
+        self.bounds = tuple(child._upper_bounds[:-1])  # the finite ones: an amount above them all goes in +Inf
+        self.counts = [0] * len(child._upper_bounds)
+        self.total = 0.0
+
+    def observe(self, amount: float) -> None:
+        """Tally one observation (what ``Histogram.observe`` does: the first bucket whose bound is >= ``amount``)."""
+        self.total += amount
+        self.counts[bisect.bisect_left(self.bounds, amount)] += 1
+
+    def flush(self) -> None:
+        """Add the pending observations to the histogram: its sum, and each bucket's count."""
+        counts = self.counts
+        if not any(counts):
+            return
+        total, self.total, self.counts = self.total, 0.0, [0] * len(counts)
+        self.child._sum.inc(total)
+        for bucket, count in zip(self.child._buckets, counts, strict=True):
+            if count:
+                bucket.inc(count)
+
+
+_TALLIES: dict[int, CounterTally | HistogramTally] = {}  # by id of the child (kept alive by its metric)
+
+
+def counter_tally(child: Any) -> CounterTally:
+    """The tally of a counter child (one per child in this process, flushed by ``flush``)."""
+    tally = _TALLIES.get(id(child))
+    if tally is None:
+        tally = _TALLIES[id(child)] = CounterTally(child)
+    assert isinstance(tally, CounterTally)
+    return tally
+
+
+def histogram_tally(child: Any) -> HistogramTally:
+    """The tally of a histogram child (one per child in this process, flushed by ``flush``)."""
+    tally = _TALLIES.get(id(child))
+    if tally is None:
+        tally = _TALLIES[id(child)] = HistogramTally(child)
+    assert isinstance(tally, HistogramTally)
+    return tally
+
+
+def flush() -> None:
+    """Add every pending tally of this process to its metric (on the event loop: the tallies are not locked)."""
+    for tally in list(_TALLIES.values()):
+        tally.flush()
+
+
+# Tallies made once: counting is then an addition.
+_TOKEN_LOOKUPS = (counter_tally(_TOKEN_CACHE.labels("miss")), counter_tally(_TOKEN_CACHE.labels("hit")))
+_LIMITED = {"api": counter_tally(_RATE_LIMITED.labels("api")), "corp": counter_tally(_RATE_LIMITED.labels("corp"))}
+_STATEMENTS = histogram_tally(_DB_STATEMENT)
+
+FLUSH_SECONDS = 1.0  # how often tallies are flushed (and gauges sampled): the staleness bound of another worker
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _enabled = False
 
@@ -151,13 +243,13 @@ _enabled = False
 def token_cache_lookup(hit: bool) -> None:
     """Count one access-token check, answered from the cache or not."""
     if _enabled:
-        (_TOKEN_HIT if hit else _TOKEN_MISS).inc()
+        _TOKEN_LOOKUPS[hit].count += 1
 
 
 def rate_limited(limit: str) -> None:
     """Count one call refused by the ``limit`` (``api`` or ``corp``) rate limit."""
     if _enabled:
-        _LIMITED[limit].inc()
+        _LIMITED[limit].count += 1
 
 
 def count_deliveries(kind: str, event_times_ms: Sequence[int], failures: int, now_ms: int) -> None:
@@ -187,14 +279,16 @@ def _sample(db: Any) -> None:
 
 async def _sample_forever(db: Any) -> None:
     while True:
+        flush()
         _sample(db)
-        await asyncio.sleep(_SAMPLE_SECONDS)
+        await asyncio.sleep(FLUSH_SECONDS)
 
 
 @asynccontextmanager
 async def observing(settings: Settings, db: Any) -> AsyncIterator[None]:
     """Metrics on for the server's lifetime (``ZIDA_METRICS``): the counters above, the database's statement
-    observer and the sampler; at the end, in multi-process mode, this worker's gauges are marked dead."""
+    observer and the sampler (which flushes the tallies); at the end the tallies are flushed and, in multi-process
+    mode, this worker's gauges are marked dead."""
     global _enabled
     if not settings.metrics:
         yield
@@ -202,7 +296,7 @@ async def observing(settings: Settings, db: Any) -> AsyncIterator[None]:
     from zida.db.database import observe_statements
 
     _enabled = True
-    observe_statements(_DB_STATEMENT.observe)
+    observe_statements(_STATEMENTS.observe)
     sampler = asyncio.create_task(_sample_forever(db), name="zida-metrics-sampler")
     try:
         yield
@@ -212,6 +306,7 @@ async def observing(settings: Settings, db: Any) -> AsyncIterator[None]:
             await sampler
         observe_statements(None)
         _enabled = False
+        flush()  # the last counts of a worker that stops are kept
         if settings.metrics_dir:
             _multiprocess.mark_process_dead(os.getpid(), settings.metrics_dir)  # type: ignore[no-untyped-call]
 
@@ -235,7 +330,8 @@ def _mark_dead_workers(directory: str) -> None:
 
 
 def exposition(settings: Settings, db: Any = None) -> bytes:
-    """The metrics in Prometheus's text format: this process's, or (multi-process mode) every worker's summed."""
+    """The metrics in Prometheus's text format: this process's, or (multi-process mode) every worker's summed (call
+    ``flush`` first, on the event loop, for this process's latest counts)."""
     if settings.metrics_dir:
         _mark_dead_workers(settings.metrics_dir)
         registry = CollectorRegistry()
