@@ -3,6 +3,8 @@ credential's own limit, and one budget for every limiter sharing a Redis."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.stores import connect_redis, drop_keys, random_prefix
@@ -123,3 +125,19 @@ async def test_shares_of_one_budget_never_admit_more_than_the_limit_and_refuse_l
     assert 85 <= sum(admitted) <= 100
     clock.now += 1
     assert sum([await calls(workers[i % 3], principal(1), "/api", 1) for i in range(30)]) == 30  # a new window
+
+
+class SlowStore(CountingStore):
+    """A counting store whose increments take a round trip's time (as Redis's do)."""
+
+    async def incr(self, key: str, amount: int = 1, *, expires_in: float | None = None) -> int:
+        await asyncio.sleep(0.002)
+        return await super().incr(key, amount, expires_in=expires_in)
+
+
+async def test_calls_arriving_together_wait_for_one_share_instead_of_each_taking_one() -> None:
+    store = SlowStore()
+    limiter = RateLimiter(store, per_api_qps=10_000, corp_qps=0, clock=Clock())
+    allowed = await asyncio.gather(*(calls(limiter, principal(1), "/api", 1) for _ in range(300)))
+    assert sum(allowed) == 300  # none refused: 300 calls of a 10,000 budget
+    assert store.increments[0] == 1  # one share of 500 taken for all of them

@@ -24,6 +24,7 @@ corp's is ``ZIDA_RATE_LIMIT_CORP_QPS`` (0: none). Calls without a caller (token 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -42,13 +43,16 @@ LEASE_PARTS = 20
 
 
 class _Lease:
-    """What a process may still admit of one counter's window without asking the store."""
+    """What this process may still admit of one counter's window without asking the store (``taking``: a share
+    being taken right now, which the other calls of the moment wait for instead of each taking one)."""
 
-    __slots__ = ("left", "second")
+    __slots__ = ("left", "second", "spent", "taking")
 
-    def __init__(self, second: int, left: int) -> None:
+    def __init__(self, second: int) -> None:
         self.second = second
-        self.left = left
+        self.left = 0
+        self.spent = False  # the window's budget is gone: refused without asking the store again
+        self.taking: asyncio.Future[None] | None = None
 
 
 class RateLimiter:
@@ -63,21 +67,36 @@ class RateLimiter:
 
     async def _admit(self, counter: str, second: int, limit: int) -> bool:
         """Whether one more call fits ``counter``'s budget of ``limit`` in ``second``, from this process's share
-        (taken from the store when spent)."""
-        lease = self._leases.get(counter)
-        if lease is not None and lease.second == second:
+        (taken from the store when spent, by one call at a time: the calls arriving meanwhile wait for it)."""
+        while True:
+            lease = self._leases.get(counter)
+            if lease is None or lease.second < second:
+                if len(self._leases) > 10_000:  # counters of past windows: dropped now and then
+                    self._leases = {k: v for k, v in self._leases.items() if v.second >= second}
+                lease = self._leases[counter] = _Lease(second)
+            elif lease.second > second:
+                return False  # the clock stepped back: this window is over for us
             if lease.left > 0:
                 lease.left -= 1
                 return True
-        elif lease is not None and lease.second > second:
-            return False  # the clock stepped back: this window is over for us
-        share = max(1, limit // LEASE_PARTS)
-        taken = await self.store.incr(f"{counter}|{second}", share, expires_in=2)
-        granted = min(share, limit - (taken - share))  # what was left of the budget when we asked
-        if len(self._leases) > 10_000:  # counters of past windows: dropped now and then
-            self._leases = {k: v for k, v in self._leases.items() if v.second >= second}
-        self._leases[counter] = _Lease(second, max(0, granted - 1))
-        return granted > 0
+            if lease.spent:
+                return False
+            if lease.taking is not None:
+                await asyncio.shield(lease.taking)
+                continue
+            taking = lease.taking = asyncio.get_running_loop().create_future()
+            try:
+                share = max(1, limit // LEASE_PARTS)
+                taken = await self.store.incr(f"{counter}|{second}", share, expires_in=2)
+                granted = min(share, limit - (taken - share))  # what was left of the budget when we asked
+                if granted > 0:
+                    lease.left += granted
+                else:
+                    lease.spent = True
+            finally:
+                lease.taking = None
+                if not taking.done():
+                    taking.set_result(None)
 
     async def check(self, principal: Principal | None, api: str) -> None:
         """Count one call of ``principal`` to ``api``; ``RateLimited`` when it is over a limit."""
