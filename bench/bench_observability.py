@@ -38,7 +38,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_records import APP, LUA, SECRET, database_url, free_port, prepare, settle  # noqa: E402
+from bench_records import APP, LUA, SECRET, database_url, free_port, prepare, run_wrk, settle  # noqa: E402
 
 REDIS_URL = "redis://127.0.0.1:6379/12"
 CONFIGS: dict[str, dict[str, str]] = {
@@ -68,24 +68,7 @@ def start(env: dict[str, str], workers: int, log: Path) -> tuple[subprocess.Pope
 def wrk(url: str, lua: Path, env: dict[str, str], args: argparse.Namespace) -> dict[str, float]:
     """One wrk run (after the machine settled, at most ``--settle`` seconds): requests/s, p50/p99 ms, non-2xx."""
     settle(args.settle)
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{args.connections}", f"-d{args.duration}s", "--latency", "-s", str(lua), url],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        check=True,
-    ).stdout
-
-    def ms(label: str) -> float:
-        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        if not m:
-            return float("nan")
-        number, unit = float(m.group(1)), m.group(2)
-        return number / 1000 if unit == "us" else number * 1000 if unit == "s" else number
-
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": ms("50"), "p99": ms("99"), "non2xx": float(errors.group(1)) if errors else 0.0}
+    return run_wrk(url, lua, env, args.duration, args.connections)
 
 
 def counted(port: int) -> float:

@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import re
 import secrets
 import statistics
 import subprocess
@@ -43,6 +41,7 @@ from bench_records import (
     free_port,
     prepare,
     record,
+    run_wrk,
     settle,
     start,
 )
@@ -54,24 +53,7 @@ def wrk(url: str, lua: Path, env: dict[str, str], duration: int, connections: in
     """One wrk run (after the machine settled, unless ``quiet`` is False): requests/s, p50/p99 ms, non-2xx."""
     if quiet:
         settle()
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(lua), url],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        check=True,
-    ).stdout
-
-    def ms(label: str) -> float:
-        m = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        if not m:
-            return float("nan")
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": rps, "p50": ms("50"), "p99": ms("99"), "non2xx": float(errors.group(1)) if errors else 0.0}
+    return run_wrk(url, lua, env, duration, connections)
 
 
 def servers(workers: int, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], subprocess.Popen[bytes], int, int]:

@@ -45,12 +45,13 @@ def _with_schema(url: str, schema: str) -> str:
 
 
 @contextmanager
-def fresh_database(directory: Path) -> Iterator[str]:
-    """A migrated, empty database (a new PostgreSQL schema, dropped after; or a SQLite file in ``directory``)."""
+def fresh_database(directory: Path, revision: str = "heads") -> Iterator[str]:
+    """A migrated, empty database (a new PostgreSQL schema, dropped after; or a SQLite file in ``directory``), at
+    ``revision`` (the latest by default)."""
     if is_postgres(TEST_DATABASE):
         schema = "zt_" + secrets.token_hex(6)
         url = _with_schema(TEST_DATABASE, schema)
-        upgrade(url)
+        upgrade(url, revision)
         try:
             yield url
         finally:
@@ -60,7 +61,7 @@ def fresh_database(directory: Path) -> Iterator[str]:
             engine.dispose()
     else:
         url = f"sqlite:///{directory / 'zida.db'}"
-        upgrade(url)
+        upgrade(url, revision)
         yield url
 
 
@@ -152,16 +153,18 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """``zida serve`` in a child process (on ``port``, or a free one)."""
+    """``zida serve`` in a child process (on ``port``, or a free one; ``workers`` processes sharing it)."""
 
-    def __init__(self, database_url: str, port: int | None = None, **env: str) -> None:
+    def __init__(self, database_url: str, port: int | None = None, *, workers: int = 1, **env: str) -> None:
         self.port = port or free_port()
         self.endpoint = f"127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "zida.cli", "serve", "--port", str(self.port), "--log-level", "warning"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "zida.cli", "serve", "--port", str(self.port), "--log-level", "warning"],
+            command + (["--workers", str(workers)] if workers > 1 else []),
             env={**os.environ, "ZIDA_DATABASE_URL": database_url, "ZIDA_SECRET_KEY": SECRET_KEY, **env},
         )
-        deadline = time.monotonic() + 30
+        wait = 30 * workers
+        deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"zida serve exited with {self.proc.returncode}")
@@ -171,7 +174,7 @@ class ServerProcess:
             except httpx.HTTPError:
                 time.sleep(0.1)
         self.stop()
-        raise RuntimeError("zida serve did not become healthy in 30 s")
+        raise RuntimeError(f"zida serve did not become healthy in {wait} s")
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -30,7 +30,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import SECRET_KEY, TEST_DATABASE, ServerProcess, free_port, fresh_database
+from tests.conftest import TEST_DATABASE, ServerProcess, fresh_database
 from tests.stores import TEST_REDIS_URL, connect_redis, drop_keys, random_prefix
 from tests.test_cli import zida
 from zida.db.database import is_postgres
@@ -71,29 +71,6 @@ BUNDLE = {
 }
 
 
-class WorkersProcess(ServerProcess):
-    """``zida serve --workers 2``: one host whose two processes share the port."""
-
-    def __init__(self, database_url: str, **env: str) -> None:
-        self.port = free_port()
-        self.endpoint = f"127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "zida.cli", "serve", "--port", str(self.port), "--workers", "2"]
-        self.proc = subprocess.Popen(
-            [*command, "--log-level", "warning"],
-            env={**os.environ, "ZIDA_DATABASE_URL": database_url, "ZIDA_SECRET_KEY": SECRET_KEY, **env},
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, f"zida serve --workers 2 exited with {self.proc.returncode}"
-            try:
-                if httpx.get(f"http://{self.endpoint}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("zida serve --workers 2 did not become healthy")
-
-
 @pytest.fixture(scope="module")
 def url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     async def probe() -> None:
@@ -118,7 +95,7 @@ def hosts(url: str) -> Iterator[list[str]]:
     try:
         servers.append(ServerProcess(url, **env))
         servers.append(ServerProcess(url, **env))
-        servers.append(WorkersProcess(url, **env))
+        servers.append(ServerProcess(url, workers=2, **env))  # one host whose two processes share the port
         yield [f"http://{s.endpoint}" for s in servers]
     finally:
         for s in servers:

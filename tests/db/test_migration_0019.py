@@ -3,7 +3,6 @@ client's ``source_id`` is unique per creator for every to-do."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,29 +10,15 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from tests.conftest import TEST_DATABASE, _with_schema
-from zida.db.database import is_postgres
+from tests.conftest import fresh_database
 from zida.db.migrate import sync_engine, upgrade
 
 
 @pytest.fixture
 def at_0018(tmp_path: Path) -> Iterator[str]:
     """A database migrated to 0018 (a new PostgreSQL schema, dropped after; or a SQLite file)."""
-    if not is_postgres(TEST_DATABASE):
-        url = f"sqlite:///{tmp_path / 'old.db'}"
-        upgrade(url, "0018")
+    with fresh_database(tmp_path, "0018") as url:
         yield url
-        return
-    schema = "zt_" + secrets.token_hex(6)
-    url = _with_schema(TEST_DATABASE, schema)
-    upgrade(url, "0018")
-    try:
-        yield url
-    finally:
-        engine = sync_engine(TEST_DATABASE)
-        with engine.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        engine.dispose()
 
 
 _TODO = (
