@@ -37,7 +37,10 @@ def console_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         load_fixture_bundle(url, "corp_console_other.yaml")
         files = directory / "files"
         files.mkdir()
-        server = ServerProcess(url, ZIDA_FILES_URL=f"file://{files}", ZIDA_CONSOLE="on")
+        # DingTalk-schedule callbacks give up after two quick retries (a failed delivery to redeliver in seconds).
+        server = ServerProcess(
+            url, ZIDA_FILES_URL=f"file://{files}", ZIDA_CONSOLE="on", ZIDA_CALLBACK_RETRY_SECONDS="0.2,0.2"
+        )
         try:
             yield f"http://{server.endpoint}"
         finally:

@@ -185,3 +185,51 @@ def test_apps_forms_fields_and_process_drawings(console_url: str) -> None:
     english = adm.get("/console/admin/apps?lang=en").text
     assert "Approver · Manager" in english and "Otherwise" in english
     adm.get("/console/admin/apps?lang=zh")
+
+
+def test_failed_deliveries_are_redelivered_by_an_admin(console_url: str) -> None:
+    """A receiver that was down gets the failed pushes again once an admin asks from the subscriptions page."""
+    token = _token(console_url, "console-events", "console-secret-events-01").json()["accessToken"]
+    api = {"authorization": f"Bearer {token}"}
+    receiver = Receiver("console-events")
+    made = httpx.post(
+        f"{console_url}/admin/v1/event-subscriptions",
+        json={"appKey": "console-events", "kind": "http", "tags": ["bpms_instance_change"], "url": receiver.url,
+              "token": TOKEN, "aesKey": AES_KEY, "schedule": "dingtalk"},
+        headers=api,
+        timeout=30,
+    )  # fmt: skip
+    assert made.status_code == 201, made.text
+    subscription = made.json()["id"]
+    adm = sign_in(console_url, "adm")
+    try:
+        receiver.mode = "down"  # 503: tried at once, then twice more 0.2 s apart (the test server's schedule), failed
+        _submit_claim(sign_in(console_url, "li"), "重推测试报销")
+        row = ""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            page = adm.get("/console/admin/subscriptions").text
+            row = next((r for r in page.split("<tr>") if "console-events" in r), "")
+            if f"/console/admin/subscriptions/{subscription}/redeliver" in row:
+                break
+            time.sleep(0.3)
+        assert f"/console/admin/subscriptions/{subscription}/redeliver" in row, row
+        failed = int(re.findall(r"<td>(\d+)</td>", row)[2])
+        assert failed >= 1 and not receiver.events()
+        path = f"/console/admin/subscriptions/{subscription}/redeliver"
+        # Not for a non-admin, nor another corp's admin, nor without the CSRF token: nothing is sent again.
+        assert sign_in(console_url, "li").post(path).status_code == 403
+        assert sign_in(console_url, "boss", OTHER_CORP).post(path).status_code == 404
+        assert adm.post(path, {"all": "1"}, csrf="").status_code == 403
+        assert adm.post("/console/admin/subscriptions/999999/redeliver").status_code == 404
+        assert adm.post("/console/admin/subscriptions/x/redeliver").status_code == 404
+        receiver.mode = "ok"
+        answer = adm.post(path)
+        assert answer.status_code == 303
+        assert answer.headers["location"] == f"/console/admin/subscriptions?redelivered={failed}"
+        assert f"已重新推送 {failed} 条" in adm.get(answer.headers["location"]).text
+        pushed = receiver.wait_for(failed, timeout=30)
+        assert len(pushed) == failed and {m.get("EventType") for m in pushed} == {"bpms_instance_change"}, pushed
+    finally:
+        httpx.delete(f"{console_url}/admin/v1/event-subscriptions/{subscription}", headers=api, timeout=30)
+        receiver.close()

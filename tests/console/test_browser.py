@@ -223,3 +223,30 @@ def test_records_table_export_and_remarks(context: Any, console_url: str) -> Non
         page.get_by_role("link", name="CSV").click()
     exported = Path(waiting.value.path()).read_bytes().decode("utf-8-sig")
     assert exported.index("note-a 便签") < exported.index("note-b 便签")
+
+
+def test_association_suggestions_cascade_and_edit_in_the_browser(context: Any, console_url: str) -> None:
+    """The association input suggests the linked form's records as one types (``console.js``), a cascade path is
+    chosen by its labels, and the saved record is edited from its page."""
+    from tests.console.conftest import sign_in as sign_in_over_http
+
+    li = sign_in_over_http(console_url, "li")
+    made = li.post("/console/forms/FORM-CONSOLE-SITE/new", {"f.textField_name": "浏览器站点"})
+    site = made.headers["location"].split("?")[0].rsplit("/", 1)[1]
+    page = context.new_page()
+    sign_in(page, console_url, "li")
+    page.goto(f"{console_url}/console/forms/FORM-CONSOLE-PLACES/new")
+    page.get_by_label("名称").fill("浏览器地点")
+    page.get_by_label("区域").select_option(label="浙江 / 杭州")
+    page.get_by_label("关联站点").press_sequentially("浏览器")
+    expect(page.locator("#list-in-associationFormField_ledger option")).to_have_count(1)
+    assert page.locator("#list-in-associationFormField_ledger option").get_attribute("value") == site
+    page.get_by_label("关联站点").fill(site)
+    page.get_by_role("button", name="提交").click()
+    page.wait_for_url(re.compile(r"/console/records/FINST"))
+    expect(page.locator("dl.values").first).to_contain_text("浙江 / 杭州")
+    page.get_by_role("link", name="编辑").click()
+    page.get_by_label("名称").fill("改过的地点")
+    page.get_by_role("button", name="保存").click()
+    page.wait_for_url(re.compile(r"saved=1"))
+    expect(page.locator("ol.history")).to_contain_text("改过的地点")

@@ -13,6 +13,7 @@ from tests.console.conftest import CORP, OTHER_CORP, PASSWORDS, SignedIn, csrf_o
 
 CLAIM = "FORM-CONSOLE-CLAIM"
 NOTE = "FORM-CONSOLE-NOTE"
+PLACES = "FORM-CONSOLE-PLACES"
 
 
 def _submit_claim(li: SignedIn, title: str) -> str:
@@ -54,6 +55,8 @@ def _pages(claim: str, note: str) -> list[str]:
         f"/console/forms/{CLAIM}/new",
         f"/console/forms/{CLAIM}/records",
         f"/console/records/{note}",
+        f"/console/records/{note}/edit",
+        f"/console/forms/{PLACES}/associations/associationFormField_ledger?q=站",
         "/console/people?q=王",
         "/console/departments?q=财务",
         f"/console/forms/{CLAIM}/export?format=csv",
@@ -76,6 +79,7 @@ ADMIN_ACTIONS = [
     "/console/admin/credentials",
     "/console/admin/credentials/console-all/revoke",
     "/console/admin/credentials/console-all/rotate",
+    "/console/admin/subscriptions/1/redeliver",
     "/console/admin/people",
     "/console/admin/people/wang",
     "/console/admin/people/wang/active",
@@ -95,6 +99,7 @@ def _actions(claim: str) -> list[str]:
         f"/console/forms/{NOTE}/new",
         "/console/files",
         f"/console/records/{claim}/remarks",
+        f"/console/records/{claim}/edit",
         "/console/inbox/read",
         *ADMIN_ACTIONS,
     ]
@@ -124,8 +129,11 @@ def test_another_corps_user_finds_nothing(console_url: str, claim: str, note: st
         f"/console/forms/{CLAIM}/records",
         f"/console/records/{note}",
         f"/console/records/{claim}",
+        f"/console/records/{claim}/edit",
+        f"/console/forms/{PLACES}/associations/associationFormField_ledger?q=站",
     ):
         assert other.get(path).status_code == 404, path
+    assert other.post(f"/console/records/{note}/edit", {"f.textField_title": "别家改的"}).status_code == 404
     acted = other.post(f"/console/approvals/{claim}", {"action": "agree", "task": "1"})
     assert acted.status_code == 404
     for action in ("urge", "terminate", "withdraw"):
@@ -144,6 +152,8 @@ def test_someone_outside_the_approval_may_not_see_or_act(console_url: str, claim
     assert out.get(f"/console/approvals/{claim}").status_code == 403
     assert out.get(f"/console/records/{claim}").status_code == 403
     assert out.get(f"/console/records/{note}").status_code == 403
+    assert out.get(f"/console/records/{note}/edit").status_code == 403
+    assert out.post(f"/console/records/{note}/edit", {"f.textField_title": "局外人改的"}).status_code == 403
     assert out.post(f"/console/records/{note}/remarks", {"content": "局外人评论"}).status_code == 403
     assert out.post(f"/console/approvals/{claim}", {"action": "terminate"}).status_code == 403
     assert "局外人评论" not in sign_in(console_url, "li").get(f"/console/records/{note}").text
@@ -214,6 +224,8 @@ def test_posts_without_the_right_csrf_token_change_nothing(console_url: str, cla
             answer = adm.post(path, {"name": "csrf 改的", "action": "deactivate", "scopes": "*"}, csrf=token)
             assert answer.status_code == 403, path
         assert adm.post(f"/console/records/{claim}/remarks", {"content": "csrf 评论"}, csrf=token).status_code == 403
+        edit = adm.post(f"/console/records/{claim}/edit", {"f.textField_title": "csrf 改的"}, csrf=token)
+        assert edit.status_code == 403
         assert adm.post("/console/inbox/read", {"id": "1"}, csrf=token).status_code == 403
     assert "已停用" not in adm.get("/console/admin/people/wang").text
     assert "csrf 改的" not in adm.get("/console/admin/departments").text
@@ -222,6 +234,7 @@ def test_posts_without_the_right_csrf_token_change_nothing(console_url: str, cla
     task = csrf_free_task_id(console_url, claim)
     assert wang.post(f"/console/approvals/{claim}", {"action": "agree", "task": task}, csrf="").status_code == 403
     assert "等待处理" in wang.get(f"/console/approvals/{claim}").text
+    assert "csrf 改的" not in wang.get(f"/console/records/{claim}").text
     # Signing in, too, needs the token (no login CSRF).
     with httpx.Client(base_url=console_url) as fresh:
         fresh.get("/console/signin")

@@ -13,19 +13,29 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
+from zida.clock import now_ms
 from zida.console.common import moment
 from zida.console.drawing import draw_process
 from zida.console.fields import label_of
 from zida.console.web import CONSOLE, Ctx, console_page, redirect, render, status_of
 from zida.core.access import credentials
 from zida.core.apps.queries import corp_apps
-from zida.core.errors import InvalidArgument, PermissionDenied, ZidaError
-from zida.core.events.delivery import delivery_counts
-from zida.core.events.subscriptions import list_subscriptions
+from zida.core.errors import InvalidArgument, NotFound, PermissionDenied, ZidaError
+from zida.core.events.delivery import delivery_counts, redeliver
+from zida.core.events.subscriptions import find_subscription, list_subscriptions
 from zida.core.principals import Scope
 from zida.core.workflow.definitions import load_definition
 
-__all__ = ["actor_of", "admin_only", "apps_page", "credentials_page", "revoke", "rotate", "subscriptions_page"]
+__all__ = [
+    "actor_of",
+    "admin_only",
+    "apps_page",
+    "credentials_page",
+    "redeliver_failed",
+    "revoke",
+    "rotate",
+    "subscriptions_page",
+]
 
 SCOPES = tuple(s.value for s in Scope)
 
@@ -127,6 +137,7 @@ async def subscriptions_page(ctx: Ctx) -> Response:
     counts = await delivery_counts(db, [s.pk for s in subscriptions])
     rows = [
         {
+            "id": s.pk,
             "client_id": s.client_id,
             "kind": s.kind,
             "url": s.url or "",
@@ -140,7 +151,25 @@ async def subscriptions_page(ctx: Ctx) -> Response:
         }
         for s in subscriptions
     ]
-    return render(ctx, "admin_subscriptions.html", subscriptions=rows)
+    redelivered = ctx.request.query_params.get("redelivered", "")
+    shown = int(redelivered) if redelivered.isascii() and redelivered.isdigit() and len(redelivered) < 10 else None
+    return render(ctx, "admin_subscriptions.html", subscriptions=rows, redelivered=shown)
+
+
+@console_page()
+async def redeliver_failed(ctx: Ctx) -> Response:
+    """Send every failed delivery of one of the corp's subscriptions again (POST): the core's ``redeliver``, the
+    admin API's ``/redeliver`` without ``ids``; the delivery worker is woken at once."""
+    admin_only(ctx)
+    raw = ctx.request.path_params["subscription_id"]
+    found = None
+    if raw.isascii() and raw.isdigit() and len(raw) <= 18:
+        found = await find_subscription(ctx.zida.db, ctx.zida.box, ctx.corp.pk, int(raw))
+    if found is None:
+        raise NotFound(f"event subscription {raw} does not exist", reason="event.subscription_not_found")
+    count = await redeliver(ctx.zida.db, found, None, now_ms())
+    ctx.zida.wake_events()
+    return redirect(f"{CONSOLE}/admin/subscriptions?redelivered={count}")
 
 
 @console_page()

@@ -1,7 +1,8 @@
 """Forms and records: fill in a form (a process form's submission starts its approval), find a form's records
 (searched on its indexed fields, sorted, paged, columns chosen: ``zida.console.search``) and export them (CSV or
-Excel, streamed: ``zida.console.tables``), a record's page with its history and remarks, files (upload, download)
-and the people picker.
+Excel, streamed: ``zida.console.tables``), a record's page with its history and remarks, editing a record (only the
+fields changed go to the core's update), files (upload, download), the people picker and the search behind an
+association field's suggestions.
 
 An export reads the search a batch of 200 records at a time (each batch one statement; time-ordered searches
 continue from where the last batch ended through the core's page cursors), so a record added or changed while a
@@ -23,21 +24,27 @@ from starlette.responses import Response, StreamingResponse
 from zida.console.common import PAGE_SIZE, Pager, moment, names_of, page_number
 from zida.console.fields import (
     Display,
+    associated_form,
+    changed_values,
     display_values,
+    entered_of,
     field_errors,
     label_of,
     message_of,
     parse_submission,
     referenced,
+    submitted_pairs,
     widgets,
 )
 from zida.console.search import EXPORT_BATCH, XLSX_MEDIA_TYPE, export_cell, table_search
 from zida.console.tables import Cell, CsvWriter, XlsxWriter
 from zida.console.web import CONSOLE, Ctx, console_page, redirect, render, status_of
+from zida.console.web import Form as WebForm
 from zida.core import forms as form_records
+from zida.core.access import policy
 from zida.core.apps.models import Field, Form
 from zida.core.apps.queries import find_form_definition
-from zida.core.errors import InvalidArgument, NotFound, ZidaError
+from zida.core.errors import InvalidArgument, NotFound, PermissionDenied, ZidaError
 from zida.core.files import repository as file_repository
 from zida.core.files.access import check_actor_may_read, uploader_of
 from zida.core.files.actions import Upload, upload_file
@@ -47,16 +54,19 @@ from zida.core.org.queries import search_departments, search_users
 from zida.core.org.repository import find_departments, list_departments
 from zida.core.principals import AppActor
 from zida.core.records import queries as record_queries
-from zida.core.records.filters import Page, RecordQuery
+from zida.core.records.filters import Condition, Page, RecordQuery
 from zida.core.records.history import OperationLog, list_operation_logs
 from zida.core.records.remarks import MAX_REMARK_LENGTH, list_remarks, save_remark
+from zida.core.workflow import store as workflow_store
 from zida.core.workflow.actions import start_instance
 from zida.dialects.files_http import check_body_length, file_response, multipart_file
 
 __all__ = [
     "add_remark",
+    "associations",
     "departments",
     "download",
+    "edit_record",
     "export_records",
     "fill",
     "find_records",
@@ -65,6 +75,7 @@ __all__ = [
     "upload",
 ]
 
+_MAX_LINKS = 50  # records one association field links to from the console (each is looked up)
 _LISTED_DEPARTMENTS = 300  # a department picker lists this many at first (and the chosen ones); search finds the rest
 
 
@@ -92,6 +103,7 @@ async def fill(ctx: Ctx) -> Response:
     status = 200
     if ctx.request.method == "POST":
         values, entered, errors = parse_submission(form, ctx.form, tz, ctx.lang)
+        await _resolve_associations(ctx, form, values, errors)
         checked = field_errors(form, {k: v for k, v in values.items() if k not in errors}, ctx.lang)
         errors = {**checked, **errors}
         if not errors:
@@ -112,11 +124,26 @@ async def fill(ctx: Ctx) -> Response:
                 problem, status = exc.message, status_of(exc)
         else:
             status = 400
+    return await _form_page(ctx, form, entered, errors, problem, status)
+
+
+async def _form_page(
+    ctx: Ctx,
+    form: Form,
+    entered: dict[str, Any],
+    errors: dict[str, str],
+    problem: str | None,
+    status: int,
+    *,
+    editing: Any = None,
+) -> Response:
+    """The fill-in page of ``form`` holding ``entered`` (``editing``: the record being edited)."""
+    db = ctx.zida.db
     file_ids = [
         i
         for f in form.fields
         for i in (entered.get(f.field_id) or [])
-        if f.component in ("AttachmentField", "ImageField")
+        if f.component in ("AttachmentField", "ImageField", "DigitalSignatureField")
     ]
     files = await file_repository.find_files(db, ctx.corp.pk, [i for i in file_ids if is_file_id(i)])
     chosen = {
@@ -141,11 +168,70 @@ async def fill(ctx: Ctx) -> Response:
         "fill.html",
         status,
         form=form,
-        title=form.title(ctx.lang),
+        title=ctx.t("record.edit_title", title=editing.title) if editing is not None else form.title(ctx.lang),
         widgets=widgets(form, ctx.lang, entered, errors, {i: f.name for i, f in files.items()}),
         departments=departments,
         problem=problem or (ctx.t("form.fix_errors") if errors else None),
+        action=f"{CONSOLE}/records/{editing.instance_id}/edit"
+        if editing is not None
+        else f"{CONSOLE}/forms/{form.form_uuid}/new",
+        submit=ctx.t("record.save") if editing is not None else ctx.t("form.submit"),
     )
+
+
+async def _resolve_associations(ctx: Ctx, form: Form, values: dict[str, Any], errors: dict[str, str]) -> None:
+    """Check that each record an association field names is one the user may read (of the associated form, when
+    the field names one), and store it as ``{instanceId, formUuid, title}``; the ids that are not: an error."""
+    db = ctx.zida.db
+    for f in form.fields:
+        items = values.get(f.field_id)
+        if f.component != "AssociationFormField" or not isinstance(items, list):
+            continue
+        linked, missing = [], []
+        if len(items) > _MAX_LINKS:
+            errors[f.field_id] = ctx.t("form.too_many_links", count=_MAX_LINKS)
+            values.pop(f.field_id, None)
+            continue
+        for item in items:
+            instance_id = str(item["instanceId"])
+            try:
+                actor = await _record_actor(ctx, instance_id)
+                found = await record_queries.readable_record(db, actor, instance_id)
+            except (NotFound, PermissionDenied, InvalidArgument):
+                missing.append(instance_id)
+                continue
+            if associated_form(f) not in (None, found.form_uuid):
+                missing.append(instance_id)
+                continue
+            linked.append({"instanceId": found.instance_id, "formUuid": found.form_uuid, "title": found.title})
+        if missing:
+            errors[f.field_id] = ctx.t("form.not_readable", ids=", ".join(missing)[:200])
+            values.pop(f.field_id, None)
+        else:
+            values[f.field_id] = linked
+
+
+@console_page()
+async def associations(ctx: Ctx) -> Response:
+    """Records an association field may link to whose title (or searched text field) contains ``q`` (at most 20,
+    those the user may read: the core's search of the associated form)."""
+    form, _ = await _form(ctx)
+    f = form.field(ctx.request.path_params["field_id"])
+    linked_uuid = associated_form(f) if f is not None and f.component == "AssociationFormField" else None
+    if linked_uuid is None:
+        raise NotFound("the field links to no form", reason="form.not_found")
+    definition = await find_form_definition(ctx.zida.db, ctx.corp.pk, linked_uuid)
+    word = ctx.request.query_params.get("q", "").strip()[:64]
+    if definition is None or not word:
+        return _json([])
+    linked = definition.form
+    actor = await ctx.actor(linked.app_pk)
+    text_field = _search_field(linked)
+    condition = Condition(text_field.field_id if text_field else "title", "like", word)
+    query = RecordQuery(filter=condition, page=Page(1, 20), with_total=False)
+    result = await form_records.search_records(ctx.zida.db, actor, linked, query)
+    shown = [(r, r.data.get(text_field.field_id) if text_field else None) for r in result.items]
+    return _json([{"id": r.instance_id, "name": f"{text} · {r.title}" if text else r.title} for r, text in shown])
 
 
 def _search_field(form: Form) -> Field | None:
@@ -335,7 +421,81 @@ async def _record_page(ctx: Ctx, instance_id: str, *, status: int = 200, error: 
         error=error,
         entered=ctx.form.get("content"),
         max_remark=MAX_REMARK_LENGTH,
+        may_edit=await _may_change(ctx, actor, rec),
     )
+
+
+async def _may_change(ctx: Ctx, actor: AppActor, rec: Any) -> bool:
+    """Whether the user may change the record's values: the access policy's rule (a process record's: its
+    approval's, the one its ``update_instance`` applies — its originator or a holder of a running task while it
+    runs, an app admin always)."""
+    running: frozenset[str] = frozenset()
+    if rec.process_instance_id is not None:
+        held = await workflow_store.running_assignees_of_records(ctx.zida.db, ctx.corp.pk, [rec.instance_id])
+        running = held.get(rec.instance_id, frozenset())
+    status = rec.instance_status if rec.process_instance_id is not None else None
+    return policy.can_change(
+        actor, originator=rec.originator_user_id, running_assignees=running, approval_status=status
+    )
+
+
+@console_page()
+async def edit_record(ctx: Ctx) -> Response:
+    """Change a record's values (GET the form holding them, POST the change) through the core's update — a
+    process record's through its approval's ``update_instance`` — with the API's rules of who may; only the fields
+    changed are sent, so what the console cannot enter (a signature, a serial number) is kept. The history row is
+    the core's."""
+    instance_id = ctx.request.path_params["instance_id"]
+    actor = await _record_actor(ctx, instance_id)
+    db, tz = ctx.zida.db, ctx.zida.settings.timezone
+    rec, form = await record_queries.get_form_instance(db, actor, instance_id)
+    if not await _may_change(ctx, actor, rec):
+        held = await workflow_store.running_assignees_of_records(db, ctx.corp.pk, [instance_id])
+        policy.check_changeable(
+            actor,
+            record_id=instance_id,
+            originator=rec.originator_user_id,
+            running_assignees=held.get(instance_id, frozenset()),
+            approval_status=rec.instance_status if rec.process_instance_id is not None else None,
+        )
+        raise PermissionDenied(f"user {ctx.user_id} may not change {instance_id}", reason="permission.denied")
+    current = entered_of(form, rec.data, tz)
+    for f in form.fields:  # shown as stored (never sent back)
+        if f.component == "SerialNumberField" and not current.get(f.field_id) and rec.serial_no:
+            current[f.field_id] = rec.serial_no
+    if ctx.request.method != "POST":
+        return await _form_page(ctx, form, current, {}, None, 200, editing=rec)
+    values, entered, errors = parse_submission(form, ctx.form, tz, ctx.lang)
+    # A stored value the console's inputs would not take (a country named otherwise through an API) is kept as it
+    # is while its input is left alone.
+    errors = {k: v for k, v in errors.items() if entered.get(k.split(".")[0]) != current.get(k.split(".")[0])}
+    entered.update({k: v for k, v in current.items() if k not in entered or form.field(k) is None})
+    for f in form.fields:
+        if f.component == "SerialNumberField":
+            entered[f.field_id] = current.get(f.field_id, "")
+    before, _, _ = parse_submission(form, WebForm(submitted_pairs(form, current)), tz, ctx.lang)
+    changes = changed_values(form, values, before)
+    await _resolve_associations(ctx, form, changes, errors)
+    checked = field_errors(form, {k: v for k, v in values.items() if k not in errors}, ctx.lang)
+    errors = {**{k: v for k, v in checked.items() if _field_of(form, k) is not None and k.split(".")[0] in changes},
+              **errors}  # fmt: skip
+    problem: str | None = None
+    status = 400
+    if not errors:
+        if not changes:
+            return redirect(f"{CONSOLE}/records/{instance_id}")
+        try:
+            await form_records.update_record(db, actor, instance_id, changes)
+            return redirect(f"{CONSOLE}/records/{instance_id}?saved=1")
+        except InvalidArgument as exc:
+            key = exc.details.get("field")
+            if isinstance(key, str) and _field_of(form, key) is not None:
+                errors[key] = message_of(exc, _field_of(form, key), ctx.lang)
+            else:
+                problem = exc.message
+        except ZidaError as exc:
+            problem, status = exc.message, status_of(exc)
+    return await _form_page(ctx, form, entered, errors, problem, status, editing=rec)
 
 
 @console_page()

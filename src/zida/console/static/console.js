@@ -92,14 +92,17 @@
   var timer = null;
   document.addEventListener("input", function (event) {
     var input = event.target;
-    if (!(input instanceof HTMLInputElement) || !input.hasAttribute("data-people")) return;
+    if (!(input instanceof HTMLInputElement)) return;
+    // data-people: users by name; data-suggest: the URL of another search answering [{id, name}] (records to link)
+    var source = input.hasAttribute("data-people") ? "/console/people" : input.getAttribute("data-suggest");
+    if (!source || source.indexOf("/console/") !== 0) return;
     var words = input.value.split(/[\s,，;；]+/);
     var word = words[words.length - 1];
     clearTimeout(timer);
     if (!word) return;
     timer = setTimeout(function () {
       var xhr = new XMLHttpRequest();
-      xhr.open("GET", "/console/people?q=" + encodeURIComponent(word));
+      xhr.open("GET", source + "?q=" + encodeURIComponent(word));
       xhr.onload = function () {
         if (xhr.status !== 200) return;
         var list = document.getElementById(input.getAttribute("list"));

@@ -9,7 +9,9 @@ list of link objects; TableField → list of row objects, each with a stable ``_
 
 Limits (``ValueLimits``, set from ``ZIDA_MAX_TEXT_CHARS`` … at startup): characters of one text value per
 component (TextField and SerialNumberField; TextareaField; EditorField and DigitalSignatureField, whose values
-are HTML or an image reference), in sub-table rows too (``form_data.too_long``), and bytes of one record's stored
+are HTML or an image reference: a Zida file id there, ``FILE-…``, must name a stored file of the corp, which the
+record's write marks attached as for an attachment, so it never expires and whoever reads the record may read it), in
+sub-table rows too (``form_data.too_long``), and bytes of one record's stored
 values as JSON, after an update is merged (``form_data.too_large``). Numbers given as text are ASCII decimal
 numbers only (``１２`` or ``١٢`` are not numbers here, although Python's ``float`` reads them).
 """
@@ -26,6 +28,7 @@ import orjson
 from zida.core.apps.models import Field
 from zida.core.errors import InvalidArgument
 from zida.core.files.attachments import FileMention, zida_file_of
+from zida.core.files.models import is_file_id
 from zida.ids import is_decimal, new_row_id
 
 __all__ = [
@@ -222,7 +225,12 @@ def _objects(f: Field, value: Any, required_any: tuple[str, ...]) -> list[dict[s
 
 def _normalize(f: Field, value: Any, refs: References, old_rows: dict[str, dict[str, Any]] | None) -> Any:
     comp = f.component
-    if comp in ("TextField", "TextareaField", "EditorField", "SerialNumberField", "DigitalSignatureField"):
+    if comp == "DigitalSignatureField":
+        text = _string(f, value)
+        if is_file_id(text):  # the signature's image is a Zida file: checked to exist and attached like an attachment
+            refs.files.append((text, {}, f.field_id))
+        return text
+    if comp in ("TextField", "TextareaField", "EditorField", "SerialNumberField"):
         return _string(f, value)
     if comp in ("NumberField", "RateField"):
         return _number(f, value)
