@@ -84,7 +84,8 @@ async def test_gc_follows_the_policy(fresh: Database, fresh_url: str, tmp_path: 
     await delete_form_instance(fresh, actor, gone.instance_id)
     orphan_key = f"c{actor.corp_pk}/FILE-0000000001{'A' * 22}"  # bytes no row names, from long ago
     await storage.write(orphan_key, _chunks(b"lost"))
-    fresh_orphan = f"c{actor.corp_pk}/{unattached.file_id[:-1]}Z"  # no row either, but just made: an upload in flight
+    # no row either, but just made: an upload in flight (a key next to a real one: its last letter changed)
+    fresh_orphan = f"c{actor.corp_pk}/{unattached.file_id[:-1]}{'Y' if unattached.file_id.endswith('Z') else 'Z'}"
     await storage.write(fresh_orphan, _chunks(b"in flight"))
 
     # Within the window nothing of the uploads is garbage.
