@@ -114,12 +114,7 @@ async def fill(ctx: Ctx) -> Response:
                 saved = await form_records.save_record(db, actor, form.form_uuid, values)
                 return redirect(f"{CONSOLE}/records/{saved.instance_id}?saved=1")
             except InvalidArgument as exc:
-                key = exc.details.get("field")
-                if isinstance(key, str) and _field_of(form, key) is not None:
-                    errors[key] = message_of(exc, _field_of(form, key), ctx.lang)
-                else:
-                    problem = exc.message
-                status = 400
+                problem, status = _place_error(form, exc, errors, ctx.lang), 400
             except ZidaError as exc:
                 problem, status = exc.message, status_of(exc)
         else:
@@ -488,14 +483,21 @@ async def edit_record(ctx: Ctx) -> Response:
             await form_records.update_record(db, actor, instance_id, changes)
             return redirect(f"{CONSOLE}/records/{instance_id}?saved=1")
         except InvalidArgument as exc:
-            key = exc.details.get("field")
-            if isinstance(key, str) and _field_of(form, key) is not None:
-                errors[key] = message_of(exc, _field_of(form, key), ctx.lang)
-            else:
-                problem = exc.message
+            problem = _place_error(form, exc, errors, ctx.lang)
         except ZidaError as exc:
             problem, status = exc.message, status_of(exc)
     return await _form_page(ctx, form, entered, errors, problem, status, editing=rec)
+
+
+def _place_error(form: Form, exc: InvalidArgument, errors: dict[str, str], lang: str) -> str | None:
+    """The core's refusal of a form's values next to the field it names (in ``errors``), or else the page's problem
+    (returned)."""
+    key = exc.details.get("field")
+    field = _field_of(form, key) if isinstance(key, str) else None
+    if field is None or not isinstance(key, str):
+        return exc.message
+    errors[key] = message_of(exc, field, lang)
+    return None
 
 
 @console_page()
