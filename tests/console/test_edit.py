@@ -99,7 +99,8 @@ def test_every_remaining_component_is_filled_with_the_cores_values(console_url: 
     assert values["cascadeSelectField_free"] == ["硬件", "存储"]
     linked = values["associationFormField_ledger"]
     assert isinstance(linked, list) and linked[0]["instanceId"] == site and linked[0]["formUuid"] == SITE
-    assert not values.get("serialNumberField_no")  # not the user's to write
+    number = values["serialNumberField_no"]  # required, not the user's to write: the form's rule numbered it
+    assert isinstance(number, str) and number.startswith("ZD-") and len(number) == 7
     assert values["digitalSignatureField_sign"] == signature  # the core's string: the file id, now attached
     shown = li.get(f"/console/records/{record_id}").text
     image = f'src="/console/records/{record_id}/files/{signature}?type=open"'
@@ -108,6 +109,7 @@ def test_every_remaining_component_is_filled_with_the_cores_values(console_url: 
     assert sign_in(console_url, "out").get(f"/console/records/{record_id}/files/{signature}").status_code == 403
     adm = sign_in(console_url, "adm")  # another reader of the record (an app admin) sees it too: it is attached
     assert adm.get(f"/console/records/{record_id}/files/{signature}").status_code == 200
+    assert number in shown and "SN-FORGED" not in shown
     assert "西湖区文三路 1 号" in shown and "CN, US" in shown and "浙江 / 杭州" in shown and "浙江省 / 杭州市" in shown
 
 

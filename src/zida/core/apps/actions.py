@@ -219,6 +219,13 @@ def _check_fields(fields: Sequence[Field], base: str, in_table: bool, seen: set[
             _check_fields(f.children, f"{at}.fields", True, seen, aliases)
         elif f.children:
             raise _schema_error(f"{at}.fields", "only a TableField has child fields")
+        if f.component == "SerialNumberField" and not in_table:
+            from zida.core.records.serials import RuleError, rule_of  # records build on apps, not the reverse
+
+            try:
+                rule_of(f, fields)
+            except RuleError as exc:
+                raise _schema_error(f"{at}.props.serialNumberRule", str(exc)) from None
         if f.options and f.component not in OPTION_COMPONENTS:
             raise _schema_error(f"{at}.options", f"{f.component} has no options")
         values: set[str] = set()

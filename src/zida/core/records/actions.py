@@ -36,6 +36,7 @@ from zida.core.records.changes import (
 from zida.core.records.filters import Filter, Page, RecordQuery
 from zida.core.records.models import FormInstance
 from zida.core.records.queries import scoped_query
+from zida.core.records.serials import assign_serials
 from zida.core.records.values import ROW_ID, References, normalize_values, refuse_internal_key
 from zida.db import Connection, Database
 
@@ -138,6 +139,7 @@ async def save_form_instance(db: Database, actor: AppActor, form_uuid: str, valu
         form = await get_form(tx, actor, form_uuid)
         _receipt_form(form)
         inst = new_record(actor, form, await validated(tx, actor.corp_pk, form, values), now_ms())
+        await assign_serials(tx, form, [inst])
         await insert_record(tx, actor, inst)
     return inst
 
@@ -179,6 +181,7 @@ async def save_form_instances(
                 continue
             items.append(new_record(actor, form, data, now))
             written.append(refs)
+        await assign_serials(tx, form, items)
         await store.insert_instances(tx, items)
         await attach_referenced(tx, written)
         await write_logs(tx, actor, [(i, "CREATE", created_changes(i)) for i in items], now)
@@ -332,6 +335,7 @@ async def upsert_form_instance_split(
             await write_logs(tx, actor, [(inst, "UPDATE", diff)], now)
             return inst.instance_id, False
         inst = new_record(actor, form, await validated(tx, actor.corp_pk, form, create_values), now)
+        await assign_serials(tx, form, [inst])
         await insert_record(tx, actor, inst)
         return inst.instance_id, True
 

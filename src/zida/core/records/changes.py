@@ -22,6 +22,7 @@ from zida.core.org.repository import find_departments, find_users
 from zida.core.principals import AppActor
 from zida.core.records import store
 from zida.core.records.models import FormInstance
+from zida.core.records.serials import record_serial
 from zida.core.records.values import References, is_empty, normalize_values
 from zida.db import Connection
 from zida.ids import new_form_instance_id
@@ -261,6 +262,7 @@ async def merge_values(
         if old != value:
             diff[key] = {"old": old, "new": value}
     inst.form_version = form.version
+    inst.serial_no = record_serial(form, inst.data)
     inst.data_version += 1
     inst.modifier_user_id = actor.user_id
     inst.modified_at = now

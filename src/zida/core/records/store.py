@@ -102,8 +102,10 @@ async def update_instance(conn: Connection, inst: FormInstance) -> None:
     """Write back the data and modification fields of an instance."""
     await conn.execute(
         f"UPDATE form_instance SET data = {conn.sql.json_param('data')}, data_version = :data_version,"
-        " form_version = :form_version, modifier_user_id = :modifier, modified_at = :modified_at WHERE id = :pk",
+        " form_version = :form_version, modifier_user_id = :modifier, modified_at = :modified_at,"
+        " serial_no = :serial_no WHERE id = :pk",
         {
+            "serial_no": inst.serial_no,
             "data": orjson.dumps(inst.data).decode(),
             "data_version": inst.data_version,
             "form_version": inst.form_version,

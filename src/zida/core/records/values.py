@@ -365,7 +365,8 @@ def normalize_values(
         out[key] = _normalize(f, value, refs, old_rows)
     if not partial:
         for f in fields:
-            if f.required and is_empty(out.get(f.field_id)):
+            # A top-level serial number left empty is generated when the record is created (core.records.serials).
+            if f.required and f.component != "SerialNumberField" and is_empty(out.get(f.field_id)):
                 raise _bad(f, "is required", "form_data.required")
     _check_record_size(out, current if partial else None)
     return out, refs

@@ -51,6 +51,8 @@ from zida.core.files.attachments import attach_files
 from zida.core.org.repository import find_departments, find_users
 from zida.core.principals import AppActor
 from zida.core.records import changes as record_changes
+from zida.core.records.models import FormInstance
+from zida.core.records.serials import assign_serials, serial_fields
 from zida.core.workflow import engine, own_flow, step_store
 from zida.core.workflow import store as repo
 from zida.core.workflow.definition import OriginatorChoice, ProcessDefinition
@@ -222,13 +224,12 @@ async def start_instance(
         finished_at=None if state.status == "running" else now,
         record=record,
     )
-    created = record_changes.record_event(actor, record, "CREATE", record_changes.created_changes(record), now)
-    record_created = step_store.NewEvent(created.topic, created.payload())
-    if db.sql.name == "postgresql" and draft_id is None:
+    numbered = bool(serial_fields(form))
+    if db.sql.name == "postgresql" and draft_id is None and not numbered:
         # One statement (a transaction by itself): the record, its log, the instance, its tasks, history, events.
         inst.pk = await step_store.reserve_instance_pk(db)
         step = step_of(inst, {}, effects, actor=actor.user_id, now=now, digital_sign=None)
-        step = replace(step, events=[record_created, *step.events])
+        step = replace(step, events=[_record_created(actor, record, now), *step.events])
         await step_store.insert_started_instance(
             db, inst, record_changes.record_insert_ctes(actor, record), step, attaching=attaching
         )
@@ -236,12 +237,21 @@ async def start_instance(
     async with db.transaction() as tx:
         if draft_id is not None and not await repo.delete_draft(tx, actor.corp_pk, actor.user_id, draft_id):
             raise Conflict(f"draft {draft_id} was submitted or deleted already", reason="draft.gone")
+        if numbered:  # the counter advances in the transaction that writes the record
+            await assign_serials(tx, form, [record])
         await record_changes.insert_record(tx, actor, record, with_event=False)
         await attach_files(tx, attaching)
         inst.pk = await repo.insert_process_instance(tx, inst)
         step = step_of(inst, {}, effects, actor=actor.user_id, now=now, digital_sign=None)
-        await step_store.write_effects(tx, inst, replace(step, events=[record_created, *step.events]))
+        await step_store.write_effects(
+            tx, inst, replace(step, events=[_record_created(actor, record, now), *step.events])
+        )
     return inst
+
+
+def _record_created(actor: AppActor, record: FormInstance, now: int) -> step_store.NewEvent:
+    created = record_changes.record_event(actor, record, "CREATE", record_changes.created_changes(record), now)
+    return step_store.NewEvent(created.topic, created.payload())
 
 
 def _check_choices(
