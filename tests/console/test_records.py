@@ -14,6 +14,7 @@ import openpyxl
 import pytest
 
 from tests.console.conftest import SignedIn, sign_in
+from zida.console.common import Pager
 
 LEDGER = "FORM-CONSOLE-LEDGER"
 APP = {"appType": "APP_CONSOLE", "systemToken": "ST-CONSOLE-SECRET", "userId": "adm"}
@@ -183,3 +184,15 @@ def test_record_history_and_remarks(console_url: str, adm: SignedIn, ledger: lis
     assert adm.post(f"/console/records/{record}/remarks", {"content": "x", "reply": "abc"}).status_code == 400
     assert adm.post(f"/console/records/{record}/remarks", {"content": "x", "reply": "999999"}).status_code == 404
     assert len(re.findall(r'id="remark-\d+"', adm.get(f"/console/records/{record}").text)) == 2
+
+
+def test_a_search_counted_only_so_far_says_so_and_still_pages_on() -> None:
+    """The records table's pager when the core stopped counting (``zida.console.records.COUNTED``): the counts
+    carry a +, and the next page stays reachable until a page ends the list."""
+    counted = Pager(3, 10_000, 20, "/console/forms/F/records?", at_least=True)
+    assert counted.label == ("500+", "10000+")
+    assert counted.next == "/console/forms/F/records?page=4" and counted.previous == "/console/forms/F/records?page=2"
+    past = Pager(501, 10_000, 20, "/console/forms/F/records?", at_least=True)
+    assert past.next == "/console/forms/F/records?page=502"
+    exact = Pager(25, 500, 20, "/console/forms/F/records?")
+    assert exact.label == ("25", "500") and exact.next is None

@@ -40,11 +40,18 @@ class Pager:
     total: int
     size: int
     base: str  # the URL without the page parameter, ending with ? or &
+    at_least: bool = False  # counting stopped at ``total``: there may be more, and more pages
 
     @property
     def pages(self) -> int:
-        """How many pages the list has (at least one)."""
+        """How many pages the list has (at least one; at least this many when ``at_least``)."""
         return max(1, -(-self.total // self.size))
+
+    @property
+    def label(self) -> tuple[str, str]:
+        """The page count and the item count as shown (with a + when counting stopped short)."""
+        more = "+" if self.at_least else ""
+        return f"{self.pages}{more}", f"{self.total}{more}"
 
     @property
     def previous(self) -> str | None:
@@ -54,7 +61,7 @@ class Pager:
     @property
     def next(self) -> str | None:
         """The next page's URL."""
-        return f"{self.base}page={self.number + 1}" if self.number < self.pages else None
+        return f"{self.base}page={self.number + 1}" if self.number < self.pages or self.at_least else None
 
 
 async def names_of(ctx: Ctx, user_ids: Iterable[str]) -> dict[str, str]:

@@ -255,6 +255,11 @@ async def _shown(
     ], names
 
 
+# A search that keeps more records than this says "10000+": counting every match of a broad search over a large form
+# would take longer than the page (the core counts at most this many plus one).
+COUNTED = 10_000
+
+
 @console_page()
 async def find_records(ctx: Ctx) -> Response:
     """A form's records the signed-in user may read: searched on its indexed fields, sorted, paged, with the
@@ -262,8 +267,13 @@ async def find_records(ctx: Ctx) -> Response:
     form, actor = await _form(ctx)
     number = page_number(ctx)
     table = table_search(ctx, form)
-    query = RecordQuery(filter=table.filter, sort=(table.sort,), page=Page(number, PAGE_SIZE))
+    query = RecordQuery(filter=table.filter, sort=(table.sort,), page=Page(number, PAGE_SIZE), count_limit=COUNTED + 1)
     result = await form_records.search_records(ctx.zida.db, actor, form, query)
+    total, at_least = result.total or 0, result.total == COUNTED + 1
+    if at_least and len(result.items) < PAGE_SIZE:  # a page past the counted ones that ends the list: exact
+        total, at_least = (number - 1) * PAGE_SIZE + len(result.items), False
+    elif at_least:
+        total = COUNTED
     shown, names = await _shown(ctx, table.columns, result.items, f"{CONSOLE}/records")
     rows = [
         {"id": rec.instance_id, "cells": cells, "originator": names.get(rec.originator_user_id, rec.originator_user_id),
@@ -282,7 +292,7 @@ async def find_records(ctx: Ctx) -> Response:
         rows=rows,
         all_columns=[(f.field_id, label_of(f, ctx.lang)) for f in form.fields],
         search_fields=[(f, label_of(f, ctx.lang), table.words.get(f.field_id, "")) for f in table.searchable],
-        pager=Pager(number, result.total or 0, PAGE_SIZE, table.url(records_url) + ("&" if table.params else "")),
+        pager=Pager(number, total, PAGE_SIZE, table.url(records_url) + ("&" if table.params else ""), at_least),
         export_query=table.query_string(),
     )
 

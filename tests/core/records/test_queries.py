@@ -193,6 +193,25 @@ async def test_pages_split_the_matches_in_order_and_the_total_counts_them_all(co
     assert len((await queries.search_form_instances(corp.db, adm, form, widest)).items) == 7
 
 
+async def test_a_count_limit_stops_counting_an_indexed_search_but_not_its_page(corp: Corp) -> None:
+    qty = secrets.randbelow(10**12) + 10**12  # a quantity only these records have (numberField_qty is searchable)
+    await corp.save("adm", marker(), 7, numberField_qty=qty)
+    adm, form = await corp.actor("adm"), await corp.form(STOCK)
+    same = Condition("numberField_qty", "eq", qty)
+    capped = RecordQuery(filter=same, page=Page(1, 5), count_limit=3)
+    result = await queries.search_form_instances(corp.db, adm, form, capped)
+    assert (result.total, len(result.items)) == (3, 5)  # at least 3; the page is whole
+    assert await queries.search_form_instance_ids(corp.db, adm, form, capped) == (
+        3,
+        [i.instance_id for i in result.items],
+    )
+    for limit in (7, 100, None):
+        query = RecordQuery(filter=same, page=Page(1, 5), count_limit=limit)
+        assert (await queries.search_form_instances(corp.db, adm, form, query)).total == 7
+    everything = RecordQuery(page=Page(1, 1), count_limit=3)  # the form's record count is known: exact
+    assert ((await queries.search_form_instances(corp.db, adm, form, everything)).total or 0) >= 7
+
+
 async def test_sub_table_rows_come_a_page_at_a_time(corp: Corp) -> None:
     (iid,) = await corp.save("li", marker(), tableField_moves=[{"textField_where": f"W{i}"} for i in range(12)])
     total, rows, form, table = await queries.list_sub_table_rows(

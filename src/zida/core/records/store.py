@@ -357,6 +357,13 @@ def _sort_only(query: RecordQuery) -> bool:
 async def _count(conn: Connection, form_pk: int, where: str, compiler: FilterCompiler, query: RecordQuery) -> int:
     if query.filter is None:
         return await count_form_instances(conn, form_pk)
+    if query.count_limit is not None:
+        return int(
+            await conn.fetchval(
+                f"SELECT count(*) FROM (SELECT 1 FROM form_instance WHERE {where} LIMIT :count_limit) counted",
+                {**compiler.params, "count_limit": query.count_limit},
+            )
+        )
     return int(await conn.fetchval(f"SELECT count(*) FROM form_instance WHERE {where}", compiler.params))
 
 

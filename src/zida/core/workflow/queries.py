@@ -121,7 +121,7 @@ def _process_query(
     if task_instance is not None:
         parts.append(Condition("process_instance_id", "eq", task_instance))
     combined = None if not parts else parts[0] if len(parts) == 1 else And(tuple(parts))
-    return RecordQuery(filter=combined, sort=query.sort, page=query.page, with_total=query.with_total)
+    return replace(query, filter=combined)
 
 
 async def _task_instance(conn: Connection, corp_pk: int, task_id: int | None) -> str | None:

@@ -136,3 +136,7 @@ class RecordQuery:
     sort: tuple[Sort, ...] = field(default_factory=tuple)
     page: Page = field(default_factory=Page)
     with_total: bool = True
+    # Count at most this many matches where counting would read them one by one (a total equal to the limit then
+    # means at least that many); a total the search knows anyway (the form's record count, a count made in the same
+    # scan) is exact whatever it is. None: always exact.
+    count_limit: int | None = None
