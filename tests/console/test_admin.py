@@ -204,18 +204,41 @@ def test_failed_deliveries_are_redelivered_by_an_admin(console_url: str) -> None
     adm = sign_in(console_url, "adm")
     try:
         receiver.mode = "down"  # 503: tried at once, then twice more 0.2 s apart (the test server's schedule), failed
-        _submit_claim(sign_in(console_url, "li"), "重推测试报销")
+        li = sign_in(console_url, "li")
+        _submit_claim(li, "重推测试报销")
+        _submit_claim(li, "重推测试报销二")
         row = ""
         deadline = time.monotonic() + 30
+        failed = 0
         while time.monotonic() < deadline:
             page = adm.get("/console/admin/subscriptions").text
             row = next((r for r in page.split("<tr>") if "console-events" in r), "")
-            if f"/console/admin/subscriptions/{subscription}/redeliver" in row:
+            found = re.search(rf'/console/admin/subscriptions/{subscription}/failed"[^>]*>(\d+)</a>', row)
+            failed = int(found.group(1)) if found else 0
+            if failed >= 2 and f"/console/admin/subscriptions/{subscription}/redeliver" in row:
                 break
             time.sleep(0.3)
-        assert f"/console/admin/subscriptions/{subscription}/redeliver" in row, row
-        failed = int(re.findall(r"<td>(\d+)</td>", row)[2])
-        assert failed >= 1 and not receiver.events()
+        assert failed >= 2 and f"/console/admin/subscriptions/{subscription}/redeliver" in row, row
+        assert not receiver.events()
+        # One failed delivery sent again from the subscription's failed list.
+        listing = adm.get(f"/console/admin/subscriptions/{subscription}/failed").text
+        ids = re.findall(rf"/console/admin/subscriptions/{subscription}/deliveries/(\d+)/redeliver", listing)
+        assert len(ids) == failed and "bpms_instance_change" in listing and "503" in listing, listing
+        one = f"/console/admin/subscriptions/{subscription}/deliveries/{ids[0]}/redeliver"
+        assert sign_in(console_url, "li").post(one).status_code == 403
+        assert sign_in(console_url, "boss", OTHER_CORP).post(one).status_code == 404
+        assert adm.post(one, {"one": "1"}, csrf="").status_code == 403
+        receiver.mode = "ok"
+        answer = adm.post(one)
+        assert answer.status_code == 303, answer.text
+        assert answer.headers["location"] == f"/console/admin/subscriptions/{subscription}/failed?redelivered=1"
+        assert len(receiver.wait_for(1, timeout=30)) == 1
+        assert adm.post(one).status_code == 404  # no longer a failed delivery
+        assert adm.post(f"/console/admin/subscriptions/{subscription}/deliveries/x/redeliver").status_code == 404
+        listing = adm.get(answer.headers["location"]).text
+        assert "已重新推送 1 条" in listing and f"/deliveries/{ids[0]}/redeliver" not in listing
+        receiver.mode = "down"
+        failed -= 1
         path = f"/console/admin/subscriptions/{subscription}/redeliver"
         # Not for a non-admin, nor another corp's admin, nor without the CSRF token: nothing is sent again.
         assert sign_in(console_url, "li").post(path).status_code == 403
@@ -228,8 +251,8 @@ def test_failed_deliveries_are_redelivered_by_an_admin(console_url: str) -> None
         assert answer.status_code == 303
         assert answer.headers["location"] == f"/console/admin/subscriptions?redelivered={failed}"
         assert f"已重新推送 {failed} 条" in adm.get(answer.headers["location"]).text
-        pushed = receiver.wait_for(failed, timeout=30)
-        assert len(pushed) == failed and {m.get("EventType") for m in pushed} == {"bpms_instance_change"}, pushed
+        pushed = receiver.wait_for(failed + 1, timeout=30)
+        assert len(pushed) == failed + 1 and {m.get("EventType") for m in pushed} == {"bpms_instance_change"}, pushed
     finally:
         httpx.delete(f"{console_url}/admin/v1/event-subscriptions/{subscription}", headers=api, timeout=30)
         receiver.close()

@@ -5,11 +5,14 @@ the API paths it must leave to the dialects."""
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
+from starlette.routing import Route
 
 from tests.console.conftest import CORP, OTHER_CORP, PASSWORDS, SignedIn, csrf_of, sign_in
+from zida.console.routes import routes
 
 CLAIM = "FORM-CONSOLE-CLAIM"
 NOTE = "FORM-CONSOLE-NOTE"
@@ -56,6 +59,7 @@ def _pages(claim: str, note: str) -> list[str]:
         f"/console/forms/{CLAIM}/records",
         f"/console/records/{note}",
         f"/console/records/{note}/edit",
+        f"/console/records/{note}/files/zf-none",
         f"/console/forms/{PLACES}/associations/associationFormField_ledger?q=站",
         "/console/people?q=王",
         "/console/departments?q=财务",
@@ -69,6 +73,8 @@ def _pages(claim: str, note: str) -> list[str]:
 ADMIN_PAGES = [
     "/console/admin/credentials",
     "/console/admin/subscriptions",
+    "/console/admin/subscriptions/1/failed",
+    "/console/admin/apps",
     "/console/admin/people",
     "/console/admin/people/new",
     "/console/admin/people/wang",
@@ -80,6 +86,7 @@ ADMIN_ACTIONS = [
     "/console/admin/credentials/console-all/revoke",
     "/console/admin/credentials/console-all/rotate",
     "/console/admin/subscriptions/1/redeliver",
+    "/console/admin/subscriptions/1/deliveries/1/redeliver",
     "/console/admin/people",
     "/console/admin/people/wang",
     "/console/admin/people/wang/active",
@@ -368,3 +375,20 @@ def test_the_console_can_be_switched_off() -> None:
 
     assert served(Settings(console_enabled=True)) == ["console"]
     assert served(Settings(console_enabled=False)) == []
+
+
+def test_the_matrix_covers_every_console_route() -> None:
+    """Every page and action of ``zida.console.routes`` is in the matrix above (the sign-in page, the root redirects
+    and the static files are open to everyone by design)."""
+    open_to_all = {"/", "/console", "/console/", "/console/signin"}
+    asked = {("GET", p.split("?")[0]) for p in _pages("FINST-X", "FINST-Y")}
+    asked |= {("POST", p) for p in _actions("FINST-X")}
+    missing = []
+    for route in routes():
+        if not isinstance(route, Route) or route.path in open_to_all:
+            continue
+        pattern = re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", route.path) + "$")
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            if not any(m == method and pattern.match(path) for m, path in asked):
+                missing.append(f"{method} {route.path}")
+    assert missing == []

@@ -21,8 +21,8 @@ from zida.console.web import CONSOLE, Ctx, console_page, redirect, render, statu
 from zida.core.access import credentials
 from zida.core.apps.queries import corp_apps
 from zida.core.errors import InvalidArgument, NotFound, PermissionDenied, ZidaError
-from zida.core.events.delivery import delivery_counts, redeliver
-from zida.core.events.subscriptions import find_subscription, list_subscriptions
+from zida.core.events.delivery import FAILED, delivery_counts, find_deliveries, redeliver
+from zida.core.events.subscriptions import Subscription, find_subscription, list_subscriptions
 from zida.core.principals import Scope
 from zida.core.workflow.definitions import load_definition
 
@@ -31,7 +31,9 @@ __all__ = [
     "admin_only",
     "apps_page",
     "credentials_page",
+    "failed_deliveries",
     "redeliver_failed",
+    "redeliver_one",
     "revoke",
     "rotate",
     "subscriptions_page",
@@ -156,20 +158,82 @@ async def subscriptions_page(ctx: Ctx) -> Response:
     return render(ctx, "admin_subscriptions.html", subscriptions=rows, redelivered=shown)
 
 
+def _number(raw: str) -> int | None:
+    """A path's or query's id, or None when it is not one."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+
+
+async def _subscription(ctx: Ctx) -> Subscription:
+    """The corp's subscription the path names (404 otherwise: another corp's is not there)."""
+    raw = ctx.request.path_params["subscription_id"]
+    number = _number(raw)
+    found = None if number is None else await find_subscription(ctx.zida.db, ctx.zida.box, ctx.corp.pk, number)
+    if found is None:
+        raise NotFound(f"event subscription {raw} does not exist", reason="event.subscription_not_found")
+    return found
+
+
 @console_page()
 async def redeliver_failed(ctx: Ctx) -> Response:
     """Send every failed delivery of one of the corp's subscriptions again (POST): the core's ``redeliver``, the
     admin API's ``/redeliver`` without ``ids``; the delivery worker is woken at once."""
     admin_only(ctx)
-    raw = ctx.request.path_params["subscription_id"]
-    found = None
-    if raw.isascii() and raw.isdigit() and len(raw) <= 18:
-        found = await find_subscription(ctx.zida.db, ctx.zida.box, ctx.corp.pk, int(raw))
-    if found is None:
-        raise NotFound(f"event subscription {raw} does not exist", reason="event.subscription_not_found")
+    found = await _subscription(ctx)
     count = await redeliver(ctx.zida.db, found, None, now_ms())
     ctx.zida.wake_events()
     return redirect(f"{CONSOLE}/admin/subscriptions?redelivered={count}")
+
+
+FAILED_PAGE = 50
+
+
+@console_page()
+async def failed_deliveries(ctx: Ctx) -> Response:
+    """A subscription's failed deliveries still retained, oldest first, 50 a page (``after``: the last id shown):
+    each event's type, object, time, attempts and last error, with a button that sends that one again."""
+    admin_only(ctx)
+    found = await _subscription(ctx)
+    after = _number(ctx.request.query_params.get("after", "0")) or 0
+    rows = await find_deliveries(ctx.zida.db, [found.pk], limit=FAILED_PAGE + 1, after_pk=after, status=FAILED)
+    shown = [
+        {
+            "id": d.pk,
+            "tag": d.tag,
+            "object": d.object_key,
+            "at": moment(ctx, d.event_time),
+            "attempts": d.attempts,
+            "last_error": d.last_error or "",
+        }
+        for d in rows[:FAILED_PAGE]
+    ]
+    more = rows[FAILED_PAGE - 1].pk if len(rows) > FAILED_PAGE else None
+    redelivered = _number(ctx.request.query_params.get("redelivered", ""))
+    return render(
+        ctx,
+        "admin_failed.html",
+        subscription={"id": found.pk, "client_id": found.client_id, "kind": found.kind, "url": found.url or ""},
+        deliveries=shown,
+        more=more,
+        redelivered=redelivered,
+    )
+
+
+@console_page()
+async def redeliver_one(ctx: Ctx) -> Response:
+    """Send one failed delivery of a subscription again (POST): the core's ``redeliver`` with its id, the admin API's
+    ``/redeliver`` with ``ids``. A delivery that is not a failed one of this subscription is not found."""
+    admin_only(ctx)
+    found = await _subscription(ctx)
+    raw = ctx.request.path_params["delivery_id"]
+    number = _number(raw)
+    count = 0 if number is None else await redeliver(ctx.zida.db, found, [number], now_ms())
+    if not count:
+        raise NotFound(
+            f"delivery {raw} is not a failed delivery of event subscription {found.pk}",
+            reason="event.delivery_not_found",
+        )
+    ctx.zida.wake_events()
+    return redirect(f"{CONSOLE}/admin/subscriptions/{found.pk}/failed?redelivered={count}")
 
 
 @console_page()

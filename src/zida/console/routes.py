@@ -40,6 +40,12 @@ def routes() -> list[BaseRoute]:
         Route(f"{c}/admin/credentials/{{client_id}}/rotate", admin.rotate, methods=["POST"]),
         Route(f"{c}/admin/subscriptions", admin.subscriptions_page, methods=["GET"]),
         Route(f"{c}/admin/subscriptions/{{subscription_id}}/redeliver", admin.redeliver_failed, methods=["POST"]),
+        Route(f"{c}/admin/subscriptions/{{subscription_id}}/failed", admin.failed_deliveries, methods=["GET"]),
+        Route(
+            f"{c}/admin/subscriptions/{{subscription_id}}/deliveries/{{delivery_id}}/redeliver",
+            admin.redeliver_one,
+            methods=["POST"],
+        ),
         Route(f"{c}/admin/apps", admin.apps_page, methods=["GET"]),
         Route(f"{c}/admin/people", org_admin.people_page, methods=["GET", "POST"]),
         Route(f"{c}/admin/people/{{user_id}}", org_admin.user_page, methods=["GET", "POST"]),
