@@ -16,6 +16,7 @@ from zida.core.audit import list_audit
 from zida.core.org.models import User
 from zida.core.org.repository import find_corp, get_user
 from zida.crypto import verify_secret
+from zida.org_import import import_users, read_users_csv
 
 CORP = "corpImport"
 BUNDLE = {
@@ -214,3 +215,27 @@ def test_a_big_file_shows_a_progress_bar(url: str, tmp_path: Path) -> None:
     assert len(bars) == 3  # not a terminal: a line per tenth reached (1,000, 2,000 and 2,500 of 2,500)
     found = users_of(url, "bulk02499")["bulk02499"]
     assert found is not None and found.manager_user_id == "bulk00249" and found.dept_ids == (3,)
+
+
+def test_an_admins_change_made_while_the_import_waits_is_kept(url: str) -> None:
+    """The import reads the users it keeps columns of inside its own transaction: a title an admin changed meanwhile
+    (committed while the import waited for his transaction) is kept, not overwritten with the value before it."""
+    rows, _ = read_users_csv("userId,name,mobile\nboss,老板,13911112222\n".encode())
+
+    async def go() -> None:
+        async with opened(url) as admin_db, opened(url) as import_db:
+            corp = await find_corp(admin_db, CORP)
+            assert corp is not None
+            async with admin_db.transaction() as tx:
+                await tx.execute(
+                    "UPDATE org_user SET title = :t WHERE corp_pk = :c AND user_id = 'boss'", {"t": "CTO", "c": corp.pk}
+                )
+                importing = asyncio.ensure_future(import_users(import_db, corp, rows))
+                await asyncio.sleep(0.5)
+                assert not importing.done()  # it waits for the admin's transaction
+            report = await importing
+            assert report.outcomes["updated"] == 1
+            boss = await get_user(admin_db, corp.pk, "boss")
+            assert boss is not None and (boss.title, boss.mobile) == ("CTO", "13911112222")
+
+    asyncio.run(go())

@@ -44,7 +44,7 @@ from zida.core.errors import InvalidArgument, ZidaError
 from zida.core.org.actions import MAX_ID, UserSpec, find_cycle, upsert_user
 from zida.core.org.models import CorpRef, User
 from zida.core.org.repository import list_departments, list_users
-from zida.db import Database
+from zida.db import Connection, Database
 
 __all__ = ["COLUMNS", "IGNORED_COLUMNS", "CsvUser", "ImportReport", "UsersCsvError", "import_users", "read_users_csv"]
 
@@ -214,12 +214,12 @@ def read_users_csv(data: bytes, source: str = "<csv>") -> tuple[list[CsvUser], t
     return users, ignored
 
 
-async def _existing_users(db: Database, corp: CorpRef) -> dict[str, User]:
+async def _existing_users(conn: Connection, corp: CorpRef) -> dict[str, User]:
     """Every user of the corp, deactivated ones too."""
     found: dict[str, User] = {}
     after = ""
     while True:
-        page = await list_users(db, corp.pk, after=after, limit=_PAGE)
+        page = await list_users(conn, corp.pk, after=after, limit=_PAGE)
         found.update((u.user_id, u) for u in page)
         if len(page) < _PAGE:
             return found
@@ -293,16 +293,23 @@ async def import_users(
     progress: Progress | None = None,
     progress_step: int = 1000,
 ) -> ImportReport:
-    """Check the file's users against the corp, then create or update them all in one transaction."""
-    existing = await _existing_users(db, corp)
-    dept_ids = {d.dept_id for d in await list_departments(db, corp.pk)}
-    specs = [_spec(row, existing.get(row.user_id)) for row in rows]
-    _check_references(rows, specs, existing, dept_ids, source)
+    """Check the file's users against the corp, then create or update them all, in one transaction.
+
+    What a line leaves empty is kept from the stored user as the transaction reads him: the corp's users are read
+    inside it (on PostgreSQL locked first, so an admin's change made meanwhile waits for the import instead of being
+    overwritten with what was read before it; SQLite's writer holds them already).
+    """
     report = ImportReport()
     actor = f"csv:{Path(source).name}"
     now = now_ms()
     total = len(rows)
     async with db.transaction() as tx:
+        if tx.sql.name == "postgresql":
+            await tx.execute("SELECT 1 FROM org_user WHERE corp_pk = :c FOR UPDATE", {"c": corp.pk})
+        existing = await _existing_users(tx, corp)
+        dept_ids = {d.dept_id for d in await list_departments(tx, corp.pk)}
+        specs = [_spec(row, existing.get(row.user_id)) for row in rows]
+        _check_references(rows, specs, existing, dept_ids, source)
         for n, (row, spec) in enumerate(zip(rows, specs, strict=True), 1):
             try:
                 outcome = await upsert_user(tx, corp, spec, actor=actor, now=now, references_checked=True)
