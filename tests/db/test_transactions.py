@@ -100,3 +100,14 @@ async def test_transactions_queued_behind_one_another_share_a_commit(db: Databas
         writer.set_trace_callback(None)
     assert await db.fetchval("SELECT count(*) FROM zt_tx_group") == 20
     assert 1 <= len(commits) <= 5, f"{len(commits)} COMMITs for 20 queued transactions"
+
+
+async def test_an_error_of_the_body_itself_passes_as_it_is_and_undoes_the_transaction(db: Database) -> None:
+    """A ``ConnectionError`` the caller's own code raises inside a transaction (an HTTP call it makes) is its error,
+    not the database's: it is not reported as the database being unreachable, and what the block wrote is undone."""
+    await _probe_table(db, "zt_tx_body")
+    with pytest.raises(ConnectionRefusedError, match="the receiver"):
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO zt_tx_body (name, n) VALUES ('undone', 1)")
+            raise ConnectionRefusedError("the receiver refused the connection")
+    assert await db.fetchval("SELECT count(*) FROM zt_tx_body WHERE name = 'undone'") == 0

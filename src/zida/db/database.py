@@ -926,13 +926,22 @@ def _unavailable() -> Unavailable:
     )
 
 
+class _Body:
+    """What a transaction's body raised: its own error, which its statements already reported as Zida does (a
+    ``ConnectionError`` of the caller's own, an HTTP call made inside the transaction, is not the database's)."""
+
+    raised: BaseException | None = None
+
+
 @asynccontextmanager
-async def _pg_errors(budget: float | None = None) -> AsyncIterator[None]:
+async def _pg_errors(budget: float | None = None, body: _Body | None = None) -> AsyncIterator[None]:
     """PostgreSQL's errors as Zida reports them (a race as Conflict, the budget and limits as TooExpensive, a lost
-    server as Unavailable)."""
+    server as Unavailable); what a transaction's ``body`` raised passes as it is."""
     try:
         yield
     except Exception as exc:
+        if body is not None and body.raised is exc:
+            raise
         if _unreachable(exc):
             raise _unavailable() from exc
         state = getattr(exc, "sqlstate", None)
@@ -1025,8 +1034,13 @@ class PostgresDatabase(_PgConn):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PgConn]:
-        async with _pg_errors(self._budget), self._pool.acquire() as conn, conn.transaction():
-            yield _PgConn(conn, self._budget)
+        body = _Body()
+        async with _pg_errors(self._budget, body), self._pool.acquire() as conn, conn.transaction():
+            try:
+                yield _PgConn(conn, self._budget)
+            except BaseException as exc:  # its statements' errors are reported already; a failed rollback is not
+                body.raised = exc
+                raise
 
     async def close(self) -> None:
         await self._pool.close()
