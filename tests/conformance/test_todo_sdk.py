@@ -324,7 +324,7 @@ def test_an_approval_task_keeps_its_assignees_todo(todos: Todos, flow: Flow) -> 
         [union["wang"]],
         union["li"],
     )
-    assert mine.detail_url.pc_url == f"/admin/v1/process-instances/{instance}"
+    assert mine.detail_url.pc_url == f"/console/approvals/{instance}"
     cards = todos.call(
         "query_org_todo_by_user", union["wang"], is_done=False, role_types=[["executor"]], credential=FLOW_ALL
     ).body.todo_cards

@@ -35,7 +35,7 @@ def check_common(flow: Flow, iid: str, events: list[dict[str, Any]], code: str, 
         assert (e["processInstanceId"], e["corpId"], e["processCode"], e["title"]) == (iid, CORP, code, title)
         assert e["bizCategoryId"] == ""
         if e["EventType"] == "bpms_instance_change":
-            assert e["createTime"] == created and e["url"] == f"/admin/v1/process-instances/{iid}"
+            assert e["createTime"] == created and e["url"] == f"/console/approvals/{iid}"
             keys = {"start": INSTANCE_START, "finish": INSTANCE_END | {"result"}}.get(e["type"], INSTANCE_END)
             assert set(e) == keys, e
             if e["type"] == "start":

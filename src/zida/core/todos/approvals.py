@@ -3,13 +3,14 @@
 Nothing is copied: an approval to-do is the task seen as a to-do, so the approval step writes no to-do rows (it
 cost about 6% of an approval's database and server time when it did) and the two can never disagree. Its id is
 ``approval-<taskId>``; subject the instance's title; creator the originator; the assignee its one executor;
-``source`` ``approval`` and ``source_id`` the task id; links to the instance's page in the admin API
-(``/admin/v1/process-instances/<id>``, as its events' ``url``); created when the task was, done when the task
-ended (completed, cancelled, transferred — its successor task is a to-do of its own —, returned, terminated),
-``modified_at`` then. Choice: every task counts, one the engine created and ended in the same step (an approver
-passed over automatically) too, as a to-do done at once. These to-dos have no audit rows or ``todo.*`` events of
-their own (their history is the instance's: operation records, ``task.*`` events); they have no participants,
-due time or priority, and they cannot be changed through the to-do actions (the task is executed instead).
+``source`` ``approval`` and ``source_id`` the task id; links to the approval's page in the console
+(``/console/approvals/<id>``, where its assignee acts on it; also its events' ``url``); created when the task was,
+done when the task ended (completed, cancelled, transferred — its successor task is a to-do of its own —,
+returned, terminated), ``modified_at`` then. Choice: every task counts, one the engine created and ended in the same
+step (an approver passed over automatically) too, as a to-do done at once. These to-dos have no audit rows or
+``todo.*`` events of their own (their history is the instance's: operation records, ``task.*`` events); they have no
+participants, due time or priority, and they cannot be changed through the to-do actions (the task is executed
+instead).
 
 :func:`approval_todo_source` is the query side: what ``zida.core.todos.queries`` selects them from and filters
 them with, keyed like client to-dos (their row id is the task id negated, so one keyset covers both kinds).
@@ -50,8 +51,9 @@ APPROVAL_TODO_FROM = (
 
 
 def instance_url(instance_id: str) -> str:
-    """The page of a process instance the to-dos and notifications of its approval link to."""
-    return f"/admin/v1/process-instances/{instance_id}"
+    """The page of a process instance its to-dos, notifications and events link to: the console's, where a person
+    reads and acts on it (a server with the console off answers 404 there; the admin API has the instance too)."""
+    return f"/console/approvals/{instance_id}"
 
 
 def approval_todo_id(task_id: int) -> str:

@@ -43,6 +43,7 @@ from typing import Any
 from zida.core.events.delivery import Rendered, event_key
 from zida.core.events.models import DomainEvent
 from zida.core.events.subscriptions import CALLBACK, STREAM, Subscription
+from zida.core.todos.approvals import instance_url
 
 __all__ = ["INSTANCE_EVENT", "KNOWN_TAGS", "OPT_IN_TAGS", "RECORD_EVENT", "TASK_EVENT", "render", "render_for"]
 
@@ -82,7 +83,7 @@ def render(event: DomainEvent) -> tuple[str, dict[str, Any]] | None:
         if "result" in data:
             payload["result"] = _RESULTS.get(data["result"], data["result"])
         payload["createTime"] = data.get("started_at")
-        payload["url"] = f"/admin/v1/process-instances/{event.object_id}"
+        payload["url"] = instance_url(event.object_id)
         if "finished_at" in data:
             payload["finishTime"] = data["finished_at"]
         return INSTANCE_EVENT, payload
