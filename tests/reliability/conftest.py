@@ -58,7 +58,7 @@ class Size:
     kill_rounds: int = 20 if LONG else 3
     kill_clients: int = 32
     fuzz_examples: int = 50 if LONG else 30  # per operation: ~400 operations
-    fuzz_minimum: int = 20_000 if LONG else 10_000  # requests the fuzzing run must have sent (issue 15: >= 10,000 in CI)
+    fuzz_minimum: int = 20_000 if LONG else 10_000  # requests the run must have sent (issue 15: >= 10,000 in CI)
     soak_seconds: float = 600.0 if LONG else 60.0
 
 

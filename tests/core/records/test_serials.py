@@ -222,6 +222,17 @@ async def test_a_number_given_by_an_import_is_kept_and_takes_no_number(corp: Ser
     assert after[("serialNumberField_kind", "")] == before[("serialNumberField_kind", "")] + 1
 
 
+async def test_a_serial_number_sent_empty_is_generated_but_not_cleared_by_an_update(corp: Serials) -> None:
+    data = await corp.save("sent empty", serialNumberField_no="", serialNumberField_plain=None)
+    assert parts(data["serialNumberField_no"])[0] == today() and data["serialNumberField_plain"].isdigit()
+    query = RecordQuery(filter=Condition("serialNumberField_no", "eq", data["serialNumberField_no"]))
+    (inst,) = (await queries.search_form_instances(corp.db, await corp.actor("adm"), await corp.form(), query)).items
+    with pytest.raises(InvalidArgument, match="serialNumberField_no"):
+        await records.update_form_instance(
+            corp.db, await corp.actor("adm"), inst.instance_id, {"serialNumberField_no": ""}
+        )
+
+
 async def test_a_refused_save_takes_no_number(corp: Serials) -> None:
     before = await corp.counted()
     with pytest.raises(InvalidArgument, match="textField_note"):

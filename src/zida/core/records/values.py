@@ -355,7 +355,7 @@ def normalize_values(
         if f is None:
             raise InvalidArgument(f"unknown field {_key(key)}", reason="form_data.unknown_field", field=_key(key))
         if is_empty(value):
-            if f.required:
+            if f.required and (partial or f.component != "SerialNumberField"):  # a new record's is generated
                 raise _bad(f, "is required and cannot be empty", "form_data.required")
             out[key] = None
             continue
