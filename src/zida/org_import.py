@@ -305,7 +305,7 @@ async def import_users(
     total = len(rows)
     async with db.transaction() as tx:
         if tx.sql.name == "postgresql":
-            await tx.execute("SELECT 1 FROM org_user WHERE corp_pk = :c FOR UPDATE", {"c": corp.pk})
+            await tx.execute("SELECT 1 FROM org_user WHERE corp_pk = :c ORDER BY id FOR UPDATE", {"c": corp.pk})
         existing = await _existing_users(tx, corp)
         dept_ids = {d.dept_id for d in await list_departments(tx, corp.pk)}
         specs = [_spec(row, existing.get(row.user_id)) for row in rows]

@@ -465,9 +465,6 @@ async def edit_record(ctx: Ctx) -> Response:
         )
         raise PermissionDenied(f"user {ctx.user_id} may not change {instance_id}", reason="permission.denied")
     current = entered_of(form, rec.data, tz)
-    for f in form.fields:  # shown as stored (never sent back)
-        if f.component == "SerialNumberField" and not current.get(f.field_id) and rec.serial_no:
-            current[f.field_id] = rec.serial_no
     if ctx.request.method != "POST":
         return await _form_page(ctx, form, current, {}, None, 200, editing=rec)
     values, entered, errors = parse_submission(form, ctx.form, tz, ctx.lang)

@@ -38,9 +38,9 @@ def today(at_ms: int | None = None) -> str:
     return datetime.fromtimestamp((at_ms or now_ms()) / 1000, EAST8).strftime("%Y%m%d")
 
 
-def day_period() -> str:
-    """The counter period of a daily counter today (UTC+8)."""
-    return datetime.fromtimestamp(now_ms() / 1000, EAST8).strftime("%Y-%m-%d")
+def day_period(at_ms: int) -> str:
+    """The counter period of a daily counter at ``at_ms`` (UTC+8)."""
+    return datetime.fromtimestamp(at_ms / 1000, EAST8).strftime("%Y-%m-%d")
 
 
 class Undo(Exception):
@@ -81,6 +81,21 @@ def test_the_default_rule_is_four_padded_digits_that_never_start_again() -> None
     assert rule.period(0) == rule.period(now_ms()) == ""
 
 
+def test_the_counter_starts_again_in_the_date_parts_time_zone() -> None:
+    f, fields = serial(
+        {
+            "serialNumberRule": [
+                {"ruleType": "date", "dateFormat": "yyMMdd", "timeZone": "+0"},
+                {"ruleType": "autoCount", "resetPeriod": "day"},
+            ]
+        }
+    )
+    rule = rule_of(f, fields)
+    evening = int(datetime(2026, 3, 2, 20, 0, tzinfo=UTC).timestamp() * 1000)  # 04:00 on the 3rd in UTC+8
+    night = int(datetime(2026, 3, 2, 23, 0, tzinfo=UTC).timestamp() * 1000)
+    assert rule.period(evening) == rule.period(night) and rule.render(1, night, {}) == "2603020001"
+
+
 def test_an_unfixed_counter_is_not_padded() -> None:
     f, fields = serial({"serialNumberRule": [{"ruleType": "autoCount", "digitCount": 6, "isFixed": False}]})
     assert rule_of(f, fields).render(7, 0, {}) == "7"
@@ -100,7 +115,8 @@ def test_an_unfixed_counter_is_not_padded() -> None:
 def test_a_counter_starts_again_each_period_in_its_time_zone(
     reset: str, first: tuple[int, ...], second: tuple[int, ...], same: bool
 ) -> None:
-    f, fields = serial({"serialNumberRule": [{"ruleType": "autoCount", "resetPeriod": reset, "timeZone": "+8"}]})
+    date = {"ruleType": "date", "dateFormat": "yyyyMMdd"}
+    f, fields = serial({"serialNumberRule": [date, {"ruleType": "autoCount", "resetPeriod": reset, "timeZone": "+8"}]})
     rule = rule_of(f, fields)
 
     def ms(parts: tuple[int, ...]) -> int:
@@ -123,6 +139,16 @@ def test_a_counter_starts_again_each_period_in_its_time_zone(
         ([{"ruleType": "autoCount"}, {"ruleType": "character", "content": ""}], "content"),
         ([{"ruleType": "autoCount"}, {"ruleType": "random"}], "ruleType 'random'"),
         ([{"ruleType": "autoCount"}, "BX"], "each part"),
+        ([{"ruleType": "autoCount", "resetPeriod": "day"}], "needs a date part showing the year, month and day"),
+        (
+            [{"ruleType": "date", "dateFormat": "yyyyMM"}, {"ruleType": "autoCount", "resetPeriod": "week"}],
+            "showing the year, month and day",
+        ),
+        ([{"ruleType": "date", "dateFormat": "MMdd"}, {"ruleType": "autoCount", "resetPeriod": "month"}], "year and"),
+        (
+            [{"ruleType": "date", "timeZone": "+0"}, {"ruleType": "autoCount", "resetPeriod": "day", "timeZone": "+8"}],
+            "same timeZone",
+        ),
     ],
 )
 def test_a_rule_that_cannot_be_followed_is_refused(rule: Any, problem: str) -> None:
@@ -148,6 +174,7 @@ def test_a_serial_number_inside_a_sub_table_is_plain_text() -> None:
 class Serials:
     def __init__(self, db: Database, corp_pk: int, app_pk: int) -> None:
         self.db, self.corp_pk, self.app_pk = db, corp_pk, app_pk
+        self.created_at = 0  # of the last record saved
 
     async def actor(self, user: str = "li") -> AppActor:
         return await app_actor(self.db, self.corp_pk, self.app_pk, user)
@@ -156,8 +183,12 @@ class Serials:
         return await get_form(self.db, await self.actor("adm"), form_uuid)
 
     async def save(self, note: str, **values: Any) -> dict[str, Any]:
+        """Save a claim; a number the server gave carries the day (UTC+8) the record was created in."""
         saved = await records.save_form_instance(self.db, await self.actor(), CLAIM, {"textField_note": note, **values})
         assert saved.serial_no == saved.data["serialNumberField_no"]
+        if "serialNumberField_no" not in values or not values["serialNumberField_no"]:
+            assert parts(saved.data["serialNumberField_no"])[0] == today(saved.created_at)
+        self.created_at = saved.created_at
         return saved.data
 
     async def counted(self, form_uuid: str = CLAIM) -> dict[tuple[str, str], int]:
@@ -193,7 +224,8 @@ async def test_a_saved_record_gets_the_next_number_of_each_serial_field(corp: Se
     first = await corp.save("one", selectField_kind="差旅")
     second = await corp.save("two")
     day, n = parts(first["serialNumberField_no"])
-    assert day == today() and parts(second["serialNumberField_no"]) == (day, n + 1)
+    next_day, m = parts(second["serialNumberField_no"])
+    assert m == (n + 1 if next_day == day else 1)  # a new day (16:00 UTC) starts the counter again
     assert int(second["serialNumberField_plain"]) == int(first["serialNumberField_plain"]) + 1
     assert len(first["serialNumberField_plain"]) >= 4
     kind, k = first["serialNumberField_kind"].split("-")
@@ -217,14 +249,15 @@ async def test_a_number_given_by_an_import_is_kept_and_takes_no_number(corp: Ser
     data = await corp.save("imported", serialNumberField_no="OLD-2019-0042", serialNumberField_plain="77")
     assert (data["serialNumberField_no"], data["serialNumberField_plain"]) == ("OLD-2019-0042", "77")
     after = await corp.counted()
-    assert after.get(("serialNumberField_no", day_period())) == before.get(("serialNumberField_no", day_period()))
-    assert after[("serialNumberField_plain", "")] == before[("serialNumberField_plain", "")]
-    assert after[("serialNumberField_kind", "")] == before[("serialNumberField_kind", "")] + 1
+    day = ("serialNumberField_no", day_period(corp.created_at))
+    assert after.get(day) == before.get(day)
+    assert after.get(("serialNumberField_plain", "")) == before.get(("serialNumberField_plain", ""))
+    assert after[("serialNumberField_kind", "")] == before.get(("serialNumberField_kind", ""), 6) + 1  # starts at 7
 
 
 async def test_a_serial_number_sent_empty_is_generated_but_not_cleared_by_an_update(corp: Serials) -> None:
     data = await corp.save("sent empty", serialNumberField_no="", serialNumberField_plain=None)
-    assert parts(data["serialNumberField_no"])[0] == today() and data["serialNumberField_plain"].isdigit()
+    assert data["serialNumberField_plain"].isdigit()  # and serialNumberField_no of its day (Serials.save)
     query = RecordQuery(filter=Condition("serialNumberField_no", "eq", data["serialNumberField_no"]))
     (inst,) = (await queries.search_form_instances(corp.db, await corp.actor("adm"), await corp.form(), query)).items
     with pytest.raises(InvalidArgument, match="serialNumberField_no"):
@@ -258,7 +291,7 @@ async def test_concurrent_saves_never_share_a_number_and_leave_no_gap(corp: Seri
     before = await corp.counted()
     saved = await asyncio.gather(*(corp.save(f"c{i}") for i in range(12)))
     numbers = sorted(int(d["serialNumberField_plain"]) for d in saved)
-    start = before[("serialNumberField_plain", "")] + 1
+    start = before.get(("serialNumberField_plain", ""), 0) + 1
     assert numbers == list(range(start, start + 12))
 
 
@@ -271,7 +304,8 @@ async def test_an_upsert_that_creates_numbers_the_record(corp: Serials) -> None:
     assert created
     (inst,) = await queries.get_form_instances(corp.db, await corp.actor("adm"), form, [instance_id])
     assert (
-        parts(inst.data["serialNumberField_no"])[0] == today() and inst.serial_no == inst.data["serialNumberField_no"]
+        parts(inst.data["serialNumberField_no"])[0] == today(inst.created_at)
+        and inst.serial_no == inst.data["serialNumberField_no"]
     )
 
 

@@ -181,9 +181,9 @@ async def save_form_instances(
                 continue
             items.append(new_record(actor, form, data, now))
             written.append(refs)
+        await attach_referenced(tx, written)  # before the counter's lock, in the order a single save takes them
         await assign_serials(tx, form, items)
         await store.insert_instances(tx, items)
-        await attach_referenced(tx, written)
         await write_logs(tx, actor, [(i, "CREATE", created_changes(i)) for i in items], now)
         result.ids = [i.instance_id for i in items]
         result.failures.sort(key=lambda f: f.index)

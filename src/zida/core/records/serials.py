@@ -10,8 +10,9 @@ as is): a list of parts joined in order, each with a ``ruleType``:
 * ``autoCount``: the form's counter for the field, ``digitCount`` digits (1-9, default 4) padded with zeros unless
   ``isFixed`` is false, past which it simply grows (9999 is followed by 10000); it starts at ``initialValue``
   (default 1) and starts again on each ``resetPeriod``: ``noClean`` (never, the default), ``day``, ``week``
-  (Monday), ``month`` or ``year``, in the part's ``timeZone``. Exactly one per rule: without it two records
-  could share a number;
+  (Monday), ``month`` or ``year``. Exactly one per rule: without it two records could share a number. A counter
+  that starts again needs a date part showing that period (a daily one: year, month and day), or the numbers of
+  two days would be the same; the counter and the date count in one time zone (given on either part);
 * ``form``: the value of another top-level field of the record (``formField``: a text, number, radio or select
   field), empty when the record leaves it empty.
 
@@ -19,21 +20,24 @@ A field without a rule counts like Yida's default: ``[{ruleType: autoCount, digi
 
 Choices where the platform is silent: the counter advances in the transaction that writes the record, so a refused
 or rolled-back submission takes no number (numbers are gap-free; concurrent submissions of one form wait for each
-other's commit on this counter only). A non-empty value the caller gives (an import from another system) is kept and
-takes no number. The record's own serial number (``serialNo`` / ``serialNumber`` in the Yida API) is the value of
-the form's first SerialNumberField. A SerialNumberField inside a sub-table is plain text: it is not generated.
+other's commit on this counter only). A non-empty value the caller gives (an import from another system; any caller
+who may save the record) is kept and takes no number, and nothing checks it against the numbers given: a counter
+starts at ``initialValue`` whatever numbers were imported, so a form taking over numbered records sets it past them.
+The record's own serial number (``serialNo`` / ``serialNumber`` in the Yida API) is the value of the form's first
+SerialNumberField. An approval's number is given once its route is chosen: a route condition on a SerialNumberField
+sees it empty. A SerialNumberField inside a sub-table is plain text: it is not generated.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from zida.core.apps.models import Field, Form
-from zida.core.errors import Misconfigured
+from zida.core.errors import Conflict
 from zida.core.records.models import FormInstance
 from zida.db import Connection
 
@@ -62,6 +66,7 @@ class Part:
     start: int = 1
     reset: str = "noClean"
     zone: timezone = timezone(timedelta(hours=8))
+    zone_given: bool = False
     field_id: str = ""
 
 
@@ -142,6 +147,7 @@ def _part(raw: Any, fields: Mapping[str, Field]) -> Part:
         raise RuleError("each part of serialNumberRule is an object with a ruleType")
     kind = raw.get("ruleType")
     zone = _zone(raw.get("timeZone"))
+    zone_given = raw.get("timeZone") not in (None, "")
     if kind == "character":
         content = raw.get("content")
         if not isinstance(content, str) or not content or len(content) > 32:
@@ -154,7 +160,7 @@ def _part(raw: Any, fields: Mapping[str, Field]) -> Part:
                 f"dateFormat {pattern!r} may use only yyyy, yy, MM, dd, HH, mm, ss and the separators - / _ . : space"
             )
         strftime = "".join(_STRFTIME.get(t, t) for t in _DATE_TOKENS.findall(pattern))
-        return Part("date", strftime=strftime, zone=zone)
+        return Part("date", strftime=strftime, zone=zone, zone_given=zone_given)
     if kind == "autoCount":
         reset = raw.get("resetPeriod") or "noClean"
         if reset not in _RESETS:
@@ -166,6 +172,7 @@ def _part(raw: Any, fields: Mapping[str, Field]) -> Part:
             start=_int(raw.get("initialValue"), "initialValue", 0, 999_999_999, 1),
             reset=reset,
             zone=zone,
+            zone_given=zone_given,
         )
     if kind == "form":
         field_id = raw.get("formField")
@@ -195,7 +202,33 @@ def rule_of(f: Field, fields: Sequence[Field]) -> SerialRule:
     counters = sum(p.kind == "autoCount" for p in parts)
     if counters != 1:
         raise RuleError(f"serialNumberRule needs exactly one autoCount part, not {counters}")
-    return SerialRule(parts)
+    return SerialRule(_one_zone(parts))
+
+
+# What a date part must show for a counter that starts again each period: the numbers of two periods then differ.
+_SHOWS = {"day": ("%d", "%m"), "week": ("%d", "%m"), "month": ("%m",), "year": ()}
+
+
+def _one_zone(parts: tuple[Part, ...]) -> tuple[Part, ...]:
+    """The parts with the date and the counter in one time zone (the one given on either; else +8), checked to tell
+    the counter's periods apart."""
+    timed = [p for p in parts if p.kind in ("date", "autoCount")]
+    given = {p.zone for p in timed if p.zone_given}
+    if len(given) > 1:
+        raise RuleError("the date parts and the autoCount part must have the same timeZone")
+    zone = given.pop() if given else timezone(timedelta(hours=8))
+    parts = tuple(replace(p, zone=zone) if p in timed else p for p in parts)
+    reset = next(p for p in parts if p.kind == "autoCount").reset
+    if reset != "noClean":
+        needed = ("%Y|%y", *_SHOWS[reset])
+        shown = [p.strftime for p in parts if p.kind == "date"]
+        if not any(all(any(t in s for t in need.split("|")) for need in needed) for s in shown):
+            showing = {"day": "year, month and day", "week": "year, month and day", "month": "year and month"}
+            raise RuleError(
+                f"a counter that starts again each {reset} needs a date part showing the {showing.get(reset, 'year')}"
+                " (dateFormat yyyyMMdd, yyyyMM or yyyy): otherwise two periods give the same numbers"
+            )
+    return parts
 
 
 def serial_fields(form: Form) -> list[tuple[Field, SerialRule]]:
@@ -205,9 +238,11 @@ def serial_fields(form: Form) -> list[tuple[Field, SerialRule]]:
         if f.component == SERIAL:
             try:
                 out.append((f, rule_of(f, form.fields)))
-            except RuleError as exc:  # the loader refuses such a rule; a form stored otherwise says what to correct
-                raise Misconfigured(
-                    f"the serial-number rule of {f.field_id} of {form.form_uuid} cannot be followed: {exc}"
+            except RuleError as exc:  # the loader refuses such a rule; a form stored before it says what to correct
+                raise Conflict(
+                    f"the serial-number rule of {f.field_id} of {form.form_uuid} cannot be followed: {exc};"
+                    " correct the form's rule and load it again",
+                    reason="form.invalid_serial_rule",
                 ) from None
     return out
 
