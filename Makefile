@@ -64,7 +64,7 @@ test-postgres: $(VENV)/.installed-dev $(WEDA_JS)/node_modules/.installed $(EVENT
 	ZIDA_TEST_DATABASE=$(TEST_PG_URL) $(BIN)/pytest
 
 ## make reliability: the proofs of README "Reliability" at full size (kill -9 x 20 rounds per database, PostgreSQL
-## restarted under load, >= 20,000 fuzzed requests, upgrade from the previous release, a 10-minute soak); about 30 min
+## restarted under load, >= 20,000 fuzzed requests, upgrade from the previous release, a 10-minute soak); ~15 min
 reliability: $(VENV)/.installed-dev
 	RELIABILITY_SIZE=long RELIABILITY_PG_URL=$(TEST_PG_URL) $(BIN)/pytest -m reliability tests/reliability
 
