@@ -193,6 +193,6 @@ def test_a_search_counted_only_so_far_says_so_and_still_pages_on() -> None:
     assert counted.label == ("500+", "10000+")
     assert counted.next == "/console/forms/F/records?page=4" and counted.previous == "/console/forms/F/records?page=2"
     past = Pager(501, 10_000, 20, "/console/forms/F/records?", at_least=True)
-    assert past.next == "/console/forms/F/records?page=502"
+    assert past.next == "/console/forms/F/records?page=502" and past.label == ("501+", "10001+")
     exact = Pager(25, 500, 20, "/console/forms/F/records?")
     assert exact.label == ("25", "500") and exact.next is None

@@ -50,8 +50,9 @@ class Pager:
     @property
     def label(self) -> tuple[str, str]:
         """The page count and the item count as shown (with a + when counting stopped short)."""
-        more = "+" if self.at_least else ""
-        return f"{self.pages}{more}", f"{self.total}{more}"
+        if not self.at_least:
+            return str(self.pages), str(self.total)
+        return f"{max(self.pages, self.number)}+", f"{max(self.total, (self.number - 1) * self.size + 1)}+"
 
     @property
     def previous(self) -> str | None:
