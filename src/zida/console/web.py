@@ -48,7 +48,7 @@ from zida.core.org.models import CorpRef, User
 from zida.core.org.queries import is_corp_admin
 from zida.core.org.repository import find_users
 from zida.core.principals import AppActor, Principal
-from zida.dialects.http import DialectMount, check_url, new_request_id, zida_of
+from zida.dialects.http import DialectMount, check_url, new_request_id, read_limited, zida_of
 
 __all__ = [
     "CONSOLE",
@@ -192,15 +192,9 @@ async def _read_form(request: Request, limit: int) -> Form:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         raise InvalidArgument("send the form as application/x-www-form-urlencoded", reason="request.bad_form")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise InvalidArgument(f"the form is larger than {limit} bytes", reason="request.too_large")
-        chunks.append(chunk)
+    body = await read_limited(request, limit, "the form")
     try:
-        text = b"".join(chunks).decode("ascii")
+        text = body.decode("ascii")
         pairs = parse_qsl(text, keep_blank_values=True, max_num_fields=_MAX_FORM_FIELDS, errors="strict")
     except (UnicodeDecodeError, ValueError):
         raise InvalidArgument("the form is not valid (UTF-8, at most 5000 fields)", reason="request.bad_form") from None

@@ -52,6 +52,7 @@ __all__ = [
     "json_depth_exceeds",
     "new_request_id",
     "read_json_object",
+    "read_limited",
     "refuse_nul",
     "retry_after",
     "zida_of",
@@ -243,17 +244,18 @@ def check_url(request: Request) -> None:
         raise _nul_error("query string")
 
 
-async def _read_limited(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it grows past ``limit`` bytes (a declared length is checked first)."""
+async def read_limited(request: Request, limit: int, what: str = "the request body") -> bytes:
+    """The body, refused as soon as it grows past ``limit`` bytes (a declared length is checked first); ``what``
+    names it in the message."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise InvalidArgument(f"the request body is larger than {limit} bytes", reason="request.too_large")
+        raise InvalidArgument(f"{what} is larger than {limit} bytes", reason="request.too_large")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise InvalidArgument(f"the request body is larger than {limit} bytes", reason="request.too_large")
+            raise InvalidArgument(f"{what} is larger than {limit} bytes", reason="request.too_large")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -262,7 +264,7 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     """The JSON object in the body (``{}`` for an empty body); malformed JSON, another JSON type, more than
     ``limit`` bytes, nesting past ``ZIDA_MAX_JSON_DEPTH``, a number no double holds or a NUL character are refused
     and nothing is done (``decode_json``)."""
-    raw = await _read_limited(request, limit)
+    raw = await read_limited(request, limit)
     if not raw.strip():
         return {}
     if b"\x00" in raw:
