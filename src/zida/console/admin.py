@@ -25,6 +25,7 @@ from zida.core.events.delivery import FAILED, delivery_counts, find_deliveries, 
 from zida.core.events.subscriptions import Subscription, find_subscription, list_subscriptions
 from zida.core.principals import Scope
 from zida.core.workflow.definitions import load_definition
+from zida.ids import is_decimal
 
 __all__ = [
     "actor_of",
@@ -154,13 +155,13 @@ async def subscriptions_page(ctx: Ctx) -> Response:
         for s in subscriptions
     ]
     redelivered = ctx.request.query_params.get("redelivered", "")
-    shown = int(redelivered) if redelivered.isascii() and redelivered.isdigit() and len(redelivered) < 10 else None
+    shown = int(redelivered) if is_decimal(redelivered, 9) else None
     return render(ctx, "admin_subscriptions.html", subscriptions=rows, redelivered=shown)
 
 
 def _number(raw: str) -> int | None:
     """A path's or query's id, or None when it is not one."""
-    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
+    return int(raw) if is_decimal(raw, 18) else None
 
 
 async def _subscription(ctx: Ctx) -> Subscription:

@@ -21,6 +21,7 @@ from zida.core.principals import AppActor
 from zida.core.workflow import actions
 from zida.core.workflow.definition import START_ACTIVITY_ID, ProcessDefinition
 from zida.core.workflow.queries import instance_app_pk, instance_history
+from zida.ids import is_decimal
 
 __all__ = ["approval"]
 
@@ -129,7 +130,7 @@ async def approval(ctx: Ctx) -> Response:
 
 
 def _task_id(raw: str) -> int:
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+    if not is_decimal(raw, 18):
         raise InvalidArgument("the task is not a task id", reason="argument.invalid", param="task")
     return int(raw)
 

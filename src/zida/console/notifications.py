@@ -21,6 +21,7 @@ from zida.core.errors import InvalidArgument
 from zida.core.messages.actions import mark_read
 from zida.core.messages.models import APPROVAL_SENDER, InboxItem
 from zida.core.messages.queries import inbox, unread_count
+from zida.ids import is_decimal
 
 __all__ = ["Notice", "mark_notifications_read", "notices", "unread"]
 
@@ -90,7 +91,7 @@ async def notices(ctx: Ctx) -> tuple[list[Notice], str | None]:
     raw = ctx.request.query_params.get("before", "")
     before = None
     if raw:
-        if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+        if not is_decimal(raw, 18):
             raise InvalidArgument("before must be a notification id", reason="argument.invalid", param="before")
         before = int(raw)
     items = await inbox(ctx.zida.db, ctx.corp.pk, ctx.user_id, before=before, limit=PAGE_SIZE + 1)
@@ -103,7 +104,7 @@ async def notices(ctx: Ctx) -> tuple[list[Notice], str | None]:
 async def mark_notifications_read(ctx: Ctx) -> Response:
     """Mark notifications of the signed-in user read (POST ``id``, repeated); others' are left alone."""
     raw = ctx.form.all("id")
-    if not raw or len(raw) > _MAX_IDS or not all(v.isascii() and v.isdigit() and len(v) <= 18 for v in raw):
+    if not raw or len(raw) > _MAX_IDS or not all(is_decimal(v, 18) for v in raw):
         raise InvalidArgument(f"name 1 to {_MAX_IDS} notifications", reason="argument.invalid", param="id")
     await mark_read(ctx.zida.db, ctx.corp, ctx.user_id, [int(v) for v in raw], actor=f"user:{ctx.user_id}")
     return redirect(f"{CONSOLE}/inbox?tab=notifications")

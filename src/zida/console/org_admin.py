@@ -20,6 +20,7 @@ from zida.core.errors import InvalidArgument, NotFound, ZidaError
 from zida.core.org import actions
 from zida.core.org.queries import search_users
 from zida.core.org.repository import find_roles, get_user, list_departments, page_users
+from zida.ids import is_decimal
 
 __all__ = [
     "delete_department",
@@ -41,7 +42,7 @@ def _optional(text: str) -> str | None:
 
 
 def _ids(values: list[str], param: str) -> tuple[int, ...]:
-    if not all(v.isascii() and v.isdigit() and len(v) <= 18 for v in values):
+    if not all(is_decimal(v, 18) for v in values):
         raise InvalidArgument(f"{param} must be ids", reason="argument.invalid", param=param)
     return tuple(dict.fromkeys(int(v) for v in values))
 

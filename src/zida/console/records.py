@@ -60,6 +60,7 @@ from zida.core.records.remarks import MAX_REMARK_LENGTH, list_remarks, save_rema
 from zida.core.workflow import store as workflow_store
 from zida.core.workflow.actions import start_instance
 from zida.dialects.files_http import check_body_length, file_response, multipart_file
+from zida.ids import is_decimal
 
 __all__ = [
     "add_remark",
@@ -517,7 +518,7 @@ async def record(ctx: Ctx) -> Response:
 def _reply_id(raw: str) -> int | None:
     if not raw:
         return None
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 18:
+    if not is_decimal(raw, 18):
         raise InvalidArgument("the comment replied to is not a comment id", reason="argument.invalid", param="reply")
     return int(raw)
 

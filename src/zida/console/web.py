@@ -49,6 +49,7 @@ from zida.core.org.queries import is_corp_admin
 from zida.core.org.repository import find_users
 from zida.core.principals import AppActor, Principal
 from zida.dialects.http import DialectMount, check_url, new_request_id, read_limited, zida_of
+from zida.ids import is_decimal
 
 __all__ = [
     "CONSOLE",
@@ -222,7 +223,7 @@ async def _session(ctx: Ctx) -> None:
 
 async def _renewed(ctx: Ctx, cause: Unauthenticated) -> Principal:
     corp, _, refresh = ctx.request.cookies.get(REFRESH_COOKIE, "").partition(":")
-    if not refresh or not (corp.isascii() and corp.isdigit() and len(corp) <= 18):
+    if not refresh or not is_decimal(corp, 18):
         raise cause
     signed = await ctx.zida.sessions.renew(int(corp), refresh)
     ttl = ctx.zida.settings
