@@ -22,7 +22,7 @@ from zida.core.access import credentials
 from zida.core.apps.queries import corp_apps
 from zida.core.errors import InvalidArgument, NotFound, PermissionDenied, ZidaError
 from zida.core.events.delivery import FAILED, delivery_counts, find_deliveries, redeliver
-from zida.core.events.subscriptions import Subscription, find_subscription, list_subscriptions
+from zida.core.events.subscriptions import Subscription, get_subscription, list_subscriptions
 from zida.core.principals import Scope
 from zida.core.workflow.definitions import load_definition
 from zida.ids import is_decimal
@@ -168,10 +168,9 @@ async def _subscription(ctx: Ctx) -> Subscription:
     """The corp's subscription the path names (404 otherwise: another corp's is not there)."""
     raw = ctx.request.path_params["subscription_id"]
     number = _number(raw)
-    found = None if number is None else await find_subscription(ctx.zida.db, ctx.zida.box, ctx.corp.pk, number)
-    if found is None:
+    if number is None:
         raise NotFound(f"event subscription {raw} does not exist", reason="event.subscription_not_found")
-    return found
+    return await get_subscription(ctx.zida.db, ctx.zida.box, ctx.corp.pk, number)
 
 
 @console_page()

@@ -50,6 +50,7 @@ __all__ = [
     "check_spec",
     "credential_subscription",
     "find_subscription",
+    "get_subscription",
     "list_subscriptions",
     "load_subscriptions",
     "register_subscription",
@@ -213,6 +214,14 @@ async def find_subscription(conn: Connection, box: SecretBox, corp_pk: int, pk: 
     """One subscription of the corp by id (None: unknown, or another corp's)."""
     row = await conn.fetchrow(f"SELECT {_COLUMNS}{_FROM} WHERE s.id = :id AND s.corp_pk = :c", {"id": pk, "c": corp_pk})
     return None if row is None else _subscription(row, box)
+
+
+async def get_subscription(conn: Connection, box: SecretBox, corp_pk: int, pk: int) -> Subscription:
+    """One subscription of the corp by id; ``NotFound`` when the corp has none of that id (another corp's too)."""
+    found = await find_subscription(conn, box, corp_pk, pk)
+    if found is None:
+        raise NotFound(f"event subscription {pk} does not exist", reason="event.subscription_not_found")
+    return found
 
 
 async def credential_subscription(

@@ -41,6 +41,7 @@ from zida.core.events.subscriptions import (
     SubscriptionSpec,
     check_spec,
     find_subscription,
+    get_subscription,
     list_subscriptions,
     register_subscription,
     remove_subscription,
@@ -100,10 +101,7 @@ def _view(sub: Subscription, counts: dict[str, int]) -> dict[str, Any]:
 
 async def _one(call: AdminCall) -> Subscription:
     pk = call.number("id", call.path["id"], minimum=1)
-    found = await find_subscription(call.zida.db, call.zida.box, call.principal.corp_pk, pk)
-    if found is None:
-        raise NotFound(f"event subscription {pk} does not exist", reason="event.subscription_not_found")
-    return found
+    return await get_subscription(call.zida.db, call.zida.box, call.principal.corp_pk, pk)
 
 
 async def _shown(call: AdminCall, pk: int) -> dict[str, Any]:
