@@ -379,10 +379,17 @@ async def settle(
     subscription's schedule or become ``failed`` (module docstring)."""
     if not delivered and not failed:
         return
+    # Each outcome writes the subscription's row before its deliveries' rows, the order in which deleting the
+    # subscription locks them (the row, then its deliveries by cascade): the two never wait on each other crosswise.
     async with db.transaction() as tx:
         if tx.sql.name == "postgresql" and (failed or subscription.failing_since is not None):
             await _lock_subscription(tx, subscription.pk)  # it may update pending deliveries a claim could take
         if delivered:
+            await tx.execute(
+                "UPDATE event_subscription SET last_delivered_at = :now, failing_since = NULL, failures = 0,"
+                " retry_at = NULL WHERE id = :s",
+                {"now": now, "s": subscription.pk},
+            )
             await _update_by_ids(
                 tx,
                 "event_delivery",
@@ -390,11 +397,6 @@ async def settle(
                 f" AND {_STILL_PENDING}",
                 [d.pk for d in delivered],
                 {"now": now},
-            )
-            await tx.execute(
-                "UPDATE event_subscription SET last_delivered_at = :now, failing_since = NULL, failures = 0,"
-                " retry_at = NULL WHERE id = :s",
-                {"now": now, "s": subscription.pk},
             )
             if subscription.failing_since is not None and subscription.schedule != DINGTALK_SCHEDULE:
                 # The receiver is back: what waited for it is due now, in order.
@@ -406,6 +408,10 @@ async def settle(
         if not failed:
             return
         if subscription.schedule == DINGTALK_SCHEDULE:
+            await tx.execute(
+                "UPDATE event_subscription SET last_error = :err WHERE id = :s",
+                {"err": failed[-1][1][:1000], "s": subscription.pk},
+            )
             for delivery, error in failed:
                 attempt = delivery.attempts + 1
                 retry = attempt - 1 < len(policy.dingtalk_retries)
@@ -421,14 +427,15 @@ async def settle(
                         "id": delivery.pk,
                     },
                 )
-            await tx.execute(
-                "UPDATE event_subscription SET last_error = :err WHERE id = :s",
-                {"err": failed[-1][1][:1000], "s": subscription.pk},
-            )
             return
         failures = 1 if subscription.failing_since is None else subscription.failures + 1
         retry_at = now + policy.backoff_ms(failures)
         window_ms = int(policy.retry_window_seconds * 1000)
+        await tx.execute(
+            "UPDATE event_subscription SET failing_since = COALESCE(failing_since, :now), failures = :f,"
+            " retry_at = :r, last_error = :err WHERE id = :s",
+            {"now": now, "f": failures, "r": retry_at, "err": failed[-1][1][:1000], "s": subscription.pk},
+        )
         for delivery, error in failed:
             expired = now - delivery.created_at >= window_ms
             await tx.execute(
@@ -442,11 +449,6 @@ async def settle(
                     "id": delivery.pk,
                 },
             )
-        await tx.execute(
-            "UPDATE event_subscription SET failing_since = COALESCE(failing_since, :now), failures = :f,"
-            " retry_at = :r, last_error = :err WHERE id = :s",
-            {"now": now, "f": failures, "r": retry_at, "err": failed[-1][1][:1000], "s": subscription.pk},
-        )
         # Nothing else goes to a failing receiver before its probe: the pending wait for the retry time.
         await tx.execute(
             "UPDATE event_delivery SET next_at = :r WHERE subscription_id = :s AND status = 'pending' AND next_at < :r",
@@ -533,14 +535,14 @@ async def redeliver(db: Database, subscription: Subscription, delivery_pks: Sequ
             return 0
         where += " AND id IN (" + ", ".join(str(int(pk)) for pk in delivery_pks) + ")"
     async with db.transaction() as tx:
+        await tx.execute(  # the subscription's row first, as settle and deleting it lock them
+            "UPDATE event_subscription SET failing_since = NULL, failures = 0, retry_at = NULL WHERE id = :s",
+            {"s": subscription.pk},
+        )
         count = await tx.execute(
             "UPDATE event_delivery SET status = 'pending', attempts = 0, next_at = :now, lease_until = 0,"
             f" finished_at = NULL, failure_read = :no, created_at = :now WHERE {where}",
             {"s": subscription.pk, "now": now, "no": False},
-        )
-        await tx.execute(
-            "UPDATE event_subscription SET failing_since = NULL, failures = 0, retry_at = NULL WHERE id = :s",
-            {"s": subscription.pk},
         )
     return int(count)
 
