@@ -70,3 +70,12 @@ def test_a_body_within_the_limit_is_served(small: str) -> None:
         small + "/v1.0/oauth2/accessToken", json={"appKey": "keyA-all", "appSecret": "secret-a-all-0001"}, timeout=10
     )
     assert response.status_code == 200 and response.json()["accessToken"], response.text
+
+
+def test_a_streamed_body_within_the_limit_is_served_whole(small: str) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"appKey": "keyA-all",'
+        yield b' "appSecret": "secret-a-all-0001"}'
+
+    response = httpx.post(small + "/v1.0/oauth2/accessToken", content=chunks(), timeout=10)
+    assert response.status_code == 200 and response.json()["accessToken"], response.text

@@ -161,11 +161,12 @@ def oapi_endpoint(permission: str | None, method: str) -> Callable[[Handler], Ca
         async def route(request: Request) -> Response:
             request_id = new_request_id()
             zida = zida_of(request)
+            path = request.scope["path"]  # not request.url, which rebuilds the whole URL
             try:
                 check_url(request)
                 if request.method != method:
                     raise InvalidArgument(
-                        f"{request.url.path} takes {method}",
+                        f"{path} takes {method}",
                         reason="request.method_get" if method == "GET" else "request.method_post",
                     )
                 body = await _body(request, zida.settings.max_body_bytes) if method == "POST" else {}
@@ -177,12 +178,12 @@ def oapi_endpoint(permission: str | None, method: str) -> Callable[[Handler], Ca
                 call = Call(request=request, zida=zida, body=body, principal=principal, path=request.path_params)
                 result = await handler(call)
             except ZidaError as exc:
-                return _error_response(exc, request_id, request.url.path)
+                return _error_response(exc, request_id, path)
             except Exception:
-                log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, request_id)
+                log.exception("unhandled error in %s %s (request %s)", request.method, path, request_id)
                 return ERRORS.unhandled(request_id)
             answer = {"errcode": 0, "errmsg": "ok", **(result or {})}
-            if request.url.path.startswith("/topapi/"):
+            if path.startswith("/topapi/"):
                 answer["request_id"] = request_id
             return _json(answer)
 
