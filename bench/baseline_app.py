@@ -537,6 +537,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # As durable as Zida's commits (zida.db.database: ZIDA_SQLITE_SYNCHRONOUS, FULL unless told otherwise).
         conn.execute(f"PRAGMA synchronous={os.environ.get('ZIDA_SQLITE_SYNCHRONOUS', 'FULL').upper()}")
         conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA mmap_size=1073741824")  # reads mapped, as Zida's connections read (zida.db.database)
         conn.isolation_level = "DEFERRED"
         state["conn"] = conn
     yield
