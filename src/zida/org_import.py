@@ -41,7 +41,14 @@ from pathlib import Path
 
 from zida.clock import now_ms
 from zida.core.errors import InvalidArgument, ZidaError
-from zida.core.org.actions import MAX_ID, UserSpec, find_cycle, upsert_user
+from zida.core.org.actions import (
+    BULK_DIRECTORY_ROWS,
+    MAX_ID,
+    UserSpec,
+    find_cycle,
+    refresh_directory_statistics,
+    upsert_user,
+)
 from zida.core.org.models import CorpRef, User
 from zida.core.org.repository import list_departments, list_users
 from zida.db import Connection, Database
@@ -318,4 +325,6 @@ async def import_users(
             report.outcomes[outcome.value] += 1
             if progress is not None and (n % progress_step == 0 or n == total):
                 progress("users", n, total)
+    if report.outcomes["created"] + report.outcomes["updated"] >= BULK_DIRECTORY_ROWS:
+        await refresh_directory_statistics(db)
     return report

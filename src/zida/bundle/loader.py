@@ -39,11 +39,13 @@ from zida.core.audit import Outcome
 from zida.core.errors import InvalidArgument, ZidaError
 from zida.core.events.subscriptions import SubscriptionSpec, upsert_subscription
 from zida.core.org.actions import (
+    BULK_DIRECTORY_ROWS,
     CorpSpec,
     DepartmentSpec,
     RoleSpec,
     UserSpec,
     find_cycle,
+    refresh_directory_statistics,
     upsert_corp,
     upsert_department,
     upsert_role,
@@ -471,6 +473,9 @@ async def load_bundle(
     # searches read directly, were written inside the transaction.)
     for written in report.to_index:
         report.indexes.extend(await ensure_field_indexes(db, written.form_pk, written.fields, written.search_indexes))
+    directory = ("departments", "users", "roles")
+    if sum(report.created[k] + report.updated[k] for k in directory) >= BULK_DIRECTORY_ROWS:
+        await refresh_directory_statistics(db)
     return report
 
 

@@ -62,6 +62,7 @@ from zida.db import Connection, Database, Row
 from zida.ids import new_token
 
 __all__ = [
+    "BULK_DIRECTORY_ROWS",
     "MAX_ID",
     "CorpSpec",
     "Deactivation",
@@ -75,6 +76,7 @@ __all__ = [
     "delete_department",
     "delete_role",
     "find_cycle",
+    "refresh_directory_statistics",
     "set_role_members",
     "update_department",
     "update_role",
@@ -159,6 +161,26 @@ class Deactivation:
 
     user: User
     handed_over: tuple[int, ...] = ()
+
+
+# ------------------------------------------------------------------------------------------ bulk writes
+
+# A write of at least this many directory rows (``zida load`` of an org, ``zida users import``) refreshes the
+# query planner's statistics once it has committed.
+BULK_DIRECTORY_ROWS = 1_000
+_DIRECTORY_TABLES = ("department", "org_user", "user_department", "user_name_gram", "role", "role_member", "app_admin")
+
+
+async def refresh_directory_statistics(db: Database) -> None:
+    """Refresh the planner's statistics of the directory tables after a bulk write.
+
+    PostgreSQL plans from statistics that autovacuum refreshes only a while after a commit, or never where it is
+    off: a freshly loaded org of 100,000 users was read as if it were empty, and a department's first page
+    (``topapi/user/listsimple``) hashed the whole corp's users, 23 ms instead of 0.1 (158 requests/s instead of
+    about 6,000, BENCHMARKS.md, contacts). SQLite plans these lookups from its indexes alone, without statistics,
+    and well (ANALYZE made it scan the role table): nothing is done there."""
+    if db.sql.name == "postgresql":
+        await db.execute(f"ANALYZE {', '.join(_DIRECTORY_TABLES)}")
 
 
 # ----------------------------------------------------------------------------------------------- checks
