@@ -79,3 +79,11 @@ def test_a_streamed_body_within_the_limit_is_served_whole(small: str) -> None:
 
     response = httpx.post(small + "/v1.0/oauth2/accessToken", content=chunks(), timeout=10)
     assert response.status_code == 200 and response.json()["accessToken"], response.text
+
+
+def test_an_oapi_form_body_over_the_limit_is_refused(small: str) -> None:
+    form = {"userid": "x" * LIMIT}
+    response = httpx.post(small + "/topapi/v2/user/get?access_token=none", data=form, timeout=10)
+    body = response.json()
+    assert response.status_code == 200 and body["errcode"] != 0, body  # oapi answers errors with HTTP 200
+    assert f"larger than {LIMIT} bytes" in body["errmsg"], body

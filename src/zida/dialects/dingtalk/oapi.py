@@ -39,6 +39,7 @@ from zida.dialects.http import (
     decode_json,
     new_request_id,
     read_json_object,
+    read_limited,
     refuse_nul,
     zida_of,
 )
@@ -139,9 +140,7 @@ ERRORS = _Errors()
 async def _body(request: Request, limit: int) -> dict[str, Any]:
     """A JSON object, or form-urlencoded fields (oapi takes both)."""
     if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        raw = await request.body()
-        if len(raw) > limit:
-            raise InvalidArgument(f"the request body is larger than {limit} bytes", reason="request.too_large")
+        raw = await read_limited(request, limit)
         text = raw.decode("utf-8", "replace")
         fields = dict(parse_qsl(text, keep_blank_values=True))
         refuse_nul(text, fields, "request body")

@@ -52,7 +52,7 @@ from zida.core.files.models import FileLimits
 from zida.core.files.storage import open_storage, storage_for_backend
 from zida.core.principals import Principal, Scope
 from zida.dialects.files_http import file_response
-from zida.dialects.http import DialectMount, check_url, decode_json, new_request_id, zida_of
+from zida.dialects.http import DialectMount, check_url, decode_json, new_request_id, read_limited, zida_of
 from zida.dialects.weda.http import bearer, json_response
 
 __all__ = ["MAX_ITEMS", "SLOT_SECONDS", "mount", "routes"]
@@ -170,9 +170,7 @@ def _batch(*scopes: Scope) -> Callable[[StorageHandler], Callable[[Request], Awa
                 _check(principal, *scopes)
                 await zida.rate_limit(request, principal)
                 check_url(request)
-                raw = await request.body()
-                if len(raw) > _MAX_BODY:
-                    raise InvalidArgument(f"the body is larger than {_MAX_BODY} bytes", reason="request.too_large")
+                raw = await read_limited(request, _MAX_BODY, "the body")
                 items = decode_json(raw or b"null", "request body", reason="request.malformed_json")
                 if not isinstance(items, list) or not items:
                     raise InvalidArgument("the body must be a non-empty JSON array", reason="request.malformed_json")
