@@ -40,7 +40,6 @@ from zida.core.events.subscriptions import (
     Subscription,
     SubscriptionSpec,
     check_spec,
-    find_subscription,
     get_subscription,
     list_subscriptions,
     register_subscription,
@@ -105,8 +104,7 @@ async def _one(call: AdminCall) -> Subscription:
 
 
 async def _shown(call: AdminCall, pk: int) -> dict[str, Any]:
-    found = await find_subscription(call.zida.db, call.zida.box, call.principal.corp_pk, pk)
-    assert found is not None
+    found = await get_subscription(call.zida.db, call.zida.box, call.principal.corp_pk, pk)
     return _view(found, (await delivery_counts(call.zida.db, [pk]))[pk])
 
 
