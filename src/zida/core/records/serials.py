@@ -205,8 +205,14 @@ def rule_of(f: Field, fields: Sequence[Field]) -> SerialRule:
     return SerialRule(_one_zone(parts))
 
 
-# What a date part must show for a counter that starts again each period: the numbers of two periods then differ.
-_SHOWS = {"day": ("%d", "%m"), "week": ("%d", "%m"), "month": ("%m",), "year": ()}
+# What a date part must show for a counter that starts again each period (the year, %Y or %y, always; then these),
+# so that the numbers of two periods differ, and how the message names it.
+_SHOWS = {
+    "day": (("%d", "%m"), "year, month and day"),
+    "week": (("%d", "%m"), "year, month and day"),
+    "month": (("%m",), "year and month"),
+    "year": ((), "year"),
+}
 
 
 def _one_zone(parts: tuple[Part, ...]) -> tuple[Part, ...]:
@@ -220,12 +226,12 @@ def _one_zone(parts: tuple[Part, ...]) -> tuple[Part, ...]:
     parts = tuple(replace(p, zone=zone) if p in timed else p for p in parts)
     reset = next(p for p in parts if p.kind == "autoCount").reset
     if reset != "noClean":
-        needed = ("%Y|%y", *_SHOWS[reset])
+        tokens, showing = _SHOWS[reset]
+        needed = ("%Y|%y", *tokens)
         shown = [p.strftime for p in parts if p.kind == "date"]
         if not any(all(any(t in s for t in need.split("|")) for need in needed) for s in shown):
-            showing = {"day": "year, month and day", "week": "year, month and day", "month": "year and month"}
             raise RuleError(
-                f"a counter that starts again each {reset} needs a date part showing the {showing.get(reset, 'year')}"
+                f"a counter that starts again each {reset} needs a date part showing the {showing}"
                 " (dateFormat yyyyMMdd, yyyyMM or yyyy): otherwise two periods give the same numbers"
             )
     return parts
