@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.engine import Engine
 
 from zida.bundle.loader import load_bundle, parse_bundle, read_bundle
 from zida.crypto import SecretBox
@@ -55,14 +56,23 @@ def fresh_database(directory: Path, revision: str = "heads") -> Iterator[str]:
         try:
             yield url
         finally:
-            engine = sync_engine(TEST_DATABASE)
-            with engine.begin() as conn:
+            with engine_at(TEST_DATABASE) as engine, engine.begin() as conn:
                 conn.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-            engine.dispose()
     else:
         url = f"sqlite:///{directory / 'zida.db'}"
         upgrade(url, revision)
         yield url
+
+
+@contextmanager
+def engine_at(url: str) -> Iterator[Engine]:
+    """A SQLAlchemy engine on the database at ``url`` for the block (migration tests write and read rows around
+    ``upgrade``), disposed after it."""
+    engine = sync_engine(url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from tests.conftest import fresh_database
-from zida.db.migrate import sync_engine, upgrade
+from tests.conftest import engine_at, fresh_database
+from zida.db.migrate import upgrade
 
 
 @pytest.fixture
@@ -28,8 +28,7 @@ _TODO = (
 
 
 def test_the_copies_of_approval_todos_go_and_clients_todos_stay(at_0018: str) -> None:
-    engine = sync_engine(at_0018)
-    try:
+    with engine_at(at_0018) as engine:
         with engine.begin() as conn:
             conn.execute(
                 text("INSERT INTO corp (id, corp_id, name, created_at, updated_at) VALUES (1, 'c', 'c', 1, 1)")
@@ -58,5 +57,3 @@ def test_the_copies_of_approval_todos_go_and_clients_todos_stay(at_0018: str) ->
                     " 1, 1)"
                 )
             )
-    finally:
-        engine.dispose()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from tests.conftest import fresh_database, load_fixture_bundle
-from zida.db.migrate import sync_engine, upgrade
+from tests.conftest import engine_at, fresh_database, load_fixture_bundle
+from zida.db.migrate import upgrade
 
 
 @pytest.fixture
@@ -31,8 +31,7 @@ _RECORD = (
 
 
 def test_records_saved_before_get_their_first_serial_fields_value_as_their_serial_number(at_0019: str) -> None:
-    engine = sync_engine(at_0019)
-    try:
+    with engine_at(at_0019) as engine:
         with engine.begin() as conn:
             cast = "CAST(:data AS jsonb)" if conn.dialect.name == "postgresql" else ":data"
             record = _RECORD.replace(":data, 1", f"{cast}, 1")
@@ -51,5 +50,3 @@ def test_records_saved_before_get_their_first_serial_fields_value_as_their_seria
                 ("FINST-OLD-3", "CC0042"),
             ]
             assert conn.execute(text("SELECT count(*) FROM serial_counter")).scalar() == 0
-    finally:
-        engine.dispose()
