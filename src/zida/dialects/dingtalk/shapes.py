@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
 import orjson
 
-from zida.core.apps.models import Field
+from zida.core.apps.models import Field, Option
 from zida.core.org.models import Department, User
 from zida.core.records.models import FormInstance
 from zida.core.records.values import ROW_ID
@@ -35,6 +36,9 @@ class Directory:
     def __init__(self, users: dict[str, User], depts: dict[int, Department]) -> None:
         self.users = users
         self.depts = depts
+        # The person objects already made, by (userId, name key, department key, with type): a page names the
+        # same few people over and over. Shared by the items of one reply, which are only ever serialised.
+        self.persons: dict[tuple[str, str, str | None, bool], dict[str, Any]] = {}
 
     def user_name(self, user_id: str, language: str = "zh_CN") -> str:
         """Display name of a user (the id itself when unknown)."""
@@ -57,7 +61,12 @@ def person(
     dept_key: str | None = "deptName",
     with_type: bool = True,
 ) -> dict[str, Any]:
-    """A person object: ``{userId, name{nameInChinese, nameInEnglish, type}, deptName, email}``."""
+    """A person object: ``{userId, name{nameInChinese, nameInEnglish, type}, deptName, email}`` (made once per
+    directory: do not change it)."""
+    key = (user_id, name_key, dept_key, with_type)
+    made = directory.persons.get(key)
+    if made is not None:
+        return made
     u = directory.users.get(user_id)
     name: dict[str, Any] = {
         "nameInChinese": u.name if u else user_id,
@@ -69,18 +78,23 @@ def person(
     if dept_key is not None:
         out[dept_key] = (u.main_dept_name or "") if u else ""
         out["email"] = (u.email or "") if u else ""
+    directory.persons[key] = out
     return out
 
 
+# How one field's stored value is shown in formData: writes the display value and its companions into ``out``.
+_Render = Callable[[Any, dict[str, Any], Directory, str, bool], None]
+
+
 class _Plan:
-    """How to render one schema's values: each field with its component shaped or not, and the fields that name
-    people or departments (found once per schema, not per record)."""
+    """How to render one schema's values: each field with its renderer (``None``: shown as stored), and the fields
+    that name people or departments (found once per schema, not per record)."""
 
     __slots__ = ("fields", "referring", "rendered")
 
     def __init__(self, fields: tuple[Field, ...]) -> None:
         self.fields = fields
-        self.rendered = tuple((f.field_id, f if f.component in _SHAPED else None) for f in fields)
+        self.rendered = tuple((f.field_id, _renderer(f)) for f in fields)
         self.referring = tuple(f for f in fields if f.component in _REFERRING)
 
 
@@ -100,7 +114,11 @@ def _plan(fields: tuple[Field, ...]) -> _Plan:
 
 def referenced_in(fields: tuple[Field, ...], data: dict[str, Any], users: set[str], depts: set[int]) -> None:
     """Add the user ids and department ids that ``data`` (values of ``fields``) mentions."""
-    for f in _plan(fields).referring:
+    _referenced(_plan(fields).referring, data, users, depts)
+
+
+def _referenced(referring: tuple[Field, ...], data: dict[str, Any], users: set[str], depts: set[int]) -> None:
+    for f in referring:
         value = data.get(f.field_id)
         if value is None:
             continue
@@ -119,93 +137,160 @@ def referenced_ids(
     """User ids and department ids a set of records mentions (people fields, originators, modifiers)."""
     users: set[str] = set()
     depts: set[int] = set()
+    referring: dict[tuple[int, int], tuple[Field, ...]] = {}  # per schema version, found once per call
     for inst in instances:
         users.add(inst.originator_user_id)
         users.add(inst.modifier_user_id)
-        referenced_in(fields_of.get((inst.form_pk, inst.form_version), ()), inst.data, users, depts)
+        key = (inst.form_pk, inst.form_version)
+        fields = referring.get(key)
+        if fields is None:
+            fields = referring[key] = _plan(fields_of.get(key, ())).referring
+        if fields:
+            _referenced(fields, inst.data, users, depts)
     return users, depts
 
 
-# Components whose formData value is shaped (labels, companions, JSON text); any other is shown as stored.
-_SHAPED = frozenset(
-    {
-        "RadioField",
-        "SelectField",
-        "CheckboxField",
-        "MultiSelectField",
-        "NumberField",
-        "RateField",
-        "CascadeDateField",
-        "EmployeeField",
-        "DepartmentSelectField",
-        "CountrySelectField",
-        "CitySelectField",
-        "CascadeSelectField",
-        "AddressField",
-        "AttachmentField",
-        "ImageField",
-        "AssociationFormField",
-        "TableField",
-    }
-)
+def _option_finder(f: Field) -> Callable[[Any], Option | None]:
+    """``f.option`` as one dictionary lookup: the first option whose value or either label is the value."""
+    index: dict[str, Option] = {}
+    for opt in f.options:
+        for key in (opt.value, opt.label_zh, opt.label_en):
+            if key is not None:
+                index.setdefault(key, opt)
+
+    def find(value: Any) -> Option | None:
+        try:
+            return index.get(value)
+        except TypeError:  # not a string (an unhashable value stored by an older version): no option is it
+            return f.option(value)
+
+    return find
 
 
-def _value(f: Field, value: Any, out: dict[str, Any], directory: Directory, language: str, row_ids: bool) -> None:
-    fid = f.field_id
-    comp = f.component
-    if comp not in _SHAPED:  # text, dates, serial numbers…: the stored value as it is (most fields of a form)
-        out[fid] = value
-        return
+def _renderer(f: Field) -> _Render | None:
+    """The renderer of a field's values in formData, or ``None`` for a value shown as stored (text, dates, serial
+    numbers…: most fields of a form)."""
+    fid, comp = f.field_id, f.component
+    companion = f"{fid}_id"
     if comp in ("RadioField", "SelectField"):
-        opt = f.option(value)
-        out[fid] = opt.label(language) if opt else value
-        out[f"{fid}_id"] = value
-    elif comp in ("CheckboxField", "MultiSelectField"):
-        labels = []
-        for v in value:
-            opt = f.option(v)
-            labels.append(opt.label(language) if opt else v)
-        out[fid] = labels
-        out[f"{fid}_id"] = list(value)
-    elif comp in ("NumberField", "RateField"):
-        out[fid] = value
-        out[f"{fid}_value"] = str(value)
-    elif comp == "CascadeDateField":
-        out[fid] = ["" if v is None else str(v) for v in value]
-    elif comp == "EmployeeField":
-        out[fid] = [directory.user_name(u, language) for u in value]
-        out[f"{fid}_id"] = list(value)
-    elif comp == "DepartmentSelectField":
-        out[fid] = ",".join(directory.dept_name(d) for d in value)
-        out[f"{fid}_id"] = list(value)
-    elif comp == "CountrySelectField":
-        out[fid] = value
-        out[f"{fid}_id"] = [c.get("value") for c in value]
-    elif comp in ("CitySelectField", "CascadeSelectField"):
-        out[fid] = list(value)
-        out[f"{fid}_id"] = list(value)
-    elif comp == "AddressField":
-        text = orjson.dumps(value).decode()
-        out[fid] = text
-        out[f"{fid}_id"] = orjson.dumps(text).decode()
-    elif comp in ("AttachmentField", "ImageField"):
-        out[fid] = orjson.dumps(value).decode()
-    elif comp == "AssociationFormField":
-        out[fid] = value
-        out[f"{fid}_id"] = orjson.dumps(orjson.dumps(value).decode()).decode()
-    elif comp == "TableField":
-        rows = []
-        for row in value:
-            shaped: dict[str, Any] = {}
-            if row_ids and ROW_ID in row:
-                shaped["rowId"] = row[ROW_ID]
-            for child in f.children:
-                if row.get(child.field_id) is not None:
-                    _value(child, row[child.field_id], shaped, directory, language, row_ids)
-            rows.append(shaped)
-        out[fid] = rows
-    else:
-        out[fid] = value
+        find = _option_finder(f)
+
+        def choice(value: Any, out: dict[str, Any], directory: Directory, language: str, row_ids: bool) -> None:
+            opt = find(value)
+            out[fid] = opt.label(language) if opt else value
+            out[companion] = value
+
+        return choice
+    if comp in ("CheckboxField", "MultiSelectField"):
+        find = _option_finder(f)
+
+        def choices(value: Any, out: dict[str, Any], directory: Directory, language: str, row_ids: bool) -> None:
+            labels = []
+            for v in value:
+                opt = find(v)
+                labels.append(opt.label(language) if opt else v)
+            out[fid] = labels
+            out[companion] = list(value)
+
+        return choices
+    if comp in ("NumberField", "RateField"):
+        as_text = f"{fid}_value"
+
+        def number(value: Any, out: dict[str, Any], directory: Directory, language: str, row_ids: bool) -> None:
+            out[fid] = value
+            out[as_text] = str(value)
+
+        return number
+    if comp == "CascadeDateField":
+
+        def dates(value: Any, out: dict[str, Any], directory: Directory, language: str, row_ids: bool) -> None:
+            out[fid] = ["" if v is None else str(v) for v in value]
+
+        return dates
+    if comp == "EmployeeField":
+
+        def people(value: Any, out: dict[str, Any], directory: Directory, language: str, row_ids: bool) -> None:
+            out[fid] = [directory.user_name(u, language) for u in value]
+            out[companion] = list(value)
+
+        return people
+    if comp == "DepartmentSelectField":
+
+        def departments(value: Any, out: dict[str, Any], directory: Directory, language: str, row_ids: bool) -> None:
+            out[fid] = ",".join(directory.dept_name(d) for d in value)
+            out[companion] = list(value)
+
+        return departments
+    if comp == "CountrySelectField":
+
+        def countries(value: Any, out: dict[str, Any], directory: Directory, language: str, row_ids: bool) -> None:
+            out[fid] = value
+            out[companion] = [c.get("value") for c in value]
+
+        return countries
+    if comp in ("CitySelectField", "CascadeSelectField"):
+
+        def path(value: Any, out: dict[str, Any], directory: Directory, language: str, row_ids: bool) -> None:
+            out[fid] = list(value)
+            out[companion] = list(value)
+
+        return path
+    if comp == "AddressField":
+
+        def address(value: Any, out: dict[str, Any], directory: Directory, language: str, row_ids: bool) -> None:
+            text = orjson.dumps(value).decode()
+            out[fid] = text
+            out[companion] = orjson.dumps(text).decode()
+
+        return address
+    if comp in ("AttachmentField", "ImageField"):
+
+        def files(value: Any, out: dict[str, Any], directory: Directory, language: str, row_ids: bool) -> None:
+            out[fid] = orjson.dumps(value).decode()
+
+        return files
+    if comp == "AssociationFormField":
+
+        def association(value: Any, out: dict[str, Any], directory: Directory, language: str, row_ids: bool) -> None:
+            out[fid] = value
+            out[companion] = orjson.dumps(orjson.dumps(value).decode()).decode()
+
+        return association
+    if comp == "TableField":
+        children = f.children
+
+        def table(value: Any, out: dict[str, Any], directory: Directory, language: str, row_ids: bool) -> None:
+            steps = _plan(children).rendered
+            rows = []
+            for row in value:
+                shaped: dict[str, Any] = {}
+                if row_ids and ROW_ID in row:
+                    shaped["rowId"] = row[ROW_ID]
+                _render(steps, row, shaped, directory, language, row_ids)
+                rows.append(shaped)
+            out[fid] = rows
+
+        return table
+    return None
+
+
+def _render(
+    steps: tuple[tuple[str, _Render | None], ...],
+    data: dict[str, Any],
+    out: dict[str, Any],
+    directory: Directory,
+    language: str,
+    row_ids: bool,
+) -> None:
+    get = data.get
+    for field_id, render in steps:
+        value = get(field_id)
+        if value is None:
+            continue
+        if render is None:
+            out[field_id] = value
+        else:
+            render(value, out, directory, language, row_ids)
 
 
 def form_data(
@@ -218,14 +303,7 @@ def form_data(
 ) -> dict[str, Any]:
     """``formData`` of a record: display values plus ``_id``/``_value`` companion keys."""
     out: dict[str, Any] = {}
-    for field_id, shaped in _plan(fields).rendered:
-        value = data.get(field_id)
-        if value is None:
-            continue
-        if shaped is None:
-            out[field_id] = value
-        else:
-            _value(shaped, value, out, directory, language, row_ids)
+    _render(_plan(fields).rendered, data, out, directory, language, row_ids)
     return out
 
 
