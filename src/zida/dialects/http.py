@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import orjson
 from starlette._utils import get_route_path
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -51,6 +52,7 @@ __all__ = [
     "has_nul",
     "json_depth_exceeds",
     "new_request_id",
+    "query_params",
     "read_json_object",
     "read_limited",
     "refuse_nul",
@@ -198,6 +200,29 @@ def _refuse_tiny_numbers(raw: bytes) -> None:
     literal that underflows to 0."""
     with contextlib.suppress(json.JSONDecodeError):  # orjson read it: nothing else to find
         json.loads(raw, parse_float=_tiny_number)
+
+
+def query_params(request: Request) -> QueryParams:
+    """The request's query parameters, as ``request.query_params`` gives them (and kept where it looks).
+
+    Starlette parses every query with ``urllib.parse.parse_qsl``, about 10 µs for the three parameters of a Yida
+    read; a query with nothing to decode (no ``%``, no ``+``) is split here instead, to the same pairs: pieces
+    between ``&``, empty ones skipped, the name up to the first ``=`` and a piece without one a blank value."""
+    known: QueryParams | None = getattr(request, "_query_params", None)
+    if known is not None:
+        return known
+    raw: bytes = request.scope.get("query_string", b"")
+    if b"%" in raw or b"+" in raw:
+        params = QueryParams(raw)
+    else:
+        pairs = []
+        for piece in raw.decode("latin-1").split("&"):
+            if piece:
+                name, _, value = piece.partition("=")
+                pairs.append((name, value))
+        params = QueryParams(pairs)
+    request._query_params = params  # Starlette's own cache: request.query_params reads it
+    return params
 
 
 def new_request_id() -> str:

@@ -24,6 +24,7 @@ from zida.dialects.http import (
     check_url,
     decode_json,
     new_request_id,
+    query_params,
     read_json_object,
     retry_after,
     zida_of,
@@ -36,9 +37,12 @@ log = logging.getLogger("zida.dingtalk")
 TOKEN_HEADER = "x-acs-dingtalk-access-token"  # noqa: S105 (a header name)
 
 
-def json_response(body: Any, status: int = 200) -> Response:
-    """A compact UTF-8 JSON response as api.dingtalk.com sends it."""
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json;charset=utf-8")
+def json_response(body: Any, status: int = 200, request_id: str | None = None) -> Response:
+    """A compact UTF-8 JSON response as api.dingtalk.com sends it (with its ``x-acs-request-id`` when given)."""
+    headers = None if request_id is None else {"x-acs-request-id": request_id}
+    return Response(
+        orjson.dumps(body), status_code=status, headers=headers, media_type="application/json;charset=utf-8"
+    )
 
 
 def render_error(exc: ZidaError, request_id: str | None = None) -> Response:
@@ -85,7 +89,7 @@ class Call:
     def query(self) -> Mapping[str, str]:
         """The query string parameters (parsed once)."""
         if self._query is None:
-            self._query = self.request.query_params
+            self._query = query_params(self.request)
         return self._query
 
     def raw(self, name: str, where: str = "any") -> Any:
@@ -249,9 +253,7 @@ def endpoint(
                 return ERRORS.unhandled(request_id)
             if isinstance(result, Response):
                 return result
-            response = json_response(result)
-            response.headers["x-acs-request-id"] = request_id
-            return response
+            return json_response(result, request_id=request_id)
 
         route.__name__ = handler.__name__
         route.__doc__ = handler.__doc__

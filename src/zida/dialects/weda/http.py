@@ -33,6 +33,7 @@ from zida.dialects.http import (
     ErrorFormat,
     check_url,
     new_request_id,
+    query_params,
     read_json_object,
     retry_after,
     zida_of,
@@ -134,7 +135,7 @@ class WedaCall:
 
     def query(self, name: str) -> str | None:
         """A query-string parameter (None: absent)."""
-        return self.request.query_params.get(name)
+        return query_params(self.request).get(name)
 
 
 Handler = Callable[[WedaCall], Awaitable[Any]]
