@@ -113,6 +113,10 @@ class _Dialects(Router):
         self.fallback = fallback
         self.observer = observer  # each request's id, metrics and log line; /metrics, outside every dialect
         self.websockets = Router(dt_stream.websocket_routes())
+        # Which mount serves a path depends only on its first ``_reach`` characters (the longest prefix): the
+        # answer for the starts seen so far, so that a request does not ask every dialect in turn.
+        self._reach = max(len(prefix) for m in self.mounts for prefix in m.prefixes)
+        self._served_by: dict[str, DialectMount] = {}
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -127,11 +131,13 @@ class _Dialects(Router):
         if path == METRICS_PATH:
             await self.observer.serve_metrics(scope, receive, send)
             return
-        for mount in self.mounts:
-            if mount.serves(path):
-                await self.observer(mount, scope, receive, send)
-                return
-        await self.observer(self.fallback, scope, receive, send)
+        start = path[: self._reach]
+        mount = self._served_by.get(start)
+        if mount is None:
+            mount = next((m for m in self.mounts if m.serves(start)), self.fallback)
+            if len(self._served_by) < 4_096:  # bounded, whatever paths clients make up
+                self._served_by[start] = mount
+        await self.observer(mount, scope, receive, send)
 
 
 class _Events:

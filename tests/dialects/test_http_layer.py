@@ -47,6 +47,9 @@ def test_wrong_methods_answer_in_each_dialects_format(base_url: str) -> None:
     dingtalk_error(httpx.get(base_url + "/v1.0/oauth2/accessToken", timeout=10), 405, "MethodNotAllowed")
     admin_error(httpx.post(base_url + "/admin/v1/events", timeout=10), 405, "request.method_not_allowed")
     admin_error(httpx.post(base_url + "/healthz", timeout=10), 405, "request.method_not_allowed")
+    # A path with parameters: the routes taking PUT are tried first, then every route of the path for the 405.
+    dingtalk_error(httpx.put(base_url + "/v1.0/yida/forms/instances/FINST-1", timeout=10), 405, "MethodNotAllowed")
+    dingtalk_error(httpx.get(base_url + "/v1.0/todo/users/u/tasks", timeout=10), 405, "MethodNotAllowed")
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(small: str) -> None:

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 
-from zida.dialects.http import query_params
+from zida.dialects.http import query_params, query_values
 
 
 def request(query: bytes) -> Request:
@@ -19,6 +19,12 @@ def request(query: bytes) -> Request:
 def test_the_pairs_are_starlettes(pieces: list[str]) -> None:
     raw = "".join(pieces).encode()
     assert query_params(request(raw)).multi_items() == QueryParams(raw).multi_items()
+
+
+@given(st.lists(st.sampled_from(["a", "b", "=", "&", "%", "+", "2", "é", "%41", "%zz"]), max_size=30))
+def test_the_values_are_starlettes_mapping(pieces: list[str]) -> None:
+    raw = "".join(pieces).encode()
+    assert query_values(request(raw)) == dict(QueryParams(raw))  # a repeated name: its last value
 
 
 def test_a_yida_read_query() -> None:

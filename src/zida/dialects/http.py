@@ -53,6 +53,7 @@ __all__ = [
     "json_depth_exceeds",
     "new_request_id",
     "query_params",
+    "query_values",
     "read_json_object",
     "read_limited",
     "refuse_nul",
@@ -202,27 +203,39 @@ def _refuse_tiny_numbers(raw: bytes) -> None:
         json.loads(raw, parse_float=_tiny_number)
 
 
+def _plain_pairs(raw: bytes) -> list[tuple[str, str]] | None:
+    """The pairs of a query with nothing to decode (no ``%``, no ``+``), split as ``parse_qsl`` splits it: pieces
+    between ``&``, empty ones skipped, the name up to the first ``=`` and a piece without one a blank value.
+    None: the query needs decoding."""
+    if b"%" in raw or b"+" in raw:
+        return None
+    pairs = []
+    for piece in raw.decode("latin-1").split("&"):
+        if piece:
+            name, _, value = piece.partition("=")
+            pairs.append((name, value))
+    return pairs
+
+
 def query_params(request: Request) -> QueryParams:
     """The request's query parameters, as ``request.query_params`` gives them (and kept where it looks).
 
     Starlette parses every query with ``urllib.parse.parse_qsl``, about 10 µs for the three parameters of a Yida
-    read; a query with nothing to decode (no ``%``, no ``+``) is split here instead, to the same pairs: pieces
-    between ``&``, empty ones skipped, the name up to the first ``=`` and a piece without one a blank value."""
+    read; a query with nothing to decode is split here instead, to the same pairs."""
     known: QueryParams | None = getattr(request, "_query_params", None)
     if known is not None:
         return known
     raw: bytes = request.scope.get("query_string", b"")
-    if b"%" in raw or b"+" in raw:
-        params = QueryParams(raw)
-    else:
-        pairs = []
-        for piece in raw.decode("latin-1").split("&"):
-            if piece:
-                name, _, value = piece.partition("=")
-                pairs.append((name, value))
-        params = QueryParams(pairs)
+    pairs = _plain_pairs(raw)
+    params = QueryParams(raw) if pairs is None else QueryParams(pairs)
     request._query_params = params  # Starlette's own cache: request.query_params reads it
     return params
+
+
+def query_values(request: Request) -> dict[str, str]:
+    """The query parameters as a dictionary, a repeated name with its last value (``request.query_params[name]``)."""
+    pairs = _plain_pairs(request.scope.get("query_string", b""))
+    return dict(query_params(request)) if pairs is None else dict(pairs)
 
 
 def new_request_id() -> str:
@@ -353,6 +366,46 @@ class _FixedRouter(Router):
             key: [(r, _fixed_path(r)) for _, r in sorted(items + general, key=lambda item: item[0])]
             for key, items in bucketed.items()
         }
+        # (id of a candidate list above, method) → those of its routes that take the method (methods are few).
+        self._by_method: dict[tuple[int, str], list[tuple[BaseRoute, str | None]]] = {}
+
+    def _taking(
+        self, candidates: list[tuple[BaseRoute, str | None]], method: str
+    ) -> list[tuple[BaseRoute, str | None]]:
+        """Those of ``candidates`` that may take ``method`` (any that is not a plain route), in the same order."""
+        known = self._by_method.get((id(candidates), method))
+        if known is None:
+            known = [
+                (r, fixed)
+                for r, fixed in candidates
+                if not isinstance(r, Route) or r.methods is None or method in r.methods
+            ]
+            if len(self._by_method) < 1_024:  # bounded, whatever methods clients make up
+                self._by_method[(id(candidates), method)] = known
+        return known
+
+    async def _serve_first(
+        self,
+        candidates: list[tuple[BaseRoute, str | None]],
+        path: str,
+        key: tuple[str, str, str],
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> bool:
+        """Serve the request with the first of ``candidates`` that matches it fully (False: none does)."""
+        for candidate, fixed in candidates:
+            if fixed is not None and fixed != path:
+                continue
+            match, child_scope = candidate.matches(scope)
+            if match is Match.FULL:
+                scope["route"] = candidate
+                scope.update(child_scope)
+                if isinstance(candidate, Route) and not candidate.param_convertors and len(self._fixed) < 10_000:
+                    self._fixed[key] = candidate
+                await candidate.handle(scope, receive, send)
+                return True
+        return False
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = (scope.get("root_path", ""), scope["path"], scope["method"])
@@ -371,26 +424,20 @@ class _FixedRouter(Router):
         path = get_route_path(scope)
         bucket = _bucket(path)
         candidates = self._general if bucket is None else self._buckets.get(bucket, self._general)
+        method = scope["method"]
+        # First only the routes that take this method (the others cannot match FULL, and Starlette takes the first
+        # FULL match in order); when none does, all of them, for the 405 of a known path.
+        if await self._serve_first(self._taking(candidates, method), path, key, scope, receive, send):
+            return
         partial: BaseRoute | None = None
         partial_scope: MutableMapping[str, Any] = {}
         for candidate, fixed in candidates:
             if fixed is not None and fixed != path:
                 continue
             match, child_scope = candidate.matches(scope)
-            if match is Match.FULL:
-                scope["route"] = candidate
-                scope.update(child_scope)
-                if (
-                    isinstance(candidate, Route)
-                    and not candidate.param_convertors
-                    and scope["method"] in (candidate.methods or ())
-                    and len(self._fixed) < 10_000
-                ):
-                    self._fixed[key] = candidate
-                await candidate.handle(scope, receive, send)
-                return
-            if match is Match.PARTIAL and partial is None:
+            if match is Match.PARTIAL:
                 partial, partial_scope = candidate, child_scope
+                break
         if partial is not None:  # the path is known, not with this method: 405
             scope["route"] = partial
             scope.update(partial_scope)

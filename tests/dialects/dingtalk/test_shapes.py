@@ -49,7 +49,10 @@ FIELDS = (
         "tableField_t",
         "TableField",
         "Rows",
-        children=(Field("selectField_k", "SelectField", "K", options=KINDS), Field("employeeField_p", "EmployeeField", "P")),
+        children=(
+            Field("selectField_k", "SelectField", "K", options=KINDS),
+            Field("employeeField_p", "EmployeeField", "P"),
+        ),
     ),
 )
 DIRECTORY = Directory(
@@ -149,7 +152,10 @@ def test_referenced_people_and_departments() -> None:
 def test_person_objects_are_made_once_per_directory() -> None:
     directory = Directory(DIRECTORY.users, DIRECTORY.depts)
     first = person(directory, "u1", name_key="userName", dept_key=None)
-    assert first == {"userId": "u1", "userName": {"nameInChinese": "张三", "nameInEnglish": "Zhang San", "type": "i18n"}}
+    assert first == {
+        "userId": "u1",
+        "userName": {"nameInChinese": "张三", "nameInEnglish": "Zhang San", "type": "i18n"},
+    }
     assert person(directory, "u1", name_key="userName", dept_key=None) is first
     full = person(directory, "u1", dept_key="departmentName", with_type=False)
     assert full == {

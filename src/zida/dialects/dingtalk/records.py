@@ -79,7 +79,10 @@ def search_item(
     """One record as a search/batch reply item: ``search`` (searchFormDatas), ``advanced`` (batchGet,
     advances/*) or ``main`` (instances/query: persons with department and email)."""
     fields = fields_of[(inst.form_pk, inst.form_version)]
-    data = render_form_data(fields, inst, directory, language, use_alias=use_alias, with_tables=with_tables)
+    if use_alias or not with_tables:
+        data = render_form_data(fields, inst, directory, language, use_alias=use_alias, with_tables=with_tables)
+    else:  # the usual reply: every field, by fieldId
+        data = form_data(fields, inst.data, directory, language)
     if style == "search":
         item: dict[str, Any] = {
             "formInstanceId": inst.instance_id,
