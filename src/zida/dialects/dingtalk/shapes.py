@@ -90,12 +90,13 @@ class _Plan:
     """How to render one schema's values: each field with its renderer (``None``: shown as stored), and the fields
     that name people or departments (found once per schema, not per record)."""
 
-    __slots__ = ("fields", "referring", "rendered")
+    __slots__ = ("fields", "fill", "referring", "rendered")
 
     def __init__(self, fields: tuple[Field, ...]) -> None:
         self.fields = fields
         self.rendered = tuple((f.field_id, _renderer(f)) for f in fields)
         self.referring = tuple(f for f in fields if f.component in _REFERRING)
+        self.fill = _compiled(fields, self.rendered)
 
 
 _REFERRING = frozenset({"EmployeeField", "DepartmentSelectField", "TableField"})
@@ -260,13 +261,13 @@ def _renderer(f: Field) -> _Render | None:
         children = f.children
 
         def table(value: Any, out: dict[str, Any], directory: Directory, language: str, row_ids: bool) -> None:
-            steps = _plan(children).rendered
+            fill = _plan(children).fill
             rows = []
             for row in value:
                 shaped: dict[str, Any] = {}
                 if row_ids and ROW_ID in row:
                     shaped["rowId"] = row[ROW_ID]
-                _render(steps, row, shaped, directory, language, row_ids)
+                fill(row, shaped, directory, language, row_ids)
                 rows.append(shaped)
             out[fid] = rows
 
@@ -274,23 +275,37 @@ def _renderer(f: Field) -> _Render | None:
     return None
 
 
-def _render(
-    steps: tuple[tuple[str, _Render | None], ...],
-    data: dict[str, Any],
-    out: dict[str, Any],
-    directory: Directory,
-    language: str,
-    row_ids: bool,
-) -> None:
-    get = data.get
-    for field_id, render in steps:
-        value = get(field_id)
-        if value is None:
-            continue
+# ``fill(data, out, directory, language, row_ids)``: a schema's values rendered into ``out``.
+_Fill = Callable[[dict[str, Any], dict[str, Any], Directory, str, bool], None]
+
+
+def _compiled(fields: tuple[Field, ...], rendered: tuple[tuple[str, _Render | None], ...]) -> _Fill:
+    """The schema's renderer as one function, its fields unrolled in schema order: a value shown as stored, a
+    number and a choice written in line, any other shaped value through its field's renderer. Field ids and
+    renderers are bound as names of the function's namespace, never written into its source."""
+    namespace: dict[str, Any] = {}
+    lines = ["def fill(data, out, directory, language, row_ids):", "    get = data.get"]
+    for n, (f, (field_id, render)) in enumerate(zip(fields, rendered, strict=True)):
+        namespace[f"k{n}"] = field_id
+        lines += [f"    v = get(k{n})", "    if v is not None:"]
         if render is None:
-            out[field_id] = value
+            lines.append(f"        out[k{n}] = v")
+        elif f.component in ("NumberField", "RateField"):
+            namespace[f"c{n}"] = f"{field_id}_value"
+            lines += [f"        out[k{n}] = v", f"        out[c{n}] = str(v)"]
+        elif f.component in ("RadioField", "SelectField"):
+            namespace[f"c{n}"], namespace[f"find{n}"] = f"{field_id}_id", _option_finder(f)
+            lines += [
+                f"        o = find{n}(v)",
+                f"        out[k{n}] = v if o is None else o.label(language)",
+                f"        out[c{n}] = v",
+            ]
         else:
-            render(value, out, directory, language, row_ids)
+            namespace[f"r{n}"] = render
+            lines.append(f"        r{n}(v, out, directory, language, row_ids)")
+    exec("\n".join(lines), namespace)  # noqa: S102  (source made above from fixed text; values bound by name)
+    fill: _Fill = namespace["fill"]
+    return fill
 
 
 def form_data(
@@ -303,7 +318,7 @@ def form_data(
 ) -> dict[str, Any]:
     """``formData`` of a record: display values plus ``_id``/``_value`` companion keys."""
     out: dict[str, Any] = {}
-    _render(_plan(fields).rendered, data, out, directory, language, row_ids)
+    _plan(fields).fill(data, out, directory, language, row_ids)
     return out
 
 
