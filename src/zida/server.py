@@ -140,6 +140,23 @@ class _Dialects(Router):
         await self.observer(mount, scope, receive, send)
 
 
+class _ZidaApp(Starlette):
+    """Starlette's application, sending HTTP requests straight to the dialects.
+
+    Starlette wraps its router in two middlewares: one turns an exception that escapes into a plain-text 500, the
+    other hands exceptions to registered handlers (Zida registers none). Every dialect mount answers its own
+    errors (unknown routes, wrong methods, failures) before a response starts, so for HTTP they only cost time on
+    every request; lifespan and WebSocket scopes (and an app given middleware) keep Starlette's path.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self.user_middleware and isinstance(self.router, _Dialects):
+            scope["app"] = self
+            await self.router.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+
 class _Events:
     """What delivers events in this process (``client``, ``worker``, ``hub``: None when ZIDA_EVENTS is off)."""
 
@@ -238,7 +255,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await db.close()
 
     mounts, fallback = dialect_mounts()
-    app = Starlette(lifespan=lifespan)
+    app = _ZidaApp(lifespan=lifespan)
     app.state.openapi = openapi_document(mounts, __version__)
     if settings.console_enabled:  # the web console (``/``, ``/console/…``): no API path starts with these
         mounts = [console_mount(), *mounts]
