@@ -360,15 +360,6 @@ def _direct_endpoint(route: BaseRoute) -> Endpoint | None:
     return route.endpoint
 
 
-async def _serve(route: BaseRoute, endpoint: Endpoint | None, scope: Scope, receive: Receive, send: Send) -> None:
-    """Serve a request its route matched fully (the method included)."""
-    if endpoint is None:
-        await route.handle(scope, receive, send)
-        return
-    response = await endpoint(Request(scope, receive, send))
-    await response(scope, receive, send)
-
-
 class _FixedRouter(Router):
     """Starlette's router, trying for each request only the routes its path can match.
 
@@ -381,7 +372,7 @@ class _FixedRouter(Router):
 
     def __init__(self, routes: Sequence[BaseRoute], default: ASGIApp) -> None:
         super().__init__(routes, redirect_slashes=False, default=default)
-        self._fixed: dict[tuple[str, str, str], tuple[Route, Endpoint | None]] = {}
+        self._fixed: dict[tuple[str, str, str], Route] = {}
         self._direct = {id(route): _direct_endpoint(route) for route in self.routes}
         general: list[tuple[int, BaseRoute]] = []
         bucketed: dict[tuple[str, ...], list[tuple[int, BaseRoute]]] = {}
@@ -413,6 +404,15 @@ class _FixedRouter(Router):
                 self._by_method[(id(candidates), method)] = known
         return known
 
+    async def _serve(self, route: BaseRoute, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve a request its route matched fully (the method included): directly when it may be."""
+        endpoint = self._direct.get(id(route))
+        if endpoint is None:
+            await route.handle(scope, receive, send)
+            return
+        response = await endpoint(Request(scope, receive, send))
+        await response(scope, receive, send)
+
     async def _serve_first(
         self,
         candidates: list[tuple[BaseRoute, str | None]],
@@ -430,23 +430,21 @@ class _FixedRouter(Router):
             if match is Match.FULL:
                 scope["route"] = candidate
                 scope.update(child_scope)
-                direct = self._direct.get(id(candidate))
                 if isinstance(candidate, Route) and not candidate.param_convertors and len(self._fixed) < 10_000:
-                    self._fixed[key] = (candidate, direct)
-                await _serve(candidate, direct, scope, receive, send)
+                    self._fixed[key] = candidate
+                await self._serve(candidate, scope, receive, send)
                 return True
         return False
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
         key = (scope.get("root_path", ""), scope["path"], scope["method"])
-        known = self._fixed.get(key)
-        if known is not None:
-            route, direct = known
+        route = self._fixed.get(key)
+        if route is not None:
             scope.setdefault("router", self)
             scope["route"] = route
             scope["endpoint"] = route.endpoint
             scope["path_params"] = dict(scope.get("path_params", {}))
-            await _serve(route, direct, scope, receive, send)
+            await self._serve(route, scope, receive, send)
             return
         if scope["type"] != "http":
             await super().app(scope, receive, send)
