@@ -3,9 +3,11 @@ component (labels, companions, people, sub-table rows) and the person objects.""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from zida.core.apps.models import Field, Option
 from zida.core.org.models import Department, User
@@ -25,6 +27,13 @@ from zida.dialects.dingtalk.shapes import Directory, form_data, gmt, person, ref
 def test_gmt_is_utc_at_minute_precision(ms: int, text: str) -> None:
     assert gmt(ms) == text
     assert gmt(ms) == datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+@given(st.integers(min_value=-62_135_596_800_000, max_value=253_402_300_799_999))  # years 1 to 9999
+def test_gmt_matches_the_calendar_for_any_instant(ms: int) -> None:
+    d = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    assert gmt(ms) == f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}Z"
+    assert gmt(ms) == gmt(ms)  # the second time from the remembered day
 
 
 KINDS = (Option("a", "甲", "Alpha"), Option("b", "乙"), Option("c", "丙", "乙"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -20,14 +19,21 @@ __all__ = ["Directory", "form_data", "gmt", "instance_value", "person", "referen
 
 def gmt(ms: int) -> str:
     """UTC at minute precision, as api.dingtalk.com writes ``*TimeGMT``: ``2025-11-18T16:25Z``."""
-    return _gmt_minute(ms // 60_000)
+    # Every record of a page is written with two of these, at minutes that rarely repeat: the date part is made
+    # once per day (a dictionary), the time part is one of the day's 1,440 minutes (a tuple): ~10× cheaper than
+    # a datetime per call.
+    day, rest = divmod(ms, 86_400_000)
+    date = _DAYS.get(day)
+    if date is None:
+        if len(_DAYS) >= 65_536:
+            _DAYS.clear()
+        d = datetime.fromtimestamp(day * 86_400, UTC)
+        date = _DAYS[day] = f"{d.year:04d}-{d.month:02d}-{d.day:02d}"
+    return date + _MINUTES[rest // 60_000]
 
 
-@lru_cache(maxsize=8192)
-def _gmt_minute(minute: int) -> str:
-    # Every record of a page is rendered with two of these; the cache and the f-string make them ~20× cheaper.
-    d = datetime.fromtimestamp(minute * 60, UTC)
-    return f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}Z"
+_DAYS: dict[int, str] = {}
+_MINUTES = tuple(f"T{h:02d}:{m:02d}Z" for h in range(24) for m in range(60))
 
 
 class Directory:
