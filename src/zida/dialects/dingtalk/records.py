@@ -83,23 +83,29 @@ def search_item(
         data = render_form_data(fields, inst, directory, language, use_alias=use_alias, with_tables=with_tables)
     else:  # the usual reply: every field, by fieldId
         data = form_data(fields, inst.data, directory, language)
+    created = gmt(inst.created_at)
+    modified = created if inst.modified_at == inst.created_at else gmt(inst.modified_at)
+    serial = inst.serial_no or ""
     if style == "search":
+        originator = person(directory, inst.originator_user_id, name_key="userName", dept_key=None)
         item: dict[str, Any] = {
             "formInstanceId": inst.instance_id,
             "dataId": inst.pk,
             "formUuid": form.form_uuid,
             "modelUuid": form.form_uuid,
             "title": inst.title,
-            "createdTimeGMT": gmt(inst.created_at),
-            "modifiedTimeGMT": gmt(inst.modified_at),
+            "createdTimeGMT": created,
+            "modifiedTimeGMT": modified,
             "creatorUserId": inst.originator_user_id,
             "modifierUserId": inst.modifier_user_id,
-            "originator": person(directory, inst.originator_user_id, name_key="userName", dept_key=None),
-            "modifyUser": person(directory, inst.modifier_user_id, name_key="userName", dept_key=None),
+            "originator": originator,
+            "modifyUser": originator
+            if inst.modifier_user_id == inst.originator_user_id
+            else person(directory, inst.modifier_user_id, name_key="userName", dept_key=None),
             "formData": data,
             "version": inst.form_version,
-            "serialNo": inst.serial_no or "",
-            "sequence": inst.serial_no or "",
+            "serialNo": serial,
+            "sequence": serial,
         }
     else:
         dept_key = "departmentName" if style == "main" else None
@@ -108,16 +114,16 @@ def search_item(
             "formInstanceId": inst.instance_id,
             "formUuid": form.form_uuid,
             "title": inst.title,
-            "createTimeGMT": gmt(inst.created_at),
-            "modifiedTimeGMT": gmt(inst.modified_at),
+            "createTimeGMT": created,
+            "modifiedTimeGMT": modified,
             "creatorUserId": inst.originator_user_id,
             "modifier": inst.modifier_user_id,
             "originator": person(directory, inst.originator_user_id, dept_key=dept_key, with_type=False),
             "modifyUser": person(directory, inst.modifier_user_id, dept_key=dept_key, with_type=False),
             "formData": data,
             "version": inst.form_version,
-            "serialNumber": inst.serial_no or "",
-            "sequence": inst.serial_no or "",
+            "serialNumber": serial,
+            "sequence": serial,
         }
     if inst.instance_status is not None:
         item["instanceStatus"] = inst.instance_status
