@@ -261,11 +261,18 @@ def baseline_config(
         " JOIN (SELECT id AS page_id FROM form_instance WHERE form_pk = {pk} AND {where}"
         f" ORDER BY {order} LIMIT :limit OFFSET :offset) p ON p.page_id = form_instance.id ORDER BY {order}"
     )
+    # A search counted in its scan: on PostgreSQL the window in a subquery of its own (see search_instances).
+    counted = (
+        "SELECT page_id, total_count FROM (SELECT id AS page_id, created_at AS k0, id AS k1,"
+        " count(*) OVER () AS total_count FROM form_instance WHERE form_pk = {pk} AND {where}) w"
+        " ORDER BY k0 DESC, k1 DESC"
+        if dialect.name == "postgresql"
+        else "SELECT id AS page_id, count(*) OVER () AS total_count FROM form_instance WHERE form_pk = {pk}"
+        f" AND {{where}} ORDER BY {order}"
+    )
     windowed = (
         f"SELECT form_instance.data, {INSTANCE_COLUMNS.replace('data, ', '')}, p.total_count FROM form_instance"
-        " JOIN (SELECT id AS page_id, count(*) OVER () AS total_count FROM form_instance WHERE form_pk = {pk}"
-        f" AND {{where}} ORDER BY {order} LIMIT :limit OFFSET :offset) p ON p.page_id = form_instance.id"
-        f" ORDER BY {order}"
+        f" JOIN ({counted} LIMIT :limit OFFSET :offset) p ON p.page_id = form_instance.id ORDER BY {order}"
     )
     data = "fi.data::text" if dialect.name == "postgresql" else "fi.data"
     cfg: dict[str, Any] = {

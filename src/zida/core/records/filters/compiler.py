@@ -677,29 +677,33 @@ class FilterCompiler:
         broken by ``created_at, id`` after a component field (the order its index ``(expr, created_at, id)``
         holds, so sorting by one searchable field reads the index) and by ``id`` after a system column.
         """
+        return ", ".join(f"{expression} {direction}" for expression, direction in self.order_keys(sorts))
+
+    def order_keys(self, sorts: tuple[Sort, ...]) -> list[tuple[str, str]]:
+        """``order_by``'s keys: each an expression over a form_instance row and its direction (with NULLS)."""
         if not sorts:
-            return "created_at DESC, id DESC"
+            return [("created_at", "DESC"), ("id", "DESC")]
         if len(sorts) > MAX_SORTS:
             raise _too_large(f"the search sorts by more than {MAX_SORTS} fields")
-        parts = []
+        keys = []
         for s in sorts:
             direction = "DESC" if s.descending else "ASC"
             if s.field in SYSTEM_COLUMNS:
                 column = SYSTEM_COLUMNS[s.field]
-                parts.append(f"{column} {direction}{self._nulls(s) if column in _NULLABLE_COLUMNS else ''}")
+                keys.append((column, f"{direction}{self._nulls(s) if column in _NULLABLE_COLUMNS else ''}"))
                 continue
             f = self.fields.get(s.field)
             if f is None:
                 raise InvalidArgument(f"cannot sort by unknown field {s.field}", reason="search.unknown_field")
             if f.kind not in ("text", "number"):
                 raise InvalidArgument(f"cannot sort by {s.field} ({f.kind} values)", reason="search.invalid_sort")
-            parts.append(f"{field_expression(self.sql, f)} {direction}{self._nulls(s)}")
+            keys.append((field_expression(self.sql, f), f"{direction}{self._nulls(s)}"))
         last = sorts[-1]
         direction = "DESC" if last.descending else "ASC"
         if last.field not in SYSTEM_COLUMNS:
-            parts.append(f"created_at {direction}")
-        parts.append(f"id {direction}")
-        return ", ".join(parts)
+            keys.append(("created_at", direction))
+        keys.append(("id", direction))
+        return keys
 
     def _nulls(self, sort: Sort) -> str:
         # SQLite already puts NULL first ascending and last descending; PostgreSQL does the opposite.
