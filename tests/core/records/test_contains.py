@@ -42,7 +42,7 @@ from zida.core.records.filters.indexes import (
     forget_sqlite_indexes,
     text_table,
 )
-from zida.core.records.queries import search_form_instances
+from zida.core.records.queries import search_form_instance_ids, search_form_instances
 from zida.core.records.store import page_statement
 from zida.crypto import SecretBox
 from zida.db import Database, open_database
@@ -270,7 +270,8 @@ def test_a_counted_page_is_found_through_the_index(scene: Scene) -> None:
 )
 def test_a_counted_search_pages_in_the_order_of_an_uncounted_one(scene: Scene, sort: tuple[Sort, ...]) -> None:
     """A search counted in its scan (PostgreSQL: in a subquery of its own) gives the pages and order of the same
-    search without a total, for every kind of sort key (numbers with absent values, text, system columns)."""
+    search without a total, records and ids alike, for every kind of sort key (numbers with absent values, text,
+    system columns)."""
     node = Condition("textField_i", "like", "a")  # a short pattern: many matches
     whole = scene.run(
         search_form_instances(
@@ -285,6 +286,8 @@ def test_a_counted_search_pages_in_the_order_of_an_uncounted_one(scene: Scene, s
         result = scene.run(search_form_instances(scene.db, scene.actor, scene.form, query))
         assert result.total == len(expected) or not result.items
         paged += [item.instance_id for item in result.items]
+        total, ids = scene.run(search_form_instance_ids(scene.db, scene.actor, scene.form, query))
+        assert ids == [item.instance_id for item in result.items] and (total == len(expected) or not ids)
     assert paged == expected
 
 

@@ -326,27 +326,47 @@ def page_statement(
     """The statement of a search page: the rows of the page's ids, with ``total_count`` when ``counted``.
 
     Deferred join: the page's ids come from the index alone (skipped rows are never read from the table), then
-    only the page's rows are fetched. On PostgreSQL a page counted in its scan (``count(*) OVER ()``) is found in
-    a subquery of its own: the window sees every match before the page is cut, but the planner costs the LIMIT as
-    if it stopped early and walks the whole form in the sort's index order, testing each row (1 s for a contains
-    search on 1,000,000 records whose trigram index finds its 100 matches in 1 ms). A subquery with a window is
-    never pulled up, so the matches are found the cheapest way and the page is sorted from them.
+    only the page's rows are fetched.
     """
+    page = _page_query(compiler, query, where, ("id", "page_id"), counted=counted, seek=seek, hint=hint)
     order = compiler.order_by(query.sort)
+    return (
+        f"SELECT {INSTANCE_COLUMNS}{', p.total_count' if counted else ''} FROM form_instance"
+        f" JOIN ({page}) p ON p.page_id = form_instance.id ORDER BY {order}"
+    )
+
+
+def _page_query(
+    compiler: FilterCompiler,
+    query: RecordQuery,
+    where: str,
+    column: tuple[str, str],
+    *,
+    counted: bool,
+    seek: str = "",
+    hint: str = "",
+) -> str:
+    """``SELECT column AS name[, total_count]`` of the page's matches in the search's order.
+
+    On PostgreSQL a page counted in its scan (``count(*) OVER ()``) is found in a subquery of its own: the window
+    sees every match before the page is cut, but the planner costs the LIMIT as if it stopped early and walks the
+    whole form in the sort's index order, testing each row (1 s for a contains search on 1,000,000 records whose
+    trigram index finds its 100 matches in 1 ms). A subquery with a window is never pulled up, so the matches are
+    found the cheapest way and the page is sorted from them.
+    """
+    expression, name = column
     window = ", count(*) OVER () AS total_count" if counted else ""
     if counted and compiler.sql.name == "postgresql":
         keys = compiler.order_keys(query.sort)
-        projected = ", ".join(f"{expression} AS k{n}" for n, (expression, _) in enumerate(keys))
+        projected = ", ".join(f"{key} AS k{n}" for n, (key, _) in enumerate(keys))
         sort = ", ".join(f"k{n} {direction}" for n, (_, direction) in enumerate(keys))
-        page = (
-            f"SELECT page_id, total_count FROM (SELECT id AS page_id, {projected}{window} FROM form_instance{hint}"
-            f" WHERE {where}{seek}) w ORDER BY {sort}"
+        return (
+            f"SELECT {name}, total_count FROM (SELECT {expression} AS {name}, {projected}{window}"
+            f" FROM form_instance{hint} WHERE {where}{seek}) w ORDER BY {sort} LIMIT :limit OFFSET :offset"
         )
-    else:
-        page = f"SELECT id AS page_id{window} FROM form_instance{hint} WHERE {where}{seek} ORDER BY {order}"
     return (
-        f"SELECT {INSTANCE_COLUMNS}{', p.total_count' if counted else ''} FROM form_instance"
-        f" JOIN ({page} LIMIT :limit OFFSET :offset) p ON p.page_id = form_instance.id ORDER BY {order}"
+        f"SELECT {expression} AS {name}{window} FROM form_instance{hint} WHERE {where}{seek}"
+        f" ORDER BY {compiler.order_by(query.sort)} LIMIT :limit OFFSET :offset"
     )
 
 
@@ -400,14 +420,11 @@ async def search_instance_ids(
     """Like :func:`search_instances` but only the instance ids (same ``totalCount`` policy)."""
     where, compiler = await _where(conn, corp_pk, form_pk, fields, query)
     count_in_scan = query.with_total and query.filter is not None and not compiler.indexed(query.filter)
-    window = ", count(*) OVER () AS total_count" if count_in_scan else ""
     hint = await sort_index_hint(conn, form_pk, fields, query.sort[0]) if _sort_only(query) else ""
-    order = compiler.order_by(query.sort)
     rows = await _fetch_hinted(
         conn,
-        lambda hint: (
-            f"SELECT instance_id{window} FROM form_instance{hint} WHERE {where}"
-            f" ORDER BY {order} LIMIT :limit OFFSET :offset"
+        lambda hint: _page_query(
+            compiler, query, where, ("instance_id", "instance_id"), counted=count_in_scan, hint=hint
         ),
         hint,
         {**compiler.params, "limit": query.page.size, "offset": query.page.offset},
