@@ -34,6 +34,7 @@ def test_gmt_matches_the_calendar_for_any_instant(ms: int) -> None:
     d = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
     assert gmt(ms) == f"{d.year:04d}-{d.month:02d}-{d.day:02d}T{d.hour:02d}:{d.minute:02d}Z"
     assert gmt(ms) == gmt(ms)  # the second time from the remembered day
+    assert gmt(float(ms)) == gmt(ms)  # a time read as a float (exact below 2**53) is the same instant
 
 
 KINDS = (Option("a", "甲", "Alpha"), Option("b", "乙"), Option("c", "丙", "乙"))

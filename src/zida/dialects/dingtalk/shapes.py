@@ -22,7 +22,7 @@ def gmt(ms: int) -> str:
     # Every record of a page is written with two of these, at minutes that rarely repeat: the date part is made
     # once per day (a dictionary), the time part is one of the day's 1,440 minutes (a tuple): ~10× cheaper than
     # a datetime per call.
-    day, rest = divmod(ms, 86_400_000)
+    day, rest = divmod(int(ms), 86_400_000)
     date = _DAYS.get(day)
     if date is None:
         if len(_DAYS) >= 65_536:
