@@ -249,31 +249,23 @@ def baseline_config(
     contains: dict[str, str] | None = None,
 ) -> tuple[Path, Path]:
     """The baseline's SQL (the statements Zida runs, compiled by Zida's own compiler) and wrk body files."""
-    from zida.core.records.store import INSTANCE_COLUMNS
+    from zida.core.records.filters import RecordQuery
+    from zida.core.records.store import INSTANCE_COLUMNS, page_query
     from zida.db.database import PostgresDialect, SqlDialect
 
     dialect = PostgresDialect() if url.startswith("postgresql") else SqlDialect()
-    order = "created_at DESC, id DESC"
-    # Zida's page query (records repository): ids from the index, then the page's rows; data comes first for
-    # the baseline's handler, the other columns are fetched as Zida fetches them.
-    paged = (
-        f"SELECT form_instance.data, {INSTANCE_COLUMNS.replace('data, ', '')} FROM form_instance"
-        " JOIN (SELECT id AS page_id FROM form_instance WHERE form_pk = {pk} AND {where}"
-        f" ORDER BY {order} LIMIT :limit OFFSET :offset) p ON p.page_id = form_instance.id ORDER BY {order}"
-    )
-    # A search counted in its scan: on PostgreSQL the window in a subquery of its own (see search_instances).
-    counted = (
-        "SELECT page_id, total_count FROM (SELECT id AS page_id, created_at AS k0, id AS k1,"
-        " count(*) OVER () AS total_count FROM form_instance WHERE form_pk = {pk} AND {where}) w"
-        " ORDER BY k0 DESC, k1 DESC"
-        if dialect.name == "postgresql"
-        else "SELECT id AS page_id, count(*) OVER () AS total_count FROM form_instance WHERE form_pk = {pk}"
-        f" AND {{where}} ORDER BY {order}"
-    )
-    windowed = (
-        f"SELECT form_instance.data, {INSTANCE_COLUMNS.replace('data, ', '')}, p.total_count FROM form_instance"
-        f" JOIN ({counted} LIMIT :limit OFFSET :offset) p ON p.page_id = form_instance.id ORDER BY {order}"
-    )
+    newest_first = RecordQuery()
+
+    def page_sql(compiler: FilterCompiler, where: str, counted: bool) -> str:
+        """Zida's page statement (records store: ids from the index, then the page's rows; a total counted in the
+        scan as Zida counts it); data comes first for the baseline's handler."""
+        ids = page_query(compiler, newest_first, f"form_pk = {form_pk} AND {where}", ("id", "page_id"), counted=counted)
+        return (
+            f"SELECT form_instance.data, {INSTANCE_COLUMNS.replace('data, ', '')}{', p.total_count' if counted else ''}"
+            f" FROM form_instance JOIN ({ids}) p ON p.page_id = form_instance.id"
+            f" ORDER BY {compiler.order_by(newest_first.sort)}"
+        )
+
     data = "fi.data::text" if dialect.name == "postgresql" else "fi.data"
     cfg: dict[str, Any] = {
         "url": url,
@@ -303,10 +295,10 @@ def baseline_config(
             compiler = FilterCompiler(dialect, fields, form_pk, contains=contains)
             where = compiler.where(node)
             if compiler.indexed(node):
-                page = paged.format(pk=form_pk, where=where)
+                page = page_sql(compiler, where, counted=False)
                 count: str | None = f"SELECT count(*) FROM form_instance WHERE form_pk = {form_pk} AND {where}"
             else:  # as Zida: the total counted in the pass that finds the page (contains-matches)
-                page = windowed.format(pk=form_pk, where=where)
+                page = page_sql(compiler, where, counted=True)
                 count = None
             cfg["search"].setdefault(
                 key,
@@ -339,7 +331,7 @@ def baseline_config(
                 bodies_weda.append((key, orjson.dumps(body).decode()))
     # An unfiltered page: Zida counts the form from its counter table, so does the baseline.
     cfg["search"]["deep"] = {
-        "page": paged.format(pk=form_pk, where="1=1"),
+        "page": page_sql(FilterCompiler(dialect, fields, form_pk), "1=1", counted=False),
         "page_names": ["limit", "offset"],
         "count": f"SELECT sum(n) FROM form_record_count WHERE form_pk = {form_pk}",
         "count_names": [],

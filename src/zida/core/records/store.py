@@ -32,6 +32,7 @@ __all__ = [
     "insert_instances",
     "insert_operation_log",
     "insert_operation_logs",
+    "page_query",
     "page_statement",
     "record_app_pk",
     "search_instance_ids",
@@ -328,7 +329,7 @@ def page_statement(
     Deferred join: the page's ids come from the index alone (skipped rows are never read from the table), then
     only the page's rows are fetched.
     """
-    page = _page_query(compiler, query, where, ("id", "page_id"), counted=counted, seek=seek, hint=hint)
+    page = page_query(compiler, query, where, ("id", "page_id"), counted=counted, seek=seek, hint=hint)
     order = compiler.order_by(query.sort)
     return (
         f"SELECT {INSTANCE_COLUMNS}{', p.total_count' if counted else ''} FROM form_instance"
@@ -336,7 +337,7 @@ def page_statement(
     )
 
 
-def _page_query(
+def page_query(
     compiler: FilterCompiler,
     query: RecordQuery,
     where: str,
@@ -423,7 +424,7 @@ async def search_instance_ids(
     hint = await sort_index_hint(conn, form_pk, fields, query.sort[0]) if _sort_only(query) else ""
     rows = await _fetch_hinted(
         conn,
-        lambda hint: _page_query(
+        lambda hint: page_query(
             compiler, query, where, ("instance_id", "instance_id"), counted=count_in_scan, hint=hint
         ),
         hint,
