@@ -38,6 +38,7 @@ from zida.dialects.http import (
     check_url,
     decode_json,
     new_request_id,
+    query_params,
     read_json_object,
     read_limited,
     refuse_nul,
@@ -169,7 +170,7 @@ def oapi_endpoint(permission: str | None, method: str) -> Callable[[Handler], Ca
                         reason="request.method_get" if method == "GET" else "request.method_post",
                     )
                 body = await _body(request, zida.settings.max_body_bytes) if method == "POST" else {}
-                token = request.query_params.get("access_token") or body.get("access_token")
+                token = query_params(request).get("access_token") or body.get("access_token")
                 principal = await zida.tokens.authenticate(token if isinstance(token, str) else None)
                 if permission is not None:
                     require_permission(principal, permission)
