@@ -187,7 +187,7 @@ async def members(
     # roles are sorted by _members (a sort node cost PostgreSQL a tenth of this statement).
     column, wanted = ("u.user_id", wanted_ids) if wanted_ids else ("u.id", wanted_pks)
     params: dict[str, object]
-    if len(wanted) == 1:  # topapi/v2/user/get
+    if len(wanted) == 1:  # one user: a plain equality
         where, params = f"{column} = :one", {"one": wanted[0]}
     else:
         placeholders, params = in_list("w", wanted)

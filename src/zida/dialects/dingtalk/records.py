@@ -87,7 +87,6 @@ def search_item(
     modified = created if inst.modified_at == inst.created_at else gmt(inst.modified_at)
     serial = inst.serial_no or ""
     if style == "search":
-        originator = person(directory, inst.originator_user_id, name_key="userName", dept_key=None)
         item: dict[str, Any] = {
             "formInstanceId": inst.instance_id,
             "dataId": inst.pk,
@@ -98,10 +97,8 @@ def search_item(
             "modifiedTimeGMT": modified,
             "creatorUserId": inst.originator_user_id,
             "modifierUserId": inst.modifier_user_id,
-            "originator": originator,
-            "modifyUser": originator
-            if inst.modifier_user_id == inst.originator_user_id
-            else person(directory, inst.modifier_user_id, name_key="userName", dept_key=None),
+            "originator": person(directory, inst.originator_user_id, name_key="userName", dept_key=None),
+            "modifyUser": person(directory, inst.modifier_user_id, name_key="userName", dept_key=None),
             "formData": data,
             "version": inst.form_version,
             "serialNo": serial,
