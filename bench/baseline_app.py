@@ -165,6 +165,24 @@ _RECORD_INSERT = (
     " false, :now)"
 )
 
+# The approval notifications Zida's step writes (zida.core.messages.approvals): a message to the assignees of the
+# tasks a step opens, one to the originator when the instance finishes, each with its inbox rows.
+_MESSAGE_INSERT = (
+    "INSERT INTO message (corp_pk, message_key, sender, msgtype, content, to_all, invalid_user_ids, invalid_dept_ids,"
+    f" source_id, created_at) VALUES (:corp_pk, :key, 'approval', 'text', {_json('body')}, false, {_json('none')},"
+    f" {_json('none')}, :src, :now)"
+)
+_INBOX_INSERT = (
+    "INSERT INTO message_inbox (message_pk, corp_pk, user_id, created_at)"
+    " SELECT id, :corp_pk, :user, :now FROM message WHERE message_key = :key"
+)
+
+
+def _message(text: str, iid: str, title: str, users: list[str]) -> dict[str, Any]:
+    """One approval notification: its key, body, source instance and receivers (as Zida writes it)."""
+    key = "MSG" + os.urandom(12).hex().upper()
+    return {"key": key, "body": {"content": f"{text}：{title}\n/console/approvals/{iid}"}, "src": iid, "users": users}
+
 
 _TOPICS = {
     ("bpms_instance_change", "start"): "process.started",
@@ -234,10 +252,24 @@ _PG_EVENTS = (
     " jsonb_to_recordset(CAST(:events AS jsonb)) AS x(n INT, type TEXT, payload JSONB, created_of BIGINT)"
     " ORDER BY x.n)"
 )
+_PG_MESSAGES = (
+    "approval_messages AS (INSERT INTO message (corp_pk, message_key, sender, msgtype, content, to_all,"
+    " invalid_user_ids, invalid_dept_ids, source_id, created_at) SELECT :corp_pk, x.key, 'approval', 'text', x.body,"
+    " false, CAST('[]' AS jsonb), CAST('[]' AS jsonb), x.src, :now FROM guard,"
+    " jsonb_to_recordset(CAST(:messages AS jsonb)) AS x(key TEXT, body JSONB, src TEXT) RETURNING id, message_key)"
+    ", approval_inbox AS (INSERT INTO message_inbox (message_pk, corp_pk, user_id, created_at)"
+    " SELECT m.id, :corp_pk, u.usr, :now FROM approval_messages m"
+    " JOIN jsonb_to_recordset(CAST(:messages AS jsonb)) AS x(key TEXT, users JSONB) ON x.key = m.message_key"
+    " CROSS JOIN LATERAL jsonb_array_elements_text(x.users) AS u(usr))"
+)
 
 
 def _rows(
-    new: list[dict[str, Any]], changed: list[dict[str, Any]], ops: list[dict[str, Any]], events: list[Any]
+    new: list[dict[str, Any]],
+    changed: list[dict[str, Any]],
+    ops: list[dict[str, Any]],
+    events: list[Any],
+    messages: list[dict[str, Any]],
 ) -> dict[str, Any]:
     """The step's rows as the JSON arrays of the PostgreSQL statement."""
 
@@ -256,6 +288,7 @@ def _rows(
                 for n, e in enumerate(events)
             ]
         ).decode(),
+        "messages": orjson.dumps(messages).decode(),
     }
 
 
@@ -266,6 +299,7 @@ async def _write_rows_sqlite(
     changed: list[dict[str, Any]],
     ops: list[dict[str, Any]],
     events: list[Any],
+    messages: list[dict[str, Any]],
     now: int,
 ) -> None:
     f = CONFIG["flow"]
@@ -288,6 +322,18 @@ async def _write_rows_sqlite(
         _OUTBOX_INSERT,
         [{"corp_pk": f["corp_pk"], "type": e["type"], "payload": e["payload"], "now": now} for e in events],
     )
+    if messages:
+        await tx.executemany(
+            _MESSAGE_INSERT,
+            [
+                {**m, "corp_pk": f["corp_pk"], "body": orjson.dumps(m["body"]).decode(), "none": "[]", "now": now}
+                for m in messages
+            ],
+        )
+        await tx.executemany(
+            _INBOX_INSERT,
+            [{"corp_pk": f["corp_pk"], "user": u, "now": now, "key": m["key"]} for m in messages for u in m["users"]],
+        )
 
 
 async def _reserved_pk() -> int:
@@ -309,6 +355,8 @@ async def _flow_start_pg(f: dict[str, Any], now: int, user: str, iid: str, data:
     events = [_record_event(iid, user, data), _event("bpms_instance_change", "start", iid, now, staffId=user)] + [
         _event("bpms_task_change", "start", iid, now, staffId=t["user"], taskId=t["gid"]) for t in new
     ]
+    title = user + "发起的报销审批"
+    messages = [_message("你有一条待审批", iid, title, [t["user"] for t in new])]
     await state["pool"].fetchval(
         *_pg(
             "WITH record AS (INSERT INTO form_instance (instance_id, corp_pk, app_pk, form_pk, form_version, title,"
@@ -322,18 +370,18 @@ async def _flow_start_pg(f: dict[str, Any], now: int, user: str, iid: str, data:
             " form_version, process_code, originator_user_id, status, state, lock_version, created_at, modified_at)"
             " SELECT :pi, :iid, record.id, :corp_pk, :app_pk, :form_pk, 1, 'TPROC--BENCH-FLOW', :user, 'RUNNING',"
             " CAST(:state AS jsonb), 1, :now, :now FROM record RETURNING id), "
-            + _guarded_cte([_PG_NEW_TASKS, _PG_CHANGED_TASKS, _PG_HISTORY, _PG_EVENTS])
+            + _guarded_cte([_PG_NEW_TASKS, _PG_CHANGED_TASKS, _PG_HISTORY, _PG_EVENTS, _PG_MESSAGES])
             + " SELECT id FROM record",
             {
                 **f,
                 "iid": iid,
-                "title": user + "发起的报销审批",
+                "title": title,
                 "user": user,
                 "now": now,
                 "data": data,
                 "pi": pi,
                 "state": orjson.dumps({"tasks": tasks}).decode(),
-                **_rows(new, [], ops, events),
+                **_rows(new, [], ops, events, messages),
             },
         )
     )
@@ -390,7 +438,8 @@ async def flow_start(request: Request) -> Response:
         events = [record_event, _event("bpms_instance_change", "start", iid, now, staffId=user)] + [
             _event("bpms_task_change", "start", iid, now, staffId=t["user"], taskId=t["gid"]) for t in new
         ]
-        await _write_rows_sqlite(tx, pi, new, [], ops, events, now)
+        messages = [_message("你有一条待审批", iid, user + "发起的报销审批", [t["user"] for t in new])]
+        await _write_rows_sqlite(tx, pi, new, [], ops, events, messages, now)
     return Response(orjson.dumps({"result": iid}), media_type="application/json")
 
 
@@ -411,12 +460,13 @@ async def flow_execute(request: Request) -> Response:
     payload = orjson.loads(await request.body())
     f, now, iid, user = CONFIG["flow"], _ms(), payload["processInstanceId"], payload["userId"]
     (row,) = await fetch(
-        "SELECT id, form_instance_pk, state, lock_version FROM process_instance"
+        "SELECT id, form_instance_pk, state, lock_version, originator_user_id FROM process_instance"
         " WHERE instance_id = :iid AND corp_pk = :corp_pk",
         ["iid", "corp_pk"],
         {"iid": iid, "corp_pk": f["corp_pk"]},
     )
-    pi, fi, lock = row[0], row[1], row[3]
+    pi, fi, lock, originator = row[0], row[1], row[3], row[4]
+    title = originator + "发起的报销审批"
     tasks = orjson.loads(row[2])["tasks"]
     local = payload["taskId"] - pi * TASK_BLOCK
     mine = next(t for t in tasks if t["id"] == local and t["status"] == "running" and t["user"] == user)
@@ -466,10 +516,12 @@ async def flow_execute(request: Request) -> Response:
             tasks.append(task)
             new.append({**task, "gid": pi * TASK_BLOCK + task["id"]})
         events += [_event("bpms_task_change", "start", iid, now, staffId=t["user"], taskId=t["gid"]) for t in new]
+        messages = [_message("你有一条待审批", iid, title, [t["user"] for t in new])]
         status, result, finished = "RUNNING", None, None
     else:
         ops.append({"kind": "finish", "actor": None, "node": None, "task": None, "result": "agree", "remark": ""})
         events.append(_event("bpms_instance_change", "finish", iid, now, result="agree"))
+        messages = [_message("你发起的审批已通过", iid, title, [originator])]
         status, result, finished = "COMPLETED", "agree", now
     guard = {
         "state": orjson.dumps({"tasks": tasks}).decode(),
@@ -493,10 +545,10 @@ async def flow_execute(request: Request) -> Response:
                 "WITH guard AS (UPDATE process_instance SET state = CAST(:state AS jsonb), status = :status,"
                 " result = :result, modified_at = :now, finished_at = :finished, lock_version = lock_version + 1"
                 " WHERE id = :pi AND lock_version = :lock RETURNING id), "
-                + _guarded_cte([_PG_NEW_TASKS, _PG_CHANGED_TASKS, _PG_HISTORY, _PG_EVENTS])
+                + _guarded_cte([_PG_NEW_TASKS, _PG_CHANGED_TASKS, _PG_HISTORY, _PG_EVENTS, _PG_MESSAGES])
                 + (record if record_changed else "")
                 + " SELECT count(*) FROM guard",
-                {**f, **guard, **_rows(new, changed, ops, events)},
+                {**f, **guard, **_rows(new, changed, ops, events, messages)},
             )
         )
     else:
@@ -506,7 +558,7 @@ async def flow_execute(request: Request) -> Response:
                 " finished_at = :finished, lock_version = lock_version + 1 WHERE id = :pi AND lock_version = :lock",
                 guard,
             )
-            await _write_rows_sqlite(tx, pi, new, changed, ops, events, now)
+            await _write_rows_sqlite(tx, pi, new, changed, ops, events, messages, now)
             if record_changed:
                 await tx.execute(
                     "UPDATE form_instance SET instance_status = :status, approved_result = :result,"

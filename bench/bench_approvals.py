@@ -641,6 +641,33 @@ async def check_consistency(url: str, since: int) -> tuple[int, list[str], dict[
         await db.close()
 
 
+_WRITTEN = (
+    "form_instance",
+    "form_operation_log",
+    "task",
+    "operation_record",
+    "outbox_event",
+    "message",
+    "message_inbox",
+    "process_notification",
+)
+
+
+async def rows_per_instance(url: str) -> dict[str, float]:
+    """Rows of each table an approval writes, per stored process instance (to show the baseline writes what Zida
+    writes)."""
+    db = await open_database(url)
+    try:
+        instances = int(await db.fetchval("SELECT count(*) FROM process_instance")) or 1
+        per = {}
+        for table in _WRITTEN:  # the records of approvals (the baseline's database also holds POST /rec's)
+            where = " WHERE process_instance_id IS NOT NULL" if table == "form_instance" else ""
+            per[table] = int(await db.fetchval(f"SELECT count(*) FROM {table}{where}")) / instances
+        return per
+    finally:
+        await db.close()
+
+
 def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     med: dict[str, Any] = {
         "instances_per_s": statistics.median(r["instances_per_s"] for r in runs),
@@ -798,6 +825,11 @@ def main() -> None:
         med["weda_ratio"] = med["weda"]["instances_per_s"] / med["zida"]["instances_per_s"]
         print(f"ratio weda/yida (same server, same process) {med['weda_ratio']:.2f}")
     print(f"stored instances: {total} {statuses} | consistency problems: {len(problems)}")
+    written = {"zida": asyncio.run(rows_per_instance(zida_url))}
+    if base is not None:
+        written["baseline"] = asyncio.run(rows_per_instance(base_url))
+    for who, per in written.items():
+        print(f"rows per instance, {who:8s} " + ", ".join(f"{t} {n:.2f}" for t, n in per.items()))
     for problem in problems[:5]:
         print("  ", problem)
     out = work / f"approvals-{args.database}.json"
@@ -808,6 +840,7 @@ def main() -> None:
                 "median": med,
                 "runs": results,
                 "stored_instances": statuses,
+                "rows_per_instance": written,
                 "problems": problems[:20],
             },
             indent=2,
