@@ -825,13 +825,13 @@ def main() -> None:
         med["weda_ratio"] = med["weda"]["instances_per_s"] / med["zida"]["instances_per_s"]
         print(f"ratio weda/yida (same server, same process) {med['weda_ratio']:.2f}")
     print(f"stored instances: {total} {statuses} | consistency problems: {len(problems)}")
+    for problem in problems[:5]:
+        print("  ", problem)
     written = {"zida": asyncio.run(rows_per_instance(zida_url))}
     if base is not None:
         written["baseline"] = asyncio.run(rows_per_instance(base_url))
     for who, per in written.items():
         print(f"rows per instance, {who:8s} " + ", ".join(f"{t} {n:.2f}" for t, n in per.items()))
-    for problem in problems[:5]:
-        print("  ", problem)
     out = work / f"approvals-{args.database}.json"
     out.write_text(
         json.dumps(
