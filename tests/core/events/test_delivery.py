@@ -115,6 +115,30 @@ async def test_fan_out_is_filtered_ordered_and_once(db: Database, corp: CorpRef)
     assert [d.payload["n"] for d in await delivery.claim(db, sub, 10, now_ms(), 30_000)] == [4]
 
 
+async def test_a_dispatch_without_the_fan_out_lock_reads_and_renders_nothing(db: Database, corp: CorpRef) -> None:
+    """PostgreSQL: while another process fans out (it holds the lock), a dispatch returns 0 before reading or
+    rendering anything; once the lock is free it fans out."""
+    if db.sql.name != "postgresql":
+        pytest.skip("SQLite reads and renders before its write transaction (one writer at a time anyway)")
+    await subscribe(db, corp)
+    await emit(db, corp, ("a.x", "o1", 1), ("a.x", "o2", 2))
+    rendered: list[str] = []
+
+    def counting(event: DomainEvent, sub: Subscription) -> Rendered | None:
+        rendered.append(event.topic)
+        return render(event, sub)
+
+    async def subs(conn: Connection) -> list[Subscription]:
+        return await load_subscriptions(conn, BOX, corp.pk)
+
+    async with db.transaction() as other:
+        assert await other.fetchval("SELECT pg_try_advisory_xact_lock(:k)", {"k": delivery._DISPATCH_LOCK})
+        assert await delivery.dispatch(db, subs, counting, now_ms()) == 0
+        assert rendered == []
+    assert await delivery.dispatch(db, subs, counting, now_ms()) >= 2  # the credential's events too
+    assert [t for t in rendered if t.startswith("a.")] == ["a.x", "a.x"]
+
+
 async def test_a_lease_is_held_by_one_claimer_until_it_runs_out(db: Database, corp: CorpRef) -> None:
     sub = await subscribe(db, corp)
     await emit(db, corp, ("a.x", "o1", 1))

@@ -2,7 +2,8 @@
 
 **Fan-out** (:func:`dispatch`): reads the oldest undispatched outbox rows of corps with subscriptions, asks the
 dialect's renderer for each subscription's payload (None: it does not receive that event), then, in one
-transaction at a time across all workers (a PostgreSQL advisory lock; SQLite serialises writers), inserts one
+transaction at a time across all workers (on PostgreSQL an advisory lock taken before the read, so one worker reads
+and renders; SQLite reads and renders first and serialises the writers), inserts one
 ``event_delivery`` row per (subscription, event) — unique, so a repeated fan-out changes nothing — and marks the
 events dispatched (``outbox_event.delivered_at``); if a subscription was added, changed or removed in between, it
 writes nothing and the next round starts over. Two events of one object are written in the order their
@@ -159,25 +160,56 @@ async def dispatch(db: Database, subscriptions: Callable[[Connection], Any], ren
     ``subscriptions(conn)`` loads; returns how many events were dispatched (0 when another worker is dispatching or
     nothing is waiting).
 
-    The events are read and rendered before the write transaction, which only inserts the deliveries and marks the
-    events: the database's write lock is not held while Python renders. Should another worker fan out the same events
-    meanwhile, the inserts find its rows (``ON CONFLICT DO NOTHING``) and the events are marked once; should a
-    subscription change, nothing is written (0)."""
-    subs: list[Subscription] = await subscriptions(db)
-    if not subs:
+    One fan-out at a time across workers and hosts. On PostgreSQL the transaction takes its advisory lock first,
+    then reads, renders and writes: a worker that would lose the lock reads and renders nothing (when two workers
+    rendered the same events and one then lost, a quarter of the rendering under load was thrown away), and the
+    lock holds back no other writer. On SQLite the events are read and rendered before the write transaction, so
+    the database's single write lock is not held while Python renders. Either way, should a subscription change
+    meanwhile, nothing is written (0) and the next round renders again; should another process fan out the same
+    events, the inserts find its rows (``ON CONFLICT DO NOTHING``) and the events are marked once."""
+    if db.sql.name == "postgresql":
+        async with db.transaction() as tx:
+            if not await tx.fetchval("SELECT pg_try_advisory_xact_lock(:k)", {"k": _DISPATCH_LOCK}):
+                return 0
+            fan_out = await _render_waiting(tx, subscriptions, render, now)
+            return 0 if fan_out is None else await _write_fan_out(tx, fan_out, now)
+    fan_out = await _render_waiting(db, subscriptions, render, now)
+    if fan_out is None:
         return 0
+    async with db.transaction() as tx:
+        return await _write_fan_out(tx, fan_out, now)
+
+
+@dataclass(frozen=True, slots=True)
+class _FanOut:
+    """What one dispatch writes: the events read (their ``rows``), their ``deliveries`` as insert parameters, and the
+    (id, updated_at) of the subscriptions they were rendered for."""
+
+    corp_pks: list[int]
+    rows: list[Row]
+    deliveries: list[dict[str, Any]]
+    rendered_for: list[tuple[int, int]]
+
+
+async def _render_waiting(
+    conn: Connection, subscriptions: Callable[[Connection], Any], render: Renderer, now: int
+) -> _FanOut | None:
+    """Read each corp's oldest undispatched events and render them for its subscriptions; None: nothing to do."""
+    subs: list[Subscription] = await subscriptions(conn)
+    if not subs:
+        return None
     by_corp: dict[int, list[Subscription]] = {}
     for sub in subs:
         by_corp.setdefault(sub.corp_pk, []).append(sub)
     rows: list[Row] = []
     for corp_pk in by_corp:  # each corp's oldest first, through ix_outbox_event_undispatched
-        rows += await db.fetch(
+        rows += await conn.fetch(
             "SELECT id, corp_pk, event_type, payload, created_at FROM outbox_event"
             " WHERE corp_pk = :c AND delivered_at IS NULL ORDER BY id LIMIT :n",
             {"c": corp_pk, "n": FAN_OUT},
         )
     if not rows:
-        return 0
+        return None
     deliveries = []
     for row in rows:
         event = _event(row, by_corp[int(row["corp_pk"])][0].corp_id)
@@ -200,51 +232,51 @@ async def dispatch(db: Database, subscriptions: Callable[[Connection], Any], ren
                     "now": now,
                 }
             )
-    rendered_for = sorted((sub.pk, sub.updated_at) for sub in subs)
-    async with db.transaction() as tx:
-        if tx.sql.name == "postgresql" and not await tx.fetchval(
-            "SELECT pg_try_advisory_xact_lock(:k)", {"k": _DISPATCH_LOCK}
-        ):
-            return 0
-        corps = ", ".join(str(int(c)) for c in sorted(by_corp))
-        current = await tx.fetch(
-            f"SELECT id, updated_at FROM event_subscription WHERE corp_pk IN ({corps}) ORDER BY id"
-        )
-        if [(int(r["id"]), int(r["updated_at"])) for r in current] != rendered_for:
-            return 0  # rendered for subscriptions that changed meanwhile: the next round renders again
-        if deliveries and tx.sql.name == "postgresql":  # one statement for the batch: no per-row round
-            await tx.execute(
-                "INSERT INTO event_delivery (subscription_id, corp_pk, event_id, tag, object_key, payload, status,"
-                " attempts, next_at, lease_until, event_time, created_at) SELECT s, c, e, tag, k, p, 'pending', 0,"
-                " nx, 0, at, :now FROM unnest(CAST(:s AS bigint[]), CAST(:c AS bigint[]), CAST(:e AS bigint[]),"
-                " CAST(:tag AS text[]), CAST(:k AS text[]), CAST(:p AS text[]), CAST(:nx AS bigint[]),"
-                " CAST(:at AS bigint[])) AS u(s, c, e, tag, k, p, nx, at)"
-                " ON CONFLICT (subscription_id, event_id) DO NOTHING",
-                {
-                    "now": now,
-                    **{
-                        column: [d[field] for d in deliveries]
-                        for column, field in (
-                            ("s", "s"),
-                            ("c", "c"),
-                            ("e", "e"),
-                            ("tag", "tag"),
-                            ("k", "key"),
-                            ("p", "payload"),
-                            ("nx", "next"),
-                            ("at", "at"),
-                        )
-                    },
+    return _FanOut(sorted(by_corp), rows, deliveries, sorted((sub.pk, sub.updated_at) for sub in subs))
+
+
+async def _write_fan_out(tx: Connection, fan_out: _FanOut, now: int) -> int:
+    """Insert the deliveries and mark the events dispatched, in ``tx``, unless a subscription changed since they
+    were rendered (then 0)."""
+    corps = ", ".join(str(int(c)) for c in fan_out.corp_pks)
+    current = await tx.fetch(f"SELECT id, updated_at FROM event_subscription WHERE corp_pk IN ({corps}) ORDER BY id")
+    if [(int(r["id"]), int(r["updated_at"])) for r in current] != fan_out.rendered_for:
+        return 0  # rendered for subscriptions that changed meanwhile: the next round renders again
+    deliveries = fan_out.deliveries
+    if deliveries and tx.sql.name == "postgresql":  # one statement for the batch: no per-row round
+        await tx.execute(
+            "INSERT INTO event_delivery (subscription_id, corp_pk, event_id, tag, object_key, payload, status,"
+            " attempts, next_at, lease_until, event_time, created_at) SELECT s, c, e, tag, k, p, 'pending', 0,"
+            " nx, 0, at, :now FROM unnest(CAST(:s AS bigint[]), CAST(:c AS bigint[]), CAST(:e AS bigint[]),"
+            " CAST(:tag AS text[]), CAST(:k AS text[]), CAST(:p AS text[]), CAST(:nx AS bigint[]),"
+            " CAST(:at AS bigint[])) AS u(s, c, e, tag, k, p, nx, at)"
+            " ON CONFLICT (subscription_id, event_id) DO NOTHING",
+            {
+                "now": now,
+                **{
+                    column: [d[field] for d in deliveries]
+                    for column, field in (
+                        ("s", "s"),
+                        ("c", "c"),
+                        ("e", "e"),
+                        ("tag", "tag"),
+                        ("k", "key"),
+                        ("p", "payload"),
+                        ("nx", "next"),
+                        ("at", "at"),
+                    )
                 },
-            )
-        elif deliveries:
-            await tx.executemany(
-                "INSERT INTO event_delivery (subscription_id, corp_pk, event_id, tag, object_key, payload, status,"
-                " attempts, next_at, lease_until, event_time, created_at) VALUES (:s, :c, :e, :tag, :key, :payload,"
-                " 'pending', 0, :next, 0, :at, :now) ON CONFLICT (subscription_id, event_id) DO NOTHING",
-                deliveries,
-            )
-        await _update_by_ids(tx, "outbox_event", "delivered_at = :now", "", [int(r["id"]) for r in rows], {"now": now})
+            },
+        )
+    elif deliveries:
+        await tx.executemany(
+            "INSERT INTO event_delivery (subscription_id, corp_pk, event_id, tag, object_key, payload, status,"
+            " attempts, next_at, lease_until, event_time, created_at) VALUES (:s, :c, :e, :tag, :key, :payload,"
+            " 'pending', 0, :next, 0, :at, :now) ON CONFLICT (subscription_id, event_id) DO NOTHING",
+            deliveries,
+        )
+    rows = fan_out.rows
+    await _update_by_ids(tx, "outbox_event", "delivered_at = :now", "", [int(r["id"]) for r in rows], {"now": now})
     return len(rows)
 
 
