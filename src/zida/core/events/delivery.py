@@ -160,13 +160,10 @@ async def dispatch(db: Database, subscriptions: Callable[[Connection], Any], ren
     ``subscriptions(conn)`` loads; returns how many events were dispatched (0 when another worker is dispatching or
     nothing is waiting).
 
-    One fan-out at a time across workers and hosts. On PostgreSQL the transaction takes its advisory lock first,
-    then reads, renders and writes: a worker that would lose the lock reads and renders nothing (when two workers
-    rendered the same events and one then lost, a quarter of the rendering under load was thrown away), and the
-    lock holds back no other writer. On SQLite the events are read and rendered before the write transaction, so
-    the database's single write lock is not held while Python renders. Either way, should a subscription change
-    meanwhile, nothing is written (0) and the next round renders again; should another process fan out the same
-    events, the inserts find its rows (``ON CONFLICT DO NOTHING``) and the events are marked once."""
+    On PostgreSQL the advisory lock comes first, so a worker that cannot have it reads and renders nothing (the lock
+    holds back no other writer); on SQLite the events are read and rendered before the write transaction, so the
+    single write lock is not held while Python renders. Should another process fan out the same events, the inserts
+    find its rows (``ON CONFLICT DO NOTHING``) and the events are marked once."""
     if db.sql.name == "postgresql":
         async with db.transaction() as tx:
             if not await tx.fetchval("SELECT pg_try_advisory_xact_lock(:k)", {"k": _DISPATCH_LOCK}):
