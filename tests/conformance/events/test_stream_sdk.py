@@ -344,3 +344,47 @@ def test_gateway_and_socket_refuse_bad_credentials_and_tickets(events: Events) -
     # Nothing was stored for the refused calls, nor for a ticket without EVENT topics.
     assert stream_rows(events, EV_NOSUB[0]) == []
     assert stream_rows(events, EV_STREAM[0]) == []
+
+
+def test_an_event_not_acked_in_time_is_a_failed_attempt_and_comes_again_first(events: Events) -> None:
+    # A client whose handler stalls on the first event and never acks it: after ZIDA_STREAM_ACK_SECONDS (1.5 s here)
+    # that is a failed attempt, and the same event comes again, before any later event of the approval.
+    opened = _open(events, EV_STREAM, subscriptions=[{"type": "EVENT", "topic": "*"}])
+    assert opened.status_code == 200
+    got: list[tuple[float, dict[str, Any]]] = []
+    try:
+        with connect(f"{opened.json()['endpoint']}?ticket={opened.json()['ticket']}", open_timeout=10) as socket:
+            wait_until("the stream subscription", lambda: stream_subscription(events, EV_STREAM[0]))
+            iid = events.approve()
+            acked = 0
+            while acked < len(APPROVAL_EVENTS):
+                frame = json.loads(socket.recv(timeout=30))
+                if frame["type"] != "EVENT" or json.loads(frame["data"]).get("processInstanceId") != iid:
+                    continue
+                got.append((time.monotonic(), frame))
+                if len(got) == 1:
+                    continue  # never acked
+                ack = {
+                    "code": 200,
+                    "headers": {"messageId": frame["headers"]["messageId"]},
+                    "message": "OK",
+                    "data": "",
+                }
+                socket.send(json.dumps(ack))
+                acked += 1
+            view = wait_until("the deliveries settled", lambda: (v := stream_subscription(events, EV_STREAM[0]))
+                              and v["deliveries"]["pending"] == 0 and v)  # fmt: skip
+    finally:
+        found = stream_subscription(events, EV_STREAM[0])
+        if found is not None:
+            events.admin("DELETE", f"/admin/v1/event-subscriptions/{found['id']}").raise_for_status()
+    (sent_at, first), (again_at, again) = got[0], got[1]
+    assert again["headers"]["eventId"] == first["headers"]["eventId"]
+    assert again["headers"]["messageId"] != first["headers"]["messageId"]
+    assert again_at - sent_at >= 1.5
+    kinds = [
+        (f["headers"]["eventType"], json.loads(f["data"])["type"], json.loads(f["data"])["staffId"]) for _, f in got
+    ]
+    assert kinds[1:] == APPROVAL_EVENTS  # in order, each acked once
+    assert view["deliveries"] == {"pending": 0, "delivered": len(APPROVAL_EVENTS), "failed": 0}
+    assert view["lastError"] == "no ack within 1.5 s"

@@ -9,7 +9,8 @@ new deliveries) it
    is connected here) and that has room (at most ``Channel.capacity`` sends in flight per subscription), claims
    due deliveries with a lease (at most ``_CLAIM`` at once; more claims follow while these are in flight) and
    sends them in a task of their own — a slow receiver holds only its own subscription's sends, never the API or
-   another receiver —, each object's events one after the other, then settles the outcome (retries, failures),
+   another receiver —, each object's events one after the other (in steps: the first of every object together,
+   then the next ones), then settles the outcome (retries, failures),
 3. every ten minutes fails what stayed pending past the retry window and deletes what the retention period has
    passed.
 
@@ -58,7 +59,9 @@ _PER_OBJECT = 10
 # fits in what is left of it (the others are released), so a lapsed lease never lets another worker send them too.
 _CHAIN_LEASE = 2
 # Deliveries one claim takes (a channel's capacity can be larger: the next claim goes out while these are in flight).
-_CLAIM = 256
+# Each round costs several statements whatever it claims: under API load, 256 a claim delivered fewer Stream events
+# per second than an approvals load wrote (BENCHMARKS.md, 2026-12-04, sixth session).
+_CLAIM = 1024
 
 
 class Channel(Protocol):
@@ -185,30 +188,13 @@ class DeliveryWorker:
             if len(deliveries) == limit < room:
                 more = True  # a full claim and room for another: claim again at once
             self._in_flight[sub.pk] = self._in_flight.get(sub.pk, 0) + len(deliveries)
-            task = asyncio.create_task(self._send(channel, sub, deliveries, now + lease_ms))
+            task = asyncio.create_task(self._send(channel, sub, deliveries, now + lease_ms, len(deliveries) == limit))
             self._sends.add(task)
             task.add_done_callback(self._sends.discard)
         if now - self._pruned_at >= _PRUNE_EVERY_MS:
             self._pruned_at = now
             await prune(self.db, now, self.retention_days, self.policy.retry_window_seconds)
         return more
-
-    async def _send_chain(
-        self, channel: Channel, sub: Subscription, chain: Sequence[Delivery], lease_until: int
-    ) -> list[tuple[Delivery, str | None]]:
-        """One object's claimed events one after the other; after one fails, or once another send would not fit in
-        the lease, the later ones are ``NOT_SENT``."""
-        out: list[tuple[Delivery, str | None]] = []
-        for place, delivery in enumerate(chain):
-            if place and now_ms() + channel.lease_ms() > lease_until:
-                out.extend((later, NOT_SENT) for later in chain[place:])
-                break
-            (result,) = await self._send_batch(channel, sub, [delivery])
-            out.append((delivery, result))
-            if result is not None:
-                out.extend((later, NOT_SENT) for later in chain[place + 1 :])
-                break
-        return out
 
     async def _send_batch(self, channel: Channel, sub: Subscription, batch: Sequence[Delivery]) -> list[str | None]:
         try:
@@ -220,27 +206,34 @@ class DeliveryWorker:
     async def _send_in_order(
         self, channel: Channel, sub: Subscription, deliveries: Sequence[Delivery], lease_until: int
     ) -> list[tuple[Delivery, str | None]]:
-        """Send every object's events at once, each object's one after the other (its next event waits for the
-        receiver to take the previous one, never for other objects'); objects with a single event go in one
-        batch."""
-        groups: dict[str, list[Delivery]] = {}
+        """Send each object's events in order, in steps: the first event of every object in one batch, then the
+        second of those whose first the receiver took, and so on (an object's next event waits for the receiver to
+        take the previous one). After an object's event fails, or once another step would not fit in the lease,
+        its later events are ``NOT_SENT``."""
+        chains: dict[str, list[Delivery]] = {}
         for delivery in deliveries:
-            groups.setdefault(delivery.object_key, []).append(delivery)
-        singles = [chain[0] for chain in groups.values() if len(chain) == 1]
-        chains = [chain for chain in groups.values() if len(chain) > 1]
-
-        async def send_singles() -> list[tuple[Delivery, str | None]]:
-            if not singles:
-                return []
-            return list(zip(singles, await self._send_batch(channel, sub, singles), strict=True))
-
-        done = await asyncio.gather(
-            send_singles(), *(self._send_chain(channel, sub, chain, lease_until) for chain in chains)
-        )
-        return [pair for part in done for pair in part]
+            chains.setdefault(delivery.object_key, []).append(delivery)
+        out: list[tuple[Delivery, str | None]] = []
+        live = list(chains.values())
+        step = 0
+        while live:
+            if step and now_ms() + channel.lease_ms() > lease_until:
+                out.extend((later, NOT_SENT) for chain in live for later in chain[step:])
+                break
+            results = await self._send_batch(channel, sub, [chain[step] for chain in live])
+            following = []
+            for chain, result in zip(live, results, strict=True):
+                out.append((chain[step], result))
+                if result is not None:
+                    out.extend((later, NOT_SENT) for later in chain[step + 1 :])
+                elif len(chain) > step + 1:
+                    following.append(chain)
+            live = following
+            step += 1
+        return out
 
     async def _send(
-        self, channel: Channel, sub: Subscription, deliveries: Sequence[Delivery], lease_until: int
+        self, channel: Channel, sub: Subscription, deliveries: Sequence[Delivery], lease_until: int, full: bool
     ) -> None:
         try:
             pairs = await self._send_in_order(channel, sub, deliveries, lease_until)
@@ -257,5 +250,5 @@ class DeliveryWorker:
                 self._in_flight[sub.pk] = left
             else:
                 self._in_flight.pop(sub.pk, None)
-            if len(deliveries) >= _CLAIM:
+            if full:
                 self._wake.set()  # a backlog: claim again at once (else at the next poll, with a larger batch)

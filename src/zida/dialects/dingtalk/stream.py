@@ -84,6 +84,19 @@ class StreamConnection:
         async with self.lock:
             await self.websocket.send_text(orjson.dumps(frame).decode())
 
+    async def send_all(self, frames: Sequence[str]) -> int:
+        """Send serialised frames in order, none of another sender's between them; returns how many went out (the
+        rest could not: the connection failed)."""
+        written = 0
+        async with self.lock:
+            for text in frames:
+                try:
+                    await self.websocket.send_text(text)
+                except Exception:
+                    break
+                written += 1
+        return written
+
 
 class StreamHub:
     """This worker's Stream connections; the delivery channel of ``stream`` subscriptions
@@ -131,51 +144,46 @@ class StreamHub:
                 future.set_exception(ConnectionError("the Stream connection closed"))
 
     async def send(self, subscription: Subscription, deliveries: Sequence[Delivery]) -> list[str | None]:
+        """Write one EVENT frame per delivery on one of the app's connections, back to back, then wait (one deadline
+        for all) for their acks."""
         group = self._receivers(subscription.credential_pk)
         if not group:
             return [NOT_SENT] * len(deliveries)
         connection = group[next(self._turn) % len(group)]
-        return list(await asyncio.gather(*(self._deliver(connection, d) for d in deliveries)))
-
-    async def _deliver(self, connection: StreamConnection, delivery: Delivery) -> str | None:
-        message_id = f"{delivery.pk}-{secrets.token_hex(6)}"
-        headers = {
-            "appId": connection.client_id,
-            "connectionId": connection.connection_id,
-            "contentType": "application/json",
-            "messageId": message_id,
-            "time": str(now_ms()),
-            "topic": delivery.tag,
-            **delivery.payload["headers"],
-        }
-        frame = {
-            "specVersion": "1.0",
-            "type": "EVENT",
-            "headers": headers,
-            "data": orjson.dumps(delivery.payload["data"]).decode(),
-        }
-        future: asyncio.Future[tuple[int, Any]] = asyncio.get_running_loop().create_future()
-        connection.pending[message_id] = future
+        loop = asyncio.get_running_loop()
+        batch, sent_at = secrets.token_hex(6), str(now_ms())
+        frames: list[str] = []
+        waits: list[tuple[str, asyncio.Future[tuple[int, Any]]]] = []
+        for delivery in deliveries:
+            message_id = f"{delivery.pk}-{batch}"  # unique per attempt: a delivery is in a batch once
+            headers = {
+                "appId": connection.client_id,
+                "connectionId": connection.connection_id,
+                "contentType": "application/json",
+                "messageId": message_id,
+                "time": sent_at,
+                "topic": delivery.tag,
+                **delivery.payload["headers"],
+            }
+            frame = {"specVersion": "1.0", "type": "EVENT", "headers": headers}
+            frame["data"] = orjson.dumps(delivery.payload["data"]).decode()
+            frames.append(orjson.dumps(frame).decode())
+            future: asyncio.Future[tuple[int, Any]] = loop.create_future()
+            connection.pending[message_id] = future
+            waits.append((message_id, future))
         try:
-            if connection.closed:
-                return NOT_SENT
-            try:
-                await connection.send(frame)
-            except Exception:
-                return NOT_SENT
-            try:
-                code, data = await asyncio.wait_for(future, self.ack_seconds)
-            except TimeoutError:
-                return f"no ack within {self.ack_seconds:g} s"
-            except ConnectionError:
-                return NOT_SENT
+            written = 0 if connection.closed else await connection.send_all(frames)
+            futures = [future for _, future in waits[:written]]
+            if futures:
+                await asyncio.wait(futures, timeout=self.ack_seconds)
+            return [_outcome(future, self.ack_seconds) for future in futures] + [NOT_SENT] * (len(waits) - written)
         finally:
-            connection.pending.pop(message_id, None)
-        if code != 200:
-            return f"the client answered code {code}"
-        if isinstance(data, dict) and data.get("status") == "LATER":
-            return "the client answered LATER"
-        return None
+            for message_id, future in waits:
+                connection.pending.pop(message_id, None)
+                if not future.done():
+                    future.cancel()
+                elif not future.cancelled():
+                    future.exception()  # seen (a closed connection's): asyncio logs none never retrieved
 
     async def close_all(self) -> None:
         """Tell every client this server is going away (SYSTEM ``disconnect``) and close the sockets."""
@@ -185,6 +193,20 @@ class StreamHub:
                     await connection.send(_system("disconnect", {"reason": "server stopping"}))
                 with contextlib.suppress(Exception):
                     await connection.websocket.close(1000)
+
+
+def _outcome(future: asyncio.Future[tuple[int, Any]], ack_seconds: float) -> str | None:
+    """What an EVENT frame's ack (or its absence) means for its delivery."""
+    if not future.done():
+        return f"no ack within {ack_seconds:g} s"
+    if future.exception() is not None:  # the connection closed before the ack came
+        return NOT_SENT
+    code, data = future.result()
+    if code != 200:
+        return f"the client answered code {code}"
+    if isinstance(data, dict) and data.get("status") == "LATER":
+        return "the client answered LATER"
+    return None
 
 
 def _system(topic: str, data: dict[str, Any]) -> dict[str, Any]:
