@@ -165,9 +165,10 @@ class StreamHub:
                 "topic": delivery.tag,
                 **delivery.payload["headers"],
             }
-            frame = {"specVersion": "1.0", "type": "EVENT", "headers": headers}
-            frame["data"] = orjson.dumps(delivery.payload["data"]).decode()
-            frames.append(orjson.dumps(frame).decode())
+            data = orjson.dumps(delivery.payload["data"]).decode()
+            frames.append(
+                orjson.dumps({"specVersion": "1.0", "type": "EVENT", "headers": headers, "data": data}).decode()
+            )
             future: asyncio.Future[tuple[int, Any]] = loop.create_future()
             connection.pending[message_id] = future
             waits.append((message_id, future))
