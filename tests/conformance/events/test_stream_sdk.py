@@ -138,9 +138,7 @@ class Streams:
         for client in self.clients:
             client.stop()
         for client in self.clients:
-            found = stream_subscription(self.events, client.credential[0])
-            if found is not None:
-                self.events.admin("DELETE", f"/admin/v1/event-subscriptions/{found['id']}").raise_for_status()
+            drop_stream_subscription(self.events, client.credential[0])
 
 
 @pytest.fixture
@@ -158,6 +156,13 @@ def stream_subscription(events: Events, app_key: str) -> dict[str, Any] | None:
     answer.raise_for_status()
     subs = answer.json()["subscriptions"]
     return next((s for s in subs if s["appKey"] == app_key and s["kind"] == "stream"), None)
+
+
+def drop_stream_subscription(events: Events, app_key: str) -> None:
+    """Delete the credential's stream subscription, if it has one (it outlives its connections by design)."""
+    found = stream_subscription(events, app_key)
+    if found is not None:
+        events.admin("DELETE", f"/admin/v1/event-subscriptions/{found['id']}").raise_for_status()
 
 
 def stream_rows(events: Events, app_key: str) -> list[dict[str, Any]]:
@@ -375,9 +380,7 @@ def test_an_event_not_acked_in_time_is_a_failed_attempt_and_comes_again_first(ev
             view = wait_until("the deliveries settled", lambda: (v := stream_subscription(events, EV_STREAM[0]))
                               and v["deliveries"]["pending"] == 0 and v)  # fmt: skip
     finally:
-        found = stream_subscription(events, EV_STREAM[0])
-        if found is not None:
-            events.admin("DELETE", f"/admin/v1/event-subscriptions/{found['id']}").raise_for_status()
+        drop_stream_subscription(events, EV_STREAM[0])
     (sent_at, first), (again_at, again) = got[0], got[1]
     assert again["headers"]["eventId"] == first["headers"]["eventId"]
     assert again["headers"]["messageId"] != first["headers"]["messageId"]
