@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -20,6 +22,7 @@ from zida.core.access.sessions import SessionService
 from zida.core.access.tokens import TokenService, check_server_key
 from zida.core.events.delivery import RetryPolicy
 from zida.core.events.worker import DeliveryWorker
+from zida.core.records.filters.indexes import refresh_sqlite_statistics
 from zida.core.records.store import PAGE_CURSORS
 from zida.crypto import SecretBox
 from zida.db import Database, open_database
@@ -198,6 +201,36 @@ async def _events(settings: Settings, db: Database, box: SecretBox) -> AsyncIter
             await events.client.aclose()
 
 
+# How often each process checks SQLite's statistics of the records table (``refresh_sqlite_statistics``).
+_STATISTICS_EVERY_SECONDS = 600.0
+
+
+@asynccontextmanager
+async def _statistics_upkeep(db: Database) -> AsyncIterator[None]:
+    """SQLite: keep the planner's statistics of the records table true to its size, at startup and every ten minutes
+    (a background task; a failed check is logged and tried again next time)."""
+    if db.sql.name != "sqlite":
+        yield
+        return
+
+    async def run() -> None:
+        while True:
+            try:
+                if await refresh_sqlite_statistics(db):
+                    log.info("statistics of form_instance refreshed (the table's size had changed)")
+            except Exception:
+                log.exception("refreshing SQLite's statistics failed")
+            await asyncio.sleep(_STATISTICS_EVERY_SECONDS)
+
+    task = asyncio.create_task(run(), name="zida-sqlite-statistics")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 _frozen = False
 
 
@@ -238,7 +271,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:
             await check_schema(db)
             await check_server_key(db, box)
-            async with start_cache_sync(store, settings), observing(settings, db), _events(settings, db, box) as events:
+            async with (
+                start_cache_sync(store, settings),
+                observing(settings, db),
+                _events(settings, db, box) as events,
+                _statistics_upkeep(db),
+            ):
                 app.state.zida = Zida(
                     settings=settings,
                     db=db,

@@ -233,13 +233,21 @@ async def _plan(db: Database, sql: str, params: dict[str, Any]) -> str:
 
 
 async def test_searchable_fields_use_their_index(db: Database, scene: tuple[AppActor, Form, list[str]]) -> None:
+    # Whether the planner picks the index for a 4-record form depends on the statistics other tests left behind
+    # (SQLite: a field index built while its form was empty has none); the claim here is that the compiled
+    # expression is the index's, so on SQLite the index is named (INDEXED BY) and must serve the equality itself.
     _, form, _ = scene
     names = {i.field_id: i.name for i in planned_indexes(db.sql.name, form.pk, form.fields)}
     for field_id, value in (("textField_t", "apple pie"), ("numberField_n", 2)):
         compiler = FilterCompiler(db.sql, form.fields, form.pk)
         where = compiler.where(Condition(field_id, "eq", value))
-        plan = await _plan(db, f"SELECT id FROM form_instance WHERE form_pk = {form.pk} AND {where}", compiler.params)
+        named = f" INDEXED BY {names[field_id]}" if db.sql.name == "sqlite" else ""
+        plan = await _plan(
+            db, f"SELECT id FROM form_instance{named} WHERE form_pk = {form.pk} AND {where}", compiler.params
+        )
         assert names[field_id] in plan, plan
+        if db.sql.name == "sqlite":
+            assert f"SEARCH form_instance USING INDEX {names[field_id]} (<expr>=?)" in plan, plan
 
 
 @pytest.mark.parametrize(

@@ -42,6 +42,7 @@ __all__ = [
     "ensure_field_indexes",
     "forget_sqlite_indexes",
     "planned_indexes",
+    "refresh_sqlite_statistics",
     "sort_index_hint",
     "sync_element_table",
     "text_table",
@@ -223,7 +224,59 @@ async def ensure_field_indexes(
     forget_sqlite_indexes()
     if built:
         await db.execute("PRAGMA optimize")
+        await refresh_sqlite_statistics(db)
     return built
+
+
+# Rows of each index an SQLite ANALYZE reads (``PRAGMA analysis_limit``): approximate statistics, in milliseconds
+# however large the forms.
+_ANALYSIS_LIMIT = 1_000
+# SQLite's statistics of form_instance are taken again once the table holds this many times the records they counted
+# (or this many times fewer).
+_STALE_FACTOR = 2
+_STALE_MIN_ROWS = 1_000
+
+
+async def _analyze_sqlite(db: Database) -> None:
+    """SQLite: statistics for every (non-empty) index of ``form_instance``, read approximately, in effect on every
+    connection of every process.
+
+    A connection reads ``sqlite_stat1`` when it loads the schema, and ANALYZE alone does not make the others load it
+    again (a pooled reader went on planning from what it read at startup); a table made and dropped in the same
+    transaction changes the schema's version, and each connection reloads schema and statistics before its next
+    statement."""
+    async with db.transaction() as tx:
+        await tx.execute(f"PRAGMA analysis_limit = {_ANALYSIS_LIMIT}")
+        await tx.execute("ANALYZE form_instance")
+        await tx.execute("CREATE TABLE zida_statistics_reload (x)")
+        await tx.execute("DROP TABLE zida_statistics_reload")
+
+
+async def refresh_sqlite_statistics(db: Database) -> bool:
+    """SQLite: analyse ``form_instance`` again when its statistics exist and counted a very different number of
+    records than it holds now; True when it did.
+
+    SQLite plans from ``sqlite_stat1`` as last written, never refreshed by itself. Taken while the forms held a
+    handful of records (``PRAGMA optimize`` after a bundle's index builds), they go on saying "5 records a form" for
+    ``ix_form_instance_modified``; the form's own field index, empty then, has none (SQLite keeps no row for an empty
+    index) and the planner's default guess for it loses: an indexed equality on a form grown to 200,000 records then
+    read the whole form in modification order (94 ms instead of well under one). Without statistics at all SQLite
+    plans from its indexes' shapes, which serves these searches: nothing is done then."""
+    if db.sql.name != "sqlite":
+        return False
+    if not await db.fetchval("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'"):
+        return False
+    stat = await db.fetchval(
+        "SELECT stat FROM sqlite_stat1 WHERE tbl = 'form_instance' AND idx = 'ix_form_instance_created'"
+    )
+    if stat is None:
+        return False
+    counted = int(str(stat).split()[0])
+    rows = int(await db.fetchval("SELECT count(*) FROM form_instance") or 0)
+    if max(rows, counted) < _STALE_MIN_ROWS or counted / _STALE_FACTOR <= rows <= counted * _STALE_FACTOR:
+        return False
+    await _analyze_sqlite(db)
+    return True
 
 
 _PROGRESS_SECONDS = 2.0
