@@ -85,7 +85,7 @@ _EXPLAINED = itertools.count()
 
 
 async def _searches(db: Database, count: int) -> tuple[list[float], str]:
-    """``count`` searches for random titles: the ms each took, and the plan of the last one's page."""
+    """``count`` searches for random titles: the ms each took, and the plan of the searched condition."""
     row = await db.fetchrow(
         "SELECT a.id, a.corp_pk, u.id AS user_pk FROM app a JOIN org_user u ON u.corp_pk = a.corp_pk"
         " WHERE a.app_type = :a AND u.user_id = :u",
