@@ -73,6 +73,36 @@ def record(i: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
+def instance_rows(
+    numbers: range, rng: random.Random, corp_pk: int, app_pk: int, form_pk: int, tag: str
+) -> list[dict[str, Any]]:
+    """``form_instance`` rows (the insert's parameters) of the records numbered ``numbers``, created 25 s apart."""
+    rows = []
+    for i in numbers:
+        created = T0 + i * 25_000
+        rows.append(
+            {
+                "instance_id": f"FINST-{tag}{i:012d}{secrets.token_hex(8).upper()}",
+                "corp_pk": corp_pk,
+                "app_pk": app_pk,
+                "form_pk": form_pk,
+                "form_version": 1,
+                "title": "压测管理员发起的报销单",
+                "originator": "benchadmin",
+                "modifier": "benchadmin",
+                "created_at": created,
+                "modified_at": created,
+                "data": orjson.dumps(record(i, rng)).decode(),
+                "data_version": 1,
+                "serial_no": None,
+                "process_instance_id": None,
+                "instance_status": None,
+                "approved_result": None,
+            }
+        )
+    return rows
+
+
 async def prepare(url: str, records: int) -> tuple[int, int, int, list[str], tuple[Field, ...], dict[str, str]]:
     """Migrate, load the bench bundle, top the form up to ``records`` records and build its search indexes
     (what ``zida migrate`` does after an upgrade); the contains-match indexes built, by field."""
@@ -94,29 +124,7 @@ async def prepare(url: str, records: int) -> tuple[int, int, int, list[str], tup
         started = time.monotonic()
         while have < records:
             n = min(chunk, records - have)
-            rows = []
-            for i in range(have, have + n):
-                created = T0 + i * 25_000
-                rows.append(
-                    {
-                        "instance_id": f"FINST-BENCH{i:012d}{secrets.token_hex(8).upper()}",
-                        "corp_pk": corp_pk,
-                        "app_pk": app_pk,
-                        "form_pk": form_pk,
-                        "form_version": 1,
-                        "title": "压测管理员发起的报销单",
-                        "originator": "benchadmin",
-                        "modifier": "benchadmin",
-                        "created_at": created,
-                        "modified_at": created,
-                        "data": orjson.dumps(record(i, rng)).decode(),
-                        "data_version": 1,
-                        "serial_no": None,
-                        "process_instance_id": None,
-                        "instance_status": None,
-                        "approved_result": None,
-                    }
-                )
+            rows = instance_rows(range(have, have + n), rng, corp_pk, app_pk, form_pk, "BENCH")
             async with db.transaction() as tx:
                 from zida.core.records.store import _insert_sql
 

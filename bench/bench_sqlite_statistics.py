@@ -18,19 +18,16 @@ import argparse
 import asyncio
 import itertools
 import random
-import secrets
 import statistics
 import sys
 import time
 from pathlib import Path
 
-import orjson
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_records import APP, SECRET, T0, record  # noqa: E402
+from bench_records import APP, SECRET, instance_rows  # noqa: E402
 from zida.bundle.loader import load_bundle, parse_bundle, read_bundle  # noqa: E402
 from zida.core.apps.queries import get_form  # noqa: E402
 from zida.core.principals import AppActor  # noqa: E402
@@ -54,29 +51,8 @@ async def _insert(db: Database, form_uuid: str, start: int, count: int) -> None:
     assert form is not None
     rng = random.Random(start)
     for first in range(start, start + count, 10_000):
-        rows = []
-        for i in range(first, min(first + 10_000, start + count)):
-            created = T0 + i * 25_000
-            rows.append(
-                {
-                    "instance_id": f"FINST-STATS{i:012d}{secrets.token_hex(8).upper()}",
-                    "corp_pk": form["corp_pk"],
-                    "app_pk": form["app_pk"],
-                    "form_pk": form["id"],
-                    "form_version": 1,
-                    "title": "统计",
-                    "originator": APP["userId"],
-                    "modifier": APP["userId"],
-                    "created_at": created,
-                    "modified_at": created,
-                    "data": orjson.dumps(record(i, rng)).decode(),
-                    "data_version": 1,
-                    "serial_no": None,
-                    "process_instance_id": None,
-                    "instance_status": None,
-                    "approved_result": None,
-                }
-            )
+        numbers = range(first, min(first + 10_000, start + count))
+        rows = instance_rows(numbers, rng, form["corp_pk"], form["app_pk"], form["id"], "STATS")
         async with db.transaction() as tx:
             await tx.executemany(_insert_sql(tx), rows)
 
