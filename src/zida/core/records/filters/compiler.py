@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -25,7 +25,7 @@ import orjson
 from zida.core.apps.models import Field
 from zida.core.errors import InvalidArgument, TooExpensive
 from zida.core.records.filters import SYSTEM_FIELDS, And, Condition, Filter, Or, Sort
-from zida.core.records.values import brief, is_number_text
+from zida.core.records.values import ROW_ID, brief, is_number_text
 from zida.db.database import SqlDialect
 
 __all__ = [
@@ -478,6 +478,28 @@ class FilterCompiler:
             return f"({expr} IS NULL OR NOT ({test}))"
         return test
 
+    def _table_contains(self, cond: Condition, column: str, key: str) -> str:
+        """A contains-match on a whole sub-table: some cell of some row contains the text (``not_…``: none does).
+
+        Only the cells' values are searched, as the rows read: not the field ids they are stored under, nor a row's
+        internal ``__rowId`` (whose time-based characters once made ``like "nut"`` match a row of bolts)."""
+        cell = "c.value"
+        test = self._like(cell, replace(cond, op=cond.op.removeprefix("not_")))
+        if self.sql.name == "postgresql":
+            rows = f"{column}->'{key}'"
+            found = (
+                "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof("
+                f"{rows}) = 'array' THEN {rows} ELSE '[]'::jsonb END) AS r(item), jsonb_each_text(CASE WHEN"
+                " jsonb_typeof(r.item) = 'object' THEN r.item ELSE '{}'::jsonb END) AS c"
+                f" WHERE c.key <> '{ROW_ID}' AND {test})"
+            )
+        else:
+            found = (
+                f"EXISTS (SELECT 1 FROM json_each({column}, '$.{key}') AS r, json_each(r.value) AS c"
+                f" WHERE r.type = 'object' AND c.key <> '{ROW_ID}' AND {test})"
+            )
+        return f"NOT {found}" if cond.op.startswith("not_") else found
+
     def _indexed_contains(self, cond: Condition, f: Field) -> str:
         """A contains-match (``like`` or ``substring``) on a field with a contains-match index.
 
@@ -612,6 +634,8 @@ class FilterCompiler:
 
     def _other_condition(self, cond: Condition, column: str, f: Field) -> str:
         key = field_key(f.field_id)
+        if cond.op in _CONTAINS_OPS and f.kind == "table":
+            return self._table_contains(cond, column, key)
         if cond.op in _CONTAINS_OPS:
             return self._like(_json_as_text(self.sql, column, key), cond)
         if cond.op in ("empty", "not_empty"):
