@@ -62,6 +62,11 @@ def test_text_comparisons() -> None:
     assert not holds("textField_title", "like", "Beijing")
     assert holds("textField_title", "not_like", "Beijing") and not holds("textField_title", "not_like", "hangzhou")
     assert holds("textField_title", "not_like", "x", data={})  # absent: does not contain it
+    assert holds("textField_title", "substring", "Hangzhou") and not holds("textField_title", "substring", "hangzhou")
+    assert holds("textField_title", "not_substring", "hangzhou") and not holds(
+        "textField_title", "not_substring", "Trip"
+    )
+    assert holds("textField_title", "not_substring", "x", data={})
     assert holds("textField_title", "gt", "A")
     assert holds("textField_title", "in", ["x", "Trip to Hangzhou"])
     assert holds("textField_title", "between", ["S", "U"])
@@ -134,6 +139,9 @@ def test_array_operators() -> None:
     assert holds("checkboxField_tags", "in", ["vat"])
     assert holds("checkboxField_tags", "seq_eq", ["urgent", "vat"])
     assert holds("checkboxField_tags", "like", "URG")
+    assert not holds("checkboxField_tags", "like", '","')  # the elements, not their JSON text
+    assert holds("checkboxField_tags", "substring", "urg") and not holds("checkboxField_tags", "substring", "URG")
+    assert holds("checkboxField_tags", "not_substring", "URG")
     assert not holds("checkboxField_tags", "not_like", "URG") and holds("checkboxField_tags", "not_like", "zzz")
     assert holds("employeeField_owner", "has_any", '["wang"]')  # a JSON array text works as a list
     assert holds("cascadeSelectField_city", "prefix", ["浙江", "杭州"])
@@ -147,6 +155,7 @@ def test_cascade_date_elements_and_other_components() -> None:
     assert holds("cascadeDateField_trip[1]", "gt", 1700000000000)
     assert not holds("cascadeDateField_trip[1]", "gt", 1, data={"cascadeDateField_trip": [5]})
     assert holds("addressField_addr", "like", "文三")
+    assert not holds("addressField_addr", "like", "address")  # values are searched, not the keys they are under
     assert not holds("addressField_addr", "not_like", "文三")
     assert holds("countrySelectField_c", "has_any", ["US", "CN"])
     assert not holds("countrySelectField_c", "has_any", ["US"])
@@ -183,6 +192,8 @@ def test_and_or_trees() -> None:
         (Condition("textField_title[0]", "eq", 1), "unknown field"),
         (Condition("textField_title", "matches", "x"), "unknown operator"),
         (Condition("textField_title", "like", ["x"]), "like expects a string"),
+        (Condition("textField_title", "substring", None), "substring expects a string"),
+        (Condition("numberField_amount", "substring", "1"), "substring is not supported on numbers"),
         (Condition("numberField_amount", "in", [1, None]), "expects a number"),
         (Condition("checkboxField_tags", "has_any", [["x"]]), "expects strings"),
     ],

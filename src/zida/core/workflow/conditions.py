@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -19,14 +19,15 @@ import orjson
 from zida.core.apps.models import Field
 from zida.core.errors import InvalidArgument
 from zida.core.records.filters import OPERATORS, And, Condition, Filter, Or
+from zida.core.records.values import ROW_ID
 
 __all__ = ["condition_problem", "matches"]
 
 _ELEMENT = re.compile(r"^(?P<field>[A-Za-z][A-Za-z0-9_]{0,63})\[(?P<index>[01])\]$")
 _COMPARISONS = ("eq", "ne", "gt", "ge", "lt", "le")
-_ARRAY_OPS = frozenset(
-    {"eq", "ne", "in", "has_any", "has_all", "seq_eq", "prefix", "like", "not_like", "empty", "not_empty"}
-)
+# Contains-matches, each with whether it is case-sensitive: ``like`` is not, ``substring`` (WeDa's $search) is.
+_CONTAINS = {"like": False, "not_like": False, "substring": True, "not_substring": True}
+_ARRAY_OPS = frozenset({"eq", "ne", "in", "has_any", "has_all", "seq_eq", "prefix", "empty", "not_empty", *_CONTAINS})
 
 
 class _Target:
@@ -90,11 +91,11 @@ def _operand_problem(target: _Target, cond: Condition) -> str | None:
     op, kind, value = cond.op, target.kind, cond.value
     if op in ("empty", "not_empty"):
         return None
-    if op in ("like", "not_like"):
+    if op in _CONTAINS:
         if kind == "number":
             return f"{op} is not supported on numbers"
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            return "like expects a string"
+            return f"{op} expects a string"
         return None
     if kind in ("text", "number"):
         if op in _COMPARISONS and not (op == "eq" and isinstance(value, list)):
@@ -156,6 +157,9 @@ def _holds(node: Filter, data: Mapping[str, Any], fields: tuple[Field, ...]) -> 
     target = _target(node, {f.field_id: f for f in fields})
     assert isinstance(target, _Target)
     stored = target.read(data)
+    if node.op in _CONTAINS:
+        found = _contains(node.op, node.value, stored, target.kind)
+        return not found if node.op.startswith("not_") else found
     if target.kind in ("text", "number"):
         return _scalar_holds(node.op, node.value, stored, target.kind)
     if target.kind == "array":
@@ -174,8 +178,31 @@ def _text(value: Any) -> str:
     return _json_text(value)
 
 
-def _like(pattern: Any, text: str | None) -> bool:
-    return text is not None and str(pattern).casefold() in text.casefold()
+def _leaves(value: Any, table: bool = False) -> Iterator[str]:
+    """The texts and numbers (as text) anywhere in a stored value; of a sub-table's rows, all but their ``__rowId``."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield str(value)
+    elif isinstance(value, list):
+        for item in value:
+            if not table:
+                yield from _leaves(item)
+            elif isinstance(item, Mapping):
+                yield from _leaves({k: v for k, v in item.items() if k != ROW_ID})
+    elif isinstance(value, Mapping) and not table:
+        for item in value.values():
+            yield from _leaves(item)
+
+
+def _contains(op: str, pattern: Any, stored: Any, kind: str) -> bool:
+    """Whether the stored value contains ``pattern``: a text value itself; a list, sub-table or structured value
+    some text or number in it (not its keys, as the SQL compiler reads it). ``like`` ignores case."""
+    texts = [_text(stored)] if kind == "text" and stored is not None else _leaves(stored, kind == "table")
+    if _CONTAINS[op]:
+        return any(str(pattern) in text for text in texts)
+    wanted = str(pattern).casefold()
+    return any(wanted in text.casefold() for text in texts)
 
 
 def _scalar(kind: str, value: Any) -> Decimal | str | None:
@@ -198,15 +225,11 @@ def _ordered(op: str, left: Any, right: Any) -> bool:
 
 
 def _scalar_holds(op: str, value: Any, stored: Any, kind: str) -> bool:
-    if op == "not_like":
-        return not _scalar_holds("like", value, stored, kind)
     current = _scalar(kind, stored)
     if op == "empty":
         return current is None or current == ""
     if op == "not_empty":
         return current is not None and current != ""
-    if op == "like":
-        return _like(value, current if isinstance(current, str) else None)
     if op == "eq" and isinstance(value, list):
         op = "in"
     if op in _COMPARISONS:
@@ -242,15 +265,11 @@ def _string_list(stored: Any) -> list[str] | None:
 
 
 def _array_holds(op: str, value: Any, stored: Any) -> bool:
-    if op == "not_like":
-        return not _array_holds("like", value, stored)
     items = _string_list(stored)
     if op == "empty":
         return not items
     if op == "not_empty":
         return bool(items)
-    if op == "like":
-        return stored is not None and _like(value, _json_text(stored))
     if op == "ne":
         return not _array_holds("eq", value, stored)
     if op == "eq" and not isinstance(value, list):
@@ -267,13 +286,9 @@ def _array_holds(op: str, value: Any, stored: Any) -> bool:
 
 
 def _other_holds(op: str, value: Any, stored: Any) -> bool:
-    if op == "not_like":
-        return not _other_holds("like", value, stored)
     if op in ("empty", "not_empty"):
         empty = stored is None or stored == [] or stored == {}
         return empty if op == "empty" else not empty
-    if op == "like":
-        return stored is not None and _like(value, _json_text(stored))
     # has_any on a CountrySelectField (stored [{"value": code}, …]) or an AssociationFormField ([{"instanceId"}])
     codes = (
         {item.get("value", item.get("instanceId")) for item in stored if isinstance(item, Mapping)}

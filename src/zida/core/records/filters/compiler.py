@@ -117,12 +117,6 @@ def _json_value(sql: SqlDialect, column: str, key: str) -> str:
     return f"json_extract({column}, '$.{key}')"
 
 
-def _json_as_text(sql: SqlDialect, column: str, key: str) -> str:
-    if sql.name == "postgresql":
-        return f"CAST({column}->'{key}' AS text)"
-    return f"json_extract({column}, '$.{key}')"
-
-
 def _has_nul(value: Any) -> bool:
     if isinstance(value, str):
         return "\x00" in value
@@ -478,26 +472,38 @@ class FilterCompiler:
             return f"({expr} IS NULL OR NOT ({test}))"
         return test
 
-    def _table_contains(self, cond: Condition, column: str, key: str) -> str:
-        """A contains-match on a whole sub-table: some cell of some row contains the text (``not_…``: none does).
+    def _value_contains(self, cond: Condition, column: str, f: Field) -> str:
+        """A contains-match on a list, a sub-table or another structured value (an address, countries, linked
+        records, files): some text or number in it contains the text (``not_…``: none does, absent values included).
 
-        Only the cells' values are searched, as the rows read: not the field ids they are stored under, nor a row's
-        internal ``__rowId`` (whose time-based characters once made ``like "nut"`` match a row of bolts)."""
-        cell = "c.value"
-        test = self._like(cell, replace(cond, op=cond.op.removeprefix("not_")))
+        Only values are searched, as the record reads: not the keys they are stored under (``like "address"`` does
+        not find every address), not the JSON punctuation between them, and not a sub-table row's internal
+        ``__rowId`` (whose time-based characters once made ``like "nut"`` match a row of bolts). Numbers are read as
+        their text. ``zida.core.workflow.conditions`` evaluates the same rule in Python."""
+        key = field_key(f.field_id)
+        text = "(leaf.value #>> '{}')" if self.sql.name == "postgresql" else "leaf.atom"
+        test = self._like(text, replace(cond, op=cond.op.removeprefix("not_")))
         if self.sql.name == "postgresql":
-            rows = f"{column}->'{key}'"
-            found = (
-                "EXISTS (SELECT 1 FROM jsonb_array_elements(CASE WHEN jsonb_typeof("
-                f"{rows}) = 'array' THEN {rows} ELSE '[]'::jsonb END) AS r(item), jsonb_each_text(CASE WHEN"
-                " jsonb_typeof(r.item) = 'object' THEN r.item ELSE '{}'::jsonb END) AS c"
-                f" WHERE c.key <> '{ROW_ID}' AND {test})"
-            )
+            values = 'strict $.** ? (@.type() == "string" || @.type() == "number")'
+            if f.kind == "table":
+                rows = f"{column}->'{key}'"
+                source = (
+                    f"jsonb_array_elements(CASE WHEN jsonb_typeof({rows}) = 'array' THEN {rows} ELSE '[]'::jsonb END)"
+                    " AS row_(item), jsonb_path_query(CASE WHEN jsonb_typeof(row_.item) = 'object' THEN"
+                    f" row_.item - '{ROW_ID}' ELSE '{{}}'::jsonb END, '{values}') AS leaf(value)"
+                )
+            else:
+                source = f"jsonb_path_query({column}->'{key}', '{values}') AS leaf(value)"
+            found = f"EXISTS (SELECT 1 FROM {source} WHERE {test})"
         else:
-            found = (
-                f"EXISTS (SELECT 1 FROM json_each({column}, '$.{key}') AS r, json_each(r.value) AS c"
-                f" WHERE r.type = 'object' AND c.key <> '{ROW_ID}' AND {test})"
-            )
+            if f.kind == "table":
+                source = (
+                    f"json_each({column}, '$.{key}') AS row_, json_tree(row_.value) AS leaf"
+                    f" WHERE row_.type = 'object' AND leaf.key IS NOT '{ROW_ID}' AND"
+                )
+            else:
+                source = f"json_tree({column}, '$.{key}') AS leaf WHERE"
+            found = f"EXISTS (SELECT 1 FROM {source} leaf.type IN ('text', 'integer', 'real') AND {test})"
         return f"NOT {found}" if cond.op.startswith("not_") else found
 
     def _indexed_contains(self, cond: Condition, f: Field) -> str:
@@ -619,7 +625,7 @@ class FilterCompiler:
                 parts.append(f"{elem} = {self._param(v)}")
             return "(" + " AND ".join(parts) + ")" if parts else "1=1"
         if op in _CONTAINS_OPS:
-            return self._like(_json_as_text(self.sql, column, key), cond)
+            return self._value_contains(cond, column, f)
         if op in ("empty", "not_empty"):
             raw = _json_value(self.sql, column, key)
             if self.sql.name == "postgresql":
@@ -634,10 +640,8 @@ class FilterCompiler:
 
     def _other_condition(self, cond: Condition, column: str, f: Field) -> str:
         key = field_key(f.field_id)
-        if cond.op in _CONTAINS_OPS and f.kind == "table":
-            return self._table_contains(cond, column, key)
         if cond.op in _CONTAINS_OPS:
-            return self._like(_json_as_text(self.sql, column, key), cond)
+            return self._value_contains(cond, column, f)
         if cond.op in ("empty", "not_empty"):
             raw = _json_value(self.sql, column, key)
             if self.sql.name == "postgresql":

@@ -6,8 +6,8 @@ the system fields below; ``parent`` names the TableField when the condition appl
 
 =================  ==========================================================================
 ``eq`` / ``ne``    equal / not equal (scalars)
-``like``           case-insensitive substring (text; on non-text values: their JSON text); ``not_like``: not
-                   (absent values included)
+``like``           case-insensitive substring (text; on lists, sub-tables and structured values: some text or
+                   number in them, never their keys); ``not_like``: not (absent values included)
 ``substring``      case-sensitive substring (WeDa's ``$search``); ``not_substring``: not (absent included)
 ``gt ge lt le``    ordered comparisons (numbers, dates as epoch ms, text)
 ``between``        inclusive range ``[low, high]``; either bound may be ``None``
