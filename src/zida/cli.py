@@ -20,6 +20,7 @@ from zida.core.errors import Misconfigured, ZidaError
 from zida.crypto import SecretBox
 from zida.db import open_database
 from zida.db.migrate import check_schema, upgrade
+from zida.ids import is_decimal
 from zida.settings import Settings, file_umask, load_settings, require_secret_key
 from zida.stores import StoreUnavailable, open_store
 
@@ -446,9 +447,7 @@ def credentials_update(
         raise click.ClickException(str(exc)) from None
     limit: Any = KEEP
     if rate_limit is not None:
-        if (rate_limit != "default" and not rate_limit.isascii()) or not (
-            rate_limit == "default" or rate_limit.isdigit()
-        ):
+        if rate_limit != "default" and not is_decimal(rate_limit):
             raise click.ClickException("--rate-limit must be a whole number or 'default'")
         limit = None if rate_limit == "default" else int(rate_limit)
     updated = _credentials_run(

@@ -147,7 +147,8 @@ async def _read_answer(reader: asyncio.StreamReader) -> tuple[Answer, bool]:
     if "chunked" in headers.get("transfer-encoding", "").lower():
         body = await _read_chunked(reader)
     elif "content-length" in headers:
-        length = int(headers["content-length"]) if headers["content-length"].isdigit() else -1
+        declared = headers["content-length"]
+        length = int(declared) if declared.isascii() and declared.isdigit() else -1
         if not 0 <= length <= MAX_ANSWER_BYTES:
             raise OutboundError("the answer's Content-Length is invalid or too large")
         body = await reader.readexactly(length)

@@ -185,7 +185,7 @@ def backoff(attempt: int, response: httpx.Response | None, base: float) -> float
     wait = random.uniform(0, base * 2**attempt)  # jitter, not a secret
     if response is not None:
         after = response.headers.get("retry-after", "")
-        if after.isdigit():
+        if after.isascii() and after.isdigit():
             wait = max(wait, float(after))
     return min(wait, 30.0)
 

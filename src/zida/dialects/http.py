@@ -39,6 +39,7 @@ from zida.app_state import RateLimitHook, Zida
 from zida.core.errors import InvalidArgument, NotFound, ZidaError
 from zida.core.records.filters.compiler import SearchLimits, configure_search_limits
 from zida.core.records.values import ValueLimits, brief, configure_value_limits
+from zida.ids import is_decimal
 from zida.observability.context import current_request_id, make_request_id
 from zida.settings import Settings
 
@@ -290,7 +291,7 @@ async def read_limited(request: Request, limit: int, what: str = "the request bo
     POST a tenth of a bare server's time per request (BENCHMARKS.md, contacts). The body is kept as Starlette's
     ``Request.body()`` keeps it, so a later ``request.body()`` returns it."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if is_decimal(declared) and int(declared) > limit:
         raise InvalidArgument(f"{what} is larger than {limit} bytes", reason="request.too_large")
     chunks: list[bytes] = [request._body] if hasattr(request, "_body") else []  # already read
     size = len(chunks[0]) if chunks else 0

@@ -128,6 +128,9 @@ def test_bad_input_answers_in_the_model_format_and_changes_nothing(weda: Weda) -
         ("list", {"filter": "nope"}, "INVALID_PARAMETER"),
         ("list", {"pageSize": 0}, "INVALID_PARAMETER"),
         ("list", {"pageSize": 201}, "INVALID_PARAMETER"),
+        ("list", {"pageSize": "²"}, "INVALID_PARAMETER"),  # str.isdigit() takes it, int() does not: was a 500
+        ("list", {"pageSize": "１２"}, "INVALID_PARAMETER"),  # full-width digits are not a number here
+        ("list", {"pageNumber": "١٢"}, "INVALID_PARAMETER"),
         ("list", {"orderBy": [{"amount": "up"}]}, "INVALID_PARAMETER"),
         ("list", {"orderBy": [{"a": "asc"}, {"b": "asc"}, {"c": "asc"}, {"d": "asc"}]}, "INVALID_PARAMETER"),
         ("list", {"filter": {"where": {"title": {"$nsearch": ["x"]}}}}, "INVALID_PARAMETER"),
@@ -142,6 +145,7 @@ def test_bad_input_answers_in_the_model_format_and_changes_nothing(weda: Weda) -
     for op, body, code in cases:
         error = weda.model_error(op, body, "PUT" if op in ("update", "updateMany") else "POST")
         assert error["code"] == code, (op, body, error)
+    assert weda.model_error("list?pageNumber=%C2%B2", method="GET")["code"] == "INVALID_PARAMETER"
     assert weda.model("list", {"getCount": True})["total"] == before
 
 

@@ -167,3 +167,6 @@ def test_bind_fills_whole_values_only() -> None:
     check_template(ok)
     assert bind(ok, [{"key": "x", "value": "2.5"}]) == {"a": 2.5, "b": [False, "{x}"]}
     assert bind(ok, [{"key": "x", "value": 7}, {"key": "y", "value": "true"}]) == {"a": 7, "b": [True, "{x}"]}
+    for other_digits in ("１２", "١٢", "²"):  # a number's text is ASCII, as everywhere else
+        with pytest.raises(InvalidArgument):
+            bind(ok, [{"key": "x", "value": other_digits}])

@@ -20,7 +20,7 @@ import orjson
 
 from zida.core.audit import Outcome, changed_fields, created_fields, record_change
 from zida.core.errors import InvalidArgument
-from zida.core.records.values import brief
+from zida.core.records.values import brief, is_number_text
 from zida.db import Connection
 
 __all__ = [
@@ -147,7 +147,7 @@ def coerce(parameter: QueryParameter, value: Any) -> Any:
     elif parameter.type == "NUMBER":
         if isinstance(value, int | float) and not isinstance(value, bool):
             return value
-        if isinstance(value, str) and len(value) <= 40:
+        if isinstance(value, str) and len(value) <= 40 and is_number_text(value):
             try:
                 number = Decimal(value.strip())
             except InvalidOperation:

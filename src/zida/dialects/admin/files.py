@@ -30,6 +30,7 @@ from zida.dialects.admin.http import ERRORS, respond
 from zida.dialects.admin.scopes import ADMIN_PERMISSION
 from zida.dialects.files_http import check_body_length, multipart_file
 from zida.dialects.http import check_url, new_request_id, zida_of
+from zida.ids import is_decimal
 
 __all__ = ["routes"]
 
@@ -85,7 +86,7 @@ async def _upload(request: Request, principal: Principal) -> Response:
         upload = Upload(name=name, chunks=chunks)
     else:
         declared = request.headers.get("content-length")
-        if declared is None or not declared.isdigit():
+        if declared is None or not is_decimal(declared):
             raise InvalidArgument("send the file's Content-Length", reason="file.length_required")
         upload = Upload(
             name=request.query_params.get("name", ""), chunks=_raw_body(request), declared_size=int(declared)

@@ -44,6 +44,7 @@ from zida.core.events.delivery import Rendered, event_key
 from zida.core.events.models import DomainEvent
 from zida.core.events.subscriptions import CALLBACK, STREAM, Subscription
 from zida.core.todos.approvals import instance_url
+from zida.ids import is_decimal
 
 __all__ = ["INSTANCE_EVENT", "KNOWN_TAGS", "OPT_IN_TAGS", "RECORD_EVENT", "TASK_EVENT", "render", "render_for"]
 
@@ -142,7 +143,7 @@ def _contact(event: DomainEvent, tag: str, legacy: bool) -> tuple[str, dict[str,
     is_user = tag.startswith("user_")
     ids: list[Any] = [event.object_id]
     if not is_user:
-        ids = [int(event.object_id) if event.object_id.isdigit() else event.object_id]
+        ids = [int(event.object_id) if is_decimal(event.object_id) else event.object_id]
     key = ("UserId" if is_user else "DeptId") if legacy else ("userId" if is_user else "deptId")
     stamp = "TimeStamp" if legacy else "timeStamp"
     return ("user:" if is_user else "dept:") + event.object_id, {stamp: str(event.at), key: ids}

@@ -43,6 +43,7 @@ from zida.core.records.filters import And, Condition, Filter, Or, Page, RecordQu
 from zida.core.records.models import FormInstance
 from zida.core.records.values import brief
 from zida.dialects.weda.http import WedaCall, model_endpoint
+from zida.ids import is_decimal
 
 __all__ = [
     "MAX_BATCH",
@@ -357,7 +358,7 @@ def order_of(form: Form, value: Any) -> tuple[Sort, ...]:
 def _int(value: Any, name: str, default: int, maximum: int) -> int:
     if value is None or value == "":
         return default
-    if isinstance(value, str) and value.isdigit():
+    if isinstance(value, str) and is_decimal(value):
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= maximum:
         raise _bad(f"{name} must be a whole number from 1 to {maximum}, got {brief(value)}")

@@ -54,6 +54,7 @@ from zida.core.principals import Principal, Scope
 from zida.dialects.files_http import file_response
 from zida.dialects.http import DialectMount, check_url, decode_json, new_request_id, read_limited, zida_of
 from zida.dialects.weda.http import bearer, json_response
+from zida.ids import is_decimal
 
 __all__ = ["MAX_ITEMS", "SLOT_SECONDS", "mount", "routes"]
 
@@ -254,7 +255,7 @@ async def put_object(request: Request) -> Response:
             )
         await zida.rate_limit(request, None)
         declared = request.headers.get("content-length")
-        if declared is None or not declared.isdigit():
+        if declared is None or not is_decimal(declared):
             raise InvalidArgument("send the object's Content-Length", reason="file.length_required")
         object_id = str(slot["o"])
         await upload_file(
