@@ -114,6 +114,17 @@ def test_start_and_approve_through_two_nodes(weda: Weda, zhangsan: Weda, lisi: W
     assert done["Status"] is True
     [boss] = running(weda, instance_id)
     assert boss["UserId"] == "wadmin" and boss["NodeName"] == "老板审批"
+    # The boss's node, the last one drawn inside the route, is in progress (1) until he acts, not passed (2).
+    waiting = flow(weda, "GetProcessCanvasInfo", {"InstanceId": instance_id})
+    assert {n["Id"]: n["Status"] for n in waiting["Nodes"]} == {
+        "sid-restartevent": 2,
+        "node_lead": 2,
+        "route_days": 2,
+        "node_boss": 1,
+        "node_cc": 0,
+        "sid-endevent": 0,
+    }
+    assert {(e["Source"], e["Target"]): e["Status"] for e in waiting["Edges"]}[("node_boss", "node_cc")] == 0
     assert flow(lisi, "DescribeFlowTaskList", {"PageType": "DONE", "Keyword": reason})["Total"] == 1
 
     flow(

@@ -543,7 +543,7 @@ class _Canvas:
                 for branch, branch_label in branches:
                     targets.extend(self.link(branch, [node.node_id], branch_label))
                 reached = any(self.status.get(e["Target"], 0) > 0 for e in self.edges[first_edge:])
-                self.status[node.node_id] = self.nodes[-1]["Status"] = 2 if reached else 0
+                self.status[node.node_id] = 2 if reached else 0
                 self._restatus(node.node_id, first_edge)
             for source in sources:
                 self.add_edge(source, node.node_id, label)
