@@ -179,6 +179,16 @@ def test_reject_transfer_and_save_draft(weda: Weda, zhangsan: Weda, lisi: Weda) 
     assert flow_error(zhangsan, "CompleteTask", {**body, "ButtonAction": 17, "VariableInfos": draft})["Code"] == (
         "UnauthorizedOperation"
     )
+    # Saving through a task that is not this instance's, or does not exist, changes nothing.
+    other_instance = start(zhangsan, 1, tag())
+    [other_lead] = running(weda, other_instance)
+    bogus = [{"Type": 1, "Value": {"entityCode": "leave", "fieldValueMap": {"reason": "不该写入"}}}]
+    for wrong_task in (other_lead["TaskId"], "99999999"):
+        wrong = {"InstanceId": instance_id, "TaskId": wrong_task, "ButtonAction": 17, "VariableInfos": bogus}
+        assert flow_error(lisi, "CompleteTask", wrong)["Code"] == "ResourceNotFound", wrong_task
+    assert (
+        flow(weda, "DescribeProcessInstanceDetails", {"InstanceId": instance_id})["FieldValueMap"]["reason"] == "草稿"
+    )
 
     # Transfer to the admin, who refuses; a refusal needs a comment.
     flow(lisi, "CompleteTask", {**body, "ButtonAction": 4, "TurnToUserId": "wadmin", "OperationComment": "请您审"})

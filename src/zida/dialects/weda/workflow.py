@@ -34,7 +34,7 @@ from starlette.routing import Route
 from zida.cache import TtlCache
 from zida.core.apps.models import Form
 from zida.core.apps.queries import APPS_CACHE_SCOPE, get_form
-from zida.core.errors import InvalidArgument, NotFound, PermissionDenied, Unsupported
+from zida.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, Unsupported
 from zida.core.org.models import User
 from zida.core.org.repository import find_users
 from zida.core.principals import AppActor, Scope
@@ -627,9 +627,11 @@ async def complete_task(flow: ActionCall) -> dict[str, Any]:
         inst = await approval_queries.get_instance(flow.db, actor, instance_id)
         form = await get_form(flow.db, actor, inst.form_uuid, version=inst.record.form_version)
         values = _values_of(flow, form, flow.body.get("VariableInfos"))
-    if button == 17:
-        running = {t.user_id for t in inst.state.tasks if t.status == "running"}
-        if actor.user_id not in running:
+    if button == 17:  # the same task checks as acting on it: this instance's, running, the caller's
+        task = inst.state.task(local_task(inst, task_id))
+        if task is None or task.status != "running":
+            raise Conflict(f"task {task_id} is not running", reason="task.not_running", task_id=task_id)
+        if task.user_id != actor.user_id:
             raise PermissionDenied(f"task {task_id} is not {actor.user_id}'s to save", reason="permission.denied")
         if values:
             await approvals.update_instance(flow.db, actor, instance_id, values)
