@@ -607,3 +607,72 @@ def test_time_ranges_in_both_formats(sdk: Sdk, save: Save) -> None:
             "invalidParameter.parameter.error",
             400,
         )
+
+
+# -- a form named next to a record -------------------------------------------------------------------------------
+
+OTHER_FORM = "invalidParameter.parameter.incorrectFormUuid"
+
+
+def test_a_form_named_with_a_record_must_be_the_records_form(sdk: Sdk, save: Save) -> None:
+    # A mix-up of records and forms in an integration must fail loudly, not write the record of another form.
+    title = marker()
+    instance_id = save({"textField_t1": title, "tableField_tb1": [{"textField_row1": "原行"}]})
+    rows = sdk.call(
+        "list_table_data_by_form_instance_id_table_id",
+        instance_id,
+        **APP_A1,
+        user_id="admin1",
+        form_uuid=FORM,
+        table_field_id="tableField_tb1",
+        need_row_id=True,
+    ).body.data
+    row_id = rows[0]["rowId"]
+
+    def refused(wrong: str) -> None:
+        on_record = {**APP_A1, "user_id": "admin1", "form_instance_id": instance_id, "form_uuid": wrong}
+        get_v2 = {**APP_A1, "user_id": "admin1", "form_uuid": wrong, "version": 2}
+        expect_error(lambda: sdk.call("get_form_data_by_id", instance_id, **get_v2), OTHER_FORM, 400)
+        expect_error(
+            lambda: update(sdk, instance_id, {"textField_t1": "改"}, form_uuid=wrong, version=2), OTHER_FORM, 400
+        )
+        expect_error(
+            lambda: sdk.call(
+                "update_sub_table_by_row_id",
+                **on_record,
+                version=2,
+                table_field_id="tableField_tb1",
+                update_sub_table_data_json=json.dumps([{"rowId": row_id, "textField_row1": "改行"}]),
+            ),
+            OTHER_FORM,
+            400,
+        )
+        expect_error(lambda: sdk.call("save_form_remark", **on_record, content="评论"), OTHER_FORM, 400)
+        expect_error(
+            lambda: sdk.call(
+                "list_table_data_by_form_instance_id_table_id",
+                instance_id,
+                **APP_A1,
+                user_id="admin1",
+                form_uuid=wrong,
+                table_field_id="tableField_tb1",
+            ),
+            OTHER_FORM,
+            400,
+        )
+
+    refused("FORM-A1SIMPLE")  # another form of the app
+    refused("FORM-NOPE")  # no form at all
+    # Nothing was written; with its own form every call goes through.
+    data = get(sdk, instance_id).form_data
+    assert data["textField_t1"] == title and [r["textField_row1"] for r in data["tableField_tb1"]] == ["原行"]
+    remarks = sdk.call(
+        "list_form_remarks", **APP_A1, user_id="admin1", form_uuid=FORM, form_instance_id_list=[instance_id]
+    ).body.form_remark_vo_map
+    assert not (remarks or {}).get(instance_id)
+    assert update(sdk, instance_id, {"textField_t1": title + "改"}, form_uuid=FORM, version=2).status_code == 200
+    assert sdk.call(
+        "save_form_remark", **APP_A1, user_id="admin1", form_instance_id=instance_id, form_uuid=FORM, content="评"
+    ).body.result
+    got = sdk.call("get_form_data_by_id", instance_id, **APP_A1, user_id="admin1", form_uuid=FORM, version=2).body
+    assert got.form_data["textField_t1"] == title + "改"

@@ -20,11 +20,13 @@ from zida.db import Connection
 
 __all__ = [
     "MAX_PAGE_SIZE",
+    "check_record_form",
     "employee_field_values",
     "get_form_instance",
     "get_form_instances",
     "instance_app_pk",
     "list_sub_table_rows",
+    "other_form",
     "readable_record",
     "schemas_of",
     "scoped_query",
@@ -45,6 +47,21 @@ async def instance_app_pk(conn: Connection, corp_pk: int, instance_id: str) -> i
     if value is None:
         raise _not_found(instance_id)
     return value
+
+
+async def check_record_form(conn: Connection, actor: AppActor, instance_id: str, form_uuid: str | None) -> None:
+    """A form named next to a record's id must be the record's (``form.other_form`` otherwise). Nothing to check
+    without a form, and a record that is not the app's is left to the call to report as it does."""
+    if not form_uuid:
+        return
+    actual = await store.record_form_uuid(conn, actor.corp_pk, actor.app_pk, instance_id)
+    if actual is not None and actual != form_uuid:
+        raise other_form(instance_id, form_uuid)
+
+
+def other_form(instance_id: str, form_uuid: str) -> InvalidArgument:
+    """The error of a record (or approval) named together with a form it does not belong to."""
+    return InvalidArgument(f"{instance_id} is not a record of {form_uuid}", reason="form.other_form", param="formUuid")
 
 
 async def readable_record(conn: Connection, actor: AppActor, instance_id: str) -> FormInstance:

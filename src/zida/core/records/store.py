@@ -97,6 +97,16 @@ async def record_app_pk(conn: Connection, corp_pk: int, instance_id: str) -> int
     return None if value is None else int(value)
 
 
+async def record_form_uuid(conn: Connection, corp_pk: int, app_pk: int, instance_id: str) -> str | None:
+    """The form of a record of the app (None: no such record)."""
+    value = await conn.fetchval(
+        "SELECT f.form_uuid FROM form_instance i JOIN form f ON f.id = i.form_pk"
+        " WHERE i.instance_id = :i AND i.corp_pk = :c AND i.app_pk = :a",
+        {"i": instance_id, "c": corp_pk, "a": app_pk},
+    )
+    return None if value is None else str(value)
+
+
 async def insert_instance(conn: Connection, inst: FormInstance) -> int:
     """Insert a new instance; returns its primary key."""
     pk = await conn.fetchval(_insert_sql(conn) + " RETURNING id", _insert_params(inst))

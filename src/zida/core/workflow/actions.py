@@ -412,7 +412,7 @@ async def return_task(
     def action(inst: ProcessInstance) -> Action:
         if form_uuid is not None and form_uuid != inst.form_uuid:
             raise InvalidArgument(
-                f"{inst.instance_id} is not an instance of {form_uuid}", reason="argument.invalid", param="form"
+                f"{inst.instance_id} is not an instance of {form_uuid}", reason="form.other_form", param="form"
             )
         local = local_task(inst, task_id)
         task = inst.state.task(local)

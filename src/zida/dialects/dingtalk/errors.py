@@ -57,6 +57,7 @@ ERRORS: dict[tuple[type[ZidaError], str | None], tuple[int, str, str]] = {
     (PermissionDenied, None): (400, "noPermission.permission.deny", "没有权限"),
     (NotFound, "app.not_found"): (400, "applicationNotExist.application.notExits", "应用不存在"),
     (NotFound, "form.not_found"): (400, "invalidState.form.formNotExist", "表单不存在"),
+    (InvalidArgument, "form.other_form"): (400, "invalidParameter.parameter.incorrectFormUuid", "表单UUID不正确"),
     (NotFound, "record.not_found"): (
         400,
         "invalidState.form.dataDoesNotExistOrIsDeleted",

@@ -18,6 +18,7 @@ from zida.core.apps.models import Field
 from zida.core.apps.queries import get_form
 from zida.core.errors import InvalidArgument
 from zida.core.records.history import list_operation_logs
+from zida.core.records.queries import check_record_form
 from zida.core.records.remarks import list_remarks, save_remark
 from zida.dialects.dingtalk.http import Call, endpoint
 from zida.dialects.dingtalk.records import directory_of
@@ -106,10 +107,12 @@ async def save_form_remark(call: Call) -> dict[str, Any]:
     reply = call.raw("replyId", "body")
     reply_id = call.integer("replyId", 0, "body") if reply not in (None, "") else None
     at = tuple(u.strip() for u in (call.text("atUserId", "body") or "").split(",") if u.strip())
+    instance_id = call.text("formInstanceId", "body", required=True) or ""
+    await check_record_form(call.zida.db, actor, instance_id, call.text("formUuid", "body"))
     remark_id = await save_remark(
         call.zida.db,
         actor,
-        call.text("formInstanceId", "body", required=True) or "",
+        instance_id,
         call.text("content", "body", required=True) or "",
         reply_id=reply_id,
         at_user_ids=at,

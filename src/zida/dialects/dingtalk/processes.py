@@ -227,7 +227,9 @@ async def get_instance_by_id(call: Call) -> dict[str, Any]:
     inst = await approval_queries.get_instance(call.zida.db, actor, instance_id)
     form_uuid = call.text("formUuid", "query")
     if form_uuid and form_uuid != inst.form_uuid:
-        raise InvalidArgument(f"{instance_id} is not an instance of {form_uuid}", reason="argument.invalid")
+        raise InvalidArgument(
+            f"{instance_id} is not an instance of {form_uuid}", reason="form.other_form", param="formUuid"
+        )
     rendering = await rendering_for(call.zida, actor.corp_pk, [inst])
     language = call.text("language", "query") or "zh_CN"
     return instance_item(inst, rendering, language, use_alias=call.flag("useAlias", False, "query"))

@@ -91,7 +91,7 @@ async def list_table_data(call: Call) -> dict[str, Any]:
     form_uuid = call.text("formUuid", "query", required=True)
     total, rows, form, table = await records.list_sub_table_rows(call.zida.db, actor, instance_id, table_id, page)
     if form.form_uuid != form_uuid:
-        raise InvalidArgument(f"{instance_id} is not a record of {form_uuid}", reason="argument.invalid")
+        raise records.other_form(instance_id, form_uuid or "")
     user_ids: set[str] = set()
     dept_ids: set[int] = set()
     for row in rows:

@@ -148,6 +148,7 @@ async def update_form_data(call: Call) -> dict[str, Any]:
     instance_id = call.text("formInstanceId", "body", required=True) or ""
     actor = await _actor_for_instance(call, instance_id, "body")
     values = call.json("updateFormDataJson", "body", required=True)
+    await records.check_record_form(call.zida.db, actor, instance_id, call.text("formUuid", "body"))  # v2
     if call.flag("useAlias", False, "body"):
         _, form = await records.get_form_instance(call.zida.db, actor, instance_id)
         values = values_from_aliases(form, values)
@@ -171,6 +172,7 @@ async def delete_form_data(call: Call) -> dict[str, Any]:
     """DeleteFormData: all parameters in the query string."""
     instance_id = call.text("formInstanceId", "query", required=True) or ""
     actor = await call.actor(where="query")
+    await records.check_record_form(call.zida.db, actor, instance_id, call.text("formUuid", "query"))
     await forms.delete_record(call.zida.db, actor, instance_id)
     return {"result": True}
 
@@ -181,6 +183,9 @@ async def get_form_data_by_id(call: Call) -> dict[str, Any]:
     instance_id = call.path["id"]
     actor = await _actor_for_instance(call, instance_id, "query")
     inst, form = await records.get_form_instance(call.zida.db, actor, instance_id)
+    form_uuid = call.text("formUuid", "query")  # v2
+    if form_uuid and form_uuid != form.form_uuid:
+        raise records.other_form(instance_id, form_uuid)
     language = call.text("language", "query") or "zh_CN"
     directory = await directory_for(call.zida, actor, [inst], {(form.pk, form.version): form.fields})
     return {

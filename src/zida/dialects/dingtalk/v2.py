@@ -43,6 +43,9 @@ async def update_sub_table(call: Call) -> dict[str, Any]:
     tables = [t.strip() for t in (call.text("tableFieldIds", "body", required=True) or "").split(",") if t.strip()]
     values = call.json("updateFormDataJson", "body", required=True)
     _, form = await records.get_form_instance(call.zida.db, actor, instance_id)
+    form_uuid = call.text("formUuid", "body")
+    if form_uuid and form_uuid != form.form_uuid:
+        raise records.other_form(instance_id, form_uuid)
     if call.flag("useAlias", False, "body"):
         values = values_from_aliases(form, values)
         tables = [next((f.field_id for f in form.fields if f.alias == t), t) for t in tables]
@@ -72,6 +75,7 @@ async def update_sub_table_by_row_id(call: Call) -> dict[str, Any]:
     instance_id = call.text("formInstanceId", "body", required=True) or ""
     table = call.text("tableFieldId", "body", required=True) or ""
     rows = call.json("updateSubTableDataJson", "body", required=True)
+    await records.check_record_form(call.zida.db, actor, instance_id, call.text("formUuid", "body"))
     if call.flag("useAlias", False, "body"):
         _, form = await records.get_form_instance(call.zida.db, actor, instance_id)
         table = next((f.field_id for f in form.fields if f.alias == table), table)
