@@ -230,7 +230,8 @@ async def _process_form(flow: ActionCall, process_key: str) -> tuple[int, str]:
 
 async def start_process_with_params(flow: ActionCall) -> dict[str, Any]:
     """StartProcessWithParams: start the process ``ProcessKey`` with the start form's values
-    (``StartParams[0].fieldValueMap``, field aliases; ``paramCode`` = the process form's model name)."""
+    (``StartParams[0].fieldValueMap``, field aliases; ``paramCode`` = the process form's model name). An ``_id``
+    there (WeDa: a record created first) is refused: the start creates the record."""
     app_pk, form_uuid = await _process_form(flow, flow.required("ProcessKey"))
     trigger = flow.body.get("TriggerType")
     if trigger is not None and (not isinstance(trigger, int) or isinstance(trigger, bool)):
@@ -248,9 +249,15 @@ async def start_process_with_params(flow: ActionCall) -> dict[str, Any]:
         code = param.get("paramCode", param.get("ParamCode"))
         if code is not None and code != form.model_name:
             raise bad(f"StartParams[0].paramCode {brief(code)} is not the process's model ({form.model_name})")
-        values = values_in(
-            form, param.get("fieldValueMap", param.get("FieldValueMap", {})), "StartParams[0].fieldValueMap"
-        )
+        given = param.get("fieldValueMap", param.get("FieldValueMap", {}))
+        if isinstance(given, Mapping) and given.get("_id") not in (None, ""):
+            # WeDa binds the process to a data-model record made first; in Zida a process form's record is made by
+            # the start itself (its data model refuses create), so no record can be named here: say so.
+            raise bad(
+                "StartParams[0].fieldValueMap._id: the process makes its own record when it starts;"
+                " give the record's values, not a record id"
+            )
+        values = values_in(form, given, "StartParams[0].fieldValueMap")
     inst = await approvals.start_instance(flow.db, actor, form_uuid, values)
     return {"InstanceId": inst.instance_id, "ProcessKey": (await definitions.definition_of(flow.db, inst)).key}
 
