@@ -134,6 +134,18 @@ async def test_attaching_marks_the_file_and_a_failed_save_marks_nothing(fresh: D
     assert (await repository.find_file(fresh, file.file_id)).attached_at is not None  # type: ignore[union-attr]
 
 
+async def test_a_weda_storage_download_url_names_its_file(fresh: Database, tmp_path: Path) -> None:
+    # get-objects-download-info hands out /v1/storages/objects/download?file=…: put in a field, it is the file.
+    actor = await _actor(fresh)
+    file = await _upload(fresh, LocalStorage(tmp_path), actor)
+    url = f"https://zida.example/v1/storages/objects/download?file={file.file_id}&expires=1&sig=x"
+    record = await save_form_instance(
+        fresh, actor, "FORM-A1ALL", {"textField_t1": "weda", "attachmentField_at1": [{"name": "a.pdf", "url": url}]}
+    )
+    assert record.data["attachmentField_at1"][0]["fileUuid"] == file.file_id
+    assert (await repository.find_file(fresh, file.file_id)).attached_at is not None  # type: ignore[union-attr]
+
+
 async def test_an_approval_attaches_its_files_when_it_starts_and_a_forecast_attaches_none(
     fresh: Database, tmp_path: Path
 ) -> None:

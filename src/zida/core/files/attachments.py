@@ -33,6 +33,7 @@ __all__ = [
 ]
 
 DOWNLOAD_PATHS = ("/ossFileHandle", "/fileHandle")
+STORAGE_DOWNLOAD_PATH = "/v1/storages/objects/download"  # WeDa storage's download URLs (``?file=`` temporary ones)
 
 # (file id, the stored item to complete, the field naming it)
 FileMention = tuple[str, dict[str, Any], str]
@@ -44,13 +45,19 @@ def download_url(file_id: str, kind: str = "download") -> str:
 
 
 def file_id_of_url(url: object) -> str | None:
-    """The file id in one of Zida's download URLs (None: not such a URL)."""
-    if not isinstance(url, str) or "filehandle" not in url.lower() or len(url) > 2048:
+    """The file id in one of Zida's download URLs, WeDa storage's temporary ones included (None: not such a URL)."""
+    if not isinstance(url, str) or len(url) > 2048:
+        return None
+    lowered = url.lower()
+    if "filehandle" not in lowered and STORAGE_DOWNLOAD_PATH not in lowered:
         return None
     parts = urlsplit(url)
-    if parts.path not in DOWNLOAD_PATHS:
+    if parts.path in DOWNLOAD_PATHS:
+        names = parse_qs(parts.query).get("fileName", [])
+    elif parts.path == STORAGE_DOWNLOAD_PATH:
+        names = parse_qs(parts.query).get("file", [])
+    else:
         return None
-    names = parse_qs(parts.query).get("fileName", [])
     return names[0] if names and is_file_id(names[0]) else None
 
 

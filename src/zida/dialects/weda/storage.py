@@ -18,12 +18,15 @@ gateway's format, with the ``X-Request-Id`` header).
 * ``get-objects-download-info`` ``[{"cloudObjectId", "maxAge"?}]`` (scope ``files.read`` or ``records.read``) →
   ``{cloudObjectId, downloadUrl, downloadUrlEncoded}``: a temporary URL (``zida.core.files.access``) valid for
   ``maxAge`` seconds (default 3 600, 1 … 86 400; otherwise ``INVALID_PARAM`` for that item), or
-  ``OBJECT_NOT_EXIST``.
+  ``OBJECT_NOT_EXIST``. Both kinds of ``downloadUrl`` are served under ``/v1/storages/objects/download`` and answer
+  in this API's format: a deleted object 404 ``OBJECT_NOT_EXIST``, an expired or forged URL 403
+  ``SIGN_PARAM_INVALID``.
 * ``delete-objects`` ``[{"cloudObjectId"}]`` (scope ``records.write``) → ``{cloudObjectId}`` or ``{cloudObjectId,
   code: "OBJECT_NOT_EXIST", message}``.
 
 An objectId is a relative path of at most 1 024 characters without ``..`` segments, a leading ``/``, ``\\``,
-NUL or other control characters; its last segment is the file's name. The same object is also available to Yida
+NUL or other control characters; its last segment is the file's name (at most 255 characters: a longer one gets
+``INVALID_PARAM`` and no upload slot). The same object is also available to Yida
 fields by its file id (``fileUuid``).
 """
 
@@ -46,9 +49,10 @@ from zida.app_state import Zida
 from zida.clock import now_ms
 from zida.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, Unauthenticated, ZidaError
 from zida.core.files import repository
-from zida.core.files.access import MAX_TEMPORARY_MS, sign, uploader_of
-from zida.core.files.actions import Upload, delete_file, upload_file
-from zida.core.files.models import FileLimits
+from zida.core.files.access import MAX_TEMPORARY_MS, sign, uploader_of, verify_signature
+from zida.core.files.actions import Upload, check_name, delete_file, upload_file
+from zida.core.files.attachments import STORAGE_DOWNLOAD_PATH
+from zida.core.files.models import FileLimits, StoredFile
 from zida.core.files.storage import open_storage, storage_for_backend
 from zida.core.principals import Principal, Scope
 from zida.dialects.files_http import file_response
@@ -69,6 +73,8 @@ _REASONS = {
     "auth.token_missing": (401, "MISSING_CREDENTIALS"),
     "auth.scope_missing": (403, "ACTION_FORBIDDEN"),
     "storage.bad_signature": (403, "SIGN_PARAM_INVALID"),
+    "file.bad_signature": (403, "SIGN_PARAM_INVALID"),
+    "file.url_expired": (403, "SIGN_PARAM_INVALID"),
     "request.too_large": (413, "EXCEED_REQUEST_SIZE_LIMIT"),
     "file.object_exists": (409, "OBJECT_ALREADY_EXIST"),
     "storage.batch_too_large": (400, "OBJECT_BATCH_TOO_LARGE"),
@@ -110,6 +116,8 @@ def _check_object_id(value: object) -> str:
         raise InvalidArgument("objectId must be a relative path without control characters or backslashes")
     if any(part in ("", ".", "..") for part in value.split("/")):
         raise InvalidArgument("objectId may not hold empty, '.' or '..' segments")
+    # Its last segment becomes the file's name: refused here, not after a slot was handed out for it.
+    check_name(value.rsplit("/", 1)[-1], "objectId's last segment")
     return value
 
 
@@ -209,7 +217,7 @@ async def upload_info(zida: Zida, request: Request, principal: Principal, items:
             zida.settings.secret_key, principal.corp_pk, object_id, now_ms() + SLOT_SECONDS * 1000, nonce
         )
         upload_url = f"{base}/v1/storages/objects/upload?slot={payload}"
-        download_url = f"{base}/v1/storages/objects/download?slot={payload}&sig={signature}"
+        download_url = f"{base}{STORAGE_DOWNLOAD_PATH}?slot={payload}&sig={signature}"
         out.append(
             {
                 "objectId": object_id,
@@ -277,18 +285,29 @@ async def put_object(request: Request) -> Response:
 
 
 async def get_object(request: Request) -> Response:
-    """The ``downloadUrl`` of ``get-objects-upload-info``: the object, while the slot's signature is valid."""
+    """The object behind a ``downloadUrl``: of ``get-objects-upload-info`` (``slot``, while the slot's signature is
+    valid) or of ``get-objects-download-info`` (``file``, a temporary URL until its ``expires``). Errors, a deleted
+    object's included, in the storage API's format."""
     request_id = new_request_id()
     zida = zida_of(request)
+    query = request.query_params
     try:
         check_url(request)
-        try:
-            slot = _open_slot(
-                zida.settings.secret_key, request.query_params.get("slot", ""), request.query_params.get("sig", "")
+        file: StoredFile | None
+        if "file" in query:
+            file_id = query.get("file", "")
+            verify_signature(
+                zida.settings.secret_key, file_id, query.get("expires", ""), query.get("sig", ""), now_ms()
             )
-        except (ValueError, KeyError, orjson.JSONDecodeError):
-            raise PermissionDenied("the download URL is not valid", reason="storage.bad_signature") from None
-        file = await repository.find_by_object_path(zida.db, int(slot["c"]), str(slot["o"]))
+            file = await repository.find_file(zida.db, file_id)
+            if file is not None and file.state != "stored":
+                file = None
+        else:
+            try:
+                slot = _open_slot(zida.settings.secret_key, query.get("slot", ""), query.get("sig", ""))
+            except (ValueError, KeyError, orjson.JSONDecodeError):
+                raise PermissionDenied("the download URL is not valid", reason="storage.bad_signature") from None
+            file = await repository.find_by_object_path(zida.db, int(slot["c"]), str(slot["o"]))
         if file is None:
             raise NotFound("Storage object not exists.", reason="storage.not_found")
         await zida.rate_limit(request, None)
@@ -331,7 +350,7 @@ async def download_info(zida: Zida, request: Request, principal: Principal, item
             continue
         expires = now_ms() + max_age * 1000
         signature = sign(zida.settings.secret_key, file.file_id, expires)
-        url = f"{base}/ossFileHandle?fileName={file.file_id}&type=download&expires={expires}&sig={signature}"
+        url = f"{base}{STORAGE_DOWNLOAD_PATH}?file={file.file_id}&expires={expires}&sig={signature}"
         out.append({"cloudObjectId": cloud_id, "downloadUrl": url, "downloadUrlEncoded": quote(url, safe=":/?&=")})
     return out
 
@@ -365,7 +384,7 @@ def routes() -> list[Route]:
         Route("/v1/storages/get-objects-download-info", download_info, methods=["POST"]),
         Route("/v1/storages/delete-objects", delete_objects, methods=["POST"]),
         Route("/v1/storages/objects/upload", put_object, methods=["PUT"]),
-        Route("/v1/storages/objects/download", get_object, methods=["GET", "HEAD"]),
+        Route(STORAGE_DOWNLOAD_PATH, get_object, methods=["GET", "HEAD"]),
     ]
 
 
