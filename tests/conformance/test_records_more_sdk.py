@@ -408,6 +408,7 @@ def trio(sdk: Sdk) -> tuple[str, dict[str, str]]:
                 "citySelectField_city1": ["110000", "110100"],
                 "departmentSelectField_ds1": ["10"],
                 "cascadeDateField_cd1": ["1700000000000", "1700086400000"],
+                "countrySelectField_co1": [{"value": "JP"}, {"value": "CN"}],
                 "tableField_tb1": [{"textField_row1": "机票", "numberField_row1": 800}],
             }
         ),
@@ -420,6 +421,7 @@ def trio(sdk: Sdk) -> tuple[str, dict[str, str]]:
                 "dateField_d1": 1800000000000,
                 "citySelectField_city1": ["310000"],
                 "departmentSelectField_ds1": ["20"],
+                "countrySelectField_co1": [{"value": "CN"}],
                 "tableField_tb1": [{"textField_row1": "酒店", "numberField_row1": 300}],
             }
         ),
@@ -450,6 +452,22 @@ FILTERS = [
     ("employee-eq", cond("employeeField_e1", "eq", "u1", "EmployeeField", "STRING"), "a"),
     ("employee-contains", cond("employeeField_e1", "contains", '["u2"]', "EmployeeField", "STRING"), "ab"),
     ("employee-contains-any", cond("employeeField_e1", "contains", '["u1","u3"]', "EmployeeField", "STRING"), "a"),
+    # A country is searched by its code in any shape the field is written or read in (saved, _id, a code).
+    (
+        "country-contains-saved",
+        cond("countrySelectField_co1", "contains", [{"value": "JP"}], "CountrySelectField", "ARRAY"),
+        "a",
+    ),
+    ("country-contains-ids", cond("countrySelectField_co1", "contains", ["CN"], "CountrySelectField", "ARRAY"), "ab"),
+    (
+        "country-contains-all",
+        cond("countrySelectField_co1", "contains", '["CN","JP"]', "CountrySelectField", "ARRAY"),
+        "a",
+    ),
+    ("country-eq", cond("countrySelectField_co1", "eq", "JP", "CountrySelectField", "ARRAY"), "a"),
+    ("country-in", cond("countrySelectField_co1", "in", ["JP", "US"], "CountrySelectField", "ARRAY"), "a"),
+    ("country-like", cond("countrySelectField_co1", "like", "jp", "CountrySelectField", "ARRAY"), "a"),
+    ("country-like-key", cond("countrySelectField_co1", "like", "value", "CountrySelectField", "ARRAY"), ""),
     ("sub-table-like", cond("textField_row1", "like", "酒", "TextField", "TEXT", parentId="tableField_tb1"), "b"),
     ("sub-table-gt", cond("numberField_row1", "gt", 500, "NumberField", "DOUBLE", parentId="tableField_tb1"), "a"),
     ("originator", cond("originator", "eq", "u2", "EmployeeField", "STRING"), "c"),
@@ -487,6 +505,10 @@ MAP_FILTERS = [
     ("department", {"departmentSelectField_ds1": 20}, "b"),
     ("cascade-date", {"cascadeDateField_cd1": [[1690000000000, 1710000000000], ["", ""]]}, "a"),
     ("sub-table-text", {"tableField_tb1": "机票"}, "a"),
+    ("country-saved-shape", {"countrySelectField_co1": [{"value": "CN"}]}, "ab"),
+    ("country-ids", {"countrySelectField_co1": ["JP"]}, "a"),
+    ("country-code", {"countrySelectField_co1": "CN"}, "ab"),
+    ("country-every", {"countrySelectField_co1": ["CN", "US"]}, ""),
     ("empty-value-ignored", {"numberField_n1": ""}, "abc"),
     ("number-range-beyond-64-bits", {"numberField_n1": [0, 1e30]}, "abc"),
 ]
@@ -516,6 +538,11 @@ BAD_SEARCHES = [
     ("item-without-key", json.dumps([{"value": 1, "operator": "eq"}]), "invalidParameter.parameter.error"),
     ("unknown-field", json.dumps([cond("ghost", "eq", 1, "TextField", "TEXT")]), "invalidParameter.parameter.error"),
     ("unknown-map-field", json.dumps({"ghost": "x"}), "invalidParameter.parameter.error"),
+    (
+        "country-without-code",
+        json.dumps({"countrySelectField_co1": [{"name": "China"}]}),
+        "invalidParameter.parameter.error",
+    ),
     (
         "unknown-operator",
         json.dumps([cond("numberField_n1", "approx", 1, "NumberField", "DOUBLE")]),

@@ -157,6 +157,8 @@ def _map_condition(f: Field, value: Any) -> Filter | None:
         return Condition(fid, "has_all", [str(value)])
     if comp in ("CitySelectField", "CascadeSelectField"):
         return Condition(fid, "prefix", value if isinstance(value, list) else [value])
+    if comp == "CountrySelectField":
+        return _every_country(fid, _country_codes(fid, value))
     if f.kind == "text":
         return Condition(fid, "like", value if isinstance(value, str) else str(value))
     return Condition(fid, "like", value if isinstance(value, str) else orjson.dumps(value).decode())
@@ -204,8 +206,7 @@ def _array_item(form: Form, item: Any, use_alias: bool) -> Filter:
         child = next((c for c in table.children if c.field_id == key or (use_alias and c.alias == key)), None)
         if child is None:
             raise _unknown(key, table.field_id)
-        typed = _typed_condition(child, op, value)
-        return Condition(typed.field, typed.op, typed.value, parent=table.field_id)
+        return _in_rows(_typed_condition(child, op, value), table.field_id)
     f = _resolve(form, key, use_alias)
     if f is None:
         system = BUILTIN_KEYS.get(key)
@@ -227,6 +228,14 @@ def _array_item(form: Form, item: Any, use_alias: bool) -> Filter:
     return _typed_condition(f, op, value)
 
 
+def _in_rows(node: Filter, table_id: str) -> Filter:
+    """``node`` applied to the rows of the sub-table ``table_id`` (each condition: some row matches)."""
+    if isinstance(node, Condition):
+        return Condition(node.field, node.op, node.value, parent=table_id)
+    items = tuple(_in_rows(item, table_id) for item in node.items)
+    return And(items) if isinstance(node, And) else Or(items)
+
+
 def _decoded_list(value: Any) -> list[Any] | None:
     """``value`` as a list when it is one (or JSON text of one), else None."""
     if isinstance(value, str) and value.startswith("["):
@@ -239,10 +248,31 @@ def _decoded_list(value: Any) -> list[Any] | None:
     return value if isinstance(value, list) else None
 
 
-def _typed_condition(f: Field, op: str | None, value: Any) -> Condition:
+def _country_codes(fid: str, value: Any) -> list[str]:
+    """The country codes a search names, in any shape a CountrySelectField is written or read in: ``"JP"``,
+    ``["JP", "CN"]`` (its ``_id``), ``[{"value": "JP"}]`` (as saved), or the JSON text of a list."""
+    listed = _decoded_list(value)
+    items = listed if listed is not None else [value]
+    codes = [item.get("value") if isinstance(item, dict) else item for item in items]
+    if not codes or not all(isinstance(c, str) and c for c in codes):
+        raise _bad(f'{fid}: expects country codes ("CN", ["CN"] or [{{"value": "CN"}}]), got {brief(value)}', fid)
+    return [str(c) for c in codes]
+
+
+def _every_country(fid: str, codes: list[str]) -> Filter:
+    """Records whose countries include every one of ``codes`` (as a checkbox search needs every option)."""
+    parts = tuple(Condition(fid, "has_any", [code]) for code in dict.fromkeys(codes))
+    return parts[0] if len(parts) == 1 else And(parts)
+
+
+def _typed_condition(f: Field, op: str | None, value: Any) -> Filter:
     fid = f.field_id
     op = op or "eq"
     comp = f.component
+    if comp == "CountrySelectField" and op in ("contains", "eq", "in"):
+        # eq/contains: has every country named; in: has one of them.
+        codes = _country_codes(fid, value)
+        return Condition(fid, "has_any", codes) if op == "in" else _every_country(fid, codes)
     if op == "contains":
         if f.kind == "array":
             if isinstance(value, str) and value.startswith("["):
