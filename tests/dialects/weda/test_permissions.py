@@ -42,13 +42,14 @@ def error(client: Weda, action: str, body: dict[str, Any] | None = None, method:
 
 def test_users_are_the_directory_s(weda: Weda, weda_base: str) -> None:
     t = tag()
+    phone = f"137{int(t, 16) % 10**8:08d}"  # unique among the environment's users, as WeDa requires
     role_id = call(weda, "addRole", {"Name": f"角色{t}", "RoleIdentity": f"group{t}"})
     body = {
         "Name": f"login.{t}",
         "NickName": "王五",
         "Uuid": f"u{t}",
         "Password": "pass-word-1",
-        "Phone": "13709999999",
+        "Phone": phone,
         "Email": f"{t}@example.com",
         "ParentUserId": "wadmin",
         "RoleIds": [role_id],
@@ -60,7 +61,7 @@ def test_users_are_the_directory_s(weda: Weda, weda_base: str) -> None:
     user = call(weda, "describeWedaUser", params={"uid": f"u{t}", "source": 4}, version="v1")
     assert user["UserId"] == user["Uuid"] == f"u{t}" and user["Name"] == f"login.{t}" and user["NickName"] == "王五"
     assert (
-        user["MainOrg"] == {"OrgId": "10", "OrgName": "财务部", "OrgIdentity": "10"} and user["Phone"] == "13709999999"
+        user["MainOrg"] == {"OrgId": "10", "OrgName": "财务部", "OrgIdentity": "10"} and user["Phone"] == phone
     )
     assert user["ParentUserId"] == "wadmin" and user["UserDesc"] == "会计" and user["IsLicensed"] is True
     assert [r["Id"] for r in user["RelatedRoles"]] == [int(role_id)]
@@ -75,6 +76,16 @@ def test_users_are_the_directory_s(weda: Weda, weda_base: str) -> None:
     admin = httpx.get(f"{weda_base}/admin/v1/users/u{t}", headers={"authorization": f"Bearer {weda.token}"})
     assert admin.status_code == 200 and admin.json()["manager"] == "wadmin", admin.text
 
+    # Phone and Email are "valid, unique": another user may not take them, nor may they be anything.
+    taken = {"Password": "pass-word-2", "Uuid": f"v{t}"}
+    assert error(weda, "addUser", {"Name": f"other.{t}", **taken, "Phone": phone}) == "FailedOperation"
+    assert error(weda, "addUser", {"Name": f"other.{t}", **taken, "Email": f"{t}@example.com"}) == "FailedOperation"
+    for bad in ({"Phone": "13709999999x"}, {"Email": "same-not-an-email"}, {"Email": "a@b"}):
+        assert error(weda, "addUser", {"Name": f"other.{t}", **taken, **bad}) == "InvalidParameter", bad
+        assert error(weda, "updateUserInfoByUserId", {"UserId": f"u{t}", **bad}) == "InvalidParameter", bad
+    assert error(weda, "describeUser", {"UserId": f"v{t}"}) == "ResourceNotFound"  # none of them was made
+    assert error(weda, "updateUserInfoByUserId", {"UserId": "wuser1", "Phone": phone}) == "FailedOperation"
+    assert call(weda, "updateUserInfoByUserId", {"UserId": f"u{t}", "Phone": phone}) is True  # his own, unchanged
     assert call(weda, "updateUserInfoByUserId", {"UserId": f"u{t}", "NickName": "王六", "RoleIds": []}) is True
     user = call(weda, "describeUser", {"UserId": f"u{t}"})
     assert user["NickName"] == "王六" and user["RelatedRoles"] == []

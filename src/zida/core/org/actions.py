@@ -531,6 +531,7 @@ async def _write_user(
     now: int,
     references_checked: bool,
     hand_over: _HandOver | None = None,
+    unique_contacts: bool = False,
 ) -> tuple[Outcome, list[int]]:
     _check_user_spec(spec)
     dept_pks = await _department_pks(tx, corp, spec.departments, "departments")
@@ -551,6 +552,10 @@ async def _write_user(
     }
     if spec.username is not None and spec.username != current.get("username"):
         await _username_free(tx, corp, spec.username, spec.user_id)
+    if unique_contacts:
+        for contact in ("mobile", "email"):
+            if new[contact] and new[contact] != current.get(contact):
+                await _contact_free(tx, corp, contact, new[contact], spec.user_id)
     password_hash = stored.password_hash if stored is not None else None
     password_changed = False
     same_password = password_hash is not None and spec.password is not None
@@ -626,6 +631,17 @@ async def _username_free(tx: Connection, corp: CorpRef, username: str, user_id: 
         )
 
 
+async def _contact_free(tx: Connection, corp: CorpRef, contact: str, value: str, user_id: str) -> None:
+    """Refuse a mobile number or email another active user of the corp has."""
+    column = _USER_COLUMNS[contact]
+    other = await tx.fetchval(
+        f"SELECT user_id FROM org_user WHERE corp_pk = :c AND user_id <> :u AND active AND {column} = :v LIMIT 1",
+        {"c": corp.pk, "u": user_id, "v": value},
+    )
+    if other is not None:
+        raise Conflict(f"the {contact} {value} is already user {other}'s", reason="user.contact_taken", param=contact)
+
+
 async def _link_departments(tx: Connection, user_pk: int, dept_pks: Sequence[int]) -> None:
     if dept_pks:
         await tx.executemany(
@@ -658,14 +674,23 @@ async def _current_user(db: Database, corp: CorpRef, user_id: str) -> User:
 
 
 async def create_user(
-    db: Database, corp: CorpRef, spec: UserSpec, *, actor: str | None, roles: Sequence[int] | None = None
+    db: Database,
+    corp: CorpRef,
+    spec: UserSpec,
+    *,
+    actor: str | None,
+    roles: Sequence[int] | None = None,
+    unique_contacts: bool = False,
 ) -> User:
-    """Create a user (a member of ``roles`` when given); an existing userId is a ``Conflict``."""
+    """Create a user (a member of ``roles`` when given); an existing userId is a ``Conflict``, and with
+    ``unique_contacts`` so is a mobile number or email another active user has (WeDa's rule)."""
     async with db.transaction() as tx:
         if await _stored_user(tx, corp, spec.user_id) is not None:
             raise Conflict(f"user {spec.user_id} already exists", reason="user.exists", param="user")
         now = now_ms()
-        await _write_user(tx, corp, spec, None, actor=actor, now=now, references_checked=False)
+        await _write_user(
+            tx, corp, spec, None, actor=actor, now=now, references_checked=False, unique_contacts=unique_contacts
+        )
         if roles is not None:
             await _put_user_roles(tx, corp, spec.user_id, roles, actor=actor, now=now)
     invalidate(*_USER_SCOPES)
@@ -710,16 +735,20 @@ async def update_user(
     *,
     actor: str | None,
     roles: Sequence[int] | None = None,
+    unique_contacts: bool = False,
 ) -> User:
     """Change some fields of a user (``UserSpec`` names; ``active`` true reactivates him, false deactivates him
-    unless he holds open tasks); ``roles``, when given, are the roles he is a member of from now on."""
+    unless he holds open tasks); ``roles``, when given, are the roles he is a member of from now on;
+    ``unique_contacts`` as for ``create_user``."""
     async with db.transaction() as tx:
         stored = await _stored_user(tx, corp, user_id)
         if stored is None:
             raise NotFound(f"user {user_id} does not exist in this corp", reason="user.not_found", param="user")
         spec = _patched(stored.spec(user_id), changes, fixed="user_id")
         now = now_ms()
-        outcome, _ = await _write_user(tx, corp, spec, stored, actor=actor, now=now, references_checked=False)
+        outcome, _ = await _write_user(
+            tx, corp, spec, stored, actor=actor, now=now, references_checked=False, unique_contacts=unique_contacts
+        )
         if roles is not None and await _put_user_roles(tx, corp, user_id, roles, actor=actor, now=now):
             outcome = Outcome.UPDATED
     if outcome is not Outcome.UNCHANGED:

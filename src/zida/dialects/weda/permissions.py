@@ -53,6 +53,9 @@ __all__ = ["ACTIONS", "routes"]
 
 MAX_PAGE_SIZE = 1000
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9\-_.@]{0,63}$")
+# Phone and Email must be "valid, unique" (unique among the environment's active users: ``unique_contacts``).
+_PHONE = re.compile(r"\+?[0-9][0-9\-]{2,19}")
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
 _RESOURCE_TYPES = ("app", "modelApp", "flow", "dataSource")
 
 
@@ -180,6 +183,10 @@ def _user_changes(call: ActionCall) -> dict[str, Any]:
         value = call.text(key, max_chars=128)
         if value is not None:
             changes[field] = value
+    if "mobile" in changes and not _PHONE.fullmatch(changes["mobile"]):
+        raise bad(f"Phone: {brief(changes['mobile'])} is not a phone number")
+    if "email" in changes and not _EMAIL.fullmatch(changes["email"]):
+        raise bad(f"Email: {brief(changes['email'])} is not an email address")
     password = call.text("Password", max_chars=60)
     if password is not None:
         if len(password) < 4:
@@ -206,7 +213,9 @@ async def add_user(call: ActionCall) -> str:
     if call.text("Uuid") is None and "password" not in changes:
         raise InvalidArgument("Uuid and Password may not both be empty", reason="argument.missing")
     spec = UserSpec(user_id=user_id, name=changes.pop("name", name), **changes)
-    user = await actions.create_user(call.db, _corp(call), spec, actor=_actor(call), roles=_roles(call))
+    user = await actions.create_user(
+        call.db, _corp(call), spec, actor=_actor(call), roles=_roles(call), unique_contacts=True
+    )
     return user.user_id
 
 
@@ -214,7 +223,7 @@ async def update_user(call: ActionCall) -> bool:
     """updateUserInfoByUserId (updateUser): change the fields given."""
     user_id = call.required("UserId")
     await actions.update_user(
-        call.db, _corp(call), user_id, _user_changes(call), actor=_actor(call), roles=_roles(call)
+        call.db, _corp(call), user_id, _user_changes(call), actor=_actor(call), roles=_roles(call), unique_contacts=True
     )
     return True
 
