@@ -146,6 +146,14 @@ def test_bad_input_answers_in_the_model_format_and_changes_nothing(weda: Weda) -
         error = weda.model_error(op, body, "PUT" if op in ("update", "updateMany") else "POST")
         assert error["code"] == code, (op, body, error)
     assert weda.model_error("list?pageNumber=%C2%B2", method="GET")["code"] == "INVALID_PARAMETER"
+    # Messages name the model's fields as the caller knows them, never Zida's field ids.
+    for op, body in (
+        ("createMany", {"data": [{"title": f"{t}-ok"}, {"title": f"{t}-bad", "amount": "x"}]}),
+        ("create", {"data": {"title": t, "kind": "旅游"}}),
+        ("list", {"filter": {"where": {"amount": {"$gt": "lots"}}}}),
+    ):
+        message = weda.model_error(op, body)["message"]
+        assert "Field_" not in message and ("amount" in message or "kind" in message), (op, message)
     assert weda.model("list", {"getCount": True})["total"] == before
 
 

@@ -16,8 +16,9 @@ environment without preview data answers ``pre``/``dev`` with ``INVALID_ENV``, a
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -25,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from zida.app_state import Zida
+from zida.core.apps.models import Form
 from zida.core.errors import InvalidArgument, PermissionDenied, Unauthenticated, Unavailable, ZidaError
 from zida.core.org.repository import environment_corp
 from zida.core.principals import Principal, Scope
@@ -132,6 +134,15 @@ class WedaCall:
     path: dict[str, Any]
     body: dict[str, Any]
     request_id: str
+    # Zida's field ids → the data model's field names, once the call knows its model (``named_like``).
+    field_names: dict[str, str] = field(default_factory=dict)
+
+    def named_like(self, form: Form) -> None:
+        """Errors of this call name ``form``'s fields as its data model does (their aliases), not by field id."""
+        for f in form.fields:
+            for named in (f, *f.children):
+                if named.alias:
+                    self.field_names[named.field_id] = named.alias
 
     def query(self, name: str) -> str | None:
         """A query-string parameter (None: absent)."""
@@ -139,6 +150,19 @@ class WedaCall:
 
 
 Handler = Callable[[WedaCall], Awaitable[Any]]
+
+
+def in_model_terms(exc: ZidaError, names: Mapping[str, str]) -> ZidaError:
+    """``exc`` with the field ids in its message (``textField_x (标题)``, ``textField_x``) written as the data model's
+    field names, which are all a WeDa caller knows."""
+    template = exc.template
+    for field_id, name in names.items():
+        if field_id in template:
+            mention = re.compile(rf"{re.escape(field_id)}(?: \([^()]*\))?(?![A-Za-z0-9_])")
+            template = mention.sub(name.replace("\\", "\\\\"), template)
+    if template == exc.template:
+        return exc
+    return type(exc)(template, reason=exc.reason, **exc.details)
 
 
 def bearer(request: Request) -> str | None:
@@ -170,6 +194,7 @@ def _endpoint(
         async def route(request: Request) -> Response:
             request_id = new_request_id()
             zida = zida_of(request)
+            call: WedaCall | None = None
             try:
                 principal = await zida.tokens.authenticate(bearer(request))
                 if scope is not None:
@@ -187,7 +212,7 @@ def _endpoint(
                 call = WedaCall(zida, request, principal, dict(request.path_params), body, request_id)
                 result = await handler(call)
             except ZidaError as exc:
-                return errors.error(exc, request_id)
+                return errors.error(in_model_terms(exc, call.field_names) if call is not None else exc, request_id)
             except Exception:
                 log.exception("unhandled error in %s %s (request %s)", request.method, request.url.path, request_id)
                 return errors.unhandled(request_id)

@@ -86,6 +86,7 @@ async def _model(call: WedaCall) -> Form:
     form = await find_model_form(call.zida.db, call.principal.corp_pk, name)
     if form is None:
         raise NotFound(f"data model {name} does not exist", reason="model.not_found")
+    call.named_like(form)
     return form
 
 

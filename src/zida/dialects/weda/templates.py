@@ -53,6 +53,7 @@ async def _model(call: WedaCall, template: QueryTemplate) -> Form:
     form = await find_model_form(call.zida.db, call.principal.corp_pk, template.model_name)
     if form is None:
         raise NotFound(f"data model {template.model_name} does not exist", reason="model.not_found")
+    call.named_like(form)
     return form
 
 
