@@ -117,3 +117,46 @@ async def test_refused_slow_and_oversized() -> None:
     finally:
         await client.aclose()
         big.close()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"HTTP/1.1 200 OK\r\nX-Long: "
+        + b"a" * (70 * 1024)
+        + b"\r\nContent-Length: 2\r\n\r\nok",  # a head line too long
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort",  # closed in the middle of the body
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-5\r\nabc\r\n0\r\n\r\n",  # a negative chunk size
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",  # closed inside a chunk
+    ],
+)
+async def test_a_malformed_answer_is_an_outbound_error(raw: bytes) -> None:
+    # Each of these once escaped as ValueError / IncompleteReadError: a 500 at registration, a crashed push.
+    server, url, _ = await serve(fixed(raw, keep=False))
+    client = OutboundClient()
+    try:
+        with pytest.raises(OutboundError):
+            await client.post_json(url, {}, b"{}", 5)
+    finally:
+        await client.aclose()
+        server.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[::1",
+        "http://[zz]/x",
+        "http://127.0.0.1:0/x",
+        "http://127.0.0.1/回调",
+        "http://例子.测试/x",
+        "http://a..b/x",
+    ],
+)
+async def test_urls_it_cannot_send_to_are_outbound_errors(url: str) -> None:
+    client = OutboundClient()
+    try:
+        with pytest.raises(OutboundError):
+            await client.post_json(url, {}, b"{}", 5)
+    finally:
+        await client.aclose()

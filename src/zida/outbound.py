@@ -47,14 +47,19 @@ _Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 @functools.lru_cache(maxsize=256)
 def _split(url: str) -> tuple[tuple[str, str, int], str, str, str]:
     """A URL's (scheme, host, port), path, query and Host header (the same few URLs again and again)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise OutboundError(f"not an http(s) URL: {url[:200]}")
+    if not url.isascii():
+        raise OutboundError(f"the URL is not ASCII (percent-encode it, IDNA for the host): {url[:200]}")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        parts = urlsplit(url)
+        hostname, port = parts.hostname, parts.port
     except ValueError:
-        raise OutboundError(f"the URL's port is not a number: {url[:200]}") from None
-    return (parts.scheme, parts.hostname, port), parts.path or "/", parts.query, parts.netloc.rsplit("@", 1)[-1]
+        raise OutboundError(f"the URL's host or port is not valid: {url[:200]}") from None
+    if parts.scheme not in ("http", "https") or not hostname:
+        raise OutboundError(f"not an http(s) URL: {url[:200]}")
+    if port == 0:
+        raise OutboundError(f"the URL's port is 0: {url[:200]}")
+    port = port or (443 if parts.scheme == "https" else 80)
+    return (parts.scheme, hostname, port), parts.path or "/", parts.query, parts.netloc.rsplit("@", 1)[-1]
 
 
 class OutboundClient:
@@ -96,6 +101,8 @@ class OutboundClient:
             return await asyncio.open_connection(host, port, ssl=tls, limit=_MAX_HEAD_BYTES)
         except OSError as exc:
             raise OutboundError(f"cannot connect to {host}:{port}: {exc.strerror or exc}") from None
+        except (UnicodeError, ValueError) as exc:  # a host name the resolver cannot encode ("a..b")
+            raise OutboundError(f"cannot connect to {host}:{port}: {exc}") from None
 
     async def _exchange(self, key: tuple[str, str, int], connection: _Connection, request: bytes) -> Answer:
         reader, writer = connection
@@ -105,8 +112,12 @@ class OutboundClient:
             await writer.drain()
             answer, reusable = await _read_answer(reader)
             return answer
-        except asyncio.LimitOverrunError:
-            raise OutboundError("the answer's head is too large") from None
+        except (asyncio.LimitOverrunError, ValueError):  # readline() turns a line past the limit into ValueError
+            raise OutboundError("the answer's head is too large or malformed") from None
+        except asyncio.IncompleteReadError:
+            raise OutboundError("the receiver closed the connection in the middle of its answer") from None
+        except OSError as exc:
+            raise OutboundError(f"the connection failed: {exc.strerror or exc}") from None
         finally:
             if reusable and len(self._idle.setdefault(key, [])) < _IDLE_PER_HOST:
                 self._idle[key].append(connection)
@@ -171,6 +182,8 @@ async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
             size = int(size_line.split(b";", 1)[0].strip(), 16)
         except ValueError:
             raise OutboundError("the answer's chunked body is malformed") from None
+        if size < 0:
+            raise OutboundError("the answer's chunked body is malformed")
         if size == 0:
             while (await reader.readline()) not in (b"\r\n", b"\n", b""):
                 pass

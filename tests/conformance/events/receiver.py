@@ -57,7 +57,18 @@ class Receiver:
                 )
                 if mode == "slow":
                     time.sleep(2.5)
+                if mode == "cut":  # announces 100 bytes, sends 5 and closes
+                    with receiver.lock:
+                        receiver.refused += 1
+                    self.send_response(200)
+                    self.send_header("content-length", "100")
+                    self.end_headers()
+                    self.wfile.write(b"short")
+                    self.close_connection = True
+                    return
                 reply: Any = "success" if mode == "plain" else receiver.crypto.encrypt_message("success")
+                if mode == "non_ascii_signature":
+                    reply = {"msg_signature": "é", "timeStamp": "1", "nonce": "n", "encrypt": "x"}
                 with receiver.lock:
                     receiver.queries.append(query)
                     if mode in ("ok", "slow"):

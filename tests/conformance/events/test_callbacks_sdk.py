@@ -67,6 +67,13 @@ def test_bad_registrations_answer_errcodes_and_store_nothing(events: Events, rec
         ((TAGS, "12345", AES_KEY, receiver.url), 40035),  # token shorter than 6
         ((TAGS, "x" * 65, AES_KEY, receiver.url), 40035),  # token longer than 64
         ((TAGS, TOKEN, AES_KEY, "ftp://127.0.0.1/callback"), 40035),  # not http(s)
+        # Hosts and ports no request can go to (these were 500s, or went to port 80), a URL not in ASCII.
+        ((TAGS, TOKEN, AES_KEY, "http://[::1/callback"), 40035),
+        ((TAGS, TOKEN, AES_KEY, "http://[zz]/callback"), 40035),
+        ((TAGS, TOKEN, AES_KEY, "http://a..b/callback"), 40035),
+        ((TAGS, TOKEN, AES_KEY, "http://127.0.0.1:0/callback"), 40035),
+        ((TAGS, TOKEN, AES_KEY, receiver.url + "/回调"), 40035),
+        ((TAGS, TOKEN, AES_KEY, "http://例子.测试/callback"), 40035),
     ]
     for args, code in cases:
         assert _error(lambda a=args: client.callback.register_call_back(*a))[0] == code, args
@@ -77,12 +84,17 @@ def test_bad_registrations_answer_errcodes_and_store_nothing(events: Events, rec
             f"{events.base}/call_back/register_call_back", params={"access_token": events.token(EV_DOWN)}, json=body
         ).json()
         assert answer["errcode"] == 40035, (tags, answer)
-    for mode in ("redirect", "plain", "down", "slow"):  # the receiver does not answer check_url right
+    # the receiver does not answer check_url right (the last two were 500s: a malformed answer is a wrong one)
+    for mode in ("redirect", "plain", "down", "slow", "non_ascii_signature", "cut"):
         receiver.mode = mode
         errcode, errmsg = _error(lambda: client.callback.register_call_back(TAGS, TOKEN, AES_KEY, receiver.url))
         assert errcode == 71009, (mode, errmsg)
     receiver.mode = "ok"
     assert _subscriptions(events, EV_DOWN[0]) == []
+    # Nothing to update: 71007 before anything is sent to the URL.
+    checked = len(receiver.queries)
+    assert _error(lambda: client.callback.update_call_back(TAGS, TOKEN, AES_KEY, receiver.url))[0] == 71007
+    assert len(receiver.queries) == checked
     assert _error(client.callback.get_call_back)[0] == 71007
     assert _error(client.callback.delete_call_back)[0] == 71007
 
@@ -165,6 +177,11 @@ def test_failed_pushes_are_retried_then_listed(events: Events) -> None:
             json={"id_list": ids[:2]},
         ).json()  # fmt: skip
         assert confirmed["confirm_list"] == ids[:2]
+        nulls = httpx.post(
+            f"{events.base}/topapi/callback/failrecord/confirm", params={"access_token": token},
+            json={"id_list": [None]},
+        ).json()  # fmt: skip
+        assert nulls["errcode"] == 40035, nulls
         assert [r["id"] for r in failrecords()["failed_list"]] == ids[2:]
         # The v1.0 list through the official SDK: every failed event of the period, not consumed.
         sdk = Event1Client(open_api_models.Config(protocol="http"))

@@ -333,6 +333,7 @@ def test_gateway_and_socket_refuse_bad_credentials_and_tickets(events: Events) -
 
     ws = f"ws://{events.server.endpoint}{STREAM}"
     assert _refused(ws + "?ticket=no-such-ticket") == 403
+    assert _refused(ws + "?ticket=abc.%C3%A9") == 403  # not ASCII: was a 500
     assert _refused(ws) == 403
     # A good ticket (CALLBACK topics only: no events, so no subscription) works once.
     opened = _open(events, EV_STREAM, subscriptions=[{"type": "CALLBACK", "topic": "/v1.0/im/bot/messages/get"}])
@@ -342,9 +343,27 @@ def test_gateway_and_socket_refuse_bad_credentials_and_tickets(events: Events) -
     forged = answer["ticket"][:-1] + ("A" if answer["ticket"][-1] != "A" else "B")
     assert _refused(f"{ws}?ticket={forged}") == 403
     with connect(f"{answer['endpoint']}?ticket={answer['ticket']}", open_timeout=10) as socket:
+        socket.send(b"\x00\x01")  # a binary frame is no ack: ignored (it ended the connection with a traceback)
         frame = json.loads(socket.recv(timeout=10))  # the server's ping (every second here)
         assert frame["type"] == "SYSTEM" and frame["headers"]["topic"] == "ping"
     assert _refused(f"{answer['endpoint']}?ticket={answer['ticket']}") == 403
+
+    # A ticket lasts only as long as the secret it was handed out for: rotated or revoked, it is refused.
+    created = events.admin("POST", "/admin/v1/credentials", {"appKey": "ev-short-lived", "scopes": ["events"]})
+    assert created.status_code == 201, created.text
+    short_lived = (created.json()["appKey"], created.json()["appSecret"])
+    try:
+        for change in ("rotate", "revoke"):
+            ticket = _open(events, short_lived, subscriptions=subscriptions).json()["ticket"]
+            if change == "rotate":
+                rotated = events.admin("POST", f"/admin/v1/credentials/{short_lived[0]}/rotate", {})
+                assert rotated.status_code == 200, rotated.text
+                short_lived = (short_lived[0], rotated.json()["appSecret"])
+            else:
+                assert events.admin("DELETE", f"/admin/v1/credentials/{short_lived[0]}").status_code in (200, 204)
+            assert _refused(f"{ws}?ticket={ticket}") == 403, change
+    finally:
+        events.admin("DELETE", f"/admin/v1/credentials/{short_lived[0]}")
 
     # Nothing was stored for the refused calls, nor for a ticket without EVENT topics.
     assert stream_rows(events, EV_NOSUB[0]) == []

@@ -26,7 +26,7 @@ from zida.observability.context import note_caller
 from zida.observability.metrics import token_cache_lookup
 from zida.stores import Store
 
-__all__ = ["CREDENTIALS_CACHE_SCOPE", "TokenService", "check_server_key"]
+__all__ = ["CREDENTIALS_CACHE_SCOPE", "TokenService", "check_server_key", "secret_mark"]
 
 CREDENTIALS_CACHE_SCOPE = "credentials"  # what ``zida.cache.invalidate`` names after a credential changed
 
@@ -212,6 +212,13 @@ class TokenService:
             expires_at=row["expires_at"],
             rate_limit=row["rate_limit"],
         )
+
+
+async def secret_mark(db: Database, credential_pk: int) -> str | None:
+    """A fingerprint of the credential's current secret (None: the credential was revoked). Something granted on the
+    strength of a secret (a Stream ticket) holds only while the mark is the same: a rotation or revocation ends it."""
+    stored = await db.fetchval("SELECT secret_hash FROM credential WHERE id = :c", {"c": credential_pk})
+    return None if stored is None else hashlib.sha256(str(stored).encode()).hexdigest()[:32]
 
 
 async def check_server_key(db: Database, box: SecretBox) -> None:

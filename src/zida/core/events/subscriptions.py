@@ -23,6 +23,7 @@ each with their audit row and ``subscription.*`` event.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -125,22 +126,50 @@ def _invalid(message: str, param: str, reason: str = "argument.invalid") -> Inva
     return InvalidArgument(message, reason=reason, param=param)
 
 
+# A host name: dot-separated labels of 1-63 letters, digits, hyphens and underscores (container service names have
+# them), no hyphen at either end of a label.
+_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?"
+_HOST = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?")
+
+
 def check_url(url: str | None) -> str:
     """An absolute http(s) URL with a host, no credentials and no fragment."""
     if not isinstance(url, str) or not url:
         raise _invalid("{param} is required", "url", "argument.missing")
     if len(url) > _MAX_URL or not url.isprintable() or any(c.isspace() for c in url):
         raise _invalid(f"{{param}} must be a URL of at most {_MAX_URL} printable characters", "url", "event.bad_url")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not url.isascii():
+        raise _invalid(
+            "{param} must be ASCII: percent-encode its path and query, and give the host in its IDNA form (xn--…)",
+            "url",
+            "event.bad_url",
+        )
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:
+        raise _invalid("{param} has an invalid host", "url", "event.bad_url") from None
+    if parts.scheme not in ("http", "https") or not hostname:
         raise _invalid("{param} must be an http:// or https:// URL with a host", "url", "event.bad_url")
+    if not _HOST.fullmatch(hostname) and not _is_ip(hostname):
+        raise _invalid(f"{{param}} has an invalid host {hostname!r}", "url", "event.bad_url")
     if parts.username or parts.password or parts.fragment:
         raise _invalid("{param} must not carry credentials or a #fragment", "url", "event.bad_url")
     try:
-        parts.port  # noqa: B018 (raises on a port out of range)
+        port = parts.port  # raises on a port out of range
     except ValueError:
-        raise _invalid("{param} has an invalid port", "url", "event.bad_url") from None
+        port = 0
+    if port == 0:
+        raise _invalid("{param} has an invalid port", "url", "event.bad_url")
     return url
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def check_spec(spec: SubscriptionSpec) -> SubscriptionSpec:

@@ -128,7 +128,9 @@ class CallbackCrypto:
 
     def verify(self, msg_signature: str, timestamp: str, nonce: str, encrypt: str) -> str:
         """The message of a signed ``encrypt`` (a wrong signature: DingTalk's 900005)."""
-        if not secrets.compare_digest(self.sign(timestamp, nonce, encrypt), msg_signature or ""):
+        expected = self.sign(timestamp, nonce, encrypt).encode()
+        # As bytes: compare_digest refuses str with non-ASCII characters, which a receiver may well send.
+        if not secrets.compare_digest(expected, (msg_signature or "").encode("utf-8", "replace")):
             raise CryptoError("the signature does not match the token (DingTalk's 900005)")
         return self.decrypt(encrypt)
 

@@ -23,9 +23,10 @@ GET  ``/call_back/get_call_back_failed_result``  ``{has_more, failed_list}``: up
                                            once (reading consumes them, as DingTalk)
 POST ``/topapi/callback/failrecord/list``  ``{failed_list: [{id, call_back_tag, call_back_data, corpid, event_time}],
                                            has_more}`` (not consumed; ``req.size`` ≤ 200, ``req.cursor``)
-POST ``/topapi/callback/failrecord/confirm``  ``{id_list}`` (≤ 100) → ``{confirm_list}``: removed from the lists
+POST ``/topapi/callback/failrecord/confirm``  ``{id_list}`` (≤ 100) → ``{confirm_list}``: out of the oapi lists
 GET  ``/v1.0/event/callbacks/failedResults``  ``beginTime``, ``endTime`` (ms) → ``{failedList: [{callBackData,
-                                           callBackTag, corpId, eventTime}], hasMore}`` (not consumed)
+                                           callBackTag, corpId, eventTime}], hasMore}`` (every failed event of the
+                                           period: not consumed, and confirming does not remove them)
 ========================================== =========================================================================
 
 Every route needs the ``Event.Subscription`` permission point (Zida's name; scope ``events``). The failed lists show
@@ -207,11 +208,14 @@ async def _register(call: Call, *, replace: bool) -> dict[str, Any]:
     assert call.principal is not None
     spec = _spec(call)
     zida = call.zida
-    if not replace and await credential_subscription(
+    existing = await credential_subscription(
         zida.db, zida.box, call.principal.corp_pk, call.principal.client_id, CALLBACK
-    ):
+    )
+    if existing is not None and not replace:
         raise Conflict("this app already registered a callback: use update_call_back",
                        reason="event.subscription_exists")  # fmt: skip
+    if existing is None and replace:  # before check_url: nothing is sent for a call that cannot succeed
+        raise NotFound("this app has no callback registered", reason="event.subscription_not_found")
     owner = owner_key(CALLBACK, call.principal.corp_id, call.principal.client_id)
     await check_receiver(zida.http_client, spec, owner, zida.settings.callback_timeout_seconds)
     await register_subscription(
@@ -358,7 +362,8 @@ async def failrecord_list(call: Call) -> dict[str, Any]:
 
 @oapi_endpoint("Event.Subscription", "POST")
 async def failrecord_confirm(call: Call) -> dict[str, Any]:
-    """Confirm failed events (up to 100 ids): they leave the failed lists; returns the ids confirmed."""
+    """Confirm failed events (up to 100 ids): they leave the oapi failed lists (the v1.0 list is a history by time
+    and keeps them); returns the ids confirmed."""
     ids = json_field(call, "id_list")
     if isinstance(ids, str | int):
         ids = [i for i in str(ids).split(",") if i]
@@ -366,6 +371,9 @@ async def failrecord_confirm(call: Call) -> dict[str, Any]:
         raise InvalidArgument(
             f"{{param}} must list 1 to {_CONFIRM_MAX} ids", reason="argument.invalid", param="id_list"
         )
+    if any(i is None or i == "" for i in ids):
+        raise InvalidArgument("{param} must list ids, not null or empty ones", reason="argument.invalid",
+                              param="id_list")  # fmt: skip
     pks = [_int(i, "id_list", 0, 2**62) for i in ids]
     subs = await _http_subscriptions(call)
     async with call.zida.db.transaction() as tx:
@@ -375,7 +383,8 @@ async def failrecord_confirm(call: Call) -> dict[str, Any]:
 
 @endpoint("Event.Subscription")
 async def failed_results(call: Call) -> dict[str, Any]:
-    """v1.0 failed events between ``beginTime`` and ``endTime`` (ms), oldest first, up to 200 (not consumed)."""
+    """v1.0 failed events between ``beginTime`` and ``endTime`` (ms), oldest first, up to 200: every failed event of
+    the period, whether or not the oapi lists consumed or confirmed it (a history by time, not a queue)."""
     assert call.principal is not None
     begin = call.integer("beginTime", 0, minimum=0, maximum=2**53)
     end = call.integer("endTime", 2**53, minimum=0, maximum=2**53)

@@ -45,6 +45,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from zida.app_state import Zida
 from zida.clock import now_ms
+from zida.core.access.tokens import secret_mark
 from zida.core.errors import InvalidArgument
 from zida.core.events.delivery import Delivery
 from zida.core.events.subscriptions import STREAM, Subscription, SubscriptionSpec, register_subscription
@@ -263,6 +264,7 @@ async def open_connection(call: Call) -> dict[str, Any]:
         "corp_id": principal.corp_id,
         "client_id": principal.client_id,
         "topics": topics,
+        "mark": await secret_mark(call.zida.db, principal.credential_pk or 0),
         "expires": now_ms() + int(call.zida.settings.stream_ticket_seconds * 1000),
         "nonce": secrets.token_hex(8),
     }
@@ -278,7 +280,9 @@ def _sign(box: SecretBox, grant: dict[str, Any]) -> str:
 async def _redeem(box: SecretBox, store: Store, ticket: str) -> dict[str, Any] | None:
     """The grant of an authentic, unexpired, unused ticket (used up now: on every worker sharing the store)."""
     body, _, mac = ticket.rpartition(".")
-    if not body or len(ticket) > _MAX_TICKET or not hmac.compare_digest(mac, box.derive(_TICKET, body, 64)):
+    if not body or len(ticket) > _MAX_TICKET or not ticket.isascii():
+        return None
+    if not hmac.compare_digest(mac, box.derive(_TICKET, body, 64)):
         return None
     grant: dict[str, Any] = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
     left = (grant["expires"] - now_ms()) / 1000
@@ -296,6 +300,8 @@ async def stream_socket(websocket: WebSocket) -> None:
     zida: Zida = websocket.app.state.zida
     hub: StreamHub | None = zida.stream_hub
     grant = await _redeem(zida.box, zida.store, websocket.query_params.get("ticket", ""))
+    if grant is not None and await secret_mark(zida.db, grant["credential"]) != grant.get("mark"):
+        grant = None  # the credential was revoked or its secret rotated since the ticket was handed out
     if grant is None or hub is None:
         await websocket.close(code=1008)
         return
@@ -318,8 +324,14 @@ async def stream_socket(websocket: WebSocket) -> None:
     pinger = asyncio.create_task(_ping(connection, hub.ping_seconds))
     try:
         while True:
-            text = await websocket.receive_text()
-            _acked(connection, text)
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+            data = message.get("text")
+            if data is None and message.get("bytes") is not None:  # a binary frame: read as UTF-8 text, or ignored
+                data = message["bytes"].decode("utf-8", "replace")
+            if data:
+                _acked(connection, data)
     except (WebSocketDisconnect, RuntimeError):
         pass
     finally:
