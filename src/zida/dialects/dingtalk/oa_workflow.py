@@ -395,6 +395,16 @@ async def batch_execute_process_instances(call: Call) -> dict[str, Any]:
         raise InvalidArgument(f"at most {approvals.MAX_BATCH} tasks per batch", reason="oa.invalid_parameter")
     user_id = call.text("actionerUserId", "body", required=True) or ""
     outcome: dict[str, dict[str, Any]] = {}
+
+    def report(task_id: int, failure: ZidaError | None) -> None:
+        # The answer is keyed by taskId: a task listed twice is executed once and its other listing fails ("not
+        # running"); the task was executed, so that is its answer, whatever order the listings came in.
+        key = str(task_id)
+        if failure is None:
+            outcome[key] = {"result": True, "message": ""}
+        elif key not in outcome:
+            outcome[key] = {"result": False, "message": _oa_error(failure).message}
+
     by_app: dict[int, list[tuple[str, int]]] = {}
     for index, item in enumerate(items):
         instance_id, raw_task = item.get("processInstanceId"), item.get("taskId")
@@ -406,16 +416,16 @@ async def batch_execute_process_instances(call: Call) -> dict[str, Any]:
         try:
             by_app.setdefault(await _instance_app(call, instance_id), []).append((instance_id, task_id))
         except NotFound as exc:
-            outcome[str(task_id)] = {"result": False, "message": _oa_error(exc).message}
+            report(task_id, exc)
     if not by_app and not outcome:
         raise InvalidArgument("taskInfoList不能为空", reason="oa.missing_parameter")
     for app_pk, group in by_app.items():
         actor = await app_actor(call.zida.db, _corp(call), app_pk, user_id)
         done = await approvals.execute_tasks(call.zida.db, actor, group, agree=agree, remark=remark)
         for _, task_id in done.succeeded:
-            outcome[str(task_id)] = {"result": True, "message": ""}
+            report(task_id, None)
         for _, task_id, failure in done.failed:
-            outcome[str(task_id)] = {"result": False, "message": _oa_error(failure).message}
+            report(task_id, failure)
     return {"result": outcome, "success": True}
 
 
