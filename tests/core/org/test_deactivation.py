@@ -64,6 +64,16 @@ async def test_with_a_successor_every_open_task_is_handed_over_in_the_same_trans
     assert await org.problems() == []
 
 
+async def test_without_an_acting_user_the_history_names_the_leaver_never_the_credential(org: Org) -> None:
+    # The approval's history (and DingTalk's operationRecords[].userId) names users: "credential:…" leaked there.
+    instance = await org.start("OR", ["li"])
+    await actions.deactivate_user(org.db, org.corp, "li", actor=ACTOR, hand_over_to="zhou")
+    _, history, _ = await approvals.inspect_instance(org.db, org.corp.pk, instance)
+    assert [(r.actor_user_id, r.user_ids, r.on_behalf) for r in history if r.kind == "redirect"] == [
+        ("li", ("zhou",), False)  # his own tasks, transferred in his name
+    ]
+
+
 async def test_a_task_that_cannot_be_handed_over_leaves_everything_as_it_was(org: Org) -> None:
     movable = await org.start("OR", ["li"])
     blocked = await org.start("OR", ["li", "zhou"])  # zhou already has a turn at that node

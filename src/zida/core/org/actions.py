@@ -597,7 +597,7 @@ async def _write_user(
     moved: list[int] = []
     deactivating = "active" in changes and not new["active"]
     if deactivating:
-        moved = await _hand_over(tx, corp, spec.user_id, hand_over or _HandOver(None, actor or "", ""))
+        moved = await _hand_over(tx, corp, spec.user_id, hand_over or _HandOver(None, spec.user_id, ""))
     sets = {_USER_COLUMNS[name]: new[name] for name in changes if name in _USER_COLUMNS}
     if password_changed:
         sets["password_hash"] = password_hash
@@ -768,7 +768,8 @@ async def deactivate_user(
 ) -> Deactivation:
     """Deactivate a user, handing his open tasks over to ``hand_over_to`` (required when he holds any).
 
-    ``acting_user`` (a user of the corp) is recorded as the one who transferred the tasks; else the ``actor``. An
+    ``acting_user`` (a user of the corp) is recorded as the one who transferred the tasks; else the leaving user
+    himself, on whose behalf they go (never ``actor``, which names a credential: the approval's history names users). An
     already deactivated user changes nothing, except that tasks which reached him since are handed over when a
     successor is named.
     """
@@ -787,7 +788,7 @@ async def deactivate_user(
             await _active_user(tx, corp, hand_over_to, "hand_over_to")
         if acting_user is not None:
             await _active_user(tx, corp, acting_user, "acting_user")
-        hand_over = _HandOver(hand_over_to, acting_user or actor or "", remark)
+        hand_over = _HandOver(hand_over_to, acting_user or user_id, remark)
         if stored.values["active"]:
             spec = replace(stored.spec(user_id), active=False)
             _, moved = await _write_user(
