@@ -25,6 +25,9 @@ __all__ = [
 ]
 
 
+MAX_MESSAGE_CHARS = 1000  # the longest error message any dialect sends
+
+
 class ZidaError(Exception):
     """Base of every error the core raises on purpose; anything else reaching a dialect is a bug."""
 
@@ -43,11 +46,15 @@ class ZidaError(Exception):
         return value if isinstance(value, str) else None
 
     def render(self, names: Mapping[str, str]) -> str:
-        """The message with ``{param}`` written as ``names`` calls the parameter (its own name if unmapped)."""
+        """The message with ``{param}`` written as ``names`` calls the parameter (its own name if unmapped); past
+        ``MAX_MESSAGE_CHARS`` it is cut (a client's value quoted whole somewhere must not come back megabytes long)."""
         param = self.param
-        if param is None or "{param}" not in self.template:
-            return self.template
-        return self.template.replace("{param}", names.get(param, param))
+        text = self.template
+        if param is not None and "{param}" in text:
+            text = text.replace("{param}", names.get(param, param))
+        if len(text) > MAX_MESSAGE_CHARS:
+            text = f"{text[:MAX_MESSAGE_CHARS]}… ({len(text)} characters)"
+        return text
 
     @property
     def message(self) -> str:

@@ -160,6 +160,10 @@ def test_unknown_process_user_and_instance(oa: Oa) -> None:
     assert "ghost" in err.message
     expect_error(lambda: oa.start(originator="qian"), *NO_USER)  # deactivated
     expect_error(lambda: oa.get("FINST-NOPE"), *NO_INSTANCE)
+    # A client's value is quoted briefly, never whole (a megabyte came back in the message).
+    err = expect_error(lambda: oa.start(code="TPROC--" + "f" * 1_000_000), *NO_PROCESS)
+    assert len(err.message) < 300 and "1000007 characters" in err.message
+    assert len(expect_error(lambda: oa.get("FINST-" + "x" * 5_000), *NO_INSTANCE).message) < 300
     expect_error(
         lambda: oa.start(approvers=[wf.StartProcessInstanceRequestApprovers(action_type="OR", user_ids=["ghost"])]),
         *NO_USER,

@@ -39,6 +39,7 @@ __all__ = [
     "configure_value_limits",
     "is_empty",
     "is_number_text",
+    "named",
     "normalize_values",
     "refuse_internal_key",
     "value_limits",
@@ -89,6 +90,11 @@ def value_limits() -> ValueLimits:
 
 
 _QUOTE_CHARS = 40
+
+
+def named(text: str, limit: int = 64) -> str:
+    """An id a client gave, as a message names it: as it is, or ``brief`` past ``limit`` characters."""
+    return text if len(text) <= limit else brief(text)
 
 
 def brief(value: Any, limit: int = _QUOTE_CHARS) -> str:

@@ -12,6 +12,7 @@ from zida.core.apps.queries import parse_fields
 from zida.core.errors import InvalidArgument, NotFound
 from zida.core.principals import AppActor
 from zida.core.records.filters import And, Condition, Filter, Or
+from zida.core.records.values import named
 from zida.core.workflow import store
 from zida.core.workflow.definition import ApproverNode, CcNode, ProcessDefinition, parse_process
 from zida.core.workflow.engine import InstanceState
@@ -74,10 +75,10 @@ async def find_process_by_code(conn: Connection, corp_pk: int, process_code: str
         raise InvalidArgument("{param} is required", reason="argument.missing", param="process")
     rows = await store.find_process_forms_by_code(conn, corp_pk, process_code)
     if not rows:
-        raise NotFound(f"process {process_code} does not exist", reason="process.not_found")
+        raise NotFound(f"process {named(process_code)} does not exist", reason="process.not_found")
     if len(rows) > 1:
         raise InvalidArgument(
-            f"processCode {process_code} names processes in several apps", reason="process.ambiguous_code"
+            f"processCode {named(process_code)} names processes in several apps", reason="process.ambiguous_code"
         )
     return int(rows[0]["app_pk"]), str(rows[0]["form_uuid"])
 
@@ -88,7 +89,7 @@ async def process_activities(conn: Connection, actor: AppActor, process_code: st
         raise InvalidArgument("{param} is required", reason="argument.missing", param="process")
     row = await store.find_process_form(conn, actor.app_pk, process_code)
     if row is None:
-        raise NotFound(f"process {process_code} does not exist in this application", reason="process.not_found")
+        raise NotFound(f"process {named(process_code)} does not exist in this application", reason="process.not_found")
     return await load_definition(conn, int(row["id"]), int(row["version"]))
 
 

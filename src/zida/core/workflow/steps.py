@@ -17,6 +17,7 @@ from zida.core.errors import Conflict, InvalidArgument, NotFound
 from zida.core.messages.approvals import approval_messages
 from zida.core.principals import AppActor
 from zida.core.records import changes as record_changes
+from zida.core.records.values import named
 from zida.core.workflow import engine
 from zida.core.workflow import store as repo
 from zida.core.workflow.definition import START_ACTIVITY_ID, ApproverNode, CcNode, OriginatorChoice, ProcessDefinition
@@ -43,7 +44,7 @@ __all__ = ["act", "adopt", "load_instance", "local_task", "not_found", "step_of"
 
 def not_found(instance_id: str) -> NotFound:
     """The error for an instance that does not exist where the caller looks."""
-    return NotFound(f"process instance {instance_id} does not exist or was deleted", reason="record.not_found")
+    return NotFound(f"process instance {named(instance_id)} does not exist or was deleted", reason="record.not_found")
 
 
 async def load_instance(conn: Connection, actor: AppActor, instance_id: str, *, lock: bool = False) -> ProcessInstance:

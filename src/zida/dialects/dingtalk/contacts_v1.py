@@ -37,6 +37,7 @@ from starlette.routing import Route
 
 from zida.core.errors import InvalidArgument, NotFound
 from zida.core.org import queries
+from zida.core.records.values import named
 from zida.dialects.dingtalk.http import Call, endpoint
 
 __all__ = ["routes"]
@@ -120,7 +121,7 @@ async def get_user(call: Call) -> dict[str, Any]:
         user_id = await queries.user_by_union_id(call.zida.db, corp_pk, union_id)
     found = await queries.members(call.zida.db, corp_pk, user_ids=[user_id] if user_id else [])
     if not found:
-        raise NotFound(f"no user has the unionId {union_id}", reason="user.not_found", param="unionId")
+        raise NotFound(f"no user has the unionId {named(union_id)}", reason="user.not_found", param="unionId")
     member = found[0]
     out: dict[str, Any] = {"nick": member.name, "unionId": member.union_id, "visitor": False}
     if member.mobile:

@@ -48,6 +48,7 @@ from zida.core.errors import InvalidArgument
 from zida.core.org.models import CorpRef
 from zida.core.org.repository import find_users
 from zida.core.records.values import brief
+from zida.core.records.values import named as named_id
 from zida.core.todos import actions, queries
 from zida.core.todos.models import (
     ANY_ROLE,
@@ -126,7 +127,7 @@ async def _users(call: Call, named: Mapping[str, Sequence[str]]) -> dict[str, st
     for param, ids in named.items():
         for union_id in ids:
             if union_id not in found:
-                raise InvalidArgument(f"{{param}}: no user with unionId {union_id} in this corp",
+                raise InvalidArgument(f"{{param}}: no user with unionId {named_id(union_id)} in this corp",
                                       reason="todo.unknown_user", param=param)  # fmt: skip
     return found
 
