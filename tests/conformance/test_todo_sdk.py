@@ -186,6 +186,8 @@ def test_the_query_pages_by_role_state_and_order(todos: Todos, people: dict[str,
     first = query(max_results=2, role_types=[["executor"]])
     assert [c.task_id for c in first.todo_cards] == [made[4].id, made[3].id]  # newest first
     assert first.max_results == 2 and first.next_token
+    from_zero = query(max_results=2, role_types=[["executor"]], next_token="0")  # the default clients send
+    assert [t.task_id for t in from_zero.todo_cards] == [t.task_id for t in first.todo_cards]
     second = query(max_results=2, role_types=[["executor"]], next_token=first.next_token)
     third = query(max_results=2, role_types=[["executor"]], next_token=second.next_token)
     seen = [c.task_id for page in (first, second, third) for c in page.todo_cards]

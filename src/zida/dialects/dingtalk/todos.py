@@ -30,7 +30,8 @@ Wire choices (where DingTalk is silent or Zida differs, each tested):
 * ``query``: ``roleTypes`` is a list of lists (any inner list matches; inside one, every role must hold; default
   every role); ``isDone`` filters on the to-do's own state; ``orderBy`` ``created`` (default), ``modified`` or
   ``dueTime``, ``orderDirection`` ``desc`` (default) or ``asc``; ``maxResults`` 1–100 (default 50); ``nextToken``
-  is opaque; ``todoType`` filters on the type the to-do was created with (``TODO`` when none);
+  is opaque (``"0"``, which clients send for the first page, is the first page); ``todoType`` filters on the type
+  the to-do was created with (``TODO`` when none);
   ``needPersonalTodo`` changes nothing (Zida has no personal to-dos).
 * Kept and given back as sent: ``contentFieldList``, ``notifyConfigs``, ``isOnlyShowExecutor``, ``todoType``,
   ``bizCategoryId``, ``actionList``, ``remindNotifyConfigs``, ``reminderTimeStamp``, ``thirdExtension``. Zida sends
@@ -118,6 +119,12 @@ def _content_fields(call: Call) -> list[dict[str, Any]] | None:
     if not isinstance(value, list) or not all(isinstance(f, dict) for f in value):
         raise _invalid("{param} must be a list of {fieldKey, fieldValue}", "contentFieldList")
     return [{"key": f.get("fieldKey"), "value": f.get("fieldValue")} for f in value]
+
+
+def _first_page_is_none(token: str | None) -> str | None:
+    """A query's ``nextToken``: absent, empty or ``"0"`` (the documented default some clients send) is the first
+    page; anything else is a cursor this server gave."""
+    return None if token in (None, "", "0") else token
 
 
 async def _users(call: Call, named: Mapping[str, Sequence[str]]) -> dict[str, str]:
@@ -358,7 +365,7 @@ async def query_todos(call: Call) -> dict[str, Any]:
         order_by=_ORDER[order],
         descending=direction == "desc",
         limit=limit,
-        after=call.text("nextToken", "body", max_chars=64),
+        after=_first_page_is_none(call.text("nextToken", "body", max_chars=64)),
     )
     page = await queries.query_todos(call.zida.db, _corp(call).pk, user_id, query)
     cards = []
