@@ -138,7 +138,12 @@ def _attachments(name: str, text: str) -> list[dict[str, Any]]:
         raise _converter_error(name, "expects a JSON array of attachment objects")
     out = []
     for item in items:
+        # DDAttachment items are flat: every value a string (a number for fileSize), never an object or a list.
+        if not all(isinstance(v, str | int | float) and not isinstance(v, bool) for v in item.values()):
+            raise _converter_error(name, "each attachment's values are texts (fileSize a number)")
         if item.get("url") or item.get("downloadUrl"):
+            if not isinstance(item.get("url") or item.get("downloadUrl"), str):
+                raise _converter_error(name, "an attachment's url is a text")
             out.append(dict(item))
             continue
         if is_file_id(item.get("fileId")):  # a file uploaded to Zida (its media_id): attached by the records core
