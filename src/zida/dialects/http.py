@@ -494,7 +494,7 @@ class DialectMount:
         return path.startswith(self.prefixes)
 
     async def _not_found(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = NotFound(f"{scope['path']} does not exist", reason="route.not_found")
+        error = NotFound(f"{scope['path']} does not exist", reason="route.not_found", path=scope["path"])
         await self.errors.error(error, new_request_id())(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -516,7 +516,7 @@ class DialectMount:
                     f"{scope['method']} is not allowed on {scope['path']}", reason="request.method_not_allowed"
                 )
             else:
-                error = NotFound(f"{scope['path']} does not exist", reason="route.not_found")
+                error = NotFound(f"{scope['path']} does not exist", reason="route.not_found", path=scope["path"])
             await self.errors.error(error, new_request_id())(scope, receive, send)
         except Exception:
             if started:

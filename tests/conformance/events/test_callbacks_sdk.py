@@ -142,6 +142,13 @@ def test_permission_token_and_method(events: Events) -> None:
     assert (answer["errcode"], answer["sub_code"]) == (88, "40014") and answer["request_id"]
     answer = httpx.get(f"{events.base}/call_back/no_such_api", params={"access_token": token}).json()
     assert answer["errcode"] == 22
+    # The gateway's words under /topapi/, as probed on DingTalk: a missing token, an unknown method.
+    answer = httpx.post(f"{events.base}/topapi/callback/failrecord/list").json()
+    assert (answer["errcode"], answer["sub_code"], answer["sub_msg"]) == (88, "40000", "access_token is blank")
+    answer = httpx.post(f"{events.base}/topapi/v2/user/notexist", params={"access_token": token}).json()
+    assert answer["errcode"] == 22 and answer["request_id"]
+    assert answer["sub_msg"] == "不合法ApiName，ApiName = dingtalk.oapi.v2.user.notexist"
+    assert answer["errmsg"] == f"Invalid method[submsg={answer['sub_msg']}]"
 
 
 def test_failed_pushes_are_retried_then_listed(events: Events) -> None:

@@ -60,9 +60,7 @@ def test_users_are_the_directory_s(weda: Weda, weda_base: str) -> None:
     assert call(weda, "addUser", body) == f"u{t}"
     user = call(weda, "describeWedaUser", params={"uid": f"u{t}", "source": 4}, version="v1")
     assert user["UserId"] == user["Uuid"] == f"u{t}" and user["Name"] == f"login.{t}" and user["NickName"] == "王五"
-    assert (
-        user["MainOrg"] == {"OrgId": "10", "OrgName": "财务部", "OrgIdentity": "10"} and user["Phone"] == phone
-    )
+    assert user["MainOrg"] == {"OrgId": "10", "OrgName": "财务部", "OrgIdentity": "10"} and user["Phone"] == phone
     assert user["ParentUserId"] == "wadmin" and user["UserDesc"] == "会计" and user["IsLicensed"] is True
     assert [r["Id"] for r in user["RelatedRoles"]] == [int(role_id)]
 

@@ -116,7 +116,10 @@ def _json(body: Any) -> Response:
 def _error_response(exc: ZidaError, request_id: str, path: str) -> Response:
     code, text = oapi_error(exc)
     if path.startswith("/topapi/") and isinstance(exc, _GATEWAY):
-        return _json({"errcode": 88, "errmsg": "鉴权异常", "sub_code": str(code), "sub_msg": text,
+        sub_code, sub_msg = (
+            ("40000", "access_token is blank") if exc.reason == "auth.token_missing" else (str(code), text)
+        )  # the gateway's words for a missing token, as probed on DingTalk
+        return _json({"errcode": 88, "errmsg": "鉴权异常", "sub_code": sub_code, "sub_msg": sub_msg,
                       "request_id": request_id})  # fmt: skip
     body: dict[str, Any] = {"errcode": code, "errmsg": text}
     if path.startswith("/topapi/"):
@@ -129,6 +132,13 @@ class _Errors:
 
     def error(self, exc: ZidaError, request_id: str) -> Response:
         code, text = oapi_error(exc)
+        path = str(exc.details.get("path", ""))
+        if exc.reason == "route.not_found" and path.startswith("/topapi/"):
+            # As DingTalk names an unknown topapi method: its ApiName, made from the path.
+            name = "dingtalk.oapi." + ".".join(p for p in path[len("/topapi/") :].split("/") if p)
+            sub_msg = f"不合法ApiName，ApiName = {name[:200]}"
+            return _json({"errcode": code, "errmsg": f"{text}[submsg={sub_msg}]", "sub_msg": sub_msg,
+                          "request_id": request_id})  # fmt: skip
         return _json({"errcode": code, "errmsg": text, "request_id": request_id})
 
     def unhandled(self, request_id: str) -> Response:
