@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import yaml
@@ -76,6 +77,27 @@ def test_load_errors_name_file_and_path(tmp_path: Path) -> None:
     assert f"{bad}: apps[0].forms[0].fields[0].component: unknown component 'NopeField'" in result.stderr
     missing = zida("dump", "--corp", "nobody", database=database)
     assert missing.returncode != 0 and "nobody" in missing.stderr
+
+
+def test_foreseeable_failures_are_one_error_line_and_create_nothing(tmp_path: Path, monkeypatch: Any) -> None:
+    # Each of these was a traceback; an unsupported URL was even read as a file path, and migrated there.
+    monkeypatch.chdir(tmp_path)
+    cases = [
+        (("migrate",), "mysql://user@host/prod", "unsupported database URL"),
+        (("dump", "--corp", "c1"), f"sqlite:///{tmp_path / 'never-migrated.db'}", "run `zida migrate"),
+        (("dump", "--corp", "c1"), "postgresql://nobody@127.0.0.1:1/none", "cannot use the database"),
+    ]
+    for args, database, words in cases:
+        result = zida(*args, database=database)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert result.stderr.startswith("Error: ") and words in result.stderr, result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["never-migrated.db"]  # no ./user@host/prod
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("corp: {corpId: c1, name: x}\nfoo: 1\n")
+    example = subprocess.run(
+        [sys.executable, "-m", "zida.cli", "example", str(bad)], capture_output=True, text=True, timeout=120
+    )
+    assert example.returncode == 1 and example.stderr.startswith(f"Error: {bad}: foo: "), example.stderr
 
 
 def test_serve_refuses_a_database_that_is_not_migrated(tmp_path: Path) -> None:

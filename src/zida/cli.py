@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sqlite3
 import sys
 from typing import Any
 
+import asyncpg
 import click
 import yaml
 
@@ -35,7 +37,25 @@ database_option = click.option(
 )
 
 
-@click.group()
+class _Commands(click.Group):
+    """Zida's commands, whose foreseeable failures are one ``Error:`` line, never a traceback: a setting that cannot
+    be used (an unsupported database URL, a bad number), a bundle that cannot be read, a database that cannot be
+    reached or opened."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BundleError as exc:
+            raise click.ClickException(exc.message) from None
+        except (Misconfigured, ZidaError) as exc:
+            raise click.ClickException(exc.message) from None
+        except ValueError as exc:  # the settings' and the database URL's checks
+            raise click.ClickException(str(exc)) from None
+        except (OSError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise click.ClickException(f"cannot use the database: {exc}") from None
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """Zida (自搭): a self-hosted low-code backend speaking the Yida and WeDa OpenAPIs."""
     # Every file a command creates (the database and its -wal/-shm files, var/, the key) is the owner's alone.
@@ -149,9 +169,23 @@ def load(database: str | None, bundle: str) -> None:
     click.echo(f"loaded {bundle}\n{summary}")
 
 
+class _BundleDumper(yaml.SafeDumper):
+    """YAML that reads back as written: a text holding NEL, LS or PS (which YAML folds as line breaks in plain or
+    single-quoted style) is written double-quoted, where they are escaped (``\\N``, ``\\L``, ``\\P``)."""
+
+
+def _represent_text(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = '"' if any(c in text for c in "\x85\u2028\u2029") else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_BundleDumper.add_representer(str, _represent_text)
+
+
 async def _dump(settings: Settings, corp_id: str) -> dict[str, Any]:
     db = await _open(settings)
     try:
+        await check_schema(db)
         return await dump_bundle(db, corp_id)
     finally:
         await db.close()
@@ -171,7 +205,7 @@ def dump(database: str | None, corp_id: str, fmt: str) -> None:
     if fmt == "json":
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
-        click.echo(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), nl=False)
+        click.echo(yaml.dump(data, Dumper=_BundleDumper, allow_unicode=True, sort_keys=False), nl=False)
 
 
 @main.command()

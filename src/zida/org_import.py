@@ -201,6 +201,8 @@ def read_users_csv(data: bytes, source: str = "<csv>") -> tuple[list[CsvUser], t
                 continue
             if len(row) != len(fields):
                 raise UsersCsvError(source, start, f"{len(row)} cells where the first line names {len(fields)} columns")
+            if any("\x00" in cell for cell in row):
+                raise UsersCsvError(source, start, "a cell contains a NUL character")
             cells = {f: _cell(f, v, start, source) for f, v in zip(fields, row, strict=True) if f is not None}
             user_id = cells["user_id"]
             if not isinstance(user_id, str):

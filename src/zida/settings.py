@@ -287,9 +287,18 @@ def _limits_env(defaults: Settings) -> _Limits:
     return limits
 
 
+def check_database_url(url: str) -> str:
+    """The URL when Zida can open it (``sqlite:///path``, ``postgresql://…``/``postgres://…``), else a ValueError
+    saying so: before anything is created (an unsupported one was read as an SQLite file's path)."""
+    scheme = url.split(":", 1)[0].split("+", 1)[0] if ":" in url else ""
+    if scheme not in ("sqlite", "postgresql", "postgres"):
+        raise ValueError(f"unsupported database URL {url[:200]!r}: use sqlite:///path or postgresql://…")
+    return url
+
+
 def load_settings(database_url: str | None = None) -> Settings:
     """Build settings from the environment; ``database_url`` overrides ``ZIDA_DATABASE_URL``."""
-    url = database_url or _env("ZIDA_DATABASE_URL") or DEFAULT_DATABASE_URL
+    url = check_database_url(database_url or _env("ZIDA_DATABASE_URL") or DEFAULT_DATABASE_URL)
     defaults = Settings()
     return Settings(
         database_url=url,

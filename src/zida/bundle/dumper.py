@@ -16,7 +16,8 @@ __all__ = ["dump_bundle", "field_data"]
 
 
 def _i18n(zh: str, en: str | None) -> str | dict[str, str]:
-    return {"zh_CN": zh, "en_US": en} if en else zh
+    # An empty English text is kept as such: dropped, a reload would store NULL for it and report a change.
+    return {"zh_CN": zh, "en_US": en} if en is not None else zh
 
 
 def field_data(f: Field) -> dict[str, Any]:

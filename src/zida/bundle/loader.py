@@ -84,10 +84,15 @@ def read_bundle(path: str | Path) -> dict[str, Any]:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise BundleError("", f"cannot read file: {exc.strerror}", str(p)) from exc
+    except UnicodeDecodeError as exc:
+        raise BundleError("", f"not UTF-8 text (byte {exc.start}: {exc.reason})", str(p)) from None
+    kind = "JSON" if p.suffix.lower() == ".json" else "YAML"
     try:
-        raw = json.loads(text) if p.suffix.lower() == ".json" else yaml.safe_load(text)
+        raw = json.loads(text) if kind == "JSON" else yaml.safe_load(text)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise BundleError("", f"not valid {'JSON' if p.suffix.lower() == '.json' else 'YAML'}: {exc}", str(p)) from exc
+        raise BundleError("", f"not valid {kind}: {exc}", str(p)) from exc
+    except RecursionError:
+        raise BundleError("", f"not valid {kind}: nested too deeply", str(p)) from None
     if not isinstance(raw, dict):
         raise BundleError("", "the top level must be a mapping with a corp key", str(p))
     return raw
@@ -98,7 +103,7 @@ def _loc(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("str", "I18nText", "OptionIn") or "[" in str(part):
+        elif part in ("str", "I18nText", "OptionIn") or "[" in str(part) or str(part).startswith("constrained-"):
             continue  # pydantic's union-branch markers
         else:
             out += ("." if out else "") + str(part)
@@ -107,6 +112,9 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 
 def parse_bundle(raw: dict[str, Any], source: str = "<bundle>") -> BundleIn:
     """Validate structure and cross-references; the first problem raises ``BundleError``."""
+    nul = _nul_at(raw, "")
+    if nul is not None:  # PostgreSQL cannot store it, and no name or id should hold one
+        raise BundleError(nul, "contains a NUL character", source)
     try:
         bundle = BundleIn.model_validate(raw)
     except ValidationError as exc:
@@ -114,6 +122,26 @@ def parse_bundle(raw: dict[str, Any], source: str = "<bundle>") -> BundleIn:
         raise BundleError(_loc(tuple(err["loc"])), err["msg"], source) from None
     _check_references(bundle, source)
     return bundle
+
+
+def _nul_at(value: Any, path: str) -> str | None:
+    """The path of the first key or text holding a NUL character (None: there is none)."""
+    if isinstance(value, str):
+        return path or "(top level)" if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and "\x00" in key:
+                return here
+            found = _nul_at(item, here)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_at(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _dupes(values: list[Any]) -> list[Any]:

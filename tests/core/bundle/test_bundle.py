@@ -106,6 +106,8 @@ def mutate(bundle: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
         ("apps[0].forms[0].fields[0].options", ["x"], "apps[0].forms[0].fields[0].options", "no options"),
         ("users[0].colour", "red", "users[0].colour", "Extra inputs"),
         ("apps[0].appType", "NOPE", "apps[0].appType", "pattern"),
+        ("users[0].name", "a\x00b", "users[0].name", "NUL"),  # PostgreSQL refused it with a traceback
+        ("apps[0].forms[0].fields[0].options", [1, 2], "apps[0].forms[0].fields[0].options[0]", "string"),
     ],
 )
 def test_invalid_bundles_name_the_path(path: str, value: Any, error_path: str, words: str) -> None:
@@ -127,6 +129,16 @@ def test_missing_corp_and_bad_files(tmp_path: Path) -> None:
     assert "not valid YAML" in err.value.message and str(bad) in err.value.message
     with pytest.raises(BundleError):
         read_bundle(tmp_path / "missing.yaml")
+    for name, content, words in (
+        ("deep.yaml", "[" * 100_000, "nested too deeply"),  # a RecursionError traceback before
+        ("deep.json", "[" * 100_000, "nested too deeply"),
+        ("binary.yaml", b"\xff\xfe corp", "not UTF-8"),
+    ):
+        path = tmp_path / name
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+        with pytest.raises(BundleError) as err:
+            read_bundle(path)
+        assert words in err.value.message and str(path) in err.value.message
 
 
 async def counts(db: Database, corp_id: str) -> dict[str, int]:

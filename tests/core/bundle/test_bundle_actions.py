@@ -8,6 +8,7 @@ import copy
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.conftest import SECRET_KEY
 from tests.core.bundle.test_bundle import base, unique
@@ -125,3 +126,23 @@ async def test_deactivated_users_are_dumped_and_load_back_unchanged(db: Database
     assert not await db.fetchval(
         "SELECT active FROM org_user WHERE user_id = 'e' AND corp_pk = :c", {"c": await corp_pk(db, corp)}
     )
+
+
+async def test_a_yaml_dump_loads_back_unchanged_with_line_separators_and_empty_english(db: Database) -> None:
+    # YAML folded NEL in a quoted name, and an empty English text was dumped as none: both came back as changes.
+    from zida.cli import _BundleDumper
+
+    corp = unique()
+    bundle = base(corp)
+    bundle["users"][0]["name"] = "经\x85理"
+    bundle["users"][1]["name"] = "员\u2028工"
+    bundle["apps"][0]["name"] = {"zh_CN": "应用", "en_US": ""}
+    box = SecretBox(SECRET_KEY)
+    await load_bundle(db, box, parse_bundle(bundle))
+    text = yaml.dump(await dump_bundle(db, corp), Dumper=_BundleDumper, allow_unicode=True, sort_keys=False)
+    before = await written(db, corp)
+    report = await load_bundle(db, box, parse_bundle(yaml.safe_load(text)))
+    assert not report.created and not report.updated and await written(db, corp) == before
+    rows = await db.fetch("SELECT user_id, name FROM org_user WHERE corp_pk = :c", {"c": await corp_pk(db, corp)})
+    names = {r["user_id"]: r["name"] for r in rows}
+    assert names["m"] == "经\x85理" and names["e"] == "员\u2028工"
