@@ -146,3 +146,23 @@ async def test_a_yaml_dump_loads_back_unchanged_with_line_separators_and_empty_e
     rows = await db.fetch("SELECT user_id, name FROM org_user WHERE corp_pk = :c", {"c": await corp_pk(db, corp)})
     names = {r["user_id"]: r["name"] for r in rows}
     assert names["m"] == "经\x85理" and names["e"] == "员\u2028工"
+
+
+async def test_texts_written_with_surrounding_blanks_are_stored_trimmed_so_a_dump_loads_back(db: Database) -> None:
+    # The bundle trims every text; the admin and contacts APIs stored "  Padded  " as given, so each reload of a
+    # dump "updated" those users and departments.
+    from zida.core.org import actions
+    from zida.core.org.actions import DepartmentSpec, UserSpec
+    from zida.core.org.models import CorpRef
+
+    corp = unique()
+    box = SecretBox(SECRET_KEY)
+    await load_bundle(db, box, parse_bundle(base(corp)))
+    ref = CorpRef(await corp_pk(db, corp), corp)
+    await actions.create_user(db, ref, UserSpec("p", "  Padded  ", title="Eng ", departments=(2,)), actor="test")
+    await actions.create_department(db, ref, DepartmentSpec(3, "\u00a0nbsp\u3000", parent_id=1), actor="test")
+    stored = await db.fetchrow("SELECT name, title FROM org_user WHERE corp_pk = :c AND user_id = 'p'", {"c": ref.pk})
+    assert stored is not None and (stored["name"], stored["title"]) == ("Padded", "Eng")
+    before = await written(db, corp)
+    report = await load_bundle(db, box, parse_bundle(await dump_bundle(db, corp)))
+    assert not report.created and not report.updated and await written(db, corp) == before

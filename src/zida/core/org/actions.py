@@ -218,10 +218,20 @@ def _number_id(value: Any, param: str, what: str) -> int:
     return value
 
 
+_Spec = TypeVar("_Spec", "UserSpec", "DepartmentSpec", "RoleSpec")
+
+
 def _name(value: Any, param: str = "name") -> str:
     if not isinstance(value, str) or not value.strip():
         raise _invalid("{param} must be a non-empty text", param)
     return value
+
+
+def _trimmed(spec: _Spec, *names: str) -> _Spec:
+    """``spec`` with these texts stored without surrounding blanks (what a bundle does to every text), whichever way
+    the change came: a dump then loads back as it was."""
+    changes = {n: getattr(spec, n).strip() for n in names if isinstance(getattr(spec, n), str)}
+    return replace(spec, **changes) if changes else spec
 
 
 def _optional_text(value: Any, param: str) -> str | None:
@@ -534,6 +544,7 @@ async def _write_user(
     unique_contacts: bool = False,
 ) -> tuple[Outcome, list[int]]:
     _check_user_spec(spec)
+    spec = _trimmed(spec, "name", "name_en", "title", "mobile", "email")
     dept_pks = await _department_pks(tx, corp, spec.departments, "departments")
     if not references_checked:
         await _check_manager(tx, corp, spec)
@@ -861,6 +872,7 @@ async def _write_department(
     references_checked: bool,
 ) -> Outcome:
     dept_id = _check_department_spec(spec)
+    spec = _trimmed(spec, "name", "name_en")
     if not references_checked:
         await _check_department_references(tx, corp, dept_id, spec)
     new = _department_values(spec)
@@ -1047,6 +1059,7 @@ async def _write_role(
     now: int,
 ) -> Outcome:
     role_id = _check_role_spec(spec)
+    spec = _trimmed(spec, "name", "group")
     member_pks = await _user_pks(tx, corp, spec.members, "members")
     new = _role_values(spec.name, spec.group, spec.members)
     if stored is None:
