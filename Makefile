@@ -46,7 +46,8 @@ run: $(VENV)/.installed
 	$(BIN)/zida serve --database $(DATABASE) --host $(HOST) --port $(PORT) --example demo/bundle.yaml
 
 ## make test: dev dependencies, lint, types, the whole suite on SQLite and on PostgreSQL (the two at once, each
-## suite's output shown when it ends)
+## suite's output shown when it ends; modules that never touch the database run once, in the SQLite suite:
+## DATABASE_FREE in tests/conftest.py)
 test: $(VENV)/.installed-dev lint typecheck
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
