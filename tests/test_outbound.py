@@ -119,6 +119,16 @@ async def test_refused_slow_and_oversized() -> None:
         big.close()
 
 
+async def refused(url: str) -> None:
+    """A push to ``url`` fails with ``OutboundError`` (nothing else escapes)."""
+    client = OutboundClient()
+    try:
+        with pytest.raises(OutboundError):
+            await client.post_json(url, {}, b"{}", 5)
+    finally:
+        await client.aclose()
+
+
 @pytest.mark.parametrize(
     "raw",
     [
@@ -133,12 +143,9 @@ async def test_refused_slow_and_oversized() -> None:
 async def test_a_malformed_answer_is_an_outbound_error(raw: bytes) -> None:
     # Each of these once escaped as ValueError / IncompleteReadError: a 500 at registration, a crashed push.
     server, url, _ = await serve(fixed(raw, keep=False))
-    client = OutboundClient()
     try:
-        with pytest.raises(OutboundError):
-            await client.post_json(url, {}, b"{}", 5)
+        await refused(url)
     finally:
-        await client.aclose()
         server.close()
 
 
@@ -154,9 +161,4 @@ async def test_a_malformed_answer_is_an_outbound_error(raw: bytes) -> None:
     ],
 )
 async def test_urls_it_cannot_send_to_are_outbound_errors(url: str) -> None:
-    client = OutboundClient()
-    try:
-        with pytest.raises(OutboundError):
-            await client.post_json(url, {}, b"{}", 5)
-    finally:
-        await client.aclose()
+    await refused(url)

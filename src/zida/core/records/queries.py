@@ -61,7 +61,7 @@ async def check_record_form(conn: Connection, actor: AppActor, instance_id: str,
 
 def other_form(instance_id: str, form_uuid: str) -> InvalidArgument:
     """The error of a record (or approval) named together with a form it does not belong to."""
-    return InvalidArgument(f"{instance_id} is not a record of {form_uuid}", reason="form.other_form", param="formUuid")
+    return InvalidArgument(f"{instance_id} is not a record of {form_uuid}", reason="form.other_form", param="form")
 
 
 async def readable_record(conn: Connection, actor: AppActor, instance_id: str) -> FormInstance:
