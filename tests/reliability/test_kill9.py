@@ -15,20 +15,34 @@ import pytest
 
 from tests.conftest import ServerProcess
 from tests.reliability.conftest import SIZE, fresh_url, kinds, workflow_problems
-from tests.reliability.load import APP, Acknowledged, Load, run_for, token
+from tests.reliability.load import APP, Acknowledged, Load, run_until, token
 from zida.db import in_list, open_database
 from zida.db.database import chunks
 
-pytestmark = [pytest.mark.reliability, pytest.mark.timeout(60 + 30 * SIZE.kill_rounds)]
+pytestmark = [pytest.mark.reliability, pytest.mark.timeout(60 + 45 * SIZE.kill_rounds)]
+
+# What each round must have acknowledged before its kill (on a busy machine it runs longer, up to ROUND_LIMIT s).
+ROUND_RECORDS, ROUND_INSTANCES, ROUND_EXECUTED = 21, 11, 6
+ROUND_LIMIT = 30.0
 
 
 async def _round(server: ServerProcess, acked: Acknowledged, seconds: float) -> tuple[list[str], int]:
-    """Load on ``server`` for ``seconds``, then kill -9 it under that load: (failures, requests cut)."""
+    """Load on ``server`` for at least ``seconds`` and until the round's writes of every kind were acknowledged, then
+    kill -9 it under that load: (failures, requests cut)."""
     base = f"http://{server.endpoint}"
     async with httpx.AsyncClient(timeout=10) as client:
         access_token = await token(client, base)
     load = Load(base, access_token, acked, clients=SIZE.kill_clients)
-    await run_for(load, seconds)
+    before = len(acked.records), len(acked.instances), len(acked.executed)
+
+    def enough() -> bool:
+        return (
+            len(acked.records) - before[0] >= ROUND_RECORDS
+            and len(acked.instances) - before[1] >= ROUND_INSTANCES
+            and len(acked.executed) - before[2] >= ROUND_EXECUTED
+        )
+
+    await run_until(load, seconds, enough, ROUND_LIMIT)
     load.server_down = True
     server.proc.kill()  # SIGKILL: no shutdown, no flush, whatever was in flight is cut
     await load.stop()
