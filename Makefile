@@ -6,6 +6,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8080
 DATABASE ?= sqlite:///var/zida.db
 TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/test
+# Every `zida` command and test server compiles the sources once, not at each start (some machines set this).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: run test lint typecheck test-sqlite test-postgres reliability reliability-short clean
 

@@ -49,6 +49,7 @@ DATABASE_FREE = (
     "tests/test_outbound.py",
     "tests/core/test_errors.py",
     "tests/core/workflow/test_conditions.py",
+    "tests/db/test_migrate.py",
 )
 
 

@@ -1,27 +1,34 @@
-"""Run the Alembic migrations (same scripts for SQLite and PostgreSQL)."""
+"""Run the Alembic migrations (same scripts for SQLite and PostgreSQL).
+
+Alembic and SQLAlchemy are imported only to migrate: ``zida serve`` and every other command check the schema against
+``SCHEMA_HEADS`` with one query, and start about half a second sooner for it."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote
-
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine
 
 from zida.core.errors import Misconfigured
 from zida.db.database import Database, is_postgres, postgres_dsn
 from zida.settings import sqlite_path
 
-__all__ = ["check_schema", "sync_engine", "upgrade"]
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy.engine import Engine
+
+__all__ = ["SCHEMA_HEADS", "check_schema", "schema_heads", "sync_engine", "upgrade"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The revision every migrated database is at: the head of migrations/versions. A new migration moves it (a test holds
+# it equal to what Alembic finds there, schema_heads()).
+SCHEMA_HEADS = frozenset({"0021"})
 
 
 def sync_engine(url: str) -> Engine:
     """A synchronous SQLAlchemy engine for ``url`` (psycopg for PostgreSQL), for migrations only."""
+    from sqlalchemy import create_engine
+
     if is_postgres(url):
         dsn, settings = postgres_dsn(url)
         options = " ".join(f"-c{k}={v}" for k, v in settings.items())
@@ -36,6 +43,8 @@ def sync_engine(url: str) -> Engine:
 
 
 def _config() -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     return cfg
@@ -43,7 +52,7 @@ def _config() -> Config:
 
 async def check_schema(db: Database) -> None:
     """Raise ``Misconfigured`` unless the database has every migration (``zida migrate`` was run)."""
-    heads = set(ScriptDirectory.from_config(_config()).get_heads())
+    heads = set(SCHEMA_HEADS)
     try:
         current = {str(r["version_num"]) for r in await db.fetch("SELECT version_num FROM alembic_version")}
     except Exception:  # no alembic_version table: never migrated (the drivers raise their own error types)
@@ -56,8 +65,18 @@ async def check_schema(db: Database) -> None:
         )
 
 
+def schema_heads() -> frozenset[str]:
+    """The head revisions Alembic finds in the migration scripts."""
+    from alembic.script import ScriptDirectory
+
+    return frozenset(ScriptDirectory.from_config(_config()).get_heads())
+
+
 def upgrade(url: str, revision: str = "heads") -> None:
     """Bring the database at ``url`` to ``revision``; creates the PostgreSQL schema in search_path if needed."""
+    from alembic import command
+    from sqlalchemy import text
+
     engine = sync_engine(url)
     try:
         with engine.begin() as conn:
