@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
@@ -149,10 +149,18 @@ class _RolledBack(Exception):
 async def plan_of(db: Database, form_pk: int, statement: str, params: dict[str, object], data: str) -> str:
     """The plan of ``statement``: on SQLite as it is; on PostgreSQL once the form has 20,000 more records (the size
     at which an index pays), for a transaction that is rolled back. ``data``: their ``data``, SQL of ``n``."""
+    return (await plans_of(db, form_pk, [(statement, params)], data))[0]
+
+
+async def plans_of(db: Database, form_pk: int, statements: list[tuple[str, dict[str, object]]], data: str) -> list[str]:
+    """``plan_of`` for several statements, on one fill of the form (on PostgreSQL, 20,000 records cost seconds)."""
     if db.sql.name == "sqlite":
-        rows = await db.fetch(f"EXPLAIN QUERY PLAN {statement}", params)
-        return "\n".join(str(r["detail"]) for r in rows)
-    plan = ""
+        plans = []
+        for statement, params in statements:
+            rows = await db.fetch(f"EXPLAIN QUERY PLAN {statement}", params)
+            plans.append("\n".join(str(r["detail"]) for r in rows))
+        return plans
+    plans = []
     try:
         async with db.transaction() as tx:
             await tx.execute(
@@ -164,12 +172,13 @@ async def plan_of(db: Database, form_pk: int, statement: str, params: dict[str, 
                 {"f": form_pk},
             )
             await tx.execute("ANALYZE form_instance")
-            rows = await tx.fetch(f"EXPLAIN {statement}", params)
-            plan = "\n".join(str(next(iter(dict(r).values()))) for r in rows)
+            for statement, params in statements:
+                rows = await tx.fetch(f"EXPLAIN {statement}", params)
+                plans.append("\n".join(str(next(iter(dict(r).values()))) for r in rows))
             raise _RolledBack
     except _RolledBack:
         pass
-    return plan
+    return plans
 
 
 @pytest.fixture
@@ -186,29 +195,49 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def start_healthy(
+    spawn: Callable[[int], subprocess.Popen[bytes]], port: int | None, wait: float, describe: Callable[[], str] = str
+) -> tuple[int, subprocess.Popen[bytes]]:
+    """``spawn(port)`` a server and wait until it answers ``/healthz``: (its port, its process).
+
+    With no ``port`` given, a free one is chosen; another process (the other suite of ``make test``) may take it
+    before the server binds it, and the server exits: then it starts again on another port, up to three times.
+    ``describe()`` adds what the server wrote to the error of one that never became healthy."""
+    for attempt in range(3):
+        chosen = port or free_port()
+        proc = spawn(chosen)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if (
+                    httpx.get(f"http://127.0.0.1:{chosen}/healthz", timeout=1).status_code == 200
+                    and proc.poll() is None
+                ):
+                    return chosen, proc
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+            raise RuntimeError(f"zida serve did not become healthy in {wait:.0f} s{describe()}")
+        if port is not None or attempt == 2:
+            break
+    raise RuntimeError(f"zida serve exited with {proc.returncode}{describe()}")
+
+
 class ServerProcess:
     """``zida serve`` in a child process (on ``port``, or a free one; ``workers`` processes sharing it)."""
 
     def __init__(self, database_url: str, port: int | None = None, *, workers: int = 1, **env: str) -> None:
-        self.port = port or free_port()
+        def spawn(chosen: int) -> subprocess.Popen[bytes]:
+            command = [sys.executable, "-m", "zida.cli", "serve", "--port", str(chosen), "--log-level", "warning"]
+            return subprocess.Popen(
+                command + (["--workers", str(workers)] if workers > 1 else []),
+                env={**os.environ, "ZIDA_DATABASE_URL": database_url, "ZIDA_SECRET_KEY": SECRET_KEY, **env},
+            )
+
+        self.port, self.proc = start_healthy(spawn, port, 30 * workers)
         self.endpoint = f"127.0.0.1:{self.port}"
-        command = [sys.executable, "-m", "zida.cli", "serve", "--port", str(self.port), "--log-level", "warning"]
-        self.proc = subprocess.Popen(
-            command + (["--workers", str(workers)] if workers > 1 else []),
-            env={**os.environ, "ZIDA_DATABASE_URL": database_url, "ZIDA_SECRET_KEY": SECRET_KEY, **env},
-        )
-        wait = 30 * workers
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"zida serve exited with {self.proc.returncode}")
-            try:
-                if httpx.get(f"http://{self.endpoint}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"zida serve did not become healthy in {wait} s")
 
     def stop(self) -> None:
         self.proc.terminate()

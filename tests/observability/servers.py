@@ -7,13 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import SECRET_KEY, free_port
+from tests.conftest import SECRET_KEY, start_healthy
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
@@ -24,27 +23,19 @@ class LoggedServer:
     def __init__(
         self, database_url: str, log_path: Path, *, workers: int = 1, host: str = "127.0.0.1", **env: str
     ) -> None:
-        self.port = free_port()
-        self.endpoint = f"127.0.0.1:{self.port}"
-        self.base = f"http://{self.endpoint}"
         self.log_path = log_path
         self._log = log_path.open("wb")
-        command = [sys.executable, "-m", "zida.cli", "serve", "--host", host, "--port", str(self.port)]
-        command += ["--workers", str(workers)]
         environment = {**os.environ, "ZIDA_DATABASE_URL": database_url, "ZIDA_SECRET_KEY": SECRET_KEY, **env}
         environment.pop("PROMETHEUS_MULTIPROC_DIR", None)
-        self.proc = subprocess.Popen(command, env=environment, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"zida serve exited with {self.proc.returncode}: {self.log_text()}")
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("zida serve did not become healthy in 60 s")
+
+        def spawn(port: int) -> subprocess.Popen[bytes]:
+            command = [sys.executable, "-m", "zida.cli", "serve", "--host", host, "--port", str(port)]
+            command += ["--workers", str(workers)]
+            return subprocess.Popen(command, env=environment, stdout=self._log, stderr=subprocess.STDOUT)
+
+        self.port, self.proc = start_healthy(spawn, None, 60, lambda: ": " + self.log_text())
+        self.endpoint = f"127.0.0.1:{self.port}"
+        self.base = f"http://{self.endpoint}"
 
     def stop(self) -> None:
         """Stop the server (SIGTERM: workers shut down and flush their output) and close the log."""
