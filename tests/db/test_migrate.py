@@ -10,7 +10,7 @@ from zida.db.migrate import SCHEMA_HEADS, schema_heads
 
 def test_the_checked_heads_are_the_heads_of_the_migration_scripts() -> None:
     # A new migration moves SCHEMA_HEADS with it: the server checks a database against that constant.
-    assert schema_heads() == SCHEMA_HEADS
+    assert schema_heads() == SCHEMA_HEADS, "a new migration: set SCHEMA_HEADS in src/zida/db/migrate.py to its revision"
 
 
 def test_serving_imports_neither_alembic_nor_sqlalchemy() -> None:
