@@ -47,11 +47,11 @@ run: $(VENV)/.installed
 	$(BIN)/zida load --database $(DATABASE) demo/bundle.yaml
 	$(BIN)/zida serve --database $(DATABASE) --host $(HOST) --port $(PORT) --example demo/bundle.yaml
 
-## make test: dev dependencies, lint, types, the whole suite on SQLite and on PostgreSQL (the two at once, each
-## suite's output shown when it ends; modules that never touch the database run once, in the SQLite suite:
+## make test: dev dependencies, lint, types, the whole suite on SQLite and on PostgreSQL (all at once, each one's
+## output shown when it ends; modules that never touch the database run once, in the SQLite suite:
 ## DATABASE_FREE in tests/conftest.py)
-test: $(VENV)/.installed-dev lint typecheck
-	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
+test: $(VENV)/.installed-dev $(WEDA_JS)/node_modules/.installed $(EVENTS_JS)/node_modules/.installed
+	$(MAKE) --no-print-directory -j4 --output-sync=target lint typecheck test-sqlite test-postgres
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check src tests bench
