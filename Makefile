@@ -25,8 +25,10 @@ CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
 	$$([ "$$(id -u)" = 0 ] || echo sudo) sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium'
 
+# --no-compile: pip would compile every module of every package (half the install's time); the tests compile, once,
+# only what they import.
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python $(CHROMIUM)
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-compile -e '.[dev]'
 	touch $(VENV)/.installed $@
 
 # The real WeDa clients the conformance tests drive (npm registry, versions pinned by package-lock.json).
@@ -48,8 +50,8 @@ run: $(VENV)/.installed
 	$(BIN)/zida serve --database $(DATABASE) --host $(HOST) --port $(PORT) --example demo/bundle.yaml
 
 ## make test: dev dependencies, lint, types, the whole suite on SQLite and on PostgreSQL (all at once, each one's
-## output shown when it ends; modules that never touch the database run once, in the SQLite suite:
-## DATABASE_FREE in tests/conftest.py)
+## output shown when it ends, with its 15 slowest steps; modules that never touch the database run once, in the
+## SQLite suite: DATABASE_FREE in tests/conftest.py)
 test: $(VENV)/.installed-dev $(WEDA_JS)/node_modules/.installed $(EVENTS_JS)/node_modules/.installed
 	$(MAKE) --no-print-directory -j4 --output-sync=target lint typecheck test-sqlite test-postgres
 
@@ -61,10 +63,10 @@ typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
 test-sqlite: $(VENV)/.installed-dev $(WEDA_JS)/node_modules/.installed $(EVENTS_JS)/node_modules/.installed
-	ZIDA_TEST_DATABASE=sqlite $(BIN)/pytest
+	ZIDA_TEST_DATABASE=sqlite $(BIN)/pytest --durations=15
 
 test-postgres: $(VENV)/.installed-dev $(WEDA_JS)/node_modules/.installed $(EVENTS_JS)/node_modules/.installed
-	ZIDA_TEST_DATABASE=$(TEST_PG_URL) $(BIN)/pytest
+	ZIDA_TEST_DATABASE=$(TEST_PG_URL) $(BIN)/pytest --durations=15
 
 ## make reliability: the proofs of README "Reliability" at full size (kill -9 x 20 rounds per database, PostgreSQL
 ## restarted under load, >= 20,000 fuzzed requests, upgrade from the previous release, a 10-minute soak); ~15 min
