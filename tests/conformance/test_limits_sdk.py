@@ -152,6 +152,16 @@ def test_current_page_must_be_a_whole_ascii_number(sdk: LimitsSdk, page: Any) ->
     refused(lambda: sdk.search({}, page_size=page), says="pageSize")
 
 
+def test_a_text_field_keeps_the_digits_of_an_integer_wider_than_64_bits(sdk: LimitsSdk) -> None:
+    # Python's json writes the integer as it is; the platform reads it exactly, and so does Zida now.
+    m = marker()
+    wide = 123456789012345678901234567890
+    sdk.save(json.dumps({"textField_lt": m, "textField_plain": wide, "numberField_ln": wide}))
+    [found] = sdk.search({"textField_lt": m}).body.data
+    assert found.form_data["textField_plain"] == str(wide)
+    assert found.form_data["numberField_ln"] == float(wide)
+
+
 def test_a_tiny_number_is_refused_as_a_literal_and_as_text(sdk: LimitsSdk) -> None:
     m = marker()
     refused(lambda: sdk.save('{"textField_lt": "%s", "numberField_ln": 1e-400}' % m), says="out of the range")  # noqa: UP031

@@ -368,6 +368,62 @@ def test_a_tiny_number_literal_is_refused_as_its_text_is(client: Client) -> None
     assert client.count(m) == 2
 
 
+# Integer literals orjson reads as doubles: past 2**64 - 1, and below -2**63.
+WIDE = "123456789012345678901234567890"
+WIDE_NEGATIVE = "-9223372036854775809"
+
+
+def _wide_values(m: str) -> str:
+    """Form data whose integers are wider than 64 bits, as JSON text (the literals written out, not rounded)."""
+    return (
+        f'{{"textField_lt": "{m}", "textField_plain": {WIDE}, "textareaField_la": {WIDE_NEGATIVE},'
+        f' "numberField_ln": {WIDE}, "cascadeSelectField_lcas": [{WIDE}],'
+        f' "addressField_lad": {{"address": "x", "postcode": {WIDE}}},'
+        f' "attachmentField_lat": [{{"downloadUrl": "https://example.com/a.pdf", "size": {WIDE}}}],'
+        f' "tableField_lrows": [{{"textField_lrow": {WIDE}, "numberField_lrow": {WIDE_NEGATIVE}}}]}}'
+    )
+
+
+def _stored(client: Client, m: str) -> dict[str, Any]:
+    reply = ok(client.search({"textField_lt": m}))
+    assert reply["totalCount"] == 1, reply
+    values: dict[str, Any] = reply["data"][0]["formData"]
+    return values
+
+
+def test_a_text_field_keeps_every_digit_of_an_integer_wider_than_64_bits(client: Client) -> None:
+    # The platform (Java) reads such a literal exactly; orjson alone would store "1.2345678901234568e+29".
+    m = marker()
+    ok(client.post(Y, {"formDataJson": _wide_values(m)}))
+    stored = _stored(client, m)
+    assert stored["textField_plain"] == WIDE and stored["textareaField_la"] == WIDE_NEGATIVE
+    assert stored["cascadeSelectField_lcas"] == [WIDE]
+    assert stored["numberField_ln"] == float(WIDE)  # a number field holds a double, as before
+    # Nested numbers are numbers, stored as doubles (these components are answered as JSON text).
+    assert json.loads(stored["addressField_lad"])["postcode"] == float(WIDE)
+    assert json.loads(stored["attachmentField_lat"])[0]["size"] == float(WIDE)
+    [row] = stored["tableField_lrows"]
+    assert row["textField_lrow"] == WIDE and row["numberField_lrow"] == float(WIDE_NEGATIVE)
+    # A search for those digits finds the record; the same digits in a string were always text.
+    assert client.count(m) == 1
+    found = ok(client.search({"textField_lt": m, "textField_plain": WIDE[3:15]}))
+    assert found["totalCount"] == 1
+
+
+def test_every_form_data_parameter_reads_wide_integers_exactly(client: Client) -> None:
+    m = marker()
+    instance = ok(client.post(Y, {"formDataJson": json.dumps({"textField_lt": m})}))["result"]
+    ok(client.send("PUT", Y, {"formInstanceId": instance, "updateFormDataJson": f'{{"textField_plain": {WIDE}}}'}))
+    assert _stored(client, m)["textField_plain"] == WIDE
+    mapping = json.dumps({instance: "PLACEHOLDER"}).replace('"PLACEHOLDER"', f'{{"textField_plain": {WIDE_NEGATIVE}}}')
+    ok(client.send("PUT", f"{Y}/datas", {"updateFormDataJsonMap": mapping, "noExecuteExpression": True}))
+    assert _stored(client, m)["textField_plain"] == WIDE_NEGATIVE
+    batch = marker()
+    items = [f'{{"textField_lt": "{batch}", "textField_plain": {WIDE}}}']
+    ok(client.post(f"{Y}/batchSave", {"formDataJsonList": items, "noExecuteExpression": True}))
+    assert _stored(client, batch)["textField_plain"] == WIDE
+
+
 # -- error messages quote briefly ----------------------------------------------------------------------------------
 
 
@@ -472,6 +528,22 @@ def test_decoding_keeps_what_is_within_the_budget() -> None:
     assert decode_json('{"a": "1e-400", "b": "[[[[[[[[[["}', "x") == {"a": "1e-400", "b": "[[[[[[[[[["}
     assert decode_json("[1e-300, 2.5e-3, 0e-999, 0.0E-5]", "x") == [1e-300, 2.5e-3, 0.0, 0.0]
     assert decode_json('"\\\\u0000"', "x") == "\\u0000"  # the six characters, not a NUL
+
+
+def test_decoding_form_data_reads_integers_wider_than_64_bits_exactly() -> None:
+    text = '{"a": 123456789012345678901234567890, "b": [-9223372036854775809], "c": "1234567890123456789012", "d": 1.5}'
+    assert decode_json(text, "x", exact_integers=True) == {
+        "a": 123456789012345678901234567890,
+        "b": [-9223372036854775809],
+        "c": "1234567890123456789012",
+        "d": 1.5,
+    }
+    assert decode_json(text, "x")["a"] == 1.2345678901234568e29  # other parameters: orjson's double, as before
+    assert decode_json(text.encode(), "x", exact_integers=True)["b"] == [-(2**63) - 1]
+    assert decode_json("[18446744073709551615]", "x", exact_integers=True) == [2**64 - 1]
+    with pytest.raises(InvalidArgument) as err:  # still refused the same way
+        decode_json("[1" + "0" * 400 + "]", "formDataJson", exact_integers=True)
+    assert err.value.reason == "request.number_out_of_range"
 
 
 @pytest.mark.parametrize(

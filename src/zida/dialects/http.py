@@ -140,6 +140,9 @@ def json_depth_exceeds(value: Any, limit: int) -> bool:
 # text is told apart by decoding again with Python's parser (only when this matches at all).
 _TINY_NUMBER = re.compile(rb"[0-9][eE]-[0-9]")
 _INFINITE = "infinity"
+# 19 digits in a row: the shortest integer literal outside [-2**63, 2**64), which orjson reads as a double (digits in a
+# string match too, and only cost a second, exact decoding).
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
 _DEEPER_THAN_ORJSON = "depth limit exceeded"
 
 
@@ -162,9 +165,14 @@ def decode_json(
     reason: str = "argument.bad_json",
     param: str | None = None,
     max_depth: int | None = None,
+    exact_integers: bool = False,
 ) -> Any:
     """Decode one JSON text of a request: malformed (``reason``), deeper than ``max_depth`` (default
-    ``ZIDA_MAX_JSON_DEPTH``: ``request.too_deep``), a number no double holds or a NUL character are refused."""
+    ``ZIDA_MAX_JSON_DEPTH``: ``request.too_deep``), a number no double holds or a NUL character are refused.
+
+    ``exact_integers`` (form data): an integer literal outside 64 bits is read as the exact integer it writes, where
+    orjson reads it as the nearest double; a text field given ``123456789012345678901234567890`` keeps its digits,
+    as the platform keeps them. Whoever asks for it turns such an integer into a double where it stores a number."""
     limit = _max_json_depth if max_depth is None else max_depth
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
     details = {"param": param} if param else {}
@@ -184,6 +192,8 @@ def decode_json(
         raise _too_deep(where, limit, details)
     if _TINY_NUMBER.search(raw):
         _refuse_tiny_numbers(raw)
+    if exact_integers and _LONG_DIGITS.search(raw):
+        value = _with_exact_integers(raw, value)
     refuse_nul(raw, value, where)
     return value
 
@@ -197,10 +207,19 @@ def _too_deep(where: str, limit: int, details: dict[str, Any]) -> InvalidArgumen
     return InvalidArgument(f"the {where} nests JSON deeper than {limit} levels", reason="request.too_deep", **details)
 
 
+def _with_exact_integers(raw: bytes, value: Any) -> Any:
+    """``raw`` decoded again by Python's parser, whose integers are exact (orjson has checked everything else);
+    ``value`` as orjson read it if ``ZIDA_MAX_JSON_DEPTH`` lets it nest deeper than Python's recursion allows."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        return value
+
+
 def _refuse_tiny_numbers(raw: bytes) -> None:
     """Decode again with Python's parser (its tokens are exact; the depth is already bounded) to find a number
     literal that underflows to 0."""
-    with contextlib.suppress(json.JSONDecodeError):  # orjson read it: nothing else to find
+    with contextlib.suppress(json.JSONDecodeError, RecursionError):  # orjson read it: nothing else to find
         json.loads(raw, parse_float=_tiny_number)
 
 

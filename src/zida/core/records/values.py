@@ -147,11 +147,40 @@ def is_empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
+# The integers JSON storage writes as integers (orjson's range); a wider one is stored as the nearest double, which is
+# what a number field holds anyway (form data is decoded with exact integers so that a text field keeps every digit).
+_INT64_MIN, _UINT64_END = -(2**63), 2**64
+
+
+def _storable_number(value: int | float) -> int | float:
+    if isinstance(value, int) and not _INT64_MIN <= value < _UINT64_END:
+        return float(value)  # orjson refused an infinite literal, so the integer is within a double's range
+    return value
+
+
+def _storable(value: Any) -> Any:
+    """A client's JSON value (copied) with every integer wider than 64 bits as the nearest double; iterative."""
+    root = [value]
+    stack: list[tuple[Any, Any]] = [(root, 0)]
+    while stack:
+        container, key = stack.pop()
+        item = container[key]
+        if isinstance(item, int) and not isinstance(item, bool):
+            container[key] = _storable_number(item)
+        elif isinstance(item, list):
+            container[key] = items = list(item)
+            stack.extend((items, i) for i in range(len(items)))
+        elif isinstance(item, dict):
+            container[key] = pairs = dict(item)
+            stack.extend((pairs, k) for k in pairs)
+    return root[0]
+
+
 def _number(f: Field, value: Any) -> int | float:
     if isinstance(value, bool):
         raise _bad(f, "expects a number, got a boolean", "form_data.expect_number")
     if isinstance(value, int | float):
-        number: int | float = value
+        number: int | float = _storable_number(value)
     elif isinstance(value, str):
         if not is_number_text(value):
             raise _bad(f, f"expects a number, got {brief(value)}", "form_data.expect_number")
@@ -226,7 +255,8 @@ def _objects(f: Field, value: Any, required_any: tuple[str, ...]) -> list[dict[s
     for item in value:
         if required_any and not any(item.get(k) for k in required_any):
             raise _bad(f, f"each item needs one of {', '.join(required_any)}")
-    return [dict(v) for v in value]
+    items: list[dict[str, Any]] = _storable(value)
+    return items
 
 
 def _normalize(f: Field, value: Any, refs: References, old_rows: dict[str, dict[str, Any]] | None) -> Any:
@@ -277,7 +307,7 @@ def _normalize(f: Field, value: Any, refs: References, old_rows: dict[str, dict[
             return {"address": value}
         if not isinstance(value, dict):
             raise _bad(f, "expects an address object")
-        return dict(value)
+        return _storable(value)
     if comp == "CountrySelectField":
         if isinstance(value, str):
             value = [value]

@@ -66,8 +66,9 @@ def _string_list(call: Call, name: str) -> list[str]:
 
 
 def _json_value(raw: Any, label: str) -> Any:
+    """One record's form data in a batch (integers beyond 64 bits read exactly, as ``Call.form_data`` reads them)."""
     if isinstance(raw, str):
-        return decode_json(raw, label)
+        return decode_json(raw, label, exact_integers=True)
     return raw
 
 
@@ -128,7 +129,7 @@ async def batch_update_by_instance_id(call: Call) -> dict[str, Any]:
     form = await get_form(call.zida.db, actor, call.text("formUuid", "body", required=True))
     ids = _string_list(call, "formInstanceIdList")
     _check_size("formInstanceIdList", ids, _update_limit(call))
-    values = call.json("updateFormDataJson", "body", required=True)
+    values = call.form_data("updateFormDataJson", "body", required=True)
     updated = await forms.update_records(
         call.zida.db,
         actor,
@@ -145,7 +146,7 @@ async def batch_update_by_instance_map(call: Call) -> dict[str, Any]:
     """BatchUpdateFormDataByInstanceMap: ``{formInstanceId: update}`` (each update an object or JSON text)."""
     actor = await call.actor(where="body")
     form = await get_form(call.zida.db, actor, call.text("formUuid", "body", required=True))
-    mapping = call.json("updateFormDataJsonMap", "body", required=True)
+    mapping = call.form_data("updateFormDataJsonMap", "body", required=True)
     if not isinstance(mapping, dict):
         raise InvalidArgument(
             "updateFormDataJsonMap must be an object of {formInstanceId: update}",
@@ -208,7 +209,7 @@ async def create_or_update_form_data(call: Call) -> dict[str, Any]:
     actor = await call.actor(where="body")
     form = await get_form(call.zida.db, actor, call.text("formUuid", "body", required=True))
     condition = parse_search(form, call.json("searchCondition", "body", required=True), use_alias=use_alias)
-    values = call.json("formDataJson", "body", required=True)
+    values = call.form_data("formDataJson", "body", required=True)
     if use_alias:
         values = values_from_aliases(form, values)
     return {"result": await forms.upsert_record(call.zida.db, actor, form, condition, values)}

@@ -198,6 +198,13 @@ class Call:
             return value  # decoded with the body, within its depth
         return decode_json(value, name, param=name)
 
+    def form_data(self, name: str, where: str = "any", *, required: bool = False) -> Any:
+        """A form data parameter (``formDataJson``…): ``json``, with integers beyond 64 bits read exactly."""
+        value = self.raw(name, where)
+        if isinstance(value, str) and value:
+            return decode_json(value, name, param=name, exact_integers=True)
+        return self.json(name, where, required=required)
+
     def page_size(self, name: str, default: int, where: str, *, maximum: int) -> int:
         """A page size between 1 and ``maximum`` that also keeps the page within its budget: pageSize ×
         ``ZIDA_MAX_RECORD_BYTES`` at most ``ZIDA_MAX_PAGE_BYTES`` (``TooExpensive`` naming the largest allowed)."""

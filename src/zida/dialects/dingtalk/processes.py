@@ -103,7 +103,7 @@ async def start_instance(call: Call) -> dict[str, Any]:
     """StartInstance: a new record of a process form and its approval → ``{result: processInstanceId}``."""
     actor = await call.actor(where="body")
     form_uuid = call.text("formUuid", "body", required=True) or ""
-    values = call.json("formDataJson", "body", required=True)
+    values = call.form_data("formDataJson", "body", required=True)
     if call.flag("useAlias", False, "body"):
         values = values_from_aliases(await get_form(call.zida.db, actor, form_uuid), values)
     inst = await approvals.start_instance(
@@ -150,7 +150,7 @@ async def update_instance(call: Call) -> dict[str, Any]:
     """UpdateInstance: change some values of the instance's record (the SDK expects a JSON object back)."""
     actor = await call.actor(where="body")
     instance_id = call.text("processInstanceId", "body", required=True) or ""
-    values = call.json("updateFormDataJson", "body", required=True)
+    values = call.form_data("updateFormDataJson", "body", required=True)
     await approvals.update_instance(call.zida.db, actor, instance_id, values)
     return {}
 

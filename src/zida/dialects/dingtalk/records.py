@@ -135,7 +135,7 @@ async def save_form_data(call: Call) -> dict[str, Any]:
     """SaveFormData: create a record of a receipt form → ``{result: formInstanceId}`` (v2: ``useAlias``)."""
     actor = await call.actor(where="body")
     form_uuid = call.text("formUuid", "body", required=True) or ""
-    values = call.json("formDataJson", "body", required=True)
+    values = call.form_data("formDataJson", "body", required=True)
     if call.flag("useAlias", False, "body"):
         values = values_from_aliases(await get_form(call.zida.db, actor, form_uuid), values)
     inst = await forms.save_record(call.zida.db, actor, form_uuid, values)
@@ -147,7 +147,7 @@ async def update_form_data(call: Call) -> dict[str, Any]:
     """UpdateFormData: change the listed components only (appType optional, as in the SDK)."""
     instance_id = call.text("formInstanceId", "body", required=True) or ""
     actor = await _actor_for_instance(call, instance_id, "body")
-    values = call.json("updateFormDataJson", "body", required=True)
+    values = call.form_data("updateFormDataJson", "body", required=True)
     await records.check_record_form(call.zida.db, actor, instance_id, call.text("formUuid", "body"))  # v2
     if call.flag("useAlias", False, "body"):
         _, form = await records.get_form_instance(call.zida.db, actor, instance_id)

@@ -173,7 +173,7 @@ async def execute_task(call: Call) -> dict[str, Any]:
         task_id,
         agree=agree,
         remark=remark,
-        values=call.json("formDataJson", "body"),
+        values=call.form_data("formDataJson", "body"),
         digital_sign=call.text("digitalSignUrl", "body"),
     )
     return {"result": True}
@@ -220,7 +220,7 @@ async def execute_platform_task(call: Call) -> dict[str, Any]:
     remark = _remark(call)
     _expressions(call)
     await approvals.execute_platform_task(
-        call.zida.db, actor, instance_id, agree=agree, remark=remark, values=call.json("formDataJson", "body")
+        call.zida.db, actor, instance_id, agree=agree, remark=remark, values=call.form_data("formDataJson", "body")
     )
     return {"result": True}
 

@@ -41,7 +41,7 @@ async def update_sub_table(call: Call) -> dict[str, Any]:
     actor = await call.actor(where="body")
     instance_id = call.text("formInstanceId", "body", required=True) or ""
     tables = [t.strip() for t in (call.text("tableFieldIds", "body", required=True) or "").split(",") if t.strip()]
-    values = call.json("updateFormDataJson", "body", required=True)
+    values = call.form_data("updateFormDataJson", "body", required=True)
     _, form = await records.get_form_instance(call.zida.db, actor, instance_id)
     form_uuid = call.text("formUuid", "body")
     if form_uuid and form_uuid != form.form_uuid:
