@@ -28,6 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "bench"))
 from org_bundle import CORP, org_bundle  # noqa: E402  (bench/org_bundle.py: the contacts benchmark's org)
 
 
+async def all_visible(db: Database, table: str) -> bool:
+    """Whether VACUUM has marked every page of ``table`` all-visible (index-only scans then skip the table)."""
+    row = await db.fetchrow("SELECT relpages, relallvisible FROM pg_class WHERE oid = to_regclass(:t)", {"t": table})
+    assert row is not None
+    return int(row["relpages"]) > 0 and int(row["relallvisible"]) == int(row["relpages"])
+
+
 async def planned_rows(db: Database, table: str) -> float:
     """The rows the planner believes ``table`` has (-1: never analyzed)."""
     value = await db.fetchval("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:t)", {"t": table})
@@ -46,6 +53,7 @@ async def test_a_bulk_load_refreshes_the_directorys_statistics(tmp_path: Path) -
             assert await planned_rows(db, "org_user") == users
             assert await planned_rows(db, "user_department") >= users
             assert await planned_rows(db, "department") == 50
+            assert await all_visible(db, "org_user") and await all_visible(db, "user_name_gram")
 
 
 async def test_a_bulk_users_import_refreshes_them_too(tmp_path: Path) -> None:
