@@ -332,16 +332,16 @@ async def read_limited(request: Request, limit: int, what: str = "the request bo
     return raw
 
 
-async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
+async def read_json_object(request: Request, limit: int, *, exact_integers: bool = False) -> dict[str, Any]:
     """The JSON object in the body (``{}`` for an empty body); malformed JSON, another JSON type, more than
     ``limit`` bytes, nesting past ``ZIDA_MAX_JSON_DEPTH``, a number no double holds or a NUL character are refused
-    and nothing is done (``decode_json``)."""
+    and nothing is done (``decode_json``, whose ``exact_integers`` a body carrying form data asks for)."""
     raw = await read_limited(request, limit)
     if not raw.strip():
         return {}
     if b"\x00" in raw:
         raise _nul_error("request body")
-    body = decode_json(raw, "request body", reason="request.malformed_json")
+    body = decode_json(raw, "request body", reason="request.malformed_json", exact_integers=exact_integers)
     if not isinstance(body, dict):
         raise InvalidArgument("the request body must be a JSON object", reason="request.malformed_json")
     return body

@@ -111,6 +111,22 @@ def test_update_upsert_and_delete_by_filter(weda: Weda) -> None:
     assert weda.model(f"{by_id}/delete", method="DELETE") == {"count": 0}
 
 
+def test_integers_wider_than_64_bits_keep_their_digits_in_text_and_are_searched_without_failing(weda: Weda) -> None:
+    t, wide = tag(), 123456789012345678901234567890  # Python's json writes the literal exactly, as a JS BigInt would
+    record_id = make(weda, t, note=wide, amount=wide)
+    record = weda.model(f"{record_id}/get", method="GET")["record"]
+    assert record["note"] == str(wide) and record["amount"] == float(wide)
+    mine = {"title": {"$search": t}}
+
+    def count(where: dict[str, Any]) -> int:
+        total: int = weda.model("list", {"filter": {"where": {"$and": [mine, where]}}, "getCount": True})["total"]
+        return total
+
+    assert count({"note": {"$search": wide}}) == 1 and count({"note": {"$eq": str(wide)}}) == 1
+    assert count({"amount": {"$gte": wide}}) == 1 and count({"amount": {"$lt": -(2**64)}}) == 0
+    assert count({"amount": {"$in": [wide, -(2**70)]}}) == 1
+
+
 def test_bad_input_answers_in_the_model_format_and_changes_nothing(weda: Weda) -> None:
     t = tag()
     before = weda.model("list", {"getCount": True})["total"]

@@ -188,8 +188,10 @@ async def environment_principal(zida: Zida, principal: Principal, env_type: str)
 
 
 def _endpoint(
-    errors: ErrorFormat, wrap_result: Callable[[Any, str], Response], scope: Scope | None
+    errors: ErrorFormat, wrap_result: Callable[[Any, str], Response], scope: Scope | None, *, data: bool = False
 ) -> Callable[[Handler], Any]:
+    """``data``: the body carries record values; integers wider than 64 bits are read exactly (``decode_json``)."""
+
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def route(request: Request) -> Response:
             request_id = new_request_id()
@@ -205,7 +207,7 @@ def _endpoint(
                 if env_type is not None:
                     principal = await environment_principal(zida, principal, str(env_type))
                 body = (
-                    await read_json_object(request, zida.settings.max_body_bytes)
+                    await read_json_object(request, zida.settings.max_body_bytes, exact_integers=data)
                     if request.method in ("POST", "PUT", "PATCH")
                     else {}
                 )
@@ -227,7 +229,9 @@ def _endpoint(
 
 def model_endpoint(scope: Scope) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """A data-model route: Bearer token with ``scope``; the handler's result is sent as ``{data, requestId}``."""
-    return _endpoint(MODEL_ERRORS, lambda data, rid: json_response({"data": data, "requestId": rid}, 200, rid), scope)
+    return _endpoint(
+        MODEL_ERRORS, lambda data, rid: json_response({"data": data, "requestId": rid}, 200, rid), scope, data=True
+    )
 
 
 def api_endpoint(scope: Scope | None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:

@@ -267,6 +267,8 @@ class FilterCompiler:
             raise InvalidArgument(
                 f"{name}: expects a number, got {brief(value)}", reason="search.expect_number", field=name
             )
+        if isinstance(value, int) and not -(2**63) <= value < 2**64:
+            value = float(value)  # as a stored number holds it (core.records.values): the nearest double
         try:
             number = Decimal(value.strip() if isinstance(value, str) else str(value))
         except InvalidOperation:
