@@ -46,6 +46,7 @@ from zida.core.org.actions import (
     MAX_ID,
     UserSpec,
     find_cycle,
+    read_user_batch,
     refresh_directory_statistics,
     upsert_user,
 )
@@ -319,9 +320,10 @@ async def import_users(
         dept_ids = {d.dept_id for d in await list_departments(tx, corp.pk)}
         specs = [_spec(row, existing.get(row.user_id)) for row in rows]
         _check_references(rows, specs, existing, dept_ids, source)
+        batch = await read_user_batch(tx, corp, (s.user_id for s in specs), (d for s in specs for d in s.departments))
         for n, (row, spec) in enumerate(zip(rows, specs, strict=True), 1):
             try:
-                outcome = await upsert_user(tx, corp, spec, actor=actor, now=now, references_checked=True)
+                outcome = await upsert_user(tx, corp, spec, actor=actor, now=now, references_checked=True, batch=batch)
             except ZidaError as exc:
                 raise _line_error(row, exc, source) from None
             report.outcomes[outcome.value] += 1

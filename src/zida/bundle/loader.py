@@ -45,6 +45,7 @@ from zida.core.org.actions import (
     RoleSpec,
     UserSpec,
     find_cycle,
+    read_user_batch,
     refresh_directory_statistics,
     upsert_corp,
     upsert_department,
@@ -445,6 +446,13 @@ async def load_bundle(
             )
             report.outcome("departments", outcome, ORG_CACHE_SCOPE)
             _tick(progress, "departments", i + 1, len(bundle.departments))
+        users = (
+            await read_user_batch(
+                tx, corp, (u.userId for u in bundle.users), (d for u in bundle.users for d in u.departments)
+            )
+            if bundle.users
+            else None
+        )
         for i, u in enumerate(bundle.users):
             user = UserSpec(
                 user_id=u.userId,
@@ -461,7 +469,9 @@ async def load_bundle(
                 username=u.username,
             )
             outcome = await _at(
-                f"users[{i}]", upsert_user(tx, corp, user, actor=actor, now=now, references_checked=True), source
+                f"users[{i}]",
+                upsert_user(tx, corp, user, actor=actor, now=now, references_checked=True, batch=users),
+                source,
             )
             report.outcome("users", outcome, *org)
             _tick(progress, "users", i + 1, len(bundle.users))

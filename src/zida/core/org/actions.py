@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, TypeVar
 
@@ -58,7 +58,7 @@ from zida.core.org.repository import (
 from zida.core.workflow.actions import hand_over_tasks
 from zida.core.workflow.store import open_tasks_of
 from zida.crypto import SecretBox, hash_secret, verify_secret
-from zida.db import Connection, Database, Row
+from zida.db import Connection, Database, Row, in_list
 from zida.ids import new_token
 
 __all__ = [
@@ -68,6 +68,7 @@ __all__ = [
     "Deactivation",
     "DepartmentSpec",
     "RoleSpec",
+    "UserBatch",
     "UserSpec",
     "create_department",
     "create_role",
@@ -76,6 +77,7 @@ __all__ = [
     "delete_department",
     "delete_role",
     "find_cycle",
+    "read_user_batch",
     "refresh_directory_statistics",
     "set_role_members",
     "update_department",
@@ -442,10 +444,21 @@ _USER_COLUMNS = {
 }
 
 
+_STORED_USER_COLUMNS = (
+    "id, user_id, name, name_en, title, mobile, email, union_id, manager_user_id, password_hash, active, username"
+)
+
+
+def _stored(row: Row, departments: list[int]) -> _StoredUser:
+    values = {name: row[column] for name, column in _USER_COLUMNS.items()}
+    values["active"] = bool(row["active"])
+    values["departments"] = departments
+    return _StoredUser(int(row["id"]), values, row["password_hash"])
+
+
 async def _stored_user(tx: Connection, corp: CorpRef, user_id: str) -> _StoredUser | None:
     row = await tx.fetchrow(
-        "SELECT id, name, name_en, title, mobile, email, union_id, manager_user_id, password_hash, active, username"
-        f" FROM org_user WHERE corp_pk = :c AND user_id = :u{tx.sql.for_update}",
+        f"SELECT {_STORED_USER_COLUMNS} FROM org_user WHERE corp_pk = :c AND user_id = :u{tx.sql.for_update}",
         {"c": corp.pk, "u": user_id},
     )
     if row is None:
@@ -455,14 +468,68 @@ async def _stored_user(tx: Connection, corp: CorpRef, user_id: str) -> _StoredUs
         " WHERE ud.user_pk = :pk ORDER BY ud.position",
         {"pk": row["id"]},
     )
-    values = {name: row[column] for name, column in _USER_COLUMNS.items()}
-    values["active"] = bool(row["active"])
-    values["departments"] = [int(d["dept_id"]) for d in depts]
-    return _StoredUser(int(row["id"]), values, row["password_hash"])
+    return _stored(row, [int(d["dept_id"]) for d in depts])
 
 
-async def _department_pks(tx: Connection, corp: CorpRef, dept_ids: Sequence[int], param: str) -> list[int]:
-    found = await find_departments(tx, corp.pk, dept_ids)
+_BATCH_READ = 1_000  # user ids (or department ids) per statement of ``read_user_batch``
+
+
+@dataclass
+class UserBatch:
+    """What a write of many users (``zida load``, ``zida users import``) reads once instead of per user: the stored
+    users it names, locked, and the row ids of the departments it names. Each user is taken from it once; a user
+    named again is read afresh (he may have been written meanwhile)."""
+
+    stored: dict[str, _StoredUser | None]
+    dept_pks: dict[int, int]
+
+    def take(self, user_id: str) -> tuple[bool, _StoredUser | None]:
+        """(whether the batch read him, what it read), forgetting him."""
+        if user_id not in self.stored:
+            return False, None
+        return True, self.stored.pop(user_id)
+
+
+async def read_user_batch(tx: Connection, corp: CorpRef, user_ids: Iterable[str], dept_ids: Iterable[int]) -> UserBatch:
+    """Inside the caller's transaction: read (and lock) the named users and the named departments' row ids, a
+    thousand to a statement, for ``upsert_user(..., batch=)``."""
+    wanted = list(dict.fromkeys(user_ids))
+    stored: dict[str, _StoredUser | None] = dict.fromkeys(wanted)
+    for start in range(0, len(wanted), _BATCH_READ):
+        placeholders, params = in_list("u", wanted[start : start + _BATCH_READ])
+        rows = await tx.fetch(
+            f"SELECT {_STORED_USER_COLUMNS} FROM org_user WHERE corp_pk = :c AND user_id IN ({placeholders})"
+            f"{tx.sql.for_update}",
+            {"c": corp.pk, **params},
+        )
+        if not rows:
+            continue
+        pk_list, pk_params = in_list("p", [int(r["id"]) for r in rows])
+        links = await tx.fetch(
+            "SELECT ud.user_pk, d.dept_id FROM user_department ud JOIN department d ON d.id = ud.dept_pk"
+            f" WHERE ud.user_pk IN ({pk_list}) ORDER BY ud.user_pk, ud.position",
+            pk_params,
+        )
+        depts: dict[int, list[int]] = {}
+        for link in links:
+            depts.setdefault(int(link["user_pk"]), []).append(int(link["dept_id"]))
+        for row in rows:
+            stored[row["user_id"]] = _stored(row, depts.get(int(row["id"]), []))
+    named = sorted(set(dept_ids))
+    dept_pks: dict[int, int] = {}
+    for start in range(0, len(named), _BATCH_READ):
+        found = await find_departments(tx, corp.pk, named[start : start + _BATCH_READ])
+        dept_pks.update({dept_id: d.pk for dept_id, d in found.items()})
+    return UserBatch(stored, dept_pks)
+
+
+async def _department_pks(
+    tx: Connection, corp: CorpRef, dept_ids: Sequence[int], param: str, known: Mapping[int, int] | None = None
+) -> list[int]:
+    """The row ids of ``dept_ids`` (``known``: read already, by ``read_user_batch``), all of which must exist."""
+    found = known
+    if found is None:
+        found = {dept_id: d.pk for dept_id, d in (await find_departments(tx, corp.pk, dept_ids)).items()}
     for dept_id in dept_ids:
         if dept_id not in found:
             raise InvalidArgument(
@@ -470,7 +537,7 @@ async def _department_pks(tx: Connection, corp: CorpRef, dept_ids: Sequence[int]
                 reason="department.unknown",
                 param=param,
             )
-    return [found[d].pk for d in dept_ids]
+    return [found[d] for d in dept_ids]
 
 
 async def _check_manager(tx: Connection, corp: CorpRef, spec: UserSpec) -> None:
@@ -545,10 +612,11 @@ async def _write_user(
     references_checked: bool,
     hand_over: _HandOver | None = None,
     unique_contacts: bool = False,
+    known_departments: Mapping[int, int] | None = None,
 ) -> tuple[Outcome, list[int]]:
     _check_user_spec(spec)
     spec = _trimmed(spec, "name", "name_en", "title", "mobile", "email")
-    dept_pks = await _department_pks(tx, corp, spec.departments, "departments")
+    dept_pks = await _department_pks(tx, corp, spec.departments, "departments", known_departments)
     if not references_checked:
         await _check_manager(tx, corp, spec)
     current = stored.values if stored is not None else {}
@@ -665,17 +733,29 @@ async def _link_departments(tx: Connection, user_pk: int, dept_pks: Sequence[int
 
 
 async def upsert_user(
-    tx: Connection, corp: CorpRef, spec: UserSpec, *, actor: str | None, now: int, references_checked: bool = False
+    tx: Connection,
+    corp: CorpRef,
+    spec: UserSpec,
+    *,
+    actor: str | None,
+    now: int,
+    references_checked: bool = False,
+    batch: UserBatch | None = None,
 ) -> Outcome:
-    """Inside the caller's transaction: create or update a user (deactivating one who holds tasks is refused)."""
+    """Inside the caller's transaction: create or update a user (deactivating one who holds tasks is refused);
+    ``batch`` (``read_user_batch``) holds what a write of many users has read for him already."""
+    read, stored = batch.take(spec.user_id) if batch is not None else (False, None)
+    if not read:
+        stored = await _stored_user(tx, corp, spec.user_id)
     outcome, _ = await _write_user(
         tx,
         corp,
         spec,
-        await _stored_user(tx, corp, spec.user_id),
+        stored,
         actor=actor,
         now=now,
         references_checked=references_checked,
+        known_departments=batch.dept_pks if batch is not None else None,
     )
     return outcome
 
