@@ -142,3 +142,28 @@ async def test_the_upsert_writes_inside_the_callers_transaction(org: Org) -> Non
     async with org.db.transaction() as tx:
         again = await actions.upsert_user(tx, org.corp, UserSpec("tx1", "事务"), actor=ACTOR, now=now_ms())
     assert again == "unchanged" and len(await org.audit("user", "tx1")) == 1
+
+
+async def test_a_batch_read_once_writes_what_the_upsert_writes_alone(org: Org) -> None:
+    """``read_user_batch`` reads the users and departments a bulk write names once; each upsert takes its user from
+    it, a user named again is read afresh, and an unknown department is refused as without the batch."""
+    async with org.db.transaction() as tx:
+        batch = await actions.read_user_batch(tx, org.corp, ["li", "bt1", "bt1"], [10, 1])
+        assert set(batch.stored) == {"li", "bt1"} and batch.stored["bt1"] is None and set(batch.dept_pks) == {1, 10}
+        li = batch.stored["li"]
+        assert li is not None and li.values["departments"] == [10]
+        now = now_ms()
+        created = await actions.upsert_user(
+            tx, org.corp, UserSpec("bt1", "批", departments=(10,)), actor=ACTOR, now=now, batch=batch
+        )
+        renamed = await actions.upsert_user(
+            tx, org.corp, UserSpec("bt1", "批二", departments=(1,)), actor=ACTOR, now=now, batch=batch
+        )
+        same = await actions.upsert_user(tx, org.corp, li.spec("li"), actor=ACTOR, now=now, batch=batch)
+        assert (created, renamed, same) == ("created", "updated", "unchanged")
+        with pytest.raises(InvalidArgument, match="department 99 does not exist"):
+            await actions.upsert_user(
+                tx, org.corp, UserSpec("bt2", "批", departments=(99,)), actor=ACTOR, now=now, batch=batch
+            )
+    user = await get_user(org.db, org.corp.pk, "bt1")
+    assert user is not None and (user.name, user.dept_ids) == ("批二", (1,))
