@@ -499,7 +499,7 @@ async def read_user_batch(tx: Connection, corp: CorpRef, user_ids: Iterable[str]
         placeholders, params = in_list("u", wanted[start : start + _BATCH_READ])
         rows = await tx.fetch(
             f"SELECT {_STORED_USER_COLUMNS} FROM org_user WHERE corp_pk = :c AND user_id IN ({placeholders})"
-            f"{tx.sql.for_update}",
+            f" ORDER BY id{tx.sql.for_update}",  # locked in one order, as zida users import locks the corp's users
             {"c": corp.pk, **params},
         )
         if not rows:
