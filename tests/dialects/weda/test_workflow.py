@@ -164,6 +164,17 @@ def test_start_and_approve_through_two_nodes(weda: Weda, zhangsan: Weda, lisi: W
     assert [i["InstanceId"] for i in copies["List"]] == [instance_id] and copies["List"][0]["CcTime"] > 0
 
 
+def test_a_start_form_keeps_the_digits_of_an_integer_wider_than_64_bits(weda: Weda, zhangsan: Weda) -> None:
+    # Python's json writes the literal exactly; WeDa's workflow reads the start form's values as its models do.
+    wide = 123456789012345678901234567890
+    instance_id = start(zhangsan, 2, wide)  # type: ignore[arg-type]  (a number where the reason's text goes)
+    details = flow(weda, "DescribeProcessInstanceDetails", {"InstanceId": instance_id})
+    assert details["FieldValueMap"]["reason"] == str(wide)
+    # An id written as a number is read as its digits, all of them: not a task id, and refused as such.
+    error = flow_error(weda, "DescribeProcessInstance", {"FlowTaskId": wide, "PageType": "TODO"})
+    assert error["Code"] == "InvalidParameter" and "123456789012345678901234567890" in error["Message"]
+
+
 def test_reject_transfer_and_save_draft(weda: Weda, zhangsan: Weda, lisi: Weda) -> None:
     instance_id = start(zhangsan, 1, tag())
     [lead] = running(weda, instance_id)

@@ -234,11 +234,17 @@ def model_endpoint(scope: Scope) -> Callable[[Handler], Callable[[Request], Awai
     )
 
 
-def api_endpoint(scope: Scope | None) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+def api_endpoint(
+    scope: Scope | None, *, data: bool = False
+) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """A workflow, query-template or permission route: Bearer token (with ``scope`` when given); the handler's
-    result is sent as ``{"Response": {"RequestId", "Data"}}``."""
+    result is sent as ``{"Response": {"RequestId", "Data"}}``. ``data``: the body may carry record values (the
+    workflow's start and task forms), read as a data-model body is."""
     return _endpoint(
-        API_ERRORS, lambda data, rid: json_response({"Response": {"RequestId": rid, "Data": data}}, 200, rid), scope
+        API_ERRORS,
+        lambda result, rid: json_response({"Response": {"RequestId": rid, "Data": result}}, 200, rid),
+        scope,
+        data=data,
     )
 
 

@@ -859,7 +859,7 @@ ACTIONS: Actions = {
 }
 
 
-@api_endpoint(None)
+@api_endpoint(None, data=True)
 async def workflow_action(call: WedaCall) -> Any:
     """POST /weda/workflow/v1/{envType}/{Action}."""
     _, action = find_action(call, ACTIONS, "workflow")
