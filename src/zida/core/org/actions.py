@@ -449,26 +449,36 @@ _STORED_USER_COLUMNS = (
 )
 
 
-def _stored(row: Row, departments: list[int]) -> _StoredUser:
-    values = {name: row[column] for name, column in _USER_COLUMNS.items()}
-    values["active"] = bool(row["active"])
-    values["departments"] = departments
-    return _StoredUser(int(row["id"]), values, row["password_hash"])
+async def _stored_users(tx: Connection, corp: CorpRef, user_ids: Sequence[str]) -> dict[str, _StoredUser]:
+    """The named users of the corp as stored, locked in row order (two statements; unknown ids are absent)."""
+    placeholders, params = in_list("u", list(user_ids))
+    rows = await tx.fetch(
+        f"SELECT {_STORED_USER_COLUMNS} FROM org_user WHERE corp_pk = :c AND user_id IN ({placeholders})"
+        f" ORDER BY id{tx.sql.for_update}",  # locked in one order, as zida users import locks the corp's users
+        {"c": corp.pk, **params},
+    )
+    if not rows:
+        return {}
+    pk_list, pk_params = in_list("p", [int(r["id"]) for r in rows])
+    links = await tx.fetch(
+        "SELECT ud.user_pk, d.dept_id FROM user_department ud JOIN department d ON d.id = ud.dept_pk"
+        f" WHERE ud.user_pk IN ({pk_list}) ORDER BY ud.user_pk, ud.position",
+        pk_params,
+    )
+    depts: dict[int, list[int]] = {}
+    for link in links:
+        depts.setdefault(int(link["user_pk"]), []).append(int(link["dept_id"]))
+    stored = {}
+    for row in rows:
+        values = {name: row[column] for name, column in _USER_COLUMNS.items()}
+        values["active"] = bool(row["active"])
+        values["departments"] = depts.get(int(row["id"]), [])
+        stored[row["user_id"]] = _StoredUser(int(row["id"]), values, row["password_hash"])
+    return stored
 
 
 async def _stored_user(tx: Connection, corp: CorpRef, user_id: str) -> _StoredUser | None:
-    row = await tx.fetchrow(
-        f"SELECT {_STORED_USER_COLUMNS} FROM org_user WHERE corp_pk = :c AND user_id = :u{tx.sql.for_update}",
-        {"c": corp.pk, "u": user_id},
-    )
-    if row is None:
-        return None
-    depts = await tx.fetch(
-        "SELECT d.dept_id FROM user_department ud JOIN department d ON d.id = ud.dept_pk"
-        " WHERE ud.user_pk = :pk ORDER BY ud.position",
-        {"pk": row["id"]},
-    )
-    return _stored(row, [int(d["dept_id"]) for d in depts])
+    return (await _stored_users(tx, corp, [user_id])).get(user_id)
 
 
 _BATCH_READ = 1_000  # user ids (or department ids) per statement of ``read_user_batch``
@@ -496,25 +506,7 @@ async def read_user_batch(tx: Connection, corp: CorpRef, user_ids: Iterable[str]
     wanted = list(dict.fromkeys(user_ids))
     stored: dict[str, _StoredUser | None] = dict.fromkeys(wanted)
     for start in range(0, len(wanted), _BATCH_READ):
-        placeholders, params = in_list("u", wanted[start : start + _BATCH_READ])
-        rows = await tx.fetch(
-            f"SELECT {_STORED_USER_COLUMNS} FROM org_user WHERE corp_pk = :c AND user_id IN ({placeholders})"
-            f" ORDER BY id{tx.sql.for_update}",  # locked in one order, as zida users import locks the corp's users
-            {"c": corp.pk, **params},
-        )
-        if not rows:
-            continue
-        pk_list, pk_params = in_list("p", [int(r["id"]) for r in rows])
-        links = await tx.fetch(
-            "SELECT ud.user_pk, d.dept_id FROM user_department ud JOIN department d ON d.id = ud.dept_pk"
-            f" WHERE ud.user_pk IN ({pk_list}) ORDER BY ud.user_pk, ud.position",
-            pk_params,
-        )
-        depts: dict[int, list[int]] = {}
-        for link in links:
-            depts.setdefault(int(link["user_pk"]), []).append(int(link["dept_id"]))
-        for row in rows:
-            stored[row["user_id"]] = _stored(row, depts.get(int(row["id"]), []))
+        stored.update(await _stored_users(tx, corp, wanted[start : start + _BATCH_READ]))
     named = sorted(set(dept_ids))
     dept_pks: dict[int, int] = {}
     for start in range(0, len(named), _BATCH_READ):

@@ -42,6 +42,7 @@ __all__ = [
     "named",
     "normalize_values",
     "refuse_internal_key",
+    "storable_number",
     "value_limits",
 ]
 
@@ -152,7 +153,8 @@ def is_empty(value: Any) -> bool:
 _INT64_MIN, _UINT64_END = -(2**63), 2**64
 
 
-def _storable_number(value: int | float) -> int | float:
+def storable_number(value: int | float) -> int | float:
+    """A JSON number as Zida stores and compares it: an integer wider than 64 bits as the nearest double."""
     if isinstance(value, int) and not _INT64_MIN <= value < _UINT64_END:
         return float(value)  # orjson refused an infinite literal, so the integer is within a double's range
     return value
@@ -166,7 +168,7 @@ def _storable(value: Any) -> Any:
         container, key = stack.pop()
         item = container[key]
         if isinstance(item, int) and not isinstance(item, bool):
-            container[key] = _storable_number(item)
+            container[key] = storable_number(item)
         elif isinstance(item, list):
             container[key] = items = list(item)
             stack.extend((items, i) for i in range(len(items)))
@@ -180,7 +182,7 @@ def _number(f: Field, value: Any) -> int | float:
     if isinstance(value, bool):
         raise _bad(f, "expects a number, got a boolean", "form_data.expect_number")
     if isinstance(value, int | float):
-        number: int | float = _storable_number(value)
+        number: int | float = storable_number(value)
     elif isinstance(value, str):
         if not is_number_text(value):
             raise _bad(f, f"expects a number, got {brief(value)}", "form_data.expect_number")

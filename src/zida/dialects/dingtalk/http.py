@@ -187,8 +187,9 @@ class Call:
             return False
         raise InvalidArgument(f"{name} must be a boolean, got {brief(value)}", reason="argument.invalid", param=name)
 
-    def json(self, name: str, where: str = "any", *, required: bool = False) -> Any:
-        """A ``*Json`` parameter: JSON text inside a string (an already-decoded value is accepted too)."""
+    def json(self, name: str, where: str = "any", *, required: bool = False, exact_integers: bool = False) -> Any:
+        """A ``*Json`` parameter: JSON text inside a string (an already-decoded value is accepted too);
+        ``exact_integers`` as for ``decode_json``."""
         value = self.raw(name, where)
         if value is None or value == "":
             if required:
@@ -196,14 +197,11 @@ class Call:
             return None
         if not isinstance(value, str):
             return value  # decoded with the body, within its depth
-        return decode_json(value, name, param=name)
+        return decode_json(value, name, param=name, exact_integers=exact_integers)
 
     def form_data(self, name: str, where: str = "any", *, required: bool = False) -> Any:
         """A form data parameter (``formDataJson``…): ``json``, with integers beyond 64 bits read exactly."""
-        value = self.raw(name, where)
-        if isinstance(value, str) and value:
-            return decode_json(value, name, param=name, exact_integers=True)
-        return self.json(name, where, required=required)
+        return self.json(name, where, required=required, exact_integers=True)
 
     def page_size(self, name: str, default: int, where: str, *, maximum: int) -> int:
         """A page size between 1 and ``maximum`` that also keeps the page within its budget: pageSize ×

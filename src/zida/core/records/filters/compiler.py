@@ -25,7 +25,7 @@ import orjson
 from zida.core.apps.models import Field
 from zida.core.errors import InvalidArgument, TooExpensive
 from zida.core.records.filters import SYSTEM_FIELDS, And, Condition, Filter, Or, Sort
-from zida.core.records.values import ROW_ID, brief, is_number_text
+from zida.core.records.values import ROW_ID, brief, is_number_text, storable_number
 from zida.db.database import SqlDialect
 
 __all__ = [
@@ -267,8 +267,8 @@ class FilterCompiler:
             raise InvalidArgument(
                 f"{name}: expects a number, got {brief(value)}", reason="search.expect_number", field=name
             )
-        if isinstance(value, int) and not -(2**63) <= value < 2**64:
-            value = float(value)  # as a stored number holds it (core.records.values): the nearest double
+        if isinstance(value, int):
+            value = storable_number(value)  # as a stored number holds it: wider than 64 bits, the nearest double
         try:
             number = Decimal(value.strip() if isinstance(value, str) else str(value))
         except InvalidOperation:
