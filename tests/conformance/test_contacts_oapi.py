@@ -108,6 +108,9 @@ def test_member_pages_take_string_numbers_and_follow_next_cursor(reader: Oapi) -
     assert full["list"][0]["dept_id_list"] == [20, 10]
     last = reader.ok("/topapi/v2/user/list", dept_id=20, cursor=full["next_cursor"], size=1)
     assert [u["userid"] for u in last["list"]] == ["u3"] and last["has_more"] is False
+    # leader is about the department listed: u2 heads 20, not 10
+    in_ten = {u["userid"]: u["leader"] for u in reader.ok("/topapi/v2/user/list", dept_id=10, size=10)["list"]}
+    assert in_ten == {"admin1": True, "u1": False, "u2": False}  # admin1 heads 10
     assert reader.ok("/topapi/user/listid", dept_id="20") == {"userid_list": ["u2", "u3"]}
     assert reader.ok("/topapi/user/count", only_active="true") == {"count": 4}
     assert reader.ok("/topapi/user/listadmin") == [
@@ -172,6 +175,17 @@ def test_bad_input_gets_dingtalks_error_codes(reader: Oapi, path: str, body: dic
     answer = reader.post(path, **body)
     assert answer["errcode"] == errcode and answer["request_id"], answer
     assert "result" not in answer
+    assert "x" * 41 not in answer["errmsg"]  # a client's value is quoted briefly (README "Limits")
+
+
+def test_a_long_value_is_quoted_briefly_with_its_size(reader: Oapi) -> None:
+    for path, body in (
+        ("/topapi/v2/user/get", {"userid": "x" * 200}),
+        ("/topapi/v2/user/getbymobile", {"mobile": "9" * 200}),
+        ("/topapi/user/listsimple", {"dept_id": 10, "order_field": "o" * 200}),
+    ):
+        errmsg = reader.post(path, **body)["errmsg"]
+        assert "(200 characters)" in errmsg and "x" * 41 not in errmsg and "9" * 41 not in errmsg, errmsg
 
 
 def test_wrong_method_and_unknown_route(reader: Oapi) -> None:
@@ -200,6 +214,7 @@ def test_the_dingtalk_sdk_reads_users_with_the_older_routes(base_url: str) -> No
     detailed = client.user.list(20, order="entry_desc")
     assert [u["userid"] for u in detailed["userlist"]] == ["u3", "u2"] and detailed["hasMore"] is False
     assert detailed["userlist"][1]["isLeader"] is True
+    assert [u["isLeader"] for u in client.user.list(10)["userlist"]] == [True, False, False]  # u2 heads 20, not 10
     assert client.user.get_dept_member(10) == ["admin1", "u1", "u2"]
     assert client.user.get_org_user_count(True) == 4
     assert client.user.get_admin() == [{"userid": "admin1", "sys_level": 2}, {"userid": "u1", "sys_level": 2}]
@@ -458,6 +473,7 @@ def _gateway_code(path: str, answer: dict[str, Any]) -> int:
     """The auth error's code: topapi wraps it in 88 with ``sub_code``."""
     if path.startswith("/topapi/"):
         assert answer["errcode"] == 88 and answer["request_id"], answer
+        assert answer["errmsg"] == f"ding talk error[subcode={answer['sub_code']},submsg={answer['sub_msg']}]"
         return int(answer["sub_code"])
     return int(answer["errcode"])
 

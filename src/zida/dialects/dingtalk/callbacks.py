@@ -59,6 +59,7 @@ from zida.core.events.subscriptions import (
 )
 from zida.core.org.models import CorpRef
 from zida.core.principals import Principal
+from zida.core.records.values import brief
 from zida.dialects.dingtalk.callback_crypto import CallbackCrypto, CryptoError, random_text
 from zida.dialects.dingtalk.events import KNOWN_TAGS
 from zida.dialects.dingtalk.http import Call, endpoint
@@ -126,7 +127,7 @@ async def push(
     except CryptoError as exc:
         return f"the reply does not check: {exc.message}"
     if text != "success":
-        return f"the reply decrypts to {text[:40]!r}, not success"
+        return f"the reply decrypts to {brief(text)}, not success"
     return None
 
 

@@ -76,6 +76,7 @@ from zida.core.org import actions, queries
 from zida.core.org.actions import DepartmentSpec, UserSpec
 from zida.core.org.models import CorpRef
 from zida.core.org.repository import get_user
+from zida.core.records.values import brief
 from zida.dialects.dingtalk.http import Call
 from zida.dialects.dingtalk.oapi import json_field, oapi_endpoint
 from zida.ids import is_decimal
@@ -108,7 +109,7 @@ def _user_id(call: Call, name: str = "userid") -> str:
     value = call.text(name, required=True)
     assert value is not None
     if len(value) > _MAX_USER_ID or not value.isprintable():
-        raise InvalidArgument(f"{name} {value[:80]!r} is not a valid userid", reason="user.invalid_id", param=name)
+        raise InvalidArgument(f"{name} {brief(value)} is not a valid userid", reason="user.invalid_id", param=name)
     return value
 
 
@@ -136,7 +137,7 @@ def _order(call: Call, name: str) -> str:
     order = call.text(name) or "custom"
     if order not in queries.MEMBER_ORDERS:
         raise InvalidArgument(
-            f"{name} must be one of {', '.join(queries.MEMBER_ORDERS)}, got {order[:40]!r}",
+            f"{name} must be one of {', '.join(queries.MEMBER_ORDERS)}, got {brief(order)}",
             reason="argument.invalid",
             param=name,
         )
@@ -167,7 +168,7 @@ def _dept_ids(call: Call, name: str) -> tuple[int, ...] | None:
     for value in values:
         if not is_decimal(value) or not 1 <= int(value) <= actions.MAX_ID:
             raise InvalidArgument(
-                f"{name}: {value[:40]!r} is not a department id", reason="argument.invalid", param=name
+                f"{name}: {brief(value)} is not a department id", reason="argument.invalid", param=name
             )
         ids.append(int(value))
     return tuple(dict.fromkeys(ids))
@@ -176,7 +177,7 @@ def _dept_ids(call: Call, name: str) -> tuple[int, ...] | None:
 def _mobile(call: Call, name: str = "mobile", *, required: bool = False) -> str | None:
     value = call.text(name, required=required)
     if value is not None and not _MOBILE.fullmatch(value):
-        raise InvalidArgument(f"{name} {value[:40]!r} is not a mobile number", reason="user.invalid_mobile", param=name)
+        raise InvalidArgument(f"{name} {brief(value)} is not a mobile number", reason="user.invalid_mobile", param=name)
     return value
 
 
@@ -211,11 +212,16 @@ def _user(member: queries.Member) -> dict[str, Any]:
     return out
 
 
-def _user_lite(member: queries.Member) -> dict[str, Any]:
-    """``topapi/v2/user/list``'s list entry."""
+def _leads(member: queries.Member, dept_id: int) -> bool:
+    """Whether the member heads this department (a listing's ``leader``: the department listed, not any other)."""
+    return any(d.leader for d in member.departments if d.dept_id == dept_id)
+
+
+def _user_lite(member: queries.Member, dept_id: int) -> dict[str, Any]:
+    """``topapi/v2/user/list``'s list entry for a member of the department listed."""
     out = _user(member)
     del out["role_list"]
-    out["leader"] = any(d.leader for d in member.departments)
+    out["leader"] = _leads(member, dept_id)
     return out
 
 
@@ -237,9 +243,10 @@ def _old_user(member: queries.Member) -> dict[str, Any]:
     return out
 
 
-def _old_list_user(member: queries.Member) -> dict[str, Any]:
+def _old_list_user(member: queries.Member, dept_id: int) -> dict[str, Any]:
+    """The older ``/user/list``'s entry for a member of the department listed."""
     out = _old_user(member)
-    out["isLeader"] = any(d.leader for d in member.departments)
+    out["isLeader"] = _leads(member, dept_id)
     return out
 
 
@@ -297,6 +304,7 @@ async def user_get(call: Call) -> dict[str, Any]:
 
 
 async def _member_page(call: Call, *, old: bool = False) -> tuple[queries.MemberPage, int]:
+    """A page of the department named in the call, and that department's id."""
     if old:
         dept_id = _dept_id(call, "department_id")
         start, size = _page(call, "offset", "size", default_size=100, max_size=100)
@@ -310,7 +318,7 @@ async def _member_page(call: Call, *, old: bool = False) -> tuple[queries.Member
     )
     if page is None:
         raise _department_missing(dept_id)
-    return page, start
+    return page, dept_id
 
 
 def _cursor_result(page: queries.MemberPage, items: list[Any]) -> dict[str, Any]:
@@ -330,9 +338,9 @@ async def user_listsimple(call: Call) -> dict[str, Any]:
 @oapi_endpoint(READ, "POST")
 async def user_list(call: Call) -> dict[str, Any]:
     """``topapi/v2/user/list``: a page of a department's members in detail."""
-    page, _ = await _member_page(call)
+    page, dept_id = await _member_page(call)
     found = await queries.members(call.zida.db, _corp(call).pk, pks=[pk for pk, _, _ in page.members])
-    return {"result": _cursor_result(page, [_user_lite(m) for m in found])}
+    return {"result": _cursor_result(page, [_user_lite(m, dept_id) for m in found])}
 
 
 async def _member_ids(call: Call, name: str) -> list[str]:
@@ -634,9 +642,9 @@ async def old_user_simplelist(call: Call) -> dict[str, Any]:
 @oapi_endpoint(READ, "GET")
 async def old_user_list(call: Call) -> dict[str, Any]:
     """``/user/list``: a page of a department's members in detail, old keys."""
-    page, _ = await _member_page(call, old=True)
+    page, dept_id = await _member_page(call, old=True)
     found = await queries.members(call.zida.db, _corp(call).pk, pks=[pk for pk, _, _ in page.members])
-    return {"hasMore": page.next_cursor is not None, "userlist": [_old_list_user(m) for m in found]}
+    return {"hasMore": page.next_cursor is not None, "userlist": [_old_list_user(m, dept_id) for m in found]}
 
 
 @oapi_endpoint(READ, "GET")

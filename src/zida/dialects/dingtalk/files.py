@@ -46,6 +46,7 @@ from zida.core.files.actions import Upload, upload_file
 from zida.core.files.attachments import file_id_of_url
 from zida.core.files.models import FileLimits, is_file_id
 from zida.core.files.storage import open_storage
+from zida.core.records.values import brief
 from zida.dialects.dingtalk.http import TOKEN_HEADER, Call, endpoint, render_error, require_permission
 from zida.dialects.dingtalk.oapi import oapi_error
 from zida.dialects.files_http import check_body_length, file_response, multipart_file
@@ -110,7 +111,7 @@ async def get_open_url(call: Call) -> dict[str, Any]:
     file_id = file_url if is_file_id(file_url) else file_id_of_url(file_url)
     if file_id is None:
         raise InvalidArgument(
-            f"fileUrl {file_url[:80]!r} is not the URL of a file of this server",
+            f"fileUrl {brief(file_url)} is not the URL of a file of this server",
             reason="argument.invalid",
             param="fileUrl",
         )
@@ -131,7 +132,7 @@ def _timeout(call: Call) -> int:
     text = str(raw).strip()
     if not re.fullmatch(r"[+-]?[0-9]{1,19}", text) or not 0 < int(text) <= MAX_TEMPORARY_MS:
         raise InvalidArgument(
-            f"timeout must be between 1 and {MAX_TEMPORARY_MS} milliseconds (24 hours), got {text[:20]!r}",
+            f"timeout must be between 1 and {MAX_TEMPORARY_MS} milliseconds (24 hours), got {brief(text)}",
             reason="argument.invalid",
             param="timeout",
         )

@@ -43,6 +43,7 @@ from zida.core.errors import InvalidArgument, Unsupported
 from zida.core.messages import actions, queries
 from zida.core.messages.models import KINDS, MessageSpec
 from zida.core.org.models import CorpRef
+from zida.core.records.values import brief
 from zida.dialects.dingtalk.http import Call
 from zida.dialects.dingtalk.oapi import json_field, oapi_endpoint
 from zida.ids import is_decimal
@@ -148,7 +149,7 @@ async def asyncsend_v2(call: Call) -> dict[str, Any]:
     dept_ids = []
     for text in _list(call, "dept_id_list"):
         if not is_decimal(text) or not 1 <= int(text) <= _MAX_ID:
-            raise _invalid(f"{{param}}: {text[:40]!r} is not a department id", "dept_id_list")
+            raise _invalid(f"{{param}}: {brief(text)} is not a department id", "dept_id_list")
         dept_ids.append(int(text))
     spec = MessageSpec(
         kind=kind,

@@ -119,8 +119,9 @@ def _error_response(exc: ZidaError, request_id: str, path: str) -> Response:
         sub_code, sub_msg = (
             ("40000", "access_token is blank") if exc.reason == "auth.token_missing" else (str(code), text)
         )  # the gateway's words for a missing token, as probed on DingTalk
-        return _json({"errcode": 88, "errmsg": "鉴权异常", "sub_code": sub_code, "sub_msg": sub_msg,
-                      "request_id": request_id})  # fmt: skip
+        # errcode 88 (鉴权异常 in the global table) with the errmsg DingTalk's gateway writes, naming the sub-code
+        return _json({"errcode": 88, "errmsg": f"ding talk error[subcode={sub_code},submsg={sub_msg}]",
+                      "sub_code": sub_code, "sub_msg": sub_msg, "request_id": request_id})  # fmt: skip
     body: dict[str, Any] = {"errcode": code, "errmsg": text}
     if path.startswith("/topapi/"):
         body["request_id"] = request_id
