@@ -4,6 +4,7 @@ local directory and on S3 (moto.server)."""
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ from tests.conformance.conftest import run_sql
 from tests.conftest import SECRET_KEY, ServerProcess
 from tests.core.files.s3 import MotoServer, moto_server
 from tests.dialects.weda.conftest import ENV_ID, OTHER_SECRET, READ_ONLY, credential_token
+from zida.core.files.attachments import StoredObject, zida_file_of
 from zida.dialects.weda import storage as weda_storage
 
 __all__ = ["moto_server"]
@@ -82,6 +84,9 @@ def test_the_documented_two_step_upload_download_and_delete(storage: Storage) ->
         "cloudObjectId",
     }  # fmt: skip
     assert info["cloudObjectId"] == PREFIX + "expense/2024/发票.jpg"
+    # What the upload returned names the object in a record's attachment (zida.core.files.attachments).
+    assert zida_file_of({"url": info["cloudObjectId"]}) == StoredObject("expense/2024/发票.jpg", ENV_ID)
+    assert zida_file_of({"downloadUrl": info["downloadUrl"]}) == StoredObject("expense/2024/发票.jpg")
     assert storage.put(info, JPEG).status_code == 200
     assert httpx.get(info["downloadUrl"], timeout=30).content == JPEG
     answer = storage.post("get-objects-download-info", [{"cloudObjectId": info["cloudObjectId"], "maxAge": 60}])
@@ -140,7 +145,8 @@ def test_the_put_refuses_forged_expired_mismatched_and_bad_bodies(storage: Stora
 def test_an_expired_or_edited_upload_url_is_refused(storage: Storage) -> None:
     info = storage.upload_info("put/expired.jpg")[0]
     slot = info["uploadUrl"].split("slot=")[1]
-    edited = weda_storage._b64(weda_storage._unb64(slot).replace(b'"e":', b'"e":1'))  # a later expiry: not signed
+    fields = base64.urlsafe_b64decode(slot + "=" * (-len(slot) % 4))
+    edited = weda_storage._b64(fields.replace(b'"e":', b'"e":1'))  # a later expiry: not signed
     assert storage.put(dict(info, uploadUrl=info["uploadUrl"].replace(slot, edited)), JPEG).status_code == 403
     # A slot the server signed that expired a moment ago.
     corp_pk = run_sql(storage.url, "SELECT id FROM corp WHERE corp_id = 'corpWeda'")[0]["id"]
@@ -156,7 +162,9 @@ def test_auth_matrix(storage: Storage) -> None:
     for op in ("get-objects-upload-info", "get-objects-download-info", "delete-objects"):
         no_token = httpx.post(f"{storage.base}/v1/storages/{op}", json=body, timeout=30)
         assert no_token.status_code == 401 and no_token.json()["code"] == "MISSING_CREDENTIALS"
-        assert storage.post(op, body, token="bad").status_code == 401
+        bad = storage.post(op, body, token="bad")  # in the words of the rest of WeDa's gateway
+        assert bad.status_code == 401 and bad.json()["code"] == "INVALID_ACCESS_TOKEN"
+        assert bad.json()["message"] == "access token verify failed: invalid token"
     read_only = credential_token(storage.base, READ_ONLY)
     assert storage.post("get-objects-upload-info", body, token=read_only).json()["code"] == "ACTION_FORBIDDEN"
     assert storage.post("delete-objects", [{"cloudObjectId": PREFIX + "a"}], token=read_only).status_code == 403
@@ -171,3 +179,18 @@ def test_auth_matrix(storage: Storage) -> None:
     assert storage.post("get-objects-upload-info", [{"objectId": f"b/{i}"} for i in range(101)]).json()["code"] == (
         "OBJECT_BATCH_TOO_LARGE"
     )
+
+
+def test_a_call_over_the_rate_limit_is_retryable(weda_url: str) -> None:
+    server = ServerProcess(weda_url, ZIDA_RATE_LIMIT_QPS="1")
+    try:
+        storage = Storage(server, weda_url)
+        body = [{"cloudObjectId": PREFIX + "limited.jpg"}]
+        answers = [storage.post("get-objects-download-info", body) for _ in range(3)]
+        limited = [a for a in answers if a.status_code != 200]
+        assert limited, [a.text for a in answers]
+        for answer in limited:  # not a bad parameter: a rate limit, with when to try again
+            assert answer.status_code == 429 and answer.json()["code"] == "EXCEED_RATELIMIT"
+            assert answer.headers["retry-after"] == "1" and answer.json()["requestId"]
+    finally:
+        server.stop()

@@ -3,12 +3,14 @@ attachment through the records core, and ``zida files gc`` / ``zida files migrat
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 
 from tests.conftest import SECRET_KEY, fresh_database, load_fixture_bundle, opened
@@ -144,6 +146,42 @@ async def test_a_weda_storage_download_url_names_its_file(fresh: Database, tmp_p
     )
     assert record.data["attachmentField_at1"][0]["fileUuid"] == file.file_id
     assert (await repository.find_file(fresh, file.file_id)).attached_at is not None  # type: ignore[union-attr]
+
+
+async def test_a_weda_upload_is_named_by_its_cloud_object_id_or_its_upload_url(fresh: Database, tmp_path: Path) -> None:
+    # A WeDa client uploads with get-objects-upload-info + PUT and keeps what that returned: the cloudObjectId or
+    # the upload's downloadUrl. Either, in a field, is the file: completed and attached (gc keeps it).
+    actor = await _actor(fresh)
+    upload = Upload(name="a.pdf", chunks=_chunks(b"%PDF-1.4 w"), object_path="claims/a.pdf")
+    file = await upload_file(
+        fresh, LocalStorage(tmp_path), FileLimits(), corp_pk=actor.corp_pk, uploader="weda-upload:x", upload=upload
+    )
+    cloud = f"cloud://{await repository.environment_id(fresh, actor.corp_pk)}.zida/claims/a.pdf"
+
+    def upload_url(path: str) -> str:  # as get-objects-upload-info hands it out (zida.dialects.weda.storage)
+        slot = base64.urlsafe_b64encode(orjson.dumps({"c": actor.corp_pk, "o": path, "e": 1, "n": "n"}))
+        return f"https://zida.example/v1/storages/objects/download?slot={slot.decode().rstrip('=')}&sig=x"
+
+    elsewhere = "cloud://another-env.zida/claims/a.pdf"  # another environment's object: a link, kept as sent
+    values = [
+        {"url": cloud},
+        {"name": "b.pdf", "fileUuid": cloud},
+        {"downloadUrl": upload_url("claims/a.pdf")},
+        {"url": elsewhere},
+    ]
+    record = await save_form_instance(
+        fresh, actor, "FORM-A1ALL", {"textField_t1": "weda", "attachmentField_at1": values}
+    )
+    stored = record.data["attachmentField_at1"]
+    assert [item.get("fileUuid") for item in stored] == [file.file_id, file.file_id, file.file_id, None]
+    assert stored[1]["name"] == "b.pdf" and stored[0]["downloadUrl"].startswith("/ossFileHandle?fileName=FILE-")
+    assert stored[3] == {"url": elsewhere}
+    assert (await repository.find_file(fresh, file.file_id)).attached_at is not None  # type: ignore[union-attr]
+    for missing in (cloud.replace("a.pdf", "nope.pdf"), upload_url("claims/nope.pdf")):
+        with pytest.raises(InvalidArgument, match="cloudObjectId or upload URL"):
+            await save_form_instance(
+                fresh, actor, "FORM-A1ALL", {"textField_t1": "x", "attachmentField_at1": [{"url": missing}]}
+            )
 
 
 async def test_an_approval_attaches_its_files_when_it_starts_and_a_forecast_attaches_none(

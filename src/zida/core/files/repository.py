@@ -12,6 +12,7 @@ __all__ = [
     "delete_file_row",
     "environment_id",
     "find_by_object_path",
+    "find_by_object_paths",
     "find_file",
     "find_files",
     "insert_file",
@@ -71,6 +72,20 @@ async def find_by_object_path(conn: Connection, corp_pk: int, object_path: str) 
         f"SELECT {_COLUMNS} FROM stored_file WHERE corp_pk = :c AND object_path = :p", {"c": corp_pk, "p": object_path}
     )
     return None if row is None else _file(row)
+
+
+async def find_by_object_paths(conn: Connection, corp_pk: int, object_paths: Iterable[str]) -> dict[str, StoredFile]:
+    """The corp's files uploaded under these WeDa object paths, by path (one query)."""
+    wanted = sorted(set(object_paths))
+    if not wanted:
+        return {}
+    names = {f"p{i}": p for i, p in enumerate(wanted)}
+    rows = await conn.fetch(
+        f"SELECT {_COLUMNS} FROM stored_file WHERE corp_pk = :c AND object_path IN"
+        f" ({', '.join(':' + n for n in names)})",
+        {"c": corp_pk, **names},
+    )
+    return {r["object_path"]: _file(r) for r in rows}
 
 
 async def used_bytes(conn: Connection, corp_pk: int) -> int:

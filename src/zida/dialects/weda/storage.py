@@ -47,30 +47,47 @@ from starlette.routing import Route
 
 from zida.app_state import Zida
 from zida.clock import now_ms
-from zida.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, Unauthenticated, ZidaError
+from zida.core.errors import (
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+    TooExpensive,
+    Unauthenticated,
+    Unavailable,
+    Unsupported,
+    ZidaError,
+)
 from zida.core.files import repository
 from zida.core.files.access import MAX_TEMPORARY_MS, sign, uploader_of, verify_signature
 from zida.core.files.actions import Upload, check_name, delete_file, upload_file
-from zida.core.files.attachments import STORAGE_DOWNLOAD_PATH
+from zida.core.files.attachments import BUCKET, STORAGE_DOWNLOAD_PATH, upload_slot
 from zida.core.files.models import FileLimits, StoredFile
 from zida.core.files.storage import open_storage, storage_for_backend
 from zida.core.principals import Principal, Scope
 from zida.dialects.files_http import file_response
-from zida.dialects.http import DialectMount, check_url, decode_json, new_request_id, read_limited, zida_of
-from zida.dialects.weda.http import bearer, json_response
+from zida.dialects.http import (
+    DialectMount,
+    check_url,
+    decode_json,
+    new_request_id,
+    read_limited,
+    retry_after,
+    zida_of,
+)
+from zida.dialects.weda.http import bearer, gateway_error, json_response
 from zida.ids import is_decimal
 
 __all__ = ["MAX_ITEMS", "SLOT_SECONDS", "mount", "routes"]
 
 MAX_ITEMS = 100
 SLOT_SECONDS = 900
-BUCKET = "zida"
 _MAX_OBJECT_ID = 1024
 _MAX_BODY = 256 * 1024
 
 # (reason) -> (HTTP status, code) for request-level errors; the class decides otherwise.
 _REASONS = {
-    "auth.token_missing": (401, "MISSING_CREDENTIALS"),
     "auth.scope_missing": (403, "ACTION_FORBIDDEN"),
     "storage.bad_signature": (403, "SIGN_PARAM_INVALID"),
     "file.bad_signature": (403, "SIGN_PARAM_INVALID"),
@@ -84,17 +101,25 @@ _REASONS = {
 }
 _CLASSES: dict[type[ZidaError], tuple[int, str]] = {
     NotFound: (404, "RESOURCE_NOT_FOUND"),
-    Unauthenticated: (401, "INVALID_ACCESS_TOKEN"),
     PermissionDenied: (403, "PERMISSION_DENIED"),
     Conflict: (409, "OBJECT_ALREADY_EXIST"),
+    # Retryable, with Retry-After: CloudBase's code for a rate limit; Zida's for a database out of reach (as the
+    # data models answer it), with a status any HTTP client retries.
+    RateLimited: (429, "EXCEED_RATELIMIT"),
+    Unavailable: (503, "SERVICE_UNAVAILABLE"),
+    TooExpensive: (400, "LIMIT_EXCEEDED"),
+    Unsupported: (400, "UNSUPPORTED_OPERATION"),
 }
 
 
 def _error(exc: ZidaError, request_id: str) -> Response:
+    if isinstance(exc, Unauthenticated) and exc.reason not in _REASONS:  # the token: as the rest of WeDa answers
+        return gateway_error(exc, request_id)
     status, code = _REASONS.get(exc.reason) or next(
         (_CLASSES[k] for k in type(exc).__mro__ if k in _CLASSES), (400, "INVALID_PARAM")
     )
-    return json_response({"code": code, "message": exc.message, "requestId": request_id}, status, request_id)
+    body = {"code": code, "message": exc.message, "requestId": request_id}
+    return retry_after(json_response(body, status, request_id), exc)
 
 
 class _Errors:
@@ -129,10 +154,6 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def _slot(secret: str, corp_pk: int, object_id: str, expires: int, nonce: str) -> tuple[str, str]:
     payload = _b64(orjson.dumps({"c": corp_pk, "o": object_id, "e": expires, "n": nonce}))
     return payload, hmac.new(_slot_key(secret), payload.encode(), hashlib.sha256).hexdigest()
@@ -142,7 +163,9 @@ def _open_slot(secret: str, payload: str, signature: str) -> dict[str, Any]:
     expected = hmac.new(_slot_key(secret), payload.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise PermissionDenied("the upload URL's signature is not valid", reason="storage.bad_signature")
-    slot: dict[str, Any] = orjson.loads(_unb64(payload))
+    slot = upload_slot(payload)
+    if slot is None:
+        raise PermissionDenied("the upload URL is not valid", reason="storage.bad_signature")
     if slot["e"] <= now_ms():
         raise PermissionDenied("the upload URL has expired: ask for a new one", reason="storage.bad_signature")
     return slot
