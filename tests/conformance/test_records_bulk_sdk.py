@@ -501,6 +501,9 @@ def test_operation_logs_and_comments(sdk: RSdk) -> None:
             )
             == "invalidParameter.parameter.error"
         )
+    with pytest.raises(TeaException) as unknown:  # remark ids are int64: one past 2**31 is looked up, not refused
+        sdk.r("save_form_remark", form_instance_id=iid, content="x", reply_id=3261500001)
+    assert "comment 3261500001 does not exist" in str(unknown.value.message)
     kept = sdk.r("list_form_remarks", form_uuid=FORM, form_instance_id_list=[iid]).body.form_remark_vo_map[iid]
     assert [r["id"] for r in kept] == [r["id"] for r in remarks]
     assert code_of(lambda: sdk.r("save_form_remark", form_instance_id=iid, content="")) == (

@@ -332,6 +332,9 @@ def test_get_instances_and_id_list_with_filters_paging_and_order(flow: Flow) -> 
     assert listed(instance_status="TERMINATED") == [ids[0]]
     assert listed(instance_status="COMPLETED", approved_result="agree") == [ids[1]]
     assert listed(instance_status="RUNNING") == [ids[2]]
+    assert listed(instance_status="running", approved_result="") == [ids[2]]  # any case, as executeTask's outResult
+    for typo in ({"instance_status": "RUNING"}, {"approved_result": "yes"}):  # refused, not an empty answer
+        expect_error(lambda typo=typo: listed(**typo), "invalidParameter.parameter.error", 400)
     assert listed(originator_id="wang") == []
     task_id = flow.task_of(ids[2], "wang")
     assert listed(task_id=str(task_id)) == [ids[2]]
@@ -365,11 +368,14 @@ def test_get_instances_by_id_list(flow: Flow) -> None:
     assert [p.user_id for p in body.result[1].action_executor] == ["wang"]
     only_two = flow.call("get_instances_by_id_list", process_instance_ids=f"{a},{b}", form_uuid="FORM-FLOW-TWO").body
     assert [r.process_instance_id for r in only_two.result] == [a]
-    expect_error(
-        lambda: flow.call("get_instances_by_id_list", process_instance_ids=" , "),
-        "invalidParameter.process.emptyProcessInstanceIds",
-        400,
-    )
+    as_json = flow.call("get_instances_by_id_list", process_instance_ids=json.dumps([b, "FINST-NOPE", a])).body
+    assert [r.process_instance_id for r in as_json.result] == [b, a]  # a JSON array is read too
+    for empty in (" , ", "[]"):
+        expect_error(
+            lambda empty=empty: flow.call("get_instances_by_id_list", process_instance_ids=empty),
+            "invalidParameter.process.emptyProcessInstanceIds",
+            400,
+        )
 
 
 def test_yida_2_variants_with_aliases(flow: Flow) -> None:

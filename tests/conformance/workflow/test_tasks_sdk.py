@@ -49,11 +49,14 @@ def test_running_task_list_of_many_instances(flow: Flow) -> None:
     assert hidden.result == []
     mine = flow.call("get_running_task_list", user="zhao", process_instance_id_list=f"{a},{b}").body
     assert {r.process_instance_id for r in mine.result} == {a}
-    expect_error(
-        lambda: flow.call("get_running_task_list", process_instance_id_list=""),
-        "invalidParameter.parameter.parameterIsEmpty",
-        400,
-    )
+    as_json = flow.call("get_running_task_list", user="zhao", process_instance_id_list=json.dumps([a, b])).body
+    assert {r.process_instance_id for r in as_json.result} == {a}  # a JSON array is read too
+    for empty in ("", "[]", " , "):
+        expect_error(
+            lambda empty=empty: flow.call("get_running_task_list", process_instance_id_list=empty),
+            "invalidParameter.parameter.parameterIsEmpty",
+            400,
+        )
 
 
 # ------------------------------------------------------------------------------- batch and platform

@@ -555,6 +555,10 @@ async def test_an_unknown_row_id_fails_the_whole_sub_table_update(corp: Corp) ->
     for bad_rows in ([], {"rowId": rows[0]["__rowId"]}, ["row"]):
         with pytest.raises(InvalidArgument):
             await records.update_sub_table_rows(corp.db, adm, iid, "tableField_moves", bad_rows)
+    for unnamed in ({"numberField_delta": 2}, {"rowId": "", "numberField_delta": 2}):  # no rowId: not "no row None"
+        with pytest.raises(InvalidArgument, match=r"\[0\]: a row to update names its rowId") as missing:
+            await records.update_sub_table_rows(corp.db, adm, iid, "tableField_moves", [unnamed])
+        assert missing.value.reason == "argument.missing"
     with pytest.raises(InvalidArgument):  # not a sub-table
         await records.update_sub_table_rows(corp.db, adm, iid, "numberField_qty", [{"rowId": rows[0]["__rowId"]}])
     with pytest.raises(PermissionDenied):

@@ -37,7 +37,7 @@ from zida.core.records.filters import Filter, Page, RecordQuery
 from zida.core.records.models import FormInstance
 from zida.core.records.queries import scoped_query
 from zida.core.records.serials import assign_serials
-from zida.core.records.values import ROW_ID, References, normalize_values, refuse_internal_key
+from zida.core.records.values import ROW_ID, References, brief, normalize_values, refuse_internal_key
 from zida.db import Connection, Database
 
 __all__ = [
@@ -369,10 +369,10 @@ async def update_sub_table_rows(
         for index, row in enumerate(rows):
             refuse_internal_key(row, f"[{index}]")
             row_id = row.get("rowId")
+            if row_id is None or row_id == "":
+                raise InvalidArgument(f"[{index}]: a row to update names its rowId", reason="argument.missing")
             if row_id not in by_id:
-                raise NotFound(
-                    f"[{index}]: {table.field_id} has no row {str(row_id)[:64]!r}", reason="record.row_not_found"
-                )
+                raise NotFound(f"[{index}]: {table.field_id} has no row {brief(row_id)}", reason="record.row_not_found")
             by_id[row_id].update({k: v for k, v in row.items() if k != "rowId"})
         merged = [{("rowId" if k == ROW_ID else k): v for k, v in r.items()} for r in current]
         now = now_ms()

@@ -21,6 +21,7 @@ from zida.core.records.history import list_operation_logs
 from zida.core.records.queries import check_record_form
 from zida.core.records.remarks import list_remarks, save_remark
 from zida.dialects.dingtalk.http import Call, endpoint
+from zida.dialects.dingtalk.processes import id_value
 from zida.dialects.dingtalk.records import directory_of
 from zida.dialects.dingtalk.shapes import Directory, form_data, referenced_in
 
@@ -105,7 +106,7 @@ async def save_form_remark(call: Call) -> dict[str, Any]:
     """SaveFormRemark: a comment (``replyId`` answers one; ``atUserId`` = comma-separated userIds)."""
     actor = await call.actor(where="body")
     reply = call.raw("replyId", "body")
-    reply_id = call.integer("replyId", 0, "body") if reply not in (None, "") else None
+    reply_id = id_value("replyId", reply) if reply not in (None, "") else None  # an int64, as remark ids are
     at = tuple(u.strip() for u in (call.text("atUserId", "body") or "").split(",") if u.strip())
     instance_id = call.text("formInstanceId", "body", required=True) or ""
     await check_record_form(call.zida.db, actor, instance_id, call.text("formUuid", "body"))

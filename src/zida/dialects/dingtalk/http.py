@@ -199,6 +199,22 @@ class Call:
             return value  # decoded with the body, within its depth
         return decode_json(value, name, param=name, exact_integers=exact_integers)
 
+    def names(self, name: str, where: str = "any") -> list[str]:
+        """A list of ids or names: comma-separated text, a JSON array of strings or its text; blanks dropped, an
+        absent parameter is empty."""
+        value = self.raw(name, where)
+        if isinstance(value, str) and value.strip().startswith("["):
+            value = decode_json(value.strip(), name, param=name)
+        if value is None or value == "":
+            return []
+        if isinstance(value, list):
+            if not all(isinstance(v, str) for v in value):
+                raise InvalidArgument(f"{name} must be a JSON array of strings", reason="argument.invalid", param=name)
+            return [v.strip() for v in value if v.strip()]
+        if not isinstance(value, str):
+            raise InvalidArgument(f"{name} must be a comma-separated string", reason="argument.invalid", param=name)
+        return [part.strip() for part in value.split(",") if part.strip()]
+
     def form_data(self, name: str, where: str = "any", *, required: bool = False) -> Any:
         """A form data parameter (``formDataJson``…): ``json``, with integers beyond 64 bits read exactly."""
         return self.json(name, where, required=required, exact_integers=True)

@@ -155,6 +155,24 @@ async def update_instance(call: Call) -> dict[str, Any]:
     return {}
 
 
+_INSTANCE_STATUSES = ("RUNNING", "TERMINATED", "COMPLETED", "ERROR")
+_APPROVED_RESULTS = ("agree", "disagree")
+
+
+def _choice(call: Call, name: str, allowed: tuple[str, ...]) -> str | None:
+    """An optional filter value among ``allowed`` (any case: ``running`` is RUNNING); another value is refused
+    rather than matching nothing."""
+    value = call.text(name, "body")
+    if value is None:
+        return None
+    for choice in allowed:
+        if value.strip().lower() == choice.lower():
+            return choice
+    raise InvalidArgument(
+        f"{name} must be one of {', '.join(allowed)}, got {brief(value)}", reason="argument.invalid", param=name
+    )
+
+
 async def _search(call: Call, *, ids_only: bool) -> tuple[AppActor, Page, int | None, list[Any]]:
     actor = await call.actor(where="body")
     form = await get_form(call.zida.db, actor, call.text("formUuid", "body", required=True))
@@ -170,8 +188,8 @@ async def _search(call: Call, *, ids_only: bool) -> tuple[AppActor, Page, int | 
         page=page,
     )
     options: dict[str, Any] = {
-        "status": call.text("instanceStatus", "body"),
-        "result": call.text("approvedResult", "body"),
+        "status": _choice(call, "instanceStatus", _INSTANCE_STATUSES),
+        "result": _choice(call, "approvedResult", _APPROVED_RESULTS),
         "task_id": task_id,
     }
     if ids_only:
@@ -204,10 +222,10 @@ async def get_instances(call: Call) -> dict[str, Any]:
 
 @endpoint("Yida.Process.Read")
 async def get_instances_by_id_list(call: Call) -> dict[str, Any]:
-    """GetInstancesByIdList: comma-separated ids (at most 100) → ``{result: [...]}`` (persons: departmentName)."""
+    """GetInstancesByIdList: comma-separated ids (at most 100; a JSON array is read too) → ``{result: [...]}``
+    (persons: departmentName)."""
     actor = await call.actor(where="query")
-    raw = call.text("processInstanceIds", "query") or ""
-    ids = [i.strip() for i in raw.split(",") if i.strip()]
+    ids = call.names("processInstanceIds", "query")
     found = await approval_queries.get_instances(call.zida.db, actor, ids)
     form_uuid = call.text("formUuid", "query")
     if form_uuid:

@@ -34,7 +34,6 @@ from zida.dialects.dingtalk.process_shapes import (
 from zida.dialects.dingtalk.processes import id_value, instance_actor, task_id_param
 from zida.dialects.dingtalk.search import time_point
 from zida.dialects.dingtalk.shapes import gmt
-from zida.dialects.http import decode_json
 
 __all__ = ["routes"]
 
@@ -71,16 +70,7 @@ def _expressions(call: Call) -> None:
 
 
 def _names(call: Call, name: str) -> tuple[str, ...]:
-    raw = call.text(name, "query")
-    if raw is None:
-        return ()
-    text = raw.strip()
-    if text.startswith("["):
-        value = decode_json(text, name, param=name)
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise InvalidArgument(f"{name} must be a JSON array of strings", reason="argument.invalid", param=name)
-        return tuple(v for v in value if v)
-    return tuple(p.strip() for p in text.split(",") if p.strip())
+    return tuple(call.names(name, "query"))
 
 
 def _time(call: Call, name: str, *, end: bool = False) -> int | None:
@@ -148,10 +138,12 @@ async def get_running_tasks(call: Call) -> dict[str, Any]:
 
 @endpoint("Yida.Task.Read")
 async def get_running_task_list(call: Call) -> dict[str, Any]:
-    """GetRunningTaskList: running tasks of many instances (comma-separated ids) → ``{result: [...]}``."""
+    """GetRunningTaskList: running tasks of many instances (comma-separated ids; a JSON array is read too) →
+    ``{result: [...]}``."""
     actor = await call.actor(where="body")
-    raw = call.text("processInstanceIdList", "body", required=True) or ""
-    ids = [i.strip() for i in raw.split(",") if i.strip()]
+    ids = call.names("processInstanceIdList", "body")
+    if not ids:  # absent, blank or []
+        raise InvalidArgument("processInstanceIdList不能为空", reason="argument.missing", param="processInstanceIdList")
     tasks = await approval_queries.running_tasks(call.zida.db, actor, ids)
     items = await _task_items(call, actor.corp_pk, tasks, "zh_CN", actor_key="actualActionExecutorId")
     return {"result": items}
