@@ -152,5 +152,6 @@ async def test_repeated_failed_token_requests_are_refused_for_a_minute(db: Datab
     with pytest.raises(RateLimited) as err:
         await tokens.issue("keyA-tokens", "secret-a-tokens-01")
     assert err.value.reason == "auth.too_many_failures"
+    assert err.value.details["retry_after"] == 60  # the answer's Retry-After: the count lapses within the minute
     # …for this client id only.
     assert (await tokens.issue("keyA-all", "secret-a-all-0001")).token

@@ -71,6 +71,7 @@ def test_where_operators_order_paging_and_count(weda: Weda) -> None:
     assert query({"note": {"$nempty": True}})["total"] == 0
     page = query({}, orderBy=[{"amount": "desc"}], pageSize=3, pageNumber=2)
     assert titles(page) == [f"{t}-a"] and page["total"] == 4
+    assert query({}, orderBy=[{"amount": "desc"}], pageSize=3.0, pageNumber=2.0) == page  # 2.0 is 2 (README)
     no_count = weda.model("list", {"filter": {"where": mine}, "pageSize": 2})
     assert "total" not in no_count and len(no_count["records"]) == 2
     selected = query({"amount": {"$eq": 10}}, select={"title": True})["records"]
@@ -144,6 +145,8 @@ def test_bad_input_answers_in_the_model_format_and_changes_nothing(weda: Weda) -
         ("list", {"filter": "nope"}, "INVALID_PARAMETER"),
         ("list", {"pageSize": 0}, "INVALID_PARAMETER"),
         ("list", {"pageSize": 201}, "INVALID_PARAMETER"),
+        ("list", {"pageSize": 1.5}, "INVALID_PARAMETER"),
+        ("list", {"pageNumber": 1e300}, "INVALID_PARAMETER"),
         ("list", {"pageSize": "²"}, "INVALID_PARAMETER"),  # str.isdigit() takes it, int() does not: was a 500
         ("list", {"pageSize": "１２"}, "INVALID_PARAMETER"),  # full-width digits are not a number here
         ("list", {"pageNumber": "١٢"}, "INVALID_PARAMETER"),

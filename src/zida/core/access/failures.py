@@ -21,7 +21,8 @@ async def limit_failures(store: Store | None, per_minute: int, key: str, refused
         return
     seen = await store.get(key)
     if seen is not None and int(seen) >= per_minute:
-        raise RateLimited(refused, reason="auth.too_many_failures")
+        # Retry-After: a minute at most (a refused attempt is not counted, so the count lapses by then)
+        raise RateLimited(refused, reason="auth.too_many_failures", retry_after=60)
     try:
         yield
     except Unauthenticated:

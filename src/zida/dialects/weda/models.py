@@ -359,7 +359,8 @@ def order_of(form: Form, value: Any) -> tuple[Sort, ...]:
 def _int(value: Any, name: str, default: int, maximum: int) -> int:
     if value is None or value == "":
         return default
-    if isinstance(value, str) and is_decimal(value):
+    whole_float = isinstance(value, float) and value.is_integer() and abs(value) <= 2**53  # 2.0 is 2; 1.5 is not
+    if whole_float or (isinstance(value, str) and is_decimal(value)):
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= maximum:
         raise _bad(f"{name} must be a whole number from 1 to {maximum}, got {brief(value)}")
