@@ -173,6 +173,16 @@ def test_bad_input_answers_in_the_model_format_and_changes_nothing(weda: Weda) -
     ):
         message = weda.model_error(op, body)["message"]
         assert "Field_" not in message and ("amount" in message or "kind" in message), (op, message)
+    # …and the model, its records and their system fields in its words, not the form's.
+    assert weda.model_error("list", {"filter": {"where": {"createdAt": {"$eq": "abc"}}}})["message"].startswith(
+        "createdAt: "
+    )
+    two = [weda.model("create", {"data": {"title": f"{t}-twin", "amount": 1}})["id"] for _ in range(2)]
+    upsert = {"filter": {"where": {"title": {"$eq": f"{t}-twin"}}}, "create": {"title": "x"}, "update": {"amount": 2}}
+    assert weda.model_error("upsert", upsert)["message"].endswith("matches more than one record of data model expense")
+    missing = weda.model_error("FINST-NOPE/get", method="GET")["message"]
+    assert missing == "record FINST-NOPE does not exist or was deleted", missing
+    weda.model("deleteMany", {"filter": {"where": {"_id": {"$in": two}}}}, method="POST")
     assert weda.model("list", {"getCount": True})["total"] == before
 
 

@@ -124,6 +124,10 @@ API_ERRORS = _ApiErrors()
 AUTH_ERRORS = _AuthErrors()
 
 
+# The core's words a data model's caller does not know → WeDa's (system fields: zida.dialects.weda.models.SYSTEM).
+_MODEL_WORDS = {"form instance": "record", "created_at": "createdAt", "modified_at": "updatedAt"}
+
+
 @dataclass
 class WedaCall:
     """One authenticated WeDa request: who calls, the environment, path parameters and the JSON body."""
@@ -138,11 +142,15 @@ class WedaCall:
     field_names: dict[str, str] = field(default_factory=dict)
 
     def named_like(self, form: Form) -> None:
-        """Errors of this call name ``form``'s fields as its data model does (their aliases), not by field id."""
+        """Errors of this call name ``form``'s fields as its data model does (their aliases), not by field id, and
+        the model, its records and their system fields in its words, not the form's."""
         for f in form.fields:
             for named in (f, *f.children):
                 if named.alias:
                     self.field_names[named.field_id] = named.alias
+        if form.model_name:
+            self.field_names[form.form_uuid] = f"data model {form.model_name}"
+        self.field_names.update(_MODEL_WORDS)
 
     def query(self, name: str) -> str | None:
         """A query-string parameter (None: absent)."""
