@@ -19,6 +19,13 @@ def tag() -> str:
     return uuid.uuid4().hex[:10]
 
 
+DONE = {
+    "Status": True,
+    "ToBeSubmittedFlowTaskFlag": False,
+    "ToBeSubmittedFlowTaskInfo": [],
+}  # CompleteTask's answer on a task
+
+
 def flow(client: Weda, action: str, body: dict[str, Any] | None = None, env: str = "prod") -> Any:
     """An action that must succeed: its ``Data``."""
     reply = client.call("POST", f"/weda/workflow/v1/{env}/{action}", body or {})
@@ -182,7 +189,8 @@ def test_reject_transfer_and_save_draft(weda: Weda, zhangsan: Weda, lisi: Weda) 
 
     # Save draft: the values change, the task stays open.
     draft = [{"Type": 1, "Value": {"entityCode": "leave", "fieldValueMap": {"reason": "草稿"}}}]
-    flow(lisi, "CompleteTask", {**body, "ButtonAction": 17, "VariableInfos": draft})
+    saved = flow(lisi, "CompleteTask", {**body, "ButtonAction": 17, "VariableInfos": draft})
+    assert saved == DONE  # every answer on a task has the same keys
     assert (
         flow(weda, "DescribeProcessInstanceDetails", {"InstanceId": instance_id})["FieldValueMap"]["reason"] == "草稿"
     )
@@ -202,7 +210,10 @@ def test_reject_transfer_and_save_draft(weda: Weda, zhangsan: Weda, lisi: Weda) 
     )
 
     # Transfer to the admin, who refuses; a refusal needs a comment.
-    flow(lisi, "CompleteTask", {**body, "ButtonAction": 4, "TurnToUserId": "wadmin", "OperationComment": "请您审"})
+    transferred = flow(
+        lisi, "CompleteTask", {**body, "ButtonAction": 4, "TurnToUserId": "wadmin", "OperationComment": "请您审"}
+    )
+    assert transferred == DONE
     [moved] = running(weda, instance_id)
     assert moved["UserId"] == "wadmin"
     refuse = {"InstanceId": instance_id, "TaskId": moved["TaskId"], "ButtonAction": 3}

@@ -628,7 +628,7 @@ async def complete_task(flow: ActionCall) -> dict[str, Any]:
     if button == 4:
         to_user = flow.required("TurnToUserId")
         await approvals.redirect_task(flow.db, actor, instance_id, task_id, to_user, remark=remark)
-        return {"Status": True, "ToBeSubmittedFlowTaskFlag": False}
+        return _task_done()
     values = None
     if button == 17 or flow.body.get("VariableInfos"):  # values to read: the record's form first
         inst = await approval_queries.get_instance(flow.db, actor, instance_id)
@@ -642,10 +642,15 @@ async def complete_task(flow: ActionCall) -> dict[str, Any]:
             raise PermissionDenied(f"task {task_id} is not {actor.user_id}'s to save", reason="permission.denied")
         if values:
             await approvals.update_instance(flow.db, actor, instance_id, values)
-        return {"Status": True, "ToBeSubmittedFlowTaskFlag": False}
+        return _task_done()
     if button == 3 and not remark.strip():
         raise InvalidArgument("OperationComment is required to reject", reason="argument.missing")
     await approvals.execute_task(flow.db, actor, instance_id, task_id, agree=button != 3, remark=remark, values=values)
+    return _task_done()
+
+
+def _task_done() -> dict[str, Any]:
+    """CompleteTask's answer on a task: done, no next approver to choose (Zida's processes name their approvers)."""
     return {"Status": True, "ToBeSubmittedFlowTaskFlag": False, "ToBeSubmittedFlowTaskInfo": []}
 
 
