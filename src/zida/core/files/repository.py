@@ -55,15 +55,19 @@ async def find_file(conn: Connection, file_id: str) -> StoredFile | None:
 
 async def find_files(conn: Connection, corp_pk: int, file_ids: Iterable[str]) -> dict[str, StoredFile]:
     """The corp's files among ``file_ids`` (one query)."""
-    wanted = sorted(set(file_ids))
+    return await _files_by(conn, corp_pk, "file_id", file_ids)
+
+
+async def _files_by(conn: Connection, corp_pk: int, column: str, values: Iterable[str]) -> dict[str, StoredFile]:
+    wanted = sorted(set(values))
     if not wanted:
         return {}
-    names = {f"f{i}": f for i, f in enumerate(wanted)}
+    names = {f"v{i}": v for i, v in enumerate(wanted)}
     rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM stored_file WHERE corp_pk = :c AND file_id IN ({', '.join(':' + n for n in names)})",
+        f"SELECT {_COLUMNS} FROM stored_file WHERE corp_pk = :c AND {column} IN ({', '.join(':' + n for n in names)})",
         {"c": corp_pk, **names},
     )
-    return {r["file_id"]: _file(r) for r in rows}
+    return {r[column]: _file(r) for r in rows}
 
 
 async def find_by_object_path(conn: Connection, corp_pk: int, object_path: str) -> StoredFile | None:
@@ -76,16 +80,7 @@ async def find_by_object_path(conn: Connection, corp_pk: int, object_path: str) 
 
 async def find_by_object_paths(conn: Connection, corp_pk: int, object_paths: Iterable[str]) -> dict[str, StoredFile]:
     """The corp's files uploaded under these WeDa object paths, by path (one query)."""
-    wanted = sorted(set(object_paths))
-    if not wanted:
-        return {}
-    names = {f"p{i}": p for i, p in enumerate(wanted)}
-    rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM stored_file WHERE corp_pk = :c AND object_path IN"
-        f" ({', '.join(':' + n for n in names)})",
-        {"c": corp_pk, **names},
-    )
-    return {r["object_path"]: _file(r) for r in rows}
+    return await _files_by(conn, corp_pk, "object_path", object_paths)
 
 
 async def used_bytes(conn: Connection, corp_pk: int) -> int:
