@@ -113,6 +113,34 @@ async def test_gc_follows_the_policy(fresh: Database, fresh_url: str, tmp_path: 
     assert {r["object_id"] for r in audit} >= {unattached.file_id, of_deleted.file_id}
 
 
+async def test_gc_counts_attachment_items_of_the_file_s_own_corp_only(
+    fresh: Database, fresh_url: str, tmp_path: Path
+) -> None:
+    storage = LocalStorage(tmp_path)
+    actor, li = await _actor(fresh), await _actor(fresh, "li", "APP_FILES")
+    mentioned, written, foreign = [await _upload(fresh, storage, actor) for _ in range(3)]
+    # A text that holds an id names no file; an attachment item written outside the usual path (not completed,
+    # not marked) does; another corp's record naming this corp's file names nothing of it.
+    await save_form_instance(fresh, actor, "FORM-A1ALL", {"textField_t1": f"see {mentioned.file_id}"})
+    kept = await save_form_instance(fresh, actor, "FORM-A1ALL", {"textField_t1": "kept"})
+    claim = await start_instance(fresh, li, "FORM-FILES-CLAIM", {"textField_title": f"{foreign.file_id}"})
+    for iid, field, file in (
+        (kept.instance_id, "attachmentField_at1", written),
+        (claim.record.instance_id, "attachmentField_invoice", foreign),
+    ):
+        item = orjson.dumps({field: [{"name": "a.pdf", "fileUuid": file.file_id}]}).decode()
+        merge = "data || CAST(:item AS jsonb)" if fresh.sql.name == "postgresql" else "json_patch(data, :item)"
+        await fresh.execute(f"UPDATE form_instance SET data = {merge} WHERE instance_id = :i", {"item": item, "i": iid})
+    later = now_ms() + 25 * HOUR
+    report = await collect_garbage(fresh, _settings(fresh_url), {"local": storage}, dry_run=True, now=later)
+    assert sorted(f.file_id for f in report.expired) == sorted([mentioned.file_id, foreign.file_id])
+    assert report.kept_referenced == 1  # written: its record names it
+    # Nor does a text mention let a user read the file through a record of hers (get_open_url's check).
+    assert await repository.records_referencing(fresh, actor.corp_pk, mentioned.file_id, app_pk=None, limit=5) == []
+    named = await repository.records_referencing(fresh, actor.corp_pk, written.file_id, app_pk=None, limit=5)
+    assert [r["instance_id"] for r in named] == [kept.instance_id]
+
+
 async def test_attaching_marks_the_file_and_a_failed_save_marks_nothing(fresh: Database, tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path)
     actor = await _actor(fresh)

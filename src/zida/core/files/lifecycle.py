@@ -5,7 +5,8 @@ Policy (README "Files"):
 
 * An upload no record or approval references expires ``ZIDA_FILES_UNATTACHED_HOURS`` (default 24) after it was
   made; ``zida files gc`` removes it (row, audit row, ``file.deleted`` event, bytes). Before removing, gc looks for
-  a live record that names it (a reference written outside the usual path) and keeps such a file, marked attached.
+  a live record of the file's corp with an attachment or image item of it (its ``fileUuid``: a reference written
+  outside the usual path; an id merely written in a text names nothing) and keeps such a file, marked attached.
 * A file once attached whose records are all deleted: with ``ZIDA_FILES_ON_RECORD_DELETE=keep`` (default) it is
   kept for the records' history (their operation logs name it; app credentials of the corp may still read it);
   with ``remove`` gc removes it once no live record names it.
@@ -33,7 +34,8 @@ from zida.settings import Settings
 
 __all__ = ["GcReport", "collect_garbage", "files_to_move", "migrate_files"]
 
-_FILE_ID = re.compile(r"FILE-[0-9A-Z]{32}")
+# An attachment or image item's file (completed items always carry their fileUuid; a mention in a text is none).
+_ATTACHED_ID = re.compile(r'"fileUuid"\s*:\s*"(FILE-[0-9A-Z]{32})"')
 ORPHAN_GRACE_MS = 3600 * 1000
 _PAGE = 500
 
@@ -60,18 +62,21 @@ class GcReport:
         ]
 
 
-async def _referenced_ids(db: Database) -> set[str]:
-    """Every file id a live record's values name (a walk over all records, page by page)."""
-    found: set[str] = set()
+async def _referenced_ids(db: Database) -> set[tuple[int, str]]:
+    """Every (corp, file id) a live record's attachment or image items name: a record names its own corp's files
+    only (a walk over all records, page by page)."""
+    found: set[tuple[int, str]] = set()
     last = 0
     text = "CAST(data AS text)" if db.sql.name == "postgresql" else "data"
     while True:
         rows = await db.fetch(
-            f"SELECT id, {text} AS data FROM form_instance WHERE id > :last AND {text} LIKE :p ORDER BY id LIMIT :n",
+            f"SELECT id, corp_pk, {text} AS data FROM form_instance WHERE id > :last AND {text} LIKE :p"
+            " ORDER BY id LIMIT :n",
             {"last": last, "p": f"%{FILE_ID_PREFIX}%", "n": _PAGE},
         )
         for row in rows:
-            found.update(_FILE_ID.findall(str(row["data"])))
+            corp_pk = int(row["corp_pk"])
+            found.update((corp_pk, file_id) for file_id in _ATTACHED_ID.findall(str(row["data"])))
         if len(rows) < _PAGE:
             return found
         last = int(rows[-1]["id"])
@@ -112,7 +117,7 @@ async def collect_garbage(
     known: set[str] = set()
     async for file in _all_files(db):
         known.add(f"{file.backend}:{file.storage_key}")
-        if file.file_id in referenced:
+        if (file.corp_pk, file.file_id) in referenced:
             if file.attached_at is None:
                 report.kept_referenced += 1
                 if not dry_run:

@@ -117,15 +117,21 @@ async def mark_attached(conn: Connection, file_pks: Iterable[int], at: int) -> N
 async def records_referencing(
     conn: Connection, corp_pk: int, file_id: str, *, app_pk: int | None, limit: int
 ) -> list[Row]:
-    """Live records of the corp (of one app, when given) whose values name the file: ``instance_id``, ``app_pk``,
-    ``originator_user_id``, ``process_instance_id``. A scan of the values' text: used by the rare checks that need
-    it (a temporary URL for a user, ``zida files gc``), never on the hot path."""
+    """Live records of the corp (of one app, when given) with an attachment or image item of the file (its
+    ``fileUuid``; a mention in a text is no reference): ``instance_id``, ``app_pk``, ``originator_user_id``,
+    ``process_instance_id``. A scan of the values: used by the rare checks that need it (a temporary URL for a
+    user), never on the hot path."""
     where = "corp_pk = :c" + (" AND app_pk = :a" if app_pk is not None else "")
-    text = "CAST(data AS text)" if conn.sql.name == "postgresql" else "data"
+    if conn.sql.name == "postgresql":
+        item = "jsonb_path_exists(data, '$.** ? (@.fileUuid == $f)', jsonb_build_object('f', CAST(:f AS text)))"
+        text = "CAST(data AS text)"
+    else:
+        item = "EXISTS (SELECT 1 FROM json_tree(form_instance.data) t WHERE t.key = 'fileUuid' AND t.value = :f)"
+        text = "data"
     return await conn.fetch(
         f"SELECT instance_id, app_pk, originator_user_id, process_instance_id FROM form_instance WHERE {where}"
-        f" AND {text} LIKE :pattern LIMIT :limit",
-        {"c": corp_pk, "a": app_pk, "pattern": f'%"{file_id}"%', "limit": limit},
+        f" AND {text} LIKE :pattern AND {item} LIMIT :limit",
+        {"c": corp_pk, "a": app_pk, "f": file_id, "pattern": f'%"{file_id}"%', "limit": limit},
     )
 
 
