@@ -194,6 +194,28 @@ def test_idempotent_calls_are_retried_and_writes_are_not(flaky: str) -> None:
         assert Flaky.seen == ["TOKEN", "GET", "GET"]
 
 
+def test_the_server_s_own_rate_limit_is_waited_out_by_idempotent_calls(tmp_path: Path) -> None:
+    # Each dialect says "too many" in its own way (v1.0 HTTP 403, oapi HTTP 200 errcode 90018 or 88/90018), each
+    # with Retry-After: an idempotent call waits and goes on; a write is refused at once.
+    with fresh_database(tmp_path) as url:
+        load_fixture_bundle(url, str(DEMO_BUNDLE))
+        proc = ServerProcess(url, ZIDA_RATE_LIMIT_QPS="2")
+        try:
+            with Client(f"http://{proc.endpoint}", "dingdemokey0001", "demo-secret-change-me") as zida:
+                record = zida.save_record(DEMO, EXPENSE, {"textField_title0001": "限流"}, user_id="wang")
+                reads = [zida.get_record(DEMO, record, user_id="wang")["formData"] for _ in range(5)]
+                assert [r["textField_title0001"] for r in reads] == ["限流"] * 5
+                get_user = {"userid": "wang"}
+                users = [zida.call("POST", "/topapi/v2/user/get", json=get_user, idempotent=True) for _ in range(5)]
+                assert [u["result"]["userid"] for u in users] == ["wang"] * 5
+                with pytest.raises(ApiError) as limited:
+                    for _ in range(3):
+                        zida.save_record(DEMO, EXPENSE, {"textField_title0001": "限流"}, user_id="wang")
+                assert limited.value.code == "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"
+        finally:
+            proc.stop()
+
+
 def test_the_async_client_does_the_same(base: str) -> None:
     async def go() -> None:
         async with AsyncClient(base, "dingdemokey0001", "demo-secret-change-me") as zida:

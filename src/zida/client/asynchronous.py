@@ -70,7 +70,7 @@ class AsyncClient:
                 if not plan.idempotent or attempt >= self.retries:
                     raise
             else:
-                if not (plan.idempotent and core.retryable_status(response.status_code) and attempt < self.retries):
+                if not (plan.idempotent and core.retryable(response) and attempt < self.retries):
                     return core.read_answer(plan, response)
             await asyncio.sleep(core.backoff(attempt, response, self.backoff))
             attempt += 1

@@ -20,12 +20,26 @@ __all__ = [
     "api_error",
     "backoff",
     "is_invalid_token",
-    "retryable_status",
+    "retryable",
     "token_plan",
 ]
 
 DINGTALK_TOKEN_HEADER = "x-acs-dingtalk-access-token"  # noqa: S105 (a header name)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Rate limits and "busy" in each dialect's words: v1.0, oapi (90018; -1 系统繁忙 is how oapi says 503), WeDa data
+# models, WeDa workflow, WeDa storage.
+_RETRY_CODES = frozenset(
+    {
+        "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
+        "90018",
+        "-1",
+        "REQUEST_LIMIT_EXCEEDED",
+        "SERVICE_UNAVAILABLE",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "EXCEED_RATELIMIT",
+    }
+)
 # Tokens the server no longer takes: DingTalk v1.0 (400 InvalidAuthentication), oapi (40014/42001), WeDa (401).
 _INVALID_TOKEN_CODES = frozenset({"InvalidAuthentication", "INVALID_ACCESS_TOKEN", "40014", "42001", "88"})
 
@@ -175,9 +189,19 @@ def is_invalid_token(error: ApiError) -> bool:
     return error.code in _INVALID_TOKEN_CODES or (error.status == 401 and error.code != "invalid_client")
 
 
-def retryable_status(status: int) -> bool:
-    """Whether an answer with this status is worth sending again (if the call is idempotent)."""
-    return status in RETRY_STATUSES
+def retryable(response: httpx.Response) -> bool:
+    """Whether an answer is worth sending again (if the call is idempotent): 429 and 5xx, and each dialect's own
+    rate-limit and busy answers, whatever their HTTP status (DingTalk v1.0's 403, oapi's HTTP 200 with errcode)."""
+    if response.status_code in RETRY_STATUSES:
+        return True
+    if response.status_code not in (200, 400, 403):
+        return False
+    error = api_error(response)
+    if error is None:
+        return False
+    if error.code == "88":  # topapi wraps the gateway's refusals
+        return isinstance(error.body, dict) and str(error.body.get("sub_code")) in _RETRY_CODES
+    return error.code in _RETRY_CODES
 
 
 def backoff(attempt: int, response: httpx.Response | None, base: float) -> float:

@@ -66,7 +66,7 @@ class Client:
                 if not plan.idempotent or attempt >= self.retries:
                     raise
             else:
-                if not (plan.idempotent and core.retryable_status(response.status_code) and attempt < self.retries):
+                if not (plan.idempotent and core.retryable(response) and attempt < self.retries):
                     return core.read_answer(plan, response)
             time.sleep(core.backoff(attempt, response, self.backoff))
             attempt += 1
