@@ -109,6 +109,10 @@ def test_upload_then_download_with_range_type_disposition_and_etag(files: Files)
     assert part.headers["content-range"] == f"bytes 100-199/{len(PDF)}"
     assert files.get(path, range="bytes=-7").content == PDF[-7:]
     assert files.get(path, range=f"bytes={len(PDF)}-").status_code == 416
+    assert files.get(path, range="bytes=-0").status_code == 416
+    for ignored in ("items=0-1", "bytes=5-2", "bytes=1-2-3", "bytes=", "bytes=x-"):  # not a byte range: the file
+        whole = files.get(path, range=ignored)
+        assert whole.status_code == 200 and whole.content == PDF, ignored
     forged = files.get(f"{path}&expires=99999999999999&sig=%E4%B8%AD", None)  # a non-ASCII signature
     assert forged.status_code == 400 and forged.json()["code"] == "InvalidAuthentication"
     head = httpx.head(files.base + path, headers={"x-acs-dingtalk-access-token": files.sdk.token(A_ALL)}, timeout=30)

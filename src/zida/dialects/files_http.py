@@ -134,20 +134,46 @@ def content_disposition(file: StoredFile, inline: bool) -> str:
     return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(file.name, safe='')}"
 
 
+_RANGE_SPEC = re.compile(r"\s*([0-9]*)-([0-9]*)\s*")
+
+
+def _valid_range(header: str) -> bool:
+    """Whether a ``Range`` header is a well-formed byte-range set (RFC 9110 §14.1.1). Any other (another unit,
+    ``bytes=5-2``, ``bytes=1-2-3``) is ignored, as the RFC lets a server do: the whole file is the answer."""
+    unit, _, ranges = header.partition("=")
+    if unit.strip().lower() != "bytes":
+        return False
+    for spec in ranges.split(","):
+        matched = _RANGE_SPEC.fullmatch(spec)
+        if matched is None or not (matched[1] or matched[2]):
+            return False
+        if matched[1] and matched[2] and int(matched[1]) > int(matched[2]):
+            return False
+    return True
+
+
 def _single_range(header: str | None, size: int) -> tuple[int, int] | None:
-    """The one byte range a ``Range`` header asks for (None: the whole file); several ranges: the whole file."""
-    if not header or not header.startswith("bytes=") or "," in header:
+    """The one byte range a valid ``Range`` header asks for (None: the whole file); several ranges: the whole file."""
+    if not header or "," in header or not _valid_range(header):
         return None
-    first, _, last = header[len("bytes=") :].strip().partition("-")
+    first, _, last = header.partition("=")[2].strip().partition("-")
     if is_decimal(first):
         start, end = int(first), (int(last) if is_decimal(last) else size - 1)
     elif is_decimal(last) and int(last) > 0:
         start, end = max(0, size - int(last)), size - 1
     else:
-        return None
-    if start >= size or start > end:
+        return size, size  # bytes=-0: nothing of the file, as FileResponse answers for a local file
+    if start >= size:
         return size, size  # not satisfiable: 416, as FileResponse answers for a local file
     return start, min(end, size - 1)
+
+
+class _WholeFile(FileResponse):
+    """A local file served whole whatever ``Range`` the request sent (an invalid one is ignored)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        headers = [(name, value) for name, value in scope["headers"] if name != b"range"]
+        await super().__call__({**scope, "headers": headers}, receive, send)
 
 
 def file_response(request: Request, zida: Zida, file: StoredFile, kind: str) -> Response:
@@ -165,7 +191,9 @@ def file_response(request: Request, zida: Zida, file: StoredFile, kind: str) -> 
     storage = storage_for_backend(zida.settings, file.backend)
     path = storage.local_path(file.storage_key)
     if path is not None:
-        return FileResponse(path, media_type=file.content_type, headers=headers)
+        asked = request.headers.get("range")
+        whole = asked is not None and not _valid_range(asked)
+        return (_WholeFile if whole else FileResponse)(path, media_type=file.content_type, headers=headers)
     wanted = _single_range(request.headers.get("range"), file.size)
     headers["accept-ranges"] = "bytes"
     if wanted is None:
