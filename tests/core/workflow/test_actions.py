@@ -408,6 +408,16 @@ async def test_an_approval_is_deleted_by_app_admins_only_and_a_running_one_is_te
         await workflow.delete_instance(corp.db, await corp.actor("adm"), iid)
 
 
+async def test_the_approval_after_a_deleted_newest_one_has_task_ids_of_its_own(corp: Corp) -> None:
+    # A task id is made from the instance's row id: the newest instance deleted, the next one must not take its
+    # row id (on SQLite it would, without AUTOINCREMENT: migration 0022), or two tasks would share one taskId.
+    deleted = await corp.start(TWO, {"textField_title": "最新的被删"})
+    old_task = await corp.task_of(deleted, "wang")
+    await workflow.delete_instance(corp.db, await corp.actor("adm"), deleted)
+    following = await corp.start(TWO, {"textField_title": "之后"})
+    assert await corp.task_of(following, "wang") > old_task
+
+
 async def test_a_deletion_racing_an_approval_leaves_nothing_of_the_approval_behind(corp: Corp) -> None:
     for _ in range(5):
         mark = int(await corp.db.fetchval("SELECT COALESCE(MAX(id), 0) FROM outbox_event"))
