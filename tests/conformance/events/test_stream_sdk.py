@@ -301,6 +301,50 @@ def test_a_connection_without_event_topics_gets_no_events(events: Events, stream
     assert {f["type"] for f in frames} == {"SYSTEM"}
 
 
+def test_a_narrower_connection_of_the_app_takes_nothing_from_a_wider_one(events: Events, streams: Streams) -> None:
+    # The SDK client asked for every type (*); a second connection of the same app asks for task changes only. The
+    # app's subscription keeps *, so no type is left undelivered; each event goes to a connection that asked for it
+    # (task changes to either, instance changes to the SDK client only).
+    client = streams.start("python")
+    opened = _open(events, EV_STREAM, subscriptions=[{"type": "EVENT", "topic": "bpms_task_change"}])
+    assert opened.status_code == 200
+    frames: list[dict[str, Any]] = []
+    with connect(f"{opened.json()['endpoint']}?ticket={opened.json()['ticket']}", open_timeout=10) as socket:
+
+        def read() -> None:
+            try:
+                for text in socket:
+                    frame = json.loads(text)
+                    if frame["type"] == "EVENT":
+                        frames.append(frame)
+                        ack = {"code": 200, "headers": {"messageId": frame["headers"]["messageId"]}, "data": ""}
+                        socket.send(json.dumps({**ack, "message": "OK"}))
+            except ConnectionClosed:
+                pass
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        wait_until("both connections' topics", lambda: (v := stream_subscription(events, EV_STREAM[0]))
+                   and v["tags"] == ["*", "bpms_task_change"])  # fmt: skip
+
+        def narrow_of(iid: str) -> list[dict[str, Any]]:
+            return [f for f in frames if json.loads(f["data"]).get("processInstanceId") == iid]
+
+        iid = events.approve()
+        wait_until("every event of the approval, on one connection or the other",
+                   lambda: len(narrow_of(iid)) + len(client.acked(iid)) >= len(APPROVAL_EVENTS),
+                   detail=lambda: f"{narrow_of(iid)} {client.describe()}")  # fmt: skip
+    reader.join(10)
+    narrow = [(f["headers"]["eventType"], json.loads(f["data"])["type"]) for f in narrow_of(iid)]
+    wide = [(e["eventType"], e["data"]["type"]) for e in client.acked(iid)]
+    assert {kind for kind, _ in narrow} <= {"bpms_task_change"}
+    assert sorted(narrow + wide) == sorted((kind, what) for kind, what, _ in APPROVAL_EVENTS)  # each once
+    assert [e for e in wide if e[0] == "bpms_instance_change"] == [
+        ("bpms_instance_change", "start"),
+        ("bpms_instance_change", "finish"),
+    ]
+
+
 def _open(events: Events, credential: tuple[str, str], **body: Any) -> httpx.Response:
     return httpx.post(
         events.base + GATEWAY,

@@ -22,7 +22,10 @@ client acks with ``{code, headers: {messageId}, message, data}``: code 200 is de
 ``{"status": "LATER"}``; another code, ``LATER``, or no ack within ``ZIDA_STREAM_ACK_SECONDS`` is a failed attempt,
 sent again after the subscription's backoff (``zida.core.events.delivery``). ``SYSTEM`` frames: ``ping`` every
 ``ZIDA_STREAM_PING_SECONDS`` (the SDKs answer it) and ``disconnect`` when the server stops (the SDKs reconnect).
-Several connections of one app share its events (each event goes to one of those that subscribed to EVENT topics).
+Several connections of one app share its events: the app's subscription takes the topics of all its connections
+on this worker together (a client connecting adds its topics; it never takes away another's, so a ``*`` client
+connected keeps receiving every type while a narrower one connects), and each event goes to one of the connections
+that asked for its type (another that takes events only when none of them is connected here).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from zida.core.events.worker import NOT_SENT
 from zida.core.org.models import CorpRef
 from zida.crypto import SecretBox
 from zida.dialects.dingtalk.callbacks import check_tags
+from zida.dialects.dingtalk.events import OPT_IN_TAGS
 from zida.dialects.dingtalk.http import Call, endpoint, require_permission
 from zida.stores import Store
 
@@ -76,6 +80,7 @@ class StreamConnection:
     client_id: str
     credential_pk: int
     events: bool = True
+    topics: tuple[str, ...] = ()
     pending: dict[str, asyncio.Future[tuple[int, Any]]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     closed: bool = False
@@ -84,6 +89,10 @@ class StreamConnection:
         """Send one frame (frames of concurrent senders never interleave)."""
         async with self.lock:
             await self.websocket.send_text(orjson.dumps(frame).decode())
+
+    def wants(self, tag: str) -> bool:
+        """Whether the client asked for events of this type (an opt-in type only by name, never through ``*``)."""
+        return tag in self.topics or ("*" in self.topics and tag not in OPT_IN_TAGS)
 
     async def send_all(self, frames: Sequence[str]) -> int:
         """Send serialised frames in order, none of another sender's between them; returns how many went out (the
@@ -144,13 +153,33 @@ class StreamHub:
             if not future.done():
                 future.set_exception(ConnectionError("the Stream connection closed"))
 
+    def topics_of(self, credential_pk: int) -> tuple[str, ...]:
+        """The EVENT topics the app's connections on this worker asked for, together."""
+        return tuple(dict.fromkeys(t for c in self._receivers(credential_pk) for t in c.topics))
+
     async def send(self, subscription: Subscription, deliveries: Sequence[Delivery]) -> list[str | None]:
-        """Write one EVENT frame per delivery on one of the app's connections, back to back, then wait (one deadline
-        for all) for their acks."""
+        """Send each delivery to one of the app's connections that asked for its type (any that takes events when
+        none did), each connection's frames back to back, then wait (one deadline for all) for their acks."""
         group = self._receivers(subscription.credential_pk)
         if not group:
             return [NOT_SENT] * len(deliveries)
-        connection = group[next(self._turn) % len(group)]
+        turn = next(self._turn)
+        batches: dict[int, tuple[StreamConnection, list[int]]] = {}
+        for index, delivery in enumerate(deliveries):
+            wanting = [c for c in group if c.wants(delivery.tag)] or group
+            connection = wanting[turn % len(wanting)]
+            batches.setdefault(id(connection), (connection, []))[1].append(index)
+        outcomes: list[str | None] = [NOT_SENT] * len(deliveries)
+        sent = await asyncio.gather(
+            *(self._send_on(connection, [deliveries[i] for i in indexes]) for connection, indexes in batches.values())
+        )
+        for (_, indexes), results in zip(batches.values(), sent, strict=True):
+            for index, outcome in zip(indexes, results, strict=True):
+                outcomes[index] = outcome
+        return outcomes
+
+    async def _send_on(self, connection: StreamConnection, deliveries: Sequence[Delivery]) -> list[str | None]:
+        """Write one EVENT frame per delivery on the connection, back to back, then wait for their acks."""
         loop = asyncio.get_running_loop()
         batch, sent_at = secrets.token_hex(6), str(now_ms())
         frames: list[str] = []
@@ -305,11 +334,12 @@ async def stream_socket(websocket: WebSocket) -> None:
     if grant is None or hub is None:
         await websocket.close(code=1008)
         return
-    topics = grant["topics"]
-    if topics:
+    topics = tuple(grant["topics"])
+    if topics:  # with the topics of the app's other connections here: a client never takes away another's
+        tags = tuple(dict.fromkeys((*hub.topics_of(grant["credential"]), *topics)))
         await register_subscription(
             zida.db, zida.box, CorpRef(grant["corp"], grant["corp_id"]), grant["client_id"],
-            SubscriptionSpec(kind=STREAM, tags=tuple(topics)), replace=None,
+            SubscriptionSpec(kind=STREAM, tags=tags), replace=None,
             actor=f"credential:{grant['client_id']}",
         )  # fmt: skip
     await websocket.accept()
@@ -319,6 +349,7 @@ async def stream_socket(websocket: WebSocket) -> None:
         client_id=grant["client_id"],
         credential_pk=grant["credential"],
         events=bool(topics),
+        topics=topics,
     )
     hub.add(connection)
     pinger = asyncio.create_task(_ping(connection, hub.ping_seconds))
