@@ -79,3 +79,47 @@ async def test_a_chain_stops_where_its_lease_would_end_and_the_rest_follows_in_o
         "SELECT attempts FROM event_delivery WHERE subscription_id = :s AND status = 'delivered'", {"s": sub.pk}
     )
     assert sorted(int(r["attempts"]) for r in delivered) == [1] * 7  # released events counted no attempt
+
+
+class StuckReceiver(SlowReceiver):
+    """A receiver that takes ``seconds`` and then fails every event; it records how many sends were out at once."""
+
+    def __init__(self, db: Database, seconds: float, lease_ms: int, subscription_pk: int) -> None:
+        super().__init__(db, seconds, lease_ms, subscription_pk)
+        self.out = 0
+        self.most_out = 0
+        self.sends: list[int] = []
+
+    async def send(self, subscription: Subscription, deliveries: Sequence[Delivery]) -> list[str | None]:
+        self.out += 1
+        self.most_out = max(self.most_out, self.out)
+        self.sends.append(len(deliveries))
+        try:
+            await asyncio.sleep(self.seconds)
+        finally:
+            self.out -= 1
+        return ["the receiver timed out"] * len(deliveries)
+
+
+async def test_a_failing_subscription_sends_one_probe_at_a_time(db: Database, corp: CorpRef) -> None:
+    # Its retry time has come and many objects' events wait: one probe goes out, and no other while it is out (the
+    # worker polls every 0.05 s and the receiver takes 0.4 s to time out).
+    sub = await subscribe(db, corp)
+    now = now_ms()
+    await db.execute(
+        "UPDATE event_subscription SET failing_since = :now, failures = 1, retry_at = :now WHERE id = :s",
+        {"now": now, "s": sub.pk},
+    )
+    await emit(db, corp, *[("a.x", f"object-{n}", n) for n in range(8)])
+    channel = StuckReceiver(db, 0.4, 2_000, sub.pk)
+    worker = DeliveryWorker(db, BOX, render, [channel], policy=POLICY, poll_seconds=0.05, retention_days=7)
+    await worker.start()
+    try:
+        for _ in range(100):
+            if channel.sends:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.6)  # a dozen polls while the probe is out, and its outcome
+    finally:
+        await worker.stop()
+    assert channel.sends[:1] == [1] and channel.most_out == 1, channel.sends

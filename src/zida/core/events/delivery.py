@@ -22,9 +22,9 @@ fit in the lease): each object's events arrive in commit order.
 * ``dingtalk`` schedule (registered through DingTalk's ``register_call_back``): a failed push is retried at +10 s
   and +30 s (``ZIDA_CALLBACK_RETRY_SECONDS``); after that it is ``failed`` and listed by the failed-list APIs.
 * ``persistent`` schedule (bundle, admin API, Stream): the subscription is marked failing and backs off — 10 s,
-  30 s, 1, 2, 5 min (at most ``ZIDA_EVENTS_MAX_BACKOFF_SECONDS``) — sending one probe at a time until its receiver
-  answers; then everything pending flows again in order. An event still undelivered after
-  ``ZIDA_EVENTS_RETRY_WINDOW_SECONDS`` (default a day) becomes ``failed``.
+  30 s, 1, 2, 5 min (at most ``ZIDA_EVENTS_MAX_BACKOFF_SECONDS``) — sending one probe at a time (per worker: the next
+  when the last one's outcome is known) until its receiver answers; then everything pending flows again in order.
+  An event still undelivered after ``ZIDA_EVENTS_RETRY_WINDOW_SECONDS`` (default a day) becomes ``failed``.
 
 **Retention** (:func:`prune`): deliveries still pending past the retry window fail (a Stream client that never
 reconnected); dispatched outbox rows, and undispatched ones of corps without subscriptions, are

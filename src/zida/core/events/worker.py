@@ -40,7 +40,7 @@ from zida.core.events.delivery import (
     settle,
     waiting,
 )
-from zida.core.events.subscriptions import Subscription, load_subscriptions
+from zida.core.events.subscriptions import PERSISTENT_SCHEDULE, Subscription, load_subscriptions
 from zida.crypto import SecretBox
 from zida.db import Connection, Database
 from zida.observability.metrics import count_deliveries
@@ -177,6 +177,8 @@ class DeliveryWorker:
             channel = self.channels.get(sub.kind)
             if channel is None or not channel.ready(sub):
                 continue
+            if self._in_flight.get(sub.pk) and sub.failing_since is not None and sub.schedule == PERSISTENT_SCHEDULE:
+                continue  # a failing subscription: its probe is still out, the next waits for its outcome
             room = channel.capacity(sub) - self._in_flight.get(sub.pk, 0)
             if room <= 0:
                 continue
