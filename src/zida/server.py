@@ -8,6 +8,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 
 from starlette.applications import Starlette
 from starlette.routing import Router
@@ -176,7 +177,7 @@ class _Events:
         self.worker = DeliveryWorker(
             db,
             box,
-            render_for,
+            partial(render_for, public_url=settings.public_url),
             [dt_callbacks.HttpCallbackChannel(self.client, settings.callback_timeout_seconds), self.hub],
             policy=RetryPolicy(
                 dingtalk_retries=settings.callback_retry_seconds,

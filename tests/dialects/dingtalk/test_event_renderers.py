@@ -38,6 +38,10 @@ def test_legacy_callback_format() -> None:
     }  # fmt: skip
     dept = render_for(DEPT, SUB)
     assert dept is not None and dept.payload["DeptId"] == [77] and dept.tag == "org_dept_remove"
+    # An instance's url: its console page, absolute when the server knows its address (ZIDA_PUBLIC_URL).
+    assert rendered.payload["url"] == "/console/approvals/FINST-1"
+    public = render_for(STARTED, SUB, public_url="https://zida.example.com/")
+    assert public is not None and public.payload["url"] == "https://zida.example.com/console/approvals/FINST-1"
 
 
 def test_event_subscription_format() -> None:

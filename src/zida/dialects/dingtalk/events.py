@@ -5,7 +5,8 @@ events render to the payloads of DingTalk's approval callbacks (dingtalk-platfor
 ``processInstanceId``, ``corpId``, ``processCode``, ``bizCategoryId`` (empty), ``title``, ``type`` (start, finish,
 terminate, delete; task: start, finish, cancel), ``staffId`` (the originator — who deleted, for delete — or the
 task's assignee), ``result`` (agree / refuse / redirect / return) and a task's ``remark``, ``createTime`` (the
-instance's or task's creation), ``finishTime`` when it ended, and an instance's ``url`` (its page in the admin API).
+instance's or task's creation), ``finishTime`` when it ended, and an instance's ``url`` (its page in the console:
+absolute under ``ZIDA_PUBLIC_URL`` when set, else the path).
 Other topics have no DingTalk approval payload (``None``).
 
 :func:`render_for` renders an event for one subscription (``zida.core.events.subscriptions``) in the format of its
@@ -73,8 +74,9 @@ def _common(event_type: str, instance_id: str, event: DomainEvent) -> dict[str, 
     }
 
 
-def render(event: DomainEvent) -> tuple[str, dict[str, Any]] | None:
-    """(EventType, payload) of an approval event as DingTalk sends it; None for events it has no payload for."""
+def render(event: DomainEvent, public_url: str | None = None) -> tuple[str, dict[str, Any]] | None:
+    """(EventType, payload) of an approval event as DingTalk sends it; None for events it has no payload for
+    (``public_url``: the server's address, which makes an instance's ``url`` absolute)."""
     data = event.data
     kind = _INSTANCE_TYPES.get(event.topic)
     if kind is not None:
@@ -84,7 +86,7 @@ def render(event: DomainEvent) -> tuple[str, dict[str, Any]] | None:
         if "result" in data:
             payload["result"] = _RESULTS.get(data["result"], data["result"])
         payload["createTime"] = data.get("started_at")
-        payload["url"] = instance_url(event.object_id)
+        payload["url"] = (public_url or "").rstrip("/") + instance_url(event.object_id)
         if "finished_at" in data:
             payload["finishTime"] = data["finished_at"]
         return INSTANCE_EVENT, payload
@@ -164,10 +166,10 @@ def _record(event: DomainEvent) -> dict[str, Any]:
     return fields
 
 
-def _business(event: DomainEvent, legacy: bool) -> tuple[str, str, str, dict[str, Any]] | None:
+def _business(event: DomainEvent, legacy: bool, public_url: str | None) -> tuple[str, str, str, dict[str, Any]] | None:
     """(tag, object key, BizId, fields) of an event DingTalk has a payload for; legacy fields carry their own
     ``EventType`` and corp id."""
-    rendered = render(event)
+    rendered = render(event, public_url)
     if rendered is not None:
         tag, payload = rendered
         instance = str(payload["processInstanceId"])
@@ -188,9 +190,9 @@ def _business(event: DomainEvent, legacy: bool) -> tuple[str, str, str, dict[str
     return None
 
 
-def render_for(event: DomainEvent, subscription: Subscription) -> Rendered | None:
+def render_for(event: DomainEvent, subscription: Subscription, public_url: str | None = None) -> Rendered | None:
     """The event as ``subscription`` receives it (module docstring), or None when it does not receive it."""
-    business = _business(event, subscription.kind == CALLBACK)
+    business = _business(event, subscription.kind == CALLBACK, public_url)
     if business is None:
         return None
     tag, key, biz_id, fields = business
