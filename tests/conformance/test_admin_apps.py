@@ -120,6 +120,19 @@ def test_forms_are_written_in_the_bundle_format_with_new_versions(admin: Admin) 
     )["forms"]
 
 
+def test_a_form_read_and_written_back_keeps_its_data_model(admin: Admin) -> None:
+    uuid = unique("FORM-MODEL-").upper()
+    path = f"{APP_PATH}/forms/{uuid}"
+    model = unique("ledger").replace("-", "_")
+    fields = [{"fieldId": "textField_item", "component": "TextField", "label": "事项", "alias": "item"}]
+    created = admin.ok("PUT", path, {"title": "模型", "fields": fields, "modelName": model}, 201)
+    read = admin.ok("GET", path)
+    assert read == created and read["modelName"] == model
+    body = {k: v for k, v in read.items() if k not in ("formUuid", "appType", "version")}
+    assert admin.ok("PUT", path, body) == read  # read, then written back: nothing changed, the model stays
+    assert [e["topic"] for e in admin.audit("form", uuid)] == ["form.created"]
+
+
 def test_a_deactivated_role_member_is_never_resolved_as_an_approver(admin: Admin) -> None:
     leaver, stays = admin.new_user("rm"), admin.new_user("rm")
     role = admin.ok("POST", "/admin/v1/roles", {"name": "审核", "members": [leaver, stays]}, 201)["roleId"]

@@ -17,8 +17,8 @@ GET    /admin/v1/apps/{appType}                         → ``{appType, name, na
                                                         status, creator, admins, forms: [{formUuid, title,
                                                         titleEn, type, version}]}``
 PATCH  /admin/v1/apps/{appType}                         any of the create keys but ``appType``
-GET    /admin/v1/apps/{appType}/forms/{formUuid}        → ``{formUuid, appType, title, type, version, creator,
-                                                        fields, process}``
+GET    /admin/v1/apps/{appType}/forms/{formUuid}        → ``{formUuid, appType, title, type, modelName?,
+                                                        version, creator, fields, process, searchIndexes?}``
 PUT    /admin/v1/apps/{appType}/forms/{formUuid}        ``{title, type?, fields?, process?, creator?}``:
                                                         create the form (201) or update it (a new version when
                                                         its fields or process changed) → the form
@@ -181,6 +181,7 @@ def _form_view(app_type: str, definition: Any) -> dict[str, Any]:
         "appType": app_type,
         "title": {"zh_CN": form.title_zh, "en_US": form.title_en} if form.title_en else form.title_zh,
         "type": form.form_type,
+        **({"modelName": form.model_name} if form.model_name else {}),  # sent back with a PUT, the model stays
         "version": form.version,
         "creator": form.creator_user_id,
         "fields": [field_data(f) for f in form.fields],
