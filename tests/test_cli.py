@@ -106,6 +106,13 @@ def test_serve_refuses_a_database_that_is_not_migrated(tmp_path: Path) -> None:
     assert "schema is not current" in result.stderr and "zida migrate" in result.stderr
 
 
+def test_serve_refuses_a_port_or_worker_count_out_of_range_in_one_line(tmp_path: Path) -> None:
+    for option, value in (("--port", "99999"), ("--port", "-1"), ("--workers", "0")):
+        result = zida("serve", option, value, database=f"sqlite:///{tmp_path / 'z.db'}")
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert f"Invalid value for '{option}'" in result.stderr
+
+
 def test_another_server_key_is_refused_before_it_breaks_anything(tmp_path: Path) -> None:
     database = f"sqlite:///{tmp_path / 'keyed.db'}"
     zida("migrate", database=database)
