@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 __all__ = [
     "AppIn",
@@ -24,6 +24,11 @@ __all__ = [
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, str_strip_whitespace=True)
+
+
+# A secret is kept exactly as written (every other text loses its surrounding blanks): the admin API stores it so, and
+# a client sends it so.
+Secret = Annotated[str, StringConstraints(strip_whitespace=False)]
 
 
 class I18nText(_Model):
@@ -58,7 +63,7 @@ class UserIn(_Model):
     mobile: str | None = None
     email: str | None = None
     unionId: str | None = None
-    password: str | None = None
+    password: Secret | None = None
     active: bool | None = None  # absent: keep (a new user is active); false: deactivated
     username: str | None = None  # WeDa sign-in name (absent: the userId)
 
@@ -74,9 +79,9 @@ class CredentialIn(_Model):
     """An app credential: DingTalk's appKey/appSecret or WeDa's secretId/secretKey (one pair, same thing)."""
 
     appKey: str | None = Field(default=None, min_length=1, max_length=128)
-    appSecret: str | None = Field(default=None, min_length=8)
+    appSecret: Secret | None = Field(default=None, min_length=8)
     secretId: str | None = Field(default=None, min_length=1, max_length=128)
-    secretKey: str | None = Field(default=None, min_length=8)
+    secretKey: Secret | None = Field(default=None, min_length=8)
     scopes: list[str] = ["*"]
     rateLimit: int | None = Field(default=None, ge=0, le=1_000_000)  # calls per second and API; 0: none
 
@@ -137,7 +142,7 @@ class AppIn(_Model):
     description: str | None = None
     icon: str | None = None
     status: Literal["ONLINE", "OFFLINE"] = "ONLINE"
-    systemToken: str | None = Field(default=None, min_length=8)
+    systemToken: Secret | None = Field(default=None, min_length=8)
     admins: list[str] = []
     creator: str | None = None
     forms: list[FormIn] = []
@@ -171,8 +176,8 @@ class CallbackIn(_Model):
     appKey: str = Field(min_length=1, max_length=128)
     kind: Literal["callback", "http", "stream"] = "http"
     url: str | None = None
-    token: str | None = None
-    aesKey: str | None = None
+    token: Secret | None = None
+    aesKey: Secret | None = None
     tags: list[str] = Field(min_length=1)
     schedule: Literal["dingtalk", "persistent"] = "persistent"
 

@@ -12,6 +12,8 @@ import pytest
 from tests.conftest import FIXTURES, SECRET_KEY
 from zida.bundle.dumper import dump_bundle
 from zida.bundle.loader import BundleError, load_bundle, parse_bundle, read_bundle
+from zida.core.access.tokens import TokenService
+from zida.core.errors import Unauthenticated
 from zida.crypto import SecretBox
 from zida.db import Database
 
@@ -208,6 +210,19 @@ async def test_secrets_are_stored_hashed_or_encrypted_and_never_dumped(db: Datab
     report = await load_bundle(db, SecretBox(SECRET_KEY), parse_bundle(dumped))
     assert not report.created and not report.updated
     assert dumped["apps"][0]["forms"][0]["fields"][1]["fields"][0]["fieldId"] == "textField_r"
+
+
+async def test_secrets_are_kept_as_written_and_texts_lose_their_blanks(db: Database) -> None:
+    corp = unique()
+    bundle = mutate(base(corp), "credentials[0].appSecret", "  padded secret  ")
+    bundle = mutate(bundle, "apps[0].name", "  应用  ")
+    box = SecretBox(SECRET_KEY)
+    await load_bundle(db, box, parse_bundle(bundle))
+    tokens = TokenService(db, box, ttl_seconds=60)
+    assert (await tokens.verify(f"key-{corp}", "  padded secret  ")).client_id == f"key-{corp}"
+    with pytest.raises(Unauthenticated):
+        await tokens.verify(f"key-{corp}", "padded secret")
+    assert await db.fetchval("SELECT name FROM app WHERE app_type = :t", {"t": f"APP_{corp.upper()}"}) == "应用"
 
 
 def test_fixture_bundles_are_valid() -> None:

@@ -381,6 +381,14 @@ async def _stored_admins(tx: Connection, app_pk: int) -> list[str]:
     return [r["user_id"] for r in rows]
 
 
+def _trimmed_app(spec: AppSpec) -> AppSpec:
+    """``spec`` with its texts stored without surrounding blanks (what a bundle does to them), whichever way the change
+    came: a dump then loads back as it was."""
+    texts = ("name", "name_en", "description", "icon")
+    changes = {n: getattr(spec, n).strip() for n in texts if isinstance(getattr(spec, n), str)}
+    return replace(spec, **changes) if changes else spec
+
+
 def _app_values(spec: AppSpec, creator: str | None) -> dict[str, Any]:
     return {
         "name": spec.name,
@@ -403,6 +411,7 @@ async def _write_app(
     actor: str | None,
     now: int,
 ) -> tuple[Outcome, int]:
+    spec = _trimmed_app(spec)
     app_type = _check_app(spec)
     if row is not None and row["corp_pk"] != corp.pk:
         raise Conflict(f"app {app_type} belongs to another corp", reason="app.taken", param="app")
