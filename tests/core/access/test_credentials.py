@@ -145,6 +145,11 @@ async def test_new_scopes_apply_to_existing_tokens(db: Database, corp: CorpRef) 
             Conflict,
             "credential.exists",
         ),
+        (  # a / splits the admin API's path (/admin/v1/credentials/{appKey}): nothing could reach it
+            lambda db, c: credentials.create_credential(db, c, ["*"], actor=ACTOR, client_id="a/b"),
+            InvalidArgument,
+            "argument.invalid",
+        ),
         (lambda db, c: credentials.rotate_credential(db, c, "keyA-all", actor=ACTOR), NotFound, "credential.not_found"),
         (lambda db, c: credentials.revoke_credential(db, c, "keyA-all", actor=ACTOR), NotFound, "credential.not_found"),
         (

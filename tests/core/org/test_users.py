@@ -80,6 +80,7 @@ async def test_a_password_is_stored_hashed_and_never_recorded(org: Org) -> None:
         (UserSpec("x4", "X", manager="x4"), InvalidArgument, "user.manager_cycle", "own manager"),
         (UserSpec("", "X"), InvalidArgument, "argument.invalid", "userId"),
         (UserSpec(" x5", "X"), InvalidArgument, "argument.invalid", "spaces"),
+        (UserSpec("x/5", "X"), InvalidArgument, "argument.invalid", "contains a /"),  # /admin/v1/users/{userId}
         (UserSpec("x6", " "), InvalidArgument, "argument.invalid", "name"),
     ],
 )

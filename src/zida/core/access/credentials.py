@@ -136,9 +136,10 @@ def _check_client_id(client_id: str) -> str:
         or client_id != client_id.strip()
         or len(client_id) > _MAX_CLIENT_ID
         or not client_id.isprintable()
+        or "/" in client_id  # a path segment of the admin API (/admin/v1/credentials/{appKey})
     ):
         raise InvalidArgument(
-            f"a client id must be 1 to {_MAX_CLIENT_ID} printable characters without surrounding spaces",
+            f"a client id must be 1 to {_MAX_CLIENT_ID} printable characters without surrounding spaces or /",
             reason="argument.invalid",
             param="client_id",
         )

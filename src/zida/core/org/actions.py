@@ -214,6 +214,8 @@ def _text_id(value: Any, param: str, what: str) -> str:
         raise _invalid(f"{what} must be 1 to {_MAX_TEXT_ID} characters without surrounding spaces", param)
     if not value.isprintable():
         raise _invalid(f"{what} {value!r} contains control characters", param)
+    if "/" in value:  # it is a path segment of the admin API (/admin/v1/users/{userId}), where a / would split it
+        raise _invalid(f"{what} {value!r} contains a /", param)
     return value
 
 
