@@ -225,6 +225,16 @@ async def test_secrets_are_kept_as_written_and_texts_lose_their_blanks(db: Datab
     assert await db.fetchval("SELECT name FROM app WHERE app_type = :t", {"t": f"APP_{corp.upper()}"}) == "应用"
 
 
+async def test_two_users_with_one_union_id_are_refused(db: Database) -> None:
+    corp = unique()
+    bundle = mutate(base(corp), "users[0].unionId", "u-same")
+    bundle = mutate(bundle, "users[1].unionId", "u-same")
+    with pytest.raises(BundleError) as err:
+        await load_bundle(db, SecretBox(SECRET_KEY), parse_bundle(bundle))
+    assert err.value.path == "users[1].unionId" and "already user m's" in err.value.message
+    assert await db.fetchval("SELECT count(*) FROM corp WHERE corp_id = :c", {"c": corp}) == 0
+
+
 def test_fixture_bundles_are_valid() -> None:
     for name in ("corp_a.yaml", "corp_b.yaml"):
         parse_bundle(read_bundle(FIXTURES / name))

@@ -118,6 +118,20 @@ async def test_bad_updates_change_nothing(
     assert await org.marks() == before and await get_user(org.db, org.corp.pk, user_id) == stored
 
 
+async def test_a_union_id_names_one_user(org: Org) -> None:
+    # getbyunionid and the to-dos' participants find a person by unionId: a second user may not take one.
+    li = await get_user(org.db, org.corp.pk, "li")
+    assert li is not None
+    before = await org.marks()
+    with pytest.raises(Conflict, match="already user li's") as taken:
+        await actions.create_user(org.db, org.corp, UserSpec("twin", "双胞胎", union_id=li.union_id), actor=ACTOR)
+    assert taken.value.reason == "user.union_taken"
+    with pytest.raises(Conflict):
+        await actions.update_user(org.db, org.corp, "mgr", {"union_id": li.union_id}, actor=ACTOR)
+    assert await org.marks() == before
+    await actions.update_user(org.db, org.corp, "li", {"union_id": li.union_id, "title": "同一个"}, actor=ACTOR)
+
+
 async def test_another_corps_user_does_not_exist(org: Org, db: Any) -> None:
     other = await db.fetchval("SELECT id FROM corp WHERE corp_id = 'corpA'")
     assert await get_user(db, int(other), "admin1") is not None  # corp A has admin1, this corp has not

@@ -628,6 +628,8 @@ async def _write_user(
     }
     if spec.username is not None and spec.username != current.get("username"):
         await _username_free(tx, corp, spec.username, spec.user_id)
+    if spec.union_id is not None and spec.union_id != current.get("union_id"):
+        await _union_id_free(tx, corp, spec.union_id, spec.user_id)
     if unique_contacts:
         for contact in ("mobile", "email"):
             if new[contact] and new[contact] != current.get(contact):
@@ -705,6 +707,16 @@ async def _username_free(tx: Connection, corp: CorpRef, username: str, user_id: 
         raise Conflict(
             f"the sign-in name {username} is already user {other}'s", reason="user.username_taken", param="username"
         )
+
+
+async def _union_id_free(tx: Connection, corp: CorpRef, union_id: str, user_id: str) -> None:
+    """Refuse a unionId another user of the corp has: it names one person (getbyunionid, to-dos' participants)."""
+    other = await tx.fetchval(
+        "SELECT user_id FROM org_user WHERE corp_pk = :c AND union_id = :n AND user_id <> :u LIMIT 1",
+        {"c": corp.pk, "u": user_id, "n": union_id},
+    )
+    if other is not None:
+        raise Conflict(f"the unionId {union_id} is already user {other}'s", reason="user.union_taken", param="union_id")
 
 
 async def _contact_free(tx: Connection, corp: CorpRef, contact: str, value: str, user_id: str) -> None:
