@@ -78,6 +78,31 @@ class BundleError(InvalidArgument):
         self.source = source
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a mapping that names a key twice (the later one would win without a word)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"the key {key!r} appears twice in this mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a key named twice."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"the key {key!r} appears twice in an object")
+        out[key] = value
+    return out
+
+
 def read_bundle(path: str | Path) -> dict[str, Any]:
     """Parse a YAML or JSON bundle file into plain data."""
     p = Path(path)
@@ -89,8 +114,9 @@ def read_bundle(path: str | Path) -> dict[str, Any]:
         raise BundleError("", f"not UTF-8 text (byte {exc.start}: {exc.reason})", str(p)) from None
     kind = "JSON" if p.suffix.lower() == ".json" else "YAML"
     try:
-        raw = json.loads(text) if kind == "JSON" else yaml.safe_load(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        decoded = json.loads(text, object_pairs_hook=_unique_keys) if kind == "JSON" else None
+        raw = decoded if kind == "JSON" else yaml.load(text, _UniqueKeyLoader)  # noqa: S506 (a safe loader)
+    except (yaml.YAMLError, ValueError) as exc:
         raise BundleError("", f"not valid {kind}: {exc}", str(p)) from exc
     except RecursionError:
         raise BundleError("", f"not valid {kind}: nested too deeply", str(p)) from None

@@ -135,6 +135,9 @@ def test_missing_corp_and_bad_files(tmp_path: Path) -> None:
         ("deep.yaml", "[" * 100_000, "nested too deeply"),  # a RecursionError traceback before
         ("deep.json", "[" * 100_000, "nested too deeply"),
         ("binary.yaml", b"\xff\xfe corp", "not UTF-8"),
+        # A key named twice: the later one would win without a word.
+        ("twice.yaml", "corp: {corpId: c1, name: H, name: H2}\n", "the key 'name' appears twice"),
+        ("twice.json", '{"corp": {"corpId": "c1", "name": "H", "name": "H2"}}', "the key 'name' appears twice"),
     ):
         path = tmp_path / name
         path.write_bytes(content.encode() if isinstance(content, str) else content)
