@@ -103,6 +103,12 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _decoded(text: str, kind: str) -> Any:
+    if kind == "JSON":
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    return yaml.load(text, _UniqueKeyLoader)  # noqa: S506 (a safe loader)
+
+
 def read_bundle(path: str | Path) -> dict[str, Any]:
     """Parse a YAML or JSON bundle file into plain data."""
     p = Path(path)
@@ -114,8 +120,7 @@ def read_bundle(path: str | Path) -> dict[str, Any]:
         raise BundleError("", f"not UTF-8 text (byte {exc.start}: {exc.reason})", str(p)) from None
     kind = "JSON" if p.suffix.lower() == ".json" else "YAML"
     try:
-        decoded = json.loads(text, object_pairs_hook=_unique_keys) if kind == "JSON" else None
-        raw = decoded if kind == "JSON" else yaml.load(text, _UniqueKeyLoader)  # noqa: S506 (a safe loader)
+        raw = _decoded(text, kind)
     except (yaml.YAMLError, ValueError) as exc:
         raise BundleError("", f"not valid {kind}: {exc}", str(p)) from exc
     except RecursionError:
