@@ -132,7 +132,7 @@ def test_a_credential_s_own_limit_set_through_the_admin_api_and_dumped(tmp_path:
                 assert changed.status_code == 200 and changed.json()["rateLimit"] == 2
                 assert changed.json()["scopes"] == ["records.read"]  # left out: unchanged
                 bad = http.patch("/admin/v1/credentials/keyA-read", json={"rateLimit": -1}, headers=admin)
-                assert bad.status_code == 400
+                assert bad.status_code == 400 and bad.json()["error"]["message"].startswith("rateLimit must be")
                 reader = {"x-acs-dingtalk-access-token": token(A_READ)}
 
                 def read() -> bool:

@@ -31,4 +31,8 @@ PARAMS: dict[str, str] = {
     "form_type": "type",
     "fields": "fields",
     "process": "process",
+    "rate_limit": "rateLimit",
+    "model_name": "modelName",
+    "username": "username",
+    "env_id": "envId",
 }
