@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -91,7 +92,7 @@ def test_foreseeable_failures_are_one_error_line_and_create_nothing(tmp_path: Pa
         result = zida(*args, database=database)
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
         assert result.stderr.startswith("Error: ") and words in result.stderr, result.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["never-migrated.db"]  # no ./user@host/prod
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no ./user@host/prod, no empty never-migrated.db
     bad = tmp_path / "bad.yaml"
     bad.write_text("corp: {corpId: c1, name: x}\nfoo: 1\n")
     example = subprocess.run(
@@ -101,9 +102,15 @@ def test_foreseeable_failures_are_one_error_line_and_create_nothing(tmp_path: Pa
 
 
 def test_serve_refuses_a_database_that_is_not_migrated(tmp_path: Path) -> None:
+    sqlite3.connect(tmp_path / "empty.db").close()
     result = zida("serve", "--port", "1", database=f"sqlite:///{tmp_path / 'empty.db'}")
     assert result.returncode != 0
     assert "schema is not current" in result.stderr and "zida migrate" in result.stderr
+    # A file that is not there is not made by a command that only reads or loads.
+    for args in (["serve", "--port", "1"], ["load", str(FIXTURES / "corp_b.yaml")], ["dump", "--corp", "x"]):
+        missing = zida(*args, database=f"sqlite:///{tmp_path / 'missing.db'}")
+        assert missing.returncode == 1 and "there is no database at" in missing.stderr, missing.stderr
+        assert not (tmp_path / "missing.db").exists()
 
 
 def test_serve_refuses_a_port_or_worker_count_out_of_range_in_one_line(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import json
 import os
 import sqlite3
 import sys
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -21,9 +22,10 @@ from zida.core.apps.queries import reindex_forms
 from zida.core.errors import Misconfigured, ZidaError
 from zida.crypto import SecretBox
 from zida.db import open_database
+from zida.db.database import is_postgres
 from zida.db.migrate import check_schema, upgrade
 from zida.ids import is_decimal
-from zida.settings import Settings, file_umask, load_settings, require_secret_key
+from zida.settings import Settings, file_umask, load_settings, require_secret_key, sqlite_path
 from zida.stores import StoreUnavailable, open_store
 
 __all__ = ["main"]
@@ -79,7 +81,10 @@ def migrate(database: str | None) -> None:
 
 def _open(settings: Settings) -> Any:
     """The database for an admin command: no statement budget (building an index or loading a bundle may take
-    long; nobody else waits on this process's event loop)."""
+    long; nobody else waits on this process's event loop). A SQLite file that is not there is not made here."""
+    url = settings.database_url
+    if not is_postgres(url) and sqlite_path(url) != ":memory:" and not Path(sqlite_path(url)).exists():
+        raise click.ClickException(f"there is no database at {sqlite_path(url)}: run `zida migrate --database {url}`")
     return open_database(
         settings.database_url,
         settings.db_pool_size,
