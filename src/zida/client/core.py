@@ -211,6 +211,8 @@ def backoff(attempt: int, response: httpx.Response | None, base: float) -> float
         after = response.headers.get("retry-after", "")
         if after.isascii() and after.isdigit():
             wait = max(wait, float(after))
+        elif response.status_code == 200:  # oapi and WeDa say "too many" in an HTTP 200 without Retry-After: the
+            wait = max(wait, 1.0)  # limits count calls per second
     return min(wait, 30.0)
 
 
