@@ -5,8 +5,9 @@ Policy (README "Files"):
 
 * An upload no record or approval references expires ``ZIDA_FILES_UNATTACHED_HOURS`` (default 24) after it was
   made; ``zida files gc`` removes it (row, audit row, ``file.deleted`` event, bytes). Before removing, gc looks for
-  a live record of the file's corp with an attachment or image item of it (its ``fileUuid``: a reference written
-  outside the usual path; an id merely written in a text names nothing) and keeps such a file, marked attached.
+  a live record of the file's corp whose values name it as a file (an attachment or image item, a signature: a
+  reference written outside the usual path; an id merely written in a text names nothing) and keeps such a file,
+  marked attached.
 * A file once attached whose records are all deleted: with ``ZIDA_FILES_ON_RECORD_DELETE=keep`` (default) it is
   kept for the records' history (their operation logs name it; app credentials of the corp may still read it);
   with ``remove`` gc removes it once no live record names it.
@@ -20,22 +21,22 @@ when asked.
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+
+import orjson
 
 from zida.clock import now_ms
 from zida.core.files import repository
 from zida.core.files.actions import delete_file
-from zida.core.files.models import FILE_ID_PREFIX, StoredFile
+from zida.core.files.models import FILE_ID_PREFIX, StoredFile, files_named
+from zida.core.files.repository import FormFields
 from zida.core.files.storage import FileStorage
 from zida.db import Database
 from zida.settings import Settings
 
 __all__ = ["GcReport", "collect_garbage", "files_to_move", "migrate_files"]
 
-# An attachment or image item's file (completed items always carry their fileUuid; a mention in a text is none).
-_ATTACHED_ID = re.compile(r'"fileUuid"\s*:\s*"(FILE-[0-9A-Z]{32})"')
 ORPHAN_GRACE_MS = 3600 * 1000
 _PAGE = 500
 
@@ -63,20 +64,23 @@ class GcReport:
 
 
 async def _referenced_ids(db: Database) -> set[tuple[int, str]]:
-    """Every (corp, file id) a live record's attachment or image items name: a record names its own corp's files
-    only (a walk over all records, page by page)."""
+    """Every (corp, file id) a live record's values name as a file (``files_named``: attachment and image items,
+    signatures; a record names its own corp's files only), a walk over the records that hold a file id, page by
+    page, each read against its form's fields."""
     found: set[tuple[int, str]] = set()
+    fields = FormFields(db)
     last = 0
     text = "CAST(data AS text)" if db.sql.name == "postgresql" else "data"
     while True:
         rows = await db.fetch(
-            f"SELECT id, corp_pk, {text} AS data FROM form_instance WHERE id > :last AND {text} LIKE :p"
-            " ORDER BY id LIMIT :n",
+            f"SELECT id, corp_pk, form_pk, form_version, {text} AS data FROM form_instance WHERE id > :last"
+            f" AND {text} LIKE :p ORDER BY id LIMIT :n",
             {"last": last, "p": f"%{FILE_ID_PREFIX}%", "n": _PAGE},
         )
         for row in rows:
+            schema = await fields.of(int(row["form_pk"]), int(row["form_version"]))
             corp_pk = int(row["corp_pk"])
-            found.update((corp_pk, file_id) for file_id in _ATTACHED_ID.findall(str(row["data"])))
+            found.update((corp_pk, file_id) for file_id in files_named(orjson.loads(row["data"]), schema))
         if len(rows) < _PAGE:
             return found
         last = int(rows[-1]["id"])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from zida.core.apps.models import Field
 from zida.settings import Settings
 
-__all__ = ["FileLimits", "StoredFile", "is_file_id"]
+__all__ = ["FileLimits", "StoredFile", "files_named", "is_file_id"]
 
 FILE_ID_PREFIX = "FILE-"
 # ``FILE-`` + 10 base36 characters of time + 22 random ones (about 113 bits: unguessable).
@@ -68,3 +71,23 @@ class FileLimits:
             allowed_types=settings.files_allowed_types,
             unattached_ms=int(settings.files_unattached_hours * 3600 * 1000),
         )
+
+
+_ITEMS = ("AttachmentField", "ImageField")
+
+
+def files_named(data: dict[str, Any], fields: Sequence[Field]) -> set[str]:
+    """The file ids a record's stored values name as files: attachment and image items' ``fileUuid`` and signatures
+    that are a file id, in sub-table rows too (an id merely written in a text names nothing)."""
+    found: set[str] = set()
+    for f in fields:
+        value = data.get(f.field_id)
+        if f.component in _ITEMS and isinstance(value, list):
+            found.update(i["fileUuid"] for i in value if isinstance(i, dict) and is_file_id(i.get("fileUuid")))
+        elif f.component == "DigitalSignatureField" and is_file_id(value):
+            found.add(str(value))
+        elif f.children and isinstance(value, list):
+            for row in value:
+                if isinstance(row, dict):
+                    found |= files_named(row, f.children)
+    return found

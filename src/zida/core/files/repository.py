@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from zida.core.files.models import StoredFile
+import orjson
+
+from zida.core.apps.models import Field
+from zida.core.files.models import StoredFile, files_named
 from zida.db import Connection, Row
 
 __all__ = [
+    "FormFields",
     "delete_file_row",
     "environment_id",
     "find_by_object_path",
@@ -117,22 +121,49 @@ async def mark_attached(conn: Connection, file_pks: Iterable[int], at: int) -> N
 async def records_referencing(
     conn: Connection, corp_pk: int, file_id: str, *, app_pk: int | None, limit: int
 ) -> list[Row]:
-    """Live records of the corp (of one app, when given) with an attachment or image item of the file (its
-    ``fileUuid``; a mention in a text is no reference): ``instance_id``, ``app_pk``, ``originator_user_id``,
-    ``process_instance_id``. A scan of the values: used by the rare checks that need it (a temporary URL for a
-    user), never on the hot path."""
+    """Live records of the corp (of one app, when given) that name the file as a file (an attachment or image item,
+    a signature: ``zida.core.files.attachments.files_named``; an id merely written in a text names nothing):
+    ``instance_id``, ``app_pk``, ``originator_user_id``, ``process_instance_id``. A scan of the values' text, each
+    match read against its form's fields: used by the rare checks that need it (a temporary URL for a user), never on
+    the hot path."""
     where = "corp_pk = :c" + (" AND app_pk = :a" if app_pk is not None else "")
-    if conn.sql.name == "postgresql":
-        item = "jsonb_path_exists(data, '$.** ? (@.fileUuid == $f)', jsonb_build_object('f', CAST(:f AS text)))"
-        text = "CAST(data AS text)"
-    else:
-        item = "EXISTS (SELECT 1 FROM json_tree(form_instance.data) t WHERE t.key = 'fileUuid' AND t.value = :f)"
-        text = "data"
-    return await conn.fetch(
-        f"SELECT instance_id, app_pk, originator_user_id, process_instance_id FROM form_instance WHERE {where}"
-        f" AND {text} LIKE :pattern AND {item} LIMIT :limit",
-        {"c": corp_pk, "a": app_pk, "f": file_id, "pattern": f'%"{file_id}"%', "limit": limit},
-    )
+    text = "CAST(data AS text)" if conn.sql.name == "postgresql" else "data"
+    found: list[Row] = []
+    fields = FormFields(conn)
+    last = 0
+    while len(found) < limit:
+        rows = await conn.fetch(
+            f"SELECT id, instance_id, app_pk, originator_user_id, process_instance_id, form_pk, form_version,"
+            f" {text} AS data FROM form_instance WHERE {where} AND id > :last AND {text} LIKE :pattern"
+            " ORDER BY id LIMIT :n",
+            {"c": corp_pk, "a": app_pk, "pattern": f'%"{file_id}"%', "last": last, "n": 100},
+        )
+        for row in rows:
+            schema = await fields.of(int(row["form_pk"]), int(row["form_version"]))
+            if file_id in files_named(orjson.loads(row["data"]), schema):
+                found.append(row)
+        if len(rows) < 100:
+            break
+        last = int(rows[-1]["id"])
+    return found[:limit]
+
+
+class FormFields:
+    """The fields of form versions, each read once (a walk over many records of few forms)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._known: dict[tuple[int, int], tuple[Field, ...]] = {}
+
+    async def of(self, form_pk: int, version: int) -> tuple[Field, ...]:
+        """The fields of one version of a form (none when it is gone)."""
+        key = (form_pk, version)
+        if key not in self._known:
+            raw = await self.conn.fetchval(
+                "SELECT fields FROM form_version WHERE form_pk = :f AND version = :v", {"f": form_pk, "v": version}
+            )
+            self._known[key] = tuple(Field.from_dict(x) for x in orjson.loads(raw)) if raw else ()
+        return self._known[key]
 
 
 async def delete_file_row(conn: Connection, file_pk: int) -> None:
