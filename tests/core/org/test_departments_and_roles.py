@@ -47,6 +47,10 @@ async def test_departments_are_created_changed_and_deleted_with_their_audit_rows
     assert entries[2].changes["name"] == {"old": "华东"}
     topics = [e.topic for e in await org.events() if e.object_id == "11"]
     assert topics == ["department.created", "department.updated", "department.deleted"]
+    # An id once given (and sent in org_dept_remove) never names another department: the next is 12, not 11 again.
+    after = await actions.create_department(org.db, org.corp, DepartmentSpec(None, "华南", parent_id=1), actor=ACTOR)
+    assert after.dept_id == 12
+    await actions.delete_department(org.db, org.corp, 12, actor=ACTOR)
 
 
 @pytest.mark.parametrize(
@@ -119,6 +123,9 @@ async def test_roles_and_their_members(org: Org) -> None:
     await actions.delete_role(org.db, org.corp, 2, actor=ACTOR)
     assert 2 not in await find_roles(org.db, org.corp.pk)
     assert (await org.audit("role", "2"))[-1].changes["members"] == {"old": ["chen", "zhou"]}
+    again = await actions.create_role(org.db, org.corp, RoleSpec(None, "法务"), actor=ACTOR)
+    assert again.role_id == 3  # not 2 again
+    await actions.delete_role(org.db, org.corp, 3, actor=ACTOR)
 
 
 @pytest.mark.parametrize(

@@ -1036,8 +1036,15 @@ async def _current_department(db: Database, corp: CorpRef, dept_id: int) -> Depa
 
 
 async def _next_id(tx: Connection, table: str, column: str, corp: CorpRef) -> int:
-    value = await tx.fetchval(f"SELECT COALESCE(MAX({column}), 0) + 1 FROM {table} WHERE corp_pk = :c", {"c": corp.pk})
-    return int(value)
+    """One above the corp's highest id of ``table``, deleted ones included (their audit rows keep them): an id once
+    given, and sent in events (``org_dept_remove``…), never names another department or role."""
+    value = await tx.fetchval(f"SELECT COALESCE(MAX({column}), 0) FROM {table} WHERE corp_pk = :c", {"c": corp.pk})
+    gone = await tx.fetchval(
+        "SELECT MAX(CAST(object_id AS BIGINT)) FROM audit_log WHERE corp_pk = :c AND object_kind = :k"
+        " AND action = 'deleted'",
+        {"c": corp.pk, "k": table},
+    )
+    return max(int(value), int(gone or 0)) + 1
 
 
 async def create_department(db: Database, corp: CorpRef, spec: DepartmentSpec, *, actor: str | None) -> Department:
