@@ -275,6 +275,28 @@ def test_the_client_reconnects_when_its_server_restarts(
             own.stop()
 
 
+def _reading(socket: Any, frames: list[dict[str, Any]], *, acked_events: bool = False) -> threading.Thread:
+    """A thread appending the frames a raw Stream connection receives (``acked_events``: its EVENT frames only,
+    each acked) until the connection closes."""
+
+    def read() -> None:
+        try:
+            for text in socket:
+                frame = json.loads(text)
+                if not acked_events:
+                    frames.append(frame)
+                elif frame["type"] == "EVENT":
+                    frames.append(frame)
+                    ack = {"code": 200, "headers": {"messageId": frame["headers"]["messageId"]}, "data": ""}
+                    socket.send(json.dumps({**ack, "message": "OK"}))
+        except ConnectionClosed:
+            pass
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return reader
+
+
 def test_a_connection_without_event_topics_gets_no_events(events: Events, streams: Streams) -> None:
     # The same app also holds a connection that subscribed to CALLBACK topics only (a robot, say): it never acks an
     # event, and gets none — every event goes to the SDK client that subscribed to events.
@@ -282,16 +304,7 @@ def test_a_connection_without_event_topics_gets_no_events(events: Events, stream
     assert opened.status_code == 200
     frames: list[dict[str, Any]] = []
     with connect(f"{opened.json()['endpoint']}?ticket={opened.json()['ticket']}", open_timeout=10) as socket:
-
-        def read() -> None:
-            try:
-                for text in socket:
-                    frames.append(json.loads(text))
-            except ConnectionClosed:
-                pass
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
+        reader = _reading(socket, frames)
         client = streams.start("python")
         iid = events.approve()
         check_approval(client.wait_acked(iid), iid, EV_STREAM[0])
@@ -310,20 +323,7 @@ def test_a_narrower_connection_of_the_app_takes_nothing_from_a_wider_one(events:
     assert opened.status_code == 200
     frames: list[dict[str, Any]] = []
     with connect(f"{opened.json()['endpoint']}?ticket={opened.json()['ticket']}", open_timeout=10) as socket:
-
-        def read() -> None:
-            try:
-                for text in socket:
-                    frame = json.loads(text)
-                    if frame["type"] == "EVENT":
-                        frames.append(frame)
-                        ack = {"code": 200, "headers": {"messageId": frame["headers"]["messageId"]}, "data": ""}
-                        socket.send(json.dumps({**ack, "message": "OK"}))
-            except ConnectionClosed:
-                pass
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
+        reader = _reading(socket, frames, acked_events=True)
         wait_until("both connections' topics", lambda: (v := stream_subscription(events, EV_STREAM[0]))
                    and v["tags"] == ["*", "bpms_task_change"])  # fmt: skip
 
