@@ -9,6 +9,7 @@ import json
 
 from tests.console.conftest import OTHER_CORP, SignedIn, sign_in
 from tests.console.test_security import _submit_claim
+from zida.console.fields import day_of
 
 PLACES = "FORM-CONSOLE-PLACES"
 SITE = "FORM-CONSOLE-SITE"
@@ -184,3 +185,25 @@ def test_a_process_record_is_edited_only_as_its_approval_allows(console_url: str
     refused = li.post(f"/console/records/{claim}/edit", {"f.textField_title": "改", "f.numberField_amount": "1"})
     assert refused.status_code == 409
     assert _api_values(console_url, claim)["numberField_amount"] == 20
+
+
+def test_a_claim_dated_year_one_is_shown_not_a_500(console_url: str) -> None:
+    li = sign_in(console_url, "li")
+    answer = li.post(
+        "/console/forms/FORM-CONSOLE-CLAIM/new",
+        {"f.textField_title": "元年", "f.numberField_amount": "1", "f.dateField_day": "0001-01-01"},
+    )
+    assert answer.status_code == 303, answer.text
+    claim = answer.headers["location"].rsplit("/", 1)[1]
+    for path in (f"/console/approvals/{claim}", f"/console/records/{claim}", f"/console/records/{claim}/edit",
+                 "/console/forms/FORM-CONSOLE-CLAIM/records?cols=dateField_day"):  # fmt: skip
+        assert li.get(path).status_code == 200, path
+
+
+def test_a_date_no_calendar_holds_is_shown_as_its_milliseconds() -> None:
+    # The records core stores dates within ±8.64e15 ms; 0001-01-01 entered in UTC+8 is an instant before year 1
+    # there. Showing it was a ValueError, and every page showing the record (the list's first page among them) a 500.
+    year_one_shanghai = -62135625943000
+    assert day_of(year_one_shanghai, "Asia/Shanghai") == str(year_one_shanghai)
+    assert day_of(8_640_000_000_000_000, "Asia/Shanghai") == "8640000000000000"
+    assert day_of(0, "Asia/Shanghai") == "1970-01-01"

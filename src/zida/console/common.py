@@ -18,10 +18,14 @@ _MAX_PAGE = 10_000
 
 
 def moment(ctx: Ctx, ms: int | None) -> str:
-    """An epoch-ms instant as ``YYYY-MM-DD HH:MM`` in the server's timezone ("" for none)."""
+    """An epoch-ms instant as ``YYYY-MM-DD HH:MM`` in the server's timezone ("" for none; a moment no calendar date
+    holds there as its milliseconds)."""
     if ms is None:
         return ""
-    return datetime.fromtimestamp(ms / 1000, ZoneInfo(ctx.zida.settings.timezone)).strftime("%Y-%m-%d %H:%M")
+    try:
+        return datetime.fromtimestamp(ms / 1000, ZoneInfo(ctx.zida.settings.timezone)).strftime("%Y-%m-%d %H:%M")
+    except (OverflowError, ValueError, OSError):
+        return str(ms)
 
 
 def page_number(ctx: Ctx) -> int:

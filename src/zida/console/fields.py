@@ -218,8 +218,12 @@ def widgets(
 
 
 def day_of(ms: int, tz: str) -> str:
-    """An epoch-ms instant as the day (``YYYY-MM-DD``) it falls on in ``tz``."""
-    return datetime.fromtimestamp(ms / 1000, ZoneInfo(tz)).date().isoformat()
+    """An epoch-ms instant as the day (``YYYY-MM-DD``) it falls on in ``tz``; a moment no calendar date holds there
+    (before year 1 or past 9999, which a record may store) as its milliseconds."""
+    try:
+        return datetime.fromtimestamp(ms / 1000, ZoneInfo(tz)).date().isoformat()
+    except (OverflowError, ValueError, OSError):
+        return str(ms)
 
 
 def _day_ms(text: str, tz: str) -> int:
