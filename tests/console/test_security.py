@@ -322,6 +322,26 @@ def test_cookies_and_headers(console_url: str) -> None:
         assert not ended
 
 
+def test_signing_out_with_an_expired_access_token_ends_the_renewed_session_and_sends_no_token(console_url: str) -> None:
+    # Idle past the access token's life, the user signs out: the request renews the session first (the refresh
+    # cookie), and the sign-out must end that renewed session, not look for the expired token, nor hand the new
+    # tokens out in its answer.
+    li = sign_in(console_url, "li")
+    refresh = li.client.cookies.get("zida_refresh")
+    with httpx.Client(base_url=console_url, follow_redirects=False) as idle:
+        idle.cookies.set("zida_session", "expired-token", path="/console")
+        idle.cookies.set("zida_refresh", refresh, path="/console")
+        idle.cookies.set("zida_csrf", li.client.cookies.get("zida_csrf"), path="/console")
+        answer = idle.post("/console/signout", data={"csrf": li.csrf})
+        assert answer.status_code == 303, answer.text
+        set_cookies = [v for k, v in answer.headers.multi_items() if k == "set-cookie"]
+        session_cookies = [c for c in set_cookies if c.startswith(("zida_session=", "zida_refresh="))]
+        tokens = [c.split(";")[0].split("=", 1)[1] for c in session_cookies]
+        assert tokens and all(t in ("", '""') for t in tokens), set_cookies  # only deletions
+        idle.cookies.set("zida_refresh", refresh, path="/console")
+        assert idle.get("/console/inbox").status_code == 303  # the refresh token is spent, the session over
+
+
 def test_a_live_session_skips_the_sign_in_page_and_a_spent_refresh_token_clears_no_cookie(console_url: str) -> None:
     li = sign_in(console_url, "li")
     answer = li.client.get("/console/signin", params={"next": "/console/records"})

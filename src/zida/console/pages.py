@@ -91,11 +91,16 @@ async def sign_in(ctx: Ctx) -> Response:
 
 @console_page()
 async def sign_out(ctx: Ctx) -> Response:
-    """End the session (POST) and forget its cookies."""
-    token = ctx.request.cookies.get(SESSION_COOKIE, "")
+    """End the session (POST) and forget its cookies. A session renewed by this very request (its access token had
+    expired) is ended by its new token, and the new tokens are never sent."""
+    renewed = [value for name, value, _ in ctx.cookies if name == SESSION_COOKIE]
+    ctx.cookies[:] = [c for c in ctx.cookies if c[0] not in (SESSION_COOKIE, REFRESH_COOKIE)]
+    sent = ctx.request.cookies.get(SESSION_COOKIE, "")
+    token = renewed[-1] if renewed else sent
     if token:
         await ctx.zida.sessions.sign_out(token)
-        ctx.zida.tokens.forget(token)
+    for known in {token, sent} - {""}:
+        ctx.zida.tokens.forget(known)
     for name in (SESSION_COOKIE, REFRESH_COOKIE):
         ctx.set_cookie(name, "", 0)
     return redirect(f"{CONSOLE}/signin")
