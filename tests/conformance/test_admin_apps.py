@@ -88,6 +88,8 @@ def test_an_app_is_created_with_a_system_token_the_sdk_uses(admin: Admin) -> Non
     assert [e["topic"] for e in entries] == ["app.created", "app.updated"]
     assert entries[1]["changes"] == {"admins": {"old": ["adm", "mgr"], "new": ["adm"]}, "secret": {"changed": True}}
     assert secret not in json.dumps(entries) and "ST-ROTATED-SECRET-01" not in json.dumps(entries)
+    empty = admin.error("PATCH", f"/admin/v1/apps/{app_type}", {"systemToken": ""}, 400, "argument.invalid")
+    assert "systemToken" in empty  # refused, not silently ignored
     # Texts are stored without surrounding blanks, as a bundle stores them (a dump loads back unchanged).
     blanks = admin.ok("PATCH", f"/admin/v1/apps/{app_type}", {"name": " 新应用 ", "description": " d "})
     assert (blanks["name"], blanks["description"]) == ("新应用", "d")

@@ -237,6 +237,7 @@ def test_users_are_created_read_changed_and_listed(admin: Admin) -> None:
         ("POST", "/admin/v1/users/mgr/deactivate", {"handOverTo": "mgr"}, 400, "user.hand_over_to_self"),
         ("GET", "/admin/v1/users?active=maybe", None, 400, "argument.invalid"),
         ("GET", "/admin/v1/users?limit=0", None, 400, "argument.invalid"),
+        ("GET", "/admin/v1/users?limit=-1", None, 400, "argument.invalid"),
     ],
 )
 def test_bad_user_input_is_refused_and_changes_nothing(
@@ -253,6 +254,10 @@ def test_messages_name_the_wire_parameters(admin: Admin) -> None:
         "POST", "/admin/v1/users", {"userId": "x", "name": "X", "departments": [404]}, 400, "department.unknown"
     )
     assert message == "departments: department 404 does not exist in this corp"
+    for limit in ("0", "-1", "1001", "x"):  # one message whatever is wrong with it
+        assert admin.error("GET", f"/admin/v1/users?limit={limit}", None, 400, "argument.invalid").startswith(
+            "limit must be between 1 and 1000, got"
+        )
     message = admin.error("POST", "/admin/v1/users", {"userId": 7, "name": "X"}, 400, "argument.invalid")
     assert message.startswith("userId: ")
 

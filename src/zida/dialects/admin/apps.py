@@ -166,7 +166,7 @@ async def update_app(call: AdminCall) -> dict[str, Any]:
             changes[name] = given[key]
     if body.admins is not None:
         changes["admins"] = tuple(body.admins)
-    if body.systemToken:
+    if body.systemToken is not None:  # "" too: refused as too short, not silently ignored
         changes["secret"] = body.systemToken
     updated = await actions.update_app(
         call.zida.db, call.zida.box, corp_of(call), call.path["appType"], changes, actor=actor_of(call)

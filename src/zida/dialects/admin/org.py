@@ -59,8 +59,10 @@ from zida.core.errors import InvalidArgument, NotFound
 from zida.core.org import actions
 from zida.core.org.models import CorpRef, Department, Role, User
 from zida.core.org.repository import find_departments, find_roles, get_user, list_departments, list_users
+from zida.core.records.values import brief
 from zida.dialects.admin.errors import parse_body
 from zida.dialects.admin.http import MAX_INTEGER, AdminCall, admin_endpoint, respond
+from zida.ids import is_decimal
 
 __all__ = ["actor_of", "corp_of", "limit_of", "routes"]
 
@@ -81,10 +83,12 @@ def actor_of(call: AdminCall) -> str:
 
 def limit_of(call: AdminCall, default: int = 100) -> int:
     """The ``limit`` query parameter (1–1000)."""
-    limit = call.number("limit", call.request.query_params.get("limit", str(default)))
-    if not 1 <= limit <= 1000:
-        raise InvalidArgument("limit must be between 1 and 1000", reason="argument.invalid", param="limit")
-    return limit
+    raw = call.request.query_params.get("limit", str(default)).strip()
+    if not is_decimal(raw, 4) or not 1 <= int(raw) <= 1000:
+        raise InvalidArgument(
+            f"limit must be between 1 and 1000, got {brief(raw)}", reason="argument.invalid", param="limit"
+        )
+    return int(raw)
 
 
 # ------------------------------------------------------------------------------------------------ users

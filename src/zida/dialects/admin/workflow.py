@@ -48,6 +48,7 @@ from zida.core.workflow import actions as approvals
 from zida.core.workflow import queries as approval_queries
 from zida.core.workflow.models import OperationRecord, ProcessInstance, TaskView
 from zida.dialects.admin.http import AdminCall, admin_endpoint
+from zida.dialects.admin.org import limit_of
 
 __all__ = ["routes"]
 
@@ -201,9 +202,7 @@ async def events(call: AdminCall) -> dict[str, Any]:
     """Undelivered outbox events of the token's corp, oldest first."""
     query = call.request.query_params
     after = call.number("after", query.get("after", "0"))
-    limit = call.number("limit", query.get("limit", "100"))
-    if not 1 <= limit <= 1000:
-        raise InvalidArgument("limit must be between 1 and 1000", reason="argument.invalid", param="limit")
+    limit = limit_of(call)
     found = await pending_events(call.zida.db, call.principal.corp_pk, after_id=after, limit=limit)
     return {
         "events": [
