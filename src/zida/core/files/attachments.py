@@ -40,6 +40,7 @@ __all__ = [
     "download_url",
     "file_id_of_url",
     "upload_slot",
+    "upload_slot_payload",
     "zida_file_of",
 ]
 
@@ -60,6 +61,13 @@ class StoredObject:
 
 # (file id or object, the stored item to complete, the field naming it)
 FileMention = tuple[str | StoredObject, dict[str, Any], str]
+
+
+def upload_slot_payload(corp_pk: int, object_id: str, expires: int, nonce: str) -> str:
+    """The ``slot=`` of a WeDa upload's URLs (its corp, object path, expiry and nonce; the storage signs it), which
+    :func:`upload_slot` reads back."""
+    fields = orjson.dumps({"c": corp_pk, "o": object_id, "e": expires, "n": nonce})
+    return base64.urlsafe_b64encode(fields).decode().rstrip("=")
 
 
 def upload_slot(payload: str) -> dict[str, Any] | None:

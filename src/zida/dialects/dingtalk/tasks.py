@@ -69,10 +69,6 @@ def _expressions(call: Call) -> None:
         raise InvalidArgument("noExecuteExpressions must be y or n", reason="argument.invalid")
 
 
-def _names(call: Call, name: str) -> tuple[str, ...]:
-    return tuple(call.names(name, "query"))
-
-
 def _time(call: Call, name: str, *, end: bool = False) -> int | None:
     value = call.raw(name, "query")
     if value is None or value == "":
@@ -82,8 +78,8 @@ def _time(call: Call, name: str, *, end: bool = False) -> int | None:
 
 def _inbox_query(call: Call) -> InboxQuery:
     return InboxQuery(
-        app_types=_names(call, "appTypes"),
-        process_codes=_names(call, "processCodes"),
+        app_types=tuple(call.names("appTypes", "query")),
+        process_codes=tuple(call.names("processCodes", "query")),
         created_from=_time(call, "createFromTimeGMT"),
         created_to=_time(call, "createToTimeGMT", end=True),
         instance_created_from=_time(call, "instanceCreateFromTimeGMT"),

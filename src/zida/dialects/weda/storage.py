@@ -62,7 +62,7 @@ from zida.core.errors import (
 from zida.core.files import repository
 from zida.core.files.access import MAX_TEMPORARY_MS, sign, uploader_of, verify_signature
 from zida.core.files.actions import Upload, check_name, delete_file, upload_file
-from zida.core.files.attachments import BUCKET, STORAGE_DOWNLOAD_PATH, upload_slot
+from zida.core.files.attachments import BUCKET, STORAGE_DOWNLOAD_PATH, upload_slot, upload_slot_payload
 from zida.core.files.models import FileLimits, StoredFile
 from zida.core.files.storage import open_storage, storage_for_backend
 from zida.core.principals import Principal, Scope
@@ -155,7 +155,7 @@ def _b64(data: bytes) -> str:
 
 
 def _slot(secret: str, corp_pk: int, object_id: str, expires: int, nonce: str) -> tuple[str, str]:
-    payload = _b64(orjson.dumps({"c": corp_pk, "o": object_id, "e": expires, "n": nonce}))
+    payload = upload_slot_payload(corp_pk, object_id, expires, nonce)
     return payload, hmac.new(_slot_key(secret), payload.encode(), hashlib.sha256).hexdigest()
 
 
