@@ -276,8 +276,21 @@ def _too_large() -> TooExpensive:
     )
 
 
+def _concurrent_change() -> Conflict:
+    return Conflict("a concurrent change got in the way; nothing was written, try again", reason="db.concurrent_change")
+
+
+# A unique or foreign-key constraint refusing a write: a race with another change (see _RETRYABLE_SQLSTATES).
+_SQLITE_RACES = ("UNIQUE constraint failed", "FOREIGN KEY constraint failed")
+
+
 def _sqlite_error(error: BaseException, expired: float | None) -> BaseException:
-    """The error a statement raised, as Zida reports it (the budget and SQLite's limits as TooExpensive)."""
+    """The error a statement raised, as Zida reports it (the budget and SQLite's limits as TooExpensive, a
+    constraint that caught a concurrent change as Conflict)."""
+    if isinstance(error, sqlite3.IntegrityError) and str(error).startswith(_SQLITE_RACES):
+        out_race = _concurrent_change()
+        out_race.__cause__ = error
+        return out_race
     if isinstance(error, sqlite3.OperationalError):
         text = str(error)
         if expired is not None and text == "interrupted":
@@ -291,7 +304,7 @@ def _sqlite_error(error: BaseException, expired: float | None) -> BaseException:
     return error
 
 
-def _reraise(error: sqlite3.OperationalError, expired: float | None) -> NoReturn:
+def _reraise(error: sqlite3.OperationalError | sqlite3.IntegrityError, expired: float | None) -> NoReturn:
     """Raise ``error`` (being handled) as Zida reports it."""
     out = _sqlite_error(error, expired)
     if out is error:
@@ -690,6 +703,8 @@ class SqliteDatabase:
             self._writer.set_progress_handler(budget, _PROGRESS_STEPS)
             try:
                 return _run(self._writer, kind, query, params)
+            except sqlite3.IntegrityError as exc:
+                _reraise(exc, None)
             except sqlite3.OperationalError as exc:
                 if not budget.expired:
                     _reraise(exc, None)
@@ -901,8 +916,11 @@ def _args(query: str, params: Params | None) -> tuple[str, list[Any]]:
 
 
 # PostgreSQL aborts one of two transactions that wait on each other (deadlock) or, at stricter isolation
-# levels, a transaction that lost a race: the caller's change was not made and may simply be tried again.
-_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
+# levels, a transaction that lost a race: the caller's change was not made and may simply be tried again. A unique
+# or foreign-key violation (23505, 23503) is such a race too: every action checks what it names before it writes,
+# so the constraint only catches a change committed in between (two sign-in names taken at once, a department
+# deleted while a user joins it); tried again, the request gets the action's own answer.
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001", "23505", "23503"})
 # Class 08 (connection exceptions) and 57P01–57P03 (the server shutting down, crashed, or not accepting
 # connections yet): PostgreSQL is out of reach, which says nothing about the request; it may succeed shortly.
 _UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
@@ -954,9 +972,7 @@ async def _pg_errors(budget: float | None = None, body: _Body | None = None) -> 
             raise _unavailable() from exc
         state = getattr(exc, "sqlstate", None)
         if state in _RETRYABLE_SQLSTATES:
-            raise Conflict(
-                "a concurrent change got in the way; nothing was written, try again", reason="db.concurrent_change"
-            ) from exc
+            raise _concurrent_change() from exc
         if state == _CANCELED and budget:
             raise _statement_timeout(budget) from exc
         if isinstance(state, str) and state.startswith("54"):
