@@ -15,7 +15,7 @@ import pytest
 from tests.conformance.conftest import run_sql
 from tests.conftest import SECRET_KEY, ServerProcess
 from tests.core.files.s3 import MotoServer, moto_server
-from tests.dialects.weda.conftest import ENV_ID, OTHER_SECRET, READ_ONLY, credential_token
+from tests.dialects.weda.conftest import ENV_ID, OTHER_SECRET, READ_ONLY, credential_token, user_token
 from zida.core.files.attachments import StoredObject, zida_file_of
 from zida.dialects.weda import storage as weda_storage
 
@@ -179,6 +179,26 @@ def test_auth_matrix(storage: Storage) -> None:
     assert storage.post("get-objects-upload-info", [{"objectId": f"b/{i}"} for i in range(101)]).json()["code"] == (
         "OBJECT_BATCH_TOO_LARGE"
     )
+
+
+def test_a_signed_in_user_reads_and_deletes_his_own_objects_not_the_environment_s(storage: Storage) -> None:
+    """An integration reads any object of its environment; a signed-in user's token (every scope but admin) reads and
+    deletes his own uploads and reads the files of records he may read (``zida.core.files.access``), not the rest."""
+    user = user_token(storage.base, "zhangsan", "DemoPass123!@#")
+    theirs = storage.upload("session/integration.jpg")
+    refused = storage.post("get-objects-download-info", [{"cloudObjectId": theirs}], token=user).json()[0]
+    assert refused["code"] == "STORAGE_EXCEED_AUTHORITY" and refused["cloudObjectId"] == theirs
+    kept = storage.post("delete-objects", [{"cloudObjectId": theirs}], token=user).json()[0]
+    assert kept["code"] == "STORAGE_EXCEED_AUTHORITY"
+    assert storage.post("get-objects-download-info", [{"cloudObjectId": theirs}]).json()[0]["downloadUrl"]
+    info = storage.post("get-objects-upload-info", [{"objectId": "session/mine.jpg"}], token=user).json()[0]
+    assert storage.put(info, JPEG).status_code == 200
+    mine = info["cloudObjectId"]
+    answer = storage.post("get-objects-download-info", [{"cloudObjectId": mine}], token=user).json()[0]
+    assert "downloadUrl" in answer, answer
+    url = answer["downloadUrl"]
+    assert httpx.get(url, timeout=30).content == JPEG
+    assert storage.post("delete-objects", [{"cloudObjectId": mine}], token=user).json() == [{"cloudObjectId": mine}]
 
 
 def test_a_call_over_the_rate_limit_is_retryable(weda_url: str) -> None:

@@ -199,3 +199,56 @@ async def test_a_rate_limit_is_kept_changed_audited_and_reaches_the_token(db: Da
     assert (cleared.scopes, cleared.rate_limit) == (("records.write",), None)  # back to the server's default
     entries = await list_audit(db, corp.pk, kind="credential")  # oldest first
     assert [e.changes for e in entries][-1] == {"rate_limit": {"old": 7, "new": None}}
+
+
+async def test_each_token_keeps_the_lifetime_it_was_issued_with(db: Database, corp: CorpRef) -> None:
+    """DingTalk's requests (here 60 s) and WeDa's (3600 s) of one credential get a token each: neither renews or
+    shortens the other, and each is renewed by its own kind of request."""
+    issued = await credentials.create_credential(db, corp, ["*"], actor=ACTOR)
+    client_id, secret = issued.credential.client_id, issued.secret
+    tokens = TokenService(db, SecretBox(SECRET_KEY))
+
+    async def expiry(token: str) -> int:
+        return int((await tokens.authenticate(token)).expires_at)
+
+    short = await tokens.issue(client_id, secret, ttl_seconds=60)
+    long = await tokens.issue(client_id, secret, ttl_seconds=3600)
+    assert (short.expires_in, long.expires_in) == (60, 3600) and short.token != long.token
+    assert await expiry(short.token) <= now_ms() + 60_000 < await expiry(long.token)
+    again = await tokens.issue(client_id, secret, ttl_seconds=60)
+    assert again.token == short.token  # renewed, not handed the 3600 s token
+    assert await expiry(short.token) <= now_ms() + 60_000 and await expiry(long.token) > now_ms() + 3_000_000
+    assert (await tokens.issue(client_id, secret, ttl_seconds=3600)).token == long.token
+
+
+class _RacedTokens(TokenService):
+    """Token requests whose secret check is followed, before they write, by another worker's change."""
+
+    meanwhile: object = None
+
+    async def _checked(self, app_key: str, app_secret: str):  # type: ignore[no-untyped-def]
+        row = await super()._checked(app_key, app_secret)
+        await self.meanwhile()  # type: ignore[operator]
+        return row
+
+
+@pytest.mark.parametrize("change", ["revoke", "rotate"])
+async def test_a_token_request_racing_a_revocation_or_rotation_is_refused_and_writes_nothing(
+    db: Database, corp: CorpRef, change: str
+) -> None:
+    issued = await credentials.create_credential(db, corp, ["*"], actor=ACTOR)
+    client_id = issued.credential.client_id
+    pk = await db.fetchval("SELECT id FROM credential WHERE app_key = :k", {"k": client_id})
+    tokens = _RacedTokens(db, SecretBox(SECRET_KEY))
+
+    async def meanwhile() -> None:
+        if change == "revoke":
+            await credentials.revoke_credential(db, corp, client_id, actor=ACTOR)
+        else:
+            await credentials.rotate_credential(db, corp, client_id, actor=ACTOR, secret="rotated-secret-01")
+
+    tokens.meanwhile = meanwhile
+    with pytest.raises(Unauthenticated) as raised:  # was: a foreign-key violation (500), or a token of the old secret
+        await tokens.issue(client_id, issued.secret)
+    assert raised.value.reason == "auth.bad_credentials"
+    assert await db.fetchval("SELECT count(*) FROM access_token WHERE credential_pk = :c", {"c": pk}) == 0

@@ -145,3 +145,37 @@ def test_gateway_refuses_missing_invalid_tokens_and_missing_scopes(weda_base: st
 def test_unknown_auth_route_answers_in_the_auth_format(weda_base: str) -> None:
     reply = httpx.post(f"{weda_base}/auth/v1/nope", json={})
     assert reply.status_code == 404 and reply.json()["error"] == "not_found"
+
+
+def test_a_signed_in_user_s_token_is_no_dingtalk_app_token(weda_base: str) -> None:
+    """DingTalk's APIs take an app's token: the userId they name is the app's word. A WeDa session's token (every
+    scope but admin) used to pass there, so any user could approve as his manager or rename colleagues."""
+    session = user_token(weda_base, "zhangsan", "DemoPass123!@#")
+    app = httpx.post(
+        f"{weda_base}/v1.0/oauth2/accessToken",
+        json={"appKey": "weda-dingtalk-key", "appSecret": "weda-dingtalk-secret"},
+    ).json()["accessToken"]
+    v1 = {"x-acs-dingtalk-access-token": session}
+    execute = {"processInstanceId": "x", "taskId": 1, "actionerUserId": "wadmin", "result": "agree"}
+    for method, path, body in (
+        ("POST", "/v1.0/workflow/processInstances/execute", execute),
+        ("GET", "/v1.0/contact/users/wadmin", None),
+        ("GET", "/v1.0/yida/forms/instances/FINST-X?appType=APP_WEDA_MAIN&systemToken=x&userId=wadmin", None),
+    ):
+        refused = httpx.request(method, f"{weda_base}{path}", json=body, headers=v1)
+        assert refused.status_code == 400 and refused.json()["code"] == "InvalidAuthentication", (path, refused.text)
+    rename = {"userid": "wadmin", "name": "改名"}
+    for token in (session, app):
+        answer = httpx.post(f"{weda_base}/topapi/v2/user/update", params={"access_token": token}, json=rename).json()
+        assert (answer["errcode"] != 0) == (token == session), answer
+        if token == session:
+            assert answer["errcode"] == 88 and "不合法的access_token" in answer["errmsg"] + answer.get("sub_msg", "")
+            stored = httpx.post(
+                f"{weda_base}/topapi/v2/user/get", params={"access_token": app}, json={"userid": "wadmin"}
+            ).json()
+            assert stored["result"]["name"] == "管理员"
+    httpx.post(
+        f"{weda_base}/topapi/v2/user/update", params={"access_token": app}, json={"userid": "wadmin", "name": "管理员"}
+    )
+    download = httpx.get(f"{weda_base}/ossFileHandle", params={"fileName": "FILE-" + "0" * 32, "access_token": session})
+    assert download.status_code == 400 and download.json()["code"] == "InvalidAuthentication"

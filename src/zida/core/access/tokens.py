@@ -121,17 +121,29 @@ class TokenService:
         return row
 
     async def _issue(self, app_key: str, app_secret: str, corp_id: str | None, ttl_seconds: int) -> IssuedToken:
+        """The credential's live token of this lifetime, renewed, or a new one.
+
+        Each token keeps the lifetime it was issued with (``access_token.lifetime_s``): DingTalk's and WeDa's token
+        requests of one credential get two tokens, neither renewing nor shortening the other. The credential's row
+        is locked first and its secret read again: a request racing a revocation or a rotation is refused as a
+        wrong secret (nothing issued), and two first requests of one credential get one token."""
         row = await self._checked(app_key, app_secret)
         note_caller(row["corp_id"], app_key)
         if corp_id is not None and corp_id != row["corp_id"]:
             raise Unauthenticated("the credential does not belong to this corp", reason="auth.bad_credentials")
-        now = now_ms()
-        expires_at = now + ttl_seconds * 1000
         async with self.db.transaction() as tx:
+            still = await tx.fetchval(
+                f"SELECT secret_hash FROM credential WHERE id = :c{tx.sql.for_update}", {"c": row["id"]}
+            )
+            if still != row["secret_hash"]:  # revoked or rotated since the secret was checked
+                raise Unauthenticated("invalid client id or secret", reason="auth.bad_credentials")
+            now = now_ms()
+            expires_at = now + ttl_seconds * 1000
             current = await tx.fetchrow(
-                "SELECT id, token_key, token_digest FROM access_token WHERE credential_pk = :c AND expires_at > :now"
+                "SELECT id, token_key, token_digest FROM access_token"
+                " WHERE credential_pk = :c AND expires_at > :now AND lifetime_s = :ttl"
                 " ORDER BY expires_at DESC LIMIT 1",
-                {"c": row["id"], "now": now},
+                {"c": row["id"], "now": now, "ttl": ttl_seconds},
             )
             if current is not None and not hmac.compare_digest(
                 current["token_digest"], digest(self._token(current["token_key"]))
@@ -152,14 +164,15 @@ class TokenService:
                     {"c": row["id"], "now": now},
                 )
                 await tx.execute(
-                    "INSERT INTO access_token (credential_pk, token_key, token_digest, expires_at, created_at)"
-                    " VALUES (:c, :k, :d, :e, :now)",
+                    "INSERT INTO access_token (credential_pk, token_key, token_digest, expires_at, created_at,"
+                    " lifetime_s) VALUES (:c, :k, :d, :e, :now, :ttl)",
                     {
                         "c": row["id"],
                         "k": token_key,
                         "d": digest(self._token(token_key)),
                         "e": expires_at,
                         "now": now,
+                        "ttl": ttl_seconds,
                     },
                 )
         token = self._token(token_key)
@@ -187,6 +200,18 @@ class TokenService:
             raise Unauthenticated("access token expired", reason="auth.token_expired")
         self._cache.put(key, principal)
         note_caller(principal.corp_id, principal.client_id)
+        return principal
+
+    async def authenticate_app(self, token: str | None) -> Principal:
+        """The principal behind an app credential's ``token``; a signed-in user's token is refused (DingTalk's APIs
+        take app tokens only: the acting user they name is vouched for by the app, never by a user's session)."""
+        principal = await self.authenticate(token)
+        if principal.kind == "session":
+            raise Unauthenticated(
+                "this is a signed-in user's token, not an app's access token: request one with the app credential"
+                " (POST /v1.0/oauth2/accessToken or GET /gettoken)",
+                reason="auth.user_token",
+            )
         return principal
 
     def forget(self, token: str) -> None:

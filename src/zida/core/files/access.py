@@ -5,7 +5,8 @@ A file is readable:
 * by its uploader (the app credential that uploaded it) — always, and until it is attached the uploader only;
 * once a record or an approval references it (``attached``): by the app credentials of its corp that may read files
   or records (an integration reads any record of its corp), and by a user who may read a record referencing it
-  (``zida.core.access.policy``: app admins, the originator, the approval's participants);
+  (``zida.core.access.policy``: app admins, the originator, the approval's participants); a signed-in user's own
+  token (a WeDa session) reads his uploads and the files of the records he may read, never the corp's at large;
 * by whoever holds a valid temporary URL: ``?expires=<epoch ms>&sig=<HMAC-SHA256 of the file id and expiry, keyed
   by the server key>`` — bound to the file, unguessable, refused once expired or altered;
 * never by another corp (its files do not exist for it: ``NotFound``).
@@ -17,6 +18,7 @@ import hashlib
 import hmac
 
 from zida.core.access import policy
+from zida.core.access.members import app_actor
 from zida.core.errors import NotFound, PermissionDenied, Unauthenticated
 from zida.core.files import repository
 from zida.core.files.models import StoredFile
@@ -27,6 +29,7 @@ __all__ = [
     "MAX_TEMPORARY_MS",
     "check_actor_may_read",
     "check_principal_may_read",
+    "check_user_may_read",
     "file_not_found",
     "sign",
     "uploader_of",
@@ -88,6 +91,37 @@ def check_principal_may_read(principal: Principal, file: StoredFile | None, file
             f"the app credential {principal.client_id} may read neither files nor records", reason="auth.scope_missing"
         )
     return file
+
+
+async def check_user_may_read(
+    conn: Connection, principal: Principal, file: StoredFile | None, file_id: str
+) -> StoredFile:
+    """The file, if the signed-in user behind ``principal`` (a session) may read it: his own upload, or a file a
+    record he may read references, in any app of the corp (module docstring)."""
+    if file is None or file.corp_pk != principal.corp_pk or file.state != "stored":
+        raise file_not_found(file_id)
+    if file.uploader == uploader_of(principal):
+        return file
+    user_id = principal.user_id or ""
+    for row in await repository.records_referencing(conn, principal.corp_pk, file.file_id, app_pk=None, limit=20):
+        try:
+            actor = await app_actor(conn, principal.corp_pk, int(row["app_pk"]), user_id)
+        except NotFound:
+            continue
+        if await policy.can_read(
+            conn,
+            actor,
+            app_pk=actor.app_pk,
+            record_id=row["instance_id"],
+            originator=row["originator_user_id"],
+            is_process=row["process_instance_id"] is not None,
+        ):
+            return file
+    raise PermissionDenied(
+        f"user {user_id} may not read file {file_id}: it is not his upload, and no record that references it is"
+        " his to read",
+        reason="file.not_readable",
+    )
 
 
 async def check_actor_may_read(

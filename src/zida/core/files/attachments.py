@@ -63,10 +63,13 @@ class StoredObject:
 FileMention = tuple[str | StoredObject, dict[str, Any], str]
 
 
-def upload_slot_payload(corp_pk: int, object_id: str, expires: int, nonce: str) -> str:
-    """The ``slot=`` of a WeDa upload's URLs (its corp, object path, expiry and nonce; the storage signs it), which
-    :func:`upload_slot` reads back."""
-    fields = orjson.dumps({"c": corp_pk, "o": object_id, "e": expires, "n": nonce})
+def upload_slot_payload(corp_pk: int, object_id: str, expires: int, nonce: str, uploader: str | None = None) -> str:
+    """The ``slot=`` of a WeDa upload's URLs (its corp, object path, expiry and nonce, and the uploader when it is a
+    signed-in user; the storage signs it), which :func:`upload_slot` reads back."""
+    slot: dict[str, Any] = {"c": corp_pk, "o": object_id, "e": expires, "n": nonce}
+    if uploader is not None:
+        slot["u"] = uploader
+    fields = orjson.dumps(slot)
     return base64.urlsafe_b64encode(fields).decode().rstrip("=")
 
 

@@ -69,7 +69,7 @@ async def media_upload(request: Request) -> Response:
         check_url(request)
         if request.method != "POST":
             raise InvalidArgument("/media/upload takes POST", reason="request.method_post")
-        principal = await zida.tokens.authenticate(request.query_params.get("access_token"))
+        principal = await zida.tokens.authenticate_app(request.query_params.get("access_token"))
         require_permission(principal, "Yida.Form.Write")
         await zida.rate_limit(request, principal)
         media_type = request.query_params.get("type", "")
@@ -168,7 +168,7 @@ async def download(request: Request) -> Response:
                     "send the access token (x-acs-dingtalk-access-token) or use a temporary URL",
                     reason="auth.token_missing",
                 )
-            principal = await zida.tokens.authenticate(token)
+            principal = await zida.tokens.authenticate_app(token)
             await zida.rate_limit(request, principal)
             file = check_principal_may_read(principal, await repository.find_file(zida.db, file_id), file_id)
         return file_response(request, zida, file, query.get("type", "download"))

@@ -275,7 +275,8 @@ def endpoint(
             zida = zida_of(request)
             try:
                 # The gateway checks the token before it looks at the request, as api.dingtalk.com does.
-                principal = await zida.tokens.authenticate(request.headers.get(TOKEN_HEADER)) if authenticate else None
+                token = request.headers.get(TOKEN_HEADER)
+                principal = await zida.tokens.authenticate_app(token) if authenticate else None
                 if principal is not None and permission is not None:
                     require_permission(principal, permission)
                 await zida.rate_limit(request, principal)

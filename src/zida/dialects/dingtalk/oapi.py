@@ -182,7 +182,7 @@ def oapi_endpoint(permission: str | None, method: str) -> Callable[[Handler], Ca
                     )
                 body = await _body(request, zida.settings.max_body_bytes) if method == "POST" else {}
                 token = query_params(request).get("access_token") or body.get("access_token")
-                principal = await zida.tokens.authenticate(token if isinstance(token, str) else None)
+                principal = await zida.tokens.authenticate_app(token if isinstance(token, str) else None)
                 if permission is not None:
                     require_permission(principal, permission)
                 await zida.rate_limit(request, principal)

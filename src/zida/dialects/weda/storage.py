@@ -60,7 +60,7 @@ from zida.core.errors import (
     ZidaError,
 )
 from zida.core.files import repository
-from zida.core.files.access import MAX_TEMPORARY_MS, sign, uploader_of, verify_signature
+from zida.core.files.access import MAX_TEMPORARY_MS, check_user_may_read, sign, uploader_of, verify_signature
 from zida.core.files.actions import Upload, check_name, delete_file, upload_file
 from zida.core.files.attachments import BUCKET, STORAGE_DOWNLOAD_PATH, upload_slot, upload_slot_payload
 from zida.core.files.models import FileLimits, StoredFile
@@ -154,8 +154,10 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
-def _slot(secret: str, corp_pk: int, object_id: str, expires: int, nonce: str) -> tuple[str, str]:
-    payload = upload_slot_payload(corp_pk, object_id, expires, nonce)
+def _slot(
+    secret: str, corp_pk: int, object_id: str, expires: int, nonce: str, uploader: str | None = None
+) -> tuple[str, str]:
+    payload = upload_slot_payload(corp_pk, object_id, expires, nonce, uploader)
     return payload, hmac.new(_slot_key(secret), payload.encode(), hashlib.sha256).hexdigest()
 
 
@@ -236,8 +238,10 @@ async def upload_info(zida: Zida, request: Request, principal: Principal, items:
             out.append(_item_error("OBJECT_ALREADY_EXIST", "Storage object already exists.", objectId=object_id))
             continue
         nonce = _b64(hashlib.sha256(f"{object_id}{now_ms()}{id(item)}".encode()).digest()[:12])
+        # A signed-in user's upload is his (he reads and deletes it); an integration's belongs to the environment.
+        uploader = uploader_of(principal) if principal.kind == "session" else None
         payload, signature = _slot(
-            zida.settings.secret_key, principal.corp_pk, object_id, now_ms() + SLOT_SECONDS * 1000, nonce
+            zida.settings.secret_key, principal.corp_pk, object_id, now_ms() + SLOT_SECONDS * 1000, nonce, uploader
         )
         upload_url = f"{base}/v1/storages/objects/upload?slot={payload}"
         download_url = f"{base}{STORAGE_DOWNLOAD_PATH}?slot={payload}&sig={signature}"
@@ -294,7 +298,7 @@ async def put_object(request: Request) -> Response:
             open_storage(zida.settings),
             FileLimits.of(zida.settings),
             corp_pk=int(slot["c"]),
-            uploader=f"weda-upload:{object_id[:200]}",
+            uploader=str(slot["u"]) if "u" in slot else f"weda-upload:{object_id[:200]}",
             upload=Upload(
                 name=object_id.rsplit("/", 1)[-1],
                 chunks=_body(request),
@@ -371,6 +375,12 @@ async def download_info(zida: Zida, request: Request, principal: Principal, item
         if file is None:
             out.append(_item_error("OBJECT_NOT_EXIST", "Storage object not exists.", **known))
             continue
+        try:  # an integration reads the environment's objects; a signed-in user his own and his records' files
+            if principal.kind == "session":
+                await check_user_may_read(zida.db, principal, file, file.file_id)
+        except PermissionDenied as exc:
+            out.append(_item_error("STORAGE_EXCEED_AUTHORITY", exc.message, **known))
+            continue
         expires = now_ms() + max_age * 1000
         signature = sign(zida.settings.secret_key, file.file_id, expires)
         url = f"{base}{STORAGE_DOWNLOAD_PATH}?file={file.file_id}&expires={expires}&sig={signature}"
@@ -394,6 +404,13 @@ async def delete_objects(zida: Zida, request: Request, principal: Principal, ite
         file = await repository.find_by_object_path(zida.db, principal.corp_pk, object_id)
         if file is None:
             out.append(_item_error("OBJECT_NOT_EXIST", "Storage object not exists.", **known))
+            continue
+        if principal.kind == "session" and file.uploader != uploader_of(principal):
+            out.append(
+                _item_error(
+                    "STORAGE_EXCEED_AUTHORITY", "a signed-in user deletes only the objects he uploaded", **known
+                )
+            )
             continue
         await delete_file(zida.db, storage_for_backend(zida.settings, file.backend), file, actor=uploader_of(principal))
         out.append({"cloudObjectId": cloud_id})
