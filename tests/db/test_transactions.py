@@ -10,6 +10,7 @@ import asyncio
 
 import pytest
 
+from zida.core.errors import Conflict
 from zida.db import Database
 
 pytestmark = pytest.mark.anyio
@@ -63,7 +64,8 @@ async def test_a_failing_statement_undoes_only_its_own_transaction(db: Database)
 
     results = await asyncio.gather(insert("free-1", 1), insert("taken", 2), insert("free-2", 3), return_exceptions=True)
     assert results[0] is None and results[2] is None
-    assert isinstance(results[1], Exception)  # the database's unique violation, as raised
+    # The database's unique violation: a concurrent change, as each dialect reports it (not a 500).
+    assert isinstance(results[1], Conflict) and results[1].reason == "db.concurrent_change", results[1]
     rows = await db.fetch("SELECT name, n FROM zt_tx_unique ORDER BY name")
     assert [(r["name"], r["n"]) for r in rows] == [
         ("free-1", 1),
@@ -111,3 +113,18 @@ async def test_an_error_of_the_body_itself_passes_as_it_is_and_undoes_the_transa
             await tx.execute("INSERT INTO zt_tx_body (name, n) VALUES ('undone', 1)")
             raise ConnectionRefusedError("the receiver refused the connection")
     assert await db.fetchval("SELECT count(*) FROM zt_tx_body WHERE name = 'undone'") == 0
+
+
+async def test_a_foreign_key_violation_is_a_concurrent_change_and_writes_nothing(db: Database) -> None:
+    """The parent a write names was deleted by a change committed in between (its existence was checked before)."""
+    async with db.transaction() as tx:
+        await tx.execute("CREATE TABLE IF NOT EXISTS zt_tx_parent (id INTEGER PRIMARY KEY)")
+        await tx.execute(
+            "CREATE TABLE IF NOT EXISTS zt_tx_child (id INTEGER PRIMARY KEY, parent INTEGER NOT NULL"
+            " REFERENCES zt_tx_parent (id))"
+        )
+    with pytest.raises(Conflict) as raised:
+        async with db.transaction() as tx:
+            await tx.execute("INSERT INTO zt_tx_child (id, parent) VALUES (1, 404)")
+    assert raised.value.reason == "db.concurrent_change"
+    assert await db.fetchval("SELECT count(*) FROM zt_tx_child") == 0
