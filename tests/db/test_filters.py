@@ -168,6 +168,10 @@ CASES: list[tuple[Filter, set[int]]] = [
     (Condition("checkboxField_c", "has_any", ["y", "z"]), {0, 1}),
     (Condition("checkboxField_c", "eq", "z"), {1}),
     (Condition("checkboxField_c", "empty"), {2, 3}),
+    # "Not A" holds for a record without the field, as for a scalar field (PostgreSQL used to leave those out).
+    (Condition("checkboxField_c", "ne", "x"), {1, 2, 3}),
+    (Condition("employeeField_e", "ne", "fa"), {1, 3}),
+    (Condition("employeeField_e", "ne", ["fb"]), {0, 2, 3}),
     (Condition("employeeField_e", "seq_eq", ["fa", "fb"]), {0}),
     (Condition("employeeField_e", "seq_eq", ["fb", "fa"]), set()),
     (Condition("employeeField_e", "has_any", ["fa"]), {0, 2}),

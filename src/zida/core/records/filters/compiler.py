@@ -612,7 +612,10 @@ class FilterCompiler:
                 return f"({narrow}({column}->'{key}') = CAST({p} AS jsonb))"
             return f"({narrow}json_extract({column}, '$.{key}') = json({p}))"
         if op == "ne":
-            return f"NOT ({self._array_condition(Condition(cond.field, 'eq', cond.value), column, f)})"
+            # Not "NOT (…)": on PostgreSQL a record without the field makes the containment NULL, and NOT NULL would
+            # leave it out, where a scalar ``ne`` (and SQLite) takes it: "not A" holds for a record with no value.
+            equal = self._array_condition(Condition(cond.field, "eq", cond.value), column, f)
+            return f"(({equal}) IS NOT TRUE)"
         if op == "prefix":
             values = [str(v) for v in self._list(cond)]
             if len(values) > _MAX_PREFIX:
