@@ -197,6 +197,8 @@ def test_the_query_pages_by_role_state_and_order(todos: Todos, people: dict[str,
     assert card.detail_url.app_url == "https://a.example/t"
 
     assert [c.task_id for c in query(is_done=True).todo_cards] == [made[0].id]
+    shouted = todos.call("query_org_todo_by_user", people["u3"], subject=f"Q-{tag.upper()}", is_done=True).body
+    assert [c.task_id for c in shouted.todo_cards] == [made[0].id]  # case ignored, on both databases
     undone = query(is_done=False, order_by="dueTime", order_direction="asc").todo_cards
     assert [c.task_id for c in undone] == [t.id for t in made[1:]]
     # roles: a participant sees only the odd ones; executor AND participant none (u2 executes none of them)

@@ -103,6 +103,8 @@ class SqlDialect:
     name = "sqlite"
     for_update = ""
     json_cast = ""
+    # Contains-matching that ignores case: SQLite's LIKE folds ASCII letters (PostgreSQL's ILIKE folds all of them).
+    like = "LIKE"
 
     def json_text(self, column: str, key: str) -> str:
         """Expression for the scalar at ``column.key`` as text/number (exactly what indexes are built on)."""
@@ -116,6 +118,14 @@ class SqlDialect:
         """A parameter holding JSON text, typed for the database."""
         return f":{name}"
 
+    def values_like(self, column: str, param: str) -> str:
+        """Some text or number anywhere in the JSON ``column`` is ``like`` the pattern ``:param`` (escaped with
+        ``\\``): its values as a reader sees them, not its keys or punctuation (a number as its text)."""
+        return (
+            f"EXISTS (SELECT 1 FROM json_tree({column}) AS leaf WHERE leaf.type IN ('text', 'integer', 'real')"
+            f" AND leaf.atom LIKE :{param} ESCAPE '\\')"
+        )
+
 
 class PostgresDialect(SqlDialect):
     """PostgreSQL variants of the fragments."""
@@ -123,6 +133,7 @@ class PostgresDialect(SqlDialect):
     name = "postgresql"
     for_update = " FOR UPDATE"
     json_cast = "::jsonb"
+    like = "ILIKE"
 
     def json_text(self, column: str, key: str) -> str:
         return f"({column}->>'{key}')"
@@ -133,6 +144,13 @@ class PostgresDialect(SqlDialect):
 
     def json_param(self, name: str) -> str:
         return f"CAST(:{name} AS jsonb)"
+
+    def values_like(self, column: str, param: str) -> str:
+        values = 'strict $.** ? (@.type() == "string" || @.type() == "number")'
+        return (
+            f"EXISTS (SELECT 1 FROM jsonb_path_query({column}, '{values}') AS leaf(value)"
+            f" WHERE (leaf.value #>> '{{}}') ILIKE :{param} ESCAPE '\\')"
+        )
 
 
 class Connection(Protocol):

@@ -15,7 +15,7 @@ from zida.core.access.members import app_secret_digest, find_app_membership
 from zida.core.apps import actions
 from zida.core.apps.actions import AppSpec, FormSpec, check_form
 from zida.core.apps.models import Field
-from zida.core.apps.queries import find_app, find_form_definition, get_form
+from zida.core.apps.queries import find_app, find_form_definition, get_form, list_apps
 from zida.core.errors import Conflict, InvalidArgument, NotFound, ZidaError
 from zida.core.records.actions import save_form_instance
 
@@ -261,3 +261,14 @@ async def test_a_process_key_names_one_process_of_the_corp(org: Org) -> None:
         with pytest.raises(InvalidArgument, match="processKey"):
             check_form(form(org.form("KEY3"), type="process", process=process("TPROC--KEY3", bad)))  # type: ignore[arg-type]
     assert await org.marks() == before
+
+
+async def test_the_app_name_keyword_ignores_case_on_both_databases(org: Org) -> None:
+    created = await actions.create_app(
+        org.db, org.box, org.corp, AppSpec(None, "Demo CRM 客户", admins=("adm",)), actor=ACTOR
+    )
+    for keyword in ("demo", "DEMO crm", "crm 客"):
+        total, apps = await list_apps(
+            org.db, org.box, org.corp.pk, "adm", keyword=keyword, created_by_me=False, page=1, size=50
+        )
+        assert [a.app.app_type for a in apps] == [created.details.app.app_type] and total == 1, keyword

@@ -59,7 +59,7 @@ class Corp(CorpCoreMain):
 
 
 def marker() -> str:
-    """An ASCII word no other test uses (the inbox keyword searches the values' JSON text)."""
+    """An ASCII word no other test uses (the inbox keyword searches the records' values)."""
     return "mk" + secrets.token_hex(5)
 
 
@@ -208,6 +208,23 @@ async def test_to_do_and_done_lists_follow_a_users_tasks_across_the_corp(corp: C
     assert (total, [(t.instance_id, t.status, t.result) for t in done]) == (1, [(iid, "COMPLETED", "agree")])
     total, chen = await approvals.user_tasks(corp.db, corp.principal("chen"), query)
     assert (total, [t.node_id for t in chen]) == (1, ["node_two"])
+
+
+async def test_the_keyword_matches_a_value_ignoring_case_never_a_key_or_the_json_between_values(corp: Corp) -> None:
+    """The platform's fuzzy match on form values, the same on both databases (it used to match the stored JSON text:
+    keys and punctuation, with case ignored on SQLite only)."""
+    m = marker()
+    iid = await corp.start(LEAVE, {"numberField_days": 3, "textField_reason": f"Trip {m} Hangzhou"})
+
+    async def found(keyword: str) -> list[str]:
+        return [i.instance_id for i in (await approvals.user_submissions(
+            corp.db, corp.principal("li"), InboxQuery(keyword=keyword)
+        ))[1]]  # fmt: skip
+
+    assert await found(m.upper()) == [iid]
+    assert await found(f"trip {m} hangzhou") == [iid]
+    for stored_form_only in (f'"{m}', "textField_reason", '": "', "numberField_days"):
+        assert iid not in await found(stored_form_only), stored_form_only
 
 
 async def test_a_users_submissions_come_newest_first_and_filter_by_process_and_app(corp: Corp) -> None:

@@ -189,7 +189,7 @@ async def list_apps(
     where = "a.corp_pk = :c"
     params: dict[str, object] = {"c": corp_pk, "user_pk": user_pk, "limit": size, "offset": (page - 1) * size}
     if keyword:
-        where += " AND a.name LIKE :kw"
+        where += f" AND a.name {conn.sql.like} :kw"  # ignoring case, on both databases
         params["kw"] = "%" + keyword.replace("%", "").replace("_", "") + "%"
     if created_by_me:
         where += " AND a.creator_user_id = :u"

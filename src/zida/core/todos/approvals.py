@@ -122,11 +122,19 @@ _ORDER = {"created": "t.created_at", "modified": "COALESCE(t.finished_at, t.crea
 
 
 def approval_todo_source(
-    groups: list[tuple[str, ...]], order_by: str, *, done: bool | None, due: bool, subject: bool, kind: str | None
+    groups: list[tuple[str, ...]],
+    order_by: str,
+    *,
+    done: bool | None,
+    due: bool,
+    subject: bool,
+    kind: str | None,
+    like: str = "LIKE",
 ) -> ApprovalTodoSource:
     """The approval side of a to-do page: ``groups`` the role groups asked for (any group, every role in it);
-    ``done``, ``due`` (a due-time bound is set), ``subject`` (a subject is searched) and ``kind`` the query's
-    filters. Parameters: ``:c`` corp, ``:u`` user, ``:subject`` as the client to-dos' query binds them."""
+    ``done``, ``due`` (a due-time bound is set), ``subject`` (a subject is searched, with the database's ``like``
+    that ignores case) and ``kind`` the query's filters. Parameters: ``:c`` corp, ``:u`` user, ``:subject`` as the
+    client to-dos' query binds them."""
     roles = {role for group in groups for role in group}
     parts = []
     if EXECUTOR in roles:
@@ -148,5 +156,5 @@ def approval_todo_source(
     if done is not None:
         where.append(f"t.status {'NOT IN' if done else 'IN'} ({open_list})")
     if subject:
-        where.append("fi.title LIKE :subject ESCAPE '\\'")
+        where.append(f"fi.title {like} :subject ESCAPE '\\'")
     return ApprovalTodoSource(f"t.id IN ({' UNION '.join(parts)})", " AND ".join(where), _ORDER[order_by])

@@ -204,7 +204,7 @@ async def _client_rows(
         where.append("t.due_time <= :due_to")
         values["due_to"] = query.due_to
     if query.subject:
-        where.append("t.subject LIKE :subject ESCAPE '\\'")
+        where.append(f"t.subject {conn.sql.like} :subject ESCAPE '\\'")  # ignoring case, on both databases
     if query.kind:
         where.append(f"COALESCE({conn.sql.json_text('t.details', 'kind')}, 'todo') = :kind")
         values["kind"] = query.kind
@@ -229,6 +229,7 @@ async def _approval_rows(
         due=query.due_from is not None or query.due_to is not None,
         subject=bool(query.subject),
         kind=query.kind,
+        like=conn.sql.like,
     )
     if source.where is None:
         return []

@@ -18,6 +18,7 @@ from zida.core.workflow.models import (
     TaskView,
 )
 from zida.db import Connection, Row
+from zida.db.database import SqlDialect
 
 __all__ = [
     "NewNotification",
@@ -451,7 +452,7 @@ async def instance_tasks(conn: Connection, corp_pk: int, instance_id: str) -> li
     return [_task(r) for r in rows]
 
 
-def _inbox_filters(query: InboxQuery, time_column: str, params: dict[str, Any]) -> str:
+def _inbox_filters(sql: SqlDialect, query: InboxQuery, time_column: str, params: dict[str, Any]) -> str:
     where = ""
     if query.app_types:
         placeholders, names = _in("app", list(query.app_types))
@@ -475,7 +476,9 @@ def _inbox_filters(query: InboxQuery, time_column: str, params: dict[str, Any]) 
         params["instance_to"] = query.instance_created_to
     if query.keyword:
         keyword = query.keyword.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where += " AND (fi.title LIKE :kw ESCAPE '\\' OR CAST(fi.data AS TEXT) LIKE :kw ESCAPE '\\')"
+        # The platform's "fuzzy match on form values": the title or a value, ignoring case, never a key or the JSON
+        # punctuation between values (which differs between the databases' stored forms).
+        where += f" AND (fi.title {sql.like} :kw ESCAPE '\\' OR {sql.values_like('fi.data', 'kw')})"
         params["kw"] = f"%{keyword}%"
     return where
 
@@ -500,7 +503,7 @@ async def list_user_tasks(
     params.update(c=corp_pk, u=user_id)
     where = (
         f"{_TASK_FROM} WHERE t.corp_pk = :c AND t.assignee_user_id = :u AND t.status IN ({status_sql})"
-        + _inbox_filters(query, "t.created_at", params)
+        + _inbox_filters(conn.sql, query, "t.created_at", params)
     )
     total, rows = await count_and_page(conn, _TASK_COLUMNS, where, "t.created_at DESC, t.id DESC", params, query)
     return total, [_task(r) for r in rows]
@@ -512,7 +515,7 @@ async def list_submissions(
     """Instances a user originated across the corp's apps, newest first."""
     params: dict[str, Any] = {"c": corp_pk, "u": user_id}
     where = f"{_INSTANCE_FROM} WHERE pi.corp_pk = :c AND pi.originator_user_id = :u" + _inbox_filters(
-        query, "pi.created_at", params
+        conn.sql, query, "pi.created_at", params
     )
     total, rows = await count_and_page(conn, _INSTANCE_COLUMNS, where, "pi.created_at DESC, pi.id DESC", params, query)
     return total, [_instance(r) for r in rows]
@@ -654,7 +657,7 @@ async def list_notifications(
     if app_pk is not None:
         where += " AND n.app_pk = :app_pk"
         params["app_pk"] = app_pk
-    where += _inbox_filters(query, "n.created_at", params)
+    where += _inbox_filters(conn.sql, query, "n.created_at", params)
     select = f"n.id AS n_id, n.node_id AS n_node, n.user_id AS n_user, n.created_at AS n_created, {_INSTANCE_COLUMNS}"
     total, rows = await count_and_page(conn, select, where, "n.created_at DESC, n.id DESC", params, query)
     return total, [

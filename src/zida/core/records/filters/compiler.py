@@ -468,8 +468,7 @@ class FilterCompiler:
             position = "strpos" if self.sql.name == "postgresql" else "instr"
             test = f"{position}({expr}, {self._param(text)}) > 0"
         else:
-            like = "ILIKE" if self.sql.name == "postgresql" else "LIKE"
-            test = f"{expr} {like} {self._param('%' + _escape_like(text) + '%')} ESCAPE '\\'"
+            test = f"{expr} {self.sql.like} {self._param('%' + _escape_like(text) + '%')} ESCAPE '\\'"
         if cond.op.startswith("not_"):
             return f"({expr} IS NULL OR NOT ({test}))"
         return test
