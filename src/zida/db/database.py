@@ -102,6 +102,8 @@ class SqlDialect:
 
     name = "sqlite"
     for_update = ""
+    # A row lock that foreign-key checks of other transactions (inserting rows that name the row) do not wait for.
+    for_no_key_update = ""
     json_cast = ""
     # Contains-matching that ignores case: SQLite's LIKE folds ASCII letters (PostgreSQL's ILIKE folds all of them).
     like = "LIKE"
@@ -132,6 +134,7 @@ class PostgresDialect(SqlDialect):
 
     name = "postgresql"
     for_update = " FOR UPDATE"
+    for_no_key_update = " FOR NO KEY UPDATE"
     json_cast = "::jsonb"
     like = "ILIKE"
 

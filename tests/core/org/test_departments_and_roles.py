@@ -4,14 +4,17 @@ has its audit row and event, bad input changes nothing."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 
 from tests.core.org.conftest import ACTOR, Org
+from zida.clock import now_ms
+from zida.core.audit import record_change
 from zida.core.errors import Conflict, InvalidArgument, NotFound, ZidaError
 from zida.core.org import actions
-from zida.core.org.actions import DepartmentSpec, RoleSpec, find_cycle
+from zida.core.org.actions import CorpSpec, DepartmentSpec, RoleSpec, find_cycle
 from zida.core.org.repository import find_departments, find_roles, find_users
 from zida.core.workflow.directory import load_directory
 
@@ -194,3 +197,59 @@ async def test_the_directory_of_an_approval_reads_only_active_users(org: Org) ->
         chosen={},
     )
     assert list(directory.role_members(1)) == ["li"] and not directory.user_exists("sun")
+
+
+async def test_concurrent_changes_of_the_tree_are_ordered(org: Org) -> None:
+    """Each change of the tree takes the corp's lock on PostgreSQL (SQLite writes one at a time): concurrent creates
+    get ids of their own (they used to compute one next id: "already exists"), two opposite moves cannot both pass
+    the cycle check, and a department is never created under one deleted meanwhile (an orphan no dump could load)."""
+    made = await asyncio.gather(
+        *(
+            actions.create_department(org.db, org.corp, DepartmentSpec(None, f"并发{i}", parent_id=1), actor=ACTOR)
+            for i in range(12)
+        )
+    )
+    assert len({d.dept_id for d in made}) == 12
+    a, b = made[0].dept_id, made[1].dept_id
+    moves = await asyncio.gather(
+        actions.update_department(org.db, org.corp, a, {"parent_id": b}, actor=ACTOR),
+        actions.update_department(org.db, org.corp, b, {"parent_id": a}, actor=ACTOR),
+        return_exceptions=True,
+    )
+    refused = [m for m in moves if isinstance(m, BaseException)]
+    assert len(refused) == 1 and isinstance(refused[0], InvalidArgument), moves
+    assert refused[0].reason == "department.cycle"
+    parent = made[2].dept_id
+    await asyncio.gather(
+        actions.create_department(org.db, org.corp, DepartmentSpec(None, "子", parent_id=parent), actor=ACTOR),
+        actions.delete_department(org.db, org.corp, parent, actor=ACTOR),
+        return_exceptions=True,
+    )
+    orphans = await org.db.fetchval(
+        "SELECT count(*) FROM department d WHERE d.corp_pk = :c AND d.parent_dept_id IS NOT NULL AND NOT EXISTS"
+        " (SELECT 1 FROM department p WHERE p.corp_pk = d.corp_pk AND p.dept_id = d.parent_dept_id)",
+        {"c": org.corp.pk},
+    )
+    assert orphans == 0
+    roles = await asyncio.gather(
+        *(actions.create_role(org.db, org.corp, RoleSpec(None, f"角色{i}"), actor=ACTOR) for i in range(6))
+    )
+    assert len({r.role_id for r in roles}) == 6
+
+
+async def test_a_load_s_corp_lock_lets_other_writes_of_the_corp_check_their_foreign_keys(org: Org) -> None:
+    """A load holds the corp's row for its whole transaction; it used to take FOR UPDATE, which every write naming the
+    corp (its audit row's foreign key) waits for, so a load waiting on a user row such a write held was a deadlock."""
+    if org.db.sql.name != "postgresql":
+        pytest.skip("SQLite writes one transaction at a time: no row locks")
+    async with org.db.transaction() as load:
+        await actions.upsert_corp(load, org.box, CorpSpec(org.corp.corp_id, "组织测试"), actor=ACTOR, now=now_ms())
+
+        async def audited_write() -> None:
+            async with org.db.transaction() as tx:
+                await record_change(
+                    tx, corp_pk=org.corp.pk, kind="user", object_id="li", action="updated", changes={}, actor=ACTOR,
+                    at=now_ms(),
+                )  # fmt: skip
+
+        await asyncio.wait_for(audited_write(), timeout=10)  # not blocked until the load's commit

@@ -331,7 +331,9 @@ async def upsert_corp(
     _text_id(spec.corp_id, "corp", "a corpId")
     _name(spec.name)
     row = await tx.fetchrow(
-        f"SELECT id, name, org_secret_enc, env_id, env_type FROM corp WHERE corp_id = :c{tx.sql.for_update}",
+        # Not FOR UPDATE: every write of the corp's rows checks its foreign key to the corp (KEY SHARE), and a load
+        # holding FOR UPDATE while it waited for a user row such a write held was a deadlock (PostgreSQL).
+        f"SELECT id, name, org_secret_enc, env_id, env_type FROM corp WHERE corp_id = :c{tx.sql.for_no_key_update}",
         {"c": spec.corp_id},
     )
     if spec.env_type is not None and spec.env_type not in ENV_TYPES:
@@ -1035,6 +1037,13 @@ async def _current_department(db: Database, corp: CorpRef, dept_id: int) -> Depa
     return found[dept_id]
 
 
+async def _lock_tree(tx: Connection, corp: CorpRef) -> None:
+    """Take the corp's row lock that orders changes of its department tree and of its ids (PostgreSQL; SQLite's
+    writes are one at a time): two creates do not compute one next id, a move does not miss another move (a cycle)
+    and a child is not created under a department deleted meanwhile. A load (``upsert_corp``) takes the same lock."""
+    await tx.fetchval(f"SELECT id FROM corp WHERE id = :c{tx.sql.for_no_key_update}", {"c": corp.pk})
+
+
 async def _next_id(tx: Connection, table: str, column: str, corp: CorpRef) -> int:
     """One above the corp's highest id of ``table``, deleted ones included (their audit rows keep them): an id once
     given, and sent in events (``org_dept_remove``…), never names another department or role."""
@@ -1050,6 +1059,7 @@ async def _next_id(tx: Connection, table: str, column: str, corp: CorpRef) -> in
 async def create_department(db: Database, corp: CorpRef, spec: DepartmentSpec, *, actor: str | None) -> Department:
     """Create a department (``dept_id`` None: one above the corp's highest); an existing id is a ``Conflict``."""
     async with db.transaction() as tx:
+        await _lock_tree(tx, corp)
         dept_id = spec.dept_id if spec.dept_id is not None else await _next_id(tx, "department", "dept_id", corp)
         spec = replace(spec, dept_id=dept_id)
         _number_id(dept_id, "department", "a department id")
@@ -1077,6 +1087,7 @@ async def update_department(
 ) -> Department:
     """Change some fields of a department (``DepartmentSpec`` names)."""
     async with db.transaction() as tx:
+        await _lock_tree(tx, corp)
         row = await _stored_department(tx, corp, dept_id)
         if row is None:
             raise NotFound(f"department {dept_id} does not exist", reason="department.not_found", param="department")
@@ -1090,6 +1101,7 @@ async def update_department(
 async def delete_department(db: Database, corp: CorpRef, dept_id: int, *, actor: str | None) -> None:
     """Delete a department that has no members and no sub-departments."""
     async with db.transaction() as tx:
+        await _lock_tree(tx, corp)
         row = await _stored_department(tx, corp, dept_id)
         if row is None:
             raise NotFound(f"department {dept_id} does not exist", reason="department.not_found", param="department")
@@ -1221,6 +1233,7 @@ async def _current_role(db: Database, corp: CorpRef, role_id: int) -> Role:
 async def create_role(db: Database, corp: CorpRef, spec: RoleSpec, *, actor: str | None) -> Role:
     """Create a role (``role_id`` None: one above the corp's highest); an existing id is a ``Conflict``."""
     async with db.transaction() as tx:
+        await _lock_tree(tx, corp)
         role_id = spec.role_id if spec.role_id is not None else await _next_id(tx, "role", "role_id", corp)
         spec = replace(spec, role_id=role_id)
         _number_id(role_id, "role", "a role id")
