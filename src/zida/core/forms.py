@@ -88,8 +88,10 @@ async def update_records(
     *,
     ignore_empty: bool = False,
     use_latest_version: bool = False,
+    still_matching: Filter | None = None,
 ) -> list[str]:
-    """Change many records of one form in one transaction; their approvals are locked first and told."""
+    """Change many records of one form in one transaction; their approvals are locked first and told
+    (``still_matching``: only those the filter still matches once locked; the ids changed are returned)."""
     return await records.update_form_instances(
         db,
         actor,
@@ -98,6 +100,7 @@ async def update_records(
         ignore_empty=ignore_empty,
         use_latest_version=use_latest_version,
         approvals=APPROVALS,
+        still_matching=await _resolved_filter(db, form, still_matching),
     )
 
 
@@ -118,9 +121,14 @@ async def delete_record(db: Database, actor: AppActor, instance_id: str) -> None
     await records.delete_form_instance(db, actor, instance_id)
 
 
-async def delete_records(db: Database, actor: AppActor, form: Form, instance_ids: list[str]) -> list[str]:
-    """Delete many records of a plain form in one transaction."""
-    return await records.delete_form_instances(db, actor, form, instance_ids)
+async def delete_records(
+    db: Database, actor: AppActor, form: Form, instance_ids: list[str], *, still_matching: Filter | None = None
+) -> list[str]:
+    """Delete many records of a plain form in one transaction (``still_matching``: only those the filter still
+    matches once locked; the ids deleted are returned)."""
+    return await records.delete_form_instances(
+        db, actor, form, instance_ids, still_matching=await _resolved_filter(db, form, still_matching)
+    )
 
 
 async def upsert_record(db: Database, actor: AppActor, form: Form, condition: Filter | None, values: Any) -> list[str]:
@@ -133,6 +141,12 @@ async def upsert_record_split(
 ) -> tuple[str, bool]:
     """Update the one record of a plain form matching ``condition``, or create one: (record id, created)."""
     return await records.upsert_form_instance_split(db, actor, form, condition, update_values, create_values)
+
+
+async def _resolved_filter(conn: Connection, form: Form, condition: Filter | None) -> Filter | None:
+    if condition is None or form.form_type != "process":
+        return condition
+    return await resolve_node_names(conn, form, condition)
 
 
 async def _resolved(conn: Connection, form: Form, query: RecordQuery) -> RecordQuery:

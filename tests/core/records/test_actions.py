@@ -332,6 +332,25 @@ async def test_a_batch_update_changes_every_record_or_none(corp: Corp) -> None:
     assert {(await corp.data(i))["numberField_qty"] for i in ids} == {7}
 
 
+async def test_a_conditional_change_writes_only_what_its_filter_still_matches_once_locked(corp: Corp) -> None:
+    """WeDa's update/delete with a filter find the records, then change them: a record changed meanwhile so that the
+    filter no longer matches it is left alone (two "take the open one" updates at once: one of them takes it)."""
+    ids = await stock(corp, marker(), 3, numberField_qty=0)
+    adm, form = await corp.actor("adm"), await corp.form(STOCK)
+    still_open = Condition("numberField_qty", "eq", 0)
+    taken = await records.update_form_instances(corp.db, adm, form, [(ids[0], {"numberField_qty": 1})])
+    assert taken == [ids[0]]
+    # A second taker found all three while they were open: it changes the two still open, not the one taken.
+    second = [(i, {"numberField_qty": 2}) for i in ids]
+    assert await records.update_form_instances(corp.db, adm, form, second, still_matching=still_open) == ids[1:]
+    assert [(await corp.data(i))["numberField_qty"] for i in ids] == [1, 2, 2]
+    assert await records.delete_form_instances(corp.db, adm, form, ids, still_matching=still_open) == []
+    gone = await records.delete_form_instances(
+        corp.db, adm, form, ids, still_matching=Condition("numberField_qty", "eq", 2)
+    )
+    assert gone == ids[1:] and await corp.data(ids[0]) is not None
+
+
 async def test_concurrent_batch_updates_of_the_same_records_in_opposite_orders_both_apply(corp: Corp) -> None:
     ids = await stock(corp, marker(), 6, numberField_qty=0)
     adm, form = await corp.actor("adm"), await corp.form(STOCK)

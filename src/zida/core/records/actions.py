@@ -33,7 +33,7 @@ from zida.core.records.changes import (
     validated,
     write_logs,
 )
-from zida.core.records.filters import Filter, Page, RecordQuery
+from zida.core.records.filters import And, Condition, Filter, Page, RecordQuery
 from zida.core.records.models import FormInstance
 from zida.core.records.queries import scoped_query
 from zida.core.records.serials import assign_serials
@@ -220,8 +220,11 @@ async def update_form_instances(
     ignore_empty: bool = False,
     use_latest_version: bool = False,
     approvals: ApprovalHooks | None = None,
+    still_matching: Filter | None = None,
 ) -> list[str]:
-    """Apply each ``(instance_id, values)`` in one transaction (rows locked in id order); all or nothing."""
+    """Apply each ``(instance_id, values)`` in one transaction (rows locked in id order); all or nothing. With
+    ``still_matching`` (a conditional update: the filter that found them), only the records it still matches once
+    locked are changed, and those are returned."""
     ids = [i for i, _ in updates]
     if len(set(ids)) != len(ids):
         raise InvalidArgument("an instance id appears twice in the batch", reason="argument.invalid")
@@ -230,6 +233,9 @@ async def update_form_instances(
         if approvals is not None:
             await approvals.lock(tx, actor.corp_pk, ids)
         found = await store.find_instances(tx, actor.corp_pk, ids, lock=True)
+        if still_matching is not None:
+            kept = await _still_matching(tx, actor, form, still_matching, [i for i in ids if i in found])
+            updates, ids = [(i, v) for i, v in updates if i in kept], [i for i in ids if i in kept]
         running = await _running_assignees(tx, actor, approvals, ids)
         changes = []
         for instance_id, values in updates:
@@ -268,8 +274,22 @@ async def delete_form_instance(db: Database, actor: AppActor, instance_id: str) 
         await write_logs(tx, actor, [(inst, "DELETE", {})], now_ms())
 
 
-async def delete_form_instances(db: Database, actor: AppActor, form: Form, instance_ids: list[str]) -> list[str]:
-    """Delete many records of a plain form in one transaction; all or nothing."""
+async def _still_matching(tx: Connection, actor: AppActor, form: Form, condition: Filter, ids: list[str]) -> set[str]:
+    """Those of ``ids`` (their rows locked) that ``condition`` matches now: a change made meanwhile by another
+    transaction (which held the lock) is seen, so a conditional change does not overwrite a record that stopped
+    matching (two ``update where status = open`` at once: one of them changes it)."""
+    if not ids:
+        return set()
+    both = And((condition, Condition("instance_id", "in", list(ids))))
+    query = RecordQuery(filter=both, page=Page(1, len(ids)), with_total=False)
+    return set((await store.search_instance_ids(tx, actor.corp_pk, form.pk, form.fields, query))[1])
+
+
+async def delete_form_instances(
+    db: Database, actor: AppActor, form: Form, instance_ids: list[str], *, still_matching: Filter | None = None
+) -> list[str]:
+    """Delete many records of a plain form in one transaction; all or nothing (``still_matching``: only those the
+    filter still matches once locked, as ``update_form_instances``)."""
     if form.form_type != "receipt":
         raise Conflict(
             f"{form.form_uuid} is a process form: only plain form data can be deleted in batches",
@@ -278,6 +298,9 @@ async def delete_form_instances(db: Database, actor: AppActor, form: Form, insta
     now = now_ms()
     async with db.transaction() as tx:
         found = await store.find_instances(tx, actor.corp_pk, instance_ids, lock=True)
+        if still_matching is not None:
+            kept = await _still_matching(tx, actor, form, still_matching, [i for i in instance_ids if i in found])
+            instance_ids = [i for i in instance_ids if i in kept]
         doomed = []
         for instance_id in dict.fromkeys(instance_ids):
             inst = _changeable(actor, found.get(instance_id), instance_id)

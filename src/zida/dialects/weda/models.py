@@ -382,9 +382,9 @@ def _ids_query(condition: Filter | None, page: Page) -> RecordQuery:
     return RecordQuery(filter=condition, sort=(Sort("created_at", descending=True),), page=page, with_total=False)
 
 
-async def _matches(call: WedaCall, *, many: bool) -> tuple[Form, AppActor, list[str]]:
-    """The model, the actor and the records ``filter`` names: the newest one, or (``many``) every one up to
-    ``MAX_MATCHES`` (more: ``TooExpensive``)."""
+async def _matches(call: WedaCall, *, many: bool) -> tuple[Form, AppActor, list[str], Filter | None]:
+    """The model, the actor, the records ``filter`` names (the newest one, or (``many``) every one up to
+    ``MAX_MATCHES``; more: ``TooExpensive``) and the filter (the change checks it again once they are locked)."""
     form = await _model(call)
     actor = await model_actor(call, form)
     condition = await _filter(call, form, call.body, required=True)
@@ -396,7 +396,7 @@ async def _matches(call: WedaCall, *, many: bool) -> tuple[Form, AppActor, list[
             raise TooExpensive(
                 f"the filter matches more than {MAX_MATCHES} records: narrow it", reason="request.too_many"
             )
-    return form, actor, ids
+    return form, actor, ids, condition
 
 
 async def _list(call: WedaCall, params: dict[str, Any]) -> dict[str, Any]:
@@ -485,13 +485,16 @@ async def create_records(call: WedaCall) -> dict[str, Any]:
 
 
 async def _update(call: WedaCall, *, many: bool) -> dict[str, Any]:
-    form, actor, ids = await _matches(call, many=many)
+    form, actor, ids, condition = await _matches(call, many=many)
     values = values_in(form, call.body.get("data"))
-    if ids:
-        await forms.update_records(call.zida.db, actor, form, [(i, values) for i in ids])
+    changed = (
+        await forms.update_records(call.zida.db, actor, form, [(i, values) for i in ids], still_matching=condition)
+        if ids
+        else []
+    )
     if not many:
-        return {"count": len(ids)}
-    return {"count": len(ids), "legalIdList": ids, "illegalIdList": []}
+        return {"count": len(changed)}
+    return {"count": len(changed), "legalIdList": changed, "illegalIdList": []}
 
 
 @model_endpoint(Scope.RECORDS_WRITE)
@@ -520,8 +523,8 @@ async def upsert_record(call: WedaCall) -> dict[str, Any]:
 
 
 async def _delete(call: WedaCall, *, many: bool) -> dict[str, Any]:
-    form, actor, ids = await _matches(call, many=many)
-    deleted = await forms.delete_records(call.zida.db, actor, form, ids) if ids else []
+    form, actor, ids, condition = await _matches(call, many=many)
+    deleted = await forms.delete_records(call.zida.db, actor, form, ids, still_matching=condition) if ids else []
     if not many:
         return {"count": len(deleted)}
     return {"count": len(deleted), "legalIdList": deleted, "illegalIdList": [i for i in ids if i not in deleted]}
