@@ -59,7 +59,7 @@ from zida.crypto import SecretBox
 from zida.db import Connection, Database
 from zida.dialects import granted_scopes
 from zida.dialects.dingtalk.callbacks import check_tags
-from zida.dialects.weda.templates import check_against_model
+from zida.dialects.weda.templates import check_against_model, check_stored_templates
 
 __all__ = ["BundleError", "LoadReport", "form_spec", "load_bundle", "parse_bundle", "read_bundle", "to_fields"]
 
@@ -528,12 +528,16 @@ async def load_bundle(
                 f"callbacks[{i}]", upsert_subscription(tx, box, corp, cb.appKey, callback, actor=actor, now=now), source
             )
             report.outcome("callbacks", outcome)
+        loaded = []
         for i, t in enumerate(bundle.weda.queryTemplates if bundle.weda else []):
             template = query_template(t)
             path = f"weda.queryTemplates[{i}]"
             await _at(path, check_against_model(tx, corp.pk, template), source)
             outcome = await _at(path, put_query_template(tx, corp.pk, template, actor=actor, now=now), source)
             report.outcome("query templates", outcome)
+            loaded.append(template.name)
+        # The stored templates the bundle does not name still fit the models its forms changed.
+        await _at("weda.queryTemplates", check_stored_templates(tx, corp.pk, checked=loaded), source)
     # This process sees the changes at once, the other workers through the cache sync (or ZIDA_CACHE_SECONDS).
     if report.scopes:
         invalidate(*sorted(report.scopes))

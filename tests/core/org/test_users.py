@@ -132,6 +132,24 @@ async def test_a_union_id_names_one_user(org: Org) -> None:
     await actions.update_user(org.db, org.corp, "li", {"union_id": li.union_id, "title": "同一个"}, actor=ACTOR)
 
 
+async def test_a_sign_in_name_names_one_user_whether_a_username_or_a_user_id(org: Org) -> None:
+    """A user without a username signs in with his userId: a new userId (or a username given up) that is another
+    user's username was taken, so that neither signed in as himself and no dump loaded back."""
+    await actions.update_user(org.db, org.corp, "li", {"username": "lisales"}, actor=ACTOR)
+    before = await org.marks()
+    with pytest.raises(Conflict, match="already user li's") as taken:
+        await actions.create_user(org.db, org.corp, UserSpec("lisales", "撞名"), actor=ACTOR)
+    assert taken.value.reason == "user.username_taken"
+    await actions.update_user(org.db, org.corp, "sun", {"username": "sunny"}, actor=ACTOR)
+    await actions.update_user(org.db, org.corp, "mgr", {"username": "sun"}, actor=ACTOR)  # sun signs in as sunny
+    before = await org.marks()
+    with pytest.raises(Conflict, match="already user mgr's"):  # giving "sunny" up, sun would sign in as "sun"
+        await actions.update_user(org.db, org.corp, "sun", {"username": None}, actor=ACTOR)
+    assert await org.marks() == before
+    await actions.create_user(org.db, org.corp, UserSpec("free-name", "新人"), actor=ACTOR)
+    await actions.update_user(org.db, org.corp, "li", {"username": "li-again"}, actor=ACTOR)
+
+
 async def test_another_corps_user_does_not_exist(org: Org, db: Any) -> None:
     other = await db.fetchval("SELECT id FROM corp WHERE corp_id = 'corpA'")
     assert await get_user(db, int(other), "admin1") is not None  # corp A has admin1, this corp has not

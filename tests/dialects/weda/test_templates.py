@@ -11,11 +11,15 @@ import pytest
 from tests.conftest import SECRET_KEY
 from tests.dialects.weda.conftest import READ_ONLY, Weda, credential_token
 from zida.bundle.dumper import dump_bundle
-from zida.bundle.loader import BundleError, load_bundle, parse_bundle
+from zida.bundle.loader import BundleError, form_spec, load_bundle, parse_bundle
+from zida.bundle.schema import FormIn
+from zida.core.apps.actions import put_form
 from zida.core.apps.templates import QueryParameter, QueryTemplate, bind, check_template
 from zida.core.errors import InvalidArgument
+from zida.core.org.models import CorpRef
 from zida.crypto import SecretBox
 from zida.db import Database
+from zida.dialects.weda.templates import check_stored_templates
 
 
 def tag() -> str:
@@ -151,6 +155,30 @@ async def test_a_template_that_names_what_its_model_lacks_is_not_loaded(db: Data
             "parameters": [{"key": "q", "type": "STRING"}],
         }
     ]
+    assert (await load_bundle(db, box, parse_bundle(dumped))).unchanged["query templates"] == 1
+
+    # A later change of the form that the stored template no longer fits is refused, through a bundle that leaves the
+    # templates out and through the admin API's action alike (it used to pass: the template then failed at run time
+    # and the corp's dump no longer loaded).
+    renamed = {**form, "fields": [{**form["fields"][0], "alias": "body"}]}
+    for changed in (renamed, {**form, "modelName": "notes2"}):
+        without_templates = {**dumped, "apps": [{**dumped["apps"][0], "forms": [changed]}]}
+        without_templates["weda"] = {"envId": dumped["weda"]["envId"]}
+        with pytest.raises(BundleError, match=r"weda\.queryTemplates.*t1"):
+            await load_bundle(db, box, parse_bundle(without_templates))
+        corp = CorpRef(
+            int(await db.fetchval("SELECT id FROM corp WHERE corp_id = :c", {"c": f"tpl{suffix}"})), f"tpl{suffix}"
+        )
+        spec = form_spec(FormIn.model_validate(changed))
+        with pytest.raises(InvalidArgument, match="template t1"):
+            await put_form(
+                db,
+                corp,
+                f"APP_TPL{suffix.upper()}",
+                spec,
+                actor="t",
+                check=lambda tx, corp=corp: check_stored_templates(tx, corp.pk),
+            )
     assert (await load_bundle(db, box, parse_bundle(dumped))).unchanged["query templates"] == 1
 
 

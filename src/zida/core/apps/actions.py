@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -760,10 +760,21 @@ async def _insert_version(
     )
 
 
-async def put_form(db: Database, corp: CorpRef, app_type: str, spec: FormSpec, *, actor: str | None) -> FormWrite:
-    """Create a form of an app or give it a new version, then bring its search indexes in line."""
+async def put_form(
+    db: Database,
+    corp: CorpRef,
+    app_type: str,
+    spec: FormSpec,
+    *,
+    actor: str | None,
+    check: Callable[[Connection], Awaitable[None]] | None = None,
+) -> FormWrite:
+    """Create a form of an app or give it a new version, then bring its search indexes in line (``check``: run in
+    the transaction after the write, e.g. that the dialects' stored queries still fit; its error undoes it)."""
     async with db.transaction() as tx:
         written = await upsert_form(tx, corp, app_type, spec, actor=actor, now=now_ms())
+        if check is not None and written.outcome is not Outcome.UNCHANGED:
+            await check(tx)
     if written.outcome is not Outcome.UNCHANGED:
         invalidate(APPS_CACHE_SCOPE)
     built = await ensure_field_indexes(db, written.form_pk, written.fields, written.search_indexes)

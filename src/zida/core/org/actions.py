@@ -628,8 +628,11 @@ async def _write_user(
         "active": spec.active if spec.active is not None else current.get("active", True),
         "username": spec.username,
     }
-    if spec.username is not None and spec.username != current.get("username"):
-        await _username_free(tx, corp, spec.username, spec.user_id)
+    # The sign-in name is the username, else the userId: a new userId (or a username given up) may be another
+    # user's username, and then neither could sign in as himself and no dump would load back.
+    signs_in_as = spec.username or spec.user_id
+    if stored is None or signs_in_as != (current.get("username") or spec.user_id):
+        await _username_free(tx, corp, signs_in_as, spec.user_id)
     if spec.union_id is not None and spec.union_id != current.get("union_id"):
         await _union_id_free(tx, corp, spec.union_id, spec.user_id)
     if unique_contacts:

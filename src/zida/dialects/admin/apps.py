@@ -42,6 +42,7 @@ from zida.core.errors import InvalidArgument, NotFound
 from zida.dialects.admin.errors import parse_body
 from zida.dialects.admin.http import AdminCall, admin_endpoint, respond
 from zida.dialects.admin.org import actor_of, corp_of
+from zida.dialects.weda.templates import check_stored_templates
 
 __all__ = ["routes"]
 
@@ -213,8 +214,14 @@ async def put_form(call: AdminCall) -> Any:
     if call.body.get("formUuid", form_uuid) != form_uuid:
         raise InvalidArgument("formUuid differs from the form in the path", reason="argument.invalid", param="form")
     form = parse_body(FormIn, {**call.body, "formUuid": form_uuid})
+    corp = corp_of(call)
     written = await actions.put_form(
-        call.zida.db, corp_of(call), call.path["appType"], form_spec(form), actor=actor_of(call)
+        call.zida.db,
+        corp,
+        call.path["appType"],
+        form_spec(form),
+        actor=actor_of(call),
+        check=lambda tx: check_stored_templates(tx, corp.pk),  # WeDa's query templates name its models' fields
     )
     view = await _form(call)
     return respond(view, 201) if written.outcome is Outcome.CREATED else view

@@ -71,6 +71,8 @@ OAPI_ERRORS: dict[tuple[type[ZidaError], str | None], tuple[int, str]] = {
     (NotFound, "user.not_found"): (60121, "找不到该用户"),
     (NotFound, "department.not_found"): (60003, "部门不存在"),
     (Conflict, "user.exists"): (60102, "UserID在公司中已存在"),
+    (Conflict, "user.username_taken"): (60102, "UserID在公司中已存在"),  # another user signs in with that name
+    (Conflict, "user.contact_taken"): (60104, "手机号码在公司中已注册"),
     (Conflict, "department.not_empty"): (60005, "不允许删除有成员或子部门的部门"),
     (Conflict, "user.holds_tasks"): (60130, "用户有待处理的审批任务"),
     (InvalidArgument, "message.bad_agent"): (40056, "不合法的agentid"),

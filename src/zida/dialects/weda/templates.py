@@ -8,6 +8,7 @@ them. Who acts and what he sees follow the data-model routes (``zida.dialects.we
 from __future__ import annotations
 
 import time
+from collections.abc import Container
 from typing import Any
 
 from starlette.routing import Route
@@ -15,7 +16,7 @@ from starlette.routing import Route
 from zida.core import forms
 from zida.core.apps.models import Form
 from zida.core.apps.queries import find_model_form
-from zida.core.apps.templates import QueryTemplate, bind, check_template, find_query_template
+from zida.core.apps.templates import QueryTemplate, bind, check_template, find_query_template, list_query_templates
 from zida.core.errors import InvalidArgument, NotFound
 from zida.core.principals import Scope
 from zida.core.records.filters import Page, RecordQuery
@@ -23,7 +24,7 @@ from zida.db import Connection
 from zida.dialects.weda.http import WedaCall, api_endpoint
 from zida.dialects.weda.models import model_actor, order_of, parse_where, render_record
 
-__all__ = ["check_against_model", "routes"]
+__all__ = ["check_against_model", "check_stored_templates", "routes"]
 
 
 def _sample(kind: str) -> Any:
@@ -47,6 +48,22 @@ async def check_against_model(conn: Connection, corp_pk: int, template: QueryTem
         order_of(form, list(template.order_by) or None)
     except InvalidArgument as exc:
         raise InvalidArgument(f"template {template.name}: {exc.message}", reason="template.invalid") from None
+
+
+async def check_stored_templates(conn: Connection, corp_pk: int, *, checked: Container[str] = ()) -> None:
+    """Every stored template of the corp (but those ``checked`` already) still valid against its model: a change of
+    a form (its model name, a field's alias or type) that would break one is refused, as a template that does not
+    fit its model is when a bundle loads."""
+    for template in await list_query_templates(conn, corp_pk):
+        if template.name in checked:
+            continue
+        try:
+            await check_against_model(conn, corp_pk, template)
+        except InvalidArgument as exc:
+            raise InvalidArgument(
+                f"{exc.message} (a stored query template: change it in the bundle's weda.queryTemplates with the form)",
+                reason="template.invalid",
+            ) from None
 
 
 async def _model(call: WedaCall, template: QueryTemplate) -> Form:
