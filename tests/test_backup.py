@@ -6,6 +6,7 @@ test and dropped after) in the PostgreSQL suite."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 import threading
@@ -130,6 +131,25 @@ def test_a_sqlite_backup_made_while_a_server_writes_restores_every_acknowledged_
         assert response.status_code == 200 and response.json()["formData"]["textField_t1"].startswith("record ")
     finally:
         again.stop()
+
+
+@on_sqlite
+def test_a_restore_under_another_server_key_says_so_at_once(tmp_path: Path) -> None:
+    """Restored beside no secret.key (and no ZIDA_SECRET_KEY), a new key is made there: the restore says that it is not
+    the database's key, instead of reporting success and leaving ``zida serve`` to refuse it later."""
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    assert zida("migrate", database=url).returncode == 0
+    load_fixture_bundle(url, "corp_b.yaml")
+    backup = tmp_path / "a.backup"
+    assert zida("backup", str(backup), database=url).returncode == 0
+    restored_url = f"sqlite:///{tmp_path / 'elsewhere' / 'zida.db'}"
+    without_key = {k: v for k, v in os.environ.items() if k != "ZIDA_SECRET_KEY"}
+    result = zida("restore", str(backup), database=restored_url, env=without_key)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "not the one this database was set up with" in result.stderr and "secret.key" in result.stderr
+    again = zida("restore", str(backup), "--force", database=restored_url)  # with the original key
+    assert again.returncode == 0 and "the schema is current" in again.stdout, again.stderr
+    doctor_passes(restored_url)
 
 
 @on_sqlite

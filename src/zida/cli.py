@@ -359,18 +359,32 @@ def restore(database: str | None, path: str, force: bool) -> None:
     except BackupError as exc:
         raise click.ClickException(exc.message) from None
 
-    async def check() -> str:
+    async def check() -> tuple[str, bool]:
+        from zida.core.access.tokens import server_key_recorded
+
         db = await _open(settings)
         try:
             await check_schema(db)
+            same_key = await server_key_recorded(db, SecretBox(settings.secret_key)) if settings.secret_key else None
         except Misconfigured as exc:  # an older release's backup: migrate it
-            return f"restored {path} into {report.path}; {exc.message}"
+            return f"restored {path} into {report.path}; {exc.message}", True
         finally:
             await db.close()
         await _tell_servers(settings)  # a server already running on it drops everything it cached
-        return f"restored {path} into {report.path} ({report.how}); the schema is current"
+        done = f"restored {path} into {report.path} ({report.how}); the schema is current"
+        if same_key is False:  # found now, not when a server refuses to start
+            return (
+                f"{done}, but the server key here is not the one this database was set up with: without it its"
+                " systemTokens and taskApiCodes cannot be read and its tokens are invalid. Use the original key"
+                " (ZIDA_SECRET_KEY, or the secret.key file of the backed-up database, beside the restored one)",
+                False,
+            )
+        return done, True
 
-    click.echo(asyncio.run(check()))
+    message, key_ok = asyncio.run(check())
+    if not key_ok:
+        raise click.ClickException(message)
+    click.echo(message)
 
 
 @main.group()

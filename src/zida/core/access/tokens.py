@@ -26,7 +26,7 @@ from zida.observability.context import note_caller
 from zida.observability.metrics import token_cache_lookup
 from zida.stores import Store
 
-__all__ = ["CREDENTIALS_CACHE_SCOPE", "TokenService", "check_server_key", "secret_mark"]
+__all__ = ["CREDENTIALS_CACHE_SCOPE", "TokenService", "check_server_key", "secret_mark", "server_key_recorded"]
 
 CREDENTIALS_CACHE_SCOPE = "credentials"  # what ``zida.cache.invalidate`` names after a credential changed
 
@@ -244,6 +244,14 @@ async def secret_mark(db: Database, credential_pk: int) -> str | None:
     strength of a secret (a Stream ticket) holds only while the mark is the same: a rotation or revocation ends it."""
     stored = await db.fetchval("SELECT secret_hash FROM credential WHERE id = :c", {"c": credential_pk})
     return None if stored is None else hashlib.sha256(str(stored).encode()).hexdigest()[:32]
+
+
+async def server_key_recorded(db: Database, box: SecretBox) -> bool | None:
+    """Whether ``box``'s key is the one the database recorded on first use (None: it recorded none), read only."""
+    stored = await db.fetchval("SELECT value FROM server_meta WHERE name = 'server_key_fingerprint'")
+    if stored is None:
+        return None
+    return hmac.compare_digest(str(stored), box.derive("server-key-fingerprint", "zida"))
 
 
 async def check_server_key(db: Database, box: SecretBox) -> None:
