@@ -208,6 +208,16 @@ def test_a_record_larger_than_its_limit_is_refused(small_limits: ValueLimits) ->
     assert "at most 400" in err.value.message
 
 
+def test_more_sub_table_rows_than_a_record_holds_are_refused_before_any_is_built() -> None:
+    """Each stored row holds its id: a million empty rows (3 MB of request) cannot fit 256 KB, and are refused at once
+    (they used to be built, 39 MB of JSON, before the size check refused them, holding a worker for seconds)."""
+    with pytest.raises(InvalidArgument) as err:
+        normalize_values(LONG_FIELDS, {"tableField_t": [{}] * 1_000_000}, partial=False)
+    assert err.value.reason == "form_data.too_large" and "1000000 rows" in err.value.message
+    fits, _ = normalize_values(LONG_FIELDS, {"tableField_t": [{}] * 100}, partial=False)
+    assert len(fits["tableField_t"]) == 100
+
+
 def test_an_update_is_measured_merged_into_the_record(small_limits: ValueLimits) -> None:
     current, _ = normalize_values(LONG_FIELDS, {"addressField_ad": {"a": "v" * 300}}, partial=False)
     with pytest.raises(InvalidArgument) as err:  # 300 + 100 more bytes: past 400 together

@@ -151,12 +151,20 @@ class _Errors:
 ERRORS = _Errors()
 
 
+_MAX_FORM_FIELDS = 1_000  # an oapi call's form body names a few parameters
+
+
 async def _body(request: Request, limit: int) -> dict[str, Any]:
     """A JSON object, or form-urlencoded fields (oapi takes both)."""
     if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
         raw = await read_limited(request, limit)
         text = raw.decode("utf-8", "replace")
-        fields = dict(parse_qsl(text, keep_blank_values=True))
+        try:  # bounded: millions of pairs took the loop seconds (and this runs before the token is checked)
+            fields = dict(parse_qsl(text, keep_blank_values=True, max_num_fields=_MAX_FORM_FIELDS))
+        except ValueError:
+            raise InvalidArgument(
+                f"the form body has more than {_MAX_FORM_FIELDS} fields", reason="request.too_large"
+            ) from None
         refuse_nul(text, fields, "request body")
         return fields
     return await read_json_object(request, limit)
