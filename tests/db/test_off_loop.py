@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from zida.core.errors import Conflict, TooExpensive
-from zida.db import Database, open_database
+from zida.db import Database, in_list, open_database
 from zida.db.database import _bound
 
 pytestmark = pytest.mark.anyio
@@ -140,6 +140,32 @@ async def test_a_write_that_was_slow_runs_off_the_loop_from_then_on(db: Database
     assert count == 300_000
     assert turns >= MIN_TURNS, f"the loop turned {turns} times while a write known to be slow ran"
     assert await db.fetchval("SELECT count(*) FROM zt_slow_write") == 600_000
+
+
+async def test_a_slow_write_s_cost_holds_for_its_statement_whatever_the_length_of_its_id_list(db: Database) -> None:
+    """A slow ``… IN (:p0, :p1, …)`` sends the same statement with another number of ids off the loop too (each
+    length was new text, run to its end on the loop: varying it held the loop again and again)."""
+    if not _is_sqlite(db):
+        pytest.skip("asyncpg never holds the loop")
+    await _table(db, "zt_slow_list")
+    write = (
+        "INSERT INTO zt_slow_list (name, n)"
+        " WITH RECURSIVE c(x) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT x + 1 FROM c WHERE x < :n)"
+        " SELECT :tag || x, x FROM c WHERE x NOT IN ({ids})"
+    )
+
+    def listed(count: int) -> tuple[str, dict[str, Any]]:
+        placeholders, params = in_list("p", [-i for i in range(1, count + 1)])
+        return write.format(ids=placeholders), params
+
+    text, params = listed(3)
+    async with db.transaction() as tx:  # the first run: on the loop, found slow
+        await tx.execute(text, {**params, "n": 300_000, "tag": "first"})
+    text, params = listed(37)
+    async with _LoopProbe(db) as probe, db.transaction() as tx:
+        count, turns = await probe.during(tx.execute(text, {**params, "n": 300_000, "tag": "again"}))
+    assert count == 300_000
+    assert turns >= MIN_TURNS, f"the loop turned {turns} times while a write known to be slow ran"
 
 
 async def test_building_an_index_never_holds_the_loop(db: Database) -> None:

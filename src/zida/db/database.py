@@ -489,6 +489,18 @@ _MAINTENANCE = re.compile(r"\s*(?:CREATE|DROP|ALTER|ANALYZE|PRAGMA|VACUUM|REINDE
 _READ, _WRITE, _MAINTAIN = range(3)
 
 
+# A list of numbered placeholders (``in_list``: ``:u0, :u1, …``): its length makes another text, not another statement.
+_PLACEHOLDER_LIST = re.compile(r":([A-Za-z_]+?)\d+(?:\s*,\s*:\1\d+)*")
+
+
+@lru_cache(maxsize=_CACHED_TEXTS)
+def _shape(query: str) -> int:
+    """What a statement's cost is remembered by: its text with each ``IN`` list of numbered placeholders as one
+    (a slow ``DELETE … IN (:p0 … :p499)`` sends the same statement of 37 ids off the loop too; it used to be new
+    text, run on the loop again, for each number of ids)."""
+    return hash(_PLACEHOLDER_LIST.sub(r":\1*", query))
+
+
 @lru_cache(maxsize=_CACHED_TEXTS)  # only texts up to _ON_LOOP_TEXT (= _CACHED_TEXT) are asked about
 def _statement_kind(query: str) -> int:
     if _MAINTENANCE.match(query):
@@ -636,7 +648,7 @@ class SqliteDatabase:
             return await self._read_untimed(kind, query, params)
 
     async def _read_untimed(self, kind: int, query: str, params: Params | None) -> Any:
-        shape = hash(query)
+        shape = _shape(query)
         if len(query) <= _ON_LOOP_TEXT and self._cost.get(shape, 0.0) < _OFF_LOOP_COST:
             budget = self._loop_budget
             budget.arm(_ON_LOOP_SECONDS)
@@ -711,7 +723,7 @@ class SqliteDatabase:
         (waited out even if cancelled)."""
         if not self._writer.in_transaction:  # SQLite rolled it back (a statement past its budget, an I/O error)
             raise _lost_transaction()
-        shape = hash(query)
+        shape = _shape(query)
         if (
             len(query) <= _ON_LOOP_TEXT
             and self._cost.get(shape, 0.0) < _OFF_LOOP_COST
