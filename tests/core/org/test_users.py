@@ -3,6 +3,7 @@ unchanged input writes nothing; bad input (unknown ids, duplicates, unknown refe
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -200,3 +201,27 @@ async def test_a_batch_read_once_writes_what_the_upsert_writes_alone(org: Org) -
             )
     user = await get_user(org.db, org.corp.pk, "bt1")
     assert user is not None and (user.name, user.dept_ids) == ("批二", (1,))
+
+
+async def test_concurrent_weda_users_do_not_share_a_mobile_number_or_a_sign_in_name(org: Org) -> None:
+    """WeDa's rule (``unique_contacts``): checked, then written, under the corp's lock on PostgreSQL (two creates at
+    once both passed the check: two active users with one number, or a unique-index violation answered 500)."""
+    results = await asyncio.gather(
+        *(
+            actions.create_user(
+                org.db, org.corp, UserSpec(f"phone{i}", "同号", mobile="13900000077"), actor=ACTOR, unique_contacts=True
+            )
+            for i in range(6)
+        ),
+        *(
+            actions.create_user(
+                org.db, org.corp, UserSpec(f"named{i}", "同名", username="same-name"), actor=ACTOR, unique_contacts=True
+            )
+            for i in range(6)
+        ),
+        return_exceptions=True,
+    )
+    made = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(made) == 2 and all(isinstance(r, Conflict) for r in refused), refused
+    assert {r.reason for r in refused} == {"user.contact_taken", "user.username_taken"}  # type: ignore[attr-defined]

@@ -790,6 +790,8 @@ async def create_user(
     """Create a user (a member of ``roles`` when given); an existing userId is a ``Conflict``, and with
     ``unique_contacts`` so is a mobile number or email another active user has (WeDa's rule)."""
     async with db.transaction() as tx:
+        if unique_contacts:  # checked, then written: two such writes at once must not both pass the check
+            await _lock_tree(tx, corp)
         if await _stored_user(tx, corp, spec.user_id) is not None:
             raise Conflict(f"user {spec.user_id} already exists", reason="user.exists", param="user")
         now = now_ms()
@@ -846,6 +848,8 @@ async def update_user(
     unless he holds open tasks); ``roles``, when given, are the roles he is a member of from now on;
     ``unique_contacts`` as for ``create_user``."""
     async with db.transaction() as tx:
+        if unique_contacts:
+            await _lock_tree(tx, corp)
         stored = await _stored_user(tx, corp, user_id)
         if stored is None:
             raise NotFound(f"user {user_id} does not exist in this corp", reason="user.not_found", param="user")
@@ -1043,7 +1047,8 @@ async def _current_department(db: Database, corp: CorpRef, dept_id: int) -> Depa
 async def _lock_tree(tx: Connection, corp: CorpRef) -> None:
     """Take the corp's row lock that orders changes of its department tree and of its ids (PostgreSQL; SQLite's
     writes are one at a time): two creates do not compute one next id, a move does not miss another move (a cycle)
-    and a child is not created under a department deleted meanwhile. A load (``upsert_corp``) takes the same lock."""
+    and a child is not created under a department deleted meanwhile; two WeDa users do not both take one mobile
+    number. A load (``upsert_corp``) takes the same lock."""
     await tx.fetchval(f"SELECT id FROM corp WHERE id = :c{tx.sql.for_no_key_update}", {"c": corp.pk})
 
 

@@ -344,8 +344,8 @@ def _table(f: Field, value: Any, refs: References, old_rows: dict[str, dict[str,
     # built (a million "{}" rows took a worker seconds and hundreds of MB to be refused by the size check).
     if len(value) * _MIN_ROW_BYTES > _limits.record_bytes:
         raise InvalidArgument(
-            f"{f.field_id} has {len(value)} rows: stored, they would take more than the {_limits.record_bytes}"
-            " bytes one record's values may",
+            f"{f.field_id} has {len(value)} rows: stored, they take more bytes than one record's values may (at most"
+            f" {_limits.record_bytes} as JSON)",
             reason="form_data.too_large",
             field=f.field_id,
         )
