@@ -286,6 +286,21 @@ def test_media_upload_bad_input(files: Files) -> None:
         answer = _media_upload(files, token, body, content_type)
         assert answer["errcode"] == 40035, answer
     assert "ZIDA_FILES_MAX_BYTES" in _media_upload(files, token, *_multipart(b"x" * (MAX_BYTES + 1)))["errmsg"]
+    # A chunked body declares no length: the parts before the file are counted as they come (a 3 GB one was read).
+    body, content_type = _multipart(b"x")
+    field = b'--zidaboundary42\r\nContent-Disposition: form-data; name="note"\r\n\r\n' + b"n" * 200_000 + b"\r\n"
+
+    def chunks() -> Iterator[bytes]:
+        yield field
+        yield body
+
+    chunked = httpx.post(
+        f"{files.base}/media/upload?type=file&access_token={token}",
+        content=chunks(),
+        headers={"content-type": content_type},
+        timeout=30,
+    ).json()
+    assert chunked["errcode"] == 40035 and "before the file" in chunked["errmsg"], chunked
     assert httpx.get(f"{files.base}/media/upload?access_token={token}&type=file", timeout=30).json()["errcode"] == 43002
     assert count() == before
 

@@ -94,7 +94,14 @@ async def multipart_file(request: Request, field_names: tuple[str, ...]) -> tupl
 
     stream = parsed()
     name: str | None = None
+    skipped = 0  # bytes of the parts before the file: a chunked body declares no length to check first
     async for kind, value in stream:
+        if kind == "data":
+            skipped += len(value)
+            if skipped > MULTIPART_OVERHEAD:
+                raise InvalidArgument(
+                    f"the parts before the file take more than {MULTIPART_OVERHEAD} bytes", reason="request.too_large"
+                )
         if kind != "headers":
             continue
         disposition = value.get("content-disposition", "")
