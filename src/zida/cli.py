@@ -277,7 +277,12 @@ def serve(
             # Stream mode's frames are small JSON: compressing each one cost more CPU than sending it (clients
             # offer permessage-deflate and go on without it).
             ws_per_message_deflate=False,
+            # A client's frames are acks and answers: a 16 MiB one (uvicorn's default) held the loop a second to parse.
+            ws_max_size=WS_MAX_BYTES,
         )
+
+
+WS_MAX_BYTES = 1 << 20  # the largest WebSocket frame a Stream-mode client may send (1 MiB; larger: closed with 1009)
 
 
 SNIPPET = """\

@@ -314,6 +314,19 @@ def test_a_connection_without_event_topics_gets_no_events(events: Events, stream
     assert {f["type"] for f in frames} == {"SYSTEM"}
 
 
+def test_a_frame_larger_than_a_client_ever_sends_closes_its_connection(events: Events) -> None:
+    """Acks and answers are small JSON: a frame past 1 MiB is refused (1009) before it is read, where a 16 MiB one
+    used to be parsed on the event loop (a second of every other request's time)."""
+    opened = _open(events, EV_STREAM, subscriptions=[{"type": "EVENT", "topic": "*"}])
+    assert opened.status_code == 200
+    with connect(f"{opened.json()['endpoint']}?ticket={opened.json()['ticket']}", open_timeout=10) as socket:
+        socket.send("[" + "0," * (1 << 20) + "0]")
+        with pytest.raises(ConnectionClosed) as closed:
+            for _ in range(100):  # SYSTEM pings may come first
+                socket.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+
+
 def test_a_narrower_connection_of_the_app_takes_nothing_from_a_wider_one(events: Events, streams: Streams) -> None:
     # The SDK client asked for every type (*); a second connection of the same app asks for task changes only. The
     # app's subscription keeps *, so no type is left undelivered; each event goes to a connection that asked for it
