@@ -325,6 +325,7 @@ def test_bad_input_is_refused_in_the_api_format_and_changes_nothing(weda: Weda, 
         ("StartProcessWithParams", {**good, "ExtraUserInfo": {"UserId": "ghost"}}, "ResourceNotFound"),
         ("StartProcessWithParams", {**good, "ExtraUserInfo": "wuser1"}, "InvalidParameter"),
         ("StartProcessWithParams", {**good, "TriggerType": "six"}, "InvalidParameter"),
+        ("StartProcessWithParams", {**good, "CcUserIds": ["wadmin"]}, "UnsupportedOperation"),  # not dropped
         ("DescribeProcessInstanceDetails", {"InstanceId": "PROC-nope"}, "ResourceNotFound"),
         ("DescribeProcessInstance", {"FlowTaskId": "abc"}, "InvalidParameter"),
         ("DescribeProcessInstance", {"FlowTaskId": "1", "PageType": "NOPE"}, "InvalidParameter"),

@@ -228,10 +228,19 @@ async def _process_form(flow: ActionCall, process_key: str) -> tuple[int, str]:
     return _PROCESSES.put((flow.principal.corp_pk, process_key), (int(rows[0]["app_pk"]), str(rows[0]["form_uuid"])))
 
 
+def _refuse_ad_hoc_cc(flow: ActionCall) -> None:
+    """``CcUserIds`` (an ad-hoc CC) is not served: refused, never dropped (the start or action would seem to copy)."""
+    if flow.body.get("CcUserIds"):
+        raise Unsupported(
+            "CcUserIds: Zida copies (抄送) to the people of the process's CC nodes only", reason="action.unsupported"
+        )
+
+
 async def start_process_with_params(flow: ActionCall) -> dict[str, Any]:
     """StartProcessWithParams: start the process ``ProcessKey`` with the start form's values
     (``StartParams[0].fieldValueMap``, field aliases; ``paramCode`` = the process form's model name). An ``_id``
     there (WeDa: a record created first) is refused: the start creates the record."""
+    _refuse_ad_hoc_cc(flow)
     app_pk, form_uuid = await _process_form(flow, flow.required("ProcessKey"))
     trigger = flow.body.get("TriggerType")
     if trigger is not None and (not isinstance(trigger, int) or isinstance(trigger, bool)):
@@ -615,10 +624,7 @@ async def complete_task(flow: ActionCall) -> dict[str, Any]:
             "ButtonAction must be 1 (submit), 2 (agree), 3 (reject), 4 (transfer) or 17 (save draft),"
             f" got {brief(button)}"
         )
-    if flow.body.get("CcUserIds"):
-        raise Unsupported(
-            "CcUserIds: Zida copies (抄送) to the people of the process's CC nodes only", reason="action.unsupported"
-        )
+    _refuse_ad_hoc_cc(flow)
     task_id = flow.task_id("TaskId", "FlowTaskId", required=button not in (1, 17))
     if task_id is None:  # the start form: a new draft, a draft's change, or a submission
         return await _start_form(flow, button)
