@@ -184,6 +184,15 @@ def test_bad_values_are_refused_naming_the_variable(clean_env: pytest.MonkeyPatc
         load_settings()
 
 
+@pytest.mark.parametrize(
+    ("name", "unit"), [("ZIDA_FILES_UNATTACHED_HOURS", "hours"), ("ZIDA_EVENTS_RETENTION_DAYS", "days")]
+)
+def test_a_refused_duration_names_its_unit(clean_env: pytest.MonkeyPatch, name: str, unit: str) -> None:
+    clean_env.setenv(name, "0")
+    with pytest.raises(ValueError, match=f"{name} must be a number of {unit} greater than 0"):
+        load_settings()
+
+
 def test_a_refused_redis_url_does_not_show_its_password(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("ZIDA_REDIS_URL", "http://admin:s3cret@cache.internal:6379")
     with pytest.raises(ValueError, match="ZIDA_REDIS_URL") as refused:

@@ -207,17 +207,17 @@ def _int_env(name: str, default: int, *, minimum: int) -> int:
     return value
 
 
-def _seconds_env(name: str, default: float, *, positive: bool = False) -> float:
+def _seconds_env(name: str, default: float, *, positive: bool = False, unit: str = "seconds") -> float:
     raw = _env(name)
     if raw is None:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError(f"{name} must be a number of seconds, not {raw!r}") from None
+        raise ValueError(f"{name} must be a number of {unit}, not {raw!r}") from None
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
         bound = "greater than 0" if positive else "0 or more"
-        raise ValueError(f"{name} must be a number of seconds {bound}, not {raw!r}")
+        raise ValueError(f"{name} must be a number of {unit} {bound}, not {raw!r}")
     return value
 
 
@@ -349,7 +349,9 @@ def load_settings(database_url: str | None = None) -> Settings:
         events_retry_window_seconds=_seconds_env(
             "ZIDA_EVENTS_RETRY_WINDOW_SECONDS", defaults.events_retry_window_seconds, positive=True
         ),
-        events_retention_days=_seconds_env("ZIDA_EVENTS_RETENTION_DAYS", defaults.events_retention_days, positive=True),
+        events_retention_days=_seconds_env(
+            "ZIDA_EVENTS_RETENTION_DAYS", defaults.events_retention_days, positive=True, unit="days"
+        ),
         stream_ack_seconds=_seconds_env("ZIDA_STREAM_ACK_SECONDS", defaults.stream_ack_seconds, positive=True),
         stream_ticket_seconds=_seconds_env("ZIDA_STREAM_TICKET_SECONDS", defaults.stream_ticket_seconds, positive=True),
         stream_ping_seconds=_seconds_env("ZIDA_STREAM_PING_SECONDS", defaults.stream_ping_seconds, positive=True),
@@ -365,7 +367,7 @@ def load_settings(database_url: str | None = None) -> Settings:
             t.strip().lower() for t in (_env("ZIDA_FILES_ALLOWED_TYPES") or "").split(",") if t.strip()
         ),
         files_unattached_hours=_seconds_env(
-            "ZIDA_FILES_UNATTACHED_HOURS", defaults.files_unattached_hours, positive=True
+            "ZIDA_FILES_UNATTACHED_HOURS", defaults.files_unattached_hours, positive=True, unit="hours"
         ),
         files_on_record_delete=_choice_env(
             "ZIDA_FILES_ON_RECORD_DELETE", defaults.files_on_record_delete, ("KEEP", "REMOVE")

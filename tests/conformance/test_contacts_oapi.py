@@ -408,6 +408,7 @@ def test_deleting_a_user_with_running_tasks_is_refused_unless_someone_takes_them
     before = corp.marks()
     refused = corp.oapi.post("/topapi/v2/user/delete", userid="zhou")
     assert refused["errcode"] == 60130 and instance in refused["errmsg"] and "1 open task" in refused["errmsg"]
+    assert "(handover_userid)" in refused["errmsg"]  # the parameter's name here, not the core's hand_over_to
     assert corp.marks() == before and corp.running(instance) == ["zhou"]
     assert corp.oapi.ok("/topapi/v2/user/get", userid="zhou")["userid"] == "zhou"
     assert corp.oapi.post("/topapi/v2/user/delete", userid="zhou", handover_userid="nobody")["errcode"] == 60121

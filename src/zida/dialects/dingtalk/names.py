@@ -23,4 +23,5 @@ PARAMS: dict[str, str] = {
     "task": "taskId",
     "content": "content",
     "mentions": "atUserId",
+    "hand_over_to": "handover_userid",  # topapi/v2/user/delete (the only DingTalk route that deactivates)
 }
