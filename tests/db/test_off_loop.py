@@ -28,6 +28,12 @@ COUNT_TO = (
     " SELECT count(*) FROM c"
 )
 ENDLESS = 10**12  # stopped by the budget long before it ends
+# Writes :n rows into {table}: slow enough (hundreds of ms) to be remembered as slow.
+SLOW_INSERT = (
+    "INSERT INTO {table} (name, n)"
+    " WITH RECURSIVE c(x) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT x + 1 FROM c WHERE x < :n)"
+    " SELECT :tag || x, x FROM c{where}"
+)
 
 
 def _is_sqlite(db: Database) -> bool:
@@ -127,11 +133,7 @@ async def test_a_write_that_was_slow_runs_off_the_loop_from_then_on(db: Database
     if not _is_sqlite(db):
         pytest.skip("asyncpg never holds the loop")
     await _table(db, "zt_slow_write")
-    write = (
-        "INSERT INTO zt_slow_write (name, n)"
-        " WITH RECURSIVE c(x) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT x + 1 FROM c WHERE x < :n)"
-        " SELECT :tag || x, x FROM c"
-    )
+    write = SLOW_INSERT.format(table="zt_slow_write", where="")
     # The first time it runs on the loop: a write stopped halfway would lose its whole transaction.
     async with db.transaction() as tx:
         await tx.execute(write, {"n": 300_000, "tag": "first"})
@@ -148,15 +150,10 @@ async def test_a_slow_write_s_cost_holds_for_its_statement_whatever_the_length_o
     if not _is_sqlite(db):
         pytest.skip("asyncpg never holds the loop")
     await _table(db, "zt_slow_list")
-    write = (
-        "INSERT INTO zt_slow_list (name, n)"
-        " WITH RECURSIVE c(x) AS (SELECT CAST(1 AS BIGINT) UNION ALL SELECT x + 1 FROM c WHERE x < :n)"
-        " SELECT :tag || x, x FROM c WHERE x NOT IN ({ids})"
-    )
 
     def listed(count: int) -> tuple[str, dict[str, Any]]:
         placeholders, params = in_list("p", [-i for i in range(1, count + 1)])
-        return write.format(ids=placeholders), params
+        return SLOW_INSERT.format(table="zt_slow_list", where=f" WHERE x NOT IN ({placeholders})"), params
 
     text, params = listed(3)
     async with db.transaction() as tx:  # the first run: on the loop, found slow
