@@ -140,7 +140,7 @@ async def test_a_sign_in_name_names_one_user_whether_a_username_or_a_user_id(org
     before = await org.marks()
     with pytest.raises(Conflict, match="already user li's") as taken:
         await actions.create_user(org.db, org.corp, UserSpec("lisales", "撞名"), actor=ACTOR)
-    assert taken.value.reason == "user.username_taken"
+    assert taken.value.reason == "user.username_taken" and await org.marks() == before
     await actions.update_user(org.db, org.corp, "sun", {"username": "sunny"}, actor=ACTOR)
     await actions.update_user(org.db, org.corp, "mgr", {"username": "sun"}, actor=ACTOR)  # sun signs in as sunny
     before = await org.marks()
