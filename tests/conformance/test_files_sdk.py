@@ -301,6 +301,9 @@ def test_media_upload_bad_input(files: Files) -> None:
         timeout=30,
     ).json()
     assert chunked["errcode"] == 40035 and "before the file" in chunked["errmsg"], chunked
+    empty_parts = b'--zidaboundary42\r\nContent-Disposition: form-data; name="a"\r\n\r\n\r\n' * 200 + body
+    many = _media_upload(files, token, empty_parts, content_type)  # they carry no data, and are counted too
+    assert many["errcode"] == 40035 and "100 parts" in many["errmsg"], many
     assert httpx.get(f"{files.base}/media/upload?access_token={token}&type=file", timeout=30).json()["errcode"] == 43002
     assert count() == before
 

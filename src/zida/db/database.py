@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import logging
 import math
 import queue
 import re
@@ -50,6 +51,8 @@ __all__ = [
     "open_database",
     "postgres_dsn",
 ]
+
+log = logging.getLogger("zida.db")
 
 Row = Mapping[str, Any]
 Params = Mapping[str, Any]
@@ -297,7 +300,9 @@ def _too_large() -> TooExpensive:
     )
 
 
-def _concurrent_change() -> Conflict:
+def _concurrent_change(constraint: BaseException | None = None) -> Conflict:
+    if constraint is not None:  # a race, or a check an action lacks: the operator sees which constraint refused it
+        log.warning("a constraint refused a write (a concurrent change, or a check missing): %s", constraint)
     return Conflict("a concurrent change got in the way; nothing was written, try again", reason="db.concurrent_change")
 
 
@@ -309,7 +314,7 @@ def _sqlite_error(error: BaseException, expired: float | None) -> BaseException:
     """The error a statement raised, as Zida reports it (the budget and SQLite's limits as TooExpensive, a
     constraint that caught a concurrent change as Conflict)."""
     if isinstance(error, sqlite3.IntegrityError) and str(error).startswith(_SQLITE_RACES):
-        out_race = _concurrent_change()
+        out_race = _concurrent_change(error)
         out_race.__cause__ = error
         return out_race
     if isinstance(error, sqlite3.OperationalError):
@@ -1005,7 +1010,7 @@ async def _pg_errors(budget: float | None = None, body: _Body | None = None) -> 
             raise _unavailable() from exc
         state = getattr(exc, "sqlstate", None)
         if state in _RETRYABLE_SQLSTATES:
-            raise _concurrent_change() from exc
+            raise _concurrent_change(exc if state.startswith("23") else None) from exc
         if state == _CANCELED and budget:
             raise _statement_timeout(budget) from exc
         if isinstance(state, str) and state.startswith("54"):

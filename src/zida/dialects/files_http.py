@@ -23,6 +23,7 @@ __all__ = ["MULTIPART_OVERHEAD", "check_body_length", "content_disposition", "fi
 
 # Bytes a multipart body may carry beyond the file itself (boundaries, part headers, small fields).
 MULTIPART_OVERHEAD = 64 * 1024
+_MAX_PARTS_BEFORE_FILE = 100  # parts before the file's (with its own): empty ones carry no bytes to count
 _INLINE = ("image/", "application/pdf")
 
 
@@ -48,11 +49,19 @@ async def multipart_file(request: Request, field_names: tuple[str, ...]) -> tupl
     events: list[tuple[str, Any]] = []
     header: dict[str, Any] = {"field": b"", "value": b"", "headers": {}}
 
+    # What the parts before the file cost: their headers' bytes and their number (an empty part has no data).
+    before_file = {"bytes": 0, "parts": 0}
+
+    def on_part_begin() -> None:
+        before_file["parts"] += 1
+
     def on_header_field(data: bytes, start: int, end: int) -> None:
         header["field"] += data[start:end]
+        before_file["bytes"] += end - start
 
     def on_header_value(data: bytes, start: int, end: int) -> None:
         header["value"] += data[start:end]
+        before_file["bytes"] += end - start
 
     def on_header_end() -> None:
         header["headers"][header["field"].decode("latin-1").lower()] = header["value"].decode("latin-1")
@@ -71,6 +80,7 @@ async def multipart_file(request: Request, field_names: tuple[str, ...]) -> tupl
     parser = MultipartParser(
         boundary,
         {
+            "on_part_begin": on_part_begin,
             "on_header_field": on_header_field,
             "on_header_value": on_header_value,
             "on_header_end": on_header_end,
@@ -94,14 +104,16 @@ async def multipart_file(request: Request, field_names: tuple[str, ...]) -> tupl
 
     stream = parsed()
     name: str | None = None
-    skipped = 0  # bytes of the parts before the file: a chunked body declares no length to check first
+    skipped = 0  # data of the parts before the file: a chunked body declares no length to check first
     async for kind, value in stream:
         if kind == "data":
             skipped += len(value)
-            if skipped > MULTIPART_OVERHEAD:
-                raise InvalidArgument(
-                    f"the parts before the file take more than {MULTIPART_OVERHEAD} bytes", reason="request.too_large"
-                )
+        if skipped + before_file["bytes"] > MULTIPART_OVERHEAD or before_file["parts"] > _MAX_PARTS_BEFORE_FILE:
+            raise InvalidArgument(
+                f"the parts before the file take more than {MULTIPART_OVERHEAD} bytes or"
+                f" {_MAX_PARTS_BEFORE_FILE} parts",
+                reason="request.too_large",
+            )
         if kind != "headers":
             continue
         disposition = value.get("content-disposition", "")

@@ -319,12 +319,18 @@ def test_a_frame_larger_than_a_client_ever_sends_closes_its_connection(events: E
     used to be parsed on the event loop (a second of every other request's time)."""
     opened = _open(events, EV_STREAM, subscriptions=[{"type": "EVENT", "topic": "*"}])
     assert opened.status_code == 200
-    with connect(f"{opened.json()['endpoint']}?ticket={opened.json()['ticket']}", open_timeout=10) as socket:
-        socket.send("[" + "0," * (1 << 20) + "0]")
-        with pytest.raises(ConnectionClosed) as closed:
+    try:
+        with (
+            pytest.raises(ConnectionClosed) as closed,  # while sending, receiving or closing: the server's 1009
+            connect(f"{opened.json()['endpoint']}?ticket={opened.json()['ticket']}", open_timeout=10) as socket,
+        ):
+            socket.send("[" + "0," * (1 << 20) + "0]")
             for _ in range(100):  # SYSTEM pings may come first
                 socket.recv(timeout=10)
-    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+        # The close frame (1009) arrives, or is lost when the server drops the socket under the client's sending.
+        assert closed.value.rcvd is None or closed.value.rcvd.code == 1009, closed.value
+    finally:  # the connection made the app's Stream subscription: the other tests start without one
+        drop_stream_subscription(events, EV_STREAM[0])
 
 
 def test_a_narrower_connection_of_the_app_takes_nothing_from_a_wider_one(events: Events, streams: Streams) -> None:

@@ -199,6 +199,9 @@ def test_a_signed_in_user_reads_and_deletes_his_own_objects_not_the_environment_
     url = answer["downloadUrl"]
     assert httpx.get(url, timeout=30).content == JPEG
     assert storage.post("delete-objects", [{"cloudObjectId": mine}], token=user).json() == [{"cloudObjectId": mine}]
+    # Each object not his may cost a scan of the corp's records: a user's call names at most MAX_USER_ITEMS of them.
+    many = [{"cloudObjectId": theirs}] * (weda_storage.MAX_USER_ITEMS + 1)
+    assert storage.post("get-objects-download-info", many, token=user).json()["code"] == "OBJECT_BATCH_TOO_LARGE"
 
 
 def test_a_call_over_the_rate_limit_is_retryable(weda_url: str) -> None:

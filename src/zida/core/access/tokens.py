@@ -133,7 +133,7 @@ class TokenService:
             raise Unauthenticated("the credential does not belong to this corp", reason="auth.bad_credentials")
         async with self.db.transaction() as tx:
             still = await tx.fetchval(
-                f"SELECT secret_hash FROM credential WHERE id = :c{tx.sql.for_update}", {"c": row["id"]}
+                f"SELECT secret_hash FROM credential WHERE id = :c{tx.sql.for_no_key_update}", {"c": row["id"]}
             )
             if still != row["secret_hash"]:  # revoked or rotated since the secret was checked
                 raise Unauthenticated("invalid client id or secret", reason="auth.bad_credentials")

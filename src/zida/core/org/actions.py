@@ -701,13 +701,18 @@ async def _write_user(
     return Outcome.UPDATED, moved
 
 
+# Who else signs in with :n: two lookups, each by its own index (with OR, SQLite scanned every user: a bulk import,
+# which checks each new user, became quadratic). Pinned by tests/core/org/test_users.py.
+SIGN_IN_NAME_HOLDER = (
+    "SELECT user_id FROM org_user WHERE corp_pk = :c AND username = :n AND user_id <> :u"
+    " UNION ALL SELECT user_id FROM org_user WHERE corp_pk = :c AND user_id = :n AND username IS NULL"
+    " AND user_id <> :u LIMIT 1"
+)
+
+
 async def _username_free(tx: Connection, corp: CorpRef, username: str, user_id: str) -> None:
     """Refuse a sign-in name another user of the corp has (as his username, or as his userId with none)."""
-    other = await tx.fetchval(
-        "SELECT user_id FROM org_user WHERE corp_pk = :c AND user_id <> :u"
-        " AND (username = :n OR (username IS NULL AND user_id = :n)) LIMIT 1",
-        {"c": corp.pk, "u": user_id, "n": username},
-    )
+    other = await tx.fetchval(SIGN_IN_NAME_HOLDER, {"c": corp.pk, "u": user_id, "n": username})
     if other is not None:
         raise Conflict(
             f"the sign-in name {username} is already user {other}'s", reason="user.username_taken", param="username"

@@ -79,9 +79,10 @@ from zida.dialects.http import (
 from zida.dialects.weda.http import bearer, gateway_error, json_response
 from zida.ids import is_decimal
 
-__all__ = ["MAX_ITEMS", "SLOT_SECONDS", "mount", "routes"]
+__all__ = ["MAX_ITEMS", "MAX_USER_ITEMS", "SLOT_SECONDS", "mount", "routes"]
 
 MAX_ITEMS = 100
+MAX_USER_ITEMS = 10  # download-info items of a signed-in user's call (each may cost a scan of the corp's records)
 SLOT_SECONDS = 900
 _MAX_OBJECT_ID = 1024
 _MAX_BODY = 256 * 1024
@@ -358,7 +359,13 @@ def _max_age(item: object) -> int:
 
 @_batch(Scope.FILES_READ, Scope.RECORDS_READ)
 async def download_info(zida: Zida, request: Request, principal: Principal, items: list[Any]) -> list[dict[str, Any]]:
-    """``get-objects-download-info``: a temporary URL per cloudObjectId."""
+    """``get-objects-download-info``: a temporary URL per cloudObjectId. A signed-in user names at most
+    ``MAX_USER_ITEMS`` objects a call: each that is not his upload is checked against the records referencing it, a
+    scan of the corp's records (as ``get_open_url``'s check)."""
+    if principal.kind == "session" and len(items) > MAX_USER_ITEMS:
+        raise InvalidArgument(
+            f"a signed-in user asks for at most {MAX_USER_ITEMS} objects per call", reason="storage.batch_too_large"
+        )
     prefix = await _cloud_prefix(zida, principal.corp_pk)
     base = _base(request, zida)
     out: list[dict[str, Any]] = []
