@@ -202,18 +202,6 @@ class TokenService:
         note_caller(principal.corp_id, principal.client_id)
         return principal
 
-    async def authenticate_app(self, token: str | None) -> Principal:
-        """The principal behind an app credential's ``token``; a signed-in user's token is refused (DingTalk's APIs
-        take app tokens only: the acting user they name is vouched for by the app, never by a user's session)."""
-        principal = await self.authenticate(token)
-        if principal.kind == "session":
-            raise Unauthenticated(
-                "this is a signed-in user's token, not an app's access token: request one with the app credential"
-                " (POST /v1.0/oauth2/accessToken or GET /gettoken)",
-                reason="auth.user_token",
-            )
-        return principal
-
     def forget(self, token: str) -> None:
         """Drop what this worker cached of ``token`` (its next check reads the database: after a sign-out)."""
         self._cache.put(digest(token), None)

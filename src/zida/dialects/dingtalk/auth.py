@@ -1,4 +1,7 @@
-"""DingTalk's secrets on top of an access token: an app's ``systemToken`` and the org-level ``token``.
+"""DingTalk's access tokens and the secrets on top of them: an app's ``systemToken`` and the org-level ``token``.
+
+DingTalk's routes take an app credential's token only (``app_principal``): the acting user a call names is the
+app's word, never vouched for by a user's session (WeDa's sign-in, the console), whose token they refuse.
 
 Every Yida call names an app (``appType``) and a user (``userId``) and proves it may act in the app with the app's
 ``systemToken``; the org-level lists prove they speak for ``userId`` with ``upper(md5(corpId + userId +
@@ -13,16 +16,29 @@ import hmac
 
 from zida.cache import TtlCache
 from zida.core.access.members import app_secret_digest, find_app_membership
-from zida.core.errors import InvalidArgument, NotFound, PermissionDenied
+from zida.core.access.tokens import TokenService
+from zida.core.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from zida.core.org.repository import corp_org_secret
 from zida.core.principals import AppActor, Principal
 from zida.crypto import SecretBox
 from zida.db import Connection
 
-__all__ = ["check_org_token", "org_token", "resolve_app_actor"]
+__all__ = ["app_principal", "check_org_token", "org_token", "resolve_app_actor"]
 
 # Successful systemToken + userId checks.
 _ACTORS: TtlCache[tuple[object, ...], AppActor] = TtlCache(scope="apps")
+
+
+async def app_principal(tokens: TokenService, token: str | None) -> Principal:
+    """The principal behind an app credential's ``token``; a signed-in user's token is refused (module docstring)."""
+    principal = await tokens.authenticate(token)
+    if principal.kind == "session":
+        raise Unauthenticated(
+            "this is a signed-in user's token, not an app's access token: request one with the app credential"
+            " (POST /v1.0/oauth2/accessToken or GET /gettoken)",
+            reason="auth.user_token",
+        )
+    return principal
 
 
 def org_token(corp_id: str, user_id: str, task_api_code: str) -> str:

@@ -47,6 +47,7 @@ from zida.core.files.attachments import file_id_of_url
 from zida.core.files.models import FileLimits, is_file_id
 from zida.core.files.storage import open_storage
 from zida.core.records.values import brief
+from zida.dialects.dingtalk.auth import app_principal
 from zida.dialects.dingtalk.http import TOKEN_HEADER, Call, endpoint, render_error, require_permission
 from zida.dialects.dingtalk.oapi import oapi_error
 from zida.dialects.files_http import check_body_length, file_response, multipart_file
@@ -69,7 +70,7 @@ async def media_upload(request: Request) -> Response:
         check_url(request)
         if request.method != "POST":
             raise InvalidArgument("/media/upload takes POST", reason="request.method_post")
-        principal = await zida.tokens.authenticate_app(request.query_params.get("access_token"))
+        principal = await app_principal(zida.tokens, request.query_params.get("access_token"))
         require_permission(principal, "Yida.Form.Write")
         await zida.rate_limit(request, principal)
         media_type = request.query_params.get("type", "")
@@ -168,7 +169,7 @@ async def download(request: Request) -> Response:
                     "send the access token (x-acs-dingtalk-access-token) or use a temporary URL",
                     reason="auth.token_missing",
                 )
-            principal = await zida.tokens.authenticate_app(token)
+            principal = await app_principal(zida.tokens, token)
             await zida.rate_limit(request, principal)
             file = check_principal_may_read(principal, await repository.find_file(zida.db, file_id), file_id)
         return file_response(request, zida, file, query.get("type", "download"))

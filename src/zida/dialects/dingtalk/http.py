@@ -16,7 +16,7 @@ from zida.app_state import Zida
 from zida.core.errors import InvalidArgument, PermissionDenied, TooExpensive, ZidaError
 from zida.core.principals import AppActor, Principal
 from zida.core.records.values import brief
-from zida.dialects.dingtalk.auth import resolve_app_actor
+from zida.dialects.dingtalk.auth import app_principal, resolve_app_actor
 from zida.dialects.dingtalk.errors import error_body
 from zida.dialects.dingtalk.scopes import PERMISSIONS
 from zida.dialects.http import (
@@ -276,7 +276,7 @@ def endpoint(
             try:
                 # The gateway checks the token before it looks at the request, as api.dingtalk.com does.
                 token = request.headers.get(TOKEN_HEADER)
-                principal = await zida.tokens.authenticate_app(token) if authenticate else None
+                principal = await app_principal(zida.tokens, token) if authenticate else None
                 if principal is not None and permission is not None:
                     require_permission(principal, permission)
                 await zida.rate_limit(request, principal)

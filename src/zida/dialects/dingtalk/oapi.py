@@ -30,6 +30,7 @@ from zida.core.errors import (
     Unsupported,
     ZidaError,
 )
+from zida.dialects.dingtalk.auth import app_principal
 from zida.dialects.dingtalk.http import Call, require_permission
 from zida.dialects.dingtalk.names import PARAMS
 from zida.dialects.dingtalk.scopes import PERMISSIONS
@@ -192,7 +193,7 @@ def oapi_endpoint(permission: str | None, method: str) -> Callable[[Handler], Ca
                     )
                 body = await _body(request, zida.settings.max_body_bytes) if method == "POST" else {}
                 token = query_params(request).get("access_token") or body.get("access_token")
-                principal = await zida.tokens.authenticate_app(token if isinstance(token, str) else None)
+                principal = await app_principal(zida.tokens, token if isinstance(token, str) else None)
                 if permission is not None:
                     require_permission(principal, permission)
                 await zida.rate_limit(request, principal)
