@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from tests.conftest import ServerProcess, load_fixture_bundle
 from zida.core.errors import InvalidArgument
-from zida.dialects.http import decode_json, json_depth_exceeds, text_nests_deeper
+from zida.dialects.http import decode_json, text_nests_deeper
 
 KEY = ("keyL-all", "secret-l-all-0001")
 ADMIN_KEY = ("keyL-admin", "secret-l-admin-0001")
@@ -503,6 +503,21 @@ def test_every_limit_setting_reaches_the_server(small: Client) -> None:
 
 
 # -- the shared decoding, in process --------------------------------------------------------------------------------
+
+
+def json_depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether a decoded JSON value nests more than ``limit`` arrays/objects (``{}`` is one level); iterative: the
+    walk of the value that ``text_nests_deeper`` reads from the text instead (the property test's reference)."""
+    if not isinstance(value, dict | list):
+        return False
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def test_depth_is_measured_without_recursion() -> None:

@@ -152,7 +152,7 @@ async def _resolved_filter(conn: Connection, form: Form, condition: Filter | Non
 async def _resolved(conn: Connection, form: Form, query: RecordQuery) -> RecordQuery:
     if form.form_type != "process":
         return query
-    return replace(query, filter=await resolve_node_names(conn, form, query.filter))
+    return replace(query, filter=await _resolved_filter(conn, form, query.filter))
 
 
 async def search_records(conn: Connection, actor: AppActor, form: Form, query: RecordQuery) -> SearchResult:

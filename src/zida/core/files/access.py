@@ -23,7 +23,7 @@ from zida.core.errors import NotFound, PermissionDenied, Unauthenticated
 from zida.core.files import repository
 from zida.core.files.models import StoredFile
 from zida.core.principals import AppActor, Principal, Scope
-from zida.db import Connection
+from zida.db import Connection, Row
 
 __all__ = [
     "MAX_TEMPORARY_MS",
@@ -93,6 +93,18 @@ def check_principal_may_read(principal: Principal, file: StoredFile | None, file
     return file
 
 
+async def _reads_record(conn: Connection, actor: AppActor, row: Row) -> bool:
+    """Whether ``actor`` may read the record of ``row`` (one of ``repository.records_referencing``'s)."""
+    return await policy.can_read(
+        conn,
+        actor,
+        app_pk=int(row["app_pk"]),
+        record_id=row["instance_id"],
+        originator=row["originator_user_id"],
+        is_process=row["process_instance_id"] is not None,
+    )
+
+
 async def check_user_may_read(
     conn: Connection, principal: Principal, file: StoredFile | None, file_id: str
 ) -> StoredFile:
@@ -108,14 +120,7 @@ async def check_user_may_read(
             actor = await app_actor(conn, principal.corp_pk, int(row["app_pk"]), user_id)
         except NotFound:
             continue
-        if await policy.can_read(
-            conn,
-            actor,
-            app_pk=actor.app_pk,
-            record_id=row["instance_id"],
-            originator=row["originator_user_id"],
-            is_process=row["process_instance_id"] is not None,
-        ):
+        if await _reads_record(conn, actor, row):
             return file
     raise PermissionDenied(
         f"user {user_id} may not read file {file_id}: it is not his upload, and no record that references it is"
@@ -133,14 +138,7 @@ async def check_actor_may_read(
     if file.uploader == uploader_of(principal) and file.attached_at is None:
         return file
     for row in await repository.records_referencing(conn, actor.corp_pk, file.file_id, app_pk=actor.app_pk, limit=20):
-        if await policy.can_read(
-            conn,
-            actor,
-            app_pk=int(row["app_pk"]),
-            record_id=row["instance_id"],
-            originator=row["originator_user_id"],
-            is_process=row["process_instance_id"] is not None,
-        ):
+        if await _reads_record(conn, actor, row):
             return file
     raise PermissionDenied(
         f"user {actor.user_id} may not read file {file_id}: no record of the app that references it is theirs to read",
