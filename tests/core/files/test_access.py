@@ -3,12 +3,10 @@ he may read, never the rest of the corp's files (``zida.core.files.access.check_
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import fresh_database, load_fixture_bundle, opened
 from tests.core.files.test_lifecycle import _actor, _chunks, _upload
 from zida.core.errors import NotFound, PermissionDenied
 from zida.core.files import repository
@@ -23,17 +21,10 @@ from zida.db import Database
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(scope="module")
-def access_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with fresh_database(tmp_path_factory.mktemp("file-access")) as url:
-        load_fixture_bundle(url, "corp_a.yaml")
-        yield url
-
-
 @pytest.fixture
-async def db(access_url: str) -> AsyncIterator[Database]:
-    async with opened(access_url) as database:
-        yield database
+def db(corp_a_db: Database) -> Database:
+    """Corp A in a database of this module's own (the files tests' conftest)."""
+    return corp_a_db
 
 
 def _session(corp_pk: int, user_id: str) -> Principal:

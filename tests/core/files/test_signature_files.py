@@ -3,12 +3,11 @@ marks it attached (it no longer expires; readers of the record may read it) — 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import fresh_database, load_fixture_bundle, opened
 from zida.core.access.members import app_actor
 from zida.core.errors import InvalidArgument
 from zida.core.files import repository
@@ -22,17 +21,10 @@ from zida.db import Database
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(scope="module")
-def fresh_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with fresh_database(tmp_path_factory.mktemp("signature")) as url:
-        load_fixture_bundle(url, "corp_a.yaml")
-        yield url
-
-
 @pytest.fixture
-async def db(fresh_url: str) -> AsyncIterator[Database]:
-    async with opened(fresh_url) as opened_db:
-        yield opened_db
+def db(corp_a_db: Database) -> Database:
+    """Corp A in a database of this module's own (the files tests' conftest)."""
+    return corp_a_db
 
 
 async def _actor(db: Database) -> AppActor:

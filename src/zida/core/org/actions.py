@@ -796,7 +796,7 @@ async def create_user(
     ``unique_contacts`` so is a mobile number or email another active user has (WeDa's rule)."""
     async with db.transaction() as tx:
         if unique_contacts:  # checked, then written: two such writes at once must not both pass the check
-            await _lock_tree(tx, corp)
+            await _lock_corp(tx, corp)
         if await _stored_user(tx, corp, spec.user_id) is not None:
             raise Conflict(f"user {spec.user_id} already exists", reason="user.exists", param="user")
         now = now_ms()
@@ -854,7 +854,7 @@ async def update_user(
     ``unique_contacts`` as for ``create_user``."""
     async with db.transaction() as tx:
         if unique_contacts:
-            await _lock_tree(tx, corp)
+            await _lock_corp(tx, corp)
         stored = await _stored_user(tx, corp, user_id)
         if stored is None:
             raise NotFound(f"user {user_id} does not exist in this corp", reason="user.not_found", param="user")
@@ -1049,7 +1049,7 @@ async def _current_department(db: Database, corp: CorpRef, dept_id: int) -> Depa
     return found[dept_id]
 
 
-async def _lock_tree(tx: Connection, corp: CorpRef) -> None:
+async def _lock_corp(tx: Connection, corp: CorpRef) -> None:
     """Take the corp's row lock that orders changes of its department tree and of its ids (PostgreSQL; SQLite's
     writes are one at a time): two creates do not compute one next id, a move does not miss another move (a cycle)
     and a child is not created under a department deleted meanwhile; two WeDa users do not both take one mobile
@@ -1072,7 +1072,7 @@ async def _next_id(tx: Connection, table: str, column: str, corp: CorpRef) -> in
 async def create_department(db: Database, corp: CorpRef, spec: DepartmentSpec, *, actor: str | None) -> Department:
     """Create a department (``dept_id`` None: one above the corp's highest); an existing id is a ``Conflict``."""
     async with db.transaction() as tx:
-        await _lock_tree(tx, corp)
+        await _lock_corp(tx, corp)
         dept_id = spec.dept_id if spec.dept_id is not None else await _next_id(tx, "department", "dept_id", corp)
         spec = replace(spec, dept_id=dept_id)
         _number_id(dept_id, "department", "a department id")
@@ -1100,7 +1100,7 @@ async def update_department(
 ) -> Department:
     """Change some fields of a department (``DepartmentSpec`` names)."""
     async with db.transaction() as tx:
-        await _lock_tree(tx, corp)
+        await _lock_corp(tx, corp)
         row = await _stored_department(tx, corp, dept_id)
         if row is None:
             raise NotFound(f"department {dept_id} does not exist", reason="department.not_found", param="department")
@@ -1114,7 +1114,7 @@ async def update_department(
 async def delete_department(db: Database, corp: CorpRef, dept_id: int, *, actor: str | None) -> None:
     """Delete a department that has no members and no sub-departments."""
     async with db.transaction() as tx:
-        await _lock_tree(tx, corp)
+        await _lock_corp(tx, corp)
         row = await _stored_department(tx, corp, dept_id)
         if row is None:
             raise NotFound(f"department {dept_id} does not exist", reason="department.not_found", param="department")
@@ -1246,7 +1246,7 @@ async def _current_role(db: Database, corp: CorpRef, role_id: int) -> Role:
 async def create_role(db: Database, corp: CorpRef, spec: RoleSpec, *, actor: str | None) -> Role:
     """Create a role (``role_id`` None: one above the corp's highest); an existing id is a ``Conflict``."""
     async with db.transaction() as tx:
-        await _lock_tree(tx, corp)
+        await _lock_corp(tx, corp)
         role_id = spec.role_id if spec.role_id is not None else await _next_id(tx, "role", "role_id", corp)
         spec = replace(spec, role_id=role_id)
         _number_id(role_id, "role", "a role id")
