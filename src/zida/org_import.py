@@ -46,6 +46,7 @@ from zida.core.org.actions import (
     MAX_ID,
     UserSpec,
     find_cycle,
+    lock_corp,
     read_user_batch,
     refresh_directory_statistics,
     upsert_user,
@@ -314,6 +315,7 @@ async def import_users(
     now = now_ms()
     total = len(rows)
     async with db.transaction() as tx:
+        await lock_corp(tx, corp)  # first, as every user write that checks names takes it: corp, then users
         if tx.sql.name == "postgresql":
             await tx.execute("SELECT 1 FROM org_user WHERE corp_pk = :c ORDER BY id FOR UPDATE", {"c": corp.pk})
         existing = await _existing_users(tx, corp)
@@ -323,7 +325,9 @@ async def import_users(
         batch = await read_user_batch(tx, corp, (s.user_id for s in specs), (d for s in specs for d in s.departments))
         for n, (row, spec) in enumerate(zip(rows, specs, strict=True), 1):
             try:
-                outcome = await upsert_user(tx, corp, spec, actor=actor, now=now, references_checked=True, batch=batch)
+                outcome = await upsert_user(
+                    tx, corp, spec, actor=actor, now=now, references_checked=True, batch=batch, corp_locked=True
+                )
             except ZidaError as exc:
                 raise _line_error(row, exc, source) from None
             report.outcomes[outcome.value] += 1

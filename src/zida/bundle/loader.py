@@ -501,7 +501,9 @@ async def load_bundle(
             )
             outcome = await _at(
                 f"users[{i}]",
-                upsert_user(tx, corp, user, actor=actor, now=now, references_checked=True, batch=users),
+                upsert_user(
+                    tx, corp, user, actor=actor, now=now, references_checked=True, batch=users, corp_locked=True
+                ),
                 source,
             )
             report.outcome("users", outcome, *org)

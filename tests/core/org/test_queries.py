@@ -4,6 +4,7 @@ sub-departments and roles; each read is one or two statements whatever the page 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -96,6 +97,7 @@ async def test_newest_first_pages_never_repeat_or_skip_a_member_who_stayed(org: 
 
 async def test_modification_order_pages_by_offset(org: Org) -> None:
     await _hire(org, "m1", "m2")
+    await asyncio.sleep(0.002)  # li's change in a later millisecond than the hires (a tie goes by row id: li first)
     await actions.update_user(org.db, org.corp, "li", {"title": "组长"}, actor=ACTOR)
     newest = await _read_all(org, "modify_desc", 3)
     oldest = await _read_all(org, "modify_asc", 3)

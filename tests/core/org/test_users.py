@@ -227,6 +227,39 @@ async def test_concurrent_weda_users_do_not_share_a_mobile_number_or_a_sign_in_n
     assert {r.reason for r in refused} == {"user.contact_taken", "user.username_taken"}  # type: ignore[attr-defined]
 
 
+async def test_concurrent_writes_do_not_give_one_sign_in_name_or_union_id_to_two_users(org: Org) -> None:
+    """Any user write checks, then writes, under the corp's lock: on PostgreSQL a new userId and another user's new
+    username at once both passed the check (no index joins the two columns), and so did one unionId twice."""
+    for round_ in range(3):
+        name = f"taken{round_}"
+        await actions.create_user(org.db, org.corp, UserSpec(f"holder{round_}", "持"), actor=ACTOR)
+        results = await asyncio.gather(
+            actions.create_user(org.db, org.corp, UserSpec(name, "新"), actor=ACTOR),
+            actions.update_user(org.db, org.corp, f"holder{round_}", {"username": name}, actor=ACTOR),
+            *(
+                actions.create_user(
+                    org.db, org.corp, UserSpec(f"union{round_}-{i}", "联", union_id=f"union-{round_}"), actor=ACTOR
+                )
+                for i in range(4)
+            ),
+            return_exceptions=True,
+        )
+        refused = [r for r in results if isinstance(r, BaseException)]
+        assert all(isinstance(r, Conflict) for r in refused), refused
+        reasons = sorted(r.reason for r in refused)  # type: ignore[attr-defined]
+        assert reasons == ["user.union_taken"] * 3 + ["user.username_taken"], reasons
+        signing_in = await org.db.fetchval(
+            "SELECT COUNT(*) FROM org_user WHERE corp_pk = :c"
+            " AND (username = :n OR (user_id = :n AND username IS NULL))",
+            {"c": org.corp.pk, "n": name},
+        )
+        sharing = await org.db.fetchval(
+            "SELECT COUNT(*) FROM org_user WHERE corp_pk = :c AND union_id = :n",
+            {"c": org.corp.pk, "n": f"union-{round_}"},
+        )
+        assert (signing_in, sharing) == (1, 1)
+
+
 async def test_the_sign_in_name_check_reads_by_index(org: Org) -> None:
     """Every new user's sign-in name is checked: with an OR, SQLite scanned every user each time, and importing 20,000
     users into a corp of 5,000 took a minute instead of seconds."""

@@ -77,6 +77,7 @@ __all__ = [
     "delete_department",
     "delete_role",
     "find_cycle",
+    "lock_corp",
     "read_user_batch",
     "refresh_directory_statistics",
     "set_role_members",
@@ -609,6 +610,7 @@ async def _write_user(
     hand_over: _HandOver | None = None,
     unique_contacts: bool = False,
     known_departments: Mapping[int, int] | None = None,
+    corp_locked: bool = False,
 ) -> tuple[Outcome, list[int]]:
     _check_user_spec(spec)
     spec = _trimmed(spec, "name", "name_en", "title", "mobile", "email")
@@ -631,14 +633,19 @@ async def _write_user(
     # The sign-in name is the username, else the userId: a new userId (or a username given up) may be another
     # user's username, and then neither could sign in as himself and no dump would load back.
     signs_in_as = spec.username or spec.user_id
-    if stored is None or signs_in_as != (current.get("username") or spec.user_id):
+    name_check = stored is None or signs_in_as != (current.get("username") or spec.user_id)
+    union_check = spec.union_id is not None and spec.union_id != current.get("union_id")
+    contacts = [c for c in ("mobile", "email") if unique_contacts and new[c] and new[c] != current.get(c)]
+    if (name_check or union_check or contacts) and not corp_locked:
+        # Checked, then written: on PostgreSQL two writes at once would both pass the check (a new userId and
+        # another user's new username alike, or one unionId twice) without the corp's lock.
+        await lock_corp(tx, corp)
+    if name_check:
         await _username_free(tx, corp, signs_in_as, spec.user_id)
-    if spec.union_id is not None and spec.union_id != current.get("union_id"):
-        await _union_id_free(tx, corp, spec.union_id, spec.user_id)
-    if unique_contacts:
-        for contact in ("mobile", "email"):
-            if new[contact] and new[contact] != current.get(contact):
-                await _contact_free(tx, corp, contact, new[contact], spec.user_id)
+    if union_check:
+        await _union_id_free(tx, corp, str(spec.union_id), spec.user_id)
+    for contact in contacts:
+        await _contact_free(tx, corp, contact, new[contact], spec.user_id)
     password_hash = stored.password_hash if stored is not None else None
     password_changed = False
     same_password = password_hash is not None and spec.password is not None
@@ -757,9 +764,11 @@ async def upsert_user(
     now: int,
     references_checked: bool = False,
     batch: UserBatch | None = None,
+    corp_locked: bool = False,
 ) -> Outcome:
     """Inside the caller's transaction: create or update a user (deactivating one who holds tasks is refused);
-    ``batch`` (``read_user_batch``) holds what a write of many users has read for him already."""
+    ``batch`` (``read_user_batch``) holds what a write of many users has read for him already; ``corp_locked``: the
+    transaction holds the corp's lock (``lock_corp``) already."""
     read, stored = batch.take(spec.user_id) if batch is not None else (False, None)
     if not read:
         stored = await _stored_user(tx, corp, spec.user_id)
@@ -772,6 +781,7 @@ async def upsert_user(
         now=now,
         references_checked=references_checked,
         known_departments=batch.dept_pks if batch is not None else None,
+        corp_locked=corp_locked,
     )
     return outcome
 
@@ -796,12 +806,20 @@ async def create_user(
     ``unique_contacts`` so is a mobile number or email another active user has (WeDa's rule)."""
     async with db.transaction() as tx:
         if unique_contacts:  # checked, then written: two such writes at once must not both pass the check
-            await _lock_corp(tx, corp)
+            await lock_corp(tx, corp)
         if await _stored_user(tx, corp, spec.user_id) is not None:
             raise Conflict(f"user {spec.user_id} already exists", reason="user.exists", param="user")
         now = now_ms()
         await _write_user(
-            tx, corp, spec, None, actor=actor, now=now, references_checked=False, unique_contacts=unique_contacts
+            tx,
+            corp,
+            spec,
+            None,
+            actor=actor,
+            now=now,
+            references_checked=False,
+            unique_contacts=unique_contacts,
+            corp_locked=unique_contacts,
         )
         if roles is not None:
             await _put_user_roles(tx, corp, spec.user_id, roles, actor=actor, now=now)
@@ -854,14 +872,22 @@ async def update_user(
     ``unique_contacts`` as for ``create_user``."""
     async with db.transaction() as tx:
         if unique_contacts:
-            await _lock_corp(tx, corp)
+            await lock_corp(tx, corp)
         stored = await _stored_user(tx, corp, user_id)
         if stored is None:
             raise NotFound(f"user {user_id} does not exist in this corp", reason="user.not_found", param="user")
         spec = _patched(stored.spec(user_id), changes, fixed="user_id")
         now = now_ms()
         outcome, _ = await _write_user(
-            tx, corp, spec, stored, actor=actor, now=now, references_checked=False, unique_contacts=unique_contacts
+            tx,
+            corp,
+            spec,
+            stored,
+            actor=actor,
+            now=now,
+            references_checked=False,
+            unique_contacts=unique_contacts,
+            corp_locked=unique_contacts,
         )
         if roles is not None and await _put_user_roles(tx, corp, user_id, roles, actor=actor, now=now):
             outcome = Outcome.UPDATED
@@ -1049,11 +1075,11 @@ async def _current_department(db: Database, corp: CorpRef, dept_id: int) -> Depa
     return found[dept_id]
 
 
-async def _lock_corp(tx: Connection, corp: CorpRef) -> None:
-    """Take the corp's row lock that orders changes of its department tree and of its ids (PostgreSQL; SQLite's
-    writes are one at a time): two creates do not compute one next id, a move does not miss another move (a cycle)
-    and a child is not created under a department deleted meanwhile; two WeDa users do not both take one mobile
-    number. A load (``upsert_corp``) takes the same lock."""
+async def lock_corp(tx: Connection, corp: CorpRef) -> None:
+    """Take the corp's row lock that orders changes of its department tree, of its ids and of what names one user
+    (PostgreSQL; SQLite's writes are one at a time): two creates do not compute one next id, a move does not miss
+    another move (a cycle) and a child is not created under a department deleted meanwhile; two users do not both
+    take one sign-in name, unionId or (WeDa) mobile number. A load (``upsert_corp``) takes the same lock."""
     await tx.fetchval(f"SELECT id FROM corp WHERE id = :c{tx.sql.for_no_key_update}", {"c": corp.pk})
 
 
@@ -1072,7 +1098,7 @@ async def _next_id(tx: Connection, table: str, column: str, corp: CorpRef) -> in
 async def create_department(db: Database, corp: CorpRef, spec: DepartmentSpec, *, actor: str | None) -> Department:
     """Create a department (``dept_id`` None: one above the corp's highest); an existing id is a ``Conflict``."""
     async with db.transaction() as tx:
-        await _lock_corp(tx, corp)
+        await lock_corp(tx, corp)
         dept_id = spec.dept_id if spec.dept_id is not None else await _next_id(tx, "department", "dept_id", corp)
         spec = replace(spec, dept_id=dept_id)
         _number_id(dept_id, "department", "a department id")
@@ -1100,7 +1126,7 @@ async def update_department(
 ) -> Department:
     """Change some fields of a department (``DepartmentSpec`` names)."""
     async with db.transaction() as tx:
-        await _lock_corp(tx, corp)
+        await lock_corp(tx, corp)
         row = await _stored_department(tx, corp, dept_id)
         if row is None:
             raise NotFound(f"department {dept_id} does not exist", reason="department.not_found", param="department")
@@ -1114,7 +1140,7 @@ async def update_department(
 async def delete_department(db: Database, corp: CorpRef, dept_id: int, *, actor: str | None) -> None:
     """Delete a department that has no members and no sub-departments."""
     async with db.transaction() as tx:
-        await _lock_corp(tx, corp)
+        await lock_corp(tx, corp)
         row = await _stored_department(tx, corp, dept_id)
         if row is None:
             raise NotFound(f"department {dept_id} does not exist", reason="department.not_found", param="department")
@@ -1246,7 +1272,7 @@ async def _current_role(db: Database, corp: CorpRef, role_id: int) -> Role:
 async def create_role(db: Database, corp: CorpRef, spec: RoleSpec, *, actor: str | None) -> Role:
     """Create a role (``role_id`` None: one above the corp's highest); an existing id is a ``Conflict``."""
     async with db.transaction() as tx:
-        await _lock_corp(tx, corp)
+        await lock_corp(tx, corp)
         role_id = spec.role_id if spec.role_id is not None else await _next_id(tx, "role", "role_id", corp)
         spec = replace(spec, role_id=role_id)
         _number_id(role_id, "role", "a role id")
