@@ -261,6 +261,25 @@ def test_bad_input_is_refused_and_writes_nothing(todos: Todos, people: dict[str,
     assert todos.call("get_todo_task", people["u1"], made.id).body.subject == "报销单待处理"
 
 
+def test_a_dingtalk_client_link_is_a_detail_url_and_a_refusal_names_the_wire_parameter(
+    todos: Todos, people: dict[str, str]
+) -> None:
+    """``dingtalk://dingtalkclient/page/link?url=…&pc_slide=true`` is how integrations open a to-do in the client's
+    side panel; a ``javascript:`` address stays refused, and the message names ``detailUrl.appUrl``."""
+    link = "dingtalk://dingtalkclient/page/link?url=https%3A%2F%2Fa.example%2Ft&pc_slide=true"
+    detail = todo_models.CreateTodoTaskRequestDetailUrl(app_url=link, pc_url=link)
+    created = _create(todos, people, detail_url=detail)
+    assert (created.detail_url.app_url, created.detail_url.pc_url) == (link, link)
+    read = todos.call("get_todo_task", people["u1"], created.id).body
+    assert read.detail_url.pc_url == link
+    err = expect_error(
+        lambda: _create(todos, people, detail_url=todo_models.CreateTodoTaskRequestDetailUrl(app_url="javascript:1")),
+        "invalidParameter.parameter.error",
+        400,
+    )
+    assert "detailUrl.appUrl must be" in str(err.data.get("message")), err.data
+
+
 def test_the_auth_matrix_of_every_route(todos: Todos, people: dict[str, str]) -> None:
     made = _create(todos, people, source_id="auth-" + secrets.token_hex(4))
     u1 = people["u1"]

@@ -50,6 +50,11 @@ def test_wrong_methods_answer_in_each_dialects_format(base_url: str) -> None:
     # A path with parameters: the routes taking PUT are tried first, then every route of the path for the 405.
     dingtalk_error(httpx.put(base_url + "/v1.0/yida/forms/instances/FINST-1", timeout=10), 405, "MethodNotAllowed")
     dingtalk_error(httpx.get(base_url + "/v1.0/todo/users/u/tasks", timeout=10), 405, "MethodNotAllowed")
+    # A platform API Zida does not serve, whose path fits a route with a parameter: the answer says what is served.
+    sort_users = httpx.post(base_url + "/v1.0/contact/users/sort", json={}, timeout=10)
+    dingtalk_error(sort_users, 405, "MethodNotAllowed")
+    assert sort_users.headers["allow"] == "GET, HEAD", sort_users.headers
+    assert sort_users.json()["message"].endswith("Zida serves only GET, HEAD there"), sort_users.json()
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(small: str) -> None:

@@ -538,13 +538,22 @@ class DialectMount:
             if started:
                 raise
             error: ZidaError
+            # Starlette lists a route's methods from a set: sorted, the same answer every time.
+            allow = ", ".join(sorted(m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m.strip()))
             if exc.status_code == 405:
+                # The path may be one route's with a parameter (``/v1.0/contact/users/{unionId}`` for
+                # ``POST /v1.0/contact/users/sort``, a platform API Zida does not serve): say what it does serve.
                 error = InvalidArgument(
-                    f"{scope['method']} is not allowed on {scope['path']}", reason="request.method_not_allowed"
+                    f"{scope['method']} is not allowed on {scope['path']}"
+                    + (f": Zida serves only {allow} there" if allow else ""),
+                    reason="request.method_not_allowed",
                 )
             else:
                 error = NotFound(f"{scope['path']} does not exist", reason="route.not_found", path=scope["path"])
-            await self.errors.error(error, new_request_id())(scope, receive, send)
+            response = self.errors.error(error, new_request_id())
+            if allow and exc.status_code == 405:
+                response.headers["allow"] = allow  # as HTTP asks of a 405
+            await response(scope, receive, send)
         except Exception:
             if started:
                 raise

@@ -54,7 +54,9 @@ MAX_SOURCE_ID = 128
 MAX_URL = 2048
 PRIORITIES = (10, 20, 30, 40)
 _MAX_TIME = 2**53
-_URL = re.compile(r"(https?://|/)\S*", re.I)
+# A web address, a path on this server, or a DingTalk client link (``dingtalk://dingtalkclient/page/link?url=…``, how
+# integrations open a to-do in the client's side panel). Nothing else: the console shows these as links.
+_URL = re.compile(r"(https?://|dingtalk://|/)\S*", re.I)
 
 
 def _invalid(message: str, param: str, reason: str = "argument.invalid") -> InvalidArgument:
@@ -86,7 +88,9 @@ def _url(value: str | None, param: str) -> str | None:
     if value is None or value == "":
         return None
     if len(value) > MAX_URL or not _URL.fullmatch(value):
-        raise _invalid(f"{{param}} must be an http(s) URL or a path of at most {MAX_URL} characters", param)
+        raise _invalid(
+            f"{{param}} must be an http(s) URL, a dingtalk:// link or a path of at most {MAX_URL} characters", param
+        )
     return value
 
 

@@ -23,5 +23,12 @@ PARAMS: dict[str, str] = {
     "task": "taskId",
     "content": "content",
     "mentions": "atUserId",
+    # to-dos (todo_1_0)
+    "app_url": "detailUrl.appUrl",
+    "pc_url": "detailUrl.pcUrl",
+    "due_time": "dueTime",
+    "source_id": "sourceId",
+    "executors": "executorIds",
+    "participants": "participantIds",
     "hand_over_to": "handover_userid",  # topapi/v2/user/delete (the only DingTalk route that deactivates)
 }
