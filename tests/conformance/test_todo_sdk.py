@@ -102,7 +102,7 @@ def test_a_todo_is_created_read_changed_and_deleted(todos: Todos, people: dict[s
         is_only_show_executor=True,
         todo_type="TODO",
     )
-    assert created.id.startswith("TODO")
+    assert created.id.startswith("TODO") and len(created.request_id) == 32
     assert (created.subject, created.description, created.due_time, created.priority) == (
         "报销单待处理",
         "请在周五前处理",
@@ -159,8 +159,9 @@ def test_a_todo_is_created_read_changed_and_deleted(todos: Todos, people: dict[s
     assert todos.call("get_todo_task", people["u1"], created.id).body.done is True
 
     # Delete: gone for everyone.
-    deleted = todos.call("delete_todo_task", people["u3"], created.id, operator_id=people["u3"]).body
-    assert deleted.result is True
+    deleted = todos.call("delete_todo_task", people["u3"], created.id, operator_id=people["u3"])
+    assert deleted.body.result is True
+    assert deleted.body.request_id == deleted.headers["x-acs-request-id"]  # as the platform answers
     expect_error(lambda: todos.call("get_todo_task", people["u1"], created.id), *NOT_FOUND)
     expect_error(lambda: todos.call("get_todo_task_by_source_id", people["u1"], source), *NOT_FOUND)
 

@@ -63,6 +63,7 @@ from zida.core.todos.models import (
     TodoSpec,
 )
 from zida.dialects.dingtalk.http import Call, endpoint
+from zida.dialects.http import new_request_id
 
 __all__ = ["routes"]
 
@@ -192,6 +193,7 @@ async def _render(call: Call, todo: Todo, *, full: bool = True) -> dict[str, Any
         body["tenantId"] = call.principal.corp_id if call.principal else ""
         body["tenantType"] = "org"
         body["cardTypeId"] = details.get("category") or ""
+        body["requestId"] = new_request_id()  # as the platform's create and get answer (the x-acs-request-id)
     return {k: v for k, v in body.items() if v is not None}
 
 
@@ -319,7 +321,7 @@ async def delete_todo(call: Call) -> dict[str, Any]:
     user_id, operator = await _path_user(call, operator=True)
     await actions.delete_todo(call.zida.db, _corp(call), call.text("taskId", "path") or "", user_id=user_id,
                               operator=operator, actor=_actor(call))  # fmt: skip
-    return {"result": True}
+    return {"result": True, "requestId": new_request_id()}
 
 
 def _roles(call: Call) -> tuple[tuple[str, ...], ...]:
