@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from zida import outbound
 from zida.outbound import MAX_ANSWER_BYTES, OutboundClient, OutboundError
 
 pytestmark = pytest.mark.anyio
@@ -162,3 +163,29 @@ async def test_a_malformed_answer_is_an_outbound_error(raw: bytes) -> None:
 )
 async def test_urls_it_cannot_send_to_are_outbound_errors(url: str) -> None:
     await refused(url)
+
+
+async def test_kept_alive_connections_are_bounded_in_number_and_in_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Receivers that come and go (subscriptions moved or deleted) leave no socket open for good: at most
+    ``_IDLE_TOTAL`` wait in all (the least recently used host's closed first), none longer than ``_IDLE_SECONDS``."""
+    monkeypatch.setattr(outbound, "_IDLE_TOTAL", 8)
+    monkeypatch.setattr(outbound, "_IDLE_SECONDS", 0.3)
+    servers = [await serve(fixed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")) for _ in range(20)]
+    client = OutboundClient()
+    try:
+        for _, url, _ in servers:
+            assert (await client.post_json(url, {}, b"{}", 5)).body == b"ok"
+        assert client.idle_connections == 8
+        # The most recently used hosts kept theirs: a next push to the last one reuses its connection.
+        last_url, last_seen = servers[-1][1], servers[-1][2]
+        await client.post_json(last_url, {}, b"{}", 5)
+        assert client.idle_connections == 8 and len(last_seen) == 2
+        await asyncio.sleep(0.4)
+        # Past the idle time: the next push closes every connection that waited too long and opens a new one.
+        await client.post_json(servers[0][1], {}, b"{}", 5)
+        assert client.idle_connections == 1
+    finally:
+        await client.aclose()
+        for server, _, _ in servers:
+            server.close()
+    assert client.idle_connections == 0

@@ -1,10 +1,11 @@
 """A small HTTP/1.1 client for pushing events: POST a JSON body, read the answer, keep connections alive.
 
 Event delivery sends one request per event to a handful of receivers, so the client is built for that: a pool of
-kept-alive connections per (scheme, host, port), no redirects (a 3xx is an answer like any other), no proxies from
-the environment, a deadline over the whole exchange, answers read up to ``MAX_ANSWER_BYTES`` (Content-Length,
-chunked, or until the server closes). A general-purpose client (httpx) spent ten times the CPU per push, which on a
-busy server came out of the API's share.
+kept-alive connections per (scheme, host, port) — at most ``_IDLE_PER_HOST`` each and ``_IDLE_TOTAL`` in all (the
+least recently used host's go first), each closed after ``_IDLE_SECONDS`` unused — no redirects (a 3xx is an
+answer like any other), no proxies from the environment, a deadline over the whole exchange, answers read up to
+``MAX_ANSWER_BYTES`` (Content-Length, chunked, or until the server closes). A general-purpose client (httpx) spent
+ten times the CPU per push, which on a busy server came out of the API's share.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import asyncio
 import contextlib
 import functools
 import ssl
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
@@ -21,6 +24,10 @@ __all__ = ["MAX_ANSWER_BYTES", "Answer", "OutboundClient", "OutboundError"]
 MAX_ANSWER_BYTES = 1024 * 1024
 _MAX_HEAD_BYTES = 64 * 1024
 _IDLE_PER_HOST = 64
+# Receivers that come and go (subscriptions moved or deleted) must not leave their sockets open for the life of
+# the process: a bound on all of them, and a time after which an unused one is closed.
+_IDLE_TOTAL = 256
+_IDLE_SECONDS = 30.0
 
 
 class OutboundError(Exception):
@@ -42,6 +49,7 @@ class Answer:
 
 
 _Connection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+_Key = tuple[str, str, int]
 
 
 @functools.lru_cache(maxsize=256)
@@ -67,8 +75,56 @@ class OutboundClient:
 
     def __init__(self, user_agent: str = "Zida-Callback/1.0") -> None:
         self.user_agent = user_agent
-        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        # Per host, its idle connections with the moment each became idle (oldest first); hosts least recently
+        # used first.
+        self._idle: OrderedDict[_Key, list[tuple[_Connection, float]]] = OrderedDict()
+        self._idle_count = 0
         self._tls: ssl.SSLContext | None = None
+
+    @property
+    def idle_connections(self) -> int:
+        """How many kept-alive connections wait for a next request."""
+        return self._idle_count
+
+    def _take_idle(self, key: _Key, now: float) -> _Connection | None:
+        """The most recently used idle connection to ``key`` still young enough (the older ones are closed)."""
+        idle = self._idle.get(key)
+        found = None
+        while idle and now - idle[0][1] >= _IDLE_SECONDS:  # a burst's extra connections, unused since
+            (_, writer), _ = idle.pop(0)
+            writer.close()
+            self._idle_count -= 1
+        while idle and found is None:
+            connection, since = idle.pop()
+            self._idle_count -= 1
+            if now - since < _IDLE_SECONDS:
+                found = connection
+            else:
+                connection[1].close()
+        if idle is not None and not idle:
+            del self._idle[key]
+        return found
+
+    def _put_idle(self, key: _Key, connection: _Connection, now: float) -> None:
+        """Keep ``connection`` for a next request to ``key``, within the bounds (module docstring)."""
+        idle = self._idle.setdefault(key, [])
+        self._idle.move_to_end(key)
+        if len(idle) >= _IDLE_PER_HOST:
+            connection[1].close()
+            return
+        idle.append((connection, now))
+        self._idle_count += 1
+        # Close what waited too long, from the least recently used hosts, and the oldest past the total bound.
+        while self._idle_count > 0:
+            oldest_key = next(iter(self._idle))
+            oldest = self._idle[oldest_key]
+            if self._idle_count <= _IDLE_TOTAL and now - oldest[0][1] < _IDLE_SECONDS:
+                break
+            (_, writer), _ = oldest.pop(0)
+            writer.close()
+            self._idle_count -= 1
+            if not oldest:
+                del self._idle[oldest_key]
 
     async def post_json(self, url: str, params: dict[str, str], body: bytes, timeout: float) -> Answer:  # noqa: ASYNC109
         """POST ``body`` (JSON) to ``url`` with ``params`` added to its query; the answer, or ``OutboundError`` /
@@ -81,16 +137,15 @@ class OutboundClient:
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
         ).encode("latin-1")
         async with asyncio.timeout(timeout):
-            idle = self._idle.get(key)
-            if idle:
-                connection = idle.pop()
+            connection = self._take_idle(key, time.monotonic())
+            if connection is not None:
                 try:
                     return await self._exchange(key, connection, head + body)
                 except (OutboundError, ConnectionError, asyncio.IncompleteReadError):
                     pass  # the receiver closed the kept-alive connection meanwhile: once more on a new one
             return await self._exchange(key, await self._open(key), head + body)
 
-    async def _open(self, key: tuple[str, str, int]) -> _Connection:
+    async def _open(self, key: _Key) -> _Connection:
         scheme, host, port = key
         tls = None
         if scheme == "https":
@@ -104,7 +159,7 @@ class OutboundClient:
         except (UnicodeError, ValueError) as exc:  # a host name the resolver cannot encode ("a..b")
             raise OutboundError(f"cannot connect to {host}:{port}: {exc}") from None
 
-    async def _exchange(self, key: tuple[str, str, int], connection: _Connection, request: bytes) -> Answer:
+    async def _exchange(self, key: _Key, connection: _Connection, request: bytes) -> Answer:
         reader, writer = connection
         reusable = False
         try:
@@ -119,18 +174,19 @@ class OutboundClient:
         except OSError as exc:
             raise OutboundError(f"the connection failed: {exc.strerror or exc}") from None
         finally:
-            if reusable and len(self._idle.setdefault(key, [])) < _IDLE_PER_HOST:
-                self._idle[key].append(connection)
+            if reusable:
+                self._put_idle(key, connection, time.monotonic())
             else:
                 writer.close()
 
     async def aclose(self) -> None:
         """Close every kept-alive connection."""
         for connections in self._idle.values():
-            for _, writer in connections:
+            for (_, writer), _ in connections:
                 with contextlib.suppress(Exception):
                     writer.close()
         self._idle.clear()
+        self._idle_count = 0
 
 
 async def _read_answer(reader: asyncio.StreamReader) -> tuple[Answer, bool]:

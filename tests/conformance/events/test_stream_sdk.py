@@ -364,6 +364,26 @@ def test_a_narrower_connection_of_the_app_takes_nothing_from_a_wider_one(events:
     ]
 
 
+def test_connections_changing_the_topics_leave_no_audit_row_each(events: Events) -> None:
+    """An app's clients of different topics reconnecting in turn change its subscription's topics each time: the
+    change is made, not audited (an audit row per connection, kept for good); the creation is."""
+    audit = "SELECT action FROM audit_log WHERE object_kind = 'subscription' AND object_id = :o AND created_at >= :t"
+    since = int(time.time() * 1000)
+    try:
+        for n in range(6):
+            topic = ("bpms_task_change", "bpms_instance_change")[n % 2]
+            opened = _open(events, EV_STREAM, subscriptions=[{"type": "EVENT", "topic": topic}])
+            assert opened.status_code == 200
+            with connect(f"{opened.json()['endpoint']}?ticket={opened.json()['ticket']}", open_timeout=10):
+                wait_until(f"the subscription's topics: {topic}", lambda t=topic: (  # type: ignore[misc]
+                    (v := stream_subscription(events, EV_STREAM[0])) and v["tags"] == [t]))  # fmt: skip
+            time.sleep(0.5)  # the server drops the closed connection from the app's (its close frame was answered)
+        actions = [r["action"] for r in run(events.url, audit, {"o": f"{EV_STREAM[0]}/stream", "t": since})]
+        assert actions in (["created"], []), actions  # created here, or by a test before this one
+    finally:
+        drop_stream_subscription(events, EV_STREAM[0])
+
+
 def _open(events: Events, credential: tuple[str, str], **body: Any) -> httpx.Response:
     return httpx.post(
         events.base + GATEWAY,

@@ -4,7 +4,8 @@ A session is a row of ``user_session`` holding the SHA-256 of its access token a
 tokens themselves are never stored) and their expiry. The access token authenticates as a ``Principal`` of kind
 ``session`` (``zida.core.access.tokens.TokenService.authenticate`` finds it). Renewing rotates both tokens: the old
 refresh token is spent. Passwords are checked with scrypt off the event loop; an unknown name costs the same time
-as a wrong password, and failed sign-ins per name and minute are counted in the shared store.
+as a wrong password, and failed sign-ins per name and minute are counted in the shared store. A user keeps at most
+``MAX_SESSIONS`` sessions per client (the WeDa environment, the console): signing in once more signs the oldest out.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from zida.db import Database, Row
 from zida.observability.context import note_caller
 from zida.stores import Store
 
-__all__ = ["SESSION_SCOPES", "SessionService", "SignedIn", "load_session"]
+__all__ = ["MAX_SESSIONS", "SESSION_SCOPES", "SessionService", "SignedIn", "load_session"]
+
+MAX_SESSIONS = 20  # per user and client: browsers and devices signed in at once
 
 # What a signed-in user may do through the API: everything a user does, within the access policy (not admin).
 SESSION_SCOPES: frozenset[Scope] = frozenset(Scope) - {Scope.ADMIN}
@@ -78,8 +81,13 @@ class SessionService:
         access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         now = now_ms()
         async with self.db.transaction() as tx:
+            # His expired sessions go, and past MAX_SESSIONS of this client the oldest are signed out: a client that
+            # signs in before every call must not leave a row each for the refresh lifetime (31 days).
             await tx.execute(
-                "DELETE FROM user_session WHERE user_pk = :u AND refresh_expires_at <= :now", {"u": user_pk, "now": now}
+                "DELETE FROM user_session WHERE user_pk = :u AND (refresh_expires_at <= :now OR (client_id = :client"
+                " AND id NOT IN (SELECT id FROM user_session WHERE user_pk = :u AND client_id = :client"
+                " ORDER BY id DESC LIMIT :keep)))",
+                {"u": user_pk, "now": now, "client": client_id, "keep": MAX_SESSIONS - 1},
             )
             await tx.execute(
                 "INSERT INTO user_session (corp_pk, user_pk, client_id, access_digest, access_expires_at,"

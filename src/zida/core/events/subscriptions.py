@@ -296,9 +296,11 @@ async def _write(
     replace: bool | None,
     actor: str | None,
     now: int,
+    audit_changes: bool = True,
 ) -> tuple[int, Outcome]:
     """Insert or change the credential's subscription of ``spec.kind`` (``replace``: True only change, False only
-    insert, None either); returns its id and what happened."""
+    insert, None either; ``audit_changes`` False: a change writes no audit row, a creation always does); returns its
+    id and what happened."""
     credential_pk = await _credential_pk(tx, corp, client_id)
     row = await _stored(tx, credential_pk, spec.kind)
     object_id = f"{client_id}/{spec.kind}"
@@ -349,6 +351,7 @@ async def _write(
             {"url": spec.url, "t": token_enc, "a": aes_enc, "tags": tags, "schedule": spec.schedule, "now": now,
              "id": row["id"]},
         )  # fmt: skip
+    if changes and audit_changes:
         await record_change(
             tx, corp_pk=corp.pk, kind="subscription", object_id=object_id, action="updated", changes=changes,
             actor=actor, at=now,
@@ -365,12 +368,16 @@ async def register_subscription(
     *,
     replace: bool | None,
     actor: str | None,
+    audit_changes: bool = True,
 ) -> int:
     """Create (``replace`` False), change (True) or either (None) the credential's subscription of ``spec.kind``;
-    the caller has checked the receiver (``check_url``) already. Returns its id."""
+    the caller has checked the receiver (``check_url``) already. Returns its id. ``audit_changes`` False: a change
+    is not audited (a Stream connection's topics: a creation is)."""
     spec = check_spec(spec)
     async with db.transaction() as tx:
-        pk, _ = await _write(tx, box, corp, client_id, spec, replace=replace, actor=actor, now=now_ms())
+        pk, _ = await _write(
+            tx, box, corp, client_id, spec, replace=replace, actor=actor, now=now_ms(), audit_changes=audit_changes
+        )
     return pk
 
 

@@ -174,15 +174,17 @@ async def check_receiver(
     owner: str,
     timeout: float,  # noqa: ASYNC109
 ) -> None:
-    """Send ``check_url`` to a would-be subscription's URL: ``Conflict`` (71009) unless it answers ``success``."""
+    """Send ``check_url`` to a would-be subscription's URL: ``Conflict`` (71009) unless it answers ``success``.
+
+    Over a connection of its own, closed after the answer: the URL is any a caller names (refused ones too), and
+    the delivery pool keeping one socket per host named would let a client hold the server's descriptors."""
     assert spec.url and spec.token and spec.aes_key
     crypto = CallbackCrypto(spec.token, spec.aes_key, owner)
-    own = client or OutboundClient()  # ZIDA_EVENTS off: still check what is registered
+    own = OutboundClient(client.user_agent if client is not None else "Zida-Callback/1.0")
     try:
         error = await push(own, spec.url, crypto, {"EventType": "check_url"}, timeout)
     finally:
-        if client is None:
-            await own.aclose()
+        await own.aclose()
     if error is not None:
         raise Conflict(f"the URL did not answer check_url with the encrypted success: {error}",
                        reason="event.check_url_failed", param="url")  # fmt: skip

@@ -337,10 +337,12 @@ async def stream_socket(websocket: WebSocket) -> None:
     topics = tuple(grant["topics"])
     if topics:  # with the topics of the app's other connections here: a client never takes away another's
         tags = tuple(dict.fromkeys((*hub.topics_of(grant["credential"]), *topics)))
+        # Its topics change with the app's connections (clients of other topics reconnecting in turn change them
+        # each time): not audited, or every connection would leave an audit row for good. Its creation is.
         await register_subscription(
             zida.db, zida.box, CorpRef(grant["corp"], grant["corp_id"]), grant["client_id"],
             SubscriptionSpec(kind=STREAM, tags=tags), replace=None,
-            actor=f"credential:{grant['client_id']}",
+            actor=f"credential:{grant['client_id']}", audit_changes=False,
         )  # fmt: skip
     await websocket.accept()
     connection = StreamConnection(

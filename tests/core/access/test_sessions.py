@@ -1,0 +1,35 @@
+"""Users' sessions at the core level: how many one user keeps."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from zida.core.access.sessions import MAX_SESSIONS, SessionService, load_session
+from zida.core.org import actions
+from zida.core.org.actions import UserSpec
+from zida.core.org.models import CorpRef
+from zida.crypto import digest
+from zida.db import Database
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_signing_in_past_the_bound_signs_the_oldest_session_of_that_client_out(db: Database) -> None:
+    """A client signing in before every call left a row per sign-in for the refresh lifetime (31 days)."""
+    corp = CorpRef(int(await db.fetchval("SELECT id FROM corp WHERE corp_id = 'corpA'")), "corpA")
+    user_id = "sess-" + secrets.token_hex(4)
+    await actions.create_user(db, corp, UserSpec(user_id, "会话", password="pass-word-123"), actor="test")
+    sessions = SessionService(db)
+    other = await sessions.sign_in(corp.pk, user_id, "pass-word-123", "console")
+    made = [await sessions.sign_in(corp.pk, user_id, "pass-word-123", "env-x") for _ in range(MAX_SESSIONS + 3)]
+    rows = await db.fetch(
+        "SELECT s.client_id FROM user_session s JOIN org_user u ON u.id = s.user_pk"
+        " WHERE u.corp_pk = :c AND u.user_id = :u",
+        {"c": corp.pk, "u": user_id},
+    )
+    assert sorted(r["client_id"] for r in rows) == ["console"] + ["env-x"] * MAX_SESSIONS
+    signed_out = [await load_session(db, digest(s.access_token)) is None for s in made]
+    assert signed_out == [True] * 3 + [False] * MAX_SESSIONS
+    assert await load_session(db, digest(other.access_token)) is not None  # another client's session stays
