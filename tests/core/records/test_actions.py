@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from tests.core.corp import NOTE, REVIEW, STOCK, CorpCoreMain
+from zida.clock import now_ms
 from zida.core.errors import Conflict, InvalidArgument, NotFound, PermissionDenied, ZidaError
 from zida.core.records import actions as records
 from zida.core.records import queries
@@ -302,6 +304,46 @@ async def test_a_single_record_update_refuses_a_process_record_it_cannot_tell_th
 
 
 # ------------------------------------------------------------------------------------------ batch updates
+
+
+async def test_a_change_that_waited_for_another_is_later_than_it(corp: Corp) -> None:
+    """A batch update, a batch delete and an upsert take their time once the rows are theirs: one that waited for
+    another transaction's commit was stamped with the moment it started waiting, so the record's modifiedTimeGMT
+    went back (a client syncing by it missed the last change) and the operation log was out of time order."""
+    m = marker()
+    ids = await stock(corp, m, 2, numberField_qty=1)
+    adm = await corp.actor("adm")
+    form = await corp.form(STOCK)
+
+    async def waited_for(change: Callable[[], Awaitable[Any]]) -> int:
+        """Run ``change`` while another transaction holds the record; the moment that one let go of it."""
+        async with corp.db.transaction() as tx:
+            await tx.execute(f"SELECT id FROM form_instance WHERE instance_id = :i{tx.sql.for_update}", {"i": ids[0]})
+            await tx.execute("UPDATE form_instance SET modified_at = modified_at WHERE instance_id = :i", {"i": ids[0]})
+            waiting = asyncio.ensure_future(change())
+            await asyncio.sleep(0.05)
+            released = now_ms()
+        await waiting
+        return released
+
+    async def modified() -> int:
+        inst, _ = await queries.get_form_instance(corp.db, adm, ids[0])
+        return inst.modified_at
+
+    changes: list[Callable[[], Awaitable[Any]]] = [
+        lambda: records.update_form_instances(corp.db, adm, form, [(ids[0], {"numberField_qty": 2})]),
+        lambda: records.upsert_form_instance(
+            corp.db, adm, form, Condition("textField_sku", "eq", f"{m}-0"), {"numberField_qty": 3}
+        ),
+    ]
+    for change in changes:
+        released = await waited_for(change)
+        assert await modified() >= released
+    logged = [log.created_at for log in (await list_operation_logs(corp.db, adm, form, [ids[0]]))[ids[0]]]
+    assert logged == sorted(logged) and len(logged) == 3, logged
+    released = await waited_for(lambda: records.delete_form_instances(corp.db, adm, form, [ids[0]]))
+    logged = [log.created_at for log in (await list_operation_logs(corp.db, adm, form, [ids[0]]))[ids[0]]]
+    assert logged[-1] >= released and len(logged) == 4, logged
 
 
 async def test_a_batch_update_changes_every_record_or_none(corp: Corp) -> None:

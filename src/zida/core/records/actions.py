@@ -228,11 +228,13 @@ async def update_form_instances(
     ids = [i for i, _ in updates]
     if len(set(ids)) != len(ids):
         raise InvalidArgument("an instance id appears twice in the batch", reason="argument.invalid")
-    now = now_ms()
     async with db.transaction() as tx:
         if approvals is not None:
             await approvals.lock(tx, actor.corp_pk, ids)
         found = await store.find_instances(tx, actor.corp_pk, ids, lock=True)
+        # Once the rows are locked: a change that waited for another's commit is later than it, in modifiedTimeGMT
+        # (what clients sync by) and in the operation log, as in commit order.
+        now = now_ms()
         if still_matching is not None:
             kept = await _still_matching(tx, actor, form, still_matching, [i for i in ids if i in found])
             updates, ids = [(i, v) for i, v in updates if i in kept], [i for i in ids if i in kept]
@@ -295,9 +297,9 @@ async def delete_form_instances(
             f"{form.form_uuid} is a process form: only plain form data can be deleted in batches",
             reason="form.batch_delete_process_data",
         )
-    now = now_ms()
     async with db.transaction() as tx:
         found = await store.find_instances(tx, actor.corp_pk, instance_ids, lock=True)
+        now = now_ms()  # once the rows are locked (update_form_instances)
         if still_matching is not None:
             kept = await _still_matching(tx, actor, form, still_matching, [i for i in instance_ids if i in found])
             instance_ids = [i for i in instance_ids if i in kept]
@@ -338,7 +340,6 @@ async def upsert_form_instance_split(
     _receipt_form(form)
     if condition is None:
         raise InvalidArgument("{param} must name at least one condition", reason="argument.missing", param="condition")
-    now = now_ms()
     async with db.transaction() as tx:
         if tx.sql.name == "postgresql":
             await tx.execute("SELECT pg_advisory_xact_lock(:k)", {"k": _upsert_lock_key(form.pk)})
@@ -352,12 +353,13 @@ async def upsert_form_instance_split(
             )
         if ids:
             inst = _changeable(actor, await store.find_instance(tx, actor.corp_pk, ids[0], lock=True), ids[0])
+            now = now_ms()  # once the row is locked (update_form_instances)
             diff = await merge_values(
                 tx, actor, inst, update_values, use_latest_version=False, ignore_empty=False, now=now
             )
             await write_logs(tx, actor, [(inst, "UPDATE", diff)], now)
             return inst.instance_id, False
-        inst = new_record(actor, form, await validated(tx, actor.corp_pk, form, create_values), now)
+        inst = new_record(actor, form, await validated(tx, actor.corp_pk, form, create_values), now_ms())
         await assign_serials(tx, form, [inst])
         await insert_record(tx, actor, inst)
         return inst.instance_id, True

@@ -206,7 +206,10 @@ class PageCursors:
     index seek. Used for the orders whose keys are never NULL: newest first (the default) and by creation or
     modification time. Cursors belong to one generation of the form (its record count and latest
     modification, read with each page): once a record is added, changed or removed they are no longer used,
-    so a continued page always holds exactly the rows OFFSET gives, whoever served the page before. Each
+    so a continued page holds exactly the rows OFFSET gives, whoever served the page before. (A change is stamped
+    once its rows are locked, so one that waited for another is later than it; two changes in one millisecond, or
+    a commit overtaking one stamped a few milliseconds earlier, can leave the generation as it was: that page may
+    then differ from OFFSET's by the changed records, as any page read while a form changes may.) Each
     query keeps the ends of its ``per_query`` most recently served pages (not the deepest ones), so a client
     that starts over from an earlier page after another one read further is continued too. Queries are remembered
     by a digest of the search (never its text) and a page's end is two numbers, so the memory is bounded by

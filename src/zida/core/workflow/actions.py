@@ -496,9 +496,9 @@ async def delete_instance(db: Database, actor: AppActor, instance_id: str) -> No
     """Delete an instance and its record (app admins); a running instance is terminated first."""
     if not policy.can_delete(actor, originator="", is_process=True):
         raise PermissionDenied("only app admins may delete process instances", reason="permission.denied")
-    now = now_ms()
     async with db.transaction() as tx:
         inst = await load_instance(tx, actor, instance_id, lock=True)
+        now = now_ms()  # once the row is locked: after any change it waited for
         if inst.status == "RUNNING":
             definition = await definition_of(tx, inst)
             state, effects = engine.act(definition, inst.state, Terminate(actor.user_id, "deleted"))
@@ -512,9 +512,9 @@ async def delete_instance(db: Database, actor: AppActor, instance_id: str) -> No
 
 async def update_instance(db: Database, actor: AppActor, instance_id: str, values: Any) -> ProcessInstance:
     """Change some values of an instance's record; later route conditions see them."""
-    now = now_ms()
     async with db.transaction() as tx:
         inst = await load_instance(tx, actor, instance_id, lock=True)
+        now = now_ms()  # once the row is locked: modifiedTimeGMT follows commit order
         policy.check_changeable(
             actor,
             record_id=instance_id,

@@ -245,9 +245,9 @@ async def act(
         step = _apply(inst, state, effects, actor=actor.user_id, now=now, digital_sign=digital_sign)
         if await write_step_alone(db, inst, step):
             return inst
-    now = now_ms()
     async with db.transaction() as tx:
         inst = await load_instance(tx, actor, instance_id, lock=True)
+        now = now_ms()  # once the row is locked: after the change it waited for
         action = make_action(inst)
         if values is not None:
             await record_changes.update_record(tx, actor, inst.record, values, now)
