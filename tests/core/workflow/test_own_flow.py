@@ -87,6 +87,9 @@ async def test_unknown_or_empty_approvers_start_nothing(corp: Corp) -> None:
         await _start(corp, approvers=[ApproverStep(("wang",), "vote")])
     with pytest.raises(InvalidArgument):
         await _start(corp, approvers=[ApproverStep(("wang",), "or")] * (own_flow.MAX_APPROVER_STEPS + 1))
+    with pytest.raises(InvalidArgument, match="at most 100 users"):  # a step's users are bounded too
+        many = tuple(f"u{n}" for n in range(own_flow.MAX_STEP_USERS + 1))
+        await _start(corp, approvers=[ApproverStep(many, "and")])
     with pytest.raises(InvalidArgument) as moment:
         await _start(corp, cc_users=["sun"], cc_at="later")
     assert moment.value.reason == "process.invalid_cc"

@@ -23,9 +23,18 @@ import orjson
 from zida.core.errors import InvalidArgument
 from zida.core.workflow.definition import APPROVAL_MODES, ProcessDefinition, parse_process
 
-__all__ = ["CC_MOMENTS", "MAX_APPROVER_STEPS", "MAX_CC_USERS", "ApproverStep", "flow_nodes", "with_flow"]
+__all__ = [
+    "CC_MOMENTS",
+    "MAX_APPROVER_STEPS",
+    "MAX_CC_USERS",
+    "MAX_STEP_USERS",
+    "ApproverStep",
+    "flow_nodes",
+    "with_flow",
+]
 
 MAX_APPROVER_STEPS = 20
+MAX_STEP_USERS = 100  # users of one approver step (the platform documents none; a bound keeps a flow small)
 MAX_CC_USERS = 50
 CC_MOMENTS = ("start", "finish", "start_finish")
 
@@ -49,6 +58,12 @@ def _check(steps: Sequence[ApproverStep], cc_users: Sequence[str], cc_at: str) -
         if not step.user_ids or not all(isinstance(u, str) and u for u in step.user_ids):
             raise InvalidArgument(
                 f"approver step {index + 1} names no user", reason="process.invalid_approvers", param="approvers"
+            )
+        if len(step.user_ids) > MAX_STEP_USERS:
+            raise InvalidArgument(
+                f"approver step {index + 1}: at most {MAX_STEP_USERS} users, got {len(step.user_ids)}",
+                reason="process.invalid_approvers",
+                param="approvers",
             )
         if step.mode not in APPROVAL_MODES or step.mode == "vote":
             raise InvalidArgument(
@@ -95,7 +110,10 @@ def flow_nodes(
 
 
 # (id of the template, the flow's JSON) → (the template, the parsed flow); the template is kept to keep its id valid.
+# Emptied when its keys (a caller's flows) pass _FLOWS_BYTES together.
 _FLOWS: dict[tuple[int, bytes], tuple[ProcessDefinition, ProcessDefinition]] = {}
+_FLOWS_BYTES = 8 << 20
+_flows_bytes = 0
 
 
 def with_flow(template: ProcessDefinition, nodes: list[dict[str, Any]]) -> ProcessDefinition:
@@ -107,7 +125,10 @@ def with_flow(template: ProcessDefinition, nodes: list[dict[str, Any]]) -> Proce
     raw = template.to_dict()
     raw["nodes"] = nodes
     parsed = parse_process(raw, path="flow", fields=template.fields, version=template.version)
-    if len(_FLOWS) > 10_000:
+    global _flows_bytes
+    if len(_FLOWS) >= 10_000 or _flows_bytes + len(key[1]) > _FLOWS_BYTES:
         _FLOWS.clear()
+        _flows_bytes = 0
     _FLOWS[key] = (template, parsed)
+    _flows_bytes += len(key[1])
     return parsed
