@@ -638,7 +638,8 @@ async def _write_user(
     contacts = [c for c in ("mobile", "email") if unique_contacts and new[c] and new[c] != current.get(c)]
     if (name_check or union_check or contacts) and not corp_locked:
         # Checked, then written: on PostgreSQL two writes at once would both pass the check (a new userId and
-        # another user's new username alike, or one unionId twice) without the corp's lock.
+        # another user's new username alike, or one unionId twice) without the corp's lock. Callers take it before
+        # any user's row (the order every writer keeps: no deadlock); this is for one that did not.
         await lock_corp(tx, corp)
     if name_check:
         await _username_free(tx, corp, signs_in_as, spec.user_id)
@@ -805,8 +806,9 @@ async def create_user(
     """Create a user (a member of ``roles`` when given); an existing userId is a ``Conflict``, and with
     ``unique_contacts`` so is a mobile number or email another active user has (WeDa's rule)."""
     async with db.transaction() as tx:
-        if unique_contacts:  # checked, then written: two such writes at once must not both pass the check
-            await lock_corp(tx, corp)
+        # His sign-in name is checked, then written: two such writes at once must not both pass the check. The corp
+        # first, then users, as every writer of both takes them (a load, the users import).
+        await lock_corp(tx, corp)
         if await _stored_user(tx, corp, spec.user_id) is not None:
             raise Conflict(f"user {spec.user_id} already exists", reason="user.exists", param="user")
         now = now_ms()
@@ -819,7 +821,7 @@ async def create_user(
             now=now,
             references_checked=False,
             unique_contacts=unique_contacts,
-            corp_locked=unique_contacts,
+            corp_locked=True,
         )
         if roles is not None:
             await _put_user_roles(tx, corp, spec.user_id, roles, actor=actor, now=now)
@@ -870,8 +872,10 @@ async def update_user(
     """Change some fields of a user (``UserSpec`` names; ``active`` true reactivates him, false deactivates him
     unless he holds open tasks); ``roles``, when given, are the roles he is a member of from now on;
     ``unique_contacts`` as for ``create_user``."""
+    # A change of what names him (checked, then written) takes the corp's lock, before his row (create_user).
+    names = unique_contacts or "username" in changes or "union_id" in changes
     async with db.transaction() as tx:
-        if unique_contacts:
+        if names:
             await lock_corp(tx, corp)
         stored = await _stored_user(tx, corp, user_id)
         if stored is None:
@@ -887,7 +891,7 @@ async def update_user(
             now=now,
             references_checked=False,
             unique_contacts=unique_contacts,
-            corp_locked=unique_contacts,
+            corp_locked=names,
         )
         if roles is not None and await _put_user_roles(tx, corp, user_id, roles, actor=actor, now=now):
             outcome = Outcome.UPDATED
