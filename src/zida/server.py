@@ -286,6 +286,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                         db,
                         box,
                         ttl_seconds=settings.token_ttl_seconds,
+                        revalidate_seconds=settings.cache_seconds,
                         failures=store.namespace("auth"),
                         max_failures_per_minute=settings.token_failures_per_minute,
                     ),

@@ -99,8 +99,6 @@ async def sign_out(ctx: Ctx) -> Response:
     token = renewed[-1] if renewed else sent
     if token:
         await ctx.zida.sessions.sign_out(token)
-    for known in {token, sent} - {""}:
-        ctx.zida.tokens.forget(known)
     for name in (SESSION_COOKIE, REFRESH_COOKIE):
         ctx.set_cookie(name, "", 0)
     return redirect(f"{CONSOLE}/signin")

@@ -6,11 +6,14 @@ import secrets
 
 import pytest
 
+from tests.conftest import SECRET_KEY
 from zida.core.access.sessions import MAX_SESSIONS, SessionService, load_session
+from zida.core.access.tokens import TokenService
+from zida.core.errors import Unauthenticated
 from zida.core.org import actions
 from zida.core.org.actions import UserSpec
 from zida.core.org.models import CorpRef
-from zida.crypto import digest
+from zida.crypto import SecretBox, digest
 from zida.db import Database
 
 pytestmark = pytest.mark.anyio
@@ -33,3 +36,21 @@ async def test_signing_in_past_the_bound_signs_the_oldest_session_of_that_client
     signed_out = [await load_session(db, digest(s.access_token)) is None for s in made]
     assert signed_out == [True] * 3 + [False] * MAX_SESSIONS
     assert await load_session(db, digest(other.access_token)) is not None  # another client's session stays
+
+
+async def test_a_session_ended_on_one_worker_is_refused_by_every_other_at_once(db: Database) -> None:
+    """A signed-in user's token is read from the database on every check: signed out, or replaced by a renewal, on
+    one worker, it was accepted by the others until their token cache looked again (30 s, Redis or not)."""
+    corp = CorpRef(int(await db.fetchval("SELECT id FROM corp WHERE corp_id = 'corpA'")), "corpA")
+    user_id = "sess-" + secrets.token_hex(4)
+    await actions.create_user(db, corp, UserSpec(user_id, "会话", password="pass-word-123"), actor="test")
+    here, there = SessionService(db), TokenService(db, SecretBox(SECRET_KEY), revalidate_seconds=3600)
+    signed = await here.sign_in(corp.pk, user_id, "pass-word-123", "console")
+    assert (await there.authenticate(signed.access_token)).kind == "session"
+    renewed = await here.renew(corp.pk, signed.refresh_token)
+    with pytest.raises(Unauthenticated):
+        await there.authenticate(signed.access_token)
+    assert (await there.authenticate(renewed.access_token)).kind == "session"
+    assert await here.sign_out(renewed.access_token)
+    with pytest.raises(Unauthenticated):
+        await there.authenticate(renewed.access_token)

@@ -37,23 +37,26 @@ class TokenService:
 
     A token is ``HMAC(server key, token_key)``: the database keeps only the random ``token_key`` and the
     token's SHA-256, so asking again within validity can hand back the same token (DingTalk semantics:
-    same token, validity renewed) without storing it. Checks are served from an in-process cache of scope
-    ``credentials`` whose entries are re-validated against the database after ``revalidate_seconds`` and on expiry;
-    the hot path makes no database round trip. Rotating, revoking or re-scoping a credential
-    (``zida.core.access.credentials``) empties that cache on every worker (``zida.cache.invalidate``), at once on
-    the worker that made the change; ``revalidate_seconds`` bounds what another program's change takes.
+    same token, validity renewed) without storing it. Checks of app tokens are served from an in-process cache of
+    scope ``credentials`` whose entries are re-validated against the database after ``revalidate_seconds`` (the
+    server gives ``ZIDA_CACHE_SECONDS``) and on expiry; the hot path makes no database round trip. Rotating,
+    revoking or re-scoping a credential (``zida.core.access.credentials``) empties that cache on every worker
+    (``zida.cache.invalidate``), at once on the worker that made the change; ``revalidate_seconds`` bounds what
+    another worker without Redis, or another program, takes to see it. A signed-in user's token is read from the
+    database on every check, never cached: a sign-out or a renewal ends the old token on every worker at once.
     """
 
     db: Database
     box: SecretBox
     ttl_seconds: int = 7200
-    revalidate_seconds: float = 30.0
+    revalidate_seconds: float = 5.0
     cache_size: int = 10_000
     # Failed token requests per client id and minute before the next ones are refused without a check (the count
     # lives in the shared store: every worker counts together when Redis is configured). 0: no limit.
     failures: Store | None = None
     max_failures_per_minute: int = 10
-    # Token digest → its principal; None marks an entry dropped (the cache has no delete): read the database again.
+    # An app token's digest → its principal; None marks an entry dropped (the cache has no delete): a renewed token's
+    # next check reads its new expiry from the database.
     _cache: TtlCache[str, Principal | None] = field(init=False, repr=False)
     _verified_secrets: dict[int, bytes] = field(default_factory=dict)
     _pepper: bytes = field(default_factory=lambda: secrets.token_bytes(32))
@@ -198,13 +201,10 @@ class TokenService:
             raise Unauthenticated("invalid access token", reason="auth.token_invalid")
         if principal.expires_at <= now_ms():
             raise Unauthenticated("access token expired", reason="auth.token_expired")
-        self._cache.put(key, principal)
+        if principal.kind != "session":  # a session's end must count on every worker at once (class docstring)
+            self._cache.put(key, principal)
         note_caller(principal.corp_id, principal.client_id)
         return principal
-
-    def forget(self, token: str) -> None:
-        """Drop what this worker cached of ``token`` (its next check reads the database: after a sign-out)."""
-        self._cache.put(digest(token), None)
 
     async def _load(self, token_digest: str) -> Principal | None:
         row = await self.db.fetchrow(
