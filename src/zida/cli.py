@@ -279,10 +279,14 @@ def serve(
             ws_per_message_deflate=False,
             # A client's frames are acks and answers: a 16 MiB one (uvicorn's default) held the loop a second to parse.
             ws_max_size=WS_MAX_BYTES,
+            # On SIGTERM the requests in flight get this long to finish, then are cancelled (their transactions roll
+            # back): without a bound, a backlog of slow searches kept a worker for minutes, past systemd's 90 s.
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         )
 
 
 WS_MAX_BYTES = 1 << 20  # the largest WebSocket frame a Stream-mode client may send (1 MiB; larger: closed with 1009)
+GRACEFUL_SHUTDOWN_SECONDS = 30
 
 
 SNIPPET = """\

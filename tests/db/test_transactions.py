@@ -7,11 +7,12 @@ savepoint); these tests hold on both databases.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pytest
 
 from zida.core.errors import Conflict
-from zida.db import Database
+from zida.db import Database, database, open_database
 
 pytestmark = pytest.mark.anyio
 
@@ -128,3 +129,60 @@ async def test_a_foreign_key_violation_is_a_concurrent_change_and_writes_nothing
             await tx.execute("INSERT INTO zt_tx_child (id, parent) VALUES (1, 404)")
     assert raised.value.reason == "db.concurrent_change"
     assert await db.fetchval("SELECT count(*) FROM zt_tx_child") == 0
+
+
+async def test_writers_queued_behind_another_process_s_lock_all_give_up_at_one_deadline(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holds SQLite's write lock: the writers queued in this one give up together at the deadline
+    (``db.busy``, 503 with Retry-After), where each waited the full time after the one before it (30, 60, 90 s)."""
+    if db.sql.name != "sqlite":
+        pytest.skip("SQLite's file lock (PostgreSQL locks rows)")
+    await _probe_table(db, "zt_tx_lock_probe")
+    monkeypatch.setattr(database, "_WRITE_LOCK_SECONDS", 0.5)
+    path = db.path  # type: ignore[attr-defined]
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+
+        async def write(n: int) -> float:
+            started = asyncio.get_running_loop().time()
+            with pytest.raises(Conflict) as busy:
+                async with db.transaction() as tx:
+                    await tx.execute("INSERT INTO zt_tx_lock_probe (name, n) VALUES (:n, 1)", {"n": f"w{n}"})
+            assert busy.value.reason == "db.busy" and busy.value.details.get("retry_after") == 1
+            return asyncio.get_running_loop().time() - started
+
+        waited = await asyncio.gather(*(write(n) for n in range(4)))
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert max(waited) < 1.0, waited  # one deadline for all, not 0.5 s more for each in the queue
+    assert await db.fetchval("SELECT COUNT(*) FROM zt_tx_lock_probe WHERE name LIKE 'w%'") == 0
+
+
+async def test_waits_for_another_change_s_lock_or_a_free_connection_end_as_busy(db: Database, loaded_url: str) -> None:
+    """PostgreSQL: a wait for a row another change holds ends a little before the budget as ``db.busy`` (503 and
+    Retry-After: try again), not as the request's own fault (``TooExpensive``, 400); a wait for a connection of a
+    pool whose every connection is busy ends at the budget the same way (it waited without end)."""
+    if db.sql.name != "postgresql":
+        pytest.skip("PostgreSQL's row locks and connection pool")
+    await _probe_table(db, "zt_tx_wait_probe")
+    async with db.transaction() as tx:
+        await tx.execute("INSERT INTO zt_tx_wait_probe (name, n) VALUES ('held', 1) ON CONFLICT DO NOTHING")
+    small = await open_database(loaded_url, 1, statement_timeout=0.5)
+    try:
+        async with db.transaction() as holder:
+            await holder.execute("UPDATE zt_tx_wait_probe SET n = n + 1 WHERE name = 'held'")
+            with pytest.raises(Conflict) as locked:
+                async with small.transaction() as tx:
+                    await tx.execute("UPDATE zt_tx_wait_probe SET n = n + 1 WHERE name = 'held'")
+            assert locked.value.reason == "db.busy" and locked.value.details.get("retry_after") == 1
+        async with small.transaction() as busy:
+            await busy.fetchval("SELECT 1")
+            with pytest.raises(Conflict) as waited:
+                await small.fetchval("SELECT 1")  # its one connection is this transaction's
+            assert waited.value.reason == "db.busy" and "all 1 database connections" in waited.value.message
+        assert await small.fetchval("SELECT n FROM zt_tx_wait_probe WHERE name = 'held'") == 2
+    finally:
+        await small.close()

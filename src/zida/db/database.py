@@ -368,6 +368,15 @@ class _LoopBudget:
         return 0.0 if self.started is None else time.thread_time() - self.started
 
 
+def _write_lock_busy() -> Conflict:
+    return Conflict(
+        f"the database stayed locked for writing for {_WRITE_LOCK_SECONDS:.0f} s (another process, or the writes"
+        " queued before this one); nothing was written, try again",
+        reason="db.busy",
+        retry_after=1,
+    )
+
+
 def _lost_transaction() -> Conflict:
     return Conflict(
         "the database transaction this change shared with others was stopped (one of them took too long or"
@@ -783,10 +792,10 @@ class SqliteDatabase:
 
     # -- transactions
 
-    async def _begin(self) -> None:
-        """``BEGIN IMMEDIATE``, waiting asynchronously while another process holds the write lock."""
+    async def _begin(self, deadline: float) -> None:
+        """``BEGIN IMMEDIATE``, waiting asynchronously while another process holds the write lock, until
+        ``deadline`` (the loop's time)."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + _WRITE_LOCK_SECONDS
         pause = 0.0005
         while True:
             try:
@@ -796,11 +805,7 @@ class SqliteDatabase:
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
                 if loop.time() >= deadline:
-                    raise Conflict(
-                        f"the database file stayed locked by another process for {_WRITE_LOCK_SECONDS:.0f} s;"
-                        " nothing was written, try again",
-                        reason="db.busy",
-                    ) from exc
+                    raise _write_lock_busy() from exc
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.001)
 
@@ -817,21 +822,27 @@ class SqliteDatabase:
         ``Conflict`` (``db.busy``, try again); nothing of any of them is written, and the members after it
         start a new transaction.
         """
+        # One deadline for the whole wait, for this process's writer and then the file's lock: writers queued
+        # behind one that waits for another process each waited _WRITE_LOCK_SECONDS more, one after the other.
+        deadline = asyncio.get_running_loop().time() + _WRITE_LOCK_SECONDS
         self._queued += 1
         try:
-            await self._write_lock.acquire()
-        except BaseException:
+            async with asyncio.timeout_at(deadline):
+                await self._write_lock.acquire()
+        except BaseException as exc:
             if self._batch is not None and self._queued == 1 and not self._write_lock.locked():
                 # Cancelled while the group's last member counted on us to COMMIT: someone must.
                 flush = asyncio.get_running_loop().create_task(self._flush())
                 self._flushes.add(flush)
                 flush.add_done_callback(self._flushes.discard)
+            if isinstance(exc, TimeoutError):
+                raise _write_lock_busy() from None
             raise
         finally:
             self._queued -= 1
         try:
             if self._batch is None:
-                await self._begin()
+                await self._begin(deadline)
                 self._batch = asyncio.get_running_loop().create_future()
                 self._batch_size = 0
             batch = self._batch
@@ -965,6 +976,10 @@ _UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})
 # 57014 query_canceled: the statement_timeout stopped it. Class 54 program_limit_exceeded: too many columns,
 # arguments, a statement too complex (stack depth): the request asked for more than one statement may do.
 _CANCELED = "57014"
+# 55P03 lock_not_available: the lock_timeout (a little under the budget) stopped a wait for a lock another change
+# held. Nothing about the request: retryable, as a busy database.
+_LOCK_WAIT = "55P03"
+_LOCK_SHARE_OF_BUDGET = 0.8
 
 
 def _unreachable(exc: Exception) -> bool:
@@ -982,6 +997,75 @@ def _unreachable(exc: Exception) -> bool:
     return (name in ("InterfaceError", "ConnectionDoesNotExistError") and "closed" in str(exc)) or (
         name == "InternalClientError" and "another operation" in str(exc)
     )
+
+
+def _locked_out(budget: float | None) -> Conflict:
+    waited = f" for {budget * _LOCK_SHARE_OF_BUDGET:.0f} s" if budget else ""
+    return Conflict(
+        f"what this change needs stayed locked by another change{waited}; nothing was written, try again",
+        reason="db.busy",
+        retry_after=1,
+    )
+
+
+def _pool_busy(size: int, budget: float) -> Conflict:
+    return Conflict(
+        f"all {size} database connections stayed busy for {budget:.0f} s; nothing was done, try again",
+        reason="db.busy",
+        retry_after=1,
+    )
+
+
+class _BoundedPool:
+    """The pool's single statements, each on a connection waited for at most the budget (asyncpg's own
+    ``pool.fetch`` waits without end: a cheap request queued behind slow ones for minutes)."""
+
+    def __init__(self, pool: Any, budget: float | None) -> None:
+        self.pool = pool
+        self.budget = budget
+
+    async def acquire(self) -> Any:
+        """A connection of the pool, or ``db.busy`` once the budget has passed without one."""
+        try:
+            return await self.pool.acquire(timeout=self.budget)
+        except TimeoutError:
+            assert self.budget is not None
+            raise _pool_busy(self.pool.get_max_size(), self.budget) from None
+
+    async def fetch(self, text: str, *args: Any) -> Any:
+        conn = await self.acquire()
+        try:
+            return await conn.fetch(text, *args)
+        finally:
+            await self.pool.release(conn)
+
+    async def fetchrow(self, text: str, *args: Any) -> Any:
+        conn = await self.acquire()
+        try:
+            return await conn.fetchrow(text, *args)
+        finally:
+            await self.pool.release(conn)
+
+    async def fetchval(self, text: str, *args: Any) -> Any:
+        conn = await self.acquire()
+        try:
+            return await conn.fetchval(text, *args)
+        finally:
+            await self.pool.release(conn)
+
+    async def execute(self, text: str, *args: Any) -> Any:
+        conn = await self.acquire()
+        try:
+            return await conn.execute(text, *args)
+        finally:
+            await self.pool.release(conn)
+
+    async def executemany(self, text: str, args: Any) -> Any:
+        conn = await self.acquire()
+        try:
+            return await conn.executemany(text, args)
+        finally:
+            await self.pool.release(conn)
 
 
 def _unavailable() -> Unavailable:
@@ -1011,6 +1095,8 @@ async def _pg_errors(budget: float | None = None, body: _Body | None = None) -> 
         state = getattr(exc, "sqlstate", None)
         if state in _RETRYABLE_SQLSTATES:
             raise _concurrent_change(exc if state.startswith("23") else None) from exc
+        if state == _LOCK_WAIT:
+            raise _locked_out(budget) from exc
         if state == _CANCELED and budget:
             raise _statement_timeout(budget) from exc
         if isinstance(state, str) and state.startswith("54"):
@@ -1080,7 +1166,8 @@ class PostgresDatabase(_PgConn):
     def __init__(self, url: str, pool: Any, statement_timeout: float | None = None) -> None:
         self.url = url
         self._pool = pool
-        super().__init__(pool, statement_timeout or None)
+        self._bounded = _BoundedPool(pool, statement_timeout or None)
+        super().__init__(self._bounded, statement_timeout or None)
 
     @classmethod
     async def connect(cls, url: str, pool_size: int = 8, statement_timeout: float | None = None) -> PostgresDatabase:
@@ -1089,6 +1176,8 @@ class PostgresDatabase(_PgConn):
         dsn, settings = postgres_dsn(url)
         if statement_timeout:
             settings["statement_timeout"] = str(max(1, round(statement_timeout * 1000)))  # milliseconds
+            # A wait for another change's lock ends a little before the budget: busy (try again), not too expensive.
+            settings["lock_timeout"] = str(max(1, round(statement_timeout * 1000 * _LOCK_SHARE_OF_BUDGET)))
         pool = await asyncpg.create_pool(
             dsn, min_size=1, max_size=pool_size, server_settings=settings, reset=_keep_session
         )
@@ -1097,12 +1186,17 @@ class PostgresDatabase(_PgConn):
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_PgConn]:
         body = _Body()
-        async with _pg_errors(self._budget, body), self._pool.acquire() as conn, conn.transaction():
+        async with _pg_errors(self._budget, body):
+            conn = await self._bounded.acquire()
             try:
-                yield _PgConn(conn, self._budget)
-            except BaseException as exc:  # its statements' errors are reported already; a failed rollback is not
-                body.raised = exc
-                raise
+                async with conn.transaction():
+                    try:
+                        yield _PgConn(conn, self._budget)
+                    except BaseException as exc:  # its statements' errors are reported already (not a rollback's)
+                        body.raised = exc
+                        raise
+            finally:
+                await self._pool.release(conn)
 
     async def close(self) -> None:
         await self._pool.close()
