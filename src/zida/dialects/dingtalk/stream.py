@@ -6,8 +6,9 @@ The official Stream SDKs (PyPI and npm ``dingtalk-stream``) run unchanged: point
 1. ``POST /v1.0/gateway/connections/open`` with ``{clientId, clientSecret, subscriptions: [{type, topic}], ua}``:
    the clientId and secret of an app credential with the ``Event.Subscription`` permission point (scope
    ``events``). The answer is ``{endpoint, ticket}``: this server's WebSocket address (``ZIDA_PUBLIC_URL`` or the
-   request's own host) and a single-use ticket valid for ``ZIDA_STREAM_TICKET_SECONDS`` (90 s), kept in the shared
-   store so any worker accepts it. A wrong secret is DingTalk's 400 ``invalidClientIdOrSecret``; nothing is stored.
+   request's own host) and a single-use ticket valid for ``ZIDA_STREAM_TICKET_SECONDS`` (90 s), signed with the
+   server key so any worker accepts it, once (its use is recorded in the database every worker shares). A wrong
+   secret is DingTalk's 400 ``invalidClientIdOrSecret``; nothing is stored.
 2. open ``<endpoint>?ticket=…``; a missing, used or expired ticket is refused (HTTP 403) before the upgrade.
 
 Subscriptions of type ``EVENT`` (topic ``*`` or event types such as ``bpms_instance_change``; Zida's opt-in
@@ -55,10 +56,10 @@ from zida.core.events.subscriptions import STREAM, Subscription, SubscriptionSpe
 from zida.core.events.worker import NOT_SENT
 from zida.core.org.models import CorpRef
 from zida.crypto import SecretBox
+from zida.db import Database
 from zida.dialects.dingtalk.callbacks import check_tags
 from zida.dialects.dingtalk.events import OPT_IN_TAGS
 from zida.dialects.dingtalk.http import Call, endpoint, require_permission
-from zida.stores import Store
 
 __all__ = ["STREAM_PATH", "StreamHub", "routes", "websocket_routes"]
 
@@ -306,29 +307,33 @@ def _sign(box: SecretBox, grant: dict[str, Any]) -> str:
     return f"{body}.{box.derive(_TICKET, body, 64)}"
 
 
-async def _redeem(box: SecretBox, store: Store, ticket: str) -> dict[str, Any] | None:
-    """The grant of an authentic, unexpired, unused ticket (used up now: on every worker sharing the store)."""
+async def _redeem(box: SecretBox, db: Database, ticket: str) -> dict[str, Any] | None:
+    """The grant of an authentic, unexpired, unused ticket, used up now on every worker and host: its digest goes
+    into the database they share (the store is each worker's own memory without Redis: one ticket opened a
+    connection on each)."""
     body, _, mac = ticket.rpartition(".")
     if not body or len(ticket) > _MAX_TICKET or not ticket.isascii():
         return None
     if not hmac.compare_digest(mac, box.derive(_TICKET, body, 64)):
         return None
     grant: dict[str, Any] = orjson.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    left = (grant["expires"] - now_ms()) / 1000
-    if left <= 0:
+    now = now_ms()
+    if grant["expires"] <= now:
         return None
-    if not await store.namespace("stream-ticket").compare_and_set(
-        hashlib.sha256(ticket.encode()).hexdigest(), None, b"used", expires_in=left
-    ):
-        return None
-    return grant
+    async with db.transaction() as tx:
+        await tx.execute("DELETE FROM stream_ticket_use WHERE expires_at <= :now", {"now": now})
+        first = await tx.fetchval(
+            "INSERT INTO stream_ticket_use (digest, expires_at) VALUES (:d, :e) ON CONFLICT DO NOTHING RETURNING 1",
+            {"d": hashlib.sha256(ticket.encode()).hexdigest(), "e": int(grant["expires"])},
+        )
+    return grant if first is not None else None
 
 
 async def stream_socket(websocket: WebSocket) -> None:
     """A client's Stream connection (module docstring)."""
     zida: Zida = websocket.app.state.zida
     hub: StreamHub | None = zida.stream_hub
-    grant = await _redeem(zida.box, zida.store, websocket.query_params.get("ticket", ""))
+    grant = await _redeem(zida.box, zida.db, websocket.query_params.get("ticket", ""))
     if grant is not None and await secret_mark(zida.db, grant["credential"]) != grant.get("mark"):
         grant = None  # the credential was revoked or its secret rotated since the ticket was handed out
     if grant is None or hub is None:
