@@ -1032,40 +1032,27 @@ class _BoundedPool:
             assert self.budget is not None
             raise _pool_busy(self.pool.get_max_size(), self.budget) from None
 
-    async def fetch(self, text: str, *args: Any) -> Any:
+    async def _on_connection(self, method: str, *args: Any) -> Any:
         conn = await self.acquire()
         try:
-            return await conn.fetch(text, *args)
+            return await getattr(conn, method)(*args)
         finally:
             await self.pool.release(conn)
+
+    async def fetch(self, text: str, *args: Any) -> Any:
+        return await self._on_connection("fetch", text, *args)
 
     async def fetchrow(self, text: str, *args: Any) -> Any:
-        conn = await self.acquire()
-        try:
-            return await conn.fetchrow(text, *args)
-        finally:
-            await self.pool.release(conn)
+        return await self._on_connection("fetchrow", text, *args)
 
     async def fetchval(self, text: str, *args: Any) -> Any:
-        conn = await self.acquire()
-        try:
-            return await conn.fetchval(text, *args)
-        finally:
-            await self.pool.release(conn)
+        return await self._on_connection("fetchval", text, *args)
 
     async def execute(self, text: str, *args: Any) -> Any:
-        conn = await self.acquire()
-        try:
-            return await conn.execute(text, *args)
-        finally:
-            await self.pool.release(conn)
+        return await self._on_connection("execute", text, *args)
 
     async def executemany(self, text: str, args: Any) -> Any:
-        conn = await self.acquire()
-        try:
-            return await conn.executemany(text, args)
-        finally:
-            await self.pool.release(conn)
+        return await self._on_connection("executemany", text, args)
 
 
 def _unavailable() -> Unavailable:
