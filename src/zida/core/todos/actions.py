@@ -55,7 +55,8 @@ MAX_URL = 2048
 PRIORITIES = (10, 20, 30, 40)
 _MAX_TIME = 2**53
 # A web address, a path on this server, or a DingTalk client link (``dingtalk://dingtalkclient/page/link?url=…``, how
-# integrations open a to-do in the client's side panel). Nothing else: the console shows these as links.
+# integrations open a to-do in the client's side panel). Nothing else (``javascript:``, ``data:``): clients show
+# these as links.
 _URL = re.compile(r"(https?://|dingtalk://|/)\S*", re.I)
 
 
