@@ -18,6 +18,8 @@ import yaml
 
 from tests.conftest import FIXTURES, ServerProcess
 from tests.stores import TEST_REDIS_URL, connect_redis, drop_keys, random_prefix
+from zida.crypto import digest
+from zida.db import open_database
 
 PREFIX = random_prefix()
 REDIS = {"ZIDA_REDIS_URL": TEST_REDIS_URL, "ZIDA_REDIS_PREFIX": PREFIX}
@@ -104,3 +106,43 @@ def test_a_changed_app_secret_reaches_every_server_sharing_redis(
         assert forms(alone, token, "ST-CACHE-FIRST") == 200
     finally:
         zida_load(corp, FIXTURES / "corp_cache.yaml", **REDIS)
+
+
+def test_without_redis_a_token_revoked_by_another_program_ends_within_the_cache_lifetime(corp: str) -> None:
+    """App tokens are checked against the database again after ``ZIDA_CACHE_SECONDS``, as every other cache: they
+    were re-checked after a fixed 30 s, whatever the setting (a rotation or re-scoping on another worker without
+    Redis, or by another program, took that long)."""
+    alone = ServerProcess(corp, ZIDA_CACHE_SECONDS="0.5")
+    try:
+        base = f"http://{alone.endpoint}"
+        token = httpx.post(
+            base + "/v1.0/oauth2/accessToken",
+            json={"appKey": "keyCache-all", "appSecret": "secret-cache-all-01"},
+            timeout=10,
+        ).json()["accessToken"]
+        assert forms(base, token, "ST-CACHE-FIRST") == 200  # cached now
+
+        async def revoke() -> None:
+            db = await open_database(corp)
+            try:
+                async with db.transaction() as tx:
+                    await tx.execute("DELETE FROM access_token WHERE token_digest = :d", {"d": digest(token)})
+            finally:
+                await db.close()
+
+        asyncio.run(revoke())
+        revoked = time.monotonic()
+
+        def refused() -> bool:
+            answer = httpx.get(
+                base + "/v1.0/yida/forms",
+                params={"appType": "APP_CACHE1", "systemToken": "ST-CACHE-FIRST", "userId": "cAdmin"},
+                headers={"x-acs-dingtalk-access-token": token},
+                timeout=10,
+            )
+            return answer.status_code == 400 and answer.json()["code"] == "InvalidAuthentication"
+
+        assert eventually(refused, 10.0)
+        assert time.monotonic() - revoked < 5.0
+    finally:
+        alone.stop()
