@@ -868,7 +868,9 @@ class SqliteDatabase:
                     await self._commit_batch()
         finally:
             self._write_lock.release()
-        await batch
+        # Shielded: the group's members share the future, and one of them cancelled (its client left) must not
+        # cancel the others' wait for a COMMIT that writes their rows too.
+        await asyncio.shield(batch)
 
     async def _flush(self) -> None:
         async with self._write_lock:
@@ -1000,7 +1002,7 @@ def _unreachable(exc: Exception) -> bool:
 
 
 def _locked_out(budget: float | None) -> Conflict:
-    waited = f" for {budget * _LOCK_SHARE_OF_BUDGET:.0f} s" if budget else ""
+    waited = f" for {budget * _LOCK_SHARE_OF_BUDGET:g} s" if budget else ""
     return Conflict(
         f"what this change needs stayed locked by another change{waited}; nothing was written, try again",
         reason="db.busy",
@@ -1010,7 +1012,8 @@ def _locked_out(budget: float | None) -> Conflict:
 
 def _pool_busy(size: int, budget: float) -> Conflict:
     return Conflict(
-        f"all {size} database connections stayed busy for {budget:.0f} s; nothing was done, try again",
+        f"no database connection was free within {budget:g} s (all {size} busy, or a new one slow to open);"
+        " nothing was done, try again",
         reason="db.busy",
         retry_after=1,
     )

@@ -18,7 +18,8 @@ Token and aes_key are needed in clear to sign and encrypt every push, so they ar
 key (``zida.crypto.SecretBox``), never hashed; audit rows and events show them only as ``{"changed": true}``.
 
 Actions (register, update, remove; ``upsert_subscription`` inside ``zida load``'s transaction) are one transaction
-each with their audit row and ``subscription.*`` event.
+each with their audit row and ``subscription.*`` event, except the topic changes of a Stream subscription that its
+connections make (``audit_changes=False``: neither audit row nor event; its creation has both).
 """
 
 from __future__ import annotations
@@ -299,8 +300,8 @@ async def _write(
     audit_changes: bool = True,
 ) -> tuple[int, Outcome]:
     """Insert or change the credential's subscription of ``spec.kind`` (``replace``: True only change, False only
-    insert, None either; ``audit_changes`` False: a change writes no audit row, a creation always does); returns its
-    id and what happened."""
+    insert, None either; ``audit_changes`` False: a change writes neither audit row nor ``subscription.updated``
+    event, a creation always does); returns its id and what happened."""
     credential_pk = await _credential_pk(tx, corp, client_id)
     row = await _stored(tx, credential_pk, spec.kind)
     object_id = f"{client_id}/{spec.kind}"

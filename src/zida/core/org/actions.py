@@ -636,11 +636,10 @@ async def _write_user(
     name_check = stored is None or signs_in_as != (current.get("username") or spec.user_id)
     union_check = spec.union_id is not None and spec.union_id != current.get("union_id")
     contacts = [c for c in ("mobile", "email") if unique_contacts and new[c] and new[c] != current.get(c)]
-    if (name_check or union_check or contacts) and not corp_locked:
-        # Checked, then written: on PostgreSQL two writes at once would both pass the check (a new userId and
-        # another user's new username alike, or one unionId twice) without the corp's lock. Callers take it before
-        # any user's row (the order every writer keeps: no deadlock); this is for one that did not.
-        await lock_corp(tx, corp)
+    # Checked, then written: on PostgreSQL two writes at once would both pass the check (a new userId and another
+    # user's new username alike, or one unionId twice) without the corp's lock, which every caller takes before any
+    # user's row (the order every writer keeps: taken here, after _stored_user's row lock, it could deadlock).
+    assert corp_locked or not (name_check or union_check or contacts), "lock_corp first: a user's names are checked"
     if name_check:
         await _username_free(tx, corp, signs_in_as, spec.user_id)
     if union_check:
@@ -769,7 +768,9 @@ async def upsert_user(
 ) -> Outcome:
     """Inside the caller's transaction: create or update a user (deactivating one who holds tasks is refused);
     ``batch`` (``read_user_batch``) holds what a write of many users has read for him already; ``corp_locked``: the
-    transaction holds the corp's lock (``lock_corp``) already."""
+    transaction holds the corp's lock (``lock_corp``) already, else it is taken here (before his row)."""
+    if not corp_locked:
+        await lock_corp(tx, corp)
     read, stored = batch.take(spec.user_id) if batch is not None else (False, None)
     if not read:
         stored = await _stored_user(tx, corp, spec.user_id)
@@ -782,7 +783,7 @@ async def upsert_user(
         now=now,
         references_checked=references_checked,
         known_departments=batch.dept_pks if batch is not None else None,
-        corp_locked=corp_locked,
+        corp_locked=True,
     )
     return outcome
 

@@ -542,11 +542,11 @@ async def hand_over_tasks(
     caller's whole transaction (the deactivation) changes nothing.
     """
     moved: list[int] = []
-    now = now_ms()
     for instance_id, task_ids in (await repo.open_tasks_of(tx, corp_pk, from_user)).items():
         inst = await repo.find_instance(tx, corp_pk, instance_id, lock=True)
         if inst is None:
             continue
+        now = now_ms()  # once the instance is locked: after any change it waited for
         for task_id in task_ids:
             definition = await definition_of(tx, inst)
             action = Redirect(local_task(inst, task_id), by, to_user, remark, on_behalf=True)
