@@ -6,7 +6,9 @@ counts the request by dialect, route template, method and status, and writes its
 (``zida.observability.logs``). Its cost per request: a context variable set and reset, a wrapped ``send``, a clock
 read at each end, one dictionary lookup of the request's tallies (made once per dialect, route, method and status)
 and a few additions to them (``zida.observability.metrics``: flushed into the metrics every second and before this
-process answers a scrape) and, when the access log is on, one JSON line written (``log_access``).
+process answers a scrape) and, when the access log is on, one JSON line written (``log_access``). It also stops a
+request whose client has left once it has read its body (``_ClientWatch``: a timer per request that reads one, a
+task only for those still running after half a second).
 
 ``/metrics`` is answered before any dialect (it needs no credential of theirs) and is protected in one of two ways,
 chosen by ``ZIDA_METRICS_TOKEN``: set, a scrape must send ``Authorization: Bearer <that token>`` (compared in
@@ -50,6 +52,64 @@ class _Mount(Protocol):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None: ...
 
 
+CLIENT_LEFT = 499  # the status a request stopped because its client left is counted and logged with (nginx's)
+WATCH_AFTER_SECONDS = 0.5  # a request still running this long after its body was read is stopped if its client leaves
+
+
+class _ClientWatch:
+    """Stops a request whose client has gone (a search or a change it no longer waits for), so that it gives back
+    its database connection and its share of the worker.
+
+    Once the request has read its whole body (the client cannot send more) and has run ``WATCH_AFTER_SECONDS``
+    (quick requests pay only a timer), a task waits for the server's next message of the connection: the client
+    leaving (``http.disconnect``) cancels the request's task, whose transactions roll back (nothing of it is
+    written), unless its answer has gone out already. The observer counts such a request with status 499.
+    A request that never reads its body (a GET) is not watched: its client's leaving is seen when it answers."""
+
+    __slots__ = ("_receive", "_task", "_timer", "_watcher", "answered", "body_read", "due", "left")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._task = asyncio.current_task()
+        self._timer: asyncio.TimerHandle | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self.answered = self.body_read = self.due = self.left = False
+
+    async def receive(self) -> Message:
+        """The connection's next message, for the request (its body)."""
+        message = await self._receive()
+        if message["type"] != "http.request" or message.get("more_body", False):
+            return message
+        self.body_read = True
+        if self.due:
+            self._start()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(WATCH_AFTER_SECONDS, self._fire)
+        return message
+
+    def _fire(self) -> None:
+        self.due = True
+        if self.body_read:
+            self._start()
+
+    def _start(self) -> None:
+        if self._watcher is None and not self.answered and self._task is not None:
+            self._watcher = asyncio.get_running_loop().create_task(self._wait_for_leaving())
+
+    async def _wait_for_leaving(self) -> None:
+        message = await self._receive()
+        if message["type"] == "http.disconnect" and not self.answered and self._task is not None:
+            self.left = True
+            self._task.cancel()
+
+    def stop(self) -> None:
+        """The request is over: nothing more to watch."""
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+
 class RequestObserver:
     """Gives each request its id, counts it and logs it (module docstring); serves ``/metrics``."""
 
@@ -61,10 +121,11 @@ class RequestObserver:
         self._token = settings.metrics_token.encode() if settings.metrics_token else None
 
     async def __call__(self, mount: _Mount, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve one HTTP request with ``mount``, observed."""
+        """Serve one HTTP request with ``mount``, observed (and stopped if its client leaves: ``_ClientWatch``)."""
         context, token = begin_request()
         request_id = context.request_id.encode()
         status = 500  # what the server answers when the app ends without an answer
+        watch = _ClientWatch(receive)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -76,12 +137,20 @@ class RequestObserver:
                         break
                 else:
                     message["headers"] = [*headers, (_REQUEST_ID, request_id)]
+            elif not message.get("more_body", False):
+                watch.answered = True  # before the answer's end goes out: the client's leaving then stops nothing
             await send(message)
 
         started = time.perf_counter()
         try:
-            await mount(scope, receive, send_with_id)
+            await mount(scope, watch.receive, send_with_id)
+        except asyncio.CancelledError:
+            if not watch.left:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            status = CLIENT_LEFT
         finally:
+            watch.stop()
             elapsed = time.perf_counter() - started
             end_request(token)
             self._observe(mount.name, scope, status, elapsed, context)
