@@ -15,6 +15,7 @@ from zida.core.org.actions import UserSpec
 from zida.core.org.models import CorpRef
 from zida.crypto import SecretBox, digest
 from zida.db import Database
+from zida.observability import metrics
 
 pytestmark = pytest.mark.anyio
 
@@ -38,7 +39,9 @@ async def test_signing_in_past_the_bound_signs_the_oldest_session_of_that_client
     assert await load_session(db, digest(other.access_token)) is not None  # another client's session stays
 
 
-async def test_a_session_ended_on_one_worker_is_refused_by_every_other_at_once(db: Database) -> None:
+async def test_a_session_ended_on_one_worker_is_refused_by_every_other_at_once(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A signed-in user's token is read from the database on every check: signed out, or replaced by a renewal, on
     one worker, it was accepted by the others until their token cache looked again (30 s, Redis or not)."""
     corp = CorpRef(int(await db.fetchval("SELECT id FROM corp WHERE corp_id = 'corpA'")), "corpA")
@@ -46,7 +49,10 @@ async def test_a_session_ended_on_one_worker_is_refused_by_every_other_at_once(d
     await actions.create_user(db, corp, UserSpec(user_id, "会话", password="pass-word-123"), actor="test")
     here, there = SessionService(db), TokenService(db, SecretBox(SECRET_KEY), revalidate_seconds=3600)
     signed = await here.sign_in(corp.pk, user_id, "pass-word-123", "console")
+    monkeypatch.setattr(metrics, "_enabled", True)
+    misses = metrics._TOKEN_LOOKUPS[False].count
     assert (await there.authenticate(signed.access_token)).kind == "session"
+    assert metrics._TOKEN_LOOKUPS[False].count == misses  # never cached: not a cache miss either
     renewed = await here.renew(corp.pk, signed.refresh_token)
     with pytest.raises(Unauthenticated):
         await there.authenticate(signed.access_token)

@@ -195,8 +195,9 @@ class TokenService:
             token_cache_lookup(True)
             note_caller(cached.corp_id, cached.client_id)
             return cached
-        token_cache_lookup(False)
         principal = await self._load(key)
+        if principal is None or principal.kind != "session":  # a session's token is never cached: not a miss
+            token_cache_lookup(False)
         if principal is None:
             raise Unauthenticated("invalid access token", reason="auth.token_invalid")
         if principal.expires_at <= now_ms():
