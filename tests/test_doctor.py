@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -50,8 +51,13 @@ def test_a_healthy_embedded_database(tmp_path: Path) -> None:
 
 
 def test_what_breaks_a_setup_is_a_failure_naming_it(tmp_path: Path) -> None:
-    never_migrated = f"sqlite:///{tmp_path / 'new.db'}"
-    code, found = doctor(never_migrated)
+    missing = tmp_path / "missing.db"
+    code, found = doctor(f"sqlite:///{missing}")
+    assert code == 1 and found["database"].startswith("fail: ") and "does not exist" in found["database"]
+    assert not missing.exists()  # read-only: it made no empty database file
+    never_migrated = tmp_path / "new.db"
+    sqlite3.connect(never_migrated).close()
+    code, found = doctor(f"sqlite:///{never_migrated}")
     assert code == 1 and found["schema"].startswith("fail: the database schema is not current")
     database = f"sqlite:///{tmp_path / 'zida.db'}"
     migrate(database, ZIDA_SECRET_KEY="the-first-key-of-this-db")

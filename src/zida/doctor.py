@@ -8,7 +8,9 @@ database's directory and the local files directory).
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,11 @@ class Finding:
 
 
 async def _database(settings: Settings, box: SecretBox | None) -> list[Finding]:
+    url = settings.database_url
+    path = sqlite_path(url) if url.startswith("sqlite") else None
+    if path is not None and path != ":memory:" and not await asyncio.to_thread(os.path.exists, path):
+        # Opening it would make an empty file: the doctor only looks.
+        return [Finding("database", "fail", f"{path} does not exist (`zida migrate` creates it)")]
     try:
         db: Database = await open_database(settings.database_url, 1)
     except Exception as exc:  # every driver raises its own kind

@@ -198,6 +198,9 @@ def _check_references(b: BundleIn, source: str) -> None:
                 attr if attr != "client_id" else ("appKey" if b.credentials[first].appKey is not None else "secretId")
             )
             raise fail(f"{key}[{first}].{name}", f"duplicate {name} {dup!r}")
+    template_names = [t.name for t in (b.weda.queryTemplates if b.weda else [])]
+    for dup in _dupes(template_names):
+        raise fail(f"weda.queryTemplates[{template_names.index(dup)}].name", f"duplicate name {dup!r}")
     model_names = [f.modelName for a in b.apps for f in a.forms if f.modelName is not None]
     for model in _dupes(model_names):
         raise fail("apps", f"two forms are the data model {model!r}")

@@ -295,3 +295,13 @@ async def test_bad_callbacks_name_the_path(db: Database, callback: dict[str, Any
         await load_bundle(db, SecretBox(SECRET_KEY), parse_bundle(bundle))
     assert err.value.path.startswith(error_path) and words in str(err.value), str(err.value)
     assert await db.fetchval("SELECT count(*) FROM corp WHERE corp_id = :c", {"c": corp}) == 0
+
+
+def test_two_query_templates_of_one_name_are_refused() -> None:
+    """A template's name is unique in the corp: two of one name in a bundle loaded, the last one silently winning."""
+    bundle = base(unique())
+    template = {"name": "byKind", "model": "m", "where": {}}
+    bundle["weda"] = {"envId": "env-" + secrets.token_hex(3), "queryTemplates": [template, {**template, "limit": 7}]}
+    with pytest.raises(BundleError) as err:
+        parse_bundle(bundle, source="org.yaml")
+    assert err.value.path == "weda.queryTemplates[0].name" and "duplicate name 'byKind'" in err.value.message

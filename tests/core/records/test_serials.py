@@ -162,6 +162,17 @@ def test_a_rule_that_cannot_be_followed_is_refused(rule: Any, problem: str) -> N
     assert problem.split("'")[0] in refused.value.message
 
 
+@pytest.mark.parametrize(
+    ("reset", "formats"), [("day", "yyyyMMdd"), ("month", "yyyyMM or yyyyMMdd"), ("year", "yyyy, yyyyMM or yyyyMMdd")]
+)
+def test_a_counter_without_its_period_s_date_names_formats_that_show_it(reset: str, formats: str) -> None:
+    """The hint named yyyyMMdd, yyyyMM or yyyy for every period, formats a daily counter then refused."""
+    f, fields = serial({"serialNumberRule": [{"ruleType": "autoCount", "resetPeriod": reset}]})
+    with pytest.raises(RuleError) as refused:
+        rule_of(f, fields)
+    assert f"(dateFormat {formats}):" in str(refused.value), refused.value
+
+
 def test_a_serial_number_inside_a_sub_table_is_plain_text() -> None:
     inner = Field("serialNumberField_row", "SerialNumberField", "行号", props={"serialNumberRule": "not a rule"})
     table = Field("tableField_rows", "TableField", "明细", children=(inner,))

@@ -207,11 +207,13 @@ def rule_of(f: Field, fields: Sequence[Field]) -> SerialRule:
 
 # What a date part must show for a counter that starts again each period (the year, %Y or %y, always; then these),
 # so that the numbers of two periods differ, and how the message names it.
+# A period's counter: the strftime tokens its date part must show (besides the year), what they show, and the
+# dateFormat that does (e.g.).
 _SHOWS = {
-    "day": (("%d", "%m"), "year, month and day"),
-    "week": (("%d", "%m"), "year, month and day"),
-    "month": (("%m",), "year and month"),
-    "year": ((), "year"),
+    "day": (("%d", "%m"), "year, month and day", "yyyyMMdd"),
+    "week": (("%d", "%m"), "year, month and day", "yyyyMMdd"),
+    "month": (("%m",), "year and month", "yyyyMM or yyyyMMdd"),
+    "year": ((), "year", "yyyy, yyyyMM or yyyyMMdd"),
 }
 
 
@@ -226,13 +228,13 @@ def _one_zone(parts: tuple[Part, ...]) -> tuple[Part, ...]:
     parts = tuple(replace(p, zone=zone) if p in timed else p for p in parts)
     reset = next(p for p in parts if p.kind == "autoCount").reset
     if reset != "noClean":
-        tokens, showing = _SHOWS[reset]
+        tokens, showing, formats = _SHOWS[reset]
         needed = ("%Y|%y", *tokens)
         shown = [p.strftime for p in parts if p.kind == "date"]
         if not any(all(any(t in s for t in need.split("|")) for need in needed) for s in shown):
             raise RuleError(
                 f"a counter that starts again each {reset} needs a date part showing the {showing}"
-                " (dateFormat yyyyMMdd, yyyyMM or yyyy): otherwise two periods give the same numbers"
+                f" (dateFormat {formats}): otherwise two periods give the same numbers"
             )
     return parts
 
