@@ -206,9 +206,7 @@ def rule_of(f: Field, fields: Sequence[Field]) -> SerialRule:
 
 
 # What a date part must show for a counter that starts again each period (the year, %Y or %y, always; then these),
-# so that the numbers of two periods differ, and how the message names it.
-# A period's counter: the strftime tokens its date part must show (besides the year), what they show, and the
-# dateFormat that does (e.g.).
+# so that the numbers of two periods differ, how the message names it, and the dateFormats that show it.
 _SHOWS = {
     "day": (("%d", "%m"), "year, month and day", "yyyyMMdd"),
     "week": (("%d", "%m"), "year, month and day", "yyyyMMdd"),
