@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from zida.cache import TtlCache
+from zida.cache import DEFAULT_CACHE_SECONDS, TtlCache
 from zida.clock import now_ms
 from zida.core.access.failures import limit_failures
 from zida.core.access.sessions import load_session
@@ -49,7 +49,7 @@ class TokenService:
     db: Database
     box: SecretBox
     ttl_seconds: int = 7200
-    revalidate_seconds: float = 5.0
+    revalidate_seconds: float = DEFAULT_CACHE_SECONDS
     cache_size: int = 10_000
     # Failed token requests per client id and minute before the next ones are refused without a check (the count
     # lives in the shared store: every worker counts together when Redis is configured). 0: no limit.

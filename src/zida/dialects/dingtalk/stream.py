@@ -49,6 +49,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from zida.app_state import Zida
 from zida.clock import now_ms
+from zida.core.access.tickets import use_once
 from zida.core.access.tokens import secret_mark
 from zida.core.errors import InvalidArgument
 from zida.core.events.delivery import Delivery
@@ -320,13 +321,8 @@ async def _redeem(box: SecretBox, db: Database, ticket: str) -> dict[str, Any] |
     now = now_ms()
     if grant["expires"] <= now:
         return None
-    async with db.transaction() as tx:
-        await tx.execute("DELETE FROM stream_ticket_use WHERE expires_at <= :now", {"now": now})
-        first = await tx.fetchval(
-            "INSERT INTO stream_ticket_use (digest, expires_at) VALUES (:d, :e) ON CONFLICT DO NOTHING RETURNING 1",
-            {"d": hashlib.sha256(ticket.encode()).hexdigest(), "e": int(grant["expires"])},
-        )
-    return grant if first is not None else None
+    first = await use_once(db, hashlib.sha256(ticket.encode()).hexdigest(), int(grant["expires"]), now)
+    return grant if first else None
 
 
 async def stream_socket(websocket: WebSocket) -> None:
