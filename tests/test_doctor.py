@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import secrets
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
+from sqlalchemy import text
+
 from tests.stores import TEST_REDIS_URL
+from zida.db.migrate import sync_engine
 
 
 def doctor(database: str, **env: str) -> tuple[int, dict[str, str]]:
@@ -77,3 +81,27 @@ def test_what_breaks_a_setup_is_a_failure_naming_it(tmp_path: Path) -> None:
     assert code == 1 and found["shared store"].startswith("fail: Redis does not answer")
     code, found = doctor("postgresql://postgres@127.0.0.1:1/none", ZIDA_SECRET_KEY="k")
     assert code == 1 and found["database"].startswith("fail")
+
+
+LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"  # CI's PostgreSQL (README: make test)
+
+
+def test_a_postgresql_database_that_sorts_text_by_a_language_s_rules_is_a_warning() -> None:
+    """SQLite and the ``C`` collation sort text by code point; a database created with ICU's ``en-US`` does not:
+    a warning that names it (the same searches would order text differently)."""
+    _, found = doctor(LOCAL_POSTGRES)
+    assert found["collation"].startswith("ok: ") and "by code point" in found["collation"], found
+    name = "zt_doctor_" + secrets.token_hex(4)
+    admin = sync_engine(LOCAL_POSTGRES).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(
+            text(f"CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'")
+        )
+    try:
+        code, found = doctor(LOCAL_POSTGRES.rsplit("/", 1)[0] + "/" + name)
+        assert found["collation"].startswith("warn: en-US: text sorts by that language's rules"), found
+        assert code == 1 and found["schema"].startswith("fail")  # never migrated: the other checks still ran
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -2,8 +2,8 @@
 
 Each check answers ``ok``, ``warn`` (works, but look at it) or ``fail`` (``zida serve`` would refuse, or requests
 would fail): the settings and the server key, the database (reachable, schema current, the key it was set up
-with), the shared store (Redis, when configured), and the free disk space where Zida writes (the SQLite
-database's directory and the local files directory).
+with; on PostgreSQL, whether text sorts by code point as on SQLite), the shared store (Redis, when configured),
+and the free disk space where Zida writes (the SQLite database's directory and the local files directory).
 """
 
 from __future__ import annotations
@@ -53,6 +53,8 @@ async def _database(settings: Settings, box: SecretBox | None) -> list[Finding]:
         if not reachable:
             return [Finding("database", "fail", f"{settings.database_url} does not answer")]
         found = [Finding("database", "ok", f"{settings.database_url} answers")]
+        if db.sql.name == "postgresql":
+            found.append(await _collation(db))
         try:
             await check_schema(db)
             found.append(Finding("schema", "ok", "every migration is applied"))
@@ -71,6 +73,29 @@ async def _database(settings: Settings, box: SecretBox | None) -> list[Finding]:
         return found
     finally:
         await db.close()
+
+
+# Texts whose order differs between code points and every language's rules (case, accents, punctuation, digits).
+_PROBE = "(VALUES ('B'), ('a'), ('É'), ('z'), ('_'), ('10'), ('9')) AS probe(t)"
+
+
+async def _collation(db: Database) -> Finding:
+    """PostgreSQL: a database created with a language's collation (``en_US.UTF-8``, ICU ``en-US``) sorts and compares
+    text by that language's rules (``apple, Banana, Émile``), where SQLite and the ``C`` collation go by code point
+    (``Banana, apple, Émile``): searches' text order and ranges would differ from the embedded database's."""
+    same = await db.fetchval(f'SELECT array_agg(t ORDER BY t) = array_agg(t ORDER BY t COLLATE "C") FROM {_PROBE}')
+    locale = await db.fetchval(
+        "SELECT COALESCE(to_jsonb(d) ->> 'datlocale', to_jsonb(d) ->> 'daticulocale', d.datcollate)"
+        " FROM pg_database d WHERE d.datname = current_database()"
+    )
+    if same:
+        return Finding("collation", "ok", f"{locale}: text sorts by code point, as on SQLite")
+    return Finding(
+        "collation",
+        "warn",
+        f"{locale}: text sorts by that language's rules, not by code point as on SQLite (searches' text order and"
+        " ranges differ); create the database with LC_COLLATE 'C' or 'C.UTF-8' (and LOCALE_PROVIDER libc)",
+    )
 
 
 async def _store(settings: Settings) -> Finding:
