@@ -9,16 +9,28 @@ first (every reference inside it, no cycles), which is what lets objects name ot
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
-from zida.bundle.schema import AppIn, BundleIn, FieldIn, FormIn, I18nText, OptionIn, QueryTemplateIn
+from zida.bundle.schema import (
+    AppIn,
+    BundleIn,
+    CredentialIn,
+    FieldIn,
+    FormIn,
+    I18nText,
+    KeyProblem,
+    OptionIn,
+    QueryTemplateIn,
+)
 from zida.cache import invalidate
 from zida.clock import now_ms
 from zida.core.access.credentials import CredentialSpec, upsert_credential
@@ -130,16 +142,34 @@ def read_bundle(path: str | Path) -> dict[str, Any]:
     return raw
 
 
+def _branch(part: int | str) -> bool:
+    """Whether a part of a pydantic error's location is a union-branch marker (not a key of the bundle)."""
+    return isinstance(part, str) and (
+        part in ("str", "I18nText", "OptionIn") or "[" in part or part.startswith("constrained-")
+    )
+
+
 def _loc(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part in ("str", "I18nText", "OptionIn") or "[" in str(part) or str(part).startswith("constrained-"):
-            continue  # pydantic's union-branch markers
-        else:
+        elif not _branch(part):
             out += ("." if out else "") + str(part)
     return out
+
+
+def _reported(errors: list[ErrorDetails]) -> ErrorDetails:
+    """The error to report: the first one, unless it is about a value of a union (a text or a mapping: ``label``),
+    whose every alternative has its errors: then the deepest of them, in the alternative the value was written as
+    (``label.zh_CN: Field required`` rather than ``label: Input should be a valid string``)."""
+    first = errors[0]
+    loc = tuple(first["loc"])
+    branch = next((n for n, part in enumerate(loc) if _branch(part)), None)
+    if branch is None:
+        return first
+    alternatives = [e for e in errors if tuple(e["loc"])[:branch] == loc[:branch]]
+    return max(alternatives, key=lambda e: sum(not _branch(part) for part in e["loc"]))
 
 
 def parse_bundle(raw: dict[str, Any], source: str = "<bundle>") -> BundleIn:
@@ -150,8 +180,12 @@ def parse_bundle(raw: dict[str, Any], source: str = "<bundle>") -> BundleIn:
     try:
         bundle = BundleIn.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        raise BundleError(_loc(tuple(err["loc"])), err["msg"], source) from None
+        err = _reported(exc.errors())
+        path = _loc(tuple(err["loc"]))
+        problem = err.get("ctx", {}).get("error")
+        if isinstance(problem, KeyProblem):  # a model's check about one of its keys
+            path = f"{path}.{problem.key}"
+        raise BundleError(path, err["msg"], source) from None
     _check_references(bundle, source)
     return bundle
 
@@ -180,6 +214,16 @@ def _dupes(values: list[Any]) -> list[Any]:
     return [v for v, n in Counter(values).items() if n > 1]
 
 
+def _repeat(values: list[Any]) -> int | None:
+    """The index of the first entry of ``values`` that repeats one before it (None: none does)."""
+    seen: list[Any] = []
+    for j, value in enumerate(values):
+        if value in seen:
+            return j
+        seen.append(value)
+    return None
+
+
 def _check_references(b: BundleIn, source: str) -> None:
     def fail(path: str, problem: str) -> BundleError:
         return BundleError(path, problem, source)
@@ -201,12 +245,19 @@ def _check_references(b: BundleIn, source: str) -> None:
     template_names = [t.name for t in (b.weda.queryTemplates if b.weda else [])]
     for dup in _dupes(template_names):
         raise fail(f"weda.queryTemplates[{template_names.index(dup)}].name", f"duplicate name {dup!r}")
-    model_names = [f.modelName for a in b.apps for f in a.forms if f.modelName is not None]
-    for model in _dupes(model_names):
-        raise fail("apps", f"two forms are the data model {model!r}")
+    models = {
+        f"apps[{i}].forms[{k}].modelName": f.modelName
+        for i, a in enumerate(b.apps)
+        for k, f in enumerate(a.forms)
+        if f.modelName is not None
+    }
+    for model in _dupes(list(models.values())):
+        raise fail(next(at for at, name in models.items() if name == model), f"two forms are the data model {model!r}")
     sign_in = [u.username or u.userId for u in b.users]
     for name in _dupes(sign_in):
-        raise fail(f"users[{sign_in.index(name)}].username", f"two users sign in as {name!r}")
+        # The user who names it as his username (of two users, one at most signs in by his userId).
+        named = next(i for i, u in enumerate(b.users) if u.username is not None and u.username == name)
+        raise fail(f"users[{named}].username", f"two users sign in as {name!r}")
     dept_ids = {d.deptId for d in b.departments}
     user_ids = {u.userId for u in b.users}
     for i, d in enumerate(b.departments):
@@ -234,17 +285,29 @@ def _check_references(b: BundleIn, source: str) -> None:
         for j, m in enumerate(r.members):
             if m not in user_ids:
                 raise fail(f"roles[{i}].members[{j}]", f"unknown user {m!r}")
+    # A list of ids naming one twice (the core refuses it too): its repeat, found here, where the bundle shows it.
+    lists: list[tuple[str, list[Any]]] = [
+        *((f"departments[{i}].managers", d.managers) for i, d in enumerate(b.departments)),
+        *((f"users[{i}].departments", u.departments) for i, u in enumerate(b.users)),
+        *((f"roles[{i}].members", r.members) for i, r in enumerate(b.roles)),
+        *((f"apps[{i}].admins", a.admins) for i, a in enumerate(b.apps)),
+    ]
+    for at, ids in lists:
+        again = _repeat(ids)
+        if again is not None:
+            raise fail(f"{at}[{again}]", f"{at.rpartition('.')[2]} names {ids[again]!r} twice")
     client_ids = {c.client_id for c in b.credentials}
     kinds = [(c.appKey, c.kind) for c in b.callbacks]
     for dup in _dupes(kinds):
-        raise fail(f"callbacks[{kinds.index(dup)}]", f"two {dup[1]} callbacks of credential {dup[0]!r}")
+        raise fail(f"callbacks[{kinds.index(dup)}].kind", f"two {dup[1]} callbacks of credential {dup[0]!r}")
     for i, cb in enumerate(b.callbacks):
         if cb.appKey not in client_ids:
             raise fail(f"callbacks[{i}].appKey", f"unknown credential {cb.appKey!r} (list it under credentials)")
-        try:
-            check_tags(cb.tags)
-        except ZidaError as exc:
-            raise fail(f"callbacks[{i}].tags", exc.message) from None
+        for j, tag in enumerate(cb.tags):
+            try:
+                check_tags([tag])
+            except ZidaError as exc:
+                raise fail(f"callbacks[{i}].tags[{j}]", exc.message) from None
     for i, c in enumerate(b.credentials):
         for j, s in enumerate(c.scopes):
             try:
@@ -299,33 +362,80 @@ _KEYS = {
     "env_id": "weda.envId",
     "env_type": "weda.envType",
     "model_name": "modelName",
+    "aes_key": "aesKey",
 }
+# Parameters of the corp's action that the bundle writes at its top level (``weda``), not under ``corp``.
+_TOP_LEVEL = frozenset({"env_id", "env_type"})
+# Errors whose reason names their key more exactly than their parameter.
+_REASON_KEYS = {"form.process_key_taken": "process.processKey"}
+
+# The core's errors name the item and parameter they concern, or the path inside the item (``details["path"]``):
+# the helpers below make that the bundle's path, looking only at what the bundle wrote there (a text written as
+# ``{zh_CN, en_US}``: its ``zh_CN``), never at the message.
 
 
-def _bundle_error(path: str, exc: ZidaError, source: str) -> BundleError:
-    """A core action's error as the error of the bundle item at ``path``."""
+def _keys(item: object) -> Mapping[str, str]:
+    """The bundle's keys of an item's core parameters: a WeDa credential's pair has WeDa's names."""
+    if isinstance(item, CredentialIn) and item.secretId is not None:
+        return {**_KEYS, "client_id": "secretId", "client_secret": "secretKey"}
+    return _KEYS
+
+
+def _bundle_error(path: str, exc: ZidaError, source: str, item: object = None) -> BundleError:
+    """A core action's error as the error of the bundle item at ``path`` (``item``: what the bundle wrote there)."""
     inner = exc.details.get("path")
     if isinstance(inner, str):
-        problem = exc.details.get("problem")
-        return BundleError(f"{path}.{inner}", str(problem) if problem else exc.message, source)
-    key = _KEYS.get(exc.param or "", exc.param)
-    message = exc.render(_KEYS)
+        problem = str(exc.details.get("problem") or exc.message)
+        if isinstance(item, FormIn):
+            inner = _in_form(item, inner)
+        return BundleError(f"{path}.{inner}", problem, source)
+    keys = _keys(item)
+    message = exc.render(keys)
     if exc.reason == "user.holds_tasks":  # a bundle names no successor: say how to hand the tasks over
         instances = ", ".join(str(i) for i in exc.details.get("instances", ()))
         message = (
             f"cannot deactivate a user who holds {exc.details.get('tasks')} open task(s) (in {instances}): hand them"
             " over first (POST /admin/v1/users/{userId}/deactivate with handOverTo)"
         )
+    if exc.param in _TOP_LEVEL:
+        return BundleError(keys[exc.param], message, source)
+    key = _REASON_KEYS.get(exc.reason) or keys.get(exc.param or "", exc.param)
+    if key and isinstance(getattr(item, key, None), I18nText):  # an empty text: the Chinese one (the one required)
+        key = f"{key}.zh_CN"
     return BundleError(f"{path}.{key}" if key else path, message, source)
 
 
-async def _at(path: str, action: Awaitable[T], source: str) -> T:
+async def _at(path: str, action: Awaitable[T], source: str, item: object = None) -> T:
     try:
         return await action
     except BundleError:
         raise
     except ZidaError as exc:
-        raise _bundle_error(path, exc, source) from None
+        raise _bundle_error(path, exc, source, item) from None
+
+
+_STEP = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
+
+
+def _value_at(data: Any, path: str) -> Any:
+    """The value at ``path`` (``fields[2].label``) inside plain data; None: there is none."""
+    for step in _STEP.finditer(path):
+        key, index = step.groups()
+        if key is not None and isinstance(data, Mapping):
+            data = data.get(key)
+        elif index is not None and isinstance(data, list) and int(index) < len(data):
+            data = data[int(index)]
+        else:
+            return None
+    return data
+
+
+def _in_form(form: FormIn, inner: str) -> str:
+    """``inner``, the path inside ``form`` its check names, made the path of the value the bundle wrote: of an empty
+    label written as ``{zh_CN, en_US}``, its ``zh_CN``."""
+    if inner.endswith(".label") and isinstance(_value_at(form.model_dump(), inner), dict):
+        return f"{inner}.zh_CN"
+    return inner
 
 
 def query_template(t: QueryTemplateIn) -> QueryTemplate:
@@ -360,7 +470,7 @@ def _check_form(form: FormIn, path: str, source: str) -> None:
     try:
         check_form(form_spec(form))
     except InvalidArgument as exc:
-        raise _bundle_error(path, exc, source) from None
+        raise _bundle_error(path, exc, source, form) from None
 
 
 def _text(value: str | I18nText | None, fallback: str = "") -> tuple[str, str | None]:
@@ -477,6 +587,7 @@ async def load_bundle(
                 f"departments[{i}]",
                 upsert_department(tx, corp, spec, actor=actor, now=now, references_checked=True),
                 source,
+                d,
             )
             report.outcome("departments", outcome, ORG_CACHE_SCOPE)
             _tick(progress, "departments", i + 1, len(bundle.departments))
@@ -508,20 +619,21 @@ async def load_bundle(
                     tx, corp, user, actor=actor, now=now, references_checked=True, batch=users, corp_locked=True
                 ),
                 source,
+                u,
             )
             report.outcome("users", outcome, *org)
             _tick(progress, "users", i + 1, len(bundle.users))
         for i, r in enumerate(bundle.roles):
             role = RoleSpec(r.roleId, r.name, r.group, tuple(r.members))
             outcome = await _at(
-                f"roles[{i}]", upsert_role(tx, corp, role, actor=actor, now=now, references_checked=True), source
+                f"roles[{i}]", upsert_role(tx, corp, role, actor=actor, now=now, references_checked=True), source, r
             )
             report.outcome("roles", outcome, ORG_CACHE_SCOPE)
             _tick(progress, "roles", i + 1, len(bundle.roles))
         for i, cr in enumerate(bundle.credentials):
             credential = CredentialSpec(cr.client_id, tuple(granted_scopes(cr.scopes)), cr.secret, cr.rateLimit)
             outcome = await _at(
-                f"credentials[{i}]", upsert_credential(tx, corp, credential, actor=actor, now=now), source
+                f"credentials[{i}]", upsert_credential(tx, corp, credential, actor=actor, now=now), source, cr
             )
             report.outcome("credentials", outcome, CREDENTIALS_CACHE_SCOPE)
         for i, a in enumerate(bundle.apps):
@@ -530,7 +642,10 @@ async def load_bundle(
             # No check_url here: the receiver need not run while a bundle is loaded (the admin API checks it).
             callback = SubscriptionSpec(cb.kind, tuple(cb.tags), cb.url, cb.token, cb.aesKey, cb.schedule)
             outcome = await _at(
-                f"callbacks[{i}]", upsert_subscription(tx, box, corp, cb.appKey, callback, actor=actor, now=now), source
+                f"callbacks[{i}]",
+                upsert_subscription(tx, box, corp, cb.appKey, callback, actor=actor, now=now),
+                source,
+                cb,
             )
             report.outcome("callbacks", outcome)
         loaded = []
@@ -581,7 +696,7 @@ async def _load_app(
         admins=tuple(a.admins),
         creator=a.creator or first_admin,
     )
-    outcome, _ = await _at(path, upsert_app(tx, box, corp, spec, actor=actor, now=now), source)
+    outcome, _ = await _at(path, upsert_app(tx, box, corp, spec, actor=actor, now=now), source, a)
     report.outcome("apps", outcome, APPS_CACHE_SCOPE)
     for k, form in enumerate(a.forms):
         written = await _at(
@@ -590,6 +705,7 @@ async def _load_app(
                 tx, corp, a.appType, form_spec(form, first_admin), actor=actor, now=now, references_checked=True
             ),
             source,
+            form,
         )
         report.outcome("forms", written.outcome, APPS_CACHE_SCOPE)
         if written.new_version:

@@ -15,11 +15,20 @@ __all__ = [
     "FieldIn",
     "FormIn",
     "I18nText",
+    "KeyProblem",
     "OptionIn",
     "RoleIn",
     "UserIn",
     "WedaIn",
 ]
+
+
+class KeyProblem(ValueError):
+    """A problem of a model that one of its keys (``key``) holds: the loader's error names that key's path."""
+
+    def __init__(self, message: str, key: str) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class _Model(BaseModel):
@@ -87,12 +96,15 @@ class CredentialIn(_Model):
 
     @model_validator(mode="after")
     def _one_pair(self) -> CredentialIn:
-        if (self.appKey is None) == (self.secretId is None):
-            raise ValueError("a credential has either appKey (and appSecret) or secretId (and secretKey)")
+        either = "a credential has either appKey (and appSecret) or secretId (and secretKey)"
+        if self.appKey is None and self.secretId is None:
+            raise KeyProblem(either, "appKey")  # a key that is missing is named, as pydantic names one
+        if self.appKey is not None and self.secretId is not None:
+            raise KeyProblem(either, "secretId")
         if self.appKey is not None and self.secretKey is not None:
-            raise ValueError("secretKey goes with secretId, appSecret with appKey")
+            raise KeyProblem("secretKey goes with secretId, appSecret with appKey", "secretKey")
         if self.secretId is not None and self.appSecret is not None:
-            raise ValueError("appSecret goes with appKey, secretKey with secretId")
+            raise KeyProblem("appSecret goes with appKey, secretKey with secretId", "appSecret")
         return self
 
     @property

@@ -281,8 +281,8 @@ async def test_callbacks_load_encrypted_dump_without_secrets_and_load_back(db: D
         ({"tags": ["nope"], "kind": "stream"}, "callbacks[0].tags", "unknown event type"),
         (
             {"tags": ["*"], "url": "https://x.example/cb", "token": "tok-1234", "aesKey": AES[:42]},
-            "callbacks[0]",
-            "aes_key",
+            "callbacks[0].aesKey",
+            "aesKey must be exactly 43",
         ),
         ({"tags": ["*"], "url": "https://x.example/cb"}, "callbacks[0]", "token"),
     ],

@@ -126,39 +126,39 @@ def test_a_counter_starts_again_each_period_in_its_time_zone(
 
 
 @pytest.mark.parametrize(
-    ("rule", "problem"),
+    ("rule", "problem", "at"),
     [
-        ([], "non-empty list"),
-        ([{"ruleType": "character", "content": "A"}], "exactly one autoCount"),
-        ([{"ruleType": "autoCount"}, {"ruleType": "autoCount"}], "exactly one autoCount"),
-        ([{"ruleType": "autoCount", "digitCount": 12}], "digitCount must be 1-9"),
-        ([{"ruleType": "autoCount", "resetPeriod": "hour"}], "resetPeriod 'hour'"),
-        ([{"ruleType": "autoCount", "timeZone": "Asia/Shanghai"}], "timeZone"),
-        ([{"ruleType": "autoCount"}, {"ruleType": "date", "dateFormat": "yyyy年"}], "dateFormat"),
-        ([{"ruleType": "autoCount"}, {"ruleType": "form", "formField": "employeeField_who"}], "formField"),
-        ([{"ruleType": "autoCount"}, {"ruleType": "character", "content": ""}], "content"),
-        ([{"ruleType": "autoCount"}, {"ruleType": "random"}], "ruleType 'random'"),
-        ([{"ruleType": "autoCount"}, "BX"], "each part"),
-        ([{"ruleType": "autoCount", "resetPeriod": "day"}], "needs a date part showing the year, month and day"),
-        (
-            [{"ruleType": "date", "dateFormat": "yyyyMM"}, {"ruleType": "autoCount", "resetPeriod": "week"}],
-            "showing the year, month and day",
-        ),
-        ([{"ruleType": "date", "dateFormat": "MMdd"}, {"ruleType": "autoCount", "resetPeriod": "month"}], "year and"),
-        (
-            [{"ruleType": "date", "timeZone": "+0"}, {"ruleType": "autoCount", "resetPeriod": "day", "timeZone": "+8"}],
-            "same timeZone",
-        ),
+        ([], "non-empty list", ""),
+        ([{"ruleType": "character", "content": "A"}], "exactly one autoCount", ""),
+        ([{"ruleType": "autoCount"}, {"ruleType": "autoCount"}], "exactly one autoCount", "[1]"),
+        ([{"ruleType": "autoCount", "digitCount": 12}], "digitCount must be 1-9", "[0].digitCount"),
+        ([{"ruleType": "autoCount", "resetPeriod": "hour"}], "resetPeriod 'hour'", "[0].resetPeriod"),
+        ([{"ruleType": "autoCount", "timeZone": "Asia/Shanghai"}], "timeZone", "[0].timeZone"),
+        ([{"ruleType": "autoCount"}, {"ruleType": "date", "dateFormat": "yyyy年"}], "dateFormat", "[1].dateFormat"),
+        ([{"ruleType": "autoCount"}, {"ruleType": "form", "formField": "employeeField_who"}], "formField",
+         "[1].formField"),
+        ([{"ruleType": "autoCount"}, {"ruleType": "character", "content": ""}], "content", "[1].content"),
+        ([{"ruleType": "autoCount"}, {"ruleType": "random"}], "ruleType 'random'", "[1].ruleType"),
+        ([{"ruleType": "autoCount"}, "BX"], "each part", "[1]"),
+        ([{"ruleType": "autoCount", "resetPeriod": "day"}], "needs a date part showing the year, month and day",
+         "[0].resetPeriod"),
+        ([{"ruleType": "date", "dateFormat": "yyyyMM"}, {"ruleType": "autoCount", "resetPeriod": "week"}],
+         "showing the year, month and day", "[1].resetPeriod"),
+        ([{"ruleType": "date", "dateFormat": "MMdd"}, {"ruleType": "autoCount", "resetPeriod": "month"}], "year and",
+         "[1].resetPeriod"),
+        ([{"ruleType": "date", "timeZone": "+0"}, {"ruleType": "autoCount", "resetPeriod": "day", "timeZone": "+8"}],
+         "same timeZone", "[1].timeZone"),
     ],
-)
-def test_a_rule_that_cannot_be_followed_is_refused(rule: Any, problem: str) -> None:
+)  # fmt: skip
+def test_a_rule_that_cannot_be_followed_is_refused(rule: Any, problem: str, at: str) -> None:
+    """The form's check names the part at fault and its key (``at``), as the rule's error carries them."""
     who = Field("employeeField_who", "EmployeeField", "人")
     f, fields = serial({"serialNumberRule": rule}, who)
     with pytest.raises(RuleError, match=problem):
         rule_of(f, fields)
     with pytest.raises(InvalidArgument) as refused:
         check_form(FormSpec(form_uuid="FORM-SERIAL-BAD", title="坏的", fields=fields))
-    assert refused.value.details["path"] == "fields[0].props.serialNumberRule"
+    assert refused.value.details["path"] == f"fields[0].props.serialNumberRule{at}"
     assert problem.split("'")[0] in refused.value.message
 
 

@@ -329,16 +329,16 @@ WHEN = "nodes[1].route.branches[0].when"
 @pytest.mark.parametrize(
     ("when", "path", "words"),
     [
-        ({"field": "numberField_nope", "op": "gt", "value": 3}, WHEN, "unknown field numberField_nope"),
+        ({"field": "numberField_nope", "op": "gt", "value": 3}, WHEN + ".field", "unknown field numberField_nope"),
         ({"field": "numberField_days0001", "op": "bigger", "value": 3}, WHEN + ".op", "unknown operator"),
         ({"field": "numberField_days0001", "op": "gt"}, WHEN + ".value", "is required"),
-        ({"field": "numberField_days0001", "op": "gt", "value": "many"}, WHEN, "expects a number"),
+        ({"field": "numberField_days0001", "op": "gt", "value": "many"}, WHEN + ".value", "expects a number"),
         ({"field": "numberField_days0001", "op": "empty", "value": 1}, WHEN + ".value", "takes no value"),
-        ({"field": "numberField_days0001", "op": "like", "value": "1"}, WHEN, "not supported on numbers"),
+        ({"field": "numberField_days0001", "op": "like", "value": "1"}, WHEN + ".op", "not supported on numbers"),
         ({"and": []}, WHEN + ".and", "non-empty list"),
-        ({"or": [{"field": "x", "op": "eq", "value": 1}]}, WHEN + ".or[0]", "unknown field x"),
+        ({"or": [{"field": "x", "op": "eq", "value": 1}]}, WHEN + ".or[0].field", "unknown field x"),
         ({"field": "numberField_days0001", "op": "gt", "value": 1, "by": 2}, WHEN + ".by", "unknown key"),
-        ({"field": "numberField_cost01", "op": "gt", "value": 1}, WHEN, "unknown field"),
+        ({"field": "numberField_cost01", "op": "gt", "value": 1}, WHEN + ".field", "unknown field"),
     ],
 )
 def test_condition_errors_name_the_path(when: dict[str, Any], path: str, words: str) -> None:

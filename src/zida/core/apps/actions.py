@@ -184,10 +184,11 @@ def _check_search_indexes(spec: FormSpec) -> None:
         at = f"searchIndexes[{n}]"
         if not 2 <= len(combo) <= MAX_SEARCH_INDEX_FIELDS or len(set(combo)) != len(combo):
             raise _schema_error(at, f"a combination is 2 to {MAX_SEARCH_INDEX_FIELDS} different fields")
-        for field_id in combo:
+        for j, field_id in enumerate(combo):
             if kinds.get(field_id) not in ("text", "number"):
                 raise _schema_error(
-                    at, f"{field_id!r} is not a top-level field with one text or number value (text, number, date…)"
+                    f"{at}[{j}]",
+                    f"{field_id!r} is not a top-level field with one text or number value (text, number, date…)",
                 )
 
 
@@ -224,8 +225,9 @@ def _check_fields(fields: Sequence[Field], base: str, in_table: bool, seen: set[
 
             try:
                 rule_of(f, fields)
-            except RuleError as exc:
-                raise _schema_error(f"{at}.props.serialNumberRule", str(exc)) from None
+            except RuleError as exc:  # the part at fault and its key, when the rule's check knows them
+                part = "" if exc.part is None else f"[{exc.part}]" + ("" if exc.key is None else f".{exc.key}")
+                raise _schema_error(f"{at}.props.serialNumberRule{part}", str(exc)) from None
         if f.options and f.component not in OPTION_COMPONENTS:
             raise _schema_error(f"{at}.options", f"{f.component} has no options")
         values: set[str] = set()

@@ -90,17 +90,21 @@ class QueryTemplate:
         )
 
 
-def _bad(message: str, param: str = "template") -> InvalidArgument:
-    return InvalidArgument(message, reason="template.invalid", param=param)
+def _bad(message: str, param: str = "template", **at: Any) -> InvalidArgument:
+    """A template refused; ``at``: the ``path`` of the value at fault inside the template (in its bundle keys) and
+    the ``problem`` there."""
+    return InvalidArgument(message, reason="template.invalid", param=param, **at)
 
 
-def _placeholders(value: Any, found: set[str], path: str) -> None:
+def _placeholders(value: Any, found: dict[str, str], path: str) -> None:
+    """Collect the parameters the placeholders in ``value`` stand for, each with the path of its first one."""
     if isinstance(value, str):
         match = _PLACEHOLDER.match(value)
         if match:
-            found.add(match.group(1))
+            found.setdefault(match.group(1), path)
         elif "{{" in value:
-            raise _bad(f"{path}: a placeholder must be the whole value ({{{{key}}}}), not part of {brief(value)}")
+            problem = f"a placeholder must be the whole value ({{{{key}}}}), not part of {brief(value)}"
+            raise _bad(f"{path}: {problem}", path=path, problem=problem)
     elif isinstance(value, Mapping):
         for k, v in value.items():
             _placeholders(v, found, f"{path}.{k}")
@@ -119,20 +123,33 @@ def check_template(template: QueryTemplate) -> None:
     if len(template.parameters) > MAX_PARAMETERS:
         raise _bad(f"at most {MAX_PARAMETERS} parameters", "parameters")
     keys: set[str] = set()
-    for p in template.parameters:
+    for n, p in enumerate(template.parameters):
+        at = f"parameters[{n}]"
         if not _KEY.match(p.key) or p.key in keys:
-            raise _bad(f"parameter key {brief(p.key)} must be a unique identifier", "parameters")
+            problem = f"parameter key {brief(p.key)} must be a unique identifier"
+            raise _bad(problem, "parameters", path=f"{at}.key", problem=problem)
         if p.type not in PARAMETER_TYPES:
-            raise _bad(f"parameter {p.key}: type must be one of {', '.join(PARAMETER_TYPES)}", "parameters")
+            problem = f"parameter {p.key}: type must be one of {', '.join(PARAMETER_TYPES)}"
+            raise _bad(problem, "parameters", path=f"{at}.type", problem=problem)
         if not p.required:
-            coerce(p, p.default)
+            try:
+                coerce(p, p.default)
+            except InvalidArgument as exc:
+                raise InvalidArgument(
+                    exc.message, reason=exc.reason, path=f"{at}.default", problem=exc.message
+                ) from None
         keys.add(p.key)
-    used: set[str] = set()
+    used: dict[str, str] = {}
     _placeholders(template.where, used, "where")
-    if used - keys:
-        raise _bad(f"where uses undeclared parameters: {', '.join(sorted(used - keys))}", "where")
-    if keys - used:
-        raise _bad(f"parameters not used in where: {', '.join(sorted(keys - used))}", "parameters")
+    undeclared = [key for key in used if key not in keys]  # in the order of the where tree
+    if undeclared:
+        problem = f"where uses undeclared parameters: {', '.join(sorted(undeclared))}"
+        raise _bad(problem, "where", path=used[undeclared[0]], problem=problem)
+    unused = [n for n, p in enumerate(template.parameters) if p.key not in used]
+    if unused:
+        names = sorted(template.parameters[n].key for n in unused)
+        problem = f"parameters not used in where: {', '.join(names)}"
+        raise _bad(problem, "parameters", path=f"parameters[{unused[0]}]", problem=problem)
 
 
 def coerce(parameter: QueryParameter, value: Any) -> Any:

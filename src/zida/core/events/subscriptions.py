@@ -187,8 +187,9 @@ def check_spec(spec: SubscriptionSpec) -> SubscriptionSpec:
         if not isinstance(tag, str) or not _TAG.fullmatch(tag):
             raise _invalid(f"{{param}}: {tag!r} is not an event type name", "tags", "event.bad_tags")
     if spec.kind == STREAM:
-        if spec.url is not None or spec.token is not None or spec.aes_key is not None:
-            raise _invalid("a Stream subscription has no url, token or aes_key", "kind")
+        given = [name for name in ("url", "token", "aes_key") if getattr(spec, name) is not None]
+        if given:  # the parameter at fault: the first one given
+            raise _invalid("a Stream subscription has no url, token or aes_key", given[0])
         return SubscriptionSpec(kind=STREAM, tags=tags, schedule=PERSISTENT_SCHEDULE)
     url = check_url(spec.url)
     if not isinstance(spec.token, str) or not _TOKEN.fullmatch(spec.token):

@@ -51,7 +51,13 @@ _FORM_FIELD_COMPONENTS = frozenset({"TextField", "NumberField", "RadioField", "S
 
 
 class RuleError(ValueError):
-    """A serial-number rule that cannot be followed (the message says why)."""
+    """A serial-number rule that cannot be followed (the message says why): ``part``, the index of the part at fault
+    (None: the rule as a whole), and ``key``, the key of that part (None: the part as a whole)."""
+
+    def __init__(self, message: str, *, part: int | None = None, key: str | None = None) -> None:
+        super().__init__(message)
+        self.part = part
+        self.key = key
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,9 +130,9 @@ def _zone(raw: Any) -> timezone:
     try:
         hours = float(str(raw).strip())
     except ValueError:
-        raise RuleError(f"timeZone {raw!r} is not a number of hours east of UTC (like +8)") from None
+        raise RuleError(f"timeZone {raw!r} is not a number of hours east of UTC (like +8)", key="timeZone") from None
     if not -14 <= hours <= 14:
-        raise RuleError(f"timeZone {raw!r} is outside -14..+14 hours")
+        raise RuleError(f"timeZone {raw!r} is outside -14..+14 hours", key="timeZone")
     return timezone(timedelta(hours=hours)) if hours else UTC
 
 
@@ -136,9 +142,9 @@ def _int(raw: Any, name: str, low: int, high: int, default: int) -> int:
     try:
         value = int(str(raw))
     except ValueError:
-        raise RuleError(f"{name} {raw!r} is not a whole number") from None
+        raise RuleError(f"{name} {raw!r} is not a whole number", key=name) from None
     if not low <= value <= high:
-        raise RuleError(f"{name} must be {low}-{high}, not {value}")
+        raise RuleError(f"{name} must be {low}-{high}, not {value}", key=name)
     return value
 
 
@@ -151,20 +157,21 @@ def _part(raw: Any, fields: Mapping[str, Field]) -> Part:
     if kind == "character":
         content = raw.get("content")
         if not isinstance(content, str) or not content or len(content) > 32:
-            raise RuleError("a character part needs content: 1-32 characters")
+            raise RuleError("a character part needs content: 1-32 characters", key="content")
         return Part("character", content=content)
     if kind == "date":
         pattern = raw.get("dateFormat") or "yyyyMMdd"
         if not isinstance(pattern, str) or _DATE_TOKENS.sub("", pattern):
             raise RuleError(
-                f"dateFormat {pattern!r} may use only yyyy, yy, MM, dd, HH, mm, ss and the separators - / _ . : space"
+                f"dateFormat {pattern!r} may use only yyyy, yy, MM, dd, HH, mm, ss and the separators - / _ . : space",
+                key="dateFormat",
             )
         strftime = "".join(_STRFTIME.get(t, t) for t in _DATE_TOKENS.findall(pattern))
         return Part("date", strftime=strftime, zone=zone, zone_given=zone_given)
     if kind == "autoCount":
         reset = raw.get("resetPeriod") or "noClean"
         if reset not in _RESETS:
-            raise RuleError(f"resetPeriod {reset!r} is not one of {', '.join(_RESETS)}")
+            raise RuleError(f"resetPeriod {reset!r} is not one of {', '.join(_RESETS)}", key="resetPeriod")
         return Part(
             "autoCount",
             digits=_int(raw.get("digitCount"), "digitCount", 1, 9, 4),
@@ -179,10 +186,11 @@ def _part(raw: Any, fields: Mapping[str, Field]) -> Part:
         target = fields.get(field_id) if isinstance(field_id, str) else None
         if target is None or target.component not in _FORM_FIELD_COMPONENTS:
             raise RuleError(
-                f"formField {field_id!r} is not a top-level text, number, radio or select field of the form"
+                f"formField {field_id!r} is not a top-level text, number, radio or select field of the form",
+                key="formField",
             )
         return Part("form", field_id=target.field_id)
-    raise RuleError(f"ruleType {kind!r} is not one of character, date, autoCount, form")
+    raise RuleError(f"ruleType {kind!r} is not one of character, date, autoCount, form", key="ruleType")
 
 
 _DEFAULT = SerialRule((Part("autoCount"),))
@@ -198,11 +206,19 @@ def rule_of(f: Field, fields: Sequence[Field]) -> SerialRule:
     if len(raw) > 10:
         raise RuleError("serialNumberRule has at most 10 parts")
     by_id = {other.field_id: other for other in fields}
-    parts = tuple(_part(item, by_id) for item in raw)
-    counters = sum(p.kind == "autoCount" for p in parts)
-    if counters != 1:
-        raise RuleError(f"serialNumberRule needs exactly one autoCount part, not {counters}")
-    return SerialRule(_one_zone(parts))
+    parts = []
+    for n, item in enumerate(raw):
+        try:
+            parts.append(_part(item, by_id))
+        except RuleError as exc:
+            raise RuleError(str(exc), part=n, key=exc.key) from None
+    counters = [n for n, p in enumerate(parts) if p.kind == "autoCount"]
+    if len(counters) != 1:  # a second counter is the part at fault; none: the rule
+        raise RuleError(
+            f"serialNumberRule needs exactly one autoCount part, not {len(counters)}",
+            part=counters[1] if counters else None,
+        )
+    return SerialRule(_one_zone(tuple(parts)))
 
 
 # What a date part must show for a counter that starts again each period (the year, %Y or %y, always; then these),
@@ -219,12 +235,14 @@ def _one_zone(parts: tuple[Part, ...]) -> tuple[Part, ...]:
     """The parts with the date and the counter in one time zone (the one given on either; else +8), checked to tell
     the counter's periods apart."""
     timed = [p for p in parts if p.kind in ("date", "autoCount")]
-    given = {p.zone for p in timed if p.zone_given}
-    if len(given) > 1:
-        raise RuleError("the date parts and the autoCount part must have the same timeZone")
-    zone = given.pop() if given else timezone(timedelta(hours=8))
+    given = [(n, p.zone) for n, p in enumerate(parts) if p.kind in ("date", "autoCount") and p.zone_given]
+    for n, other in given[1:]:
+        if other != given[0][1]:  # the first part whose zone differs from the first one given
+            raise RuleError("the date parts and the autoCount part must have the same timeZone", part=n, key="timeZone")
+    zone = given[0][1] if given else timezone(timedelta(hours=8))
     parts = tuple(replace(p, zone=zone) if p in timed else p for p in parts)
-    reset = next(p for p in parts if p.kind == "autoCount").reset
+    counter = next(n for n, p in enumerate(parts) if p.kind == "autoCount")
+    reset = parts[counter].reset
     if reset != "noClean":
         tokens, showing, formats = _SHOWS[reset]
         needed = ("%Y|%y", *tokens)
@@ -232,7 +250,9 @@ def _one_zone(parts: tuple[Part, ...]) -> tuple[Part, ...]:
         if not any(all(any(t in s for t in need.split("|")) for need in needed) for s in shown):
             raise RuleError(
                 f"a counter that starts again each {reset} needs a date part showing the {showing}"
-                f" (dateFormat {formats}): otherwise two periods give the same numbers"
+                f" (dateFormat {formats}): otherwise two periods give the same numbers",
+                part=counter,
+                key="resetPeriod",
             )
     return parts
 

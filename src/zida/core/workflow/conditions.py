@@ -21,7 +21,7 @@ from zida.core.errors import InvalidArgument
 from zida.core.records.filters import OPERATORS, And, Condition, Filter, Or
 from zida.core.records.values import ROW_ID
 
-__all__ = ["condition_problem", "matches"]
+__all__ = ["condition_fault", "condition_problem", "matches"]
 
 _ELEMENT = re.compile(r"^(?P<field>[A-Za-z][A-Za-z0-9_]{0,63})\[(?P<index>[01])\]$")
 _COMPARISONS = ("eq", "ne", "gt", "ge", "lt", "le")
@@ -87,49 +87,62 @@ def _scalar_problem(kind: str, value: Any) -> str | None:
     return None
 
 
-def _operand_problem(target: _Target, cond: Condition) -> str | None:
+def _operand_problem(target: _Target, cond: Condition) -> tuple[str, str] | None:
+    """Why the operator (``op``) or the value (``value``) of ``cond`` does not fit its target: the key and the
+    problem."""
     op, kind, value = cond.op, target.kind, cond.value
+
+    def of_value(problem: str | None) -> tuple[str, str] | None:
+        return None if problem is None else ("value", problem)
+
     if op in ("empty", "not_empty"):
         return None
     if op in _CONTAINS:
         if kind == "number":
-            return f"{op} is not supported on numbers"
+            return "op", f"{op} is not supported on numbers"
         if isinstance(value, bool) or not isinstance(value, str | int | float):
-            return f"{op} expects a string"
+            return "value", f"{op} expects a string"
         return None
     if kind in ("text", "number"):
         if op in _COMPARISONS and not (op == "eq" and isinstance(value, list)):
-            return _scalar_problem(kind, value)
+            return of_value(_scalar_problem(kind, value))
         if op == "between":
             if not isinstance(value, list | tuple) or len(value) != 2:
-                return "between expects [low, high]"
-            return next((p for b in value if b not in (None, "") and (p := _scalar_problem(kind, b))), None)
-        return next((p for v in _values(value) if (p := _scalar_problem(kind, v))), None)
+                return "value", "between expects [low, high]"
+            return of_value(next((p for b in value if b not in (None, "") and (p := _scalar_problem(kind, b))), None))
+        return of_value(next((p for v in _values(value) if (p := _scalar_problem(kind, v))), None))
     if kind == "array":
         if op not in _ARRAY_OPS:
-            return f"operator {op} is not supported for {target.field.kind} values"
+            return "op", f"operator {op} is not supported for {target.field.kind} values"
         bad = [v for v in _values(value) if isinstance(v, list | dict) or v is None]
-        return f"expects strings, got {bad[0]!r}" if bad else None
+        return ("value", f"expects strings, got {bad[0]!r}") if bad else None
     if op == "has_any" and (target.field.kind == "objects" or target.field.component == "AssociationFormField"):
         return None
-    return f"operator {op} is not supported for {target.field.kind} values"
+    return "op", f"operator {op} is not supported for {target.field.kind} values"
 
 
-def condition_problem(cond: Condition, fields: Sequence[Field]) -> str | None:
-    """Why ``cond`` cannot be evaluated over a form with ``fields``; None when it can."""
+def condition_fault(cond: Condition, fields: Sequence[Field]) -> tuple[str, str] | None:
+    """Why ``cond`` cannot be evaluated over a form with ``fields``: the key of the condition at fault (``field``,
+    ``op``, ``value``, ``parent``) and the problem; None when it can."""
     if cond.op not in OPERATORS:
-        return f"unknown operator {cond.op!r}"
+        return "op", f"unknown operator {cond.op!r}"
     index = {f.field_id: f for f in fields}
     if cond.parent is not None:
         table = index.get(cond.parent)
         if table is None or table.kind != "table":
-            return f"{cond.parent} is not a sub-table of this form"
+            return "parent", f"{cond.parent} is not a sub-table of this form"
         index = {c.field_id: c for c in table.children}
     target = _target(cond, index)
     if isinstance(target, str):
-        return target
-    problem = _operand_problem(target, cond)
-    return f"{cond.field}: {problem}" if problem else None
+        return "field", target
+    fault = _operand_problem(target, cond)
+    return None if fault is None else (fault[0], f"{cond.field}: {fault[1]}")
+
+
+def condition_problem(cond: Condition, fields: Sequence[Field]) -> str | None:
+    """Why ``cond`` cannot be evaluated over a form with ``fields``; None when it can."""
+    fault = condition_fault(cond, fields)
+    return None if fault is None else fault[1]
 
 
 # ------------------------------------------------------------------------------------------- evaluate

@@ -17,7 +17,7 @@ from typing import Any
 from zida.core.apps.models import Field
 from zida.core.errors import InvalidArgument
 from zida.core.records.filters import OPERATORS, And, Condition, Filter, Or
-from zida.core.workflow.conditions import condition_problem
+from zida.core.workflow.conditions import condition_fault
 
 __all__ = [
     "APPROVAL_MODES",
@@ -543,9 +543,10 @@ class _Parser:
             raise _error(f"{path}.value", "is required")
         parent = self.text(body["parent"], f"{path}.parent") if "parent" in body else None
         cond = Condition(field_id, op, _normalise_value(self.fields, field_id, parent, op, body.get("value")), parent)
-        problem = condition_problem(cond, self.field_list)
-        if problem is not None:
-            raise _error(path, problem)
+        fault = condition_fault(cond, self.field_list)
+        if fault is not None:  # the key at fault: the field, the operator, the value or the parent
+            key, problem = fault
+            raise _error(f"{path}.{key}", problem)
         return cond
 
 
