@@ -13,11 +13,24 @@ are HTML or an image reference: a Zida file id there, ``FILE-…``, must name a 
 record's write marks attached as for an attachment, so it never expires and whoever reads the record may read it), in
 sub-table rows too (``form_data.too_long``), and bytes of one record's stored
 values as JSON, after an update is merged (``form_data.too_large``). Numbers given as text are ASCII decimal
-numbers only (``１２`` or ``١٢`` are not numbers here, although Python's ``float`` reads them).
+numbers only (``１２`` or ``١٢`` are not numbers here, although Python's ``float`` reads them), read as the same JSON
+literal is (``number_value``): ``"9007199254740993"`` keeps every digit, ``"0.1234567890123456789"`` is the double
+``0.1234567890123456789`` is. A search value for a number is read by the same function, so a search compares with
+exactly what was stored, on either database.
+
+Numbers are stored as integers within 64 bits signed (``[-2**63, 2**63)``, kept exactly) and as doubles otherwise
+(``storable_number``): this is the range both databases compare exactly (SQLite's JSON functions read a wider integer
+as a double, so ``2**63`` and ``2**63 + 1`` were one number there and two on PostgreSQL), and a wider integer is held as
+the double it is on the platform (JavaScript's ``Number``, Java's ``double``).
+
+An AddressField, AttachmentField or ImageField value is read back through Yida's ``getFormDataById`` as JSON text;
+that text sent back is taken as the object (address) or the array of objects (files) it writes, so a read-modify-write
+leaves the record as it was. Other text is an address line (``{"address": text}``) as before.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -33,6 +46,7 @@ from zida.ids import is_decimal, new_row_id
 
 __all__ = [
     "ROW_ID",
+    "NotANumber",
     "References",
     "ValueLimits",
     "brief",
@@ -41,6 +55,7 @@ __all__ = [
     "is_number_text",
     "named",
     "normalize_values",
+    "number_value",
     "refuse_internal_key",
     "storable_number",
     "value_limits",
@@ -149,14 +164,15 @@ def is_empty(value: Any) -> bool:
     return value is None or value == "" or value == [] or value == {}
 
 
-# The integers JSON storage writes as integers (orjson's range); a wider one is stored as the nearest double, which is
-# what a number field holds anyway (form data is decoded with exact integers so that a text field keeps every digit).
-_INT64_MIN, _UINT64_END = -(2**63), 2**64
+# The integers stored as integers: 64 bits signed, what SQLite and PostgreSQL both compare exactly (SQLite reads a
+# wider JSON integer as a double). A wider one is stored as the nearest double, which is what a number holds on the
+# platform anyway (form data is decoded with exact integers so that a text field keeps every digit).
+_INT64_MIN, _INT64_END = -(2**63), 2**63
 
 
 def storable_number(value: int | float) -> int | float:
-    """A JSON number as Zida stores and compares it: an integer wider than 64 bits as the nearest double."""
-    if isinstance(value, int) and not _INT64_MIN <= value < _UINT64_END:
+    """A JSON number as Zida stores and compares it: an integer outside 64 bits signed as the nearest double."""
+    if isinstance(value, int) and not _INT64_MIN <= value < _INT64_END:
         return float(value)  # orjson refused an infinite literal, so the integer is within a double's range
     return value
 
@@ -179,26 +195,52 @@ def _storable(value: Any) -> Any:
     return root[0]
 
 
-def _number(f: Field, value: Any) -> int | float:
+class NotANumber(ValueError):
+    """A value ``number_value`` does not read as a number; the message says why (without naming a field)."""
+
+
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+_EXACT_DIGITS = 20  # integer text this short (sign included) is read as the exact integer; longer is past 64 bits
+
+
+def number_value(value: Any) -> int | float:
+    """``value`` (a JSON number or the text of one) as the number Zida stores, compares and searches for.
+
+    Text is read as the same JSON literal is: an integer exactly (outside 64 bits signed, as the nearest double, see
+    ``storable_number``), any other number as the nearest double. An integral double below ``2**53`` is an integer.
+    Refused (``NotANumber``): booleans and other types, text that is no ASCII decimal number, infinities and text
+    below the smallest double (``"1e-400"``: storing 0 would change the value). Any double is accepted, subnormal
+    ones (``5e-324``) included, and a search for one compiles (``zida.core.records.filters.compiler``)."""
     if isinstance(value, bool):
-        raise _bad(f, "expects a number, got a boolean", "form_data.expect_number")
+        raise NotANumber("expects a number, got a boolean")
     if isinstance(value, int | float):
         number: int | float = storable_number(value)
     elif isinstance(value, str):
         if not is_number_text(value):
-            raise _bad(f, f"expects a number, got {brief(value)}", "form_data.expect_number")
-        number = float(value.strip(_BLANKS))
-        if number == 0 and any(c in "123456789" for c in value.split("e")[0].split("E")[0]):
-            # "1e-400": below what a double holds; storing 0 would silently change the value.
-            raise _bad(f, f"{brief(value)} is out of the range of numbers", "form_data.expect_number")
+            raise NotANumber(f"expects a number, got {brief(value)}")
+        text = value.strip(_BLANKS)
+        if len(text) <= _EXACT_DIGITS and _INTEGER_TEXT.fullmatch(text):
+            number = storable_number(int(text))
+        else:
+            number = float(text)  # the nearest double, as orjson reads the literal (an integer past 64 bits too)
+            mantissa = text.lower().split("e")[0]
+            if math.isinf(number) or (number == 0 and any(c in "123456789" for c in mantissa)):
+                raise NotANumber(f"{brief(value)} is out of the range of numbers")
     else:
-        raise _bad(f, f"expects a number, got {type(value).__name__}", "form_data.expect_number")
+        raise NotANumber(f"expects a number, got {type(value).__name__}")
     if isinstance(number, float):
         if not math.isfinite(number):
-            raise _bad(f, "expects a finite number", "form_data.expect_number")
+            raise NotANumber("expects a finite number")
         if number.is_integer() and abs(number) < 2**53:
             number = int(number)
     return number
+
+
+def _number(f: Field, value: Any) -> int | float:
+    try:
+        return number_value(value)
+    except NotANumber as exc:
+        raise _bad(f, str(exc), "form_data.expect_number") from None
 
 
 # Epoch milliseconds of 0001-01-01 .. 9999-12-31: anything beyond is not a date (and would not fit in 64 bits).
@@ -251,6 +293,9 @@ def _option(f: Field, value: str) -> str:
 
 
 def _objects(f: Field, value: Any, required_any: tuple[str, ...]) -> list[dict[str, Any]]:
+    if isinstance(value, str):  # as Yida reads files back: JSON text of the array
+        decoded = _json_text(f, value, "[")
+        value = value if decoded is None else decoded
     if isinstance(value, dict):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
@@ -260,6 +305,53 @@ def _objects(f: Field, value: Any, required_any: tuple[str, ...]) -> list[dict[s
             raise _bad(f, f"each item needs one of {', '.join(required_any)}")
     items: list[dict[str, Any]] = _storable(value)
     return items
+
+
+# Levels of JSON text inside a value (an address or files read back): theirs are two or three.
+_MAX_TEXT_DEPTH = 32
+_TINY_LITERAL = re.compile(r"[0-9][eE]-[0-9]")
+
+
+def _tiny_literal(literal: str) -> float:
+    number = float(literal)
+    if number == 0 and any(c in "123456789" for c in literal.lower().split("e")[0]):
+        raise NotANumber(f"{brief(literal)} is out of the range of numbers")
+    return number
+
+
+def _json_text(f: Field, text: str, opener: str) -> Any:
+    """``text`` decoded, if it is JSON text of an object (``opener`` ``{``) or an array (``[``); else None.
+
+    Its numbers are read as form data's are (an integer past 64 bits as a double, below the smallest double refused),
+    and a NUL character or nesting past ``_MAX_TEXT_DEPTH`` levels is refused as in form data itself."""
+    stripped = text.strip(_BLANKS)
+    if not stripped.startswith(opener):
+        return None
+    try:
+        value = orjson.loads(stripped)
+    except orjson.JSONDecodeError:
+        return None  # not JSON (or a number no double holds): text
+    if not isinstance(value, dict if opener == "{" else list):
+        return None
+    if _TINY_LITERAL.search(stripped):
+        try:
+            json.loads(stripped, parse_float=_tiny_literal)
+        except NotANumber as exc:
+            raise _bad(f, str(exc), "form_data.expect_number") from None
+        except (ValueError, RecursionError):  # orjson read it: nothing else to find
+            pass
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                raise _bad(f, "contains a NUL character")
+        elif isinstance(item, list | dict):
+            if depth > _MAX_TEXT_DEPTH:
+                raise _bad(f, f"nests JSON deeper than {_MAX_TEXT_DEPTH} levels", "form_data.too_deep")
+            children = [*item, *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return value
 
 
 def _normalize(f: Field, value: Any, refs: References, old_rows: dict[str, dict[str, Any]] | None) -> Any:
@@ -306,8 +398,9 @@ def _normalize(f: Field, value: Any, refs: References, old_rows: dict[str, dict[
             raise _bad(f, "expects [startMs, endMs]", "form_data.expect_array")
         return [None if v in ("", None) else _epoch_ms(f, v) for v in value]
     if comp == "AddressField":
-        if isinstance(value, str):
-            return {"address": value}
+        if isinstance(value, str):  # JSON text of an address object (as Yida reads it back), else an address line
+            decoded = _json_text(f, value, "{")
+            value = {"address": value} if decoded is None else decoded
         if not isinstance(value, dict):
             raise _bad(f, "expects an address object")
         return _storable(value)

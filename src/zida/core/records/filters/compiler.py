@@ -17,7 +17,7 @@ import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -25,7 +25,7 @@ import orjson
 from zida.core.apps.models import Field
 from zida.core.errors import InvalidArgument, TooExpensive
 from zida.core.records.filters import SYSTEM_FIELDS, And, Condition, Filter, Or, Sort
-from zida.core.records.values import ROW_ID, brief, is_number_text, storable_number
+from zida.core.records.values import ROW_ID, NotANumber, brief, number_value
 from zida.db.database import SqlDialect
 
 __all__ = [
@@ -154,8 +154,6 @@ _SMALL_LIST = 8
 # Contains-matches a contains-match index can narrow, and those with their negations.
 CONTAINS_MATCHES = frozenset({"like", "substring"})
 _CONTAINS_OPS = CONTAINS_MATCHES | {"not_like", "not_substring"}
-# Numbers in conditions must fit a double (what JSON numbers are); beyond that nothing stored can match anyway.
-_MAX_EXPONENT = 308
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,32 +257,20 @@ class FilterCompiler:
     # ------------------------------------------------------------ values
 
     def _number(self, cond: Condition, value: Any) -> Any:
+        """A search value for a number, read exactly as a stored value is (``values.number_value``): the search
+        compares with what a record holds, and what a record can hold can be searched for, on either database."""
         name = _field_name(cond)
-        if isinstance(value, bool) or value is None:
+        if value is None:
             raise InvalidArgument(f"{name}: expects a number", reason="search.expect_number", field=name)
-        if isinstance(value, str) and not is_number_text(value):
-            # Decimal() also reads "１２", "١٢" and "1_0"; a number is ASCII decimal here as in stored values.
-            raise InvalidArgument(
-                f"{name}: expects a number, got {brief(value)}", reason="search.expect_number", field=name
-            )
-        if isinstance(value, int):
-            value = storable_number(value)  # as a stored number holds it: wider than 64 bits, the nearest double
         try:
-            number = Decimal(value.strip() if isinstance(value, str) else str(value))
-        except InvalidOperation:
-            raise InvalidArgument(
-                f"{name}: expects a number, got {brief(value)}", reason="search.expect_number", field=name
-            ) from None
-        if not number.is_finite():
-            raise InvalidArgument(f"{name}: expects a finite number", reason="search.expect_number")
-        if number and abs(number.adjusted()) > _MAX_EXPONENT:
-            raise InvalidArgument(
-                f"{name}: {brief(value)} is out of the range of numbers", reason="search.expect_number"
-            )
+            number = number_value(value)
+        except NotANumber as exc:
+            raise InvalidArgument(f"{name}: {exc}", reason="search.expect_number", field=name) from None
         if self.sql.name == "postgresql":
-            return number
-        # SQLite binds integers of at most 64 bits; larger integral values compare fine as floats.
-        return int(number) if number == number.to_integral_value() and abs(number) < 2**63 else float(number)
+            # The stored JSON number is the shortest text of the double (or the integer): the same decimal, compared
+            # as numeric (what the index on the field holds).
+            return Decimal(number) if isinstance(number, int) else Decimal(repr(number))
+        return number  # SQLite: an integer within 64 bits, or a double, as json_extract reads the stored number
 
     def _scalar(self, kind: str, cond: Condition, value: Any) -> Any:
         if kind == "number":
