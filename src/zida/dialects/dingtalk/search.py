@@ -32,6 +32,7 @@ from zida.core.records.filters import And, Condition, Filter, Or, Sort
 from zida.core.records.filters.compiler import MAX_SORTS, search_limits
 from zida.core.records.values import brief
 from zida.dialects.http import decode_json
+from zida.dialects.search_values import country_condition, decoded_list, option_value
 from zida.ids import is_decimal
 
 __all__ = ["order_from_json", "parse_search", "time_range"]
@@ -109,14 +110,6 @@ def _is_empty(value: Any) -> bool:
     return value is None or value == "" or value == []
 
 
-def _option_value(f: Field, value: Any) -> Any:
-    if isinstance(value, str) and f.options:
-        opt = f.option(value)
-        if opt is not None:
-            return opt.value
-    return value
-
-
 def _resolve(form: Form, key: str, use_alias: bool) -> Field | None:
     f = form.field(key)
     if f is None and use_alias:
@@ -145,12 +138,10 @@ def _map_condition(f: Field, value: Any) -> Filter | None:
             return Condition(fid, "between", value)
         return Condition(fid, "eq", value)
     if comp in ("RadioField", "SelectField"):
-        return Condition(
-            fid, "eq", _option_value(f, value[0] if isinstance(value, list) and len(value) == 1 else value)
-        )
+        return Condition(fid, "eq", option_value(f, value[0] if isinstance(value, list) and len(value) == 1 else value))
     if comp in ("CheckboxField", "MultiSelectField"):
         values = value if isinstance(value, list) else [value]
-        return Condition(fid, "has_all", [_option_value(f, v) for v in values])
+        return Condition(fid, "has_all", [option_value(f, v) for v in values])
     if comp in ("EmployeeField", "DepartmentSelectField"):
         if isinstance(value, list):
             return Condition(fid, "seq_eq", [str(v) for v in value])
@@ -158,7 +149,7 @@ def _map_condition(f: Field, value: Any) -> Filter | None:
     if comp in ("CitySelectField", "CascadeSelectField"):
         return Condition(fid, "prefix", value if isinstance(value, list) else [value])
     if comp == "CountrySelectField":
-        return _every_country(fid, _country_codes(fid, value))
+        return country_condition(f, "eq", value)
     if f.kind == "text":
         return Condition(fid, "like", value if isinstance(value, str) else str(value))
     return Condition(fid, "like", value if isinstance(value, str) else orjson.dumps(value).decode())
@@ -217,7 +208,7 @@ def _array_item(form: Form, item: Any, use_alias: bool) -> Filter:
         core_op = op or "eq"
         if core_op == "contains":
             # contains on a list is membership (originator contains ["u1","u2"]), on text a substring.
-            listed = _decoded_list(value)
+            listed = decoded_list(value)
             core_op, value = ("in", listed) if listed is not None else ("like", value)
         if isinstance(value, list) and core_op == "eq":
             core_op = "in"
@@ -236,43 +227,12 @@ def _in_rows(node: Filter, table_id: str) -> Filter:
     return And(items) if isinstance(node, And) else Or(items)
 
 
-def _decoded_list(value: Any) -> list[Any] | None:
-    """``value`` as a list when it is one (or JSON text of one), else None."""
-    if isinstance(value, str) and value.startswith("["):
-        try:
-            value = decode_json(value, "search value")
-        except InvalidArgument as exc:
-            if exc.reason != "argument.bad_json":
-                raise
-            return None
-    return value if isinstance(value, list) else None
-
-
-def _country_codes(fid: str, value: Any) -> list[str]:
-    """The country codes a search names, in any shape a CountrySelectField is written or read in: ``"JP"``,
-    ``["JP", "CN"]`` (its ``_id``), ``[{"value": "JP"}]`` (as saved), or the JSON text of a list."""
-    listed = _decoded_list(value)
-    items = listed if listed is not None else [value]
-    codes = [item.get("value") if isinstance(item, dict) else item for item in items]
-    if not codes or not all(isinstance(c, str) and c for c in codes):
-        raise _bad(f'{fid}: expects country codes ("CN", ["CN"] or [{{"value": "CN"}}]), got {brief(value)}', fid)
-    return [str(c) for c in codes]
-
-
-def _every_country(fid: str, codes: list[str]) -> Filter:
-    """Records whose countries include every one of ``codes`` (as a checkbox search needs every option)."""
-    parts = tuple(Condition(fid, "has_any", [code]) for code in dict.fromkeys(codes))
-    return parts[0] if len(parts) == 1 else And(parts)
-
-
 def _typed_condition(f: Field, op: str | None, value: Any) -> Filter:
     fid = f.field_id
     op = op or "eq"
     comp = f.component
     if comp == "CountrySelectField" and op in ("contains", "eq", "in"):
-        # eq/contains: has every country named; in: has one of them.
-        codes = _country_codes(fid, value)
-        return Condition(fid, "has_any", codes) if op == "in" else _every_country(fid, codes)
+        return country_condition(f, "in" if op == "in" else "eq", value)  # eq/contains: every country named
     if op == "contains":
         if f.kind == "array":
             if isinstance(value, str) and value.startswith("["):
@@ -283,20 +243,20 @@ def _typed_condition(f: Field, op: str | None, value: Any) -> Filter:
                         raise
                     raise _bad(f"{fid}: contains expects a JSON array", fid) from None
             values = value if isinstance(value, list) else [value]
-            values = [_option_value(f, v) for v in values]
+            values = [option_value(f, v) for v in values]
             return Condition(fid, "has_any" if comp == "EmployeeField" else "has_all", values)
         if comp in ("RadioField", "SelectField"):
             # A single-choice field "contains" one of the listed options (spec §5.3: ARRAY, contains).
-            listed = _decoded_list(value)
+            listed = decoded_list(value)
             values = listed if listed is not None else [value]
-            return Condition(fid, "in", [_option_value(f, v) for v in values])
+            return Condition(fid, "in", [option_value(f, v) for v in values])
         return Condition(fid, "like", value if isinstance(value, str) else orjson.dumps(value).decode())
     if op == "in":
         values = value if isinstance(value, list) else [value]
-        values = [_option_value(f, v) for v in values]
+        values = [option_value(f, v) for v in values]
         return Condition(fid, "has_any" if f.kind == "array" else "in", values)
     if op in ("eq", "ne") and comp in ("RadioField", "SelectField", "CheckboxField", "MultiSelectField"):
-        value = [_option_value(f, v) for v in value] if isinstance(value, list) else _option_value(f, value)
+        value = [option_value(f, v) for v in value] if isinstance(value, list) else option_value(f, value)
     if op == "between" and (not isinstance(value, list) or len(value) != 2):
         raise _bad(f"{fid}: between expects [min, max]", fid)
     if op == "like" and f.kind == "number":

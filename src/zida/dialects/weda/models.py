@@ -4,7 +4,16 @@ A model is a form with a ``modelName``; its field names are the fields' aliases.
 ``{_id, createdAt, updatedAt, owner, createBy, updateBy, <alias>: value…}``: ``_id`` is the record's instance id
 (the same record the Yida API calls ``formInstanceId``), ``owner``/``createBy`` its originator's userId,
 ``updateBy`` who changed it last. Values are Zida's stored values (text, numbers, option values, lists, dates as
-epoch milliseconds). System fields in written data are ignored; an unknown field name is an error.
+epoch milliseconds); a sub-table's rows are ``{"rowId", <child name>: cell…}``, a child named by its alias, else by
+its field id (as the Yida v2 routes' ``useAlias`` name them), and ``rowId`` the row's id, which a write naming it
+keeps: a record read can be written back unchanged. System fields in written data are ignored; an unknown field
+name is an error.
+
+Where: a field is compared as the Yida search compares it (``zida.dialects.search_values``): an option by its value
+or either label; countries by their codes in any shape they are written or read in (``$eq``: has every one named,
+``$in``: one of them); a relation by the related records' ids or ``{"instanceId"}`` links (the same); a date range
+by its ``[start, end]`` pair (``$eq``, ``$neq``). Another comparison of such a field, or any of an address,
+attachment or sub-table, is ``UNSUPPORTED_OPERATION`` naming what the field takes.
 
 Who acts: a signed-in user acts as himself; a client-credential token acts as the model's app's first active
 administrator (``zida.core.access.members.integration_actor``). Reads and writes follow the one access policy, as
@@ -41,7 +50,8 @@ from zida.core.principals import AppActor, Scope
 from zida.core.records import queries as record_queries
 from zida.core.records.filters import And, Condition, Filter, Or, Page, RecordQuery, Sort
 from zida.core.records.models import FormInstance
-from zida.core.records.values import brief
+from zida.core.records.values import ROW_ID, brief
+from zida.dialects.search_values import country_condition, option_value
 from zida.dialects.weda.http import WedaCall, model_endpoint
 from zida.ids import is_decimal
 
@@ -49,6 +59,7 @@ __all__ = [
     "MAX_BATCH",
     "MAX_PAGE_SIZE",
     "model_actor",
+    "model_values",
     "order_of",
     "parse_where",
     "render_record",
@@ -119,15 +130,77 @@ def _field(form: Form, name: str) -> Field:
     return f
 
 
+def _child_names(table: Field) -> dict[str, Field]:
+    """A sub-table's fields by their names in a model: each one's alias, or its field id where it has none."""
+    names: dict[str, Field] = {}
+    for child in table.children:
+        names.setdefault(child.alias or child.field_id, child)
+    return names
+
+
+def _rows_in(table: Field, name: str, rows: Any) -> Any:
+    """Written sub-table rows (child names → cells, ``rowId`` naming a row kept) as the core's rows."""
+    if not isinstance(rows, list):
+        return rows  # the core refuses what is not a list of rows
+    children = _child_names(table)
+    out: list[Any] = []
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            out.append(row)
+            continue
+        cells: dict[str, Any] = {}
+        for key, cell in row.items():
+            if key in ("rowId", ROW_ID):
+                cells[key] = cell  # the core keeps a known rowId and refuses its own key
+                continue
+            child = children.get(key)
+            if child is None:
+                raise _bad(f"{name}[{index}]: the sub-table has no field {brief(key)}", "model.unknown_field")
+            cells[child.field_id] = cell
+        out.append(cells)
+    return out
+
+
 def values_in(form: Form, data: Any, where: str = "data") -> dict[str, Any]:
-    """Written model data (alias → value) as the core's values (field id → value); system fields are ignored."""
+    """Written model data (alias → value) as the core's values (field id → value); system fields are ignored.
+    Sub-table rows name their fields as ``render_record`` shows them (see ``model_values``)."""
     if not isinstance(data, dict):
         raise _bad(f"{where} must be an object of field values, got {brief(data)}")
     out: dict[str, Any] = {}
     for key, value in data.items():
         if key in SYSTEM or key == "_openid":
             continue
-        out[_field(form, key).field_id] = value
+        f = _field(form, key)
+        out[f.field_id] = _rows_in(f, key, value) if f.component == "TableField" else value
+    return out
+
+
+def _rows_out(table: Field, rows: Any) -> Any:
+    if not isinstance(rows, list):
+        return rows
+    names = {child.field_id: name for name, child in _child_names(table).items()}
+    out: list[Any] = []
+    for row in rows:
+        if not isinstance(row, dict):
+            out.append(row)
+            continue
+        shown: dict[str, Any] = {"rowId": row[ROW_ID]} if ROW_ID in row else {}
+        for key, cell in row.items():
+            if key != ROW_ID:
+                shown[names[key] if key in names else str(key)] = cell
+        out.append(shown)
+    return out
+
+
+def model_values(form: Form, data: dict[str, Any], select: set[str] | None = None) -> dict[str, Any]:
+    """Stored values (field id → value) as a model names them (alias → value; ``select``: the names asked for).
+    A sub-table's rows are ``{"rowId", <child name>: cell…}``: a child is named by its alias, else by its field
+    id, and ``rowId`` is the row's id, which a write naming it keeps (what a read shows can be written back)."""
+    out: dict[str, Any] = {}
+    for f in form.fields:
+        if f.alias and (select is None or f.alias in select) and f.field_id in data:
+            value = data[f.field_id]
+            out[f.alias] = _rows_out(f, value) if f.component == "TableField" else value
     return out
 
 
@@ -143,9 +216,7 @@ def render_record(form: Form, inst: FormInstance, select: set[str] | None = None
     }
     if select is not None:
         out = {k: v for k, v in out.items() if k == "_id" or k in select}
-    for f in form.fields:
-        if f.alias and (select is None or f.alias in select) and f.field_id in inst.data:
-            out[f.alias] = inst.data[f.field_id]
+    out.update(model_values(form, inst.data, select))
     return out
 
 
@@ -185,29 +256,19 @@ def _cond_field(form: Form, name: str) -> tuple[str, Field | None]:
 
 def _conditions(form: Form, name: str, spec: Any) -> list[Filter]:
     field_id, f = _cond_field(form, name)
-    is_array = f is not None and f.kind == "array"
     if not isinstance(spec, dict):
         spec = {"$eq": spec}  # a bare value: equal to it
     out: list[Filter] = []
     for op, value in spec.items():
-        if op in _SCALAR_OPS:
-            core = _SCALAR_OPS[op]
-            if value is None and core in ("eq", "ne"):
-                out.append(Condition(field_id, "empty" if core == "eq" else "not_empty"))
-            elif is_array and core == "eq":
-                out.append(Condition(field_id, "seq_eq" if isinstance(value, list) else "has_all", _listed(value)))
+        if op in _SCALAR_OPS or op in ("$in", "$nin"):
+            if op in ("$in", "$nin") and not isinstance(value, list):
+                raise _bad(f"{name}: {op} takes a list, got {brief(value)}")
+            if value is None and op in ("$eq", "$neq"):
+                out.append(Condition(field_id, "empty" if op == "$eq" else "not_empty"))
+            elif f is None:
+                out.append(_scalar(field_id, op, value))
             else:
-                out.append(Condition(field_id, core, value))
-        elif op == "$in":
-            if not isinstance(value, list):
-                raise _bad(f"{name}: $in takes a list, got {brief(value)}")
-            out.append(Condition(field_id, "has_any" if is_array else "in", value))
-        elif op == "$nin":
-            if not isinstance(value, list):
-                raise _bad(f"{name}: $nin takes a list, got {brief(value)}")
-            if is_array:
-                raise Unsupported(f"{name}: $nin on a multi-value field is not supported", reason="model.operator")
-            out.append(And(tuple(Condition(field_id, "ne", v) for v in value)))
+                out.append(_compare(f, name, op, value))
         elif op in _CONTAINS:
             if not isinstance(value, str | int | float) or isinstance(value, bool):
                 raise _bad(f"{name}: {op} takes a text, got {brief(value)}")
@@ -219,6 +280,94 @@ def _conditions(form: Form, name: str, spec: Any) -> list[Filter]:
         else:
             raise _bad(f"{name}: unknown operator {brief(op)}", "model.unknown_operator")
     return out
+
+
+def _scalar(field_id: str, op: str, value: Any) -> Filter:
+    """A comparison of a text or number (a system field's too)."""
+    if op == "$in":
+        return Condition(field_id, "in", value)
+    if op == "$nin":
+        return And(tuple(Condition(field_id, "ne", v) for v in value))
+    return Condition(field_id, _SCALAR_OPS[op], value)
+
+
+# The comparisons (besides the contains-matches, $empty and $nempty, which every field takes) each kind of field
+# takes: texts and numbers all; multi-value fields, countries and relations (AssociationFormFields) equality (has
+# every value named) and $in (has one of them); date ranges equality to a [start, end] pair.
+_COMPARISONS: dict[str, tuple[str, ...]] = {
+    "text": (*_SCALAR_OPS, "$in", "$nin"),
+    "number": (*_SCALAR_OPS, "$in", "$nin"),
+    "array": ("$eq", "$neq", "$in"),
+    "objects": ("$eq", "$in"),
+    "association": ("$eq", "$in"),
+    "range": ("$eq", "$neq"),
+}
+
+
+def _compare(f: Field, name: str, op: str, value: Any) -> Filter:
+    """``op`` (a comparison, ``$in`` or ``$nin``) of a model's field. Options are named by their value or either
+    label, countries by their codes (in any shape they are written or read in), relations by the related records'
+    ids (or ``{"instanceId"}`` links), as the Yida search names them (``zida.dialects.search_values``)."""
+    kind = "association" if f.component == "AssociationFormField" else f.kind
+    allowed = _COMPARISONS.get(kind, ())
+    if op not in allowed:
+        takes = ", ".join((*allowed, *_CONTAINS, "$empty", "$nempty"))
+        raise Unsupported(
+            f"{name}: {op} is not supported on a {f.component} (it takes {takes})", reason="model.operator"
+        )
+    fid = f.field_id
+    if op == "$in" and not value:
+        return Or(())  # one of no values: nothing matches
+    if f.options:
+        value = [option_value(f, v) for v in value] if isinstance(value, list) else option_value(f, value)
+    if kind == "objects":
+        return country_condition(f, "in" if op == "$in" else "eq", value)
+    if kind == "association":
+        ids = _link_ids(name, op, value)
+        if op == "$in" or len(ids) == 1:
+            return Condition(fid, "has_any", ids)
+        return And(tuple(Condition(fid, "has_any", [i]) for i in dict.fromkeys(ids)))
+    if kind == "range":
+        start, end = _range(name, op, value)
+        if op == "$eq":
+            return And((_end(f"{fid}[0]", "eq", start), _end(f"{fid}[1]", "eq", end)))
+        return Or((_end(f"{fid}[0]", "ne", start), _end(f"{fid}[1]", "ne", end)))
+    if kind == "array":
+        if op == "$in":
+            return Condition(fid, "has_any", value)
+        if op == "$eq":
+            return Condition(fid, "seq_eq" if isinstance(value, list) else "has_all", _listed(value))
+        return Condition(fid, "ne", value)
+    return _scalar(fid, op, value)
+
+
+def _link_ids(name: str, op: str, value: Any) -> list[str]:
+    """The record ids a relation's condition names: ``"FINST-…"``, ``{"instanceId": "FINST-…"}`` or a list of
+    them."""
+    items = value if isinstance(value, list) else [value]
+    ids = [item.get("instanceId") if isinstance(item, dict) else item for item in items]
+    if not ids or not all(isinstance(i, str) and i for i in ids):
+        shapes = '"FINST-…", ["FINST-…"] or [{"instanceId": "FINST-…"}]'
+        raise _bad(f"{name}: {op} takes record ids ({shapes}), got {brief(value)}")
+    return [str(i) for i in ids]
+
+
+def _range(name: str, op: str, value: Any) -> tuple[Any, Any]:
+    """A date range's ``[start, end]`` (epoch milliseconds, null: an open end)."""
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in value)
+    ):
+        return value[0], value[1]
+    raise _bad(f"{name}: {op} takes [start, end] in epoch milliseconds (null: an open end), got {brief(value)}")
+
+
+def _end(element: str, op: str, value: Any) -> Condition:
+    """One end of a date range equal (``eq``) or not (``ne``) to ``value`` (None: no end)."""
+    if value is None:
+        return Condition(element, "empty" if op == "eq" else "not_empty")
+    return Condition(element, op, value)
 
 
 # WeDa's contains-matches (``$search``: case-sensitive, ``_ci``: not) and their negations → the core's operators.

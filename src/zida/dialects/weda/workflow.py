@@ -56,7 +56,7 @@ from zida.core.workflow.models import InboxQuery, OperationRecord, ProcessInstan
 from zida.core.workflow.steps import local_task
 from zida.dialects.weda.calls import ActionCall, Actions, bad, find_action, pascal
 from zida.dialects.weda.http import WedaCall, api_endpoint
-from zida.dialects.weda.models import render_record, values_in
+from zida.dialects.weda.models import model_values, render_record, values_in
 from zida.ids import is_decimal
 
 __all__ = ["ACTIONS", "routes"]
@@ -804,9 +804,7 @@ async def describe_flow_task_list(flow: ActionCall) -> dict[str, Any]:
                     "StartedBy": _name(users, user_id),
                     "CreateTime": draft.created_at,
                     "UpdateTime": draft.updated_at,
-                    "FieldValueMap": {
-                        f.alias: draft.values[f.field_id] for f in form.fields if f.alias and f.field_id in draft.values
-                    },
+                    "FieldValueMap": model_values(form, draft.values),
                 }
             )
     elif page_type == "CREATE":
