@@ -8,9 +8,6 @@ and renders; SQLite reads and renders first and serialises the writers), inserts
 events dispatched (``outbox_event.delivered_at``); if a subscription was added, changed or removed in between, it
 writes nothing and the next round starts over. Two events of one object are written in the order their
 transactions committed (the second waits on the first's row lock), so outbox ids follow commit order per object.
-A fan-out may also lease deliveries to the worker that writes them (``take``): for a subscription it can send to
-now, the first events of each object with nothing pending before them are inserted already leased and handed back,
-as a claim would have handed them a moment later (no claim reads them, no second write leases them).
 
 **Sending** (:func:`claim` → the channel → :func:`settle`): a worker claims due deliveries of one subscription with
 a lease (``lease_until``, set by a conditional UPDATE: two workers or hosts never hold the same delivery, and a
@@ -55,7 +52,6 @@ __all__ = [
     "FAN_OUT",
     "PENDING",
     "Delivery",
-    "Dispatched",
     "Rendered",
     "RetryPolicy",
     "claim",
@@ -93,8 +89,6 @@ class Rendered:
 
 
 Renderer = Callable[[DomainEvent, Subscription], Rendered | None]
-# For a subscription: how many of its new deliveries the dispatching worker takes at once, and their lease (ms).
-Taker = Callable[[Subscription], tuple[int, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,64 +155,37 @@ async def waiting(conn: Connection, corp_pks: Iterable[int]) -> bool:
     return False
 
 
-@dataclass(frozen=True, slots=True)
-class Dispatched:
-    """What one :func:`dispatch` did: the events it dispatched, and the deliveries it leased to its caller
-    (``(subscription, its deliveries in event order)``: the caller sends them, as if it had claimed them)."""
-
-    events: int = 0
-    leased: tuple[tuple[Subscription, list[Delivery]], ...] = ()
-
-
-async def dispatch(
-    db: Database,
-    subscriptions: Callable[[Connection], Any],
-    render: Renderer,
-    now: int,
-    take: Taker | None = None,
-    per_object: int = 1,
-) -> Dispatched:
+async def dispatch(db: Database, subscriptions: Callable[[Connection], Any], render: Renderer, now: int) -> int:
     """Fan out each corp's oldest undispatched events (up to ``FAN_OUT``) to the subscriptions
-    ``subscriptions(conn)`` loads (nothing when another worker is dispatching or nothing is waiting).
-
-    With ``take``, deliveries are leased to the caller as they are written, as :func:`claim` would lease them: for
-    each subscription that is not failing, up to ``take(sub)[0]`` of them for ``take(sub)[1]`` ms, the first
-    ``per_object`` events of each object that has no delivery of the subscription pending before them (one in
-    flight, or waiting for a retry: its object's new events wait for a claim, in order). A redelivery requested
-    while this fan-out runs is not such an earlier event: it comes after.
+    ``subscriptions(conn)`` loads; returns how many events were dispatched (0 when another worker is dispatching or
+    nothing is waiting).
 
     On PostgreSQL the advisory lock comes first, so a worker that cannot have it reads and renders nothing (the lock
     holds back no other writer); on SQLite the events are read and rendered before the write transaction, so the
     single write lock is not held while Python renders. Should another process fan out the same events, the inserts
-    find its rows (``ON CONFLICT DO NOTHING``: neither sent nor leased by this one) and the events are marked once."""
+    find its rows (``ON CONFLICT DO NOTHING``) and the events are marked once."""
     if db.sql.name == "postgresql":
         async with db.transaction() as tx:
             if not await tx.fetchval("SELECT pg_try_advisory_xact_lock(:k)", {"k": _DISPATCH_LOCK}):
-                return Dispatched()
+                return 0
             fan_out = await _render_waiting(tx, subscriptions, render, now)
-            return Dispatched() if fan_out is None else await _write_fan_out(tx, fan_out, now, take, per_object)
+            return 0 if fan_out is None else await _write_fan_out(tx, fan_out, now)
     fan_out = await _render_waiting(db, subscriptions, render, now)
     if fan_out is None:
-        return Dispatched()
+        return 0
     async with db.transaction() as tx:
-        return await _write_fan_out(tx, fan_out, now, take, per_object)
+        return await _write_fan_out(tx, fan_out, now)
 
 
 @dataclass(frozen=True, slots=True)
 class _FanOut:
-    """What one dispatch writes: the events read (their ``rows``), their ``deliveries`` as insert parameters with
-    their rendered ``payloads``, and the subscriptions they were rendered for."""
+    """What one dispatch writes: the events read (their ``rows``), their ``deliveries`` as insert parameters, and the
+    (id, updated_at) of the subscriptions they were rendered for."""
 
     corp_pks: list[int]
     rows: list[Row]
     deliveries: list[dict[str, Any]]
-    payloads: list[dict[str, Any]]
-    subscriptions: dict[int, Subscription]
-
-    @property
-    def rendered_for(self) -> list[tuple[int, int]]:
-        """(id, updated_at) of the subscriptions, in id order."""
-        return sorted((sub.pk, sub.updated_at) for sub in self.subscriptions.values())
+    rendered_for: list[tuple[int, int]]
 
 
 async def _render_waiting(
@@ -241,7 +208,6 @@ async def _render_waiting(
     if not rows:
         return None
     deliveries = []
-    payloads = []
     for row in rows:
         event = _event(row, by_corp[int(row["corp_pk"])][0].corp_id)
         for sub in by_corp[event.corp_pk]:
@@ -250,7 +216,6 @@ async def _render_waiting(
             rendered = render(event, sub)
             if rendered is None:
                 continue
-            payloads.append(rendered.payload)
             deliveries.append(
                 {
                     "s": sub.pk,
@@ -260,81 +225,29 @@ async def _render_waiting(
                     "key": rendered.object_key,
                     "payload": orjson.dumps(rendered.payload).decode(),
                     "next": max(now, sub.retry_at or 0) if sub.failing_since else now,
-                    "lease": 0,
                     "at": event.at,
                     "now": now,
                 }
             )
-    return _FanOut(sorted(by_corp), rows, deliveries, payloads, {sub.pk: sub for sub in subs})
+    return _FanOut(sorted(by_corp), rows, deliveries, sorted((sub.pk, sub.updated_at) for sub in subs))
 
 
-async def _take(
-    tx: Connection, fan_out: _FanOut, now: int, take: Taker, per_object: int
-) -> dict[int, tuple[Subscription, list[int]]]:
-    """Choose the deliveries the caller takes (:func:`dispatch`), set their ``lease``; ``{subscription: (it, the
-    chosen deliveries' indexes)}``."""
-    by_sub: dict[int, list[int]] = {}
-    for index, row in enumerate(fan_out.deliveries):
-        by_sub.setdefault(row["s"], []).append(index)
-    chosen: dict[int, tuple[Subscription, list[int]]] = {}
-    for pk, indexes in by_sub.items():
-        sub = fan_out.subscriptions[pk]
-        if sub.failing_since is not None:
-            continue
-        limit, lease_ms = take(sub)
-        if limit <= 0:
-            continue
-        keys = sorted({fan_out.deliveries[i]["key"] for i in indexes})
-        if tx.sql.name == "postgresql":
-            among, params = "= ANY(:keys)", {"keys": keys}
-        else:
-            among = "IN (" + ", ".join(f":k{n}" for n in range(len(keys))) + ")"
-            params = {f"k{n}": key for n, key in enumerate(keys)}
-        waiting_keys = await tx.fetch(  # through ix_event_delivery_object
-            f"SELECT DISTINCT object_key FROM event_delivery WHERE subscription_id = :s AND status = 'pending'"
-            f" AND object_key {among}",
-            {"s": pk, **params},
-        )
-        closed = {r["object_key"] for r in waiting_keys}
-        taken: dict[str, int] = {}
-        mine: list[int] = []
-        for index in indexes:  # in event order
-            row = fan_out.deliveries[index]
-            key = row["key"]
-            if key in closed:
-                continue
-            if len(mine) >= limit or taken.get(key, 0) >= per_object:
-                closed.add(key)  # its later events wait for a claim, behind these
-                continue
-            row["lease"] = now + lease_ms
-            taken[key] = taken.get(key, 0) + 1
-            mine.append(index)
-        if mine:
-            chosen[pk] = (sub, mine)
-    return chosen
-
-
-async def _write_fan_out(tx: Connection, fan_out: _FanOut, now: int, take: Taker | None, per_object: int) -> Dispatched:
-    """Insert the deliveries (leasing the caller's) and mark the events dispatched, in ``tx``, unless a
-    subscription changed since they were rendered (then nothing)."""
+async def _write_fan_out(tx: Connection, fan_out: _FanOut, now: int) -> int:
+    """Insert the deliveries and mark the events dispatched, in ``tx``, unless a subscription changed since they
+    were rendered (then 0)."""
     corps = ", ".join(str(int(c)) for c in fan_out.corp_pks)
     current = await tx.fetch(f"SELECT id, updated_at FROM event_subscription WHERE corp_pk IN ({corps}) ORDER BY id")
     if [(int(r["id"]), int(r["updated_at"])) for r in current] != fan_out.rendered_for:
-        return Dispatched()  # rendered for subscriptions that changed meanwhile: the next round renders again
+        return 0  # rendered for subscriptions that changed meanwhile: the next round renders again
     deliveries = fan_out.deliveries
-    chosen = await _take(tx, fan_out, now, take, per_object) if take is not None and deliveries else {}
-    ids: dict[tuple[int, int], int] = {}  # (subscription, event) → id, of the leased deliveries inserted here
-    insert = (
-        "INSERT INTO event_delivery (subscription_id, corp_pk, event_id, tag, object_key, payload, status,"
-        " attempts, next_at, lease_until, event_time, created_at)"
-    )
     if deliveries and tx.sql.name == "postgresql":  # one statement for the batch: no per-row round
-        inserted = await tx.fetch(
-            f"{insert} SELECT s, c, e, tag, k, p, 'pending', 0, nx, lu, at, :now FROM unnest(CAST(:s AS bigint[]),"
-            " CAST(:c AS bigint[]), CAST(:e AS bigint[]), CAST(:tag AS text[]), CAST(:k AS text[]),"
-            " CAST(:p AS text[]), CAST(:nx AS bigint[]), CAST(:lu AS bigint[]), CAST(:at AS bigint[]))"
-            " AS u(s, c, e, tag, k, p, nx, lu, at) ON CONFLICT (subscription_id, event_id) DO NOTHING"
-            " RETURNING id, subscription_id, event_id, lease_until",
+        await tx.execute(
+            "INSERT INTO event_delivery (subscription_id, corp_pk, event_id, tag, object_key, payload, status,"
+            " attempts, next_at, lease_until, event_time, created_at) SELECT s, c, e, tag, k, p, 'pending', 0,"
+            " nx, 0, at, :now FROM unnest(CAST(:s AS bigint[]), CAST(:c AS bigint[]), CAST(:e AS bigint[]),"
+            " CAST(:tag AS text[]), CAST(:k AS text[]), CAST(:p AS text[]), CAST(:nx AS bigint[]),"
+            " CAST(:at AS bigint[])) AS u(s, c, e, tag, k, p, nx, at)"
+            " ON CONFLICT (subscription_id, event_id) DO NOTHING",
             {
                 "now": now,
                 **{
@@ -347,53 +260,21 @@ async def _write_fan_out(tx: Connection, fan_out: _FanOut, now: int, take: Taker
                         ("k", "key"),
                         ("p", "payload"),
                         ("nx", "next"),
-                        ("lu", "lease"),
                         ("at", "at"),
                     )
                 },
             },
         )
-        ids = {(int(r["subscription_id"]), int(r["event_id"])): int(r["id"]) for r in inserted if r["lease_until"]}
     elif deliveries:
-        values = " VALUES (:s, :c, :e, :tag, :key, :payload, 'pending', 0, :next, :lease, :at, :now)"
-        conflict = " ON CONFLICT (subscription_id, event_id) DO NOTHING"
-        await tx.executemany(f"{insert}{values}{conflict}", [d for d in deliveries if not d["lease"]])
-        for _, indexes in chosen.values():  # one by one, for their ids (in process: no round trips)
-            for index in indexes:
-                row = deliveries[index]
-                pk = await tx.fetchval(f"{insert}{values}{conflict} RETURNING id", row)
-                if pk is not None:
-                    ids[(row["s"], row["e"])] = int(pk)
+        await tx.executemany(
+            "INSERT INTO event_delivery (subscription_id, corp_pk, event_id, tag, object_key, payload, status,"
+            " attempts, next_at, lease_until, event_time, created_at) VALUES (:s, :c, :e, :tag, :key, :payload,"
+            " 'pending', 0, :next, 0, :at, :now) ON CONFLICT (subscription_id, event_id) DO NOTHING",
+            deliveries,
+        )
     rows = fan_out.rows
     await _update_by_ids(tx, "outbox_event", "delivered_at = :now", "", [int(r["id"]) for r in rows], {"now": now})
-    leased = []
-    for sub, indexes in chosen.values():
-        mine = []
-        for index in indexes:
-            row = deliveries[index]
-            pk = ids.get((row["s"], row["e"]))
-            if pk is not None:  # not another process's row
-                mine.append(
-                    Delivery(
-                        pk=pk,
-                        subscription_pk=sub.pk,
-                        corp_pk=sub.corp_pk,
-                        event_id=row["e"],
-                        tag=row["tag"],
-                        object_key=row["key"],
-                        payload=fan_out.payloads[index],
-                        attempts=0,
-                        status=PENDING,
-                        next_at=row["next"],
-                        last_error=None,
-                        event_time=row["at"],
-                        created_at=now,
-                        finished_at=None,
-                    )
-                )
-        if mine:
-            leased.append((sub, mine))
-    return Dispatched(len(rows), tuple(leased))
+    return len(rows)
 
 
 async def _update_by_ids(

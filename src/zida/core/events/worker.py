@@ -4,8 +4,7 @@ Every ``ZIDA_EVENTS_POLL_SECONDS`` (default 0.1 s; at once when woken: a Stream 
 new deliveries) it
 
 1. fans out waiting outbox events (``zida.core.events.delivery.dispatch``; first a cheap read, so an idle server
-   writes nothing), taking at once, already leased, the new deliveries it could claim next (subscriptions a channel
-   of this process can serve now, as in 2) and sending them as in 2,
+   writes nothing),
 2. for each subscription a channel of this process can serve now (HTTP: always; Stream: while one of its clients
    is connected here) and that has room (at most ``Channel.capacity`` sends in flight per subscription), claims
    due deliveries with a lease (at most ``_CLAIM`` at once; more claims follow while these are in flight) and
@@ -170,51 +169,34 @@ class DeliveryWorker:
         now = now_ms()
         more = False
         if await waiting(self.db, sorted({s.corp_pk for s in subs})):
-            dispatched = await dispatch(self.db, self._subscriptions, self.render, now, self._claim_size, _PER_OBJECT)
-            more = dispatched.events >= FAN_OUT
-            for sub, deliveries in dispatched.leased:
-                limit, lease_ms = self._claim_size(sub)
-                self._start(self.channels[sub.kind], sub, deliveries, now + lease_ms, len(deliveries) >= limit)
-            if dispatched.events:
+            dispatched = await dispatch(self.db, self._subscriptions, self.render, now)
+            more = dispatched >= FAN_OUT
+            if dispatched:
                 subs = await load_subscriptions(self.db, self.box)
         for sub in subs:
-            room, lease_ms = self._room(sub)
+            channel = self.channels.get(sub.kind)
+            if channel is None or not channel.ready(sub):
+                continue
+            if self._in_flight.get(sub.pk) and sub.failing_since is not None and sub.schedule == PERSISTENT_SCHEDULE:
+                continue  # a failing subscription: its probe is still out, the next waits for its outcome
+            room = channel.capacity(sub) - self._in_flight.get(sub.pk, 0)
             if room <= 0:
                 continue
             limit = min(room, _CLAIM)
+            lease_ms = channel.lease_ms() * _CHAIN_LEASE
             deliveries = await claim(self.db, sub, limit, now, lease_ms, _PER_OBJECT)
             if not deliveries:
                 continue
             if len(deliveries) == limit < room:
                 more = True  # a full claim and room for another: claim again at once
-            self._start(self.channels[sub.kind], sub, deliveries, now + lease_ms, len(deliveries) == limit)
+            self._in_flight[sub.pk] = self._in_flight.get(sub.pk, 0) + len(deliveries)
+            task = asyncio.create_task(self._send(channel, sub, deliveries, now + lease_ms, len(deliveries) == limit))
+            self._sends.add(task)
+            task.add_done_callback(self._sends.discard)
         if now - self._pruned_at >= _PRUNE_EVERY_MS:
             self._pruned_at = now
             await prune(self.db, now, self.retention_days, self.policy.retry_window_seconds)
         return more
-
-    def _room(self, sub: Subscription) -> tuple[int, int]:
-        """How many more deliveries of ``sub`` this process may have in flight now (0: none), and their lease (ms)."""
-        channel = self.channels.get(sub.kind)
-        if channel is None or not channel.ready(sub):
-            return 0, 0
-        if self._in_flight.get(sub.pk) and sub.failing_since is not None and sub.schedule == PERSISTENT_SCHEDULE:
-            return 0, 0  # a failing subscription: its probe is still out, the next waits for its outcome
-        return max(0, channel.capacity(sub) - self._in_flight.get(sub.pk, 0)), channel.lease_ms() * _CHAIN_LEASE
-
-    def _claim_size(self, sub: Subscription) -> tuple[int, int]:
-        """How many deliveries of ``sub`` one claim (or fan-out) takes now, and their lease (ms)."""
-        room, lease_ms = self._room(sub)
-        return min(room, _CLAIM), lease_ms
-
-    def _start(
-        self, channel: Channel, sub: Subscription, deliveries: Sequence[Delivery], lease_until: int, full: bool
-    ) -> None:
-        """Send leased deliveries in a task of their own (``full``: wake the loop when done, a backlog waits)."""
-        self._in_flight[sub.pk] = self._in_flight.get(sub.pk, 0) + len(deliveries)
-        task = asyncio.create_task(self._send(channel, sub, deliveries, lease_until, full))
-        self._sends.add(task)
-        task.add_done_callback(self._sends.discard)
 
     async def _send_batch(self, channel: Channel, sub: Subscription, batch: Sequence[Delivery]) -> list[str | None]:
         try:
