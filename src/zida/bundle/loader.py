@@ -216,11 +216,11 @@ def _dupes(values: list[Any]) -> list[Any]:
 
 def _repeat(values: list[Any]) -> int | None:
     """The index of the first entry of ``values`` that repeats one before it (None: none does)."""
-    seen: list[Any] = []
+    seen: set[Any] = set()
     for j, value in enumerate(values):
         if value in seen:
             return j
-        seen.append(value)
+        seen.add(value)
     return None
 
 

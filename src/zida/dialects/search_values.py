@@ -15,7 +15,7 @@ from zida.core.records.filters import And, Condition, Filter
 from zida.core.records.values import brief
 from zida.dialects.http import decode_json
 
-__all__ = ["country_codes", "country_condition", "decoded_list", "every_country", "option_value"]
+__all__ = ["country_condition", "decoded_list", "option_value"]
 
 
 def option_value(f: Field, value: Any) -> Any:
@@ -39,7 +39,7 @@ def decoded_list(value: Any) -> list[Any] | None:
     return value if isinstance(value, list) else None
 
 
-def country_codes(fid: str, value: Any) -> list[str]:
+def _country_codes(fid: str, value: Any) -> list[str]:
     """The country codes a search names, in any shape a CountrySelectField is written or read in: ``"JP"``,
     ``["JP", "CN"]`` (its ``_id``), ``[{"value": "JP"}]`` (as saved), or the JSON text of a list."""
     listed = decoded_list(value)
@@ -54,7 +54,7 @@ def country_codes(fid: str, value: Any) -> list[str]:
     return [str(c) for c in codes]
 
 
-def every_country(fid: str, codes: list[str]) -> Filter:
+def _every_country(fid: str, codes: list[str]) -> Filter:
     """Records whose countries include every one of ``codes`` (as a checkbox search needs every option)."""
     parts = tuple(Condition(fid, "has_any", [code]) for code in dict.fromkeys(codes))
     return parts[0] if len(parts) == 1 else And(parts)
@@ -62,5 +62,5 @@ def every_country(fid: str, codes: list[str]) -> Filter:
 
 def country_condition(f: Field, op: Literal["eq", "in"], value: Any) -> Filter:
     """A CountrySelectField's condition: ``eq`` has every country named, ``in`` one of them."""
-    codes = country_codes(f.field_id, value)
-    return Condition(f.field_id, "has_any", codes) if op == "in" else every_country(f.field_id, codes)
+    codes = _country_codes(f.field_id, value)
+    return Condition(f.field_id, "has_any", codes) if op == "in" else _every_country(f.field_id, codes)

@@ -25,6 +25,7 @@ from zida.core.principals import AppActor
 from zida.core.records.actions import save_form_instance, update_form_instance
 from zida.core.records.filters import And, Condition, Filter, Page, RecordQuery
 from zida.core.records.queries import get_form_instance, search_form_instance_ids
+from zida.core.records.values import NotANumber, number_value
 from zida.crypto import SecretBox
 from zida.db import Database, open_database
 
@@ -261,3 +262,11 @@ async def test_integers_are_exact_within_64_bits_and_doubles_past_them_on_either
         assert await ids("eq", 2**63 - 1) == {top} and await ids("gt", 2**63 - 1) == {past, further}
         assert await ids("lt", "-9223372036854775807") == {low, below} and await ids("eq", -(2**63) + 1) == set()
         assert await ids("eq", 2**63 - 2) == set() and await ids("lt", 2**63 - 1) == {low, below}
+
+
+def test_integer_text_is_exact_whatever_its_leading_zeros_and_no_integer_is_past_every_double() -> None:
+    assert number_value("0000000000009007199254740993") == 9007199254740993
+    assert number_value("-000009007199254740993") == -9007199254740993
+    assert number_value("9223372036854775808") == 2.0**63  # past 64 bits signed: the double
+    with pytest.raises(NotANumber, match="out of the range"):
+        number_value(10**400)  # JSON decoding refuses such a literal; a caller's own integer is refused too

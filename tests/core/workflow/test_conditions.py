@@ -88,6 +88,18 @@ def test_number_comparisons_are_numeric() -> None:
     assert holds("dateField_day", "lt", 1800000000000)
 
 
+def test_numbers_compare_as_a_record_stores_them_and_a_search_reads_them() -> None:
+    """A condition's number is read as a stored value is (``values.number_value``): the same match as a search."""
+    stored = {"numberField_amount": 0.12345678901234568}  # what 0.1234567890123456789 is stored as
+    assert holds("numberField_amount", "eq", "0.1234567890123456789", stored)
+    assert holds("numberField_amount", "eq", 0.1234567890123456789, stored)
+    big = {"numberField_amount": 9007199254740993}  # an integer within 64 bits: exact
+    assert holds("numberField_amount", "eq", "9007199254740993", big)
+    assert not holds("numberField_amount", "eq", "9007199254740992", big)
+    with pytest.raises(InvalidArgument, match="expects a number"):
+        holds("numberField_amount", "eq", "1e-400")  # no number (what a record refuses): stored as 0 it would match
+
+
 def test_missing_values() -> None:
     empty: dict[str, Any] = {"textField_title": ""}
     assert holds("numberField_amount", "empty", data=empty)

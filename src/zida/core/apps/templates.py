@@ -13,14 +13,13 @@ import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
 
 from zida.core.audit import Outcome, changed_fields, created_fields, record_change
 from zida.core.errors import InvalidArgument
-from zida.core.records.values import brief, is_number_text
+from zida.core.records.values import NotANumber, brief, number_value
 from zida.db import Connection
 
 __all__ = [
@@ -164,14 +163,9 @@ def coerce(parameter: QueryParameter, value: Any) -> Any:
     elif parameter.type == "NUMBER":
         if isinstance(value, int | float) and not isinstance(value, bool):
             return value
-        if isinstance(value, str) and len(value) <= 40 and is_number_text(value):
-            try:
-                number = Decimal(value.strip())
-            except InvalidOperation:
-                pass
-            else:
-                if number.is_finite():
-                    return int(number) if number == number.to_integral_value() else float(number)
+        if isinstance(value, str) and len(value) <= 40:
+            with contextlib.suppress(NotANumber):
+                return number_value(value)  # as a stored value reads it: the search compares with what was stored
     elif parameter.type == "BOOLEAN":
         if isinstance(value, bool):
             return value

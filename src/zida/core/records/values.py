@@ -57,7 +57,6 @@ __all__ = [
     "normalize_values",
     "number_value",
     "refuse_internal_key",
-    "storable_number",
     "value_limits",
 ]
 
@@ -178,7 +177,7 @@ def storable_number(value: int | float) -> int | float:
 
 
 def _storable(value: Any) -> Any:
-    """A client's JSON value (copied) with every integer wider than 64 bits as the nearest double; iterative."""
+    """A client's JSON value (copied) with every integer outside 64 bits signed as the nearest double; iterative."""
     root = [value]
     stack: list[tuple[Any, Any]] = [(root, 0)]
     while stack:
@@ -200,7 +199,7 @@ class NotANumber(ValueError):
 
 
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
-_EXACT_DIGITS = 20  # integer text this short (sign included) is read as the exact integer; longer is past 64 bits
+_EXACT_DIGITS = 19  # integer text of at most this many digits (past its sign and leading zeros) is read exactly
 
 
 def number_value(value: Any) -> int | float:
@@ -214,12 +213,15 @@ def number_value(value: Any) -> int | float:
     if isinstance(value, bool):
         raise NotANumber("expects a number, got a boolean")
     if isinstance(value, int | float):
-        number: int | float = storable_number(value)
+        try:
+            number: int | float = storable_number(value)
+        except OverflowError:  # an integer past any double (JSON decoding refuses one; a caller's own need not)
+            raise NotANumber(f"{brief(value)} is out of the range of numbers") from None
     elif isinstance(value, str):
         if not is_number_text(value):
             raise NotANumber(f"expects a number, got {brief(value)}")
         text = value.strip(_BLANKS)
-        if len(text) <= _EXACT_DIGITS and _INTEGER_TEXT.fullmatch(text):
+        if _INTEGER_TEXT.fullmatch(text) and len(text.lstrip("+-").lstrip("0")) <= _EXACT_DIGITS:
             number = storable_number(int(text))
         else:
             number = float(text)  # the nearest double, as orjson reads the literal (an integer past 64 bits too)
@@ -312,13 +314,6 @@ _MAX_TEXT_DEPTH = 32
 _TINY_LITERAL = re.compile(r"[0-9][eE]-[0-9]")
 
 
-def _tiny_literal(literal: str) -> float:
-    number = float(literal)
-    if number == 0 and any(c in "123456789" for c in literal.lower().split("e")[0]):
-        raise NotANumber(f"{brief(literal)} is out of the range of numbers")
-    return number
-
-
 def _json_text(f: Field, text: str, opener: str) -> Any:
     """``text`` decoded, if it is JSON text of an object (``opener`` ``{``) or an array (``[``); else None.
 
@@ -335,7 +330,7 @@ def _json_text(f: Field, text: str, opener: str) -> Any:
         return None
     if _TINY_LITERAL.search(stripped):
         try:
-            json.loads(stripped, parse_float=_tiny_literal)
+            json.loads(stripped, parse_float=number_value)
         except NotANumber as exc:
             raise _bad(f, str(exc), "form_data.expect_number") from None
         except (ValueError, RecursionError):  # orjson read it: nothing else to find

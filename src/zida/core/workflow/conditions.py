@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -19,7 +19,7 @@ import orjson
 from zida.core.apps.models import Field
 from zida.core.errors import InvalidArgument
 from zida.core.records.filters import OPERATORS, And, Condition, Filter, Or
-from zida.core.records.values import ROW_ID
+from zida.core.records.values import ROW_ID, NotANumber, number_value
 
 __all__ = ["condition_fault", "condition_problem", "matches"]
 
@@ -70,13 +70,12 @@ def _values(value: Any) -> list[Any]:
 
 
 def _number(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or value is None or isinstance(value, list | dict):
-        return None
+    """A number as a record stores it and a search compares it (``values.number_value``), exactly; None: none."""
     try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
+        number = number_value(value)
+    except NotANumber:
         return None
-    return number if number.is_finite() else None
+    return Decimal(number) if isinstance(number, int) else Decimal(repr(number))
 
 
 def _scalar_problem(kind: str, value: Any) -> str | None:
