@@ -324,8 +324,12 @@ def _json_text(f: Field, text: str, opener: str) -> Any:
         return None
     try:
         value = orjson.loads(stripped)
-    except orjson.JSONDecodeError:
-        return None  # not JSON (or a number no double holds): text
+    except orjson.JSONDecodeError as exc:
+        if "infinity" in str(exc):  # JSON with a number no double holds: refused as that literal in form data is
+            raise _bad(
+                f, f"a number in {brief(text)} is out of the range of numbers", "form_data.expect_number"
+            ) from None
+        return None  # not JSON: text
     if not isinstance(value, dict if opener == "{" else list):
         return None
     if _TINY_LITERAL.search(stripped):
