@@ -245,7 +245,8 @@ def _number(f: Field, value: Any) -> int | float:
         raise _bad(f, str(exc), "form_data.expect_number") from None
 
 
-# Epoch milliseconds of 0001-01-01 .. 9999-12-31: anything beyond is not a date (and would not fit in 64 bits).
+# Dates: epoch milliseconds within ± those of 9999-12-31T23:59:59.999Z (beyond, no date; past 64 bits soon after). A
+# moment before year 1 is kept: where a date is shown as text, it is shown as its milliseconds (no calendar has it).
 _MAX_EPOCH_MS = 253_402_300_799_999
 
 
