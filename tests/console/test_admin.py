@@ -256,3 +256,20 @@ def test_failed_deliveries_are_redelivered_by_an_admin(console_url: str) -> None
     finally:
         httpx.delete(f"{console_url}/admin/v1/event-subscriptions/{subscription}", headers=api, timeout=30)
         receiver.close()
+
+
+def test_a_password_set_by_an_admin_ends_the_users_sessions(console_url: str) -> None:
+    """Someone who signed in with a leaked password keeps the console (and renews it with the refresh token) after an
+    admin sets a new password: every session the old password opened must end."""
+    adm = sign_in(console_url, "adm")
+    made = adm.post(
+        "/console/admin/people",
+        {"user_id": "qian", "name": "钱", "departments": "2", "username": "qian", "password": "qian-pass-0001"},
+    )
+    assert made.status_code == 303, made.text
+    intruder = sign_in(console_url, "qian", password="qian-pass-0001")
+    assert intruder.get("/console/inbox").status_code == 200
+    reset = adm.post("/console/admin/people/qian", {"name": "钱", "departments": "2", "password": "qian-pass-0002"})
+    assert reset.status_code == 303, reset.text
+    assert intruder.get("/console/inbox").status_code == 303  # to the sign-in page
+    assert not _sign_in_works(console_url, "qian", "qian-pass-0001")

@@ -60,3 +60,22 @@ async def test_a_session_ended_on_one_worker_is_refused_by_every_other_at_once(
     assert await here.sign_out(renewed.access_token)
     with pytest.raises(Unauthenticated):
         await there.authenticate(renewed.access_token)
+
+
+async def test_a_new_password_ends_every_session_of_the_user_and_nothing_else_does(db: Database) -> None:
+    """Someone who signed in with a leaked password kept his session (and renewed it) after the password was
+    changed; a change of another kind leaves sessions alone."""
+    corp = CorpRef(int(await db.fetchval("SELECT id FROM corp WHERE corp_id = 'corpA'")), "corpA")
+    user_id = "sess-" + secrets.token_hex(4)
+    await actions.create_user(db, corp, UserSpec(user_id, "会话", password="pass-word-123"), actor="test")
+    sessions = SessionService(db)
+    opened = [await sessions.sign_in(corp.pk, user_id, "pass-word-123", client) for client in ("console", "env-x")]
+    await actions.update_user(db, corp, user_id, {"name": "会话改名", "password": "pass-word-123"}, actor="test")
+    assert all([await load_session(db, digest(s.access_token)) is not None for s in opened])  # same password
+    await actions.update_user(db, corp, user_id, {"password": "pass-word-456"}, actor="test")
+    assert [await load_session(db, digest(s.access_token)) for s in opened] == [None, None]
+    with pytest.raises(Unauthenticated):
+        await sessions.renew(corp.pk, opened[0].refresh_token)
+    with pytest.raises(Unauthenticated):
+        await sessions.sign_in(corp.pk, user_id, "pass-word-123", "console")
+    assert await sessions.sign_in(corp.pk, user_id, "pass-word-456", "console")

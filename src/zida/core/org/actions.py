@@ -120,7 +120,8 @@ ENV_TYPES = ("prod", "pre")
 @dataclass(frozen=True, slots=True)
 class UserSpec:
     """A user as an action writes it. ``union_id``, ``password`` and ``active`` None: keep the current value (a new
-    user gets a generated union id, no password, and is active)."""
+    user gets a generated union id, no password, and is active). A new password ends every session of the user
+    (``zida.core.access.sessions``): whoever signed in with the old one must sign in again."""
 
     user_id: str
     name: str
@@ -691,6 +692,8 @@ async def _write_user(
     sets = {_USER_COLUMNS[name]: new[name] for name in changes if name in _USER_COLUMNS}
     if password_changed:
         sets["password_hash"] = password_hash
+        # Every session the old password opened ends (someone who signed in with it, leaked, keeps nothing).
+        await tx.execute("DELETE FROM user_session WHERE user_pk = :pk", {"pk": stored.pk})
     if sets:
         await tx.execute(
             f"UPDATE org_user SET {', '.join(f'{c} = :{c}' for c in sets)}, updated_at = :now WHERE id = :pk",
