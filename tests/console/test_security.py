@@ -412,3 +412,38 @@ def test_the_matrix_covers_every_console_route() -> None:
             if not any(m == method and pattern.match(path) for m, path in asked):
                 missing.append(f"{method} {route.path}")
     assert missing == []
+
+
+def _claim_with_file(user: SignedIn, title: str, file_id: str) -> httpx.Response:
+    return user.post(
+        f"/console/forms/{CLAIM}/new",
+        {"f.textField_title": title, "f.numberField_amount": "3", "t.tableField_items.0.textField_item": "纸",
+         "f.attachmentField_invoice": file_id},
+    )  # fmt: skip
+
+
+def test_a_file_of_a_record_one_may_not_read_cannot_be_attached_to_ones_own(console_url: str) -> None:
+    """A file id of someone else's record (from a link, a log, a guess) put in one's own form would attach the file
+    to one's record and make it one's own to download: refused, its name not shown, nothing saved."""
+    li = sign_in(console_url, "li")
+    uploaded = li.client.post(
+        "/console/files",
+        files={"file": ("payslip-li.txt", b"li's salary: 12345\n", "text/plain")},
+        headers={"x-csrf-token": li.csrf},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    file_id = uploaded.json()["fileId"]
+    mine = _claim_with_file(li, "li 的工资单", file_id)
+    assert mine.status_code == 303, mine.text  # her own upload: attached
+    li_claim = mine.headers["location"].rsplit("/", 1)[1]
+    assert li.get(f"/console/records/{li_claim}/files/{file_id}").content == b"li's salary: 12345\n"
+
+    out = sign_in(console_url, "out")
+    assert out.get(f"/console/records/{li_claim}/files/{file_id}").status_code == 403
+    before = out.get("/console/inbox?tab=submitted").text
+    stolen = _claim_with_file(out, "偷看工资单", file_id)
+    assert stolen.status_code == 400, stolen.headers.get("location")
+    assert file_id in stolen.text and "payslip-li.txt" not in stolen.text
+    assert out.get("/console/inbox?tab=submitted").text.count("偷看工资单") == before.count("偷看工资单") == 0
+    # Nor through a file id that is no file at all.
+    assert _claim_with_file(out, "偷看工资单", "FILE-NOSUCHFILE").status_code == 400

@@ -14,7 +14,7 @@ Which records a user finds, opens and which files they download is the access po
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -105,6 +105,7 @@ async def fill(ctx: Ctx) -> Response:
     if ctx.request.method == "POST":
         values, entered, errors = parse_submission(form, ctx.form, tz, ctx.lang)
         await _resolve_associations(ctx, form, values, errors)
+        await _check_files(ctx, actor, form, values, entered, errors)
         checked = field_errors(form, {k: v for k, v in values.items() if k not in errors}, ctx.lang)
         errors = {**checked, **errors}
         if not errors:
@@ -205,6 +206,71 @@ async def _resolve_associations(ctx: Ctx, form: Form, values: dict[str, Any], er
             values.pop(f.field_id, None)
         else:
             values[f.field_id] = linked
+
+
+_FILE_COMPONENTS = ("AttachmentField", "ImageField")
+
+
+def _file_fields(fields: Iterable[Field], values: Mapping[str, Any]) -> dict[str, str]:
+    """The Zida files that values name (attachments, images, signatures; in sub-table rows too), each with the
+    top-level field naming it."""
+    named: dict[str, str] = {}
+    for f in fields:
+        value = values.get(f.field_id)
+        if f.component in _FILE_COMPONENTS and isinstance(value, list):
+            for item in value:
+                if isinstance(item, dict) and isinstance(item.get("fileUuid"), str):
+                    named.setdefault(item["fileUuid"], f.field_id)
+        elif f.component == "DigitalSignatureField" and isinstance(value, str):
+            named.setdefault(value, f.field_id)
+        elif f.component == "TableField" and isinstance(value, list):
+            for row in value:
+                if isinstance(row, dict):
+                    named.update({i: f.field_id for i in _file_fields(f.children, row) if i not in named})
+    return named
+
+
+def _forget_files(entered: Any, refused: set[str]) -> Any:
+    """What was entered without the refused file ids (their names are not shown back either)."""
+    if isinstance(entered, dict):
+        return {k: _forget_files(v, refused) for k, v in entered.items()}
+    if isinstance(entered, list):
+        return [_forget_files(v, refused) for v in entered if not (isinstance(v, str) and v in refused)]
+    return entered
+
+
+async def _check_files(
+    ctx: Ctx,
+    actor: AppActor,
+    form: Form,
+    values: dict[str, Any],
+    entered: dict[str, Any],
+    errors: dict[str, str],
+    *,
+    kept: set[str] | None = None,
+) -> None:
+    """Each file a submission names must be one the user may read (``check_actor_may_read``): his own upload not
+    yet attached, or a file of a record of the app he may read; ``kept``: those the edited record has already.
+    Another file id (of a record he may not read: copied from a link, guessed) would attach it to his record and
+    let him download it: refused, an error on its field, that field's value not sent."""
+    named = _file_fields(form.fields, values)
+    wanted = [i for i in named if i not in (kept or set())]
+    if not wanted:
+        return
+    assert ctx.principal is not None
+    db = ctx.zida.db
+    found = await file_repository.find_files(db, ctx.corp.pk, [i for i in wanted if is_file_id(i)])
+    refused: set[str] = set()
+    for file_id in wanted:
+        try:
+            await check_actor_may_read(db, actor, ctx.principal, found.get(file_id), file_id)
+        except (NotFound, PermissionDenied):
+            refused.add(file_id)
+    for field_id in dict.fromkeys(named[i] for i in wanted if i in refused):
+        ids = ", ".join(i for i in wanted if i in refused and named[i] == field_id)
+        errors[field_id] = ctx.t("form.file_not_readable", ids=ids[:200])
+        values.pop(field_id, None)
+    entered.update(_forget_files({k: v for k, v in entered.items() if k in errors}, refused))
 
 
 @console_page()
@@ -479,6 +545,7 @@ async def edit_record(ctx: Ctx) -> Response:
     before, _, _ = parse_submission(form, WebForm(submitted_pairs(form, current)), tz, ctx.lang)
     changes = changed_values(form, values, before)
     await _resolve_associations(ctx, form, changes, errors)
+    await _check_files(ctx, actor, form, changes, entered, errors, kept=set(_file_fields(form.fields, rec.data)))
     checked = field_errors(form, {k: v for k, v in values.items() if k not in errors}, ctx.lang)
     errors = {**{k: v for k, v in checked.items() if _field_of(form, k) is not None and k.split(".")[0] in changes},
               **errors}  # fmt: skip

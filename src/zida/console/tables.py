@@ -4,6 +4,9 @@
 * **CSV**: UTF-8 with a byte-order mark (Excel then reads Chinese correctly), ``\\r\\n`` line ends (RFC 4180). A
   text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'`` so that a
   spreadsheet shows it as text instead of running it as a formula (CSV injection); numbers are written as they are.
+  So does each such character that follows a ``;``, a tab or a line end inside a cell (quotes may stand between):
+  a spreadsheet whose locale separates cells with ``;`` (Excel in much of Europe opens a ``.csv`` so) or tabs
+  splits the text there, and does not keep a quoted cell after a ``,`` whole, so that part would begin a cell.
 * **xlsx**: the smallest workbook Excel, LibreOffice and openpyxl open — one sheet of inline strings and numbers, no
   shared-string table (which would need every string before the sheet) and no styles. The zip is written to a
   stream that cannot seek (sizes follow each entry in a data descriptor; ZIP64 for the sheet, which may pass
@@ -25,6 +28,8 @@ __all__ = ["Cell", "CsvWriter", "XlsxWriter"]
 Cell = str | int | float | None
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A formula character where a spreadsheet splitting on ``;``, tabs or line ends would begin a cell.
+_FORMULA_INSIDE = re.compile(r'(?<=[;\t\r\n])("*)(?=[=+\-@\t\r])')
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _MAX_CELL = 32_767
 
@@ -59,6 +64,7 @@ def _csv_cell(value: Cell) -> str:
         return str(value).lower()
     if isinstance(value, int | float):
         return repr(value) if isinstance(value, float) and not value.is_integer() else str(int(value))
+    value = _FORMULA_INSIDE.sub(r"\1'", value)
     return "'" + value if value.startswith(_FORMULA_START) else value
 
 
