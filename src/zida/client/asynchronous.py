@@ -38,6 +38,11 @@ class AsyncClient:
         self.refresh_before = refresh_before
         self._http = http or httpx.AsyncClient(base_url=base_url, timeout=timeout, trust_env=False)
         self._token: Token | None = None
+        # One token request at a time: callers needing a token at once wait for the one being fetched; those that
+        # waited for a fetch that failed get its error instead of sending the same refused request again.
+        self._token_lock = asyncio.Lock()
+        self._fetches = 0
+        self._fetch_error: Exception | None = None
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -52,11 +57,29 @@ class AsyncClient:
         await self._http.aclose()
 
     async def token(self) -> str:
-        """The current access token, got or renewed when it is missing or about to expire."""
-        if self._token is None or not self._token.fresh():
-            value, expires_in = await self._send(self._token_plan, None)
-            self._token = Token(value, core.renew_at(expires_in, self.refresh_before))
-        return self._token.value
+        """The current access token, got or renewed when it is missing or about to expire (one request for every
+        caller needing it at once)."""
+        token = self._token
+        if token is not None and token.fresh():
+            return token.value
+        fetches = self._fetches
+        async with self._token_lock:
+            token = self._token
+            if token is not None and token.fresh():
+                return token.value
+            if self._fetches != fetches and self._fetch_error is not None:
+                raise self._fetch_error  # a fetch under way when this caller came was refused
+            try:
+                value, expires_in = await self._send(self._token_plan, None)
+            except Exception as error:
+                self._fetch_error = error
+                raise
+            else:
+                self._fetch_error = None
+            finally:
+                self._fetches += 1  # fetches finished, whatever their outcome
+            self._token = token = Token(str(value), core.renew_at(expires_in, self.refresh_before))
+            return token.value
 
     async def _send(self, plan: Plan, token: str | None) -> Any:
         attempt = 0
@@ -67,24 +90,28 @@ class AsyncClient:
                     plan.method, plan.path, **core.request_args(plan, self.dialect, token)
                 )
             except httpx.TransportError:
-                if not plan.idempotent or attempt >= self.retries:
+                wait = core.retry_wait(plan, attempt, self.retries, None, self.backoff)
+                if wait is None:
                     raise
             else:
-                if not (plan.idempotent and core.retryable(response) and attempt < self.retries):
+                wait = core.retry_wait(plan, attempt, self.retries, response, self.backoff)
+                if wait is None:
                     return core.read_answer(plan, response)
-            await asyncio.sleep(core.backoff(attempt, response, self.backoff))
+            await asyncio.sleep(wait)
             attempt += 1
 
     async def run(self, plan: Plan) -> Any:
         """Send a plan with the current token; a token the server refuses is renewed once and the call sent again."""
         if not plan.authenticated:
             return await self._send(plan, None)
+        token = await self.token()
         try:
-            return await self._send(plan, await self.token())
+            return await self._send(plan, token)
         except ApiError as error:
             if not core.is_invalid_token(error):
                 raise
-            self._token = None
+            if self._token is not None and self._token.value == token:
+                self._token = None  # not one another caller has renewed meanwhile
             return await self._send(plan, await self.token())
 
     async def call(
@@ -98,7 +125,7 @@ class AsyncClient:
     ) -> Any:
         """Any route: the decoded answer (``idempotent``: retried like a GET)."""
         return await self.run(
-            Plan(method, path, params=params, body=json, idempotent=idempotent or method in ("GET", "DELETE"))
+            Plan(method, path, params=params, body=json, idempotent=idempotent or method.upper() in ("GET", "DELETE"))
         )
 
     # Yida records

@@ -20,12 +20,15 @@ __all__ = [
     "api_error",
     "backoff",
     "is_invalid_token",
+    "retry_wait",
     "retryable",
     "token_plan",
 ]
 
 DINGTALK_TOKEN_HEADER = "x-acs-dingtalk-access-token"  # noqa: S105 (a header name)
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_WAIT = 30.0  # seconds: the longest wait before a retry; a server asking for longer is answered with its refusal
+INVALID_RESPONSE = "InvalidResponse"  # ApiError.code of an answer that is not the JSON the call expects
 # Rate limits and "busy" in each dialect's words: v1.0, oapi (90018; -1 系统繁忙 is how oapi says 503), WeDa data
 # models, WeDa workflow, WeDa storage.
 _RETRY_CODES = frozenset(
@@ -68,7 +71,7 @@ class App:
         return {"appType": self.app_type, "systemToken": self.system_token, "userId": user_id}
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, repr=False)
 class Plan:
     """One call: method, path, query, JSON body; whether sending it twice is harmless; how to read the answer."""
 
@@ -79,6 +82,10 @@ class Plan:
     idempotent: bool = False
     read: Callable[[Any], Any] = field(default=lambda body: body)
     authenticated: bool = True
+
+    def __repr__(self) -> str:
+        # No query or body: a token request's carry the app secret (a traceback's locals, a log line).
+        return f"Plan({self.method} {self.path}, idempotent={self.idempotent})"
 
 
 @dataclass(slots=True)
@@ -159,7 +166,8 @@ def api_error(response: httpx.Response) -> ApiError | None:
     body = _decoded(response)
     code: Any = None
     message: Any = None
-    request_id: Any = response.headers.get("x-acs-request-id")
+    # DingTalk v1.0 sends x-acs-request-id; WeDa, the admin API and oapi's /gettoken x-request-id.
+    request_id: Any = response.headers.get("x-acs-request-id") or response.headers.get("x-request-id")
     if isinstance(body, dict):
         error = body.get("Response", {}).get("Error") if isinstance(body.get("Response"), dict) else None
         if isinstance(error, dict):  # WeDa workflow: HTTP 200 with Response.Error
@@ -171,6 +179,8 @@ def api_error(response: httpx.Response) -> ApiError | None:
                 if body.get("sub_code"):
                     message = f"{message} ({body['sub_code']}: {body.get('sub_msg')})"
             request_id = body.get("request_id", request_id)
+        elif isinstance(body.get("error"), dict):  # the admin API: {"error": {"code", "message"}}
+            code, message = body["error"].get("code"), body["error"].get("message")
         elif response.status_code >= 400 or (body.get("code") and "message" in body and "data" not in body):
             code = body.get("code") or body.get("error")
             message = body.get("message") or body.get("error_description")
@@ -204,27 +214,63 @@ def retryable(response: httpx.Response) -> bool:
     return error.code in _RETRY_CODES
 
 
-def backoff(attempt: int, response: httpx.Response | None, base: float) -> float:
-    """Seconds to wait before attempt ``attempt + 1``: exponential with full jitter, at least ``Retry-After``."""
+def backoff(attempt: int, response: httpx.Response | None, base: float) -> float | None:
+    """Seconds to wait before attempt ``attempt + 1``: exponential with full jitter, at least ``Retry-After``; None
+    when ``Retry-After`` asks for more than ``MAX_WAIT`` (a retry sooner would only be refused again: give up)."""
     wait = random.uniform(0, base * 2**attempt)  # jitter, not a secret
     if response is not None:
         after = response.headers.get("retry-after", "")
         if after.isascii() and after.isdigit():
+            if float(after) > MAX_WAIT:
+                return None
             wait = max(wait, float(after))
         elif response.status_code == 200:  # oapi and WeDa say "too many" in an HTTP 200 without Retry-After: the
             wait = max(wait, 1.0)  # limits count calls per second
-    return min(wait, 30.0)
+    return min(wait, MAX_WAIT)
+
+
+def retry_wait(plan: Plan, attempt: int, retries: int, response: httpx.Response | None, base: float) -> float | None:
+    """Seconds to wait before sending ``plan`` again after attempt ``attempt`` (``response`` None: a connection
+    error), or None when it must not be sent again: a write, retries spent, an answer not worth retrying."""
+    if not plan.idempotent or attempt >= retries or (response is not None and not retryable(response)):
+        return None
+    return backoff(attempt, response, base)
+
+
+def _invalid(plan: Plan, response: httpx.Response, what: str, body: Any) -> ApiError:
+    request_id = response.headers.get("x-acs-request-id") or response.headers.get("x-request-id")
+    kind = response.headers.get("content-type") or "no content-type"
+    snippet = repr(response.text[:60]) if response.content else "an empty body"
+    message = f"{what} to {plan.method} {plan.path}: HTTP {response.status_code}, {kind}, {snippet}"
+    return ApiError(response.status_code, INVALID_RESPONSE, message, request_id, body)
 
 
 def read_answer(plan: Plan, response: httpx.Response) -> Any:
-    """The plan's result from a successful answer, or the refusal raised."""
+    """The plan's result from a successful answer, or the refusal raised (an answer that is not the JSON the call
+    expects, such as a proxy's HTML page or an empty body, is an ``ApiError`` with code ``InvalidResponse``)."""
     error = api_error(response)
     if error is not None:
         raise error
-    return plan.read(_decoded(response))
+    if not response.content:
+        body = None
+    else:
+        try:
+            body = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise _invalid(plan, response, "not a JSON answer", response.text) from None
+    try:
+        return plan.read(body)
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        raise _invalid(plan, response, "an unexpected answer", body) from exc
 
 
 # ------------------------------------------------------------------------------------------------ plans
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise TypeError(f"expected a JSON object, not {type(body).__name__}")
+    return body
 
 
 def save_record(app: App, form_uuid: str, data: dict[str, Any], user_id: str) -> Plan:
@@ -235,7 +281,8 @@ def save_record(app: App, form_uuid: str, data: dict[str, Any], user_id: str) ->
 
 def get_record(app: App, instance_id: str, user_id: str) -> Plan:
     """Yida ``getFormDataById``: the record."""
-    return Plan("GET", f"/v1.0/yida/forms/instances/{instance_id}", params=app.params(user_id), idempotent=True)
+    path = f"/v1.0/yida/forms/instances/{instance_id}"
+    return Plan("GET", path, params=app.params(user_id), idempotent=True, read=_object)
 
 
 def update_record(app: App, instance_id: str, changes: dict[str, Any], user_id: str) -> Plan:
@@ -289,7 +336,11 @@ def start_process(
 def get_process(app: App, instance_id: str, user_id: str) -> Plan:
     """Yida ``getInstanceById``: the approval with its status and result."""
     return Plan(
-        "GET", f"/v1.0/yida/processes/instancesInfos/{instance_id}", params=app.params(user_id), idempotent=True
+        "GET",
+        f"/v1.0/yida/processes/instancesInfos/{instance_id}",
+        params=app.params(user_id),
+        idempotent=True,
+        read=_object,
     )
 
 
