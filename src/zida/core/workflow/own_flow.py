@@ -28,6 +28,7 @@ __all__ = [
     "MAX_APPROVER_STEPS",
     "MAX_CC_USERS",
     "MAX_STEP_USERS",
+    "OWN_APPROVER_PREFIX",
     "ApproverStep",
     "flow_nodes",
     "with_flow",
@@ -35,6 +36,7 @@ __all__ = [
 
 MAX_APPROVER_STEPS = 20
 MAX_STEP_USERS = 100  # users of one approver step (the platform documents none; a bound keeps a flow small)
+OWN_APPROVER_PREFIX = "own_approver_"  # an own flow's approver steps' node ids: the prefix, then 1, 2…
 MAX_CC_USERS = 50
 CC_MOMENTS = ("start", "finish", "start_finish")
 
@@ -90,7 +92,7 @@ def flow_nodes(
         nodes = [
             {
                 "approver": {
-                    "id": f"own_approver_{n}",
+                    "id": f"{OWN_APPROVER_PREFIX}{n}",
                     "name": f"审批人{n}",
                     "who": {"users": list(dict.fromkeys(step.user_ids))},
                     "mode": step.mode,

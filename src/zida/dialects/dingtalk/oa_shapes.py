@@ -46,6 +46,7 @@ from zida.core.records.remarks import Remark
 from zida.core.records.values import brief
 from zida.core.workflow.definition import ApproverNode, CcNode, ProcessDefinition
 from zida.core.workflow.models import OperationRecord, ProcessInstance, TaskView
+from zida.core.workflow.own_flow import OWN_APPROVER_PREFIX
 from zida.dialects.dingtalk.shapes import Directory, gmt
 from zida.ids import is_decimal
 
@@ -421,13 +422,14 @@ def _operations(
 
 
 def _approver_ids(inst: ProcessInstance) -> list[str]:
-    """Approvers named when the instance started (an own flow's approver steps)."""
+    """Approvers named when the instance started (an own flow's approver steps): not the approvers of the form's
+    process, which an own flow naming only CC users keeps (``zida.core.workflow.own_flow``)."""
     if not inst.state.flow:
         return []
     users: list[str] = []
     for node in inst.state.flow:
         body = node.get("approver")
-        if isinstance(body, dict):
+        if isinstance(body, dict) and str(body.get("id", "")).startswith(OWN_APPROVER_PREFIX):
             users.extend(body.get("who", {}).get("users", []))
     return list(dict.fromkeys(users))
 
