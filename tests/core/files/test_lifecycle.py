@@ -7,7 +7,7 @@ import base64
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import orjson
@@ -18,14 +18,16 @@ from tests.core.files.s3 import MotoServer
 from tests.core.workflow.test_statement_counts import CountingDatabase
 from zida.clock import now_ms
 from zida.core.access.members import app_actor
-from zida.core.errors import InvalidArgument
+from zida.core.apps.queries import get_form
+from zida.core.errors import InvalidArgument, ZidaError
 from zida.core.files import repository
-from zida.core.files.actions import Upload, upload_file
+from zida.core.files.actions import Upload, delete_file, upload_file
 from zida.core.files.lifecycle import collect_garbage
 from zida.core.files.models import FileLimits, StoredFile
 from zida.core.files.storage import LocalStorage
 from zida.core.principals import AppActor
 from zida.core.records.actions import delete_form_instance, save_form_instance
+from zida.core.records.changes import attach_referenced, checked_values
 from zida.core.workflow.actions import start_instance
 from zida.core.workflow.queries import forecast_instance
 from zida.db import Database
@@ -275,3 +277,82 @@ async def test_the_commands(fresh: Database, fresh_url: str, tmp_path: Path, mot
     again = _zida(fresh_url, "migrate", "--to", f"s3://{bucket}/moved", **{**s3, **local})
     assert "moved 0 files" in again.stdout  # resumable: what moved stays moved
     assert _zida(fresh_url, "migrate", "--to", "/tmp/x").returncode != 0
+
+
+class _SavingOnList(LocalStorage):
+    """A real directory whose listing (gc lists the storage after it chose what to remove, before removing it)
+    first lets a client's record write attach a file: the interleaving a gc running beside a live server meets."""
+
+    def __init__(self, root: Path, write: Callable[[], Awaitable[object]]) -> None:
+        super().__init__(root)
+        self.write_record = write
+
+    async def list_keys(self) -> AsyncIterator[str]:
+        await self.write_record()
+        async for key in super().list_keys():
+            yield key
+
+
+async def test_gc_never_removes_a_file_a_record_attached_while_it_ran(
+    fresh: Database, fresh_url: str, tmp_path: Path
+) -> None:
+    actor = await _actor(fresh)
+    file = await _upload(fresh, LocalStorage(tmp_path), actor)
+    values = {"textField_t1": "late", "attachmentField_at1": [{"fileUuid": file.file_id}]}
+    storage = _SavingOnList(tmp_path, lambda: save_form_instance(fresh, actor, "FORM-A1ALL", values))
+    later = now_ms() + 25 * HOUR  # the upload is past its window when gc starts …
+    report = await collect_garbage(fresh, _settings(fresh_url), {"local": storage}, dry_run=False, now=later)
+    # … but a record attached it before gc removed anything: the file, its row and its bytes stay.
+    kept = await repository.find_file(fresh, file.file_id)
+    assert kept is not None and kept.attached_at is not None
+    assert (tmp_path / file.storage_key).exists()
+    assert report.expired == [] and report.kept_referenced == 1
+
+
+async def test_a_record_write_refuses_a_file_gc_removed_after_it_was_checked(fresh: Database, tmp_path: Path) -> None:
+    # The other order: the write checked the file, gc removed it, then the write marks it attached in its
+    # transaction: the write fails rather than keep a record naming a file that no longer exists.
+    actor = await _actor(fresh)
+    storage = LocalStorage(tmp_path)
+    file = await _upload(fresh, storage, actor)
+    values = {"textField_t1": "x", "attachmentField_at1": [{"fileUuid": file.file_id}]}
+    _, refs = await checked_values(fresh, actor.corp_pk, await get_form(fresh, actor, "FORM-A1ALL"), values)
+    assert refs.attaching == {file.pk}
+    await delete_file(fresh, storage, file, actor="zida files gc")
+    with pytest.raises(ZidaError) as err:
+        async with fresh.transaction() as tx:
+            await attach_referenced(tx, [refs])
+    assert err.value.reason == "form_data.unknown_file"
+
+
+_DYING_UPLOAD = """
+import asyncio, os, sys
+from pathlib import Path
+from zida.core.files.storage import LocalStorage
+
+async def chunks():
+    yield b"x" * 1000
+    os._exit(9)  # the server is killed mid-upload
+
+asyncio.run(LocalStorage(Path(sys.argv[1])).write(sys.argv[2], chunks()))
+"""
+
+
+def _die_mid_upload(root: Path) -> int:
+    key = f"c1/FILE-0000000001{'A' * 22}"
+    return subprocess.run([sys.executable, "-c", _DYING_UPLOAD, str(root), key], timeout=60).returncode
+
+
+async def test_gc_removes_the_partial_file_of_an_upload_whose_server_was_killed(
+    fresh: Database, fresh_url: str, tmp_path: Path
+) -> None:
+    storage = LocalStorage(tmp_path)
+    for _ in range(2):
+        assert _die_mid_upload(tmp_path) == 9
+    partials = sorted((tmp_path / ".partial").iterdir())
+    assert len(partials) == 2
+    old = now_ms() / 1000 - 2 * 3600
+    os.utime(partials[0], (old, old))  # idle for two hours: its upload is dead; the other may still be writing
+    report = await collect_garbage(fresh, _settings(fresh_url), {"local": storage}, dry_run=False)
+    assert report.orphan_keys == [f"local:.partial/{partials[0].name}"]
+    assert not partials[0].exists() and partials[1].exists()

@@ -115,7 +115,20 @@ async def test_the_corp_quota_is_kept(db: Database, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["", "   ", "../etc/passwd", "a/b.txt", "C:\\x\\a.txt", "..", "a\x00.txt", "a\nb.txt", "x" * 256]
+    "name",
+    [
+        "",
+        "   ",
+        "../etc/passwd",
+        "a/b.txt",
+        "C:\\x\\a.txt",
+        "..",
+        "a\x00.txt",
+        "a\nb.txt",
+        "x" * 256,
+        "invoice\u202egpj.exe",  # shows as "invoiceexe.jpg"
+        "a\u2067b.txt",
+    ],
 )
 def test_names_that_could_act_as_paths_are_refused(name: str) -> None:
     with pytest.raises(InvalidArgument) as err:

@@ -2,7 +2,8 @@
 and its event (``file.created``); when anything fails the stored bytes are removed, so nothing is kept.
 
 Bad input, each refused before a row exists: an empty name, a name with a path separator, ``..``, a NUL or another
-control character, or longer than ``MAX_NAME_CHARS``; zero bytes; more than ``ZIDA_FILES_MAX_BYTES`` (reason
+control character, a bidirectional embedding, override or isolate (which would show another extension), or longer
+than ``MAX_NAME_CHARS``; zero bytes; more than ``ZIDA_FILES_MAX_BYTES`` (reason
 ``request.too_large``: HTTP 413 where the dialect has statuses); a corp past ``ZIDA_FILES_QUOTA_BYTES`` (the same);
 a body shorter or longer than the ``Content-Length`` the client declared (``file.length_mismatch``); a content type
 (sniffed from the bytes) that ``ZIDA_FILES_ALLOWED_TYPES`` does not list (``file.type_not_allowed``).
@@ -28,6 +29,8 @@ from zida.ids import new_id
 __all__ = ["MAX_NAME_CHARS", "Upload", "check_name", "delete_file", "upload_file"]
 
 MAX_NAME_CHARS = 255
+# Embeddings, overrides and isolates (U+202A…U+202E, U+2066…U+2069): they reorder how a name shows, not what it is.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,12 @@ def check_name(name: object, what: str = "file name") -> str:
         )
     if "\x00" in name or any(unicodedata.category(c) == "Cc" for c in name):
         raise InvalidArgument(f"the {what} contains a control character", reason="file.bad_name", param="file_name")
+    if any(c in _BIDI_CONTROLS for c in name):  # "invoice\u202egpj.exe" shows as "invoiceexe.jpg"
+        raise InvalidArgument(
+            f"the {what} contains a bidirectional override (it would show another name than it has)",
+            reason="file.bad_name",
+            param="file_name",
+        )
     if "/" in name or "\\" in name or name.strip() in (".", ".."):
         raise InvalidArgument(
             f"the {what} {name[:40]!r} is a path; send the name alone", reason="file.bad_name", param="file_name"
@@ -188,12 +197,19 @@ async def upload_file(
     return StoredFile(pk=pk, attached_at=None, **values)  # type: ignore[arg-type]
 
 
-async def delete_file(db: Database, storage: FileStorage, file: StoredFile, *, actor: str) -> None:
+async def delete_file(
+    db: Database, storage: FileStorage, file: StoredFile, *, actor: str, unless_attached: bool = False
+) -> bool:
     """Delete a file: its row, audit row and event (``file.deleted``) in one transaction, then its bytes. Records
-    that referenced it keep their item; its download URL answers "not found" from then on."""
+    that referenced it keep their item; its download URL answers "not found" from then on. ``unless_attached``
+    (gc removing an expired upload): a file a record attached meanwhile is kept. Whether it was deleted."""
     now = now_ms()
     async with db.transaction() as tx:
-        await repository.delete_file_row(tx, file.pk)
+        if unless_attached:
+            if not await repository.delete_unattached_row(tx, file.pk):
+                return False
+        else:
+            await repository.delete_file_row(tx, file.pk)
         await record_change(
             tx,
             corp_pk=file.corp_pk,
@@ -205,3 +221,4 @@ async def delete_file(db: Database, storage: FileStorage, file: StoredFile, *, a
             at=now,
         )
     await storage.delete(file.storage_key)
+    return True

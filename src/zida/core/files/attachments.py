@@ -191,5 +191,11 @@ async def complete_attachments(
 
 
 async def attach_files(conn: Connection, file_pks: Iterable[int]) -> None:
-    """Mark files attached (they no longer expire), in the transaction writing the record that names them."""
-    await repository.mark_attached(conn, file_pks, now_ms())
+    """Mark files attached (they no longer expire), in the transaction writing the record that names them; a file
+    removed since the values were checked (by ``zida files gc``) fails the write, which keeps no record naming it."""
+    missing = await repository.mark_attached(conn, file_pks, now_ms())
+    if missing:
+        raise InvalidArgument(
+            f"{len(missing)} of the files the values name were removed while the record was written",
+            reason="form_data.unknown_file",
+        )

@@ -103,6 +103,9 @@ async def _all_files(db: Database) -> AsyncIterator[StoredFile]:
 
 
 def _id_time(file_id: str) -> int:
+    """When a file id was made (0: not a file id, e.g. a dead upload's partial file, idle long enough to list)."""
+    if not file_id.startswith(FILE_ID_PREFIX):
+        return 0
     try:
         return int(file_id[len(FILE_ID_PREFIX) : len(FILE_ID_PREFIX) + 10], 36)
     except ValueError:
@@ -138,12 +141,32 @@ async def collect_garbage(
             if f"{backend}:{key}" not in known and _id_time(name) + ORPHAN_GRACE_MS <= now:
                 report.orphan_keys.append(f"{backend}:{key}")
     if not dry_run:
-        for file in [*report.expired, *report.of_deleted_records]:
-            await delete_file(db, storages[file.backend], file, actor="zida files gc")
+        await _remove(db, storages, report)
         for item in report.orphan_keys:
             backend, key = item.split(":", 1)
             await storages[backend].delete(key)
     return report
+
+
+async def _remove(db: Database, storages: dict[str, FileStorage], report: GcReport) -> None:
+    """Remove what gc chose, each file unless a record wrote a reference to it since its values were read (a
+    server runs beside gc): an expired upload is removed only while still unattached (the write marking it
+    attached and this removal take the row's lock in turn), a deleted record's file only while no live record
+    names it; a file kept so is counted as referenced and left out of the report's removals."""
+    expired: list[StoredFile] = []
+    for file in report.expired:
+        if await delete_file(db, storages[file.backend], file, actor="zida files gc", unless_attached=True):
+            expired.append(file)
+        else:
+            report.kept_referenced += 1
+    of_deleted: list[StoredFile] = []
+    for file in report.of_deleted_records:
+        if await repository.records_referencing(db, file.corp_pk, file.file_id, app_pk=None, limit=1):
+            report.kept_referenced += 1
+            continue
+        await delete_file(db, storages[file.backend], file, actor="zida files gc")
+        of_deleted.append(file)
+    report.expired, report.of_deleted_records = expired, of_deleted
 
 
 async def files_to_move(db: Database, backend: str) -> int:

@@ -14,6 +14,7 @@ from zida.db import Connection, Row
 __all__ = [
     "FormFields",
     "delete_file_row",
+    "delete_unattached_row",
     "environment_id",
     "find_by_object_path",
     "find_by_object_paths",
@@ -105,17 +106,29 @@ async def insert_file(conn: Connection, values: dict[str, Any]) -> int:
     )
 
 
-async def mark_attached(conn: Connection, file_pks: Iterable[int], at: int) -> None:
-    """Record that these files are referenced by a record (the first time only)."""
+async def mark_attached(conn: Connection, file_pks: Iterable[int], at: int) -> set[int]:
+    """Record that these files are referenced by a record (the first ``at`` stays); those of them that no longer
+    exist (``zida files gc`` removed them since the write checked its values), which the caller refuses. One
+    statement: each row is locked by it, so a gc removing an unattached file either went first (the file is
+    missing here) or waits and then finds it attached and keeps it."""
     pks = sorted(set(file_pks))
     if not pks:
-        return
+        return set()
     names = {f"p{i}": pk for i, pk in enumerate(pks)}
-    await conn.execute(
-        "UPDATE stored_file SET attached_at = :at WHERE attached_at IS NULL AND state = 'stored'"
-        f" AND id IN ({', '.join(':' + n for n in names)})",
+    rows = await conn.fetch(
+        "UPDATE stored_file SET attached_at = COALESCE(attached_at, :at) WHERE state = 'stored'"
+        f" AND id IN ({', '.join(':' + n for n in names)}) RETURNING id",
         {"at": at, **names},
     )
+    return set(pks) - {int(r["id"]) for r in rows}
+
+
+async def delete_unattached_row(conn: Connection, file_pk: int) -> bool:
+    """Remove a file's row unless a record attached it meanwhile; whether it was removed."""
+    rows = await conn.fetch(
+        "DELETE FROM stored_file WHERE id = :p AND attached_at IS NULL RETURNING id", {"p": file_pk}
+    )
+    return bool(rows)
 
 
 async def records_referencing(

@@ -4,7 +4,8 @@ Keys are Zida's own (``c<corp pk>/<file id>``): a client's file name never becom
 chunks both ways; nothing holds a whole file in memory (S3 uploads go in parts of ``S3_PART_BYTES``).
 
 * ``LocalStorage``: a directory (default ``files/`` beside the SQLite database, or ``var/files``). A file is written
-  under ``.partial/`` and renamed into place when complete, so a failed or truncated upload never appears.
+  under ``.partial/`` and renamed into place when complete, so a failed or truncated upload never appears (one
+  left by a server killed mid-upload is listed once idle for ``PARTIAL_IDLE_SECONDS``, so gc removes it).
 * ``S3Storage``: ``s3://bucket/prefix`` through boto3 (its blocking calls run in threads), at
   ``ZIDA_FILES_S3_ENDPOINT`` (any S3-compatible service) with ``ZIDA_FILES_S3_ACCESS_KEY``/``…_SECRET_KEY``.
 """
@@ -16,6 +17,7 @@ import contextlib
 import functools
 import os
 import secrets
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -26,6 +28,7 @@ __all__ = ["CHUNK_BYTES", "FileStorage", "LocalStorage", "S3Storage", "open_stor
 
 CHUNK_BYTES = 256 * 1024
 S3_PART_BYTES = 8 * 1024 * 1024  # S3's smallest part is 5 MiB
+PARTIAL_IDLE_SECONDS = 3600  # a local upload's partial file untouched this long is from an upload that died
 
 
 class FileStorage(Protocol):
@@ -103,12 +106,21 @@ class LocalStorage:
             self._path(key).unlink()
 
     async def list_keys(self) -> AsyncIterator[str]:
+        """Every stored key, and the ``.partial/`` files of uploads that died (no byte written for
+        ``PARTIAL_IDLE_SECONDS``: the server was killed mid-upload), which no row names: gc removes them."""
         if not self.root.exists():
             return
+        idle_since = time.time() - PARTIAL_IDLE_SECONDS
         for path in sorted(self.root.rglob("*")):
             relative = path.relative_to(self.root).as_posix()
-            if path.is_file() and not relative.startswith(".partial/"):
-                yield relative
+            if not path.is_file():
+                continue
+            if relative.startswith(".partial/"):
+                with contextlib.suppress(FileNotFoundError):  # an upload in flight may finish meanwhile
+                    if path.stat().st_mtime < idle_since:
+                        yield relative
+                continue
+            yield relative
 
 
 class S3Storage:
