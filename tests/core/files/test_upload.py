@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -112,6 +113,30 @@ async def test_the_corp_quota_is_kept(db: Database, tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument):
         await _upload(db, tmp_path, b"x" * 100, limits=limits, declared=100)
     assert len(_stored(tmp_path)) == 1
+
+
+async def test_uploads_at_once_never_pass_the_quota_together(db: Database, tmp_path: Path) -> None:
+    """On PostgreSQL each upload's check and insert ran beside the others': eight at once each found room for one."""
+    corp_pk = await _corp_pk(db)
+    used = int(await db.fetchval("SELECT COALESCE(SUM(size), 0) FROM stored_file WHERE corp_pk = :c", {"c": corp_pk}))
+    limits = FileLimits(quota_bytes=used + 450)  # room for four of 100 bytes
+    storage = LocalStorage(tmp_path)
+
+    async def one(n: int) -> bool:
+        try:
+            await upload_file(
+                db, storage, limits, corp_pk=corp_pk, uploader="credential:test",
+                upload=Upload(name=f"q{n}.txt", chunks=_chunks(b"x" * 100)),
+            )  # fmt: skip
+        except InvalidArgument as exc:
+            assert exc.reason == "request.too_large"
+            return False
+        return True
+
+    stored = await asyncio.gather(*(one(n) for n in range(8)))
+    assert sum(stored) == 4
+    assert await repository.used_bytes(db, corp_pk) == used + 400
+    assert len(_stored(tmp_path)) == 4
 
 
 @pytest.mark.parametrize(

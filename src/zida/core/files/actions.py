@@ -115,9 +115,17 @@ async def _head(chunks: AsyncIterator[bytes], limit: int) -> bytes:
     return bytes(head)
 
 
-async def _check_quota(conn: Connection, corp_pk: int, size: int, limits: FileLimits) -> None:
+_QUOTA_LOCK = 0x5A1DF11E << 32  # + a corp's pk: pg_advisory_xact_lock key of its uploads' quota check and insert
+
+
+async def _check_quota(conn: Connection, corp_pk: int, size: int, limits: FileLimits, *, final: bool = False) -> None:
+    """Refuse an upload past the corp's quota. ``final``: in the transaction inserting the row, which on PostgreSQL
+    first takes the corp's quota lock (held until it commits), so two uploads at once do not both find room for
+    one (SQLite's write transactions are one at a time)."""
     if not limits.quota_bytes:
         return
+    if final and conn.sql.name == "postgresql":
+        await conn.fetchval("SELECT pg_advisory_xact_lock(:k)", {"k": _QUOTA_LOCK + int(corp_pk)})
     used = await repository.used_bytes(conn, corp_pk)
     if used + size > limits.quota_bytes:
         raise InvalidArgument(
@@ -177,7 +185,7 @@ async def upload_file(
             "created_at": now,
         }
         async with db.transaction() as tx:
-            await _check_quota(tx, corp_pk, received.size, limits)
+            await _check_quota(tx, corp_pk, received.size, limits, final=True)
             if upload.object_path is not None and await repository.find_by_object_path(tx, corp_pk, upload.object_path):
                 raise Conflict(f"an object {upload.object_path[:80]} already exists", reason="file.object_exists")
             pk = await repository.insert_file(tx, values)
