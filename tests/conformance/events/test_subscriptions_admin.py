@@ -58,9 +58,11 @@ def test_event_subscription_format_and_persistent_retries(events: Events, http_r
     http_receiver.mode = "down"
     second = events.approve()
     deadline = time.monotonic() + 15
-    while state(events, view["id"])["failingSince"] is None and time.monotonic() < deadline:
-        time.sleep(0.05)
+    # Failing once its first push is refused; the approval's later events are fanned out in the rounds after that.
     failing = state(events, view["id"])
+    while not (failing["failingSince"] and failing["deliveries"]["pending"] == 6) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        failing = state(events, view["id"])
     assert failing["failingSince"] and "503" in failing["lastError"] and failing["deliveries"]["pending"] == 6
     time.sleep(1.5)  # a few probes
     assert http_receiver.refused >= 2
