@@ -78,11 +78,13 @@ class ActionCall:
         return None
 
     def integer(self, name: str, default: int, *, minimum: int = 1, maximum: int | None = None) -> int:
-        """An integer parameter (a decimal string is accepted)."""
+        """An integer parameter (a decimal string, and a whole double such as ``2.0``, are accepted; ``1.5`` is
+        not)."""
         value = self.body.get(name)
         if value is None or value == "":
             return default
-        if isinstance(value, str) and is_decimal(value) and len(value) <= 9:
+        whole_float = isinstance(value, float) and value.is_integer() and abs(value) <= 2**53
+        if whole_float or (isinstance(value, str) and is_decimal(value) and len(value) <= 9):
             value = int(value)
         if not isinstance(value, int) or isinstance(value, bool):
             raise bad(f"{name} must be an integer, got {brief(value)}")

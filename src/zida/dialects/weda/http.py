@@ -45,6 +45,7 @@ from zida.dialects.weda.errors import PARAMS, api_code, auth_error, model_code
 __all__ = [
     "API_ERRORS",
     "AUTH_ERRORS",
+    "MAX_PAGE_NO",
     "MODEL_ERRORS",
     "WedaCall",
     "api_endpoint",
@@ -58,6 +59,7 @@ __all__ = [
 log = logging.getLogger("zida.weda")
 
 ENV_TYPES = ("prod", "pre", "dev")
+MAX_PAGE_NO = 1_000_000  # a page number past it is refused (pages are echoed back; offsets must fit 64 bits)
 
 
 def json_response(body: Any, status: int = 200, request_id: str | None = None) -> Response:

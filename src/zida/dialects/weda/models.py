@@ -52,7 +52,7 @@ from zida.core.records.filters import And, Condition, Filter, Or, Page, RecordQu
 from zida.core.records.models import FormInstance
 from zida.core.records.values import ROW_ID, brief
 from zida.dialects.search_values import country_condition, option_value
-from zida.dialects.weda.http import WedaCall, model_endpoint
+from zida.dialects.weda.http import MAX_PAGE_NO, WedaCall, model_endpoint
 from zida.ids import is_decimal
 
 __all__ = [
@@ -552,7 +552,7 @@ async def _list(call: WedaCall, params: dict[str, Any]) -> dict[str, Any]:
     form = await _model(call)
     actor = await model_actor(call, form)
     size = _int(params.get("pageSize"), "pageSize", 10, MAX_PAGE_SIZE)
-    number = _int(params.get("pageNumber"), "pageNumber", 1, 1_000_000)
+    number = _int(params.get("pageNumber"), "pageNumber", 1, MAX_PAGE_NO)
     query = RecordQuery(
         filter=await _filter(call, form, params),
         sort=order_of(form, params.get("orderBy")),

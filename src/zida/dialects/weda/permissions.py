@@ -46,7 +46,7 @@ from zida.core.principals import Scope
 from zida.core.records.values import brief
 from zida.core.workflow import store as workflow_store
 from zida.dialects.weda.calls import ActionCall, Actions, bad, find_action, pascal
-from zida.dialects.weda.http import WedaCall, api_endpoint
+from zida.dialects.weda.http import MAX_PAGE_NO, WedaCall, api_endpoint
 from zida.ids import is_decimal
 
 __all__ = ["ACTIONS", "routes"]
@@ -75,7 +75,7 @@ def _id(call: ActionCall, name: str, what: str) -> int:
 
 
 def _page(call: ActionCall) -> tuple[int, int]:
-    number = call.integer("PageNo", 1, maximum=1_000_000)
+    number = call.integer("PageNo", 1, maximum=MAX_PAGE_NO)
     size = call.integer("PageSize", 10, maximum=MAX_PAGE_SIZE)
     return (number - 1) * size, size
 

@@ -55,7 +55,7 @@ from zida.core.workflow.definition import (
 from zida.core.workflow.models import InboxQuery, OperationRecord, ProcessInstance, TaskView
 from zida.core.workflow.steps import local_task
 from zida.dialects.weda.calls import ActionCall, Actions, bad, find_action, pascal
-from zida.dialects.weda.http import WedaCall, api_endpoint
+from zida.dialects.weda.http import MAX_PAGE_NO, WedaCall, api_endpoint
 from zida.dialects.weda.models import model_values, render_record, values_in
 from zida.ids import is_decimal
 
@@ -619,7 +619,7 @@ async def complete_task(flow: ActionCall) -> dict[str, Any]:
     button = flow.body.get("ButtonAction")
     if isinstance(button, str) and is_decimal(button) and len(button) <= 3:
         button = int(button)
-    if button not in (1, 2, 3, 4, 17):
+    if isinstance(button, bool) or button not in (1, 2, 3, 4, 17):  # true == 1 in Python: not a button
         raise bad(
             "ButtonAction must be 1 (submit), 2 (agree), 3 (reject), 4 (transfer) or 17 (save draft),"
             f" got {brief(button)}"
@@ -755,7 +755,8 @@ async def press_task(flow: ActionCall) -> dict[str, Any]:
 
 
 def _page(flow: ActionCall) -> Page:
-    return Page(flow.integer("PageNo", 1), flow.integer("PageSize", 10, maximum=MAX_PAGE_SIZE))
+    """``PageNo`` (1 to ``MAX_PAGE_NO``, as every WeDa list) and ``PageSize`` (1 to ``MAX_PAGE_SIZE``)."""
+    return Page(flow.integer("PageNo", 1, maximum=MAX_PAGE_NO), flow.integer("PageSize", 10, maximum=MAX_PAGE_SIZE))
 
 
 async def _definition_of(
@@ -787,8 +788,10 @@ async def describe_flow_task_list(flow: ActionCall) -> dict[str, Any]:
             definition = await _definition_of(flow, cache, task.form_pk, task.form_version)
             items.append(_task_item(task, definition, users))
     elif page_type == "DRAFT":
-        total, saved = await drafts.list_drafts(flow.db, flow.principal.corp_pk, user_id, query.page)
         users = await _users(flow, [user_id])
+        if user_id not in users:  # as the other lists answer (an unknown user has no list, not an empty one)
+            raise NotFound(f"user {user_id} does not exist in this corp", reason="user.not_found")
+        total, saved = await drafts.list_drafts(flow.db, flow.principal.corp_pk, user_id, query.page)
         for draft in saved:
             actor = await flow.actor(draft.app_pk)
             form = await get_form(flow.db, actor, None, form_pk=draft.form_pk)
