@@ -331,3 +331,89 @@ def test_credentials_from_the_command_line(tmp_path: Path) -> None:
     ):
         refused = zida("credentials", *args, database=database)
         assert refused.returncode != 0 and message in refused.stderr, (args, refused.stderr)
+
+
+def test_ctrl_c_in_an_import_or_a_load_writes_nothing_and_exits_130(tmp_path: Path) -> None:
+    # A load or an import runs its statements without yielding to the event loop: asyncio's Ctrl-C handler only
+    # cancelled the command at its COMMIT, which it waited out: every user was written, then "Aborted!", exit 1.
+    sys.path.insert(0, str(ROOT / "bench"))
+    from org_bundle import org_bundle
+
+    database = f"sqlite:///{tmp_path / 'cli.db'}"
+    zida("migrate", database=database)
+    assert zida("load", str(FIXTURES / "corp_b.yaml"), database=database).returncode == 0
+    users = tmp_path / "staff.csv"
+    users.write_text("userId,name\n" + "".join(f"u{n},N{n}\n" for n in range(40000)))
+    bundle = tmp_path / "org.json"
+    bundle.write_text(json.dumps(org_bundle(users=20000, departments=100)))
+
+    def stored_users() -> int:
+        with sqlite3.connect(tmp_path / "cli.db") as conn:
+            return int(conn.execute("SELECT count(*) FROM org_user").fetchone()[0])
+
+    before = stored_users()
+    for args in (["users", "import", "--corp", "corpB", str(users)], ["load", str(bundle)]):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "zida.cli", *args, "--database", database],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stderr is not None
+        seen = process.stderr.readline()  # the progress bar's first tenth: the transaction is under way
+        assert "/" in seen, seen
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=120)
+        assert process.returncode == 130 and "Traceback" not in err, err
+        assert "Error: interrupted" in err, err
+        assert stored_users() == before
+
+
+def test_a_bundle_whose_aliases_explode_or_loop_is_refused_at_once(tmp_path: Path) -> None:
+    # "Billion laughs": 9 levels of 9 aliases parse into a few objects standing for 387 million values, which the
+    # bundle's checks visited one by one (a minute of CPU and more); an alias of its own holder was a traceback.
+    database = f"sqlite:///{tmp_path / 'cli.db'}"
+    zida("migrate", database=database)
+    lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, 9)]
+    bombs = {
+        "laughs.yaml": "\n".join([*lines, "corp: {corpId: c1, name: *l8}"]) + "\n",
+        "loop.yaml": "corp: &c {corpId: c1, name: x, again: *c}\n",
+    }
+    for name, text in bombs.items():
+        bomb = tmp_path / name
+        bomb.write_text(text)
+        started = time.monotonic()
+        for args in (["load", str(bomb)], ["load", str(bomb)]):
+            loaded = zida(*args, database=database)
+            assert loaded.returncode == 1 and "Traceback" not in loaded.stderr, loaded.stderr
+            assert loaded.stderr.startswith(f"Error: {bomb}: ") and "alias" in loaded.stderr, loaded.stderr
+        example = subprocess.run(
+            [sys.executable, "-m", "zida.cli", "example", str(bomb)], capture_output=True, text=True, timeout=60
+        )
+        assert example.returncode == 1 and "alias" in example.stderr, example.stderr
+        assert time.monotonic() - started < 30
+    # A bundle that uses an alias or two as intended still loads.
+    plain = yaml.safe_load((FIXTURES / "corp_b.yaml").read_text())
+    text = yaml.safe_dump(plain, allow_unicode=True).replace("corpId: corpB", "corpId: &corp corpB", 1)
+    anchored = tmp_path / "anchored.yaml"
+    anchored.write_text(text)
+    assert zida("load", str(anchored), database=database).returncode == 0
+
+
+def test_a_hint_naming_the_database_url_never_shows_its_password(tmp_path: Path) -> None:
+    # "the database schema is not current …: run `zida migrate --database postgresql://user:PASSWORD@…`"
+    pg = os.environ.get("ZIDA_TEST_DATABASE", "postgresql://postgres@127.0.0.1:5432/test")
+    if not pg.startswith("postgresql://"):
+        pg = "postgresql://postgres@127.0.0.1:5432/test"
+    schema = f"zt_cli_pw_{os.getpid()}"
+    parts = pg.split("://", 1)[1].split("@", 1)
+    user = parts[0].split(":", 1)[0] if len(parts) == 2 else "postgres"
+    host = parts[-1].split("?", 1)[0]
+    url = f"postgresql://{user}:s3cret-pw@{host}?search_path={schema}&password=s3cret-pw"
+    env = {**os.environ, "ZIDA_SECRET_KEY": "k" * 43}
+    for args in (["credentials", "list", "--corp", "c1"], ["dump", "--corp", "c1"]):
+        result = zida(*args, database=url, env=env)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert "s3cret-pw" not in result.stderr and "s3cret-pw" not in result.stdout, result.stderr
+        assert "zida migrate --database postgresql://" in result.stderr and ":***@" in result.stderr, result.stderr

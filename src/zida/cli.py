@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import signal
 import sqlite3
 import sys
 from pathlib import Path
@@ -39,12 +41,45 @@ database_option = click.option(
 )
 
 
+INTERRUPTED_EXIT_CODE = 130  # 128 + SIGINT, as a shell reports a command stopped by Ctrl-C
+
+_URL = re.compile(r"[a-z][a-z0-9+.\-]*://[^\s`'\"]+", re.IGNORECASE)
+
+
+def _without_passwords(message: str) -> str:
+    """``message`` with every URL in it shown without its password (a database URL's, in a "run `zida migrate
+    --database URL`" hint, was printed whole)."""
+    from zida.backup import shown_url
+
+    return _URL.sub(lambda m: shown_url(m.group(0)), message)
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    """Ctrl-C stops the command where it is (not at the event loop's next turn: a load or an import runs its
+    statements without yielding, so asyncio's own handler let it run to its COMMIT, then wrote everything)."""
+    raise KeyboardInterrupt
+
+
 class _Commands(click.Group):
     """Zida's commands, whose foreseeable failures are one ``Error:`` line, never a traceback: a setting that cannot
     be used (an unsupported database URL, a bad number), a bundle that cannot be read, a database that cannot be
-    reached or opened."""
+    reached or opened. A message never shows a database password. Ctrl-C ends a command with exit code 130."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return self._invoke(ctx)
+        except click.ClickException as exc:
+            shown = _without_passwords(exc.message)
+            if shown == exc.message:
+                raise
+            raise click.ClickException(shown) from None
+        except KeyboardInterrupt:
+            # The transaction in progress was not committed (nothing of it is written); one whose COMMIT had
+            # begun is written whole.
+            click.echo("\nError: interrupted: a load, an import or a restore is written whole or not at all", err=True)
+            ctx.exit(INTERRUPTED_EXIT_CODE)
+
+    def _invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except BundleError as exc:
@@ -54,12 +89,17 @@ class _Commands(click.Group):
         except ValueError as exc:  # the settings' and the database URL's checks
             raise click.ClickException(str(exc)) from None
         except (OSError, sqlite3.Error, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            if isinstance(exc, sqlite3.OperationalError) and str(exc) == "interrupted":  # Ctrl-C inside a statement
+                raise KeyboardInterrupt from None
             raise click.ClickException(f"cannot use the database: {exc}") from None
 
 
 @click.group(cls=_Commands)
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Zida (自搭): a self-hosted low-code backend speaking the Yida and WeDa OpenAPIs."""
+    if ctx.invoked_subcommand != "serve":  # uvicorn handles Ctrl-C itself: a graceful stop
+        signal.signal(signal.SIGINT, _interrupted)
     # Every file a command creates (the database and its -wal/-shm files, var/, the key) is the owner's alone.
     try:
         os.umask(file_umask())

@@ -121,8 +121,55 @@ def _decoded(text: str, kind: str) -> Any:
     return yaml.load(text, _UniqueKeyLoader)  # noqa: S506 (a safe loader)
 
 
+# A bundle's YAML aliases (``*name``) may repeat what an anchor names, not multiply it: nine lists of nine aliases
+# of the list before ("billion laughs") parse into a few hundred objects that stand for 387 million values, which
+# checking the bundle then visited one by one (minutes of CPU, then memory); an anchor holding an alias of itself
+# was a RecursionError traceback.
+_MAX_EXPANSION = 4
+_MAX_EXPANDED_FLOOR = 1_000_000
+
+
+def _check_aliases(raw: Any, source: str) -> None:
+    """Refuse a bundle whose aliases refer to the value holding them or expand it past
+    max(``_MAX_EXPANDED_FLOOR``, ``_MAX_EXPANSION`` × the values it holds)."""
+    sizes: dict[int, int] = {}  # id of a list or mapping → its values once expanded
+    open_: set[int] = set()
+
+    def size(value: Any) -> tuple[int, int]:
+        """(values once expanded, values held that were not seen before)."""
+        if not isinstance(value, dict | list):
+            return 1, 1
+        key = id(value)
+        if key in sizes:
+            return sizes[key], 0  # seen already: an alias, holding nothing new
+        if key in open_:
+            raise BundleError("", "an alias (*name) refers to the value that holds it: a bundle cannot", source)
+        open_.add(key)
+        expanded = held = 1
+        for item in value.values() if isinstance(value, dict) else value:
+            item_expanded, item_held = size(item)
+            expanded += item_expanded
+            held += item_held
+        open_.discard(key)
+        sizes[key] = expanded
+        return expanded, held
+
+    try:
+        expanded, held = size(raw)
+    except RecursionError:
+        raise BundleError("", "nested too deeply", source) from None
+    limit = max(_MAX_EXPANDED_FLOOR, _MAX_EXPANSION * held)
+    if expanded > limit:
+        raise BundleError(
+            "",
+            f"its aliases (*name) expand its {held:,} values to {expanded:,} (at most {limit:,}):"
+            " write the repeated parts out, or use fewer aliases",
+            source,
+        )
+
+
 def read_bundle(path: str | Path) -> dict[str, Any]:
-    """Parse a YAML or JSON bundle file into plain data."""
+    """Parse a YAML or JSON bundle file into plain data (refusing YAML aliases that loop or multiply its size)."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -139,6 +186,8 @@ def read_bundle(path: str | Path) -> dict[str, Any]:
         raise BundleError("", f"not valid {kind}: nested too deeply", str(p)) from None
     if not isinstance(raw, dict):
         raise BundleError("", "the top level must be a mapping with a corp key", str(p))
+    if kind == "YAML":  # JSON has no aliases
+        _check_aliases(raw, str(p))
     return raw
 
 

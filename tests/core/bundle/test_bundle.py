@@ -138,6 +138,15 @@ def test_missing_corp_and_bad_files(tmp_path: Path) -> None:
         # A key named twice: the later one would win without a word.
         ("twice.yaml", "corp: {corpId: c1, name: H, name: H2}\n", "the key 'name' appears twice"),
         ("twice.json", '{"corp": {"corpId": "c1", "name": "H", "name": "H2"}}', "the key 'name' appears twice"),
+        # Aliases that multiply the bundle ("billion laughs": 387 million values) or hold themselves.
+        (
+            "laughs.yaml",
+            "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+            + "".join(f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]\n" for n in range(1, 9))
+            + "corp: {corpId: c1, name: *l8}\n",
+            "its aliases (*name) expand its",
+        ),
+        ("loop.yaml", "corp: &c {corpId: c1, name: x, again: *c}\n", "refers to the value that holds it"),
     ):
         path = tmp_path / name
         path.write_bytes(content.encode() if isinstance(content, str) else content)
