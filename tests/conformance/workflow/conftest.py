@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -18,6 +18,9 @@ from zida.core.events.models import DomainEvent
 from zida.core.workflow.consistency import find_problems
 from zida.db import open_database
 from zida.dialects.dingtalk.events import render
+
+if TYPE_CHECKING:
+    from tests.conformance.workflow.oa_support import Oa
 
 FLOW_ALL = ("flow-all", "flow-secret-all-01")
 FLOW_READ = ("flow-read", "flow-secret-read-01")
@@ -151,6 +154,21 @@ def flow_url(loaded_url: str) -> str:
 def flow(server: ServerProcess, flow_url: str) -> Iterator[Flow]:
     """Helpers over the official SDK for the approval tests."""
     yield Flow(server, flow_url)
+
+
+@pytest.fixture(scope="session")
+def oa_url(flow_url: str) -> str:
+    """The session database with the corp_oa bundle loaded too."""
+    load_fixture_bundle(flow_url, "corp_oa.yaml")
+    return flow_url
+
+
+@pytest.fixture(scope="session")
+def oa(server: ServerProcess, oa_url: str) -> Iterator[Oa]:
+    """The official workflow_1_0 client over corp_oa."""
+    from tests.conformance.workflow.oa_support import Oa  # it imports this module
+
+    yield Oa(server, oa_url)
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -13,7 +13,6 @@ from alibabacloud_dingtalk.workflow_1_0 import models as wf
 
 from tests.conformance.sdk import A_ALL, expect_error
 from tests.conformance.workflow.oa_support import LEAVE, OA_FORMS, OA_INSTANCE_READ, OA_WORKFLOW, Oa, components
-from tests.conftest import ServerProcess, load_fixture_bundle
 
 MISSING = ("AuthenticationFailed.MissingParameter", 400)
 INVALID = ("InvalidAuthentication", 400)
@@ -21,19 +20,6 @@ DENIED = ("Forbidden.AccessDenied.AccessTokenPermissionDenied", 403)
 NO_INSTANCE = ("processInstanceNotExist", 400)
 NO_PROCESS = ("processCodeError", 400)
 NO_USER = ("invalidParameter", 400)
-
-
-@pytest.fixture(scope="session")
-def oa_url(flow_url: str) -> str:
-    """The session database with the corp_oa bundle loaded too."""
-    load_fixture_bundle(flow_url, "corp_oa.yaml")
-    return flow_url
-
-
-@pytest.fixture(scope="session")
-def oa(server: ServerProcess, oa_url: str) -> Iterator[Oa]:
-    """The official workflow_1_0 client over corp_oa."""
-    yield Oa(server, oa_url)
 
 
 # route → (permission point, a valid call given (oa, instance id, task id, credential, token), what another corp gets)

@@ -3,26 +3,9 @@ detail reports about the approvers and CC users named when it started."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from alibabacloud_dingtalk.workflow_1_0 import models as wf
 
 from tests.conformance.workflow.oa_support import Oa, components
-from tests.conftest import ServerProcess, load_fixture_bundle
-
-
-@pytest.fixture(scope="session")
-def oa_url(flow_url: str) -> str:
-    """The session database with the corp_oa bundle loaded too."""
-    load_fixture_bundle(flow_url, "corp_oa.yaml")
-    return flow_url
-
-
-@pytest.fixture(scope="session")
-def oa(server: ServerProcess, oa_url: str) -> Iterator[Oa]:
-    """The official workflow_1_0 client over corp_oa."""
-    yield Oa(server, oa_url)
 
 
 def test_approver_user_ids_are_only_the_approvers_named_at_start(oa: Oa) -> None:

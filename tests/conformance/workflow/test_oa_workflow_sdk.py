@@ -6,29 +6,13 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 
-import pytest
 from alibabacloud_dingtalk.workflow_1_0 import models as wf
 
 from tests.conformance.sdk import expect_error
 from tests.conformance.workflow.oa_support import LEAVE, PICK, Oa, components
-from tests.conftest import ServerProcess, load_fixture_bundle
 
 UTC_MINUTE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\dZ$")
-
-
-@pytest.fixture(scope="session")
-def oa_url(flow_url: str) -> str:
-    """The session database with the corp_oa bundle loaded too."""
-    load_fixture_bundle(flow_url, "corp_oa.yaml")
-    return flow_url
-
-
-@pytest.fixture(scope="session")
-def oa(server: ServerProcess, oa_url: str) -> Iterator[Oa]:
-    """The official workflow_1_0 client over corp_oa."""
-    yield Oa(server, oa_url)
 
 
 def _values(result: wf.GetProcessInstanceResponseBodyResult) -> dict[str, tuple[str, str]]:
