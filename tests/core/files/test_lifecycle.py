@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -26,6 +27,7 @@ from zida.core.files.lifecycle import collect_garbage
 from zida.core.files.models import FileLimits, StoredFile
 from zida.core.files.storage import LocalStorage
 from zida.core.principals import AppActor
+from zida.core.records import changes as record_changes
 from zida.core.records.actions import delete_form_instance, save_form_instance
 from zida.core.records.changes import attach_referenced, checked_values
 from zida.core.workflow.actions import start_instance
@@ -226,6 +228,30 @@ async def test_an_approval_attaches_its_files_when_it_starts_and_a_forecast_atta
     inst = await start_instance(fresh, li, "FORM-FILES-CLAIM", values)  # … the start attaches them, in its write
     assert inst.record.data["attachmentField_invoice"][0]["size"] == file.size
     assert (await repository.find_file(fresh, file.file_id)).attached_at is not None  # type: ignore[union-attr]
+
+
+async def test_an_approval_start_refuses_a_file_gc_removed_after_it_was_checked(
+    fresh: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a start was one statement that attached what it could: with the file removed by gc between the
+    start's check and its write, the instance was written naming a file that no longer existed."""
+    li = await _actor(fresh, "li", "APP_FILES")
+    storage = LocalStorage(tmp_path)
+    file = await _upload(fresh, storage, li)
+    values = {"textField_title": "报销", "attachmentField_invoice": [{"name": "发票.pdf", "fileUuid": file.file_id}]}
+    checked = record_changes.prepare_record
+
+    async def gc_runs_after_the_check(*args: Any, **kwargs: Any) -> Any:
+        prepared = await checked(*args, **kwargs)
+        await delete_file(fresh, storage, file, actor="zida files gc")  # gc, right after the start's check
+        return prepared
+
+    monkeypatch.setattr(record_changes, "prepare_record", gc_runs_after_the_check)
+    before = await fresh.fetchval("SELECT COUNT(*) FROM process_instance")
+    with pytest.raises(ZidaError) as err:
+        await start_instance(fresh, li, "FORM-FILES-CLAIM", values)
+    assert err.value.reason == "form_data.unknown_file"
+    assert await fresh.fetchval("SELECT COUNT(*) FROM process_instance") == before  # nothing written
 
 
 async def test_a_record_without_zida_files_costs_no_file_statement(fresh: Database, tmp_path: Path) -> None:

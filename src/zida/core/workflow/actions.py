@@ -225,14 +225,13 @@ async def start_instance(
         record=record,
     )
     numbered = bool(serial_fields(form))
-    if db.sql.name == "postgresql" and draft_id is None and not numbered:
+    if db.sql.name == "postgresql" and draft_id is None and not numbered and not attaching:
         # One statement (a transaction by itself): the record, its log, the instance, its tasks, history, events.
+        # Values naming new uploads take the transaction below: attach_files refuses a file gc removed meanwhile.
         inst.pk = await step_store.reserve_instance_pk(db)
         step = step_of(inst, {}, effects, actor=actor.user_id, now=now, digital_sign=None)
         step = replace(step, events=[_record_created(actor, record, now), *step.events])
-        await step_store.insert_started_instance(
-            db, inst, record_changes.record_insert_ctes(actor, record), step, attaching=attaching
-        )
+        await step_store.insert_started_instance(db, inst, record_changes.record_insert_ctes(actor, record), step)
         return inst
     async with db.transaction() as tx:
         if draft_id is not None and not await repo.delete_draft(tx, actor.corp_pk, actor.user_id, draft_id):

@@ -6,7 +6,7 @@ data-modifying CTEs (a transaction by itself), on SQLite as statements in the ca
 from __future__ import annotations
 
 import weakref
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,23 +95,18 @@ async def insert_started_instance(
     inst: ProcessInstance,
     record: tuple[str, dict[str, Any]],
     step: Step,
-    *,
-    attaching: Collection[int] = (),
 ) -> None:
     """PostgreSQL: a new instance as one statement (so a transaction by itself): its record and the record's log
-    (``record`` CTEs from core.records), the instance row (``inst.pk`` reserved by :func:`reserve_instance_pk`),
-    the rows of its first step and the files its values attach (``attaching``); sets the record's pk."""
+    (``record`` CTEs from core.records), the instance row (``inst.pk`` reserved by :func:`reserve_instance_pk`) and
+    the rows of its first step; sets the record's pk. (Values naming files to attach take the caller's transaction,
+    which refuses a file removed since the values were checked.)"""
     record_sql, params = record
     params = {
         **params,
         **_step_params(inst, step),
         **instance_row_params(inst),
     }
-    statement = _START
-    if attaching:
-        statement = _START_ATTACHING
-        params["attaching"] = orjson.dumps(sorted(attaching)).decode()
-    inst.record.pk = int(await conn.fetchval("WITH " + record_sql + statement, params))
+    inst.record.pk = int(await conn.fetchval("WITH " + record_sql + _START, params))
 
 
 async def write_effects(conn: Connection, inst: ProcessInstance, step: Step) -> None:
@@ -332,12 +327,4 @@ _START = (
     " created_at, modified_at, finished_at) SELECT :pk, :instance_id, record.id, :corp_pk, :app_pk, :form_pk,"
     " :form_version, :process_code, :originator, :department_id, :status, :result, CAST(:state AS jsonb), 1,"
     " :created_at, :modified_at, :finished_at FROM record RETURNING id)" + _STEP_CTES + " SELECT id FROM record"
-)
-# ... whose values name stored files not attached yet: they are marked attached by the same statement.
-_START_ATTACHING = _START.replace(
-    " SELECT id FROM record",
-    ", attached AS (UPDATE stored_file SET attached_at = :now FROM guard WHERE stored_file.attached_at IS NULL"
-    " AND stored_file.state = 'stored'"
-    " AND stored_file.id IN (SELECT CAST(x AS BIGINT) FROM jsonb_array_elements_text(CAST(:attaching AS jsonb)) x))"
-    " SELECT id FROM record",
 )
