@@ -90,6 +90,12 @@ def test_values_are_normalised_to_stored_shapes() -> None:
             "tableField_t.textField_r",
         ),
         ({"textField_a": "x", "tableField_t": [{"zzz": 1}]}, "form_data.unknown_field", "tableField_t.zzz"),
+        # A range that ends before it starts (the platform's picker never gives one; it was stored as given).
+        (
+            {"textField_a": "x", "cascadeDateField_cd": [1700000000001, 1700000000000]},
+            "form_data.invalid_value",
+            "cascadeDateField_cd",
+        ),
     ],
 )
 def test_bad_values_name_the_field(values: dict[str, object], reason: str, field: str) -> None:

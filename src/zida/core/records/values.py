@@ -396,7 +396,10 @@ def _normalize(f: Field, value: Any, refs: References, old_rows: dict[str, dict[
     if comp == "CascadeDateField":
         if not isinstance(value, list) or len(value) != 2:
             raise _bad(f, "expects [startMs, endMs]", "form_data.expect_array")
-        return [None if v in ("", None) else _epoch_ms(f, v) for v in value]
+        start, end = (None if v in ("", None) else _epoch_ms(f, v) for v in value)
+        if start is not None and end is not None and end < start:  # as the platform's range picker never gives
+            raise _bad(f, f"the range ends ({end}) before it starts ({start})")
+        return [start, end]
     if comp == "AddressField":
         if isinstance(value, str):  # JSON text of an address object (as Yida reads it back), else an address line
             decoded = _json_text(f, value, "{")
