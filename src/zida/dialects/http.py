@@ -38,7 +38,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from zida.app_state import RateLimitHook, Zida
 from zida.core.errors import InvalidArgument, NotFound, ZidaError
 from zida.core.records.filters.compiler import SearchLimits, configure_search_limits
-from zida.core.records.values import ValueLimits, brief, configure_value_limits
+from zida.core.records.values import NotANumber, ValueLimits, brief, configure_value_limits, number_value
 from zida.ids import is_decimal
 from zida.observability.context import current_request_id, make_request_id
 from zida.settings import Settings
@@ -132,16 +132,15 @@ _LONG_DIGITS = re.compile(rb"[0-9]{19}")
 _DEEPER_THAN_ORJSON = "depth limit exceeded"
 
 
-def _tiny_number(text: str) -> float:
-    """``float(text)``, refusing a literal that is not zero but reads as zero."""
-    number = float(text)
-    mantissa = text.split("e")[0].split("E")[0]
-    if number == 0 and any(c in "123456789" for c in mantissa):
+def _tiny_number(text: str) -> float | int:
+    """A float literal as a record stores it (``number_value``), refusing one that is not zero but reads as zero."""
+    try:
+        return number_value(text)
+    except NotANumber:
         raise InvalidArgument(
             f"the number {brief(text)} is out of the range of numbers (no double holds it)",
             reason="request.number_out_of_range",
-        )
-    return number
+        ) from None
 
 
 def decode_json(
